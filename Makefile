@@ -1,0 +1,25 @@
+# The two commands of the README's first screen: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= dev,ray
+
+.PHONY: install test demo lint bench clean-demo
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+test: install
+	bash deploy/ensure-mysql.sh
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest
+
+demo: install
+	$(PY) -m coinlstm.demo
+
+lint: install
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,7 @@
+"""``python -m coinlstm`` is the ``coinlstm`` command (what run_all's children run)."""
+
+import sys
+
+from coinlstm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""The ``coinlstm`` command: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Only the chosen subcommand's module is imported, so ``coinlstm
+crawl`` never pays for Keras and ``coinlstm train`` never pays for the crawler. Errors
+become one line on stderr and an exit code (see coinlstm.errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from coinlstm import config
+from coinlstm.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError
+
+#: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init-db": ("coinlstm.initdb", "create the tables (MySQL or the embedded SQLite default)"),
+    "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
+    "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
+    "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
+    "train": ("train.command", "train one pair's model, predict its next close, store rows"),
+    "run": ("coinlstm.market_job", "the hourly job: crawl, then train every pair of a market"),
+    "evaluate": ("train.backtest", "walk-forward backtest of models against the naive forecast"),
+}
+
+log = logging.getLogger("coinlstm")
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = [f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return argparse.ArgumentParser(
+        prog="coinlstm",
+        description="Per-pair LSTM forecasts for a Binance quote market, stored in MySQL.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\n'coinlstm COMMAND --help' for its flags.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="coinlstm COMMAND [options]",
+    )
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every command understands (settings come from config; flags win over env)."""
+    group = parser.add_argument_group("common")
+    group.add_argument("--db", metavar="URL", default=None,
+                       help=f"database URL (env {config.ENV_DB_URL}; default: SQLite file "
+                            "data/coinlstm.sqlite)")
+    group.add_argument("--binance-url", metavar="URL", default=None,
+                       help=f"Binance REST base URL (env {config.ENV_BINANCE_URL}; default "
+                            f"{config.BINANCE_URL})")
+    group.add_argument("--artifacts", metavar="DIR", default=None,
+                       help=f"folder holding models/, weights/, plots/ (env "
+                            f"{config.ENV_ARTIFACTS}; default: the project folder)")
+    group.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    module_name, help_ = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"coinlstm {command}", description=help_)
+    module.add_arguments(parser)
+    add_common_arguments(parser)
+    parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _top_parser().print_help()
+        return 0 if argv else EXIT_BAD_INPUT
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"coinlstm: error: unknown command {command!r}; choose one of "
+              f"{', '.join(COMMANDS)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    verbose = "-v" in rest or "--verbose" in rest
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        parser = build_parser(command)
+        args = parser.parse_args(rest)
+        args.settings = config.load(db_url=args.db, binance_url=args.binance_url,
+                                    artifacts=args.artifacts,
+                                    backend=getattr(args, "backend", None))
+        return int(args._run(args) or 0)
+    except CoinlstmError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"coinlstm {command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"coinlstm {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns any other failure into one line
+        if verbose:
+            traceback.print_exc()
+        first_line = (str(exc).splitlines() or [""])[0]
+        print(f"coinlstm {command}: error: {type(exc).__name__}: {first_line}"
+              " (run with -v for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Every setting of coinlstm, its environment variable and its default, in one place.
+
+Precedence is always: command-line flag > environment variable > default. Modules never
+read ``os.environ`` themselves; they receive a :class:`Settings` (or call :func:`load`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENV_HOME = "COINLSTM_HOME"
+ENV_DB_URL = "COINLSTM_DB_URL"
+ENV_BINANCE_URL = "COINLSTM_BINANCE_URL"
+ENV_ARTIFACTS = "COINLSTM_ARTIFACTS"
+ENV_BACKEND = "KERAS_BACKEND"
+ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
+
+#: The real exchange. Only ever contacted when the user did not point us elsewhere.
+BINANCE_URL = "https://api.binance.com"
+#: JAX measured fastest for the reference model on CPU (bench/train_one.py, README).
+DEFAULT_BACKEND = "jax"
+SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
+DEFAULT_INTERVAL = "1h"
+DEFAULT_MARKET = "ETH"
+
+
+def _default_home() -> Path:
+    """The checkout root when running from one (models/, weights/ live there), else the cwd."""
+    repo_root = Path(__file__).resolve().parents[1]
+    if (repo_root / "pyproject.toml").is_file():
+        return repo_root
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one process."""
+
+    home: Path
+    db_url: str
+    binance_url: str
+    artifacts: Path
+    backend: str = DEFAULT_BACKEND
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifacts / "models"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.artifacts / "weights"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.artifacts / "plots"
+
+    @property
+    def cache_dir(self) -> Path:
+        """JAX's persistent compilation cache: shared by every pair's process."""
+        return self.home / ".cache"
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def default_sqlite_url(home: Path) -> str:
+    return f"sqlite:///{home / 'data' / 'coinlstm.sqlite'}"
+
+
+def load(
+    db_url: str | None = None,
+    binance_url: str | None = None,
+    artifacts: str | os.PathLike | None = None,
+    backend: str | None = None,
+    env: os._Environ | dict | None = None,
+) -> Settings:
+    """Resolve the settings from flags (arguments here), then the environment, then defaults."""
+    env = os.environ if env is None else env
+    home = Path(env.get(ENV_HOME) or _default_home()).resolve()
+    db = db_url or env.get(ENV_DB_URL) or default_sqlite_url(home)
+    exchange = (binance_url or env.get(ENV_BINANCE_URL) or BINANCE_URL).rstrip("/")
+    art = Path(artifacts or env.get(ENV_ARTIFACTS) or home).resolve()
+    chosen_backend = backend or env.get(ENV_BACKEND) or DEFAULT_BACKEND
+    if chosen_backend not in SUPPORTED_BACKENDS:
+        from coinlstm.errors import BadInput
+
+        raise BadInput(
+            f"unknown Keras backend {chosen_backend!r}; "
+            f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
+        )
+    return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
+                    backend=chosen_backend)

@@ -1,0 +1,36 @@
+"""The project's exceptions, each carrying the exit code the CLI turns it into.
+
+Every entry point catches :class:`CoinlstmError` once (in ``coinlstm.cli``) and prints its
+message as a single line, so the modules below raise with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_SOME_PAIRS_FAILED = 3
+
+
+class CoinlstmError(Exception):
+    """A failure that the user should see as one line; exit code 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BadInput(CoinlstmError):
+    """The user's input (flags, ids, symbols, files, data) cannot be used; exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class DatabaseUnavailable(CoinlstmError):
+    """The database cannot be reached or the URL is wrong."""
+
+
+class ExchangeUnavailable(CoinlstmError):
+    """The exchange (or the replay server) cannot be reached or keeps failing."""
+
+
+class LockHeld(CoinlstmError):
+    """Another job holds the market's lock."""

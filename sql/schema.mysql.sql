@@ -1,0 +1,100 @@
+-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db.py by
+-- `coinlstm init-db --print-ddl`; tests/test_schema.py keeps the two equal.
+
+CREATE TABLE coin_info (
+	id SMALLINT NOT NULL AUTO_INCREMENT, 
+	symbol VARCHAR(20) NOT NULL, 
+	`baseAsset` VARCHAR(16) NOT NULL, 
+	`quoteAsset` VARCHAR(16) NOT NULL, 
+	status VARCHAR(20), 
+	time_update INTEGER, 
+	PRIMARY KEY (id), 
+	UNIQUE (symbol)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+CREATE INDEX `ix_coin_info_quoteAsset` ON coin_info (`quoteAsset`);
+
+CREATE TABLE historical_price_predictions (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	id_coin SMALLINT NOT NULL, 
+	time_create INTEGER NOT NULL, 
+	price_predict TEXT NOT NULL, 
+	price_actual TEXT NOT NULL, 
+	price_preidct_last DOUBLE NOT NULL, 
+	price_predict_previous DOUBLE, 
+	price_actual_last DOUBLE NOT NULL, 
+	price_actual_previous DOUBLE, 
+	run_id VARCHAR(64), 
+	`openTime_next` BIGINT, 
+	model VARCHAR(32), 
+	skill DOUBLE, 
+	PRIMARY KEY (id), 
+	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+CREATE INDEX ix_historical_price_predictions_id_coin ON historical_price_predictions (id_coin);
+CREATE INDEX ix_historical_price_predictions_time_create ON historical_price_predictions (time_create);
+
+CREATE TABLE historical_train (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	id_coin SMALLINT NOT NULL, 
+	time_create INTEGER NOT NULL, 
+	price_test TEXT NOT NULL, 
+	price_predict TEXT NOT NULL, 
+	`RMSE` DOUBLE NOT NULL, 
+	max_error DOUBLE NOT NULL, 
+	`openTime_last` BIGINT NOT NULL, 
+	`MAE` DOUBLE, 
+	`MAPE` DOUBLE, 
+	direction_accuracy DOUBLE, 
+	`naive_RMSE` DOUBLE, 
+	naive_max_error DOUBLE, 
+	`naive_MAE` DOUBLE, 
+	`naive_MAPE` DOUBLE, 
+	naive_direction_accuracy DOUBLE, 
+	skill DOUBLE, 
+	run_id VARCHAR(64), 
+	model VARCHAR(32), 
+	backend VARCHAR(16), 
+	settings TEXT, 
+	n_train INTEGER, 
+	n_val INTEGER, 
+	n_test INTEGER, 
+	epochs_run INTEGER, 
+	train_seconds DOUBLE, 
+	PRIMARY KEY (id), 
+	CONSTRAINT uq_historical_train_run_coin UNIQUE (run_id, id_coin)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+CREATE INDEX ix_historical_train_id_coin ON historical_train (id_coin);
+CREATE INDEX ix_historical_train_time_create ON historical_train (time_create);
+
+CREATE TABLE job_runs (
+	run_id VARCHAR(64) NOT NULL, 
+	market VARCHAR(16) NOT NULL, 
+	executor VARCHAR(16) NOT NULL, 
+	host VARCHAR(255) NOT NULL, 
+	pid INTEGER NOT NULL, 
+	time_start INTEGER NOT NULL, 
+	time_end INTEGER, 
+	status VARCHAR(16) NOT NULL, 
+	pairs_ok INTEGER, 
+	pairs_failed INTEGER, 
+	PRIMARY KEY (run_id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+CREATE INDEX ix_job_runs_time_start ON job_runs (time_start);
+
+CREATE TABLE candlestick_data (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;

@@ -1,0 +1,87 @@
+"""The schema: the DDL kept in sql/ equals the code's, and values round-trip exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.errors import BadInput, DatabaseUnavailable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sql_file_equals_code_schema():
+    assert (REPO / "sql" / "schema.mysql.sql").read_text() == db.mysql_ddl()
+
+
+@pytest.mark.mysql
+def test_sql_file_creates_same_tables_as_code(mysql_url):
+    engine = sa.create_engine(mysql_url)
+    text = "\n".join(line for line in (REPO / "sql" / "schema.mysql.sql").read_text()
+                     .splitlines() if not line.startswith("--"))
+    with engine.begin() as conn:
+        for statement in filter(str.strip, text.split(";")):
+            conn.execute(sa.text(statement))
+    inspector = sa.inspect(engine)
+    for table in db.metadata.sorted_tables:
+        reflected = {c["name"] for c in inspector.get_columns(table.name)}
+        assert reflected == {c.name for c in table.columns}, table.name
+    pk = inspector.get_pk_constraint("candlestick_data")["constrained_columns"]
+    assert pk == ["idCoin", "openTime"]
+    engine.dispose()
+
+
+def _candle(coin_id: int, open_time: int, close: str = "0.00061806") -> dict:
+    return dict(idCoin=coin_id, openTime=open_time, open="0.00062088", high="0.00062397",
+                low="0.00061552", close=close, volume="402934.00000000",
+                closeTime=open_time + 3_599_999, quoteAssetVolume="250.19536953",
+                numberOfTrader=796, takerBuyBaseAssetVolume="187023.00000000",
+                takerBuyQuoteAssetVolume="116.26184771", ignore="0")
+
+
+def test_candles_round_trip_exactly_and_never_duplicate(db_url):
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
+        big = _candle(coin, 1_617_235_200_000, close="123456789012345678901234.12345678")
+        assert db.insert_candles(conn, [big, _candle(coin, 1_617_238_800_000)]) == 2
+        assert db.insert_candles(conn, [big]) == 0
+    with engine.connect() as conn:
+        rows = db.candle_text_rows(conn, coin)
+    assert rows[0][4] == "123456789012345678901234.12345678"
+    assert rows[1] == ("1617238800000", "0.00062088", "0.00062397", "0.00061552", "0.00061806",
+                       "402934.00000000", "1617242399999", "250.19536953", "796",
+                       "187023.00000000", "116.26184771", "0")
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(db.candlestick_data.insert().values(**_candle(coin, 1_617_238_800_000)))
+    engine.dispose()
+
+
+def test_coin_ids_are_stable(db_url):
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        first = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
+        second = db.ensure_coin(conn, "BNBETH", "BNB", "ETH", "TRADING")
+        assert db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "BREAK") == first
+        assert db.mark_missing_coins(conn, "ETH", ["ADAETH"]) == ["BNBETH"]
+        assert db.coin_by_id(conn, second).status == "DELISTED"
+        assert db.coin_by_id(conn, first).status == "BREAK"
+    engine.dispose()
+
+
+def test_more_than_eight_decimals_is_refused():
+    with pytest.raises(ValueError):
+        db.to_exact_decimal("0.123456789")
+    with pytest.raises(ValueError):
+        db.to_exact_decimal("NaN")
+    assert format(db.to_exact_decimal("0.1"), "f") == "0.10000000"
+
+
+def test_bad_urls_are_one_clear_error(tmp_path):
+    with pytest.raises(BadInput):
+        db.open_database("nosuchdialect://x/y")
+    with pytest.raises(DatabaseUnavailable, match="127.0.0.1:1"):
+        db.open_database("mysql+mysqlconnector://root@127.0.0.1:1/test")
