@@ -1,0 +1,285 @@
+"""``coinlstm run`` / ``run_all.py``: the hourly market job that cron starts.
+
+lock -> crawl -> pick the pairs -> train every pair in its own process -> summary + report.
+The driver itself never imports Keras: its memory stays flat however many pairs it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.config import DEFAULT_MARKET, Settings
+from coinlstm.errors import (
+    EXIT_OK,
+    EXIT_SOME_PAIRS_FAILED,
+    BadInput,
+)
+from coinlstm.executors import PairOutcome, PairTask, SubprocessExecutor
+from coinlstm.lock import JobLock
+
+MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
+EXECUTORS = ("subprocess", "ray")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from train import command as train_command
+
+    job = parser.add_argument_group("market job")
+    job.add_argument("--market", default=DEFAULT_MARKET,
+                     help="quote asset whose pairs are trained (default %(default)s)")
+    job.add_argument("--interval", default="1h", help="candle interval (default %(default)s)")
+    job.add_argument("--only", default=None, metavar="SYM,SYM",
+                     help="train only these pairs of the market")
+    job.add_argument("--skip-crawl", action="store_true", help="train on the stored candles")
+    job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="pairs trained at once (default: the number of cores, %(default)s)")
+    job.add_argument("--timeout", type=float, default=1800.0,
+                     help="seconds after which a pair's process group is killed "
+                          "(default %(default)s)")
+    job.add_argument("--report", type=Path, default=None, metavar="FILE",
+                     help="also write the summary as JSON to FILE")
+    job.add_argument("--executor", choices=EXECUTORS, default="subprocess",
+                     help="where pairs run: local subprocesses (default) or a Ray cluster")
+    job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                     help="Ray cluster to join (default: start a local one)")
+    job.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train_command.add_training_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from train import command as train_command
+
+    market = _check_market(args.market)
+    only = _parse_only(args.only)
+    if args.workers < 1:
+        raise BadInput(f"--workers must be at least 1, got {args.workers}")
+    if args.timeout <= 0:
+        raise BadInput(f"--timeout must be positive, got {args.timeout}")
+    options = train_command.options_from_args(args)
+    training_argv = train_command.training_argv(options)
+    settings: Settings = args.settings
+    engine = db.open_database(settings.db_url)
+    try:
+        with JobLock(engine, market):
+            job = MarketJob(settings, engine, market, args, options, training_argv, only)
+            return job.run()
+    finally:
+        engine.dispose()
+
+
+def _check_market(market: str) -> str:
+    if not MARKET_PATTERN.fullmatch(market or ""):
+        raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
+    return market
+
+
+def _parse_only(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    from crawl.klines import check_symbol
+
+    return [check_symbol(symbol.strip()) for symbol in text.split(",") if symbol.strip()]
+
+
+class MarketJob:
+    """One run of the job over one market; the run id keys its rows and its report."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine, market: str,
+                 args: argparse.Namespace, options, training_argv: list[str],
+                 only: list[str] | None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.market = market
+        self.args = args
+        self.options = options
+        self.training_argv = training_argv
+        self.only = only
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self.run_id = f"{market}-{stamp}-{os.getpid()}"
+        self.started = time.time()
+        self.crawl_summary: dict | None = None
+
+    def run(self) -> int:
+        self._record_start()
+        status = "failed"
+        outcomes: list[PairOutcome] = []
+        try:
+            if not self.args.skip_crawl:
+                self.crawl_summary = self._crawl()
+            tasks, skipped = self._select_pairs()
+            if not tasks:
+                raise BadInput(f"no pair of market {self.market} has enough candles to train"
+                               + (f" ({skipped})" if skipped else ""))
+            executor = self._executor()
+            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market}, "
+                  f"{executor.name} executor, {self.args.workers} workers", flush=True)
+            outcomes = list(self._progress(executor.run(tasks), len(tasks)))
+            status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
+        finally:
+            self._record_end(status, outcomes)
+        report = self._report(outcomes)
+        print(format_summary(report))
+        if self.args.report:
+            _write_json_atomically(self.args.report, report)
+            print(f"report written to {self.args.report}")
+        return EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED
+
+    # -- steps -------------------------------------------------------------------
+
+    def _crawl(self) -> dict:
+        from crawl.crawler import crawl_market
+
+        summary = crawl_market(self.engine, self.settings.binance_url, self.market,
+                               interval=self.args.interval, only=self.only,
+                               progress=not self.args.no_progress)
+        return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
+
+    def _select_pairs(self) -> tuple[list[PairTask], str]:
+        """The market's TRADING pairs with enough candles (narrowed by --only)."""
+        from train import command as train_command
+
+        needed = train_command.required_candles(self.options)
+        with self.engine.connect() as conn:
+            coins = db.coins_of_market(conn, self.market)
+            counts = db.candle_counts_by_coin(conn)
+        if self.only:
+            known = {coin.symbol for coin in coins}
+            missing = [symbol for symbol in self.only if symbol not in known]
+            if missing:
+                raise BadInput(f"not pairs of market {self.market} in the database: "
+                               f"{', '.join(missing)}")
+            coins = [coin for coin in coins if coin.symbol in self.only]
+        else:
+            coins = [coin for coin in coins if coin.status == "TRADING"]
+        tasks, short = [], []
+        for coin in coins:
+            if counts.get(coin.id, 0) >= needed:
+                tasks.append(PairTask(int(coin.id), coin.symbol))
+            else:
+                short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
+        skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
+        if short:
+            print(f"skipped, {skipped}")
+        return tasks, skipped
+
+    def _executor(self):
+        logs_dir = self.settings.logs_dir / self.run_id
+        if self.args.executor == "ray":
+            from coinlstm.ray_executor import RayExecutor
+
+            return RayExecutor(self.settings, self.run_id, self.options,
+                               workers=self.args.workers, timeout=self.args.timeout,
+                               address=self.args.ray_address, logs_dir=logs_dir)
+        return SubprocessExecutor(self.settings, self.run_id, self.training_argv,
+                                  workers=self.args.workers, timeout=self.args.timeout,
+                                  logs_dir=logs_dir)
+
+    def _progress(self, outcomes: Iterable[PairOutcome], total: int) -> Iterable[PairOutcome]:
+        from tqdm import tqdm
+
+        with tqdm(total=total, unit="pair", disable=self.args.no_progress,
+                  desc=f"training {self.market}") as bar:
+            for outcome in outcomes:
+                bar.update(1)
+                bar.write(f"{outcome.symbol}: {outcome.status} in {outcome.seconds:.1f} s"
+                          + (f" ({outcome.reason})" if outcome.reason else ""))
+                yield outcome
+
+    # -- records -----------------------------------------------------------------
+
+    def _record_start(self) -> None:
+        with db.transaction(self.engine) as conn:
+            conn.execute(db.job_runs.insert().values(
+                run_id=self.run_id, market=self.market, executor=self.args.executor,
+                host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
+                status="running"))
+
+    def _record_end(self, status: str, outcomes: list[PairOutcome]) -> None:
+        ok = sum(1 for o in outcomes if o.status == "ok")
+        with db.transaction(self.engine) as conn:
+            conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
+                status=status, time_end=int(time.time()), pairs_ok=ok,
+                pairs_failed=len(outcomes) - ok))
+
+    def _report(self, outcomes: list[PairOutcome]) -> dict:
+        import resource
+
+        finished = time.time()
+        ordered = sorted(outcomes, key=_rank_key)
+        ok = sum(1 for o in outcomes if o.status == "ok")
+        return {
+            "run_id": self.run_id,
+            "market": self.market,
+            "executor": self.args.executor,
+            "workers": self.args.workers,
+            "started": _iso(self.started),
+            "finished": _iso(finished),
+            "wall_seconds": round(finished - self.started, 2),
+            "driver_peak_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+            "crawl": self.crawl_summary,
+            "pairs": [o.to_dict() for o in ordered],
+            "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
+            "exit_code": EXIT_OK if ok == len(outcomes) else EXIT_SOME_PAIRS_FAILED,
+        }
+
+
+def _rank_key(outcome: PairOutcome) -> tuple:
+    """Succeeded pairs first, by predicted change, largest rise first; failures after."""
+    change = outcome.result.get("change_pct") if outcome.status == "ok" else None
+    return (change is None, -(change or 0.0), outcome.symbol)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _num(value, spec: str = ".6g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_summary(report: dict) -> str:
+    """The table cron's log keeps: every figure in it comes from the pair's own run."""
+    header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
+              "naive RMSE", "skill")
+    rows = []
+    for pair in report["pairs"]:
+        result = pair.get("result") or {}
+        rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
+                     _num(result.get("last_close")), _num(result.get("predicted_close")),
+                     _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
+                     _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f")))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
+                       for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = [p for p in report["pairs"] if p["status"] != "ok"]
+    for pair in failed:
+        lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    totals = report["totals"]
+    lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
+                 f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
+    lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
+                 "forecast (next close = last close), < 0 is worse than it.")
+    return "\n".join(lines)
+
+
+def _write_json_atomically(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(temp, path)
+
+

@@ -1,0 +1,11 @@
+"""The hourly market job, as cron runs it: ``python run_all.py --market ETH``.
+
+Thin wrapper of ``coinlstm run`` (coinlstm/market_job.py holds the logic).
+"""
+
+import sys
+
+from coinlstm.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["run", *sys.argv[1:]]))
