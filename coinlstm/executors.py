@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coinlstm.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, Settings
+from coinlstm.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, ENV_PARENT_PID, Settings
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class SubprocessExecutor:
         env[ENV_DB_URL] = self.settings.db_url
         env[ENV_ARTIFACTS] = str(self.settings.artifacts)
         env[ENV_HOME] = str(self.settings.home)
+        env[ENV_PARENT_PID] = str(os.getpid())
         return env
 
     def run(self, tasks: Iterable[PairTask]) -> Iterator[PairOutcome]:

@@ -164,7 +164,9 @@ class MarketJob:
             coins = [coin for coin in coins if coin.status == "TRADING"]
         tasks, short = [], []
         for coin in coins:
-            if counts.get(coin.id, 0) >= needed:
+            # Pairs named with --only are attempted whatever they hold: the user asked for
+            # them, so a too-short pair fails loudly in the summary instead of vanishing.
+            if self.only or counts.get(coin.id, 0) >= needed:
                 tasks.append(PairTask(int(coin.id), coin.symbol))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")

@@ -1,0 +1,139 @@
+"""Benchmark of the hourly market job on the 9 real ETH pairs of ../shared/data/binance-1h.
+
+Set-up, as an hourly run finds it: the database holds every candle but the newest
+``--fresh`` ones per pair; the replay server (loopback) serves all of them with its clock
+just after the last close, so the job's crawl fetches the newest candles, then trains every
+pair at the reference settings. Each configuration starts from a copy of that database.
+
+Prints, per configuration: wall time of the whole job (crawl included), per-pair median
+seconds, peak RSS of the driver and of the largest child, and the pairs' skill. Also the
+driver's peak RSS for a 1-pair run, to show the driver's memory does not grow with pairs.
+
+    .venv/bin/python bench/run_all.py                       # workers 1 and 2
+    .venv/bin/python bench/run_all.py --executor ray --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "binance-1h"
+PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH", "TRXETH",
+         "XRPETH")
+HOUR_MS = 3_600_000
+
+
+def prepare(workdir: Path, fresh: int) -> tuple[Path, Path, int]:
+    """The replay folder (all candles) and a database with all but the newest ``fresh``."""
+    from coinlstm import db
+    from crawl.vision import import_paths
+
+    serve_dir = workdir / "serve"
+    history_dir = workdir / "history"
+    serve_dir.mkdir()
+    history_dir.mkdir()
+    last_open = 0
+    for symbol in PAIRS:
+        lines = (SHARED / f"{symbol}.csv").read_text().splitlines()
+        (serve_dir / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+        (history_dir / f"{symbol}.csv").write_text("\n".join(lines[:-fresh]) + "\n")
+        last_open = max(last_open, int(lines[-1].split(",")[0]))
+    database = workdir / "base.sqlite"
+    engine = db.open_database(f"sqlite:///{database}")
+    import_paths(engine, sorted(history_dir.glob("*.csv")))
+    with db.transaction(engine) as conn:  # as the crawler would have registered them
+        for symbol in PAIRS:
+            db.ensure_coin(conn, symbol, symbol[:-3], "ETH", status="TRADING")
+    engine.dispose()
+    return serve_dir, database, last_open + HOUR_MS + 10 * 60_000
+
+
+def run_job(label: str, workdir: Path, base_db: Path, server_url: str, executor: str,
+            workers: int, extra: list[str]) -> dict:
+    database = workdir / f"{label}.sqlite"
+    shutil.copy(base_db, database)
+    report = workdir / f"{label}.json"
+    argv = [sys.executable, str(REPO / "run_all.py"), "--market", "ETH", "--workers",
+            str(workers), "--executor", executor, "--report", str(report), "--no-progress",
+            "--db", f"sqlite:///{database}", "--binance-url", server_url,
+            "--artifacts", str(workdir / "artifacts"), *extra]
+    started = time.monotonic()
+    completed = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    wall = time.monotonic() - started
+    if not report.exists():
+        raise SystemExit(f"{label}: job failed (exit {completed.returncode}):\n"
+                         f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    data = json.loads(report.read_text())
+    data["bench_wall_seconds"] = wall
+    data["bench_exit_code"] = completed.returncode
+    return data
+
+
+def describe(label: str, data: dict) -> str:
+    pairs = data["pairs"]
+    seconds = [p["seconds"] for p in pairs]
+    child_peak = max((p.get("peak_rss_mb") or 0.0) for p in pairs)
+    skills = [p["result"].get("skill") for p in pairs if p["status"] == "ok"]
+    crawl = data.get("crawl") or {}
+    added = crawl.get("candles_added")
+    added_total = sum(added.values()) if isinstance(added, dict) else added
+    return (f"{label:<24} exit {data['bench_exit_code']}  pairs ok {data['totals']['ok']}/"
+            f"{data['totals']['pairs']}  wall {data['bench_wall_seconds']:.1f} s  "
+            f"(job {data['wall_seconds']:.1f} s)  per-pair median {statistics.median(seconds):.1f}"
+            f" s  driver peak {data['driver_peak_rss_mb']:.0f} MB  largest child "
+            f"{child_peak:.0f} MB  crawled {added_total} candles  median skill "
+            f"{statistics.median(skills) if skills else float('nan'):+.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--executor", default="subprocess", choices=("subprocess", "ray"))
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--fresh", type=int, default=24,
+                        help="newest candles per pair left for the job's crawl")
+    parser.add_argument("--skip-single", action="store_true",
+                        help="skip the 1-pair run (driver memory comparison)")
+    parser.add_argument("train_flags", nargs="*", help="extra flags for the job, after --")
+    args = parser.parse_args()
+    if not (SHARED / "ADAETH.csv").is_file():
+        raise SystemExit(f"needs the real candles in {SHARED}")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from crawl.replay import ReplayServer
+
+    with tempfile.TemporaryDirectory(prefix="coinlstm-bench-") as tmp:
+        workdir = Path(tmp)
+        serve_dir, base_db, now_ms = prepare(workdir, args.fresh)
+        print(f"9 real ETH pairs, {args.fresh} newest candles per pair left to crawl; "
+              f"reference settings; executor {args.executor}; {os.cpu_count()} cores")
+        results = {}
+        with ReplayServer(serve_dir, now=now_ms) as server:
+            for workers in [int(w) for w in args.workers.split(",")]:
+                label = f"{args.executor} workers={workers}"
+                results[label] = run_job(f"w{workers}", workdir, base_db, server.url,
+                                         args.executor, workers, args.train_flags)
+                print(describe(label, results[label]), flush=True)
+            if not args.skip_single:
+                single = run_job("single", workdir, base_db, server.url, args.executor, 1,
+                                 ["--only", "ADAETH", *args.train_flags])
+                print(describe(f"{args.executor} 1 pair", single))
+                many = max(results.values(), key=lambda d: d["totals"]["pairs"])
+                ratio = many["driver_peak_rss_mb"] / single["driver_peak_rss_mb"]
+                print(f"driver peak RSS, 9 pairs / 1 pair: {ratio:.3f} "
+                      f"({many['driver_peak_rss_mb']:.0f} MB vs "
+                      f"{single['driver_peak_rss_mb']:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

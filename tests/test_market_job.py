@@ -1,0 +1,128 @@
+"""The hourly market job end to end: replay server -> crawl -> a process per pair -> rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import db
+from crawl.replay import ReplayServer
+from tests.conftest import REPO, write_sample
+
+HOUR_MS = 3_600_000
+#: Small but real: the newest candles of three real pairs, 2 epochs, small validation slice.
+FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress"]
+
+
+def _market(shared_data, folder, pairs, rows=700):
+    for symbol in pairs:
+        write_sample(shared_data / f"{symbol}.csv", folder, rows, tail=True)
+    last_open = int((shared_data / "ADAETH.csv").read_text().splitlines()[-1].split(",")[0])
+    return last_open + HOUR_MS + 60_000
+
+
+def _job(*args, env=None, timeout=600):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, str(REPO / "run_all.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def test_job_trains_every_pair_and_report_matches_database(shared_data, db_url, tmp_path):
+    pairs = ("ADAETH", "BNBETH", "TRXETH")
+    now = _market(shared_data, tmp_path / "serve", pairs)
+    report_path = tmp_path / "report.json"
+    with ReplayServer(tmp_path / "serve", now=now) as server:
+        done = _job("--market", "ETH", "--db", db_url, "--binance-url", server.url,
+                    "--artifacts", str(tmp_path / "art"), "--workers", "2",
+                    "--report", str(report_path), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["totals"] == {"ok": 3, "failed": 0, "pairs": 3}
+    assert "naive RMSE" in done.stdout and "pairs ok 3, failed 0" in done.stdout
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        for pair in report["pairs"]:
+            coin = db.coin_by_symbol(conn, pair["symbol"])
+            assert db.count_candles(conn, coin.id) == 700
+            trains = conn.execute(sa.select(db.historical_train).where(
+                db.historical_train.c.id_coin == coin.id)).all()
+            predictions = conn.execute(sa.select(db.historical_price_predictions).where(
+                db.historical_price_predictions.c.id_coin == coin.id)).all()
+            assert len(trains) == 1 and len(predictions) == 1
+            assert trains[0].run_id == predictions[0].run_id == report["run_id"]
+            result = pair["result"]
+            assert predictions[0].price_preidct_last == pytest.approx(result["predicted_close"])
+            assert trains[0].RMSE == pytest.approx(result["rmse"])
+            assert trains[0].naive_RMSE == pytest.approx(result["naive_rmse"])
+            assert (tmp_path / "art" / "plots" / f"{pair['symbol']}.png").is_file()
+        run = conn.execute(sa.select(db.job_runs)).one()
+        assert (run.status, run.pairs_ok, run.pairs_failed) == ("ok", 3, 0)
+    changes = [p["result"]["change_pct"] for p in report["pairs"]]
+    assert changes == sorted(changes, reverse=True)
+    engine.dispose()
+
+
+def test_failed_and_timed_out_pairs_do_not_stop_the_others(shared_data, sqlite_url, tmp_path):
+    now = _market(shared_data, tmp_path / "serve", ("ADAETH", "TRXETH"))
+    write_sample(shared_data / "XRPETH.csv", tmp_path / "serve", 60, tail=True)  # too short
+    report_path = tmp_path / "report.json"
+    with ReplayServer(tmp_path / "serve", now=now) as server:
+        done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
+                    "--artifacts", str(tmp_path / "art"), "--workers", "2", "--timeout", "120",
+                    "--only", "ADAETH,TRXETH,XRPETH", "--report", str(report_path), *FAST,
+                    env={"COINLSTM_TEST_STALL": "TRXETH"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    by_symbol = {p["symbol"]: p for p in report["pairs"]}
+    assert by_symbol["ADAETH"]["status"] == "ok"
+    assert by_symbol["TRXETH"]["status"] == "timeout"
+    assert "timed out after 120 s" in by_symbol["TRXETH"]["reason"]
+    assert by_symbol["XRPETH"]["status"] == "failed"
+    assert "candles" in by_symbol["XRPETH"]["reason"]
+    assert report["totals"] == {"ok": 1, "failed": 2, "pairs": 3}
+    engine = db.open_database(sqlite_url)
+    with engine.connect() as conn:
+        assert db.table_fingerprint(conn)["historical_train"] == 1
+    engine.dispose()
+
+
+def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(shared_data, db_url, tmp_path):
+    now = _market(shared_data, tmp_path / "serve", ("ADAETH",))
+    with ReplayServer(tmp_path / "serve", now=now) as server:
+        common = ["--market", "ETH", "--db", db_url, "--binance-url", server.url,
+                  "--artifacts", str(tmp_path / "art"), *FAST]
+        first = subprocess.Popen([sys.executable, str(REPO / "run_all.py"), *common],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 env=dict(os.environ, COINLSTM_TEST_STALL="ADAETH"),
+                                 start_new_session=True)
+        try:
+            engine = db.open_database(db_url)
+            deadline = time.monotonic() + 120
+            while True:  # wait until the first job holds the lock and trains
+                with engine.connect() as conn:
+                    if conn.execute(sa.select(db.job_runs)).first() is not None:
+                        break
+                assert time.monotonic() < deadline and first.poll() is None
+                time.sleep(0.2)
+            started = time.monotonic()
+            second = _job(*common)
+            assert second.returncode == 1
+            assert "another job holds the lock of market ETH" in second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+            assert time.monotonic() - started < 30
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=30)
+            third = _job(*common)
+            assert third.returncode == 0, third.stdout + third.stderr
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    engine.dispose()
