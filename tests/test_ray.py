@@ -1,0 +1,114 @@
+"""The market job on a 2-node Ray cluster (both nodes on 127.0.0.1, Ray's test utilities)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import db
+from crawl.replay import ReplayServer
+from tests.conftest import REPO, write_sample
+
+ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+HOUR_MS = 3_600_000
+PAIRS = ("ADAETH", "BNBETH", "LTCETH", "TRXETH")
+FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress"]
+
+
+@pytest.fixture
+def ray_cluster():
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    cluster = ray_cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster, worker
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture
+def market(shared_data, tmp_path):
+    for symbol in PAIRS:
+        write_sample(shared_data / f"{symbol}.csv", tmp_path / "serve", 700, tail=True)
+    last_open = int((shared_data / "ADAETH.csv").read_text().splitlines()[-1].split(",")[0])
+    with ReplayServer(tmp_path / "serve", now=last_open + HOUR_MS + 60_000) as server:
+        yield server
+
+
+def _job(db_url, server, artifacts, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "run_all.py"), "--market", "ETH", "--db", db_url,
+         "--binance-url", server.url, "--artifacts", str(artifacts), "--workers", "2",
+         *FAST, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _rows(db_url) -> dict[str, tuple]:
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.coin_info.c.symbol, db.historical_train.c.run_id,
+                      db.historical_train.c.openTime_last, db.historical_train.c.price_test,
+                      db.historical_train.c.price_predict, db.historical_train.c.RMSE)
+            .join(db.coin_info, db.coin_info.c.id == db.historical_train.c.id_coin)).all()
+    engine.dispose()
+    return {row.symbol: row for row in rows}
+
+
+def test_ray_executor_writes_the_same_rows_as_subprocesses(ray_cluster, market, tmp_path,
+                                                           sqlite_url, mysql_url):
+    cluster, _ = ray_cluster
+    local = _job(sqlite_url, market, tmp_path / "a", "--executor", "subprocess")
+    local_out = local.communicate(timeout=600)[0]
+    assert local.returncode == 0, local_out
+    report = tmp_path / "ray.json"
+    on_ray = _job(mysql_url, market, tmp_path / "b", "--executor", "ray", "--ray-address",
+                  cluster.address, "--report", str(report))
+    ray_out = on_ray.communicate(timeout=600)[0]
+    assert on_ray.returncode == 0, ray_out
+    assert json.loads(report.read_text())["executor"] == "ray"
+    expected, got = _rows(sqlite_url), _rows(mysql_url)
+    assert sorted(got) == sorted(expected) == sorted(PAIRS)
+    for symbol in PAIRS:
+        assert got[symbol].openTime_last == expected[symbol].openTime_last
+        assert got[symbol].price_test == expected[symbol].price_test
+        predicted = json.loads(got[symbol].price_predict)
+        reference = json.loads(expected[symbol].price_predict)
+        assert predicted == pytest.approx(reference, rel=1e-4)
+
+
+def test_pairs_survive_a_killed_worker_node(ray_cluster, market, tmp_path, mysql_url):
+    cluster, worker = ray_cluster
+    report = tmp_path / "ray.json"
+    job = _job(mysql_url, market, tmp_path / "art", "--executor", "ray", "--ray-address",
+               cluster.address, "--report", str(report))
+    engine = db.open_database(mysql_url)
+    deadline = time.monotonic() + 180
+    # Kill the worker node while the first pairs train on it (the job has started tasks).
+    while True:
+        with engine.connect() as conn:
+            if conn.execute(sa.select(db.job_runs)).first() is not None:
+                break
+        assert time.monotonic() < deadline and job.poll() is None
+        time.sleep(0.2)
+    time.sleep(4)
+    cluster.remove_node(worker)
+    out = job.communicate(timeout=600)[0]
+    assert job.returncode == 0, out
+    data = json.loads(report.read_text())
+    assert data["totals"] == {"ok": 4, "failed": 0, "pairs": 4}
+    with engine.connect() as conn:
+        for table in (db.historical_train, db.historical_price_predictions):
+            per_pair = conn.execute(sa.select(table.c.id_coin, table.c.run_id, sa.func.count())
+                                    .group_by(table.c.id_coin, table.c.run_id)).all()
+            assert len(per_pair) == 4
+            assert all(count == 1 and run == data["run_id"] for _, run, count in per_pair)
+    engine.dispose()
