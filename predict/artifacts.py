@@ -1,0 +1,184 @@
+"""A pair's model on disk: written atomically, loaded from one self-contained file.
+
+Layout (under ``settings.artifacts``, one pair per file, names as in SPEC.md):
+
+- ``weights/weight_SYMBOL.weights.h5``: the weights, plus root attributes holding the
+  architecture JSON, the fitted scaler JSON and the metadata (window, features, backend, run
+  id, trained_at). This file is the single source of truth: :func:`load_model` reads nothing
+  else.
+- ``models/model_SYMBOL.json`` and ``weights/scaler_SYMBOL.json``: readable copies of the
+  architecture and the scaler, for people and older tools; never read back.
+
+Why a kill can never leave a broken or mismatched model: every file is first written under a
+temporary name in its own folder (flushed and fsync'd), and only then ``os.replace``d over
+the old one; the .h5 is replaced last. A rename within one folder is atomic, so at any
+instant the .h5 is either the complete old model or the complete new one, with its own
+architecture and scaler inside it. A kill between renames can at worst leave the readable
+copies one model ahead of the .h5; the loader does not read them. Temporary files of a killed
+run are removed by the next save of the same pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from coinlstm.config import Settings
+from coinlstm.errors import CoinlstmError
+from crawl.klines import check_symbol
+
+ARCHITECTURE_ATTR = "coinlstm_architecture"
+SCALER_ATTR = "coinlstm_scaler"
+META_ATTR = "coinlstm_meta"
+TEMP_MARK = ".tmp-"
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Where one pair's files live."""
+
+    weights: Path
+    architecture: Path
+    scaler: Path
+    plot: Path
+
+
+def artifact_paths(settings: Settings, symbol: str) -> ArtifactPaths:
+    """The pair's file names; the symbol is checked first, so no name escapes its folder."""
+    check_symbol(symbol)
+    return ArtifactPaths(
+        weights=settings.weights_dir / f"weight_{symbol}.weights.h5",
+        architecture=settings.models_dir / f"model_{symbol}.json",
+        scaler=settings.weights_dir / f"scaler_{symbol}.json",
+        plot=settings.plots_dir / f"{symbol}.png",
+    )
+
+
+def _temp_path(final: Path) -> Path:
+    # Keras insists that a weights file ends in ".weights.h5": keep the final suffix.
+    suffix = ".weights.h5" if final.name.endswith(".weights.h5") else final.suffix
+    stem = final.name[: -len(suffix)]
+    return final.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{time.time_ns()}{suffix}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Temporaries a killed run of the same pair left behind (never another pair's)."""
+    suffix = ".weights.h5" if final.name.endswith(".weights.h5") else final.suffix
+    prefix = f".{final.name[: -len(suffix)]}{TEMP_MARK}"
+    if final.parent.is_dir():
+        for leftover in final.parent.glob(prefix + "*"):
+            leftover.unlink(missing_ok=True)
+
+
+@dataclass
+class StagedFiles:
+    """Files written under temporary names, waiting to replace their final names together.
+
+    ``commit`` renames them in the order they were staged (stage the .h5 last); ``discard``
+    deletes the temporaries and replaces nothing.
+    """
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    before_last_rename: Callable[[], None] | None = None
+
+    def stage(self, final: Path, write: Callable[[Path], None]) -> Path:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(final)
+        temp = _temp_path(final)
+        self.pairs.append((temp, final))
+        write(temp)
+        _fsync(temp)
+        return temp
+
+    def commit(self) -> None:
+        for index, (temp, final) in enumerate(self.pairs):
+            if index == len(self.pairs) - 1 and self.before_last_rename is not None:
+                self.before_last_rename()
+            os.replace(temp, final)
+        for folder in {final.parent for _, final in self.pairs}:
+            _fsync(folder)
+        self.pairs.clear()
+
+    def discard(self) -> None:
+        for temp, _ in self.pairs:
+            temp.unlink(missing_ok=True)
+        self.pairs.clear()
+
+
+def _write_text(text: str) -> Callable[[Path], None]:
+    return lambda path: path.write_text(text)
+
+
+def stage_model(staged: StagedFiles, paths: ArtifactPaths, model, scaler_dict: dict,
+                meta: dict) -> None:
+    """Stage the readable copies, then the self-contained .h5 (so it is renamed last)."""
+    import h5py
+
+    architecture = model.to_json()
+    scaler_json = json.dumps(scaler_dict, indent=1)
+    meta_json = json.dumps(meta, sort_keys=True)
+    staged.stage(paths.architecture, _write_text(architecture))
+    staged.stage(paths.scaler, _write_text(scaler_json))
+
+    def write_weights(path: Path) -> None:
+        model.save_weights(str(path))
+        with h5py.File(path, "a") as h5:
+            h5.attrs[ARCHITECTURE_ATTR] = architecture
+            h5.attrs[SCALER_ATTR] = scaler_json
+            h5.attrs[META_ATTR] = meta_json
+
+    staged.stage(paths.weights, write_weights)
+
+
+@dataclass
+class LoadedModel:
+    """A saved model with the scaler and metadata it was trained with."""
+
+    model: object
+    scaler: dict
+    meta: dict
+
+
+def read_attributes(settings: Settings, symbol: str) -> tuple[str, dict, dict]:
+    """(architecture JSON, scaler dict, metadata dict) from the .h5, without Keras."""
+    import h5py
+
+    path = artifact_paths(settings, symbol).weights
+    if not path.is_file():
+        raise CoinlstmError(f"no saved model for {symbol} at {path}; train it first")
+    try:
+        with h5py.File(path, "r") as h5:
+            architecture = _text(h5.attrs[ARCHITECTURE_ATTR])
+            scaler = json.loads(_text(h5.attrs[SCALER_ATTR]))
+            meta = json.loads(_text(h5.attrs[META_ATTR]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise CoinlstmError(f"saved model {path} is not a coinlstm model: {exc}") from None
+    return architecture, scaler, meta
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def load_model(settings: Settings, symbol: str) -> LoadedModel:
+    """The pair's model from its .h5 alone (any backend: the file is backend-neutral)."""
+    import keras
+
+    architecture, scaler, meta = read_attributes(settings, symbol)
+    model = keras.models.model_from_json(architecture)
+    model.load_weights(str(artifact_paths(settings, symbol).weights))
+    return LoadedModel(model=model, scaler=scaler, meta=meta)

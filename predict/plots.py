@@ -1,0 +1,43 @@
+"""The pair's PNG: the test slice (actual, model, naive) and the training loss curves.
+
+A prediction that "leads by one step" is usually one lagging by one: drawing the naive
+forecast beside the model's makes that visible at a glance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def draw(path: Path, symbol: str, test_open_times: Sequence[int], actual: Sequence[float],
+         predicted: Sequence[float], naive: Sequence[float], loss: Sequence[float],
+         val_loss: Sequence[float], verdict: str) -> None:
+    """Write the PNG to ``path`` (matplotlib's Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from datetime import UTC, datetime
+
+    import matplotlib.pyplot as plt
+
+    times = [datetime.fromtimestamp(ms / 1000, UTC) for ms in test_open_times]
+    figure, (prices, losses) = plt.subplots(2, 1, figsize=(10, 7),
+                                            gridspec_kw={"height_ratios": [2, 1]})
+    prices.plot(times, actual, label="actual close", color="black", linewidth=1.5)
+    prices.plot(times, predicted, label="model", color="tab:blue")
+    prices.plot(times, naive, label="naive (last close)", color="tab:orange", linestyle="--")
+    prices.set_title(f"{symbol}: test slice; {verdict}")
+    prices.set_ylabel("close")
+    prices.legend()
+    figure.autofmt_xdate()
+    epochs = range(1, len(loss) + 1)
+    losses.plot(epochs, loss, label="training loss")
+    losses.plot(epochs, val_loss, label="validation loss")
+    losses.set_xlabel("epoch")
+    losses.set_ylabel("mse (scaled)")
+    losses.set_yscale("log")
+    losses.legend()
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)

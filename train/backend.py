@@ -1,0 +1,97 @@
+"""Choosing Keras' backend before Keras is imported, JAX's compile cache, and seeding.
+
+Keras 3 reads KERAS_BACKEND once, at its first import; so this module never imports Keras at
+module level and :func:`prepare` must run before anything imports it. Two fixed costs of a
+per-pair process are cut here (PERF-NOTES.md):
+
+- JAX compiles the training step on the first epoch and the predict function on the first
+  predict. The persistent compilation cache on disk (``settings.cache_dir / "jax"``), shared by
+  every pair's process, turns that into a file read for the second pair of the same shapes.
+- ``keras.utils.set_random_seed`` imports TensorFlow whenever it is installed, even under
+  JAX (+4-6 s, +400 MB per process). :func:`seed` does what it does for our backends without
+  that import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from pathlib import Path
+
+from coinlstm.config import SUPPORTED_BACKENDS
+from coinlstm.errors import BadInput, CoinlstmError
+
+TORCH_INSTALL_HINT = "pip install -e '.[torch]'"
+
+
+def prepare(backend: str, cache_dir: Path) -> str:
+    """Select ``backend`` for the coming Keras import; BadInput if it cannot be used here."""
+    if backend not in SUPPORTED_BACKENDS:
+        raise BadInput(f"unknown Keras backend {backend!r}; choose one of "
+                       f"{', '.join(SUPPORTED_BACKENDS)}")
+    if importlib.util.find_spec(backend) is None:
+        hint = TORCH_INSTALL_HINT if backend == "torch" else f"pip install {backend}"
+        raise BadInput(f"Keras backend {backend!r} is not installed; install it with: {hint}")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise CoinlstmError(f"Keras is already loaded with backend {current!r} in this "
+                                f"process; run the {backend!r} training in a fresh process")
+    os.environ["KERAS_BACKEND"] = backend
+    # TensorFlow's C++ start-up chatter is not ours to print on every pair.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if backend == "jax":
+        _enable_jax_cache(cache_dir / "jax")
+    return backend
+
+
+def _enable_jax_cache(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    # No GPU here: without this JAX probes for CUDA/TPU plugins at start-up.
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if "jax" in sys.modules:  # imported already (tests in one process): configure it live
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def load_keras(backend: str):
+    """Import Keras (after :func:`prepare`) and check it runs on the backend asked for."""
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise CoinlstmError(f"Keras loaded backend {keras.backend.backend()!r}, not "
+                            f"{backend!r}; run in a fresh process")
+    return keras
+
+
+def seed(value: int, backend: str) -> None:
+    """Seed python, numpy and Keras' global seed generator; TF/torch only on their backend.
+
+    This is ``keras.utils.set_random_seed`` minus its unconditional TensorFlow import: it stores
+    the seed in Keras' global state and drops the global SeedGenerator, which Keras recreates
+    from python's (now seeded) ``random`` the next time a layer's initializer needs a seed.
+    """
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", value)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(value)
+    np.random.seed(value)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.random.set_seed(value)
+    elif backend == "torch":
+        import torch
+
+        torch.manual_seed(value)

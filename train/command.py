@@ -1,0 +1,133 @@
+"""``coinlstm train -id 173 -symbol ADAETH``: one pair's model, forecast and rows.
+
+Exit codes: 0 done; 2 bad input (flags, an unknown id, an id and symbol that disagree, too
+few candles, NaN in the data, a symbol that is not [A-Z0-9]{2,20}); 1 anything else (database
+unreachable, ...). ``--result-json FILE`` is written on success and on failure: the market
+job reads it (keys: train.pipeline.TrainResult.to_dict / failure_dict).
+
+The market job reuses :func:`add_training_arguments` and :func:`training_argv` to pass the
+training flags through to every pair's process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from coinlstm.config import SUPPORTED_BACKENDS
+from coinlstm.errors import EXIT_FAILURE, CoinlstmError
+from train.models import MODEL_NAMES
+from train.pipeline import TrainOptions, TrainResult, failure_dict, train_pair
+
+#: When this process started running our code (the "seconds" of the result: whole run).
+_PROCESS_START = time.perf_counter()
+_DEFAULTS = TrainOptions()
+
+__all__ = ["TrainOptions", "TrainResult", "add_arguments", "add_training_arguments",
+           "options_from_args", "required_candles", "run", "training_argv"]
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags (shared with ``coinlstm run``, which passes them through)."""
+    group = parser.add_argument_group("training (defaults: the reference model of SPEC.md)")
+    group.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS.model,
+                       help="network (default %(default)s)")
+    group.add_argument("--units", type=int, default=_DEFAULTS.units,
+                       help="units per recurrent layer (default %(default)s)")
+    group.add_argument("--epochs", type=int, default=_DEFAULTS.epochs,
+                       help="most epochs (default %(default)s; early stopping may end sooner)")
+    group.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
+                       help="default %(default)s")
+    group.add_argument("--patience", type=int, default=_DEFAULTS.patience,
+                       help="epochs without val_loss improvement before stopping "
+                            "(default %(default)s)")
+    group.add_argument("--window", type=int, default=_DEFAULTS.window,
+                       help="past candles per sample (default %(default)s)")
+    group.add_argument("--test-size", type=int, default=_DEFAULTS.test_size,
+                       help="newest samples held out for the reported figures "
+                            "(default %(default)s)")
+    group.add_argument("--val-size", type=int, default=_DEFAULTS.val_size,
+                       help="samples before the test slice watched by early stopping "
+                            "(default %(default)s; shrunk for short series)")
+    group.add_argument("--seed", type=int, default=_DEFAULTS.seed,
+                       help="random seed (default %(default)s)")
+    group.add_argument("--backend", choices=SUPPORTED_BACKENDS, default=None,
+                       help="Keras backend (env KERAS_BACKEND; default jax)")
+    group.add_argument("--history", type=int, default=None, metavar="N",
+                       help="train on the newest N candles only (default: all)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-id", "--id", dest="coin_id", type=int, required=True,
+                        help="the coin's id in coin_info (e.g. 173)")
+    parser.add_argument("-symbol", "--symbol", dest="symbol", required=True,
+                        help="the coin's symbol (e.g. ADAETH); must match the id")
+    add_training_arguments(parser)
+    parser.add_argument("--run-id", default=None,
+                        help="the market job's run id: makes the row writes idempotent")
+    parser.add_argument("--result-json", type=Path, default=None, metavar="FILE",
+                        help="also write the outcome as JSON to FILE (on failure too)")
+
+
+def options_from_args(args: argparse.Namespace) -> TrainOptions:
+    return TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
+
+
+def training_argv(options: TrainOptions) -> list[str]:
+    """The flags that make a child process train with ``options`` (defaults left out)."""
+    argv: list[str] = []
+    for option in fields(TrainOptions):
+        value = getattr(options, option.name)
+        if value is None or value == getattr(_DEFAULTS, option.name):
+            continue
+        argv += [f"--{option.name.replace('_', '-')}", str(value)]
+    return argv
+
+
+def required_candles(options: TrainOptions) -> int:
+    """Fewest candles a pair needs to be trained with ``options`` (no gaps assumed)."""
+    return options.required_candles()
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    try:
+        result = train_pair(args.settings, args.coin_id, args.symbol, options,
+                            run_id=args.run_id)
+    except BaseException as exc:
+        if args.result_json is not None:
+            code = exc.exit_code if isinstance(exc, CoinlstmError) else EXIT_FAILURE
+            message = str(exc) if isinstance(exc, CoinlstmError) else \
+                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            _write_json(args.result_json, failure_dict(
+                args.symbol, args.coin_id, code, message, _elapsed(),
+                options.backend or args.settings.backend, options.model))
+        raise
+    result.seconds = _elapsed()
+    print(result.report, flush=True)
+    if args.result_json is not None:
+        _write_json(args.result_json, result.to_dict())
+    return 0
+
+
+def _elapsed() -> float:
+    return round(time.perf_counter() - _PROCESS_START, 3)
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Atomically: the reader sees the old file, no file, or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(payload, indent=2))
+    os.replace(temp, path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from coinlstm.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,213 @@
+"""Candles -> supervised samples: features, gap-aware windows, splits and the scaler. Pure.
+
+Nothing here touches the database, the disk or Keras, so every rule below is tested on plain
+arrays.
+
+Samples. A sample is ``window`` consecutive candles (the input) plus the candle right after
+them (the target: its close). Binance has maintenance gaps (5 in the shared data, 12 missing
+hours): a sample is kept only if its ``window + 1`` candles are consecutive intervals, i.e.
+the target's open time is exactly ``window`` intervals after the first input candle's. Samples
+that would span a missing interval are dropped, never stitched across the gap; the candles
+themselves are kept and serve the samples on either side of it.
+
+Split. The samples, oldest to newest, are cut into three consecutive slices: training,
+validation (early stopping only) and test (the newest ``test_size`` samples, the figures a
+user sees). The validation slice shrinks for short series so that training keeps enough
+samples (see :func:`split_samples`).
+
+Scaling. A MinMaxScaler to [0, 1] is fitted on the candles the training samples use (their
+inputs and targets) and nothing newer: the validation and test candles never influence it,
+so the test figures do not see the future. The target is the close scaled with the close
+column's own min/scale, so predictions invert back to price units exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from coinlstm.db import FEATURE_COLUMNS
+from coinlstm.errors import BadInput
+from crawl.klines import ms_to_utc
+
+#: Index of the close among the features: the target column.
+CLOSE_INDEX = FEATURE_COLUMNS.index("close")
+#: Fewest training samples a model is fitted on; fewer is not a model, it is noise.
+MIN_TRAIN_SAMPLES = 64
+#: Fewest validation samples early stopping watches.
+MIN_VAL_SAMPLES = 8
+
+
+def required_candles(window: int, test_size: int) -> int:
+    """Candles a gap-free series needs for the smallest honest split (the market job's filter)."""
+    return window + test_size + MIN_VAL_SAMPLES + MIN_TRAIN_SAMPLES
+
+
+def feature_matrix(open_times: Sequence[int], values: Sequence[Sequence[float | None]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(open times as int64, features as float64); BadInput naming the first missing value.
+
+    A NaN, an infinity or a NULL would silently poison the scaler and every prediction, so a
+    series containing one is refused rather than repaired.
+    """
+    times = np.asarray(open_times, dtype=np.int64)
+    features = np.array([[np.nan if v is None else v for v in row] for row in values],
+                        dtype=np.float64).reshape(len(times), len(FEATURE_COLUMNS))
+    bad = ~np.isfinite(features)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise BadInput(f"candle of {ms_to_utc(int(times[row]))} UTC has no finite "
+                       f"{FEATURE_COLUMNS[column]} (NaN/NULL/inf in the data; "
+                       f"{int(bad.any(axis=1).sum())} such candles); fix or re-import them")
+    if len(times) > 1 and np.any(np.diff(times) <= 0):
+        raise BadInput("candle open times are not strictly increasing")
+    return times, features
+
+
+def sample_targets(open_times: np.ndarray, window: int, interval_ms: int) -> np.ndarray:
+    """Row indices of every target candle whose window does not span a gap (see module doc)."""
+    if len(open_times) <= window:
+        return np.zeros(0, dtype=np.int64)
+    targets = np.arange(window, len(open_times), dtype=np.int64)
+    spans = open_times[targets] - open_times[targets - window]
+    return targets[spans == window * interval_ms]
+
+
+def newest_window_is_whole(open_times: np.ndarray, window: int, interval_ms: int) -> bool:
+    """Whether the newest ``window`` candles (the next forecast's input) are consecutive."""
+    if len(open_times) < window:
+        return False
+    return int(open_times[-1] - open_times[-window]) == (window - 1) * interval_ms
+
+
+@dataclass(frozen=True)
+class Split:
+    """Target row indices of the three consecutive slices, oldest first."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_samples(targets: np.ndarray, test_size: int, val_size: int) -> Split:
+    """Cut the samples into training, validation and test, oldest to newest.
+
+    The test slice is always the newest ``test_size`` samples. The validation slice is
+    ``val_size`` samples, shrunk for short series to a quarter of what the test slice leaves
+    (at least MIN_VAL_SAMPLES), and further if training would keep fewer than
+    MIN_TRAIN_SAMPLES. Raises BadInput when even that does not fit.
+    """
+    available = len(targets) - test_size
+    if test_size < 1 or available < MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES:
+        raise BadInput(f"{len(targets)} usable samples, needs at least "
+                       f"{test_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES} (test {test_size} + "
+                       f"validation {MIN_VAL_SAMPLES} + training {MIN_TRAIN_SAMPLES})")
+    val = min(val_size, max(MIN_VAL_SAMPLES, available // 4))
+    val = max(MIN_VAL_SAMPLES, min(val, available - MIN_TRAIN_SAMPLES))
+    n_train = available - val
+    return Split(train=targets[:n_train], val=targets[n_train:available],
+                 test=targets[available:])
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """MinMax scaling to [0, 1] as plain numbers (JSON, never pickle) for the artifacts."""
+
+    data_min: np.ndarray
+    data_max: np.ndarray
+
+    @property
+    def scale(self) -> np.ndarray:
+        """sklearn's ``scale_``: a constant column (e.g. ``ignore``) gets scale 1, not inf."""
+        span = self.data_max - self.data_min
+        return 1.0 / np.where(span == 0, 1.0, span)
+
+    @property
+    def min(self) -> np.ndarray:
+        """sklearn's ``min_``: scaled = x * scale + min."""
+        return -self.data_min * self.scale
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        return features * self.scale + self.min
+
+    def close_to_price(self, scaled_close: np.ndarray) -> np.ndarray:
+        return (np.asarray(scaled_close, dtype=np.float64) - self.min[CLOSE_INDEX]) \
+            / self.scale[CLOSE_INDEX]
+
+    def to_dict(self) -> dict:
+        return {"feature_range": [0, 1], "features": list(FEATURE_COLUMNS),
+                "data_min_": self.data_min.tolist(), "data_max_": self.data_max.tolist(),
+                "scale_": self.scale.tolist(), "min_": self.min.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scaler:
+        return cls(np.asarray(data["data_min_"], dtype=np.float64),
+                   np.asarray(data["data_max_"], dtype=np.float64))
+
+
+def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int) -> Scaler:
+    """Fit sklearn's MinMaxScaler on the rows the training samples use, nothing newer."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    first_row = int(train_targets[0]) - window
+    last_row = int(train_targets[-1])
+    fitted = MinMaxScaler(feature_range=(0, 1)).fit(features[first_row:last_row + 1])
+    return Scaler(fitted.data_min_.astype(np.float64), fitted.data_max_.astype(np.float64))
+
+
+def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
+    """Model inputs (samples, window, features) as float32 for the given target rows."""
+    offsets = np.arange(-window, 0, dtype=np.int64)
+    return scaled[targets[:, None] + offsets[None, :]].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything training and evaluation need, derived from one pair's candles."""
+
+    open_times: np.ndarray
+    features: np.ndarray
+    split: Split
+    scaler: Scaler
+    window: int
+
+    @property
+    def closes(self) -> np.ndarray:
+        return self.features[:, CLOSE_INDEX]
+
+    def inputs(self, targets: np.ndarray) -> np.ndarray:
+        return windows(self.scaler.transform(self.features), targets, self.window)
+
+    def scaled_targets(self, targets: np.ndarray) -> np.ndarray:
+        scaled_close = self.scaler.transform(self.features)[targets, CLOSE_INDEX]
+        return scaled_close.astype(np.float32)
+
+    def next_input(self) -> np.ndarray:
+        """The newest ``window`` candles: the input of the forecast for the next candle."""
+        scaled = self.scaler.transform(self.features[-self.window:])
+        return scaled[None, :, :].astype(np.float32)
+
+    def last_closes(self, targets: np.ndarray) -> np.ndarray:
+        """The close before each target: what the naive forecast predicts."""
+        return self.closes[targets - 1]
+
+
+def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
+                  window: int, test_size: int, val_size: int, interval_ms: int) -> Dataset:
+    """Validate, window, split and scale one pair's candles (oldest first)."""
+    times, features = feature_matrix(open_times, values)
+    needed = required_candles(window, test_size)
+    if len(times) < needed:
+        raise BadInput(f"has {len(times)} candles, needs at least {needed} "
+                       f"(window {window} + test {test_size} + validation {MIN_VAL_SAMPLES} + "
+                       f"training {MIN_TRAIN_SAMPLES})")
+    if not newest_window_is_whole(times, window, interval_ms):
+        raise BadInput(f"newest candles have a gap: the {window} candle(s) before "
+                       f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
+                       "candles or wait for the next ones")
+    targets = sample_targets(times, window, interval_ms)
+    split = split_samples(targets, test_size, val_size)
+    scaler = fit_scaler(features, split.train, window)
+    return Dataset(times, features, split, scaler, window)

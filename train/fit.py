@@ -1,0 +1,52 @@
+"""Training one model: early stopping on the validation slice, best weights kept, timed.
+
+The test slice never reaches this module: early stopping watches the validation slice only,
+so the test figures are figures on data the fit never saw.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: EarlyStopping of the reference model (SPEC.md): any improvement counts.
+MIN_DELTA = 1e-15
+
+
+@dataclass
+class FitOutcome:
+    """What the fit did: epochs actually run, the best epoch, losses, seconds."""
+
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
+              val_inputs: np.ndarray, val_targets: np.ndarray, *, epochs: int,
+              batch_size: int, patience: int) -> FitOutcome:
+    """Fit in time order (shuffle off), stop when val_loss stalls, restore the best weights."""
+    import keras
+
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=MIN_DELTA,
+                                            patience=patience, restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(train_inputs, train_targets, epochs=epochs, batch_size=batch_size,
+                        validation_data=(val_inputs, val_targets), shuffle=False,
+                        callbacks=[stopper], verbose=0)
+    seconds = time.perf_counter() - started
+    loss = [float(v) for v in history.history.get("loss", [])]
+    val_loss = [float(v) for v in history.history.get("val_loss", [])]
+    best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(loss)
+    return FitOutcome(epochs_run=len(loss), best_epoch=best_epoch, train_seconds=seconds,
+                      loss=loss, val_loss=val_loss)
+
+
+def predict(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Scaled predictions as a flat float64 array."""
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0),
+                      dtype=np.float64).reshape(-1)

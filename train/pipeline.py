@@ -1,0 +1,263 @@
+"""One pair's job: load candles -> fit -> predict -> write rows and artifacts, all or nothing.
+
+Order, chosen so that a failure at any step writes nothing and replaces nothing:
+check the flags and the symbol (before any file is touched) -> read the candles -> build
+the dataset (gaps, NaN, too few candles: BadInput) -> train -> predict the test slice and the
+next candle -> stage the artifacts under temporary names -> one database transaction with both
+rows -> rename the artifacts into place (the model .h5 last). Any failure before the commit
+deletes the temporaries; the database rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from coinlstm import db
+from coinlstm.config import DEFAULT_INTERVAL, Settings
+from coinlstm.errors import BadInput
+from crawl.klines import INTERVAL_MS, check_symbol
+from train import testhooks
+from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
+from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
+
+log = logging.getLogger(__name__)
+INTERVAL = DEFAULT_INTERVAL
+INTERVAL_LENGTH_MS = INTERVAL_MS[INTERVAL]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every training flag, with the reference model's defaults (SPEC.md)."""
+
+    model: str = DEFAULT_MODEL
+    units: int = DEFAULT_UNITS
+    epochs: int = 50
+    batch_size: int = 128
+    patience: int = 30
+    window: int = 1
+    test_size: int = 48
+    val_size: int = 480
+    seed: int = 42
+    #: None: the settings' backend (KERAS_BACKEND, default jax).
+    backend: str | None = None
+    #: Train on only the newest N candles (None: all of them).
+    history: int | None = None
+
+    def check(self) -> None:
+        """BadInput for values no model can be trained with."""
+        if self.model not in MODEL_NAMES:
+            raise BadInput(f"unknown model {self.model!r}; choose one of "
+                           f"{', '.join(MODEL_NAMES)}")
+        for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
+                               f"got {getattr(self, name)}")
+        if self.patience < 0:
+            raise BadInput(f"--patience must be 0 or more, got {self.patience}")
+        if self.val_size < MIN_VAL_SAMPLES:
+            raise BadInput(f"--val-size must be at least {MIN_VAL_SAMPLES}, got {self.val_size}")
+        if self.history is not None and self.history < self.required_candles():
+            raise BadInput(f"--history {self.history} is too short: these settings need at "
+                           f"least {self.required_candles()} candles")
+
+    def required_candles(self) -> int:
+        return required_candles(self.window, self.test_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What one pair's run produced; ``to_dict`` is the market job's result JSON."""
+
+    symbol: str
+    id_coin: int
+    backend: str
+    model: str
+    last_close: float
+    predicted_close: float
+    change_pct: float
+    rmse: float
+    naive_rmse: float
+    skill: float | None
+    mae: float
+    naive_mae: float
+    direction_accuracy: float
+    openTime_last: int  # noqa: N815 - the database's column name
+    openTime_next: int  # noqa: N815
+    epochs_run: int
+    train_seconds: float
+    seconds: float
+    status: str = "ok"
+    exit_code: int = 0
+    error: str | None = None
+    rows_written: bool = True
+    report: str = field(default="", repr=False)
+    test_predictions: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
+                "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
+                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
+                "epochs_run", "train_seconds", "seconds", "backend", "model")
+        return {key: getattr(self, key) for key in keys}
+
+
+def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds: float,
+                 backend: str | None, model: str | None) -> dict:
+    """The result JSON of a run that failed: same keys, figures null."""
+    keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
+            "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
+            "epochs_run", "train_seconds")
+    return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
+            "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
+            "model": model}
+
+
+def _load_candles(engine, coin_id: int, symbol: str, options: TrainOptions):
+    with engine.connect() as conn:
+        coin = db.coin_by_id(conn, coin_id)
+        if coin is None:
+            raise BadInput(f"no coin with id {coin_id} in the database (coin_info)")
+        if coin.symbol != symbol:
+            raise BadInput(f"-id {coin_id} is {coin.symbol}, not {symbol}: pass the id and "
+                           "symbol of the same coin")
+        return db.load_feature_rows(conn, coin_id, newest=options.history)
+
+
+def _dataset(open_times, values, symbol: str, options: TrainOptions):
+    from train.dataset import build_dataset
+
+    try:
+        return build_dataset(open_times, values, options.window, options.test_size,
+                             options.val_size, INTERVAL_LENGTH_MS)
+    except BadInput as exc:
+        raise BadInput(f"{symbol}: {exc}") from None
+
+
+def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOptions,
+               run_id: str | None = None) -> TrainResult:
+    """Train ``symbol``'s model, forecast its next close, store the rows and the artifacts.
+
+    Raises CoinlstmError subclasses (BadInput for the user's input or data); on any failure
+    no row is written and no artifact replaced.
+    """
+    started = time.perf_counter()
+    check_symbol(symbol)
+    options.check()
+    from predict.artifacts import artifact_paths
+
+    paths = artifact_paths(settings, symbol)
+    backend_name = options.backend or settings.backend
+    from train import backend
+
+    backend.prepare(backend_name, settings.cache_dir)
+    engine = db.open_database(settings.db_url)
+    try:
+        open_times, values = _load_candles(engine, coin_id, symbol, options)
+        testhooks.stall_if_asked(symbol)
+        dataset = _dataset(open_times, values, symbol, options)
+        return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
+                                backend_name, paths, started)
+    finally:
+        engine.dispose()
+
+
+def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
+                     backend_name, paths, started) -> TrainResult:
+    from predict import plots
+    from predict.artifacts import StagedFiles, stage_model
+    from predict.rows import prediction_row, train_row
+    from train import backend
+    from train.fit import fit_model, predict
+    from train.metrics import evaluate
+    from train.models import build_model
+
+    keras = backend.load_keras(backend_name)
+    backend.seed(options.seed, backend_name)
+    split = dataset.split
+    model = build_model(options.model, (options.window, dataset.features.shape[1]), options)
+    outcome = fit_model(model, dataset.inputs(split.train), dataset.scaled_targets(split.train),
+                        dataset.inputs(split.val), dataset.scaled_targets(split.val),
+                        epochs=options.epochs, batch_size=options.batch_size,
+                        patience=options.patience)
+    # One predict call for the test slice and the next candle: one compiled shape, not two.
+    inputs = np.concatenate([dataset.inputs(split.test), dataset.next_input()])
+    predicted = dataset.scaler.close_to_price(predict(model, inputs, options.batch_size))
+    test_predictions, predicted_next = predicted[:-1], float(predicted[-1])
+    test_closes = dataset.closes[split.test]
+    naive = dataset.last_closes(split.test)
+    metrics = evaluate(test_closes, test_predictions, naive)
+
+    now = int(time.time())
+    times, closes = dataset.open_times, dataset.closes
+    open_time_last = int(times[-1])
+    open_time_next = open_time_last + INTERVAL_LENGTH_MS
+    newest_is_test_target = int(split.test[-1]) == len(times) - 1
+    settings_json = {**options.to_dict(), "backend": backend_name}
+    common = {"coin_id": coin_id, "time_create": now, "test_closes": test_closes,
+              "test_predictions": test_predictions, "run_id": run_id, "model": options.model}
+    train_values = train_row(**common, metrics=metrics, open_time_last=open_time_last,
+                             backend=backend_name, settings=settings_json,
+                             n_train=len(split.train), n_val=len(split.val),
+                             n_test=len(split.test), epochs_run=outcome.epochs_run,
+                             train_seconds=outcome.train_seconds)
+    prediction_values = prediction_row(
+        **common, predicted_next=predicted_next,
+        predicted_previous=float(test_predictions[-1]) if newest_is_test_target else None,
+        close_last=float(closes[-1]), close_previous=float(closes[-2]),
+        open_time_next=open_time_next, skill=metrics.skill)
+    meta = {"symbol": symbol, "id_coin": coin_id, "model": options.model,
+            "window": options.window, "features": list(db.FEATURE_COLUMNS),
+            "backend": backend_name, "keras": keras.__version__, "run_id": run_id,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "openTime_last": open_time_last, "interval": INTERVAL, "options": settings_json,
+            "predicted_close": predicted_next}
+
+    staged = StagedFiles(before_last_rename=testhooks.pause_before_last_rename)
+    try:
+        staged.stage(paths.plot, lambda path: plots.draw(
+            path, symbol, times[split.test].tolist(), test_closes, test_predictions, naive,
+            outcome.loss, outcome.val_loss, metrics.verdict()))
+        stage_model(staged, paths, model, dataset.scaler.to_dict(), meta)
+        with db.transaction(engine) as conn:
+            written = db.write_training_result(conn, train_values, prediction_values)
+        if not written:
+            log.info("%s: rows of run %s were already stored; kept them", symbol, run_id)
+        staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+
+    last_close = float(closes[-1])
+    change_pct = (predicted_next - last_close) / last_close * 100.0 if last_close else 0.0
+    summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}: "
+               f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
+               f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
+               f"{outcome.train_seconds:.1f} s")
+    forecast = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
+                f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
+    return TrainResult(
+        symbol=symbol, id_coin=coin_id, backend=backend_name, model=options.model,
+        last_close=last_close, predicted_close=predicted_next, change_pct=change_pct,
+        rmse=metrics.model.rmse, naive_rmse=metrics.naive.rmse, skill=metrics.skill,
+        mae=metrics.model.mae, naive_mae=metrics.naive.mae,
+        direction_accuracy=metrics.model.direction_accuracy, openTime_last=open_time_last,
+        openTime_next=open_time_next, epochs_run=outcome.epochs_run,
+        train_seconds=round(outcome.train_seconds, 3),
+        seconds=round(time.perf_counter() - started, 3), rows_written=written,
+        report="\n".join([summary, metrics.table(), forecast]),
+        test_predictions=[float(v) for v in test_predictions])
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+__all__ = ["MIN_TRAIN_SAMPLES", "TrainOptions", "TrainResult", "failure_dict", "train_pair"]

@@ -1,0 +1,8 @@
+"""``python train_one.py -id 173 -symbol ADAETH``: the same as ``coinlstm train ...``."""
+
+import sys
+
+import coinlstm.cli
+
+if __name__ == "__main__":
+    sys.exit(coinlstm.cli.main(["train", *sys.argv[1:]]))
