@@ -489,3 +489,43 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
     return {table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table))
                             .scalar_one()) for table in metadata.sorted_tables}
 
+
+
+# --------------------------------------------------------------------------- training input
+# (added for train/pipeline.py)
+
+
+def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
+                       ) -> tuple[list[int], list[tuple[float, ...]]]:
+    """Like :func:`load_feature_rows` for FEATURE_COLUMNS, but text columns parsed in Python.
+
+    ``ignore`` is stored as the text Binance sent; a database CAST turns any non-number in it
+    ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
+    so the training data check refuses it instead of training on an invented zero.
+    """
+    text_columns = {name for name in FEATURE_COLUMNS
+                    if isinstance(candlestick_data.c[name].type, sa.String)}
+    selected = [candlestick_data.c[name] if name in text_columns
+                else sa.cast(candlestick_data.c[name], sa.Double).label(name)
+                for name in FEATURE_COLUMNS]
+    query = sa.select(candlestick_data.c.openTime, *selected).where(
+        candlestick_data.c.idCoin == coin_id)
+    if newest is not None:
+        query = query.order_by(candlestick_data.c.openTime.desc()).limit(newest)
+    else:
+        query = query.order_by(candlestick_data.c.openTime)
+    rows = conn.execute(query).all()
+    if newest is not None:
+        rows.reverse()
+    open_times = [int(row[0]) for row in rows]
+    values = [tuple(_float_or_nan(v) for v in row[1:]) for row in rows]
+    return open_times, values
+
+
+def _float_or_nan(value: object) -> float:
+    if value is None:
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

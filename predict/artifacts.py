@@ -178,6 +178,10 @@ def load_model(settings: Settings, symbol: str) -> LoadedModel:
     """The pair's model from its .h5 alone (any backend: the file is backend-neutral)."""
     import keras
 
+    from train.backend import keep_tensorflow_unloaded
+
+    if keras.backend.backend() != "tensorflow":
+        keep_tensorflow_unloaded()
     architecture, scaler, meta = read_attributes(settings, symbol)
     model = keras.models.model_from_json(architecture)
     model.load_weights(str(artifact_paths(settings, symbol).weights))

@@ -69,7 +69,29 @@ def load_keras(backend: str):
     if keras.backend.backend() != backend:
         raise CoinlstmError(f"Keras loaded backend {keras.backend.backend()!r}, not "
                             f"{backend!r}; run in a fresh process")
+    if backend != "tensorflow":
+        keep_tensorflow_unloaded()
     return keras
+
+
+def keep_tensorflow_unloaded() -> None:
+    """Stop Keras from importing TensorFlow just to ask ``isinstance(x, tf.TensorShape)``.
+
+    ``model.to_json()`` (keras.src.saving.serialization_lib) evaluates ``tf.available``,
+    which imports TensorFlow when it is installed (+4-6 s, +400 MB under JAX). While
+    TensorFlow is not imported no object can be a TensorFlow type, so answering "not
+    available" changes no result. Keras-private, hence guarded: if the attribute moves, we
+    only lose the saving.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # pragma: no cover - another Keras layout
+        return
+    lazy_tf = getattr(module_utils, "tensorflow", None)
+    if lazy_tf is not None and getattr(lazy_tf, "_available", False) is None:
+        lazy_tf._available = False
 
 
 def seed(value: int, backend: str) -> None:

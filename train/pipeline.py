@@ -128,7 +128,7 @@ def _load_candles(engine, coin_id: int, symbol: str, options: TrainOptions):
         if coin.symbol != symbol:
             raise BadInput(f"-id {coin_id} is {coin.symbol}, not {symbol}: pass the id and "
                            "symbol of the same coin")
-        return db.load_feature_rows(conn, coin_id, newest=options.history)
+        return db.load_training_rows(conn, coin_id, newest=options.history)
 
 
 def _dataset(open_times, values, symbol: str, options: TrainOptions):
