@@ -1,0 +1,256 @@
+"""The exchange as the crawler sees it: python-binance, made to survive Binance.
+
+Why a wrapper: the plain client raises on the first 429, 418, 5xx, timeout or cut-off reply,
+and knows nothing of the per-minute request weight. :class:`BinanceClient` keeps the used
+weight (``X-MBX-USED-WEIGHT-1M``) under a share of the limit that exchangeInfo announces,
+honours every ``Retry-After`` (no request leaves before it has passed), retries transient
+failures with a capped exponential backoff, and then gives up with a one-line
+:class:`~coinlstm.errors.ExchangeUnavailable`. Every request goes to the configured base URL
+(real Binance by default, the replay server in tests), never elsewhere.
+
+python-binance is imported when a client is built, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from coinlstm.errors import ExchangeUnavailable
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+#: Weights of the calls we make (spot API): checked against the ceiling before each call.
+CALL_WEIGHTS = {"ping": 1, "time": 1, "exchangeInfo": 20, "klines": 2}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: While the server's clock rate is unknown, sleep at most this long between clock checks.
+_CLOCK_PROBE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Defaults: 5 attempts with 0.5+1+2+4 s of backoff in between.
+
+    Rate-limit replies (429/418) are not failures: their ``Retry-After`` is waited out, up to
+    ``max_rate_limit_waits`` times per call, unless it asks for more than
+    ``max_retry_after`` seconds (a long ban is better reported than slept through).
+    """
+
+    attempts: int = 5
+    first_backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_rate_limit_waits: int = 20
+    max_retry_after: float = 300.0
+    #: Share of the announced REQUEST_WEIGHT limit the client allows itself.
+    weight_share: float = 0.8
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
+        return min(self.first_backoff * 2 ** (failures - 1), self.max_backoff)
+
+
+class BinanceClient:
+    """python-binance's ``Client`` against ``base_url``, with rate limits and retries.
+
+    ``requests`` counts every HTTP request sent (a test compares it with the server's log).
+    """
+
+    def __init__(self, base_url: str, retry: RetryPolicy | None = None, timeout: float = 10.0):
+        from binance.client import Client
+
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        # ping=False: the constructor would otherwise contact api.binance.com at once.
+        self.client = Client(api_key=None, api_secret=None, ping=False,
+                             requests_params={"timeout": timeout})
+        self.client.API_URL = self.base_url + "/api"
+        if urlsplit(self.base_url).hostname in _LOOPBACK:
+            # A proxy from the environment must never see (or reroute) loopback traffic.
+            self.client.session.trust_env = False
+        self.requests = 0
+        self.retries = 0  # transient failures retried
+        self.rate_limit_waits = 0  # 429/418 replies waited out, and waits for a new minute
+        self.weight_limit: int | None = None
+        self.used_weight = 0
+        self._blocked_until = 0.0  # time.monotonic() before which nothing may be sent
+        self._clock: tuple[float, int] | None = None  # (monotonic, server ms) of last sync
+        self._clock_rate: float | None = None  # server ms per real ms, once measured
+
+    # -- the calls the crawler makes --------------------------------------------------
+
+    def exchange_info(self) -> dict:
+        """exchangeInfo; also learns the REQUEST_WEIGHT limit per minute from it."""
+        info = self._call("exchangeInfo", lambda: self.client.get_exchange_info())
+        if not isinstance(info, dict) or not isinstance(info.get("symbols"), list):
+            raise ExchangeUnavailable(f"{self._url('exchangeInfo')} sent no symbol list")
+        for limit in info.get("rateLimits") or []:
+            if (limit.get("rateLimitType") == "REQUEST_WEIGHT"
+                    and limit.get("interval") == "MINUTE" and limit.get("intervalNum") == 1):
+                self.weight_limit = int(limit["limit"])
+        if "serverTime" in info:
+            self._note_server_time(int(info["serverTime"]))
+        return info
+
+    def server_time(self) -> int:
+        """The exchange's clock in ms (the crawler's notion of "now")."""
+        reply = self._call("time", lambda: self.client.get_server_time())
+        return self._server_ms(reply)
+
+    def klines(self, symbol: str, interval: str, start_ms: int, limit: int = 1000) -> list[list]:
+        """Up to ``limit`` klines of ``symbol`` opening at or after ``start_ms``, oldest first."""
+        rows = self._call("klines", lambda: self.client.get_klines(
+            symbol=symbol, interval=interval, startTime=start_ms, limit=limit))
+        if not isinstance(rows, list):
+            raise ExchangeUnavailable(f"{self._url('klines')} sent {type(rows).__name__}, "
+                                      "not a list of klines")
+        return rows
+
+    # -- machinery --------------------------------------------------------------------
+
+    def _url(self, endpoint: str) -> str:
+        return f"{self.base_url}/api/v3/{endpoint}"
+
+    @property
+    def weight_ceiling(self) -> int | None:
+        """The used weight this client stays under (a share of the limit, a few below it)."""
+        if self.weight_limit is None:
+            return None
+        share = int(self.weight_limit * self.retry.weight_share)
+        return max(1, min(share, self.weight_limit - 3))
+
+    def _call(self, endpoint: str, send, check_weight: bool = True):
+        """Send one API call, waiting out rate limits and retrying transient failures."""
+        from binance.exceptions import BinanceAPIException, BinanceRequestException
+        from requests import RequestException
+
+        failures = rate_limited = 0
+        while True:
+            if check_weight:
+                self._keep_weight_under_ceiling(CALL_WEIGHTS[endpoint])
+            self._wait_until_unblocked()
+            try:
+                self.requests += 1
+                result = send()
+            except BinanceAPIException as exc:
+                self._note_weight(exc.response)
+                status = exc.status_code
+                if status in (429, 418):
+                    rate_limited += 1
+                    self._obey_retry_after(endpoint, exc, rate_limited)
+                    continue
+                if status < 500:
+                    raise ExchangeUnavailable(
+                        f"{self._url(endpoint)} refused the request: HTTP {status}, "
+                        f"code {exc.code}: {exc.message}") from None
+                reason = f"HTTP {status}"
+            except BinanceRequestException:
+                self._note_weight(self.client.response)
+                reason = "invalid JSON in the reply (cut off?)"
+            except RequestException as exc:
+                reason = _network_reason(exc, self.timeout)
+            else:
+                self._note_weight(self.client.response)
+                return result
+            failures += 1
+            if failures >= self.retry.attempts:
+                raise ExchangeUnavailable(
+                    f"{self._url(endpoint)} failed {failures} times, giving up; last: "
+                    f"{reason}") from None
+            pause = self.retry.backoff(failures)
+            self.retries += 1
+            log.debug("%s: %s; retry %d/%d in %.1f s", self._url(endpoint), reason,
+                        failures, self.retry.attempts - 1, pause)
+            time.sleep(pause)
+
+    def _note_weight(self, response) -> None:
+        value = getattr(response, "headers", {}).get(WEIGHT_HEADER) if response else None
+        if value is not None and str(value).isdigit():
+            self.used_weight = int(value)
+
+    def _obey_retry_after(self, endpoint: str, exc, times: int) -> None:
+        headers = getattr(exc.response, "headers", {}) or {}
+        try:
+            wait = float(headers.get("Retry-After", ""))
+        except ValueError:
+            wait = self.retry.backoff(times)  # no usable Retry-After: back off instead
+        if wait > self.retry.max_retry_after:
+            raise ExchangeUnavailable(
+                f"{self._url(endpoint)} answered HTTP {exc.status_code} and asks to wait "
+                f"{wait:.0f} s (over {self.retry.max_retry_after:.0f} s); try later") from None
+        if times > self.retry.max_rate_limit_waits:
+            raise ExchangeUnavailable(
+                f"{self._url(endpoint)} answered HTTP {exc.status_code} {times} times in a "
+                "row; giving up") from None
+        self.rate_limit_waits += 1
+        log.debug("%s: HTTP %d, waiting %.1f s as Retry-After asks", self._url(endpoint),
+                    exc.status_code, wait)
+        # Measured from the reply's arrival, so the next request cannot leave earlier.
+        self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+
+    def _wait_until_unblocked(self) -> None:
+        pause = self._blocked_until - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+
+    def _keep_weight_under_ceiling(self, weight: int) -> None:
+        """Before a request of ``weight``: if it would pass the ceiling, wait for the
+        server's next minute (its counter then starts over).
+
+        The wait is checked against the server's clock (a ``time`` call, weight 1) rather
+        than ours: the replay server's clock may run faster than real time, and the used
+        weight the server reports after that call is the truth either way.
+        """
+        ceiling = self.weight_ceiling
+        while ceiling is not None and self.used_weight + weight > ceiling:
+            server_ms = self._server_ms(self._call("time", lambda: self.client.get_server_time(),
+                                                   check_weight=False))
+            if self.used_weight + weight <= ceiling:
+                return
+            to_next_minute = MINUTE_MS - server_ms % MINUTE_MS + 50
+            if self._clock_rate is None:
+                pause = min(to_next_minute / 1000, _CLOCK_PROBE_SECONDS)
+            else:
+                pause = to_next_minute / 1000 / self._clock_rate
+            self.rate_limit_waits += 1
+            log.debug("used weight %d of %d: waiting %.1f s for the next minute",
+                     self.used_weight, self.weight_limit, pause)
+            time.sleep(pause)
+
+    def _server_ms(self, reply) -> int:
+        try:
+            server_ms = int(reply["serverTime"])
+        except (TypeError, KeyError, ValueError):
+            raise ExchangeUnavailable(f"{self._url('time')} sent no serverTime") from None
+        self._note_server_time(server_ms)
+        return server_ms
+
+    def _note_server_time(self, server_ms: int) -> None:
+        # Two readings a second or more apart give the server clock's rate (1 for Binance).
+        now = time.monotonic()
+        if self._clock is not None:
+            real_ms = (now - self._clock[0]) * 1000
+            if real_ms >= 1000:
+                self._clock_rate = max(0.5, (server_ms - self._clock[1]) / real_ms)
+        self._clock = (now, server_ms)
+
+
+def _network_reason(exc: Exception, timeout: float) -> str:
+    """A short reason for a requests failure (its own text is a paragraph)."""
+    from requests import ConnectionError as RequestsConnectionError
+    from requests import Timeout
+
+    text = str(exc)
+    if isinstance(exc, Timeout):
+        return f"no reply within {timeout:g} s"
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(exc, RequestsConnectionError):
+        if "Name or service not known" in text or "NameResolutionError" in text:
+            return "host name not found"
+        return "connection failed or cut off"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"

@@ -1,0 +1,563 @@
+"""A Binance-compatible REST server on 127.0.0.1 that replays kline files.
+
+Why it exists: the crawler, the market job and the offline demo must be tested against real
+HTTP and the real python-binance client, with real candles, without the internet, and under
+the exchange's misbehaviour (rate limits, bans, 5xx, slow and truncated replies). The server
+loads ``SYMBOL.csv`` files and/or a data.binance.vision tree of monthly zips once, keeps
+every line's original text, and answers ``ping``, ``time``, ``exchangeInfo`` and ``klines``
+like the real API, with a real per-minute weight counter.
+
+Its clock can stand anywhere in the data (``now``) and run faster than real time
+(``speed``), so a test can put "the present" in the middle of the files: later candles do
+not exist yet and the current one is served still open, as Binance does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import signal
+import socket
+import threading
+import time
+import zipfile
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from coinlstm.errors import BadInput
+from crawl.klines import (
+    INTERVAL_MS,
+    KLINE_FIELDS,
+    SYMBOL_PATTERN,
+    parse_time,
+    split_symbol,
+    to_milliseconds,
+)
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+MINUTE_MS = 60_000
+DEFAULT_WEIGHT_LIMIT = 6000
+#: Request weights of the real API (spot, 2024): what X-MBX-USED-WEIGHT-1M adds up.
+ENDPOINT_WEIGHTS = {
+    "/api/v3/ping": 1,
+    "/api/v3/time": 1,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/klines": 2,
+}
+KLINES_DEFAULT_LIMIT = 500
+KLINES_MAX_LIMIT = 1000
+_ZIP_NAME = re.compile(r"([A-Z0-9]{2,20})-(\w+)-\d{4}-\d{2}(?:-\d{2})?\.zip")
+_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+#: A kline line whose decimals can go into JSON between quotes exactly as written: times and
+#: trades are integers, the other eight fields plain numbers.
+_KLINE_LINE = re.compile(",".join(
+    r"([0-9]+)" if index in (0, 6, 8) else f"({_NUMBER})" for index in range(KLINE_FIELDS)))
+_INTERVAL_BY_MS = {ms: name for name, ms in INTERVAL_MS.items()}
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Misbehaviour to inject, counted over every request the server receives (1-based).
+
+    ``*_every = N`` hits requests N, 2N, 3N, ...; 0 disables. Injected 429/418/500 replies
+    use no weight. ``delay_ms`` slows every ``delay_every``-th reply down.
+    """
+
+    too_many_every: int = 0
+    banned_every: int = 0
+    error_every: int = 0
+    truncate_every: int = 0
+    retry_after: int = 2
+    delay_ms: int = 0
+    delay_every: int = 1
+
+    @staticmethod
+    def hits(every: int, number: int) -> bool:
+        return every > 0 and number % every == 0
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as the server saw it: when (time.monotonic()), what, and its answer."""
+
+    time: float
+    path: str
+    status: int
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class SymbolCandles:
+    """One symbol's candles, oldest first, each kline pre-rendered as the API's JSON."""
+
+    symbol: str
+    interval: str
+    open_times: list[int]
+    close_times: list[int]
+    rendered: list[str]
+
+
+def _render_kline(line: str) -> tuple[int, int, str]:
+    """(open ms, close ms, JSON array text) of one line: times and trades as integers, the
+    rest as the file's strings, exactly; microsecond times of 2025+ dumps become ms."""
+    match = _KLINE_LINE.fullmatch(line)
+    if match is None:
+        count = line.count(",") + 1
+        if count != KLINE_FIELDS:
+            raise ValueError(f"expected {KLINE_FIELDS} fields, got {count}")
+        raise ValueError("not a kline: times and trades must be integers, the rest numbers")
+    f = match.groups()
+    open_ms, close_ms = to_milliseconds(f[0]), to_milliseconds(f[6])
+    rendered = (f'[{open_ms},"{f[1]}","{f[2]}","{f[3]}","{f[4]}","{f[5]}",{close_ms},'
+                f'"{f[7]}",{int(f[8])},"{f[9]}","{f[10]}","{f[11]}"]')
+    return open_ms, close_ms, rendered
+
+
+def _kline_lines(path: Path) -> list[tuple[str, str]]:
+    """(where, line) of every kline line of a CSV or of the CSV inside a dump's zip."""
+    if path.suffix == ".zip":
+        lines = []
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if member.endswith(".csv"):
+                    text = archive.read(member).decode("ascii")
+                    lines.extend((f"{path.name}:{member}", line) for line in text.splitlines())
+        return lines
+    return [(path.name, line) for line in path.read_text(encoding="ascii").splitlines()]
+
+
+def _read_file(path: Path, rows: dict[int, tuple[int, str]]) -> None:
+    for number, (where, line) in enumerate(_kline_lines(path), start=1):
+        line = line.strip()
+        if not line or not line[0].isdigit():  # blank line or a header row
+            continue
+        try:
+            open_ms, close_ms, rendered = _render_kline(line)
+        except ValueError as exc:
+            raise BadInput(f"{where} line {number}: {exc}") from None
+        rows.setdefault(open_ms, (close_ms, rendered))
+
+
+def _infer_interval(symbol: str, open_times: list[int], close_times: list[int]) -> str:
+    # A candle lasts (close - open + 1) ms; the most common length names the interval, which
+    # stays right across gaps and Binance's few irregular close times.
+    lengths = Counter(c - o + 1 for o, c in zip(open_times, close_times, strict=True))
+    length = lengths.most_common(1)[0][0]
+    if length not in _INTERVAL_BY_MS:
+        raise BadInput(f"{symbol}: candles last {length} ms, not a Binance interval")
+    return _INTERVAL_BY_MS[length]
+
+
+def load_klines(source_dir: Path) -> dict[str, SymbolCandles]:
+    """Every symbol's candles from ``SYMBOL.csv`` files and data.binance.vision zips."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise BadInput(f"not a folder: {source_dir}")
+    files: dict[str, list[Path]] = {}
+    for path in sorted(source_dir.glob("*.csv")):
+        if SYMBOL_PATTERN.fullmatch(path.stem):
+            files.setdefault(path.stem, []).append(path)
+    for path in sorted(source_dir.rglob("*.zip")):
+        match = _ZIP_NAME.fullmatch(path.name)
+        if match:
+            files.setdefault(match.group(1), []).append(path)
+    if not files:
+        raise BadInput(f"no kline files in {source_dir}: expected SYMBOL.csv files or "
+                       "data/spot/monthly/klines/SYMBOL/1h/SYMBOL-1h-YYYY-MM.zip")
+    symbols: dict[str, SymbolCandles] = {}
+    for symbol, paths in sorted(files.items()):
+        rows: dict[int, tuple[int, str]] = {}
+        for path in paths:
+            _read_file(path, rows)
+        if not rows:
+            continue
+        open_times = sorted(rows)
+        close_times = [rows[t][0] for t in open_times]
+        symbols[symbol] = SymbolCandles(
+            symbol=symbol,
+            interval=_infer_interval(symbol, open_times, close_times),
+            open_times=open_times,
+            close_times=close_times,
+            rendered=[rows[t][1] for t in open_times],
+        )
+    return symbols
+
+
+# --------------------------------------------------------------------------- server
+
+
+class _ApiError(Exception):
+    """An error reply in Binance's shape: HTTP status and {"code", "msg"}."""
+
+    def __init__(self, status: int, code: int, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ReplayServer:
+    """The replay server. ``with ReplayServer(folder, now=ms) as server: server.url``.
+
+    ``now`` (ms) sets the clock's start (default: real time), ``speed`` how fast it runs;
+    ``statuses`` overrides a symbol's exchangeInfo status (e.g. ``{"EOSETH": "BREAK"}``).
+    """
+
+    def __init__(self, source_dir: Path, port: int = 0, now: int | None = None,
+                 speed: float = 1.0, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
+                 faults: Faults | None = None, statuses: dict[str, str] | None = None):
+        if speed <= 0:
+            raise BadInput(f"speed must be positive, got {speed}")
+        if weight_limit < 1:
+            raise BadInput(f"weight limit must be at least 1, got {weight_limit}")
+        self.symbols = load_klines(Path(source_dir))
+        self.port = port
+        self.speed = float(speed)
+        self.weight_limit = int(weight_limit)
+        self.faults = faults or Faults()
+        self.statuses = dict(statuses or {})
+        self._now_origin = now
+        self._mono_origin = time.monotonic()
+        self._lock = threading.Lock()
+        self._log: list[LoggedRequest] = []
+        self._request_count = 0
+        self._weight_minute = -1
+        self._weight_used = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> ReplayServer:
+        """Bind 127.0.0.1 and serve in a daemon thread; the clock starts now."""
+        handler = _handler_for(self)
+        self._httpd = ThreadingHTTPServer((HOST, self.port), handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._mono_origin = time.monotonic()
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        name=f"replay-server-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection (kept-alive ones included)."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def request_log(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def candle_count(self) -> int:
+        return sum(len(s.open_times) for s in self.symbols.values())
+
+    @property
+    def clock_rate(self) -> float:
+        """Server seconds per real second (speed only applies to a clock set by ``now``)."""
+        return 1.0 if self._now_origin is None else self.speed
+
+    def now_ms(self) -> int:
+        """The server's clock: real time, or ``now`` advanced by elapsed time x speed."""
+        if self._now_origin is None:
+            return int(time.time() * 1000)
+        elapsed = time.monotonic() - self._mono_origin
+        return int(self._now_origin + elapsed * 1000 * self.speed)
+
+    # -- request handling -------------------------------------------------------------
+
+    def handle(self, target: str) -> _Reply:
+        """Answer one GET; records it in the request log."""
+        with self._lock:
+            self._request_count += 1
+            number = self._request_count
+        faults = self.faults
+        if Faults.hits(faults.delay_every, number) and faults.delay_ms > 0:
+            time.sleep(faults.delay_ms / 1000)
+        reply = self._answer(target, number)
+        if reply.status == 200 and Faults.hits(faults.truncate_every, number):
+            reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        with self._lock:
+            self._log.append(LoggedRequest(time.monotonic(), target, reply.status))
+        return reply
+
+    def _answer(self, target: str, number: int) -> _Reply:
+        faults = self.faults
+        retry = {"Retry-After": str(faults.retry_after)}
+        if Faults.hits(faults.too_many_every, number):
+            return self._error(429, -1003, "Too many requests (injected).", retry)
+        if Faults.hits(faults.banned_every, number):
+            return self._error(418, -1003, "Way too many requests; IP banned (injected).",
+                               retry)
+        if Faults.hits(faults.error_every, number):
+            return self._error(500, -1000, "An unknown error occurred (injected).")
+        parts = urlsplit(target)
+        weight = ENDPOINT_WEIGHTS.get(parts.path)
+        if weight is None:
+            return self._error(404, -1000, f"Unknown path {parts.path}.")
+        used, over_by_ms = self._use_weight(weight)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        if over_by_ms is not None:
+            real_seconds = over_by_ms / 1000 / self.clock_rate
+            headers["Retry-After"] = str(max(1, math.ceil(real_seconds)))
+            return self._error(429, -1003, f"Too much request weight used; current limit is "
+                               f"{self.weight_limit} request weight per 1 MINUTE.", headers)
+        try:
+            payload = self._payload(parts.path, parse_qs(parts.query))
+        except _ApiError as exc:
+            return self._error(exc.status, exc.code, exc.message, headers)
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return _Reply(200, body, headers)
+
+    def _use_weight(self, weight: int) -> tuple[int, int | None]:
+        """Add a request's weight to this minute's; (used, ms to the next minute if over)."""
+        now = self.now_ms()
+        minute = now // MINUTE_MS
+        with self._lock:
+            if minute != self._weight_minute:
+                self._weight_minute, self._weight_used = minute, 0
+            if self._weight_used + weight > self.weight_limit:
+                return self._weight_used, (minute + 1) * MINUTE_MS - now
+            self._weight_used += weight
+            return self._weight_used, None
+
+    def _error(self, status: int, code: int, message: str,
+               headers: dict[str, str] | None = None) -> _Reply:
+        body = json.dumps({"code": code, "msg": message}).encode()
+        return _Reply(status, body, dict(headers or {}))
+
+    def _payload(self, path: str, query: dict[str, list[str]]) -> dict | bytes:
+        if path == "/api/v3/ping":
+            return {}
+        if path == "/api/v3/time":
+            return {"serverTime": self.now_ms()}
+        if path == "/api/v3/exchangeInfo":
+            return self._exchange_info(query)
+        return self._klines(query)
+
+    def _exchange_info(self, query: dict[str, list[str]]) -> dict:
+        wanted = set(self.symbols)
+        if "symbol" in query:
+            wanted = {_one(query, "symbol")}
+        elif "symbols" in query:
+            try:
+                wanted = set(json.loads(_one(query, "symbols")))
+            except (ValueError, TypeError):
+                raise _ApiError(400, -1100, "Illegal characters found in parameter "
+                                "'symbols'.") from None
+        unknown = wanted - set(self.symbols)
+        if unknown:
+            raise _ApiError(400, -1121, "Invalid symbol.")
+        return {
+            "timezone": "UTC",
+            "serverTime": self.now_ms(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": self.weight_limit},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                 "limit": 100},
+                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+                 "limit": 200000},
+                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
+                 "limit": 61000},
+            ],
+            "exchangeFilters": [],
+            "symbols": [self._symbol_info(symbol) for symbol in sorted(wanted)],
+        }
+
+    def _symbol_info(self, symbol: str) -> dict:
+        base, quote = split_symbol(symbol)
+        return {
+            "symbol": symbol,
+            "status": self.statuses.get(symbol, "TRADING"),
+            "baseAsset": base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
+                           "TAKE_PROFIT_LIMIT"],
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False,
+            "filters": [],
+            "permissions": [],
+            "permissionSets": [["SPOT"]],
+        }
+
+    def _klines(self, query: dict[str, list[str]]) -> bytes:
+        symbol = _one(query, "symbol")
+        if not symbol:
+            raise _ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent, was "
+                            "empty/null, or malformed.")
+        candles = self.symbols.get(symbol)
+        if candles is None:
+            raise _ApiError(400, -1121, "Invalid symbol.")
+        if _one(query, "interval") != candles.interval:
+            raise _ApiError(400, -1120, "Invalid interval.")
+        limit = _integer(query, "limit", KLINES_DEFAULT_LIMIT)
+        if limit < 1:
+            raise _ApiError(400, -1100, "Illegal characters found in parameter 'limit'.")
+        limit = min(limit, KLINES_MAX_LIMIT)
+        start = _integer(query, "startTime", None)
+        end = _integer(query, "endTime", None)
+        # Candles that have opened by the server's clock; the newest may still be open.
+        visible_end = bisect_right(candles.open_times, self.now_ms())
+        if end is not None:
+            visible_end = min(visible_end, bisect_right(candles.open_times, end))
+        first = 0 if start is None else bisect_left(candles.open_times, start)
+        if start is None:
+            first = max(first, visible_end - limit)
+        last = min(visible_end, first + limit)
+        return ("[" + ",".join(candles.rendered[first:last]) + "]").encode()
+
+
+def _one(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
+    return values[0] if values else ""
+
+
+def _integer(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+    text = _one(query, name)
+    if not text:
+        return default
+    if not text.isdigit() or len(text) > 20:
+        raise _ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal "
+                        "range is '^[0-9]{1,20}$'.")
+    return int(text)
+
+
+def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its balancer
+        server_version = "coinlstm-replay"
+        timeout = 30  # an idle kept-alive connection frees its thread
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            super().finish()
+
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            reply = server.handle(self.path)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - base signature
+            log.debug("replay %s " + format, self.client_address[0], *args)
+
+    return Handler
+
+
+# --------------------------------------------------------------------------- command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source_dir", metavar="DIR", type=Path,
+                        help="folder of SYMBOL.csv files and/or a data.binance.vision tree")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument("--now", metavar="TIME", default=None,
+                        help="start the server's clock at TIME (UTC, e.g. 2023-06-30T12:00); "
+                             "default: real time")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="how many server seconds pass per real second (default 1)")
+    parser.add_argument("--weight-limit", type=int, default=DEFAULT_WEIGHT_LIMIT,
+                        help=f"REQUEST_WEIGHT per minute (default {DEFAULT_WEIGHT_LIMIT})")
+    faults = parser.add_argument_group("faults (every Nth request; 0 = never)")
+    faults.add_argument("--fail-429-every", type=int, default=0, metavar="N")
+    faults.add_argument("--fail-418-every", type=int, default=0, metavar="N")
+    faults.add_argument("--fail-500-every", type=int, default=0, metavar="N")
+    faults.add_argument("--truncate-every", type=int, default=0, metavar="N",
+                        help="cut the JSON body of every Nth reply in half")
+    faults.add_argument("--retry-after", type=int, default=2, metavar="S",
+                        help="Retry-After seconds of injected 429/418 replies (default 2)")
+    faults.add_argument("--delay-ms", type=int, default=0, metavar="MS",
+                        help="delay replies by MS milliseconds")
+    faults.add_argument("--delay-every", type=int, default=1, metavar="N",
+                        help="which replies --delay-ms slows down (default every one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    numbers = {name: getattr(args, name) for name in (
+        "port", "weight_limit", "fail_429_every", "fail_418_every", "fail_500_every",
+        "truncate_every", "retry_after", "delay_ms", "delay_every")}
+    negative = [name for name, value in numbers.items() if value < 0]
+    if negative:
+        raise BadInput(f"--{negative[0].replace('_', '-')} must not be negative")
+    faults = Faults(too_many_every=args.fail_429_every, banned_every=args.fail_418_every,
+                    error_every=args.fail_500_every, truncate_every=args.truncate_every,
+                    retry_after=args.retry_after, delay_ms=args.delay_ms,
+                    delay_every=args.delay_every)
+    now = parse_time(args.now) if args.now else None
+    server = ReplayServer(args.source_dir, port=args.port, now=now, speed=args.speed,
+                          weight_limit=args.weight_limit, faults=faults)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        server.start()
+    except OSError as exc:
+        raise BadInput(f"cannot listen on {HOST}:{args.port}: {exc.strerror}") from None
+    print(f"replay server listening on {server.url} ({len(server.symbols)} symbols, "
+          f"{server.candle_count} candles)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
