@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -95,6 +96,9 @@ def required_candles(options: TrainOptions) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news.
+        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     options = options_from_args(args)
     try:
         result = train_pair(args.settings, args.coin_id, args.symbol, options,

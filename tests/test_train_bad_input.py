@@ -1,0 +1,99 @@
+"""Every bad input of ``coinlstm train``: its exit code, one clear line, nothing changed.
+
+Each case runs the real CLI against a real database (SQLite and MySQL) holding real ADAETH
+candles and an artifacts folder holding a previous model's files; afterwards the database's
+row counts and every artifact byte must be as they were.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.trainkit import fingerprint, folder_snapshot, load_pair
+
+ROWS = 300
+
+
+def _nan_in_ignore(rows: list[list[str]]) -> None:
+    rows[150][11] = "NaN"
+
+
+def _gap_before_newest(rows: list[list[str]]) -> None:
+    del rows[-2]  # the newest 3 candles are no longer consecutive hours
+
+
+#: name -> (edit of the stored candles, flags, exit code, words the error line must hold)
+CASES = {
+    "unknown id": (None, ["-id", "999", "-symbol", "ADAETH"], 2, "no coin with id 999"),
+    "id and symbol disagree": (None, ["-id", "{id}", "-symbol", "TRXETH"], 2,
+                               "is ADAETH, not TRXETH"),
+    "symbol with a slash": (None, ["-id", "{id}", "-symbol", "ADA/ETH"], 2, "invalid symbol"),
+    "symbol with dots": (None, ["-id", "{id}", "-symbol", "..ADAETH"], 2, "invalid symbol"),
+    "too few candles": (None, ["-id", "{id}", "-symbol", "ADAETH", "--test-size", "250"], 2,
+                        f"has {ROWS} candles, needs at least 323"),
+    "NaN in the data": (_nan_in_ignore, ["-id", "{id}", "-symbol", "ADAETH"], 2,
+                        "no finite ignore"),
+    "gap in the newest window": (_gap_before_newest,
+                                 ["-id", "{id}", "-symbol", "ADAETH", "--window", "3"], 2,
+                                 "newest candles have a gap"),
+    "torch not installed": (None, ["-id", "{id}", "-symbol", "ADAETH", "--backend", "torch"],
+                            2, "pip install -e '.[torch]'"),
+    "zero epochs": (None, ["-id", "{id}", "-symbol", "ADAETH", "--epochs", "0"], 2,
+                    "--epochs must be at least 1"),
+    "history shorter than needed": (None, ["-id", "{id}", "-symbol", "ADAETH", "--history",
+                                           "50"], 2, "--history 50 is too short"),
+}
+
+
+def _previous_model(art) -> None:
+    """The files a previous run left: they must survive every failed run byte for byte."""
+    for relative, content in (("weights/weight_ADAETH.weights.h5", b"previous weights"),
+                              ("weights/scaler_ADAETH.json", b"{}"),
+                              ("models/model_ADAETH.json", b"{}"),
+                              ("plots/ADAETH.png", b"png")):
+        (art / relative).parent.mkdir(parents=True, exist_ok=True)
+        (art / relative).write_bytes(content)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_exits_with_one_line_and_changes_nothing(shared_data, db_url, tmp_path, case):
+    edit, flags, exit_code, words = CASES[case]
+    coin_id, _ = load_pair(db_url, shared_data / "ADAETH.csv", ROWS, tail=True, edit=edit)
+    art = tmp_path / "art"
+    _previous_model(art)
+    files_before, rows_before = folder_snapshot(art), fingerprint(db_url)
+    result_path = tmp_path / "result.json"
+    done = run_cli("train", *[f.format(id=coin_id) for f in flags], "--db", db_url,
+                   "--artifacts", str(art), "--result-json", str(result_path))
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], done.stderr
+    assert lines[0].startswith("coinlstm train: error: ")
+    assert folder_snapshot(art) == files_before
+    assert fingerprint(db_url) == rows_before
+    result = json.loads(result_path.read_text())
+    assert (result["status"], result["exit_code"], result["predicted_close"]) == (
+        "failed", exit_code, None)
+    assert words in result["error"]
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = run_cli("train", "-id", "1", "--artifacts", str(tmp_path / "art"))
+    assert missing.returncode == 2
+    assert "the following arguments are required: -symbol" in missing.stderr
+    not_a_number = run_cli("train", "-id", "one", "-symbol", "ADAETH")
+    assert not_a_number.returncode == 2 and "invalid int value" in not_a_number.stderr
+    assert not (tmp_path / "art").exists()
+
+
+def test_unreachable_database_exits_1(tmp_path):
+    art = tmp_path / "art"
+    done = run_cli("train", "-id", "1", "-symbol", "ADAETH", "--db",
+                   "mysql+mysqlconnector://root@127.0.0.1:9/coinlstm", "--artifacts", str(art))
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot use database" in lines[0]
+    assert folder_snapshot(art) == {}
