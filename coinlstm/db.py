@@ -529,3 +529,59 @@ def _float_or_nan(value: object) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
+
+
+# --------------------------------------------------------------------------- bulk candle import
+# (added for crawl/vision.py: loading whole dumps fast)
+
+#: One batch of klines in, as ONE bound JSON parameter that MySQL/MariaDB unpacks server-side.
+#: The pure-Python mysql-connector spends ~7 µs escaping each bound value (its C extension
+#: is not always loadable), so a 13-column executemany costs ~100 µs a candle; this is ~3.5x
+#: faster. Strings go to DECIMAL exactly (no float on the way); ERROR ON ERROR refuses any
+#: value the column cannot hold instead of storing a NULL or a zero.
+_JSON_TABLE_INSERT = sa.text("""
+INSERT INTO candlestick_data (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
+    `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
+    `takerBuyQuoteAssetVolume`, `ignore`)
+SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
+    `openTime` BIGINT PATH '$[0]' ERROR ON ERROR,
+    `open` DECIMAL(38, 8) PATH '$[1]' ERROR ON ERROR,
+    `high` DECIMAL(38, 8) PATH '$[2]' ERROR ON ERROR,
+    `low` DECIMAL(38, 8) PATH '$[3]' ERROR ON ERROR,
+    `close` DECIMAL(38, 8) PATH '$[4]' ERROR ON ERROR,
+    `volume` DECIMAL(38, 8) PATH '$[5]' ERROR ON ERROR,
+    `closeTime` BIGINT PATH '$[6]' ERROR ON ERROR,
+    `quoteAssetVolume` DECIMAL(38, 8) PATH '$[7]' ERROR ON ERROR,
+    `numberOfTrader` BIGINT PATH '$[8]' ERROR ON ERROR,
+    `takerBuyBaseAssetVolume` DECIMAL(38, 8) PATH '$[9]' ERROR ON ERROR,
+    `takerBuyQuoteAssetVolume` DECIMAL(38, 8) PATH '$[10]' ERROR ON ERROR,
+    `ignore` VARCHAR(40) PATH '$[11]' ERROR ON ERROR
+)) AS k
+ON DUPLICATE KEY UPDATE `idCoin` = candlestick_data.`idCoin`
+""")
+
+
+def supports_json_table(conn: Connection) -> bool:
+    """MariaDB 10.6+ and MySQL 8.0.4+ have JSON_TABLE; SQLite and older servers do not."""
+    if conn.dialect.name != "mysql":
+        return False
+    version = tuple(conn.dialect.server_version_info or ())
+    return version >= ((10, 6) if getattr(conn.dialect, "is_mariadb", False) else (8, 0, 4))
+
+
+def insert_klines(conn: Connection, coin_id: int, klines: Sequence[Sequence]) -> int:
+    """Insert one coin's validated klines, skipping candles already stored; rows added.
+
+    A kline is the 12 Binance fields with the times and the trade count as int (ms) and the
+    decimals as their exact text, as :mod:`crawl.vision` prepares them. Same result as
+    :func:`insert_candles` (which SQLite and servers without JSON_TABLE use), only faster.
+    """
+    if not klines:
+        return 0
+    if not supports_json_table(conn):
+        rows = [{"idCoin": coin_id, **dict(zip(CANDLE_COLUMNS[1:], kline, strict=True))}
+                for kline in klines]
+        return insert_candles(conn, rows)
+    before = _count_candles(conn, [coin_id])
+    conn.execute(_JSON_TABLE_INSERT, {"coin_id": coin_id, "klines": json.dumps(list(klines))})
+    return _count_candles(conn, [coin_id]) - before
