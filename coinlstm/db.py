@@ -585,3 +585,13 @@ def insert_klines(conn: Connection, coin_id: int, klines: Sequence[Sequence]) ->
     before = _count_candles(conn, [coin_id])
     conn.execute(_JSON_TABLE_INSERT, {"coin_id": coin_id, "klines": json.dumps(list(klines))})
     return _count_candles(conn, [coin_id]) - before
+
+
+def stored_open_times(conn: Connection, coin_id: int, first: int, last: int) -> set[int]:
+    """Open times of the coin's candles stored between first and last (ms, inclusive).
+
+    Lets a re-import skip what is there instead of sending it to be ignored row by row.
+    """
+    query = sa.select(candlestick_data.c.openTime).where(
+        candlestick_data.c.idCoin == coin_id, candlestick_data.c.openTime.between(first, last))
+    return {int(value) for (value,) in conn.execute(query)}

@@ -18,6 +18,7 @@ import argparse
 import csv
 import hashlib
 import io
+import logging
 import re
 import sys
 import time
@@ -126,6 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news.
+        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     started = time.perf_counter()
     # Names and paths are checked before the database is even opened.
     find_kline_files(args.paths, args.interval)
@@ -367,6 +371,9 @@ def load_file(engine: Engine, item: CheckedFile) -> int:
     added = 0
     with db.transaction(engine) as conn:
         coin_id = db.ensure_coin(conn, item.source.symbol, item.base, item.quote, status=None)
+        stored = db.stored_open_times(conn, coin_id, klines[0][0], klines[-1][0])
+        if stored:
+            klines = [kline for kline in klines if kline[0] not in stored]
         for start in range(0, len(klines), BATCH_ROWS):
             added += db.insert_klines(conn, coin_id, klines[start:start + BATCH_ROWS])
     return added

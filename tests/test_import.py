@@ -1,0 +1,419 @@
+"""``coinlstm import``: real Binance candles, packed the way data.binance.vision ships them.
+
+Zips are built from slices of the shared CSVs (one per month or day, with .CHECKSUM files)
+and loaded into both real databases; what lands must be the text Binance wrote, character
+for character, whichever form the candles came in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from coinlstm import db
+from coinlstm.errors import BadInput
+from crawl import vision
+from crawl.klines import parse_kline
+from tests.conftest import read_csv_rows, run_cli, write_sample
+
+HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+          "taker_buy_volume,taker_buy_quote_volume,ignore")
+#: 2021-04-01 .. 2021-06-03: April and May as monthly dumps, June's days as daily ones.
+ADA_ROWS = 1500
+BNB_ROWS = 300
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def month_of(line: str) -> str:
+    return datetime.fromtimestamp(int(line.split(",")[0]) / 1000, UTC).strftime("%Y-%m")
+
+
+def day_of(line: str) -> str:
+    return datetime.fromtimestamp(int(line.split(",")[0]) / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def write_dump(folder: Path, name: str, lines: list[str], header: bool = False,
+               checksum: bool = True) -> Path:
+    """A data.binance.vision zip (and its .CHECKSUM) holding ``name``.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.csv", "\n".join(([HEADER] if header else []) + lines) + "\n")
+    path = folder / f"{name}.zip"
+    path.write_bytes(body.getvalue())
+    if checksum:
+        digest = hashlib.sha256(body.getvalue()).hexdigest()
+        (folder / f"{name}.zip.CHECKSUM").write_text(f"{digest}  {path.name}\n")
+    return path
+
+
+def write_vision_tree(root: Path, symbol: str, lines: list[str], daily_from: str = "2021-06"
+                      ) -> list[Path]:
+    """The candles as Binance's download scripts lay them out: monthly zips, then daily."""
+    monthly: dict[str, list[str]] = defaultdict(list)
+    daily: dict[str, list[str]] = defaultdict(list)
+    for line in lines:
+        if month_of(line) < daily_from:
+            monthly[month_of(line)].append(line)
+        else:
+            daily[day_of(line)].append(line)
+    zips = []
+    for kind, groups in (("monthly", monthly), ("daily", daily)):
+        folder = root / "data" / "spot" / kind / "klines" / symbol / "1h"
+        for period, chunk in sorted(groups.items()):
+            zips.append(write_dump(folder, f"{symbol}-1h-{period}", chunk))
+    return zips
+
+
+def source_lines(shared_data: Path, symbol: str, rows: int) -> list[str]:
+    return [",".join(fields) for fields in read_csv_rows(shared_data / f"{symbol}.csv", rows)]
+
+
+def text_rows(url: str, symbol: str) -> list[tuple]:
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            coin = db.coin_by_symbol(conn, symbol)
+            return [] if coin is None else db.candle_text_rows(conn, coin.id)
+    finally:
+        engine.dispose()
+
+
+def fingerprint(url: str) -> dict[str, int]:
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return db.table_fingerprint(conn)
+    finally:
+        engine.dispose()
+
+
+def import_into(url: str, paths: list[Path], **options) -> vision.ImportSummary:
+    engine = db.open_database(url)
+    try:
+        return vision.import_paths(engine, paths, **options)
+    finally:
+        engine.dispose()
+
+
+def as_tuples(lines: list[str]) -> list[tuple]:
+    return [tuple(line.split(",")) for line in lines]
+
+
+def to_microseconds(line: str) -> str:
+    """A line as Binance writes spot dumps since 2025: times in µs."""
+    fields = line.split(",")
+    fields[0] = str(int(fields[0]) * 1000)
+    fields[6] = str(int(fields[6]) * 1000 + 999)
+    return ",".join(fields)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_zips_load_the_same_candles_as_the_plain_csv(db_url, shared_data, tmp_path):
+    ada = source_lines(shared_data, "ADAETH", ADA_ROWS)
+    bnb = source_lines(shared_data, "BNBETH", BNB_ROWS)
+    zips = write_vision_tree(tmp_path / "vision", "ADAETH", ada)
+    zips += write_vision_tree(tmp_path / "vision", "BNBETH", bnb)
+    assert {z.parent.parent.parent.parent.name for z in zips} == {"monthly", "daily"}
+    # An exchange-registered coin keeps its status: an import knows nothing about it.
+    engine = db.open_database(db_url)
+    with db.transaction(engine) as conn:
+        db.ensure_coin(conn, "BNBETH", "BNB", "ETH", status="TRADING")
+    engine.dispose()
+
+    summary = import_into(db_url, [tmp_path / "vision"])
+
+    assert summary == vision.ImportSummary(files=len(zips), candles_seen=ADA_ROWS + BNB_ROWS,
+                                           candles_added=ADA_ROWS + BNB_ROWS,
+                                           symbols={"ADAETH": ADA_ROWS, "BNBETH": BNB_ROWS})
+    assert text_rows(db_url, "ADAETH") == as_tuples(ada)
+    assert text_rows(db_url, "BNBETH") == as_tuples(bnb)
+    plain_url = f"sqlite:///{tmp_path / 'plain.sqlite'}"
+    import_into(plain_url, [write_sample(shared_data / "ADAETH.csv", tmp_path / "plain",
+                                         ADA_ROWS)])
+    assert text_rows(plain_url, "ADAETH") == text_rows(db_url, "ADAETH")
+
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        ada_coin = db.coin_by_symbol(conn, "ADAETH")
+        bnb_coin = db.coin_by_symbol(conn, "BNBETH")
+    engine.dispose()
+    assert (ada_coin.baseAsset, ada_coin.quoteAsset, ada_coin.status) == ("ADA", "ETH", None)
+    assert bnb_coin.status == "TRADING"
+
+
+def test_importing_twice_adds_nothing(db_url, shared_data, tmp_path):
+    plain = write_sample(shared_data / "ADAETH.csv", tmp_path / "plain", 400)
+    zips = write_vision_tree(tmp_path / "vision", "ADAETH",
+                             source_lines(shared_data, "ADAETH", 400))
+
+    first = run_cli("import", str(plain), "--db", db_url)
+    assert first.returncode == 0, first.stderr
+    assert "400 candles read, 400 new (ADAETH +400)" in first.stdout
+    before = fingerprint(db_url)
+
+    again = run_cli("import", str(plain), str(tmp_path / "vision"), "--db", db_url)
+
+    assert again.returncode == 0, again.stderr
+    assert f"imported {1 + len(zips)} files: 800 candles read, 0 new (ADAETH +0)" \
+        in again.stdout
+    assert fingerprint(db_url) == before
+    assert text_rows(db_url, "ADAETH") == as_tuples(source_lines(shared_data, "ADAETH", 400))
+
+
+def test_a_newer_slice_adds_only_the_new_candles(db_url, shared_data, tmp_path):
+    lines = source_lines(shared_data, "ADAETH", 300)
+    import_into(db_url, [write_dump(tmp_path / "a", "ADAETH-1h-2021-04", lines[:200])])
+
+    summary = import_into(db_url, [write_dump(tmp_path / "b", "ADAETH-1h-2021-04",
+                                              lines[150:])])
+
+    assert (summary.candles_seen, summary.candles_added) == (150, 100)
+    assert text_rows(db_url, "ADAETH") == as_tuples(lines)
+
+
+def test_microsecond_times_load_to_the_same_rows(db_url, shared_data, tmp_path):
+    lines = source_lines(shared_data, "ADAETH", 200)
+    micro = [to_microseconds(line) for line in lines]
+    assert micro[0].split(",")[0] == lines[0].split(",")[0] + "000"
+
+    import_into(db_url, [write_dump(tmp_path, "ADAETH-1h-2021-04", micro, header=True)])
+
+    assert text_rows(db_url, "ADAETH") == as_tuples(lines)
+
+
+def test_header_rows_are_skipped_in_zips_and_csvs(db_url, shared_data, tmp_path):
+    ada = source_lines(shared_data, "ADAETH", 100)
+    bnb = source_lines(shared_data, "BNBETH", 100)
+    (tmp_path / "BNBETH-1h-2021-04.csv").write_text("\r\n".join([HEADER, *bnb]) + "\r\n")
+
+    summary = import_into(db_url, [write_dump(tmp_path, "ADAETH-1h-2021-04", ada, header=True),
+                                   tmp_path / "BNBETH-1h-2021-04.csv"])
+
+    assert summary.candles_added == 200
+    assert text_rows(db_url, "ADAETH") == as_tuples(ada)
+    assert text_rows(db_url, "BNBETH") == as_tuples(bnb)
+
+
+def test_an_unknown_quote_needs_quote(db_url, shared_data, tmp_path):
+    lines = source_lines(shared_data, "ADAETH", 50)
+    odd = tmp_path / "ADAQQQ.csv"
+    odd.write_text("\n".join(lines) + "\n")
+    before = fingerprint(db_url)
+
+    refused = run_cli("import", str(odd), "--db", db_url)
+    wrong = run_cli("import", str(odd), "--quote", "ETH", "--db", db_url)
+
+    for result in (refused, wrong):
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "ADAQQQ" in result.stderr
+    assert "--quote" in refused.stderr
+    assert fingerprint(db_url) == before
+
+    accepted = run_cli("import", str(odd), "--quote", "qqq", "--db", db_url)
+
+    assert accepted.returncode == 0, accepted.stderr
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        coin = db.coin_by_symbol(conn, "ADAQQQ")
+    engine.dispose()
+    assert (coin.baseAsset, coin.quoteAsset) == ("ADA", "QQQ")
+    assert text_rows(db_url, "ADAQQQ") == as_tuples(lines)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _corrupt(zip_path: Path) -> None:
+    data = bytearray(zip_path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(16)
+    zip_path.write_bytes(bytes(data))
+    zip_path.with_name(zip_path.name + ".CHECKSUM").unlink()
+
+
+def _replace_line(path: Path, number: int, change) -> None:
+    lines = path.read_text().splitlines()
+    lines[number - 1] = change(lines[number - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _set_field(index: int, value: str):
+    def change(line: str) -> str:
+        fields = line.split(",")
+        fields[index] = value
+        return ",".join(fields)
+    return change
+
+
+def _bad_checksum(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    checksum.write_text("0" * 64 + f"  {path.name}\n")
+    return path, "does not match"
+
+
+def _corrupt_zip(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    _corrupt(path)
+    return path, "corrupt zip"
+
+
+def _zip_without_csv(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "BNBETH-1h-2021-04.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("README.txt", "no klines here\n")
+    return path, "found none"
+
+
+def _wrong_column_count(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 17, lambda line: line.rsplit(",", 1)[0])
+    return path, "line 17: expected 12 fields, got 11"
+
+
+def _non_numeric_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 30, _set_field(4, "0.0x12"))
+    return path, "line 30: close"
+
+
+def _nan_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 40, _set_field(2, "NaN"))
+    return path, "line 40: high"
+
+
+def _name_without_symbol(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "klines-export.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, "cannot tell the symbol"
+
+
+def _missing_path(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    return folder / "BNBETH-1h-2021-04.zip", "no such file or folder"
+
+
+def _out_of_order(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join([*lines[:10], lines[5], *lines[10:]]) + "\n")
+    return path, "line 11: open time"
+
+
+BAD_FILES = {
+    "bad checksum": _bad_checksum,
+    "corrupt zip": _corrupt_zip,
+    "zip without csv": _zip_without_csv,
+    "wrong column count": _wrong_column_count,
+    "non-numeric price": _non_numeric_price,
+    "NaN price": _nan_price,
+    "no symbol in name": _name_without_symbol,
+    "missing path": _missing_path,
+    "out of order": _out_of_order,
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, shared_data,
+                                                          tmp_path):
+    """The bad file comes after a good one: nothing at all may be written, not even that."""
+    good = write_vision_tree(tmp_path / "good", "ADAETH",
+                             source_lines(shared_data, "ADAETH", 60))
+    import_into(db_url, [write_sample(shared_data / "LTCETH.csv", tmp_path / "seed", 30)])
+    before = fingerprint(db_url)
+    (tmp_path / "bad").mkdir()
+    bad_path, expected = BAD_FILES[case](tmp_path / "bad",
+                                         source_lines(shared_data, "BNBETH", 48))
+
+    result = run_cli("import", str(good[0]), str(bad_path), "--db", db_url)
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(bad_path) in lines[0] and expected in lines[0], lines[0]
+    assert result.stdout == ""
+    assert fingerprint(db_url) == before
+
+
+def test_interval_must_fit_the_files(sqlite_url, shared_data, tmp_path):
+    lines = source_lines(shared_data, "ADAETH", 48)
+    dump = write_dump(tmp_path / "dump", "ADAETH-1h-2021-04", lines)
+    plain = write_sample(shared_data / "ADAETH.csv", tmp_path / "plain", 48)
+
+    with pytest.raises(BadInput, match="the name says interval 1h, --interval says 4h"):
+        import_into(sqlite_url, [dump], interval="4h")
+    with pytest.raises(BadInput, match=r"line 2: .* not on the 4h grid"):
+        import_into(sqlite_url, [plain], interval="4h")
+    with pytest.raises(BadInput, match="unknown interval"):
+        import_into(sqlite_url, [plain], interval="7h")
+    five = write_dump(tmp_path / "five", "ADAETH-5m-2021-04", lines)
+    with pytest.raises(BadInput, match="ADAETH at 5m, but .* has it at 1h"):
+        import_into(sqlite_url, [dump, five])
+    assert sum(fingerprint(sqlite_url).values()) == 0
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+TRICKY_LINES = [
+    "1617235200000,0.03267400,0.03290100,0.03253100,0.03262900,14855.07000000,1617238799999,"
+    "485.45091769,14880,7772.11100000,253.94687421,0",
+    "1735689600000000,1.5,2,1,1.5,0,1735693199999999,0,0,0,0,0",
+    " 1617235200000 , 0.1 ,0.2,0.1,0.1,1,1617238799999,1,1,1,1, 0 ",
+    '"1617235200000","0.1","0.2","0.1","0.1","1","1617238799999","1","1","1","1","0"',
+    "1617235200000,1e-5,0.2,0.00001,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.123456780,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.123456789,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,NaN,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.1,inf,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.1,0.2,0.3,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.1,0.2,0.2,0.1,1,1617238799999,1,1,1,1,",
+    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1",
+    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0,0",
+    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1.5,1,1,1,0",
+    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1.5,1,1,0",
+    "1617235200000,-0.1,0.2,-0.2,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,\u0661\u0662,1,1,0",
+    "1617235200000,0.1,0.2,0.1,0.1,1_000,1617238799999,1,1,1,1,0",
+    "1617235200000," + "9" * 31 + ",0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "1617235200000,0.1,0.2,0.1,0.1," + "1" * 30 + ",1617238799999,1,1,1,1,0",
+    "1617235200000,,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+    "abc,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
+]
+
+
+@pytest.mark.parametrize("line", TRICKY_LINES)
+def test_fast_path_agrees_with_parse_kline(line):
+    """stored_kline's shortcut must accept exactly what parse_kline accepts, as it stores it."""
+    try:
+        row = parse_kline(0, next(csv.reader([line])))
+    except ValueError as exc:
+        with pytest.raises(ValueError) as refused:
+            vision.stored_kline(line)
+        assert str(refused.value) == str(exc)
+        return
+    expected = [format(value, "f") if isinstance(value, Decimal) else value
+                for value in (row[name] for name in db.CANDLE_COLUMNS[1:])]
+    stored = vision.stored_kline(line)
+    assert [db.to_exact_decimal(v) if isinstance(v, str) and i not in (11,) else v
+            for i, v in enumerate(stored)] == \
+        [db.to_exact_decimal(v) if isinstance(v, str) and i not in (11,) else v
+         for i, v in enumerate(expected)]
+    assert [type(v) for v in stored] == [type(v) for v in expected]
