@@ -157,8 +157,10 @@ def import_paths(engine: Engine, paths: list[Path], quote: str | None = None,
     """
     quote = _check_quote(quote)
     sources = find_kline_files(paths, interval)
+    first_files = {source.symbol: source for source in reversed(sources)}
     with engine.connect() as conn:
-        pairs = {source.symbol: _base_and_quote(conn, source, quote) for source in sources}
+        pairs = {symbol: _base_and_quote(conn, source, quote)
+                 for symbol, source in first_files.items()}
     checked = [check_file(source, *pairs[source.symbol])
                for source in _progress(sources, "checking", progress)]
     summary = ImportSummary()
@@ -242,7 +244,10 @@ def _check_quote(quote: str | None) -> str | None:
 def _base_and_quote(conn: Connection, source: KlineFile, quote: str | None) -> tuple[str, str]:
     """The pair's assets: as the database knows them (the exchange said so), else by name."""
     known = db.coin_by_symbol(conn, source.symbol)
-    if known is not None and quote in (None, known.quoteAsset):
+    if known is not None:
+        if quote not in (None, known.quoteAsset):
+            raise BadInput(f"{source.path}: {source.symbol} is registered with quote asset "
+                           f"{known.quoteAsset}, not {quote}")
         return known.baseAsset, known.quoteAsset
     try:
         base, quote = split_symbol(source.symbol, quote)

@@ -178,7 +178,7 @@ def test_a_newer_slice_adds_only_the_new_candles(db_url, shared_data, tmp_path):
     import_into(db_url, [write_dump(tmp_path / "a", "ADAETH-1h-2021-04", lines[:200])])
 
     summary = import_into(db_url, [write_dump(tmp_path / "b", "ADAETH-1h-2021-04",
-                                              lines[150:])])
+                                              lines[150:])], progress=True)
 
     assert (summary.candles_seen, summary.candles_added) == (150, 100)
     assert text_rows(db_url, "ADAETH") == as_tuples(lines)
@@ -232,6 +232,10 @@ def test_an_unknown_quote_needs_quote(db_url, shared_data, tmp_path):
     engine.dispose()
     assert (coin.baseAsset, coin.quoteAsset) == ("ADA", "QQQ")
     assert text_rows(db_url, "ADAQQQ") == as_tuples(lines)
+    # Once registered, the coin's own quote asset is used, and a contradicting one refused.
+    assert import_into(db_url, [odd]).candles_seen == 50
+    with pytest.raises(BadInput, match="ADAQQQ is registered with quote asset QQQ, not ETH"):
+        import_into(db_url, [odd], quote="ETH")
 
 
 # --------------------------------------------------------------------------- bad input
