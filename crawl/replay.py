@@ -21,6 +21,7 @@ import math
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import zipfile
@@ -90,11 +91,16 @@ class Faults:
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One request as the server saw it: when (time.monotonic()), what, and its answer."""
+    """One request as the server saw it: when it arrived (time.monotonic()), what, and the
+    answer.
+
+    ``used_weight`` is the X-MBX-USED-WEIGHT-1M the reply carried (0 for injected faults).
+    """
 
     time: float
     path: str
     status: int
+    used_weight: int = 0
 
 
 # --------------------------------------------------------------------------- data
@@ -251,7 +257,7 @@ class ReplayServer:
     def start(self) -> ReplayServer:
         """Bind 127.0.0.1 and serve in a daemon thread; the clock starts now."""
         handler = _handler_for(self)
-        self._httpd = ThreadingHTTPServer((HOST, self.port), handler)
+        self._httpd = _QuietServer((HOST, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._mono_origin = time.monotonic()
@@ -311,7 +317,8 @@ class ReplayServer:
     # -- request handling -------------------------------------------------------------
 
     def handle(self, target: str) -> _Reply:
-        """Answer one GET; records it in the request log."""
+        """Answer one GET; records it (time of arrival) in the request log."""
+        arrived = time.monotonic()
         with self._lock:
             self._request_count += 1
             number = self._request_count
@@ -322,7 +329,8 @@ class ReplayServer:
         if reply.status == 200 and Faults.hits(faults.truncate_every, number):
             reply.body = reply.body[: max(1, len(reply.body) // 2)]
         with self._lock:
-            self._log.append(LoggedRequest(time.monotonic(), target, reply.status))
+            used = int(reply.headers.get("X-MBX-USED-WEIGHT-1M", 0))
+            self._log.append(LoggedRequest(arrived, target, reply.status, used))
         return reply
 
     def _answer(self, target: str, number: int) -> _Reply:
@@ -470,6 +478,17 @@ def _integer(query: dict[str, list[str]], name: str, default: int | None) -> int
         raise _ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal "
                         "range is '^[0-9]{1,20}$'.")
     return int(text)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (a killed crawler) is normal here, not a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("replay: %s from %s", type(error).__name__, client_address)
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
