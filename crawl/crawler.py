@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 from coinlstm import db
 from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET
@@ -168,26 +169,28 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
     start_ms = since_ms if newest is None else newest + interval_ms
     added = 0
     while start_ms < server_ms:
-        klines = client.klines(symbol, interval, start_ms, limit=PAGE_LIMIT)
-        rows = _closed_rows(coin_id, symbol, klines, start_ms, server_ms)
-        if rows:
+        page = client.klines(symbol, interval, start_ms, limit=PAGE_LIMIT)
+        closed = _closed_klines(symbol, page, start_ms, server_ms)
+        if closed:
+            # One transaction per page: a kill leaves whole pages, so no hole, ever.
             with db.transaction(engine) as conn:
-                added += db.insert_candles(conn, rows)
-            bars.candles(len(rows))
-            start_ms = rows[-1]["openTime"] + interval_ms
-        if len(rows) < len(klines) or len(klines) < PAGE_LIMIT:
+                added += db.insert_klines(conn, coin_id, closed)
+            bars.candles(len(closed))
+            start_ms = closed[-1][0] + interval_ms
+        if len(closed) < len(page) or len(page) < PAGE_LIMIT:
             break  # reached the open candle, or the exchange has nothing newer
     return added
 
 
-def _closed_rows(coin_id: int, symbol: str, klines: list, start_ms: int,
-                 server_ms: int) -> list[dict]:
-    """The page as candlestick_data rows, up to the first candle still open at server_ms."""
-    rows = []
+def _closed_klines(symbol: str, page: list, start_ms: int, server_ms: int) -> list[list]:
+    """The page's klines up to the first one still open at server_ms, checked by
+    :func:`crawl.klines.parse_kline` and in the form :func:`coinlstm.db.insert_klines`
+    stores: times and trades as int (ms), decimals as their exact text."""
+    closed = []
     previous = start_ms - 1
-    for kline in klines:
+    for kline in page:
         try:
-            row = parse_kline(coin_id, kline)
+            row = parse_kline(0, kline)
         except (TypeError, ValueError) as exc:
             raise ExchangeUnavailable(f"malformed kline of {symbol} from the exchange: {exc}: "
                                       f"{str(kline)[:120]}") from None
@@ -197,8 +200,9 @@ def _closed_rows(coin_id: int, symbol: str, klines: list, start_ms: int,
         if row["closeTime"] >= server_ms:
             break  # the current candle: still open, its values not final
         previous = row["openTime"]
-        rows.append(row)
-    return rows
+        closed.append([format(value, "f") if isinstance(value, Decimal) else value
+                       for value in (row[name] for name in db.CANDLE_COLUMNS[1:])])
+    return closed
 
 
 class _Progress:
