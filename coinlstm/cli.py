@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "-v" in rest or "--verbose" in rest
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news,
+        # and it would break the "one line per error" rule on stderr.
+        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)

@@ -18,8 +18,6 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
-#: Test hook: the pair of this symbol stalls as a hung training would (coinlstm.lifeline).
-ENV_TEST_STALL = "COINLSTM_TEST_STALL"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from coinlstm.config import ENV_PARENT_PID, ENV_TEST_STALL
+from coinlstm.config import ENV_PARENT_PID
 
 
 def exit_with_parent(poll_seconds: float = 1.0) -> None:
@@ -27,12 +27,3 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
-
-def stall_if_asked(symbol: str, seconds: float = 600.0) -> None:
-    """Test hook (COINLSTM_TEST_STALL=SYMBOL): behave like a hung training of that pair.
-
-    Lets the tests exercise the job's real timeout and process-group kill; never set it in
-    production.
-    """
-    if os.environ.get(ENV_TEST_STALL) == symbol:
-        time.sleep(seconds)

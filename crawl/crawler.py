@@ -269,8 +269,6 @@ def run(args: argparse.Namespace) -> int:
 
     from crawl.binance import BinanceClient, RetryPolicy
 
-    # mysql.connector logs its auth plugin at INFO on every connect: noise on stderr.
-    logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     client = BinanceClient(args.settings.binance_url, retry=RetryPolicy(attempts=args.attempts))
     engine = db.open_database(args.settings.db_url)
     try:

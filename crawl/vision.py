@@ -18,7 +18,6 @@ import argparse
 import csv
 import hashlib
 import io
-import logging
 import re
 import sys
 import time
@@ -127,9 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.verbose:
-        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news.
-        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     started = time.perf_counter()
     # Names and paths are checked before the database is even opened.
     find_kline_files(args.paths, args.interval)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -96,9 +95,9 @@ def required_candles(options: TrainOptions) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.verbose:
-        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news.
-        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+    from coinlstm.lifeline import exit_with_parent
+
+    exit_with_parent()
     options = options_from_args(args)
     try:
         result = train_pair(args.settings, args.coin_id, args.symbol, options,
