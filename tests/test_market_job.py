@@ -75,7 +75,7 @@ def test_failed_and_timed_out_pairs_do_not_stop_the_others(shared_data, sqlite_u
     report_path = tmp_path / "report.json"
     with ReplayServer(tmp_path / "serve", now=now) as server:
         done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
-                    "--artifacts", str(tmp_path / "art"), "--workers", "2", "--timeout", "120",
+                    "--artifacts", str(tmp_path / "art"), "--workers", "2", "--timeout", "45",
                     "--only", "ADAETH,TRXETH,XRPETH", "--report", str(report_path), *FAST,
                     env={"COINLSTM_TEST_STALL": "TRXETH"})
     assert done.returncode == 3, done.stdout + done.stderr
@@ -83,7 +83,7 @@ def test_failed_and_timed_out_pairs_do_not_stop_the_others(shared_data, sqlite_u
     by_symbol = {p["symbol"]: p for p in report["pairs"]}
     assert by_symbol["ADAETH"]["status"] == "ok"
     assert by_symbol["TRXETH"]["status"] == "timeout"
-    assert "timed out after 120 s" in by_symbol["TRXETH"]["reason"]
+    assert "timed out after 45 s" in by_symbol["TRXETH"]["reason"]
     assert by_symbol["XRPETH"]["status"] == "failed"
     assert "candles" in by_symbol["XRPETH"]["reason"]
     assert report["totals"] == {"ok": 1, "failed": 2, "pairs": 3}
