@@ -97,6 +97,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def fingerprint(url: str) -> dict[str, int]:
+    """Row counts of every table: equal before and after means 'the database is unchanged'."""
+    from coinlstm import db
+
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return db.table_fingerprint(conn)
+    finally:
+        engine.dispose()
+
+
 def read_csv_rows(path: Path, limit: int | None = None, tail: bool = False) -> list[list[str]]:
     """A kline CSV's rows as the text fields Binance wrote (what tests compare against)."""
     lines = path.read_text().splitlines()

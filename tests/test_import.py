@@ -22,7 +22,7 @@ from coinlstm import db
 from coinlstm.errors import BadInput
 from crawl import vision
 from crawl.klines import parse_kline
-from tests.conftest import read_csv_rows, run_cli, write_sample
+from tests.conftest import fingerprint, read_csv_rows, run_cli, write_sample
 
 HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
           "taker_buy_volume,taker_buy_quote_volume,ignore")
@@ -85,15 +85,6 @@ def text_rows(url: str, symbol: str) -> list[tuple]:
         with engine.connect() as conn:
             coin = db.coin_by_symbol(conn, symbol)
             return [] if coin is None else db.candle_text_rows(conn, coin.id)
-    finally:
-        engine.dispose()
-
-
-def fingerprint(url: str) -> dict[str, int]:
-    engine = db.open_database(url)
-    try:
-        with engine.connect() as conn:
-            return db.table_fingerprint(conn)
     finally:
         engine.dispose()
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.trainkit import fingerprint, folder_snapshot, load_pair
+from tests.conftest import fingerprint, run_cli
+from tests.trainkit import folder_snapshot, load_pair
 
 ROWS = 300
 

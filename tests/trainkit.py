@@ -35,15 +35,6 @@ def load_pair(db_url: str, csv_path: Path, rows: int, tail: bool = False,
     return coin_id, fields
 
 
-def fingerprint(db_url: str) -> dict[str, int]:
-    engine = db.open_database(db_url)
-    try:
-        with engine.connect() as conn:
-            return db.table_fingerprint(conn)
-    finally:
-        engine.dispose()
-
-
 def folder_snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (hidden temporaries included) with its content hash."""
     if not folder.exists():
