@@ -28,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "binance-1h"
+# bench/ is sys.path[0] when this runs, and bench/crawl.py would shadow the crawl package.
+sys.path.insert(0, str(REPO))
 PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH", "TRXETH",
          "XRPETH")
 HOUR_MS = 3_600_000
