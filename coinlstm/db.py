@@ -436,29 +436,6 @@ def _as_text(value: object) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def load_feature_rows(conn: Connection, coin_id: int, columns: Sequence[str] = FEATURE_COLUMNS,
-                      newest: int | None = None) -> tuple[list[int], list[tuple[float, ...]]]:
-    """Open times and float feature values of a coin's candles, oldest first.
-
-    Only the asked columns are read, cast to floating point by the database, and with
-    ``newest`` only that many of the most recent candles: the per-pair process reads no more
-    than it trains on.
-    """
-    selected = [sa.cast(candlestick_data.c[name], sa.Double).label(name) for name in columns]
-    query = sa.select(candlestick_data.c.openTime, *selected).where(
-        candlestick_data.c.idCoin == coin_id)
-    if newest is not None:
-        query = query.order_by(candlestick_data.c.openTime.desc()).limit(newest)
-    else:
-        query = query.order_by(candlestick_data.c.openTime)
-    rows = conn.execute(query).all()
-    if newest is not None:
-        rows.reverse()
-    open_times = [int(row[0]) for row in rows]
-    values = [tuple(None if v is None else float(v) for v in row[1:]) for row in rows]
-    return open_times, values
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -506,7 +483,10 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 
 def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
                        ) -> tuple[list[int], list[tuple[float, ...]]]:
-    """Like :func:`load_feature_rows` for FEATURE_COLUMNS, but text columns parsed in Python.
+    """Open times and the 10 feature values of a coin's candles, oldest first.
+
+    Only the feature columns are read, and with ``newest`` only that many of the most recent
+    candles: the per-pair process reads no more than it trains on.
 
     ``ignore`` is stored as the text Binance sent; a database CAST turns any non-number in it
     ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
