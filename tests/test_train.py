@@ -184,6 +184,28 @@ def test_test_and_validation_candles_never_reach_the_scaler(shared_data, tmp_pat
     assert changed["data_max_"][3] == 0.01 != untouched["data_max_"][3]
 
 
+def test_scaler_equals_sklearns_minmax_scaler(shared_data):
+    """The numpy fit gives sklearn's MinMaxScaler numbers, constant columns included."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    from tests.conftest import read_csv_rows
+    from train.dataset import fit_scaler
+
+    rows = read_csv_rows(shared_data / "ADAETH.csv", limit=ROWS)
+    features = np.array([[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)]
+                         for row in rows])
+    targets = np.arange(1, 2000)
+    ours = fit_scaler(features, targets, window=1)
+    theirs = MinMaxScaler(feature_range=(0, 1)).fit(features[0:2000])
+    assert np.array_equal(ours.data_min, theirs.data_min_)
+    assert np.array_equal(ours.data_max, theirs.data_max_)
+    np.testing.assert_allclose(ours.scale, theirs.scale_, rtol=1e-12)
+    np.testing.assert_allclose(ours.min, theirs.min_, rtol=1e-12, atol=1e-300)
+    sample = features[2000:2100]
+    np.testing.assert_allclose(ours.transform(sample), theirs.transform(sample), rtol=1e-9)
+    assert ours.scale[-1] == theirs.scale_[-1] == 1.0  # "ignore" is constant 0: scale 1
+
+
 def test_windows_never_span_a_gap(shared_data):
     """Every sample of the real series is window + 1 consecutive hours; none is lost besides."""
     from tests.conftest import read_csv_rows

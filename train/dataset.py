@@ -15,7 +15,7 @@ validation (early stopping only) and test (the newest ``test_size`` samples, the
 user sees). The validation slice shrinks for short series so that training keeps enough
 samples (see :func:`split_samples`).
 
-Scaling. A MinMaxScaler to [0, 1] is fitted on the candles the training samples use (their
+Scaling. A min-max scaler to [0, 1] is fitted on the candles the training samples use (their
 inputs and targets) and nothing newer: the validation and test candles never influence it,
 so the test figures do not see the future. The target is the close scaled with the close
 column's own min/scale, so predictions invert back to price units exactly.
@@ -148,13 +148,16 @@ class Scaler:
 
 
 def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int) -> Scaler:
-    """Fit sklearn's MinMaxScaler on the rows the training samples use, nothing newer."""
-    from sklearn.preprocessing import MinMaxScaler
+    """MinMax-fit on the rows the training samples use, nothing newer.
 
+    The same numbers as sklearn's ``MinMaxScaler(feature_range=(0, 1)).fit`` (a test compares
+    them), computed with numpy: importing sklearn (and scipy with it) cost 1.5 s of every
+    pair's 11 s process, for two column reductions.
+    """
     first_row = int(train_targets[0]) - window
     last_row = int(train_targets[-1])
-    fitted = MinMaxScaler(feature_range=(0, 1)).fit(features[first_row:last_row + 1])
-    return Scaler(fitted.data_min_.astype(np.float64), fitted.data_max_.astype(np.float64))
+    rows = features[first_row:last_row + 1]
+    return Scaler(rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64))
 
 
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
