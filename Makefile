@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,ray
+# torch: the optional --backend torch, installed here so that `make test` (and CI) covers it.
+EXTRAS ?= dev,ray,torch
 
 .PHONY: install test demo lint bench clean-demo
 

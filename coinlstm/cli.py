@@ -31,6 +31,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 log = logging.getLogger("coinlstm")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error rule: one line on stderr, exit 2 (bad input).
+
+    Plain argparse prints its whole usage block before the error, which buries the one line
+    that says what was wrong (and the market job reads a child's stderr line by line).
+    """
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
     return argparse.ArgumentParser(
@@ -60,7 +71,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser(command: str) -> argparse.ArgumentParser:
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"coinlstm {command}", description=help_)
+    parser = OneLineParser(prog=f"coinlstm {command}", description=help_)
     module.add_arguments(parser)
     add_common_arguments(parser)
     parser.set_defaults(_run=module.run)

@@ -174,6 +174,18 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
 
 
+def _without_compile_config(architecture: str) -> str:
+    """The architecture minus its training set-up: a forecast needs layers and weights only.
+
+    The compile config names the optimizer class of the backend that trained the model; under
+    torch that is ``keras.src.backend.torch.optimizers.torch_adam``, whose import would pull
+    torch into a JAX process (or fail where torch is not installed).
+    """
+    config = json.loads(architecture)
+    config.pop("compile_config", None)
+    return json.dumps(config)
+
+
 def load_model(settings: Settings, symbol: str) -> LoadedModel:
     """The pair's model from its .h5 alone (any backend: the file is backend-neutral)."""
     import keras
@@ -183,6 +195,6 @@ def load_model(settings: Settings, symbol: str) -> LoadedModel:
     if keras.backend.backend() != "tensorflow":
         keep_tensorflow_unloaded()
     architecture, scaler, meta = read_attributes(settings, symbol)
-    model = keras.models.model_from_json(architecture)
+    model = keras.models.model_from_json(_without_compile_config(architecture))
     model.load_weights(str(artifact_paths(settings, symbol).weights))
     return LoadedModel(model=model, scaler=scaler, meta=meta)

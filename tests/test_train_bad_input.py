@@ -48,6 +48,20 @@ CASES = {
 }
 
 
+#: Hides torch from a child process whether or not it is installed (the Makefile installs it):
+#: importlib.util.find_spec answers None for a module whose sys.modules entry is None.
+_HIDE_TORCH = "import sys\nsys.modules['torch'] = None\n"
+
+
+def _env_for(case: str, tmp_path) -> dict[str, str] | None:
+    if case != "torch not installed":
+        return None
+    hide = tmp_path / "hide-torch"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(_HIDE_TORCH)
+    return {"PYTHONPATH": str(hide)}
+
+
 def _previous_model(art) -> None:
     """The files a previous run left: they must survive every failed run byte for byte."""
     for relative, content in (("weights/weight_ADAETH.weights.h5", b"previous weights"),
@@ -67,7 +81,8 @@ def test_bad_input_exits_with_one_line_and_changes_nothing(shared_data, db_url, 
     files_before, rows_before = folder_snapshot(art), fingerprint(db_url)
     result_path = tmp_path / "result.json"
     done = run_cli("train", *[f.format(id=coin_id) for f in flags], "--db", db_url,
-                   "--artifacts", str(art), "--result-json", str(result_path))
+                   "--artifacts", str(art), "--result-json", str(result_path),
+                   env=_env_for(case, tmp_path))
     assert done.returncode == exit_code, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], done.stderr

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from coinlstm import db
+import numpy as np
+
+from coinlstm import config, db
 from crawl.klines import parse_kline, split_symbol
-from tests.conftest import read_csv_rows
+from predict.forecast import forecast_next
+from tests.conftest import REPO, read_csv_rows
+from train.command import add_training_arguments, options_from_args
+from train.models import MODEL_NAMES
+from train.pipeline import train_pair
 
 #: Tiny but real training: what every training test passes.
 FAST = ["--epochs", "2", "--val-size", "240"]
@@ -41,3 +48,39 @@ def folder_snapshot(folder: Path) -> dict[str, str]:
         return {}
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def newest_features(db_url: str, coin_id: int, window: int) -> list[tuple[float, ...]]:
+    """The pair's newest ``window`` candles as feature rows: a forecast's input."""
+    engine = db.open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            return db.load_training_rows(conn, coin_id, newest=window)[1]
+    finally:
+        engine.dispose()
+
+
+def train_every_model(db_url: str, artifacts_root: str, coin_id: int, symbol: str,
+                      backend: str, flags: Sequence[str] = (),
+                      models: Sequence[str] = MODEL_NAMES) -> list[dict]:
+    """Train every zoo model (or ``models``) on one pair in this process: one start-up for all.
+
+    The options come from the CLI's own parser (``FAST`` plus ``flags``). Each model gets its
+    own artifacts folder (the files are per pair) and run id (``BACKEND-MODEL``); afterwards
+    its .h5 is loaded back from disk and forecasts the next close again. Returns each run's
+    result JSON plus ``reloaded_forecast``. Run as a script by the tests for the TensorFlow
+    backend (``python -c``), in the test process for JAX.
+    """
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    outcomes = []
+    for model in models:
+        options = options_from_args(parser.parse_args(
+            [*FAST, *flags, "--model", model, "--backend", backend]))
+        settings = config.load(db_url=db_url, artifacts=Path(artifacts_root) / model,
+                               env={"COINLSTM_HOME": str(REPO)})
+        result = train_pair(settings, coin_id, symbol, options, run_id=f"{backend}-{model}")
+        newest = np.array(newest_features(db_url, coin_id, options.window))
+        outcomes.append({**result.to_dict(),
+                         "reloaded_forecast": forecast_next(settings, symbol, newest)})
+    return outcomes

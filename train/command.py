@@ -36,9 +36,17 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags (shared with ``coinlstm run``, which passes them through)."""
     group = parser.add_argument_group("training (defaults: the reference model of SPEC.md)")
     group.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS.model,
-                       help="network (default %(default)s)")
+                       help="network, see train/models.py (default %(default)s: the "
+                            "reference 2-layer LSTM)")
     group.add_argument("--units", type=int, default=_DEFAULTS.units,
-                       help="units per recurrent layer (default %(default)s)")
+                       help="units (filters for cnn) per layer (default %(default)s)")
+    group.add_argument("--dropout", type=float, default=_DEFAULTS.dropout, metavar="RATE",
+                       help="Dropout(RATE) after each recurrent/conv layer, any model; "
+                            "0 adds none (default %(default)s)")
+    group.add_argument("--l1", type=float, default=_DEFAULTS.l1, metavar="F",
+                       help="L1 penalty on every layer's kernel (default %(default)s: none)")
+    group.add_argument("--l2", type=float, default=_DEFAULTS.l2, metavar="F",
+                       help="L2 penalty on every layer's kernel (default %(default)s: none)")
     group.add_argument("--epochs", type=int, default=_DEFAULTS.epochs,
                        help="most epochs (default %(default)s; early stopping may end sooner)")
     group.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
@@ -85,6 +93,7 @@ def training_argv(options: TrainOptions) -> list[str]:
         value = getattr(options, option.name)
         if value is None or value == getattr(_DEFAULTS, option.name):
             continue
+        # str() of a float is its repr: it parses back to the very same float.
         argv += [f"--{option.name.replace('_', '-')}", str(value)]
     return argv
 

@@ -47,6 +47,10 @@ class TrainOptions:
     backend: str | None = None
     #: Train on only the newest N candles (None: all of them).
     history: int | None = None
+    #: Regularisation (train/models.py): 0 adds no Dropout layer and no kernel regulariser.
+    dropout: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
 
     def check(self) -> None:
         """BadInput for values no model can be trained with."""
@@ -59,6 +63,13 @@ class TrainOptions:
                                f"got {getattr(self, name)}")
         if self.patience < 0:
             raise BadInput(f"--patience must be 0 or more, got {self.patience}")
+        # `not 0 <= x` also refuses NaN, which every comparison fails.
+        if not 0 <= self.dropout < 1:
+            raise BadInput(f"--dropout must be at least 0 and below 1, got {self.dropout}")
+        for name in ("l1", "l2"):
+            value = getattr(self, name)
+            if not 0 <= value < float("inf"):
+                raise BadInput(f"--{name} must be a finite number, 0 or more, got {value}")
         if self.val_size < MIN_VAL_SAMPLES:
             raise BadInput(f"--val-size must be at least {MIN_VAL_SAMPLES}, got {self.val_size}")
         if self.history is not None and self.history < self.required_candles():

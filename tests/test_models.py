@@ -1,0 +1,222 @@
+"""The model zoo: every architecture trains, stores its rows and reloads, on every backend.
+
+Real parts only: the newest 1,200 real ADAETH candles, real Keras training (2 epochs), the
+real CLI in fresh processes. To keep process start-ups few, the JAX trainings run in this
+(test) process and all TensorFlow trainings in one child process (tests.trainkit
+.train_every_model); torch runs once through the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import config, db
+from tests.conftest import REPO, fingerprint, run_cli
+from tests.test_train import train_cli
+from tests.trainkit import FAST, folder_snapshot, load_pair, newest_features, train_every_model
+from train.command import add_training_arguments, options_from_args, training_argv
+from train.models import MODEL_NAMES, build_model
+from train.pipeline import TrainOptions
+
+ROWS = 1200
+SYMBOL = "ADAETH"
+#: Runs tests.trainkit.train_every_model in a fresh process; its result is the last line.
+_TRAIN_EVERY_MODEL = ("import json, sys\nfrom tests.trainkit import train_every_model\n"
+                      "print(json.dumps(train_every_model(*json.loads(sys.argv[1]))))")
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ, COINLSTM_HOME=str(REPO))
+    env.pop("KERAS_BACKEND", None)
+    return env
+
+
+def _stored_rows(db_url: str) -> dict[str, tuple]:
+    """run_id -> (historical_train row, historical_price_predictions row)."""
+    engine = db.open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            trains = conn.execute(sa.select(db.historical_train)).all()
+            predictions = {row.run_id: row for row in
+                           conn.execute(sa.select(db.historical_price_predictions))}
+    finally:
+        engine.dispose()
+    return {row.run_id: (row, predictions[row.run_id]) for row in trains}
+
+
+def _load_under_jax(artifacts, symbol: str = SYMBOL):
+    """The saved model in this (JAX) process, whatever backend wrote it."""
+    from predict.artifacts import load_model
+    from train import backend
+
+    settings = config.load(artifacts=artifacts, env={"COINLSTM_HOME": str(REPO)})
+    backend.prepare("jax", settings.cache_dir)
+    return load_model(settings, symbol)
+
+
+def _check_runs(db_url: str, outcomes: list[dict], backend: str) -> None:
+    """Each model's run: 2 epochs, its own rows (model and backend named), a faithful reload."""
+    assert [o["model"] for o in outcomes] == list(MODEL_NAMES)
+    stored = _stored_rows(db_url)
+    assert len(stored) == len(outcomes)
+    for outcome in outcomes:
+        model = outcome["model"]
+        train, prediction = stored[f"{backend}-{model}"]
+        assert (outcome["status"], outcome["backend"], outcome["epochs_run"]) == (
+            "ok", backend, 2)
+        assert (train.model, train.backend, prediction.model) == (model, backend, model)
+        assert train.RMSE == pytest.approx(outcome["rmse"], rel=1e-12)
+        assert prediction.price_preidct_last == pytest.approx(outcome["predicted_close"],
+                                                              rel=1e-12)
+        assert len(json.loads(train.price_predict)) == train.n_test == 48
+        # The .h5 alone, loaded back from disk, gives the stored forecast again.
+        assert outcome["reloaded_forecast"] == pytest.approx(prediction.price_preidct_last,
+                                                             rel=1e-4)
+        print(f"{model} on {backend}: {outcome['train_seconds'] / outcome['epochs_run']:.2f} "
+              "s per epoch (2 epochs, compilation included)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_every_model_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path, backend):
+    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    art = tmp_path / "art"
+    if backend == "jax":
+        outcomes = train_every_model(sqlite_url, str(art), coin_id, SYMBOL, backend)
+    else:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRAIN_EVERY_MODEL,
+             json.dumps([sqlite_url, str(art), coin_id, SYMBOL, backend])],
+            capture_output=True, text=True, env=_child_env(), cwd=str(REPO), timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    _check_runs(sqlite_url, outcomes, backend)
+    for outcome in outcomes:
+        loaded = _load_under_jax(art / outcome["model"])
+        assert (loaded.meta["model"], loaded.meta["backend"]) == (outcome["model"], backend)
+        assert loaded.model.name == outcome["model"].replace("-", "_")
+
+
+@pytest.mark.slow
+def test_cnn_with_a_longer_window_on_mysql(shared_data, mysql_url, tmp_path):
+    """The one MySQL run: cnn, whose kernel (3) spans several candles only when window > 1."""
+    coin_id, _ = load_pair(mysql_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    [outcome] = train_every_model(mysql_url, str(tmp_path / "art"), coin_id, SYMBOL, "jax",
+                                  flags=["--window", "6"], models=["cnn"])
+    train, prediction = _stored_rows(mysql_url)["jax-cnn"]
+    assert (train.model, outcome["epochs_run"]) == ("cnn", 2)
+    assert json.loads(train.settings)["window"] == 6
+    assert outcome["reloaded_forecast"] == pytest.approx(prediction.price_preidct_last, rel=1e-4)
+    conv = _load_under_jax(tmp_path / "art" / "cnn").model.layers[0]
+    assert (type(conv).__name__, conv.kernel_size, conv.padding) == ("Conv1D", (3,), "causal")
+
+
+@pytest.mark.slow
+def test_torch_backend_through_the_cli_reloads_under_jax(shared_data, sqlite_url, tmp_path,
+                                                         monkeypatch):
+    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    art, result_path = tmp_path / "art", tmp_path / "result.json"
+    done = train_cli("-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url, "--artifacts",
+                     str(art), "--backend", "torch", "--model", "gru", "--dropout", "0.1",
+                     "--l2", "1e-4", "--run-id", "t1", "--result-json", str(result_path),
+                     *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tensorflow imported: False" in done.stdout
+    result = json.loads(result_path.read_text())
+    assert (result["backend"], result["model"], result["epochs_run"]) == ("torch", "gru", 2)
+    print(f"gru on torch: {result['train_seconds'] / 2:.2f} s per epoch (2 epochs, "
+          "dropout 0.1, l2 1e-4)")
+    train, prediction = _stored_rows(sqlite_url)["t1"]
+    assert (train.model, train.backend) == ("gru", "torch")
+    assert prediction.price_preidct_last == pytest.approx(result["predicted_close"], rel=1e-12)
+
+    # Loaded under JAX where torch cannot even be imported: the model file needs no torch.
+    class NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)")
+            return None
+
+    torch_was_loaded = "torch" in sys.modules
+    monkeypatch.setattr(sys, "meta_path", [NoTorch(), *sys.meta_path])
+    loaded = _load_under_jax(art)
+    assert torch_was_loaded or "torch" not in sys.modules
+    assert loaded.meta["options"]["dropout"] == 0.1
+    assert [type(layer).__name__ for layer in loaded.model.layers] == [
+        "GRU", "Dropout", "GRU", "Dropout", "Dense"]
+    from predict.forecast import forecast_from_loaded
+
+    newest = newest_features(sqlite_url, coin_id, 1)
+    assert forecast_from_loaded(loaded, newest) == pytest.approx(result["predicted_close"],
+                                                                 rel=1e-4)
+
+
+def _layer_names(model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_regularisation_flags_change_the_graph_and_defaults_keep_the_reference():
+    from train import backend
+
+    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(REPO)}).cache_dir)
+    keras = backend.load_keras("jax")
+    shape = (1, len(db.FEATURE_COLUMNS))
+    reference = build_model("lstm", shape, TrainOptions())
+    assert _layer_names(reference) == ["LSTM", "LSTM", "Dense"]
+    # Layer for layer the network SPEC.md describes, as the builder wrote it before the zoo.
+    spec = keras.Sequential([keras.Input(shape=shape), keras.layers.LSTM(64, return_sequences=True),
+                             keras.layers.LSTM(64), keras.layers.Dense(1)])
+    for ours, theirs in zip(reference.layers, spec.layers, strict=True):
+        assert {**ours.get_config(), "name": ""} == {**theirs.get_config(), "name": ""}
+    assert (reference.loss, type(reference.optimizer).__name__) == ("mse", "Adam")
+
+    regularised = TrainOptions(dropout=0.3, l2=1e-4)
+    for name in MODEL_NAMES:
+        assert "Dropout" not in _layer_names(build_model(name, shape, TrainOptions()))
+        model = build_model(name, shape, regularised)
+        assert "Dropout" in _layer_names(model), name
+        assert {layer.rate for layer in model.layers if hasattr(layer, "rate")} == {0.3}
+        kernels = [layer for layer in model.layers
+                   if layer.get_config().get("kernel_regularizer", "absent") != "absent"]
+        assert kernels, name
+        for layer in kernels:
+            assert layer.kernel_regularizer.get_config() == {"l1": 0.0, "l2": 1e-4}, name
+        # Every model builds for the default window 1 and a longer one.
+        assert build_model(name, (24, shape[1]), regularised).output_shape == (None, 1)
+
+
+def test_training_flags_round_trip_to_the_market_jobs_children():
+    options = TrainOptions(model="lstm-leaky", dropout=0.3, l1=1e-10, l2=1.5e-4, window=3)
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    argv = training_argv(options)
+    assert "--dropout" in argv and "--l1" in argv
+    assert options_from_args(parser.parse_args(argv)) == options
+    assert training_argv(TrainOptions()) == []
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, got 1.5"),
+    (["--l1", "-1"], "--l1 must be a finite number, 0 or more, got -1.0"),
+    (["--model", "foo"], "argument --model: invalid choice: 'foo'"),
+])
+def test_bad_model_flags_exit_2_with_one_line_and_write_nothing(shared_data, sqlite_url,
+                                                                 tmp_path, flags, words):
+    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", 300, tail=True)
+    art = tmp_path / "art"
+    rows_before = fingerprint(sqlite_url)
+    done = run_cli("train", "-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url,
+                   "--artifacts", str(art), *flags)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coinlstm train: error: "), done.stderr
+    assert words in lines[0]
+    assert fingerprint(sqlite_url) == rows_before
+    assert folder_snapshot(art) == {}
