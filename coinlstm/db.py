@@ -207,6 +207,12 @@ historical_train = sa.Table(
     sa.Column("n_test", sa.Integer, nullable=True),
     sa.Column("epochs_run", sa.Integer, nullable=True),
     sa.Column("train_seconds", sa.Double, nullable=True),
+    # "return" (default) or "close" (the reference); for "return", the factor a that anchors
+    # the forecast on the last close (0: no edge), its validation t statistic, and a > 0.
+    sa.Column("target", sa.String(16), nullable=True),
+    sa.Column("shrinkage", sa.Double, nullable=True),
+    sa.Column("shrinkage_t", sa.Double, nullable=True),
+    sa.Column("edge", sa.Boolean, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
     **_TABLE_ARGS,
 )
@@ -227,6 +233,8 @@ historical_price_predictions = sa.Table(
     sa.Column("openTime_next", sa.BigInteger, nullable=True),
     sa.Column("model", sa.String(32), nullable=True),
     sa.Column("skill", sa.Double, nullable=True),
+    sa.Column("target", sa.String(16), nullable=True),
+    sa.Column("edge", sa.Boolean, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     **_TABLE_ARGS,
 )
@@ -288,6 +296,7 @@ def open_database(url: str, create: bool = True) -> Engine:
         with engine.begin() as conn:
             if create:
                 metadata.create_all(conn, checkfirst=True)
+                add_missing_columns(conn)
             else:
                 conn.execute(sa.text("SELECT 1"))
     except DBAPIError as exc:
@@ -295,6 +304,29 @@ def open_database(url: str, create: bool = True) -> Engine:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         raise DatabaseUnavailable(f"cannot use database {describe_url(url)}: {reason}") from None
     return engine
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Upgrade a database made by an older version: add the nullable columns it lacks.
+
+    Only additions of nullable columns happen here (what each release so far has needed), so
+    old rows stay valid and old readers keep working. DDL takes no bound parameters; the
+    names are this module's own, quoted by the dialect.
+    """
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = sa.inspect(conn)
+    added = []
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            definition = CreateColumn(column).compile(dialect=conn.dialect)
+            quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
+            conn.execute(sa.text(f"ALTER TABLE {quoted} ADD COLUMN {definition}"))
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @contextmanager

@@ -22,6 +22,32 @@ HOUR_MS = 3_600_000
 END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC
 
 
+def synthetic_klines(candles: int, seed: int, ar: float = 0.25, start_price: float = 0.0005,
+                     end_open_ms: int = END_OPEN_MS, volatility: float = 0.006) -> list[str]:
+    """Kline CSV lines (Binance's 12 columns) of a made-up pair whose hourly log returns are
+    AR(1) with coefficient ``ar`` (0: a random walk, nothing to learn). Synthetic, always."""
+    rng = random.Random(seed)
+    price = start_price
+    last_return = 0.0
+    lines = []
+    first_open = end_open_ms - (candles - 1) * HOUR_MS
+    for index in range(candles):
+        open_ms = first_open + index * HOUR_MS
+        last_return = ar * last_return + rng.gauss(0.0, volatility)
+        open_price = price
+        price = price * math.exp(last_return)
+        high = max(open_price, price) * (1 + abs(rng.gauss(0, 0.002)))
+        low = min(open_price, price) * (1 - abs(rng.gauss(0, 0.002)))
+        volume = rng.uniform(1e5, 5e5)
+        trades = rng.randint(100, 900)
+        taker = volume * rng.uniform(0.3, 0.7)
+        lines.append(",".join([
+            str(open_ms), f"{open_price:.8f}", f"{high:.8f}", f"{low:.8f}", f"{price:.8f}",
+            f"{volume:.8f}", str(open_ms + HOUR_MS - 1), f"{volume * price:.8f}",
+            str(trades), f"{taker:.8f}", f"{taker * price:.8f}", "0"]))
+    return lines
+
+
 def write_synthetic_market(folder: Path, candles: int = 1500, seed: int = 7) -> list[Path]:
     """Write SYMBOL.csv files in Binance's 12-column kline order. Synthetic: a labelled toy."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,25 +56,9 @@ def write_synthetic_market(folder: Path, candles: int = 1500, seed: int = 7) -> 
     rng = random.Random(seed)
     paths = []
     for number, symbol in enumerate(SYMBOLS, start=1):
-        price = 0.0005 * number
-        last_return = 0.0
-        lines = []
-        first_open = END_OPEN_MS - (candles - 1) * HOUR_MS
-        for index in range(candles):
-            open_ms = first_open + index * HOUR_MS
-            # returns with a little momentum, so a model has something to find
-            last_return = 0.25 * last_return + rng.gauss(0.0, 0.006)
-            open_price = price
-            price = price * math.exp(last_return)
-            high = max(open_price, price) * (1 + abs(rng.gauss(0, 0.002)))
-            low = min(open_price, price) * (1 - abs(rng.gauss(0, 0.002)))
-            volume = rng.uniform(1e5, 5e5)
-            trades = rng.randint(100, 900)
-            taker = volume * rng.uniform(0.3, 0.7)
-            lines.append(",".join([
-                str(open_ms), f"{open_price:.8f}", f"{high:.8f}", f"{low:.8f}", f"{price:.8f}",
-                f"{volume:.8f}", str(open_ms + HOUR_MS - 1), f"{volume * price:.8f}",
-                str(trades), f"{taker:.8f}", f"{taker * price:.8f}", "0"]))
+        # returns with a little momentum, so a model has something to find
+        lines = synthetic_klines(candles, rng.randrange(2**31), ar=0.25,
+                                 start_price=0.0005 * number)
         path = folder / f"{symbol}.csv"
         path.write_text("\n".join(lines) + "\n")
         paths.append(path)

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 
 from coinlstm import db
 from train.metrics import SliceMetrics
+from train.shrinkage import Shrinkage
 
 
 def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
               test_predictions: Sequence[float], metrics: SliceMetrics, open_time_last: int,
-              run_id: str | None, model: str, backend: str, settings: dict, n_train: int,
-              n_val: int, n_test: int, epochs_run: int, train_seconds: float) -> dict:
+              run_id: str | None, model: str, target: str, shrinkage: Shrinkage | None,
+              backend: str, settings: dict, n_train: int, n_val: int, n_test: int,
+              epochs_run: int, train_seconds: float) -> dict:
     """The historical_train row: the test slice, the model's errors and the naive ones."""
     return {
         "id_coin": coin_id,
@@ -44,14 +46,24 @@ def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
         "n_test": n_test,
         "epochs_run": epochs_run,
         "train_seconds": train_seconds,
+        "target": target,
+        **_anchor(shrinkage),
     }
+
+
+def _anchor(shrinkage: Shrinkage | None) -> dict:
+    """The shrinkage columns: NULL for the level target, which has no anchor."""
+    if shrinkage is None:
+        return {"shrinkage": None, "shrinkage_t": None, "edge": None}
+    return {"shrinkage": shrinkage.factor, "shrinkage_t": shrinkage.t_stat,
+            "edge": shrinkage.edge}
 
 
 def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
                    test_predictions: Sequence[float], predicted_next: float,
                    predicted_previous: float, close_last: float, close_previous: float,
-                   open_time_next: int, run_id: str | None, model: str,
-                   skill: float | None) -> dict:
+                   open_time_next: int, run_id: str | None, model: str, target: str,
+                   shrinkage: Shrinkage | None, skill: float | None) -> dict:
     """The historical_price_predictions row.
 
     ``price_predict`` is the test predictions followed by the forecast of the next (not yet
@@ -72,4 +84,6 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[floa
         "openTime_next": open_time_next,
         "model": model,
         "skill": skill,
+        "target": target,
+        "edge": _anchor(shrinkage)["edge"],
     }

@@ -27,6 +27,8 @@ CREATE TABLE historical_price_predictions (
 	`openTime_next` BIGINT, 
 	model VARCHAR(32), 
 	skill DOUBLE, 
+	target VARCHAR(16), 
+	edge BOOL, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -60,6 +62,10 @@ CREATE TABLE historical_train (
 	n_test INTEGER, 
 	epochs_run INTEGER, 
 	train_seconds DOUBLE, 
+	target VARCHAR(16), 
+	shrinkage DOUBLE, 
+	shrinkage_t DOUBLE, 
+	edge BOOL, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_train_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from coinlstm.config import SUPPORTED_BACKENDS
 from coinlstm.errors import EXIT_FAILURE, CoinlstmError
+from train.dataset import TARGETS
 from train.models import MODEL_NAMES
 from train.pipeline import TrainOptions, TrainResult, failure_dict, train_pair
 
@@ -34,10 +35,16 @@ __all__ = ["TrainOptions", "TrainResult", "add_arguments", "add_training_argumen
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags (shared with ``coinlstm run``, which passes them through)."""
-    group = parser.add_argument_group("training (defaults: the reference model of SPEC.md)")
+    group = parser.add_argument_group(
+        "training (defaults: the reference network of SPEC.md on the return target)")
     group.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS.model,
                        help="network, see train/models.py (default %(default)s: the "
                             "reference 2-layer LSTM)")
+    group.add_argument("--target", choices=TARGETS, default=_DEFAULTS.target,
+                       help="what the model predicts: 'return' (default: the next log return "
+                            "from scale-free inputs, anchored on the last close by a factor "
+                            "fitted on validation) or 'close' (the price level: the reference "
+                            "model of SPEC.md)")
     group.add_argument("--units", type=int, default=_DEFAULTS.units,
                        help="units (filters for cnn) per layer (default %(default)s)")
     group.add_argument("--dropout", type=float, default=_DEFAULTS.dropout, metavar="RATE",

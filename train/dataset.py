@@ -15,22 +15,30 @@ validation (early stopping only) and test (the newest ``test_size`` samples, the
 user sees). The validation slice shrinks for short series so that training keeps enough
 samples (see :func:`split_samples`).
 
-Scaling. A min-max scaler to [0, 1] is fitted on the candles the training samples use (their
-inputs and targets) and nothing newer: the validation and test candles never influence it,
-so the test figures do not see the future. The target is the close scaled with the close
-column's own min/scale, so predictions invert back to price units exactly.
+Targets. ``close`` (the reference of SPEC.md) predicts the next close's level from the 10
+raw kline features; ``return`` (the default) predicts the next close's log return from
+scale-free features (train/returns.py), whose rows read the candle before them, so its samples
+need one more consecutive candle before the window.
+
+Scaling (``close``). A min-max scaler to [0, 1] is fitted on the candles the training
+samples use (their inputs and targets) and nothing newer: the validation and test candles
+never influence it, so the test figures do not see the future. The target is the close
+scaled with the close column's own min/scale, so predictions invert back to price units
+exactly. The return target's scaler (train/returns.py) follows the same rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from coinlstm.db import FEATURE_COLUMNS
 from coinlstm.errors import BadInput
 from crawl.klines import ms_to_utc
+from train.returns import ReturnScaler, check_prices, close_log_returns, fit_return_scaler
 
 #: Index of the close among the features: the target column.
 CLOSE_INDEX = FEATURE_COLUMNS.index("close")
@@ -40,9 +48,19 @@ MIN_TRAIN_SAMPLES = 64
 MIN_VAL_SAMPLES = 8
 
 
-def required_candles(window: int, test_size: int) -> int:
+#: What the model predicts: the next close's log return (default) or its level (reference).
+TARGETS: tuple[str, ...] = ("return", "close")
+DEFAULT_TARGET = "return"
+
+
+def lead(target: str) -> int:
+    """Candles before a sample's window that its inputs read (1 for returns, 0 for levels)."""
+    return 1 if target == "return" else 0
+
+
+def required_candles(window: int, test_size: int, target: str = DEFAULT_TARGET) -> int:
     """Candles a gap-free series needs for the smallest honest split (the market job's filter)."""
-    return window + test_size + MIN_VAL_SAMPLES + MIN_TRAIN_SAMPLES
+    return window + lead(target) + test_size + MIN_VAL_SAMPLES + MIN_TRAIN_SAMPLES
 
 
 def feature_matrix(open_times: Sequence[int], values: Sequence[Sequence[float | None]]
@@ -117,6 +135,7 @@ class Scaler:
 
     data_min: np.ndarray
     data_max: np.ndarray
+    lead: int = 0
 
     @property
     def scale(self) -> np.ndarray:
@@ -132,12 +151,19 @@ class Scaler:
     def transform(self, features: np.ndarray) -> np.ndarray:
         return features * self.scale + self.min
 
-    def close_to_price(self, scaled_close: np.ndarray) -> np.ndarray:
-        return (np.asarray(scaled_close, dtype=np.float64) - self.min[CLOSE_INDEX]) \
+    def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        scaled_close = features[rows, CLOSE_INDEX] * self.scale[CLOSE_INDEX] \
+            + self.min[CLOSE_INDEX]
+        return scaled_close.astype(np.float32)
+
+    def to_price(self, outputs: np.ndarray, last_closes: np.ndarray | None = None,
+                 shrinkage: float = 1.0) -> np.ndarray:
+        """Scaled closes back to prices (a level needs no last close and is never shrunk)."""
+        return (np.asarray(outputs, dtype=np.float64) - self.min[CLOSE_INDEX]) \
             / self.scale[CLOSE_INDEX]
 
     def to_dict(self) -> dict:
-        return {"feature_range": [0, 1], "features": list(FEATURE_COLUMNS),
+        return {"kind": "close", "feature_range": [0, 1], "features": list(FEATURE_COLUMNS),
                 "data_min_": self.data_min.tolist(), "data_max_": self.data_max.tolist(),
                 "scale_": self.scale.tolist(), "min_": self.min.tolist()}
 
@@ -166,6 +192,13 @@ def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
     return scaled[targets[:, None] + offsets[None, :]].astype(np.float32)
 
 
+def scaler_from_dict(data: dict) -> Scaler | ReturnScaler:
+    """The scaler saved with a model (files without a "kind" predate the return target)."""
+    if data.get("kind", "close") == "return":
+        return ReturnScaler.from_dict(data)
+    return Scaler.from_dict(data)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Everything training and evaluation need, derived from one pair's candles."""
@@ -173,44 +206,65 @@ class Dataset:
     open_times: np.ndarray
     features: np.ndarray
     split: Split
-    scaler: Scaler
+    scaler: Scaler | ReturnScaler
     window: int
+    target: str = "close"
 
     @property
     def closes(self) -> np.ndarray:
         return self.features[:, CLOSE_INDEX]
 
+    @cached_property
+    def _model_features(self) -> np.ndarray:
+        return self.scaler.transform(self.features)
+
     def inputs(self, targets: np.ndarray) -> np.ndarray:
-        return windows(self.scaler.transform(self.features), targets, self.window)
+        return windows(self._model_features, targets, self.window)
 
     def scaled_targets(self, targets: np.ndarray) -> np.ndarray:
-        scaled_close = self.scaler.transform(self.features)[targets, CLOSE_INDEX]
-        return scaled_close.astype(np.float32)
+        return self.scaler.model_targets(self.features, targets)
 
     def next_input(self) -> np.ndarray:
         """The newest ``window`` candles: the input of the forecast for the next candle."""
-        scaled = self.scaler.transform(self.features[-self.window:])
-        return scaled[None, :, :].astype(np.float32)
+        return next_input(self.scaler, self.features, self.window)
+
+    def actual_returns(self, targets: np.ndarray) -> np.ndarray:
+        """The close log return of each target candle (what the shrinkage is fitted on)."""
+        return close_log_returns(self.features, targets)
 
     def last_closes(self, targets: np.ndarray) -> np.ndarray:
         """The close before each target: what the naive forecast predicts."""
         return self.closes[targets - 1]
 
 
+def next_input(scaler: Scaler | ReturnScaler, features: np.ndarray, window: int) -> np.ndarray:
+    """Model input (1, window, features) from the newest candles (``window + lead`` rows)."""
+    scaled = scaler.transform(features[-(window + scaler.lead):])[-window:]
+    return scaled[None, :, :].astype(np.float32)
+
+
 def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
-                  window: int, test_size: int, val_size: int, interval_ms: int) -> Dataset:
+                  window: int, test_size: int, val_size: int, interval_ms: int,
+                  target: str = "close") -> Dataset:
     """Validate, window, split and scale one pair's candles (oldest first)."""
+    if target not in TARGETS:
+        raise BadInput(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     times, features = feature_matrix(open_times, values)
-    needed = required_candles(window, test_size)
+    needed = required_candles(window, test_size, target)
+    reach = window + lead(target)
     if len(times) < needed:
         raise BadInput(f"has {len(times)} candles, needs at least {needed} "
-                       f"(window {window} + test {test_size} + validation {MIN_VAL_SAMPLES} + "
-                       f"training {MIN_TRAIN_SAMPLES})")
-    if not newest_window_is_whole(times, window, interval_ms):
-        raise BadInput(f"newest candles have a gap: the {window} candle(s) before "
+                       f"(window {window} + {lead(target)} + test {test_size} + validation "
+                       f"{MIN_VAL_SAMPLES} + training {MIN_TRAIN_SAMPLES})")
+    if not newest_window_is_whole(times, reach, interval_ms):
+        raise BadInput(f"newest candles have a gap: the {reach} candle(s) before "
                        f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
                        "candles or wait for the next ones")
-    targets = sample_targets(times, window, interval_ms)
+    targets = sample_targets(times, reach, interval_ms)
     split = split_samples(targets, test_size, val_size)
-    scaler = fit_scaler(features, split.train, window)
-    return Dataset(times, features, split, scaler, window)
+    if target == "return":
+        check_prices(features)
+        scaler: Scaler | ReturnScaler = fit_return_scaler(features, split.train, window)
+    else:
+        scaler = fit_scaler(features, split.train, window)
+    return Dataset(times, features, split, scaler, window, target)

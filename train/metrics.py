@@ -74,7 +74,8 @@ class SliceMetrics:
     def verdict(self) -> str:
         if self.skill is None:
             return "skill undefined (no close changed in the test slice)"
-        word = "beats naive" if self.skill > 0 else "worse than naive"
+        word = ("beats naive" if self.skill > 0 else "worse than naive" if self.skill < 0
+                else "same as naive")
         return (f"skill {self.skill:+.3f} (1 - RMSE/naive RMSE): {word}")
 
     def table(self) -> str:

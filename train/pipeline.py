@@ -15,14 +15,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
-
 from coinlstm import db
 from coinlstm.config import DEFAULT_INTERVAL, Settings
 from coinlstm.errors import BadInput
 from crawl.klines import INTERVAL_MS, check_symbol
 from train import testhooks
-from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
+from train.dataset import (
+    DEFAULT_TARGET,
+    MIN_TRAIN_SAMPLES,
+    MIN_VAL_SAMPLES,
+    TARGETS,
+    required_candles,
+)
 from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
 
 log = logging.getLogger(__name__)
@@ -32,9 +36,13 @@ INTERVAL_LENGTH_MS = INTERVAL_MS[INTERVAL]
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Every training flag, with the reference model's defaults (SPEC.md)."""
+    """Every training flag: the reference model's settings (SPEC.md) on the return target.
+
+    ``target="close"`` gives the reference model of SPEC.md exactly.
+    """
 
     model: str = DEFAULT_MODEL
+    target: str = DEFAULT_TARGET
     units: int = DEFAULT_UNITS
     epochs: int = 50
     batch_size: int = 128
@@ -57,6 +65,8 @@ class TrainOptions:
         if self.model not in MODEL_NAMES:
             raise BadInput(f"unknown model {self.model!r}; choose one of "
                            f"{', '.join(MODEL_NAMES)}")
+        if self.target not in TARGETS:
+            raise BadInput(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
         for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
@@ -77,7 +87,7 @@ class TrainOptions:
                            f"least {self.required_candles()} candles")
 
     def required_candles(self) -> int:
-        return required_candles(self.window, self.test_size)
+        return required_candles(self.window, self.test_size, self.target)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +101,7 @@ class TrainResult:
     id_coin: int
     backend: str
     model: str
+    target: str
     last_close: float
     predicted_close: float
     change_pct: float
@@ -105,6 +116,10 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     seconds: float
+    #: The return target's factor a (0: no edge); None for the level target.
+    shrinkage: float | None = None
+    #: Whether the forecast carries the model's view: a > 0 (return target), None (level).
+    edge: bool | None = None
     status: str = "ok"
     exit_code: int = 0
     error: str | None = None
@@ -116,7 +131,8 @@ class TrainResult:
         keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
                 "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                 "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-                "epochs_run", "train_seconds", "seconds", "backend", "model")
+                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
+                "shrinkage", "edge")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -125,7 +141,7 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
     """The result JSON of a run that failed: same keys, figures null."""
     keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
             "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-            "epochs_run", "train_seconds")
+            "epochs_run", "train_seconds", "target", "shrinkage", "edge")
     return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
             "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
             "model": model}
@@ -147,7 +163,7 @@ def _dataset(open_times, values, symbol: str, options: TrainOptions):
 
     try:
         return build_dataset(open_times, values, options.window, options.test_size,
-                             options.val_size, INTERVAL_LENGTH_MS)
+                             options.val_size, INTERVAL_LENGTH_MS, options.target)
     except BadInput as exc:
         raise BadInput(f"{symbol}: {exc}") from None
 
@@ -186,22 +202,15 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
     from predict.artifacts import StagedFiles, stage_model
     from predict.rows import prediction_row, train_row
     from train import backend
-    from train.fit import fit_model, predict
+    from train.forecaster import fit_and_forecast
     from train.metrics import evaluate
-    from train.models import build_model
 
     keras = backend.load_keras(backend_name)
     backend.seed(options.seed, backend_name)
     split = dataset.split
-    model = build_model(options.model, (options.window, dataset.features.shape[1]), options)
-    outcome = fit_model(model, dataset.inputs(split.train), dataset.scaled_targets(split.train),
-                        dataset.inputs(split.val), dataset.scaled_targets(split.val),
-                        epochs=options.epochs, batch_size=options.batch_size,
-                        patience=options.patience)
-    # One predict call for the test slice and the next candle: one compiled shape, not two.
-    inputs = np.concatenate([dataset.inputs(split.test), dataset.next_input()])
-    predicted = dataset.scaler.close_to_price(predict(model, inputs, options.batch_size))
-    test_predictions, predicted_next = predicted[:-1], float(predicted[-1])
+    forecast = fit_and_forecast(dataset, options)
+    model, outcome, shrinkage = forecast.model, forecast.outcome, forecast.shrinkage
+    test_predictions, predicted_next = forecast.test_predictions, forecast.next_close
     test_closes = dataset.closes[split.test]
     naive = dataset.last_closes(split.test)
     metrics = evaluate(test_closes, test_predictions, naive)
@@ -213,7 +222,8 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
     newest_is_test_target = int(split.test[-1]) == len(times) - 1
     settings_json = {**options.to_dict(), "backend": backend_name}
     common = {"coin_id": coin_id, "time_create": now, "test_closes": test_closes,
-              "test_predictions": test_predictions, "run_id": run_id, "model": options.model}
+              "test_predictions": test_predictions, "run_id": run_id, "model": options.model,
+              "target": options.target, "shrinkage": shrinkage}
     train_values = train_row(**common, metrics=metrics, open_time_last=open_time_last,
                              backend=backend_name, settings=settings_json,
                              n_train=len(split.train), n_val=len(split.val),
@@ -229,6 +239,7 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
             "backend": backend_name, "keras": keras.__version__, "run_id": run_id,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "openTime_last": open_time_last, "interval": INTERVAL, "options": settings_json,
+            "target": options.target, "shrinkage": forecast.factor,
             "predicted_close": predicted_next}
 
     staged = StagedFiles(before_last_rename=testhooks.pause_before_last_rename)
@@ -248,14 +259,20 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
 
     last_close = float(closes[-1])
     change_pct = (predicted_next - last_close) / last_close * 100.0 if last_close else 0.0
-    summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}: "
+    summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}, target "
+               f"{options.target}: "
                f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
                f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
                f"{outcome.train_seconds:.1f} s")
-    forecast = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
-                f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
+    next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
+                 f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
+    lines = [summary, metrics.table(), next_line]
+    if shrinkage is not None:
+        lines.insert(2, shrinkage.describe())
     return TrainResult(
         symbol=symbol, id_coin=coin_id, backend=backend_name, model=options.model,
+        target=options.target, shrinkage=forecast.factor,
+        edge=None if shrinkage is None else shrinkage.edge,
         last_close=last_close, predicted_close=predicted_next, change_pct=change_pct,
         rmse=metrics.model.rmse, naive_rmse=metrics.naive.rmse, skill=metrics.skill,
         mae=metrics.model.mae, naive_mae=metrics.naive.mae,
@@ -263,7 +280,7 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
         openTime_next=open_time_next, epochs_run=outcome.epochs_run,
         train_seconds=round(outcome.train_seconds, 3),
         seconds=round(time.perf_counter() - started, 3), rows_written=written,
-        report="\n".join([summary, metrics.table(), forecast]),
+        report="\n".join(lines),
         test_predictions=[float(v) for v in test_predictions])
 
 

@@ -1,0 +1,119 @@
+"""The default formulation: scale-free inputs, the next log return as target. Pure numpy.
+
+Why not price levels (the reference, ``--target close``): a MinMax-scaled level model can only
+output levels inside its training range, and real pairs leave that range all the time (every
+ADAETH test close of the shared data lay below the training minimum; FORECAST-NOTES.md). Here
+every input and the target are ratios against the previous close, so a new low or high is
+just another return:
+
+- ``open``, ``high``, ``low``, ``close``: log(price / previous close);
+- ``volume``, ``quoteAssetVolume``, ``numberOfTrader``: change of log(1 + x) over the
+  previous candle;
+- ``taker_buy_share``: taker buy base volume / volume (0.5 for a candle without volume).
+
+Each input column is standardised with the mean and standard deviation of the training rows;
+the target (the next candle's close log return) is divided by the training returns' standard
+deviation but not centred, so an output of 0 means "no change". A forecast is turned back into
+a price as ``last close * exp(shrinkage * return)`` (train/shrinkage.py fits the factor).
+
+Every row's features read the row before it, so a sample needs ``window + 1`` consecutive
+candles before its target (:data:`LEAD` = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from coinlstm.db import FEATURE_COLUMNS
+from coinlstm.errors import BadInput
+
+#: Candles before a sample's window that its inputs read (the previous close).
+LEAD = 1
+RETURN_FEATURES: tuple[str, ...] = ("open", "high", "low", "close", "volume",
+                                    "quoteAssetVolume", "numberOfTrader", "taker_buy_share")
+_PRICE_COLUMNS = ("open", "high", "low", "close")
+_COUNT_COLUMNS = ("volume", "quoteAssetVolume", "numberOfTrader")
+_INDEX = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
+_CLOSE = _INDEX["close"]
+
+
+def check_prices(features: np.ndarray) -> None:
+    """BadInput when a price is not positive: its log return would be -inf or NaN."""
+    prices = features[:, [_INDEX[name] for name in _PRICE_COLUMNS]]
+    if np.any(prices <= 0):
+        row = int(np.argwhere(prices <= 0)[0][0])
+        raise BadInput(f"candle {row} has a price <= 0; the return target needs positive "
+                       "prices (use --target close)")
+
+
+def return_features(features: np.ndarray) -> np.ndarray:
+    """The scale-free features of every row (see module doc); row 0 has none (NaN)."""
+    out = np.full((len(features), len(RETURN_FEATURES)), np.nan)
+    if len(features) < 2:
+        return out
+    previous_close = features[:-1, _CLOSE]
+    current = features[1:]
+    for column, name in enumerate(_PRICE_COLUMNS):
+        out[1:, column] = np.log(current[:, _INDEX[name]] / previous_close)
+    for offset, name in enumerate(_COUNT_COLUMNS):
+        out[1:, len(_PRICE_COLUMNS) + offset] = np.diff(np.log1p(features[:, _INDEX[name]]))
+    volume = current[:, _INDEX["volume"]]
+    taker = current[:, _INDEX["takerBuyBaseAssetVolume"]]
+    out[1:, -1] = np.where(volume > 0, taker / np.where(volume > 0, volume, 1.0), 0.5)
+    return out
+
+
+def close_log_returns(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """log(close[row] / close[row - 1]) for each row (every row >= 1)."""
+    closes = features[:, _CLOSE]
+    return np.log(closes[rows] / closes[rows - 1])
+
+
+@dataclass(frozen=True)
+class ReturnScaler:
+    """Standardisation of the return features, fitted on training rows only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    #: Standard deviation of the training targets' close log returns (the target's unit).
+    target_scale: float
+    lead: int = LEAD
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        return (return_features(features) - self.mean) / self.std
+
+    def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return (close_log_returns(features, rows) / self.target_scale).astype(np.float32)
+
+    def to_returns(self, outputs: np.ndarray) -> np.ndarray:
+        """Model outputs in log-return units."""
+        return np.asarray(outputs, dtype=np.float64) * self.target_scale
+
+    def to_price(self, outputs: np.ndarray, last_closes: np.ndarray,
+                 shrinkage: float = 1.0) -> np.ndarray:
+        """last close * exp(shrinkage * predicted return)."""
+        return np.asarray(last_closes, dtype=np.float64) * np.exp(
+            shrinkage * self.to_returns(outputs))
+
+    def to_dict(self) -> dict:
+        return {"kind": "return", "features": list(RETURN_FEATURES), "mean": self.mean.tolist(),
+                "std": self.std.tolist(), "target_scale": self.target_scale}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ReturnScaler:
+        return cls(np.asarray(data["mean"], dtype=np.float64),
+                   np.asarray(data["std"], dtype=np.float64), float(data["target_scale"]))
+
+
+def fit_return_scaler(features: np.ndarray, train_targets: np.ndarray,
+                      window: int) -> ReturnScaler:
+    """Mean and spread of the rows the training samples read, nothing newer."""
+    first_row = int(train_targets[0]) - window
+    last_row = int(train_targets[-1])
+    rows = return_features(features[first_row - LEAD:last_row + 1])[LEAD:]
+    std = rows.std(axis=0)
+    target_scale = float(close_log_returns(features, train_targets).std())
+    return ReturnScaler(mean=rows.mean(axis=0), std=np.where(std > 0, std, 1.0),
+                        target_scale=target_scale if target_scale > 0 else 1.0)

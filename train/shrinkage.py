@@ -1,0 +1,65 @@
+"""How far the forecast may move away from the last close: a factor fitted on validation.
+
+The forecast is ``last close * exp(a * predicted return)`` with ``a`` in [0, 1]. ``a`` is the
+least-squares slope of the actual validation returns on the predicted ones (no intercept),
+clipped to [0, 1], and kept only when the validation slice shows it with a t statistic of at
+least :data:`MIN_T`; otherwise ``a = 0``: the forecast is the last close and the tool says "no
+edge" instead of presenting noise as a model's insight.
+
+Why this anchors the default on the naive forecast: with ``a = 0`` the forecast *is* the naive
+one, so the typical pair (no learnable signal in hourly returns) loses nothing to it; a model
+earns a non-zero ``a`` only with evidence on data it was not fitted on. The validation slice
+also served early stopping, which makes it slightly optimistic; the t threshold of 2 (about
+2 % false edges on a random walk) pays for that. The test slice is never read here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: Least t statistic of the validation slope that counts as an edge.
+MIN_T = 2.0
+
+
+@dataclass(frozen=True)
+class Shrinkage:
+    """The fitted factor and the evidence behind it."""
+
+    factor: float
+    slope: float
+    t_stat: float
+    samples: int
+
+    @property
+    def edge(self) -> bool:
+        return self.factor > 0
+
+    def describe(self) -> str:
+        evidence = f"slope {self.slope:+.3f}, t {self.t_stat:+.2f} on {self.samples} " \
+                   "validation samples"
+        if self.edge:
+            return f"shrinkage a = {self.factor:.3f} ({evidence}): edge on validation"
+        return (f"shrinkage a = 0 ({evidence}, needs t >= {MIN_T:g}): no edge, the forecast "
+                "is the last close")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "edge": self.edge}
+
+
+def fit_shrinkage(actual: np.ndarray, predicted: np.ndarray, min_t: float = MIN_T) -> Shrinkage:
+    """The factor for forecasts ``predicted`` of returns ``actual`` (validation only)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    n = len(actual)
+    energy = float(np.dot(predicted, predicted))
+    if n < 3 or energy == 0.0:
+        return Shrinkage(factor=0.0, slope=0.0, t_stat=0.0, samples=n)
+    slope = float(np.dot(actual, predicted)) / energy
+    residual = actual - slope * predicted
+    variance = float(np.dot(residual, residual)) / (n - 1)
+    t_stat = slope / math.sqrt(variance / energy) if variance > 0 else math.inf
+    factor = min(max(slope, 0.0), 1.0) if t_stat >= min_t else 0.0
+    return Shrinkage(factor=factor, slope=slope, t_stat=t_stat, samples=n)
