@@ -106,8 +106,12 @@ def main() -> int:
                         help="newest candles per pair left for the job's crawl")
     parser.add_argument("--skip-single", action="store_true",
                         help="skip the 1-pair run (driver memory comparison)")
+    parser.add_argument("--target", default="close", choices=("close", "return"),
+                        help="close (default): the reference model of SPEC.md, as the "
+                             "targets are stated; return: the tool's default forecaster")
     parser.add_argument("train_flags", nargs="*", help="extra flags for the job, after --")
     args = parser.parse_args()
+    args.train_flags = ["--target", args.target, *args.train_flags]
     if not (SHARED / "ADAETH.csv").is_file():
         raise SystemExit(f"needs the real candles in {SHARED}")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -117,7 +121,7 @@ def main() -> int:
         workdir = Path(tmp)
         serve_dir, base_db, now_ms = prepare(workdir, args.fresh)
         print(f"9 real ETH pairs, {args.fresh} newest candles per pair left to crawl; "
-              f"reference settings; executor {args.executor}; {os.cpu_count()} cores")
+              f"--target {args.target}; executor {args.executor}; {os.cpu_count()} cores")
         results = {}
         with ReplayServer(serve_dir, now=now_ms) as server:
             for workers in [int(w) for w in args.workers.split(",")]:

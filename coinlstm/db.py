@@ -494,11 +494,17 @@ def write_training_result(conn: Connection, train_row: dict, prediction_row: dic
     return True
 
 
-def recent_skills(conn: Connection, coin_id: int, runs: int = 24) -> list[float]:
-    """The pair's skill on its test slice over its most recent training runs, newest first."""
+def recent_skills(conn: Connection, coin_id: int, runs: int = 24, model: str | None = None,
+                  target: str | None = None) -> list[float]:
+    """The pair's skill on its test slice over its most recent training runs, newest first
+    (only runs of ``model`` and ``target`` when given: a track record of one forecaster)."""
     query = (sa.select(historical_train.c.skill)
              .where(historical_train.c.id_coin == coin_id, historical_train.c.skill.is_not(None))
              .order_by(historical_train.c.id.desc()).limit(runs))
+    if model is not None:
+        query = query.where(historical_train.c.model == model)
+    if target is not None:
+        query = query.where(historical_train.c.target == target)
     return [float(v) for (v,) in conn.execute(query)]
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from coinlstm.lock import JobLock
 
 MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
+#: Runs of a pair (same model and target) its track record in the summary covers.
+TRACK_RECORD_RUNS = 24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise BadInput(f"--timeout must be positive, got {args.timeout}")
     options = train_command.options_from_args(args)
+    options.check()  # a bad training flag fails before the crawl, not once per pair
     training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
     engine = db.open_database(settings.db_url)
@@ -214,9 +218,31 @@ class MarketJob:
                 status=status, time_end=int(time.time()), pairs_ok=ok,
                 pairs_failed=len(outcomes) - ok))
 
+    def _track_records(self, outcomes: list[PairOutcome]) -> None:
+        """Add each trained pair's recent skill and its edge verdict to its result.
+
+        A pair has an edge when its current model moves away from the last close (shrinkage
+        factor > 0; the level target has none and passes) and the median skill of its last
+        TRACK_RECORD_RUNS runs of the same model and target, this one included, is above 0.
+        """
+        with self.engine.connect() as conn:
+            for outcome in outcomes:
+                if outcome.status != "ok":
+                    continue
+                result = outcome.result
+                skills = db.recent_skills(conn, outcome.coin_id, TRACK_RECORD_RUNS,
+                                          model=result.get("model"),
+                                          target=result.get("target"))
+                recent = float(statistics.median(skills)) if skills else None
+                anchored = result.get("edge") is not False
+                result["recent_skill"] = recent
+                result["recent_runs"] = len(skills)
+                result["pair_edge"] = bool(anchored and recent is not None and recent > 0)
+
     def _report(self, outcomes: list[PairOutcome]) -> dict:
         import resource
 
+        self._track_records(outcomes)
         finished = time.time()
         ordered = sorted(outcomes, key=_rank_key)
         ok = sum(1 for o in outcomes if o.status == "ok")
@@ -238,9 +264,11 @@ class MarketJob:
 
 
 def _rank_key(outcome: PairOutcome) -> tuple:
-    """Succeeded pairs first, by predicted change, largest rise first; failures after."""
+    """Pairs with an edge first, then the other trained pairs, each by predicted change
+    (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
-    return (change is None, -(change or 0.0), outcome.symbol)
+    return (change is None, not outcome.result.get("pair_edge", False), -(change or 0.0),
+            outcome.symbol)
 
 
 def _iso(seconds: float) -> str:
@@ -254,14 +282,18 @@ def _num(value, spec: str = ".6g") -> str:
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
-              "naive RMSE", "skill")
+              "naive RMSE", "skill", "a", "recent skill", "edge")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
+        recent = (f"{result['recent_skill']:+.3f} ({result['recent_runs']})"
+                  if result.get("recent_skill") is not None else "-")
+        edge = "-" if pair["status"] != "ok" else "yes" if result.get("pair_edge") else "no"
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
-                     _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f")))
+                     _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
+                     _num(result.get("shrinkage"), ".2f"), recent, edge))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
                        for i, (v, w) in enumerate(zip(r, widths, strict=True)))
@@ -275,6 +307,10 @@ def format_summary(report: dict) -> str:
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
                  "forecast (next close = last close), < 0 is worse than it.")
+    lines.append(f"a = shrinkage toward the last close fitted on validation (0: the forecast "
+                 f"is the last close); recent skill = median over the pair's last "
+                 f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
+                 "with an edge are listed first.")
     return "\n".join(lines)
 
 

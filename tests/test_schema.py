@@ -85,3 +85,28 @@ def test_bad_urls_are_one_clear_error(tmp_path):
         db.open_database("nosuchdialect://x/y")
     with pytest.raises(DatabaseUnavailable, match="127.0.0.1:1"):
         db.open_database("mysql+mysqlconnector://root@127.0.0.1:1/test")
+
+
+def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
+    """A database made before the return target (no target/shrinkage/edge columns) is
+    upgraded in place by the next open; its existing rows stay as they were."""
+    engine = db.open_database(db_url)
+    new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge"),
+                   "historical_price_predictions": ("target", "edge")}
+    with engine.begin() as conn:
+        conn.execute(db.historical_train.insert().values(
+            id_coin=1, time_create=1, price_test="[1.0]", price_predict="[1.0]", RMSE=0.5,
+            max_error=0.5, openTime_last=0))
+        for table, columns in new_columns.items():
+            for column in columns:
+                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    engine.dispose()
+    engine = db.open_database(db_url)
+    inspector = sa.inspect(engine)
+    for table, columns in new_columns.items():
+        assert set(columns) <= {c["name"] for c in inspector.get_columns(table)}, table
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(db.historical_train)).one()
+        assert (row.RMSE, row.target, row.edge) == (0.5, None, None)
+        assert db.add_missing_columns(conn) == []  # nothing left to add
+    engine.dispose()

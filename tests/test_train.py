@@ -29,7 +29,10 @@ TEST_SIZE = 48
 RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close",
                "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-               "epochs_run", "train_seconds", "seconds", "backend", "model"}
+               "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
+               "shrinkage", "edge"}
+#: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
+REFERENCE = ["--target", "close"]
 #: Runs the CLI and reports whether TensorFlow got imported on the way.
 _CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.cli import main\ncode = main(sys.argv[1:])\n"
                       "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
@@ -74,7 +77,7 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
     result_path = tmp_path / "result.json"
     done = train_cli("-id", str(coin_id), "-symbol", "ADAETH", "--db", db_url, "--artifacts",
                      str(art), "--backend", backend, "--run-id", "r1", "--result-json",
-                     str(result_path), *FAST)
+                     str(result_path), *FAST, *REFERENCE)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"tensorflow imported: {backend == 'tensorflow'}" in done.stdout
     assert "worse than naive" in done.stdout or "beats naive" in done.stdout
@@ -140,7 +143,8 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
     with engine.connect() as conn:
         open_times, values = db.load_training_rows(conn, coin_id)
     engine.dispose()
-    expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).scaler.to_dict()
+    expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
+                             "close").scaler.to_dict()
     assert loaded.scaler["data_min_"] == pytest.approx(expected["data_min_"])
     assert loaded.scaler["data_max_"] == pytest.approx(expected["data_max_"])
 
@@ -259,5 +263,5 @@ def test_sigkill_while_saving_leaves_the_previous_model(shared_data, sqlite_url,
     assert loaded.meta["run_id"] == "first"
     from predict.forecast import forecast_from_loaded
 
-    assert forecast_from_loaded(loaded, _features(rows[-1:])) == pytest.approx(
+    assert forecast_from_loaded(loaded, _features(rows[-2:])) == pytest.approx(
         first_forecast, rel=1e-4)

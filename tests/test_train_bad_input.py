@@ -33,7 +33,7 @@ CASES = {
     "symbol with a slash": (None, ["-id", "{id}", "-symbol", "ADA/ETH"], 2, "invalid symbol"),
     "symbol with dots": (None, ["-id", "{id}", "-symbol", "..ADAETH"], 2, "invalid symbol"),
     "too few candles": (None, ["-id", "{id}", "-symbol", "ADAETH", "--test-size", "250"], 2,
-                        f"has {ROWS} candles, needs at least 323"),
+                        f"has {ROWS} candles, needs at least 324"),
     "NaN in the data": (_nan_in_ignore, ["-id", "{id}", "-symbol", "ADAETH"], 2,
                         "no finite ignore"),
     "gap in the newest window": (_gap_before_newest,

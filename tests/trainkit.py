@@ -51,11 +51,12 @@ def folder_snapshot(folder: Path) -> dict[str, str]:
 
 
 def newest_features(db_url: str, coin_id: int, window: int) -> list[tuple[float, ...]]:
-    """The pair's newest ``window`` candles as feature rows: a forecast's input."""
+    """The pair's newest ``window + 1`` candles as feature rows: a forecast's input (the
+    return target reads the candle before the window; the level target ignores it)."""
     engine = db.open_database(db_url)
     try:
         with engine.connect() as conn:
-            return db.load_training_rows(conn, coin_id, newest=window)[1]
+            return db.load_training_rows(conn, coin_id, newest=window + 1)[1]
     finally:
         engine.dispose()
 

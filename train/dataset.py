@@ -254,8 +254,9 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
     reach = window + lead(target)
     if len(times) < needed:
         raise BadInput(f"has {len(times)} candles, needs at least {needed} "
-                       f"(window {window} + {lead(target)} + test {test_size} + validation "
-                       f"{MIN_VAL_SAMPLES} + training {MIN_TRAIN_SAMPLES})")
+                       f"(window {window}{' + 1 previous close' if lead(target) else ''} + "
+                       f"test {test_size} + validation {MIN_VAL_SAMPLES} + training "
+                       f"{MIN_TRAIN_SAMPLES})")
     if not newest_window_is_whole(times, reach, interval_ms):
         raise BadInput(f"newest candles have a gap: the {reach} candle(s) before "
                        f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
