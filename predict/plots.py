@@ -13,24 +13,27 @@ from pathlib import Path
 def draw(path: Path, symbol: str, test_open_times: Sequence[int], actual: Sequence[float],
          predicted: Sequence[float], naive: Sequence[float], loss: Sequence[float],
          val_loss: Sequence[float], verdict: str) -> None:
-    """Write the PNG to ``path`` (matplotlib's Agg: no display needed)."""
-    import matplotlib
+    """Write the PNG to ``path``.
 
-    matplotlib.use("Agg")
+    A bare ``Figure`` on the Agg canvas, not pyplot: no display, no global figure registry,
+    and pyplot's import (0.3-0.6 s of every pair's process) is skipped.
+    """
     from datetime import UTC, datetime
 
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     times = [datetime.fromtimestamp(ms / 1000, UTC) for ms in test_open_times]
-    figure, (prices, losses) = plt.subplots(2, 1, figsize=(10, 7),
-                                            gridspec_kw={"height_ratios": [2, 1]})
+    figure = Figure(figsize=(10, 7))
+    FigureCanvasAgg(figure)
+    prices, losses = figure.subplots(2, 1, gridspec_kw={"height_ratios": [2, 1]})
     prices.plot(times, actual, label="actual close", color="black", linewidth=1.5)
     prices.plot(times, predicted, label="model", color="tab:blue")
     prices.plot(times, naive, label="naive (last close)", color="tab:orange", linestyle="--")
     prices.set_title(f"{symbol}: test slice; {verdict}")
     prices.set_ylabel("close")
     prices.legend()
-    figure.autofmt_xdate()
+    prices.tick_params(axis="x", labelrotation=30)
     epochs = range(1, len(loss) + 1)
     losses.plot(epochs, loss, label="training loss")
     losses.plot(epochs, val_loss, label="validation loss")
@@ -40,4 +43,3 @@ def draw(path: Path, symbol: str, test_open_times: Sequence[int], actual: Sequen
     losses.legend()
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=80)
-    plt.close(figure)
