@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per backend (default 3)")
     parser.add_argument("--backends", default="jax,tensorflow")
     parser.add_argument("--no-window-24", action="store_true", help="skip the window-24 runs")
+    parser.add_argument("--only-window-24", action="store_true",
+                        help="only the window-24 runs (they take minutes each)")
     args = parser.parse_args(argv)
     csv_path = SHARED / f"{args.pair}.csv"
     backends = args.backends.split(",")
@@ -85,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
               f"settings (window 1, 2x LSTM(64), 50 epochs max, batch 128, patience 30); "
               f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start")
         reference = ["--target", "close"]
-        configs = [(backend, reference, args.runs) for backend in backends]
+        configs = [] if args.only_window_24 else [
+            (backend, reference, args.runs) for backend in backends]
         if not args.no_window_24:
             configs += [(backend, [*reference, "--window", "24"], 1) for backend in backends]
-        # The tool's default forecaster (return target, shrinkage) on the default backend.
-        configs.append((backends[0], ["--target", "return"], args.runs))
+        if not args.only_window_24:
+            # The tool's default forecaster (return target, shrinkage), default backend.
+            configs.append((backends[0], ["--target", "return"], args.runs))
         header = ("backend", "flags", "runs", "wall s (median)", "fit s (median)",
                   "peak RSS MB", "epochs", "RMSE", "naive RMSE", "skill")
         print("  ".join(header))

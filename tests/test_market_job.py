@@ -62,10 +62,16 @@ def test_job_trains_every_pair_and_report_matches_database(shared_data, db_url, 
             assert trains[0].RMSE == pytest.approx(result["rmse"])
             assert trains[0].naive_RMSE == pytest.approx(result["naive_rmse"])
             assert (tmp_path / "art" / "plots" / f"{pair['symbol']}.png").is_file()
+            # The track record: this first run is the pair's whole record.
+            assert (result["recent_runs"], result["recent_skill"]) == (1, result["skill"])
+            assert result["pair_edge"] == (result["edge"] is not False and result["skill"] > 0)
+            assert trains[0].edge == predictions[0].edge == result["edge"]
+            assert trains[0].shrinkage == result["shrinkage"] and trains[0].target == "return"
         run = conn.execute(sa.select(db.job_runs)).one()
         assert (run.status, run.pairs_ok, run.pairs_failed) == ("ok", 3, 0)
-    changes = [p["result"]["change_pct"] for p in report["pairs"]]
-    assert changes == sorted(changes, reverse=True)
+    ranks = [(not p["result"]["pair_edge"], -p["result"]["change_pct"]) for p in report["pairs"]]
+    assert ranks == sorted(ranks)
+    assert "recent skill" in done.stdout and "edge" in done.stdout
     engine.dispose()
 
 
@@ -126,3 +132,35 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(shared_data, db_url, 
                 os.killpg(first.pid, signal.SIGKILL)
             first.wait()
     engine.dispose()
+
+
+def test_track_record_and_ranking(sqlite_url):
+    """recent skill = median of the pair's last runs of the same model and target; pairs with
+    an edge (a > 0 and recent skill > 0) rank first, then by predicted change."""
+    from coinlstm.executors import PairOutcome
+    from coinlstm.market_job import _rank_key
+
+    engine = db.open_database(sqlite_url)
+    with db.transaction(engine) as conn:
+        coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH")
+        for skill, target in ((0.10, "return"), (-0.30, "close"), (-0.02, "return"),
+                              (0.04, "return")):
+            conn.execute(db.historical_train.insert().values(
+                id_coin=coin, time_create=1, price_test="[]", price_predict="[]", RMSE=1.0,
+                max_error=1.0, openTime_last=0, skill=skill, model="lstm", target=target))
+    with engine.connect() as conn:
+        assert db.recent_skills(conn, coin, 24, model="lstm", target="return") == [
+            0.04, -0.02, 0.10]  # newest first, the close-target run left out
+        assert db.recent_skills(conn, coin, 2, model="lstm", target="return") == [0.04, -0.02]
+        assert db.recent_skills(conn, coin, 24, model="gru", target="return") == []
+    engine.dispose()
+
+    def outcome(symbol: str, change: float | None, edge: bool) -> PairOutcome:
+        if change is None:
+            return PairOutcome(1, symbol, "failed", 1.0, "boom")
+        return PairOutcome(1, symbol, "ok", 1.0, None,
+                           {"change_pct": change, "pair_edge": edge})
+
+    ranked = sorted([outcome("A", 0.5, False), outcome("B", -0.1, True), outcome("C", None, False),
+                     outcome("D", 0.2, True), outcome("E", 0.0, False)], key=_rank_key)
+    assert [o.symbol for o in ranked] == ["D", "B", "A", "E", "C"]
