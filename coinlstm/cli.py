@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
     "train": ("train.command", "train one pair's model, predict its next close, store rows"),
     "run": ("coinlstm.market_job", "the hourly job: crawl, then train every pair of a market"),
+    "evaluate": ("train.backtest", "walk-forward backtest of models against the naive forecast"),
 }
 
 log = logging.getLogger("coinlstm")

@@ -1,0 +1,200 @@
+"""``coinlstm evaluate``: walk-forward folds that cannot see the future, the CLI end to end.
+
+Real parts only: the shared real candles (the first 1,500 of ADAETH hold two real maintenance
+gaps; the fold test also removes one candle inside the folds) in SQLite and MySQL, real Keras
+training (1 epoch) in the command's own spawned processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from coinlstm import db
+from coinlstm.db import FEATURE_COLUMNS
+from coinlstm.errors import BadInput
+from tests.conftest import run_cli
+from tests.trainkit import load_pair
+from train import backtest
+from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
+from train.pipeline import TrainOptions
+
+HOUR_MS = 3_600_000
+ROWS = 1500
+FOLDS = 4
+FOLD_SIZE = 48
+FAST = ["--epochs", "1", "--val-size", "48"]
+
+
+def _candles(url: str, coin_id: int) -> tuple[list[int], list[tuple[float, ...]]]:
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return db.load_training_rows(conn, coin_id)
+    finally:
+        engine.dispose()
+
+
+def _spiked(values: list[tuple[float, ...]], row: int) -> list[tuple[float, ...]]:
+    """A copy with one candle's high and close 10x any real one."""
+    changed = list(values)
+    candle = list(changed[row])
+    for name in ("high", "close"):
+        candle[FEATURE_COLUMNS.index(name)] *= 10.0
+    changed[row] = tuple(candle)
+    return changed
+
+
+def _remove_one_inside_the_folds(rows: list[list[str]]) -> None:
+    del rows[-70]  # a gap inside the newest folds: each target drops a different sample count
+
+
+@pytest.mark.parametrize("target", ["close", "return"])
+@pytest.mark.parametrize("window", [1, 3])
+def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monkeypatch,
+                                                   target, window):
+    coin_id, _ = load_pair(sqlite_url, shared_data / "ADAETH.csv", ROWS,
+                           edit=_remove_one_inside_the_folds)
+    times, values = _candles(sqlite_url, coin_id)
+    options = TrainOptions(target=target, window=window, val_size=96, test_size=FOLD_SIZE)
+    passed_in: list[list[int]] = []
+    real_build = backtest.build_dataset
+
+    def spy(open_times, *args, **kwargs):
+        passed_in.append(list(open_times))
+        return real_build(open_times, *args, **kwargs)
+
+    monkeypatch.setattr(backtest, "build_dataset", spy)
+    built = backtest.fold_datasets(times, values, options, FOLDS, FOLD_SIZE)
+    targets = sample_targets(np.asarray(times), window + lead(target), HOUR_MS)
+
+    assert [fold.index for fold, _ in built] == list(range(FOLDS))
+    # The blocks, oldest first, are consecutive, do not overlap and end at the newest sample.
+    blocks = [fold.test_targets for fold, _ in built]
+    assert all(len(block) == FOLD_SIZE for block in blocks)
+    assert np.array_equal(np.concatenate(blocks), targets[-FOLDS * FOLD_SIZE:])
+    assert int(blocks[-1][-1]) == len(times) - 1
+    for k, (fold, dataset) in enumerate(built):
+        split = dataset.split
+        # build_dataset got the candles up to the block's last target row, none later.
+        assert passed_in[k] == times[:fold.end_row + 1]
+        assert len(dataset.open_times) == fold.end_row + 1
+        assert np.array_equal(split.test, fold.test_targets)
+        before = np.concatenate([split.train, split.val])
+        assert len(split.train) >= MIN_TRAIN_SAMPLES and len(split.val) >= MIN_VAL_SAMPLES
+        assert before.max() < split.test.min()
+        # Expanding window: every fold trains from the oldest sample, on a prefix of targets.
+        assert np.array_equal(before, targets[:len(before)])
+        if k:
+            assert built[k - 1][0].end_row < int(split.test[0])
+
+    # Changing candles after fold 1's block (the first one after it, the newest) changes
+    # nothing of folds 0 and 1; changing one of fold 1's training candles does change its
+    # scaler, so this comparison would see a leak.
+    k = 1
+    after = built[k][0].end_row + 1
+    later = _spiked(_spiked(values, after), len(values) - 1)
+    rebuilt = backtest.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
+    for j in range(k + 1):
+        old, new = built[j][1], rebuilt[j][1]
+        assert new.scaler.to_dict() == old.scaler.to_dict()
+        for part in ("train", "val", "test"):
+            assert np.array_equal(getattr(new.split, part), getattr(old.split, part))
+        assert np.array_equal(new.features, old.features)
+    assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
+    training_row = int(built[k][1].split.train[len(built[k][1].split.train) // 2])
+    leaked = backtest.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
+                                    FOLD_SIZE)
+    assert leaked[k][1].scaler.to_dict() != built[k][1].scaler.to_dict()
+
+
+def test_too_short_a_series_for_the_folds_is_refused():
+    times = [1_600_000_000_000 + i * HOUR_MS for i in range(200)]
+    with pytest.raises(BadInput, match=r"199 usable samples, 3 folds of 48 need at least 216"):
+        backtest.plan_folds(times, 3, 48, window=1, target="close")
+
+
+def _naive_rmse(rows: list[list[str]], case: dict) -> float:
+    """The naive RMSE recomputed from the CSV text on the case's own test target rows."""
+    times = np.array([int(row[0]) for row in rows])
+    closes = np.array([float(row[4]) for row in rows])
+    window = 1 + lead(case["target"])
+    targets = sample_targets(times, window, HOUR_MS)
+    chosen = targets[(times[targets] >= int(case["test_start_ms"]))
+                     & (times[targets] <= int(case["test_end_ms"]))]
+    assert len(chosen) == int(case["n_test"]) == FOLD_SIZE
+    return float(np.sqrt(np.mean((closes[chosen] - closes[chosen - 1]) ** 2)))
+
+
+def test_evaluate_cli_end_to_end(shared_data, sqlite_url, tmp_path):
+    pairs = ("ADAETH", "BNBETH")
+    rows = {symbol: load_pair(sqlite_url, shared_data / f"{symbol}.csv", ROWS)[1]
+            for symbol in pairs}
+    out = tmp_path / "out"
+    done = run_cli("evaluate", "--db", sqlite_url, "--market", "ETH",
+                   "--models", "naive,reference,default", "--folds", "2", "--fold-size",
+                   str(FOLD_SIZE), "--workers", "2", "--out", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (out / "cases.csv").open() as handle:
+        cases = list(csv.DictReader(handle))
+    assert len(cases) == len(pairs) * 3 * 2
+    assert {(c["pair"], c["model"], c["fold"]) for c in cases} == {
+        (p, m, f) for p in pairs for m in ("naive", "reference", "default") for f in "01"}
+    for case in cases:
+        if case["model"] == "naive":
+            assert float(case["skill"]) == 0.0 and case["rmse"] == case["naive_rmse"]
+        else:
+            assert int(case["epochs_run"]) == 1 and float(case["seconds_per_epoch"]) > 0
+            assert float(case["skill"]) == pytest.approx(
+                1 - float(case["rmse"]) / float(case["naive_rmse"]), rel=1e-9)
+        assert case["target"] == {"reference": "close"}.get(case["model"], "return")
+        # naive is measured on exactly this case's own test rows
+        assert float(case["naive_rmse"]) == pytest.approx(
+            _naive_rmse(rows[case["pair"]], case), rel=1e-12)
+        newest = int(rows[case["pair"]][-1][0])
+        if case["fold"] == "1":
+            assert int(case["test_end_ms"]) == newest
+        else:
+            assert int(case["test_end_ms"]) < newest - FOLD_SIZE * HOUR_MS + HOUR_MS
+    assert (cases[0]["shrinkage"], next(c for c in cases if c["model"] == "default")
+            ["shrinkage"] != "") == ("", True)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exit_code"] == 0 and summary["failures"] == []
+    assert summary["per_model"]["naive"]["median_skill"] == 0.0
+    assert {m: s["cases"] for m, s in summary["per_model"].items()} == {
+        "naive": 4, "reference": 4, "default": 4}
+    assert set(summary["per_pair_median_skill"]) == set(pairs)
+    assert (out / "skill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for words in ("median skill", "sign p", "beats it", "median skill per pair",
+                  str(out / "cases.csv")):
+        assert words in done.stdout
+
+
+def test_bad_input_and_failed_pairs(shared_data, db_url, tmp_path):
+    load_pair(db_url, shared_data / "ADAETH.csv", 400)
+    load_pair(db_url, shared_data / "TRXETH.csv", 100)  # too short for 2 folds of 24
+    common = ["evaluate", "--db", db_url, "--market", "ETH", "--folds", "2",
+              "--fold-size", "24", *FAST]
+    for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
+                         (["--only", "ADAETH,FOOETH"],
+                          "not pairs of market ETH in the database: FOOETH")):
+        done = run_cli(*common, *flags, "--out", str(tmp_path / "never"))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
+        assert not (tmp_path / "never").exists()
+
+    # A pair that is too short fails on its own line; the other is evaluated; exit 3.
+    out = tmp_path / "out"
+    done = run_cli(*common, "--models", "naive", "--out", str(out))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert ("TRXETH naive repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
+            "120") in done.stdout
+    with (out / "cases.csv").open() as handle:
+        assert [(c["pair"], c["fold"]) for c in csv.DictReader(handle)] == [
+            ("ADAETH", "0"), ("ADAETH", "1")]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tasks"] == {"ok": 1, "failed": 1}
