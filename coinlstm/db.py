@@ -213,6 +213,9 @@ historical_train = sa.Table(
     sa.Column("shrinkage", sa.Double, nullable=True),
     sa.Column("shrinkage_t", sa.Double, nullable=True),
     sa.Column("edge", sa.Boolean, nullable=True),
+    # --horizon K: closes forecast per sample; with K > 1, price_test and price_predict hold
+    # a JSON array of K-arrays (one per test sample) instead of a flat array.
+    sa.Column("horizon", sa.Integer, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
     **_TABLE_ARGS,
 )
@@ -235,6 +238,10 @@ historical_price_predictions = sa.Table(
     sa.Column("skill", sa.Double, nullable=True),
     sa.Column("target", sa.String(16), nullable=True),
     sa.Column("edge", sa.Boolean, nullable=True),
+    # --horizon K: the K forecast closes after the newest candle as a JSON array (NULL for
+    # K = 1); price_preidct_last stays the first of them, so one-step readers keep working.
+    sa.Column("horizon", sa.Integer, nullable=True),
+    sa.Column("price_predict_horizon", sa.Text, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     **_TABLE_ARGS,
 )
@@ -476,6 +483,11 @@ def to_json_array(values: Iterable[float]) -> str:
     return json.dumps([float(v) for v in values])
 
 
+def to_json_rows(rows: Iterable[Iterable[float]]) -> str:
+    """A multi-step forecast's samples: a JSON array of arrays of plain floats."""
+    return json.dumps([[float(v) for v in row] for row in rows])
+
+
 def write_training_result(conn: Connection, train_row: dict, prediction_row: dict) -> bool:
     """Insert one training run's two rows, together, in the caller's transaction.
 
@@ -519,12 +531,14 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 # (added for train/pipeline.py)
 
 
-def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
+def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None,
+                       since: int | None = None
                        ) -> tuple[list[int], list[tuple[float, ...]]]:
     """Open times and the 10 feature values of a coin's candles, oldest first.
 
     Only the feature columns are read, and with ``newest`` only that many of the most recent
-    candles: the per-pair process reads no more than it trains on.
+    candles, with ``since`` only candles opened at or after it (ms): the per-pair process
+    reads no more than it trains on (``since``: a --with pair's candles from the pair's first).
 
     ``ignore`` is stored as the text Binance sent; a database CAST turns any non-number in it
     ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
@@ -537,6 +551,8 @@ def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
                 for name in FEATURE_COLUMNS]
     query = sa.select(candlestick_data.c.openTime, *selected).where(
         candlestick_data.c.idCoin == coin_id)
+    if since is not None:
+        query = query.where(candlestick_data.c.openTime >= since)
     if newest is not None:
         query = query.order_by(candlestick_data.c.openTime.desc()).limit(newest)
     else:

@@ -1,8 +1,13 @@
-"""The next close from a saved model: what a later run (or another backend) reproduces.
+"""The next close(s) from a saved model: what a later run (or another backend) reproduces.
 
 Takes the newest raw candles (features in db.FEATURE_COLUMNS order) and the saved .h5 alone:
-the scaler and the window travel inside it (predict/artifacts.py), so the forecast uses
-exactly the scaling the model was trained with.
+the scaler, the window, the horizon and the --with pairs travel inside it
+(predict/artifacts.py), so the forecast uses exactly the scaling the model was trained with.
+
+A ``--horizon K`` model forecasts K closes: :func:`forecast_path` returns them all, while
+:func:`forecast_next` keeps returning one float (the first step) for every caller written for
+one step. A ``--with`` model also needs the newest candles of each --with pair, at the same
+open times as the pair's (``with_features``); without them it is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -13,23 +18,43 @@ from coinlstm.config import Settings
 from coinlstm.errors import BadInput
 from predict.artifacts import LoadedModel, load_model
 from train.dataset import CLOSE_INDEX, next_input, scaler_from_dict
+from train.withpairs import input_rows
+
+#: {symbol: that pair's newest feature rows}, for a model trained --with other pairs.
+WithFeatures = dict[str, np.ndarray]
 
 
-def forecast_from_loaded(loaded: LoadedModel, newest_features: np.ndarray) -> float:
-    """The next close (price units) after ``newest_features`` (rows oldest first)."""
+def forecast_path_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
+                              with_features: WithFeatures | None = None) -> list[float]:
+    """The next K closes (price units) after ``newest_features`` (rows oldest first)."""
     window = int(loaded.meta["window"])
     scaler = scaler_from_dict(loaded.scaler)
     needed = window + scaler.lead
-    rows = np.asarray(newest_features, dtype=np.float64)
+    rows = input_rows(newest_features, tuple(loaded.meta.get("with") or ()), with_features)
     if rows.ndim != 2 or rows.shape[0] < needed:
         raise BadInput(f"the model needs the newest {needed} candles, got {rows.shape[0]}")
     outputs = np.asarray(loaded.model.predict(next_input(scaler, rows, window), verbose=0),
                          dtype=np.float64).reshape(-1)
     shrinkage = loaded.meta.get("shrinkage")
-    return float(scaler.to_price(outputs, rows[-1:, CLOSE_INDEX],
-                                 1.0 if shrinkage is None else float(shrinkage))[0])
+    prices = scaler.to_price(outputs, rows[-1:, CLOSE_INDEX],
+                             1.0 if shrinkage is None else float(shrinkage))
+    return [float(v) for v in prices]
 
 
-def forecast_next(settings: Settings, symbol: str, newest_features: np.ndarray) -> float:
+def forecast_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
+                         with_features: WithFeatures | None = None) -> float:
+    """The next close (price units) after ``newest_features``: the first step of any model."""
+    return forecast_path_from_loaded(loaded, newest_features, with_features)[0]
+
+
+def forecast_path(settings: Settings, symbol: str, newest_features: np.ndarray,
+                  with_features: WithFeatures | None = None) -> list[float]:
+    """Load the pair's saved model and forecast the K closes after ``newest_features``."""
+    return forecast_path_from_loaded(load_model(settings, symbol), newest_features,
+                                     with_features)
+
+
+def forecast_next(settings: Settings, symbol: str, newest_features: np.ndarray,
+                  with_features: WithFeatures | None = None) -> float:
     """Load the pair's saved model and forecast the close after ``newest_features``."""
-    return forecast_from_loaded(load_model(settings, symbol), newest_features)
+    return forecast_from_loaded(load_model(settings, symbol), newest_features, with_features)

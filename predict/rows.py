@@ -2,6 +2,10 @@
 
 Column names are the dashboards' (SPEC.md), including the historical typo
 ``price_preidct_last``. Arrays go into text columns as JSON (db.to_json_array).
+
+Horizon. With ``--horizon K`` > 1 each test sample is K closes, so the arrays become arrays
+of K-arrays (db.to_json_rows); ``price_preidct_last`` stays one number, the first step, and
+``price_predict_horizon`` holds all K. At K = 1 every column is what it always was.
 """
 
 from __future__ import annotations
@@ -9,22 +13,31 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import numpy as np
+
 from coinlstm import db
 from train.metrics import SliceMetrics
 from train.shrinkage import Shrinkage
 
 
-def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
-              test_predictions: Sequence[float], metrics: SliceMetrics, open_time_last: int,
+def _json(values: np.ndarray | Sequence) -> str:
+    """A flat JSON array (one step per sample) or an array of K-arrays (K steps)."""
+    if np.ndim(values) == 2:
+        return db.to_json_rows(values)
+    return db.to_json_array(values)
+
+
+def train_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
+              test_predictions: np.ndarray, metrics: SliceMetrics, open_time_last: int,
               run_id: str | None, model: str, target: str, shrinkage: Shrinkage | None,
               backend: str, settings: dict, n_train: int, n_val: int, n_test: int,
-              epochs_run: int, train_seconds: float) -> dict:
+              epochs_run: int, train_seconds: float, horizon: int = 1) -> dict:
     """The historical_train row: the test slice, the model's errors and the naive ones."""
     return {
         "id_coin": coin_id,
         "time_create": time_create,
-        "price_test": db.to_json_array(test_closes),
-        "price_predict": db.to_json_array(test_predictions),
+        "price_test": _json(test_closes),
+        "price_predict": _json(test_predictions),
         "RMSE": metrics.model.rmse,
         "max_error": metrics.model.max_error,
         "openTime_last": open_time_last,
@@ -48,6 +61,7 @@ def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
         "train_seconds": train_seconds,
         "target": target,
         **_anchor(shrinkage),
+        "horizon": horizon,
     }
 
 
@@ -59,24 +73,26 @@ def _anchor(shrinkage: Shrinkage | None) -> dict:
             "edge": shrinkage.edge}
 
 
-def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
-                   test_predictions: Sequence[float], predicted_next: float,
-                   predicted_previous: float, close_last: float, close_previous: float,
+def prediction_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
+                   test_predictions: np.ndarray, forecasts: Sequence[float],
+                   predicted_previous: float | None, close_last: float, close_previous: float,
                    open_time_next: int, run_id: str | None, model: str, target: str,
                    shrinkage: Shrinkage | None, skill: float | None) -> dict:
     """The historical_price_predictions row.
 
     ``price_predict`` is the test predictions followed by the forecast of the next (not yet
-    closed) candle, ``price_actual`` the test closes; ``*_last`` is the next candle (forecast)
-    and the newest close, ``*_previous`` the newest closed candle's forecast and the close
-    before it.
+    closed) candle(s), ``price_actual`` the test closes; ``*_last`` is the next candle
+    (forecast) and the newest close, ``*_previous`` the newest closed candle's one-step
+    forecast and the close before it. ``forecasts`` holds the K closes after the newest candle.
     """
+    horizon = len(forecasts)
+    following = [float(v) for v in forecasts] if horizon > 1 else float(forecasts[0])
     return {
         "id_coin": coin_id,
         "time_create": time_create,
-        "price_predict": db.to_json_array([*test_predictions, predicted_next]),
-        "price_actual": db.to_json_array(test_closes),
-        "price_preidct_last": predicted_next,
+        "price_predict": _json([*np.asarray(test_predictions).tolist(), following]),
+        "price_actual": _json(test_closes),
+        "price_preidct_last": float(forecasts[0]),
         "price_predict_previous": predicted_previous,
         "price_actual_last": close_last,
         "price_actual_previous": close_previous,
@@ -86,4 +102,6 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[floa
         "skill": skill,
         "target": target,
         "edge": _anchor(shrinkage)["edge"],
+        "horizon": horizon,
+        "price_predict_horizon": db.to_json_array(forecasts) if horizon > 1 else None,
     }

@@ -29,6 +29,8 @@ CREATE TABLE historical_price_predictions (
 	skill DOUBLE, 
 	target VARCHAR(16), 
 	edge BOOL, 
+	horizon INTEGER, 
+	price_predict_horizon TEXT, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -66,6 +68,7 @@ CREATE TABLE historical_train (
 	shrinkage DOUBLE, 
 	shrinkage_t DOUBLE, 
 	edge BOOL, 
+	horizon INTEGER, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_train_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;

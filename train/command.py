@@ -24,6 +24,7 @@ from coinlstm.errors import EXIT_FAILURE, CoinlstmError
 from train.dataset import TARGETS
 from train.models import MODEL_NAMES
 from train.pipeline import TrainOptions, TrainResult, failure_dict, train_pair
+from train.withpairs import format_with, parse_with
 
 #: When this process started running our code (the "seconds" of the result: whole run).
 _PROCESS_START = time.perf_counter()
@@ -75,6 +76,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Keras backend (env KERAS_BACKEND; default jax)")
     group.add_argument("--history", type=int, default=None, metavar="N",
                        help="train on the newest N candles only (default: all)")
+    group.add_argument("--horizon", type=int, default=_DEFAULTS.horizon, metavar="K",
+                       help="forecast the next K closes (default %(default)s); the figures "
+                            "run over all K steps, with each step's RMSE beside")
+    group.add_argument("--with", dest="with_pairs", type=parse_with, default=None,
+                       metavar="SYM,SYM",
+                       help="other pairs in the database whose close and volume are extra "
+                            "inputs, joined by open time (e.g. ETHBTC,BTCUSDT)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +101,10 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
     return TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
 
 
+#: Options whose flag is not ``--`` + the field name with dashes.
+_FLAGS = {"with_pairs": "--with"}
+
+
 def training_argv(options: TrainOptions) -> list[str]:
     """The flags that make a child process train with ``options`` (defaults left out)."""
     argv: list[str] = []
@@ -100,8 +112,9 @@ def training_argv(options: TrainOptions) -> list[str]:
         value = getattr(options, option.name)
         if value is None or value == getattr(_DEFAULTS, option.name):
             continue
+        flag = _FLAGS.get(option.name, f"--{option.name.replace('_', '-')}")
         # str() of a float is its repr: it parses back to the very same float.
-        argv += [f"--{option.name.replace('_', '-')}", str(value)]
+        argv += [flag, format_with(value) if isinstance(value, tuple) else str(value)]
     return argv
 
 

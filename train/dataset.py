@@ -10,10 +10,19 @@ the target's open time is exactly ``window`` intervals after the first input can
 that would span a missing interval are dropped, never stitched across the gap; the candles
 themselves are kept and serve the samples on either side of it.
 
+Horizon. With ``horizon`` K > 1 a sample's target is the K candles after its window, and the
+sample is kept only if its window (with the lead candle) and its K targets are all
+consecutive hours. A sample is named by its first target row.
+
 Split. The samples, oldest to newest, are cut into three consecutive slices: training,
 validation (early stopping only) and test (the newest ``test_size`` samples, the figures a
 user sees). The validation slice shrinks for short series so that training keeps enough
-samples (see :func:`split_samples`).
+samples (see :func:`split_samples`). With K > 1 the K - 1 samples before validation and
+before test are dropped (purged): their targets reach into the next slice, so keeping them
+would fit (or stop early, or fit the shrinkage) on test closes. At K = 1 none is dropped.
+
+Other pairs (``--with``, train/withpairs.py) join the pair's candles by open time before any
+of this; their columns follow the pair's 10 features.
 
 Targets. ``close`` (the reference of SPEC.md) predicts the next close's level from the 10
 raw kline features; ``return`` (the default) predicts the next close's log return from
@@ -35,10 +44,12 @@ from functools import cached_property
 
 import numpy as np
 
+from coinlstm.config import DEFAULT_INTERVAL
 from coinlstm.db import FEATURE_COLUMNS
 from coinlstm.errors import BadInput
-from crawl.klines import ms_to_utc
+from crawl.klines import INTERVAL_MS, ms_to_utc
 from train.returns import ReturnScaler, check_prices, close_log_returns, fit_return_scaler
+from train.withpairs import join, raw_names
 
 #: Index of the close among the features: the target column.
 CLOSE_INDEX = FEATURE_COLUMNS.index("close")
@@ -58,9 +69,13 @@ def lead(target: str) -> int:
     return 1 if target == "return" else 0
 
 
-def required_candles(window: int, test_size: int, target: str = DEFAULT_TARGET) -> int:
-    """Candles a gap-free series needs for the smallest honest split (the market job's filter)."""
-    return window + lead(target) + test_size + MIN_VAL_SAMPLES + MIN_TRAIN_SAMPLES
+def required_candles(window: int, test_size: int, target: str = DEFAULT_TARGET,
+                     horizon: int = 1) -> int:
+    """Candles a gap-free series needs for the smallest honest split (the market job's filter):
+    the first window, the K - 1 candles after the first target, the samples of the three
+    slices and the 2 (K - 1) purged ones."""
+    return (window + lead(target) + 3 * (horizon - 1) + test_size + MIN_VAL_SAMPLES
+            + MIN_TRAIN_SAMPLES)
 
 
 def feature_matrix(open_times: Sequence[int], values: Sequence[Sequence[float | None]]
@@ -84,13 +99,15 @@ def feature_matrix(open_times: Sequence[int], values: Sequence[Sequence[float | 
     return times, features
 
 
-def sample_targets(open_times: np.ndarray, window: int, interval_ms: int) -> np.ndarray:
-    """Row indices of every target candle whose window does not span a gap (see module doc)."""
-    if len(open_times) <= window:
+def sample_targets(open_times: np.ndarray, window: int, interval_ms: int,
+                   horizon: int = 1) -> np.ndarray:
+    """First target rows of every sample whose window and ``horizon`` targets span no gap
+    (see module doc)."""
+    if len(open_times) < window + horizon:
         return np.zeros(0, dtype=np.int64)
-    targets = np.arange(window, len(open_times), dtype=np.int64)
-    spans = open_times[targets] - open_times[targets - window]
-    return targets[spans == window * interval_ms]
+    targets = np.arange(window, len(open_times) - horizon + 1, dtype=np.int64)
+    spans = open_times[targets + horizon - 1] - open_times[targets - window]
+    return targets[spans == (window + horizon - 1) * interval_ms]
 
 
 def newest_window_is_whole(open_times: np.ndarray, window: int, interval_ms: int) -> bool:
@@ -109,24 +126,33 @@ class Split:
     test: np.ndarray
 
 
-def split_samples(targets: np.ndarray, test_size: int, val_size: int) -> Split:
+def split_samples(targets: np.ndarray, test_size: int, val_size: int,
+                  horizon: int = 1) -> Split:
     """Cut the samples into training, validation and test, oldest to newest.
 
     The test slice is always the newest ``test_size`` samples. The validation slice is
     ``val_size`` samples, shrunk for short series to a quarter of what the test slice leaves
     (at least MIN_VAL_SAMPLES), and further if training would keep fewer than
-    MIN_TRAIN_SAMPLES. Raises BadInput when even that does not fit.
+    MIN_TRAIN_SAMPLES. With ``horizon`` K > 1, samples whose K targets reach the next
+    slice's first target are purged (module doc). Raises BadInput when even that does not fit.
     """
-    available = len(targets) - test_size
-    if test_size < 1 or available < MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES:
+    purge = horizon - 1
+    if test_size < 1 or len(targets) - test_size - 2 * purge < MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES:
+        purged = f" + {2 * purge} purged (horizon {horizon})" if purge else ""
         raise BadInput(f"{len(targets)} usable samples, needs at least "
-                       f"{test_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES} (test {test_size} + "
-                       f"validation {MIN_VAL_SAMPLES} + training {MIN_TRAIN_SAMPLES})")
+                       f"{test_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES + 2 * purge} (test "
+                       f"{test_size} + validation {MIN_VAL_SAMPLES} + training "
+                       f"{MIN_TRAIN_SAMPLES}{purged})")
+    test = targets[len(targets) - test_size:]
+    earlier = targets[:len(targets) - test_size]
+    earlier = earlier[earlier + purge < test[0]]
+    # Training loses up to `purge` more samples before validation: leave room for them.
+    available = len(earlier) - purge
     val = min(val_size, max(MIN_VAL_SAMPLES, available // 4))
     val = max(MIN_VAL_SAMPLES, min(val, available - MIN_TRAIN_SAMPLES))
-    n_train = available - val
-    return Split(train=targets[:n_train], val=targets[n_train:available],
-                 test=targets[available:])
+    n_train = len(earlier) - val
+    train, validation = earlier[:n_train], earlier[n_train:]
+    return Split(train=train[train + purge < validation[0]], val=validation, test=test)
 
 
 @dataclass(frozen=True)
@@ -136,6 +162,8 @@ class Scaler:
     data_min: np.ndarray
     data_max: np.ndarray
     lead: int = 0
+    #: Names of the --with pairs' columns after FEATURE_COLUMNS (train/withpairs.py).
+    extra: tuple[str, ...] = ()
 
     @property
     def scale(self) -> np.ndarray:
@@ -163,27 +191,32 @@ class Scaler:
             / self.scale[CLOSE_INDEX]
 
     def to_dict(self) -> dict:
-        return {"kind": "close", "feature_range": [0, 1], "features": list(FEATURE_COLUMNS),
+        return {"kind": "close", "feature_range": [0, 1],
+                "features": [*FEATURE_COLUMNS, *self.extra],
                 "data_min_": self.data_min.tolist(), "data_max_": self.data_max.tolist(),
                 "scale_": self.scale.tolist(), "min_": self.min.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict) -> Scaler:
         return cls(np.asarray(data["data_min_"], dtype=np.float64),
-                   np.asarray(data["data_max_"], dtype=np.float64))
+                   np.asarray(data["data_max_"], dtype=np.float64),
+                   extra=tuple(data.get("features", FEATURE_COLUMNS)[len(FEATURE_COLUMNS):]))
 
 
-def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int) -> Scaler:
-    """MinMax-fit on the rows the training samples use, nothing newer.
+def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int,
+               horizon: int = 1, with_pairs: tuple[str, ...] = ()) -> Scaler:
+    """MinMax-fit on the rows the training samples use (inputs and all K targets), nothing
+    newer.
 
     The same numbers as sklearn's ``MinMaxScaler(feature_range=(0, 1)).fit`` (a test compares
     them), computed with numpy: importing sklearn (and scipy with it) cost 1.5 s of every
     pair's 11 s process, for two column reductions.
     """
     first_row = int(train_targets[0]) - window
-    last_row = int(train_targets[-1])
+    last_row = int(train_targets[-1]) + horizon - 1
     rows = features[first_row:last_row + 1]
-    return Scaler(rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64))
+    return Scaler(rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64),
+                  extra=raw_names(with_pairs))
 
 
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
@@ -209,10 +242,26 @@ class Dataset:
     scaler: Scaler | ReturnScaler
     window: int
     target: str = "close"
+    #: Closes forecast per sample (K).
+    horizon: int = 1
+    #: Pairs whose columns follow the 10 features (train/withpairs.py).
+    with_pairs: tuple[str, ...] = ()
+    #: Length of one candle (ms): what "consecutive" means.
+    interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL]
 
     @property
     def closes(self) -> np.ndarray:
         return self.features[:, CLOSE_INDEX]
+
+    def target_rows(self, targets: np.ndarray) -> np.ndarray:
+        """Each sample's target rows: (samples, K), or the first target rows at K = 1."""
+        if self.horizon == 1:
+            return targets
+        return targets[:, None] + np.arange(self.horizon, dtype=np.int64)[None, :]
+
+    def actual_closes(self, targets: np.ndarray) -> np.ndarray:
+        """The closes the samples' forecasts are compared with ((samples, K) for K > 1)."""
+        return self.closes[self.target_rows(targets)]
 
     @cached_property
     def _model_features(self) -> np.ndarray:
@@ -222,15 +271,23 @@ class Dataset:
         return windows(self._model_features, targets, self.window)
 
     def scaled_targets(self, targets: np.ndarray) -> np.ndarray:
-        return self.scaler.model_targets(self.features, targets)
+        return self.scaler.model_targets(self.features, self.target_rows(targets))
 
     def next_input(self) -> np.ndarray:
         """The newest ``window`` candles: the input of the forecast for the next candle."""
         return next_input(self.scaler, self.features, self.window)
 
+    def previous_input(self) -> np.ndarray | None:
+        """The input that forecast the newest candle one step ahead (None across a gap)."""
+        reach = self.window + self.scaler.lead
+        if not newest_window_is_whole(self.open_times, reach + 1, self.interval_ms):
+            return None
+        return next_input(self.scaler, self.features[:-1], self.window)
+
     def actual_returns(self, targets: np.ndarray) -> np.ndarray:
-        """The close log return of each target candle (what the shrinkage is fitted on)."""
-        return close_log_returns(self.features, targets)
+        """The close log return of each target candle, cumulative from the last close for
+        K > 1 (what the shrinkage is fitted on)."""
+        return close_log_returns(self.features, self.target_rows(targets))
 
     def last_closes(self, targets: np.ndarray) -> np.ndarray:
         """The close before each target: what the naive forecast predicts."""
@@ -243,29 +300,52 @@ def next_input(scaler: Scaler | ReturnScaler, features: np.ndarray, window: int)
     return scaled[None, :, :].astype(np.float32)
 
 
+#: One --with pair's candles as loaded: (symbol, open times, feature rows), oldest first.
+WithSeries = tuple[str, Sequence[int], Sequence[Sequence[float | None]]]
+
+
+def _joined(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
+            with_series: Sequence[WithSeries]) -> tuple[np.ndarray, np.ndarray]:
+    """The checked feature matrix, joined with the --with pairs' columns by open time."""
+    times, features = feature_matrix(open_times, values)
+    others = []
+    for symbol, other_times, other_values in with_series:
+        try:
+            others.append((symbol, *feature_matrix(other_times, other_values)))
+        except BadInput as exc:
+            raise BadInput(f"--with {symbol}: {exc}") from None
+    return join(times, features, others) if others else (times, features)
+
+
 def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
                   window: int, test_size: int, val_size: int, interval_ms: int,
-                  target: str = "close") -> Dataset:
-    """Validate, window, split and scale one pair's candles (oldest first)."""
+                  target: str = "close", horizon: int = 1,
+                  with_series: Sequence[WithSeries] = ()) -> Dataset:
+    """Validate, join (--with), window, split and scale one pair's candles (oldest first)."""
     if target not in TARGETS:
         raise BadInput(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    times, features = feature_matrix(open_times, values)
-    needed = required_candles(window, test_size, target)
+    times, features = _joined(open_times, values, with_series)
+    with_pairs = tuple(symbol for symbol, _, _ in with_series)
+    needed = required_candles(window, test_size, target, horizon)
     reach = window + lead(target)
     if len(times) < needed:
-        raise BadInput(f"has {len(times)} candles, needs at least {needed} "
+        steps = f" + {3 * (horizon - 1)} for horizon {horizon}" if horizon > 1 else ""
+        joined = " at open times every --with pair has" if with_pairs else ""
+        raise BadInput(f"has {len(times)} candles{joined}, needs at least {needed} "
                        f"(window {window}{' + 1 previous close' if lead(target) else ''} + "
                        f"test {test_size} + validation {MIN_VAL_SAMPLES} + training "
-                       f"{MIN_TRAIN_SAMPLES})")
+                       f"{MIN_TRAIN_SAMPLES}{steps})")
     if not newest_window_is_whole(times, reach, interval_ms):
         raise BadInput(f"newest candles have a gap: the {reach} candle(s) before "
                        f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
                        "candles or wait for the next ones")
-    targets = sample_targets(times, reach, interval_ms)
-    split = split_samples(targets, test_size, val_size)
+    targets = sample_targets(times, reach, interval_ms, horizon)
+    split = split_samples(targets, test_size, val_size, horizon)
     if target == "return":
         check_prices(features)
-        scaler: Scaler | ReturnScaler = fit_return_scaler(features, split.train, window)
+        scaler: Scaler | ReturnScaler = fit_return_scaler(features, split.train, window,
+                                                          horizon, with_pairs)
     else:
-        scaler = fit_scaler(features, split.train, window)
-    return Dataset(times, features, split, scaler, window, target)
+        scaler = fit_scaler(features, split.train, window, horizon, with_pairs)
+    return Dataset(times, features, split, scaler, window, target, horizon, with_pairs,
+                   interval_ms)

@@ -11,6 +11,11 @@ are equal. An hour whose close did not change (about 7 % of hours, more on illiq
 therefore counts as right only for a forecast of exactly no change. Consequence, stated on
 purpose: the naive forecast (always "no change") scores exactly the share of unchanged hours,
 and a model that always moves never scores those hours.
+
+Horizon. With ``--horizon K`` every figure runs over all K steps of all test samples, the
+naive forecast being the last close for every step (and the direction read against it);
+:class:`StepRmse` adds each step's RMSE, model and naive, since a K-step model's error grows
+with the step and one number hides where it stops being useful.
 """
 
 from __future__ import annotations
@@ -64,12 +69,38 @@ def skill(model_rmse: float, naive_rmse: float) -> float | None:
 
 
 @dataclass(frozen=True)
+class StepRmse:
+    """RMSE of each forecast step (1..K) over the test samples, model and naive."""
+
+    model: tuple[float, ...]
+    naive: tuple[float, ...]
+
+    def table(self) -> str:
+        rows = [("step", "RMSE", "naive RMSE", "skill")]
+        for step, (ours, naive) in enumerate(zip(self.model, self.naive, strict=True), 1):
+            step_skill = skill(ours, naive)
+            rows.append((str(step), f"{ours:.6g}", f"{naive:.6g}",
+                         "-" if step_skill is None else f"{step_skill:+.3f}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(value.rjust(width) for value, width in zip(row, widths,
+                                                                              strict=True))
+                         for row in rows)
+
+
+def step_rmse(actual: np.ndarray, predicted: np.ndarray) -> tuple[float, ...]:
+    """RMSE of each column (step) of (samples, K) forecasts."""
+    return tuple(float(v) for v in np.sqrt(np.mean((predicted - actual) ** 2, axis=0)))
+
+
+@dataclass(frozen=True)
 class SliceMetrics:
     """The model's and the naive forecast's errors on the same test slice, and the skill."""
 
     model: ForecastErrors
     naive: ForecastErrors
     skill: float | None
+    #: Per-step RMSE of a multi-step forecast (None for one step).
+    steps: StepRmse | None = None
 
     def verdict(self) -> str:
         if self.skill is None:
@@ -91,11 +122,29 @@ class SliceMetrics:
         lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
                            for i, (value, width) in enumerate(zip(row, widths, strict=True)))
                  for row in rows]
-        return "\n".join([*lines, self.verdict()])
+        steps = [] if self.steps is None else [f"over all {len(self.steps.model)} steps; "
+                                               "per step:", self.steps.table()]
+        return "\n".join([*lines, self.verdict(), *steps])
 
 
 def evaluate(actual: np.ndarray, predicted: np.ndarray, last_close: np.ndarray) -> SliceMetrics:
-    """Model and naive errors on the test slice, side by side."""
+    """Model and naive errors on the test slice, side by side.
+
+    ``actual`` and ``predicted`` of shape (samples, K) are K-step forecasts: the figures run
+    over all steps, the naive forecast repeats each sample's last close, and the per-step RMSE
+    is added.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    last_close = np.asarray(last_close, dtype=np.float64)
+    steps = None
+    if actual.ndim == 2:
+        predicted = np.asarray(predicted, dtype=np.float64)
+        naive_steps = np.broadcast_to(last_close[:, None], actual.shape)
+        steps = StepRmse(model=step_rmse(actual, predicted),
+                         naive=step_rmse(actual, naive_steps))
+        actual, predicted, last_close = (actual.reshape(-1), predicted.reshape(-1),
+                                         naive_steps.reshape(-1))
     model = forecast_errors(actual, predicted, last_close)
     naive = forecast_errors(actual, last_close, last_close)
-    return SliceMetrics(model=model, naive=naive, skill=skill(model.rmse, naive.rmse))
+    return SliceMetrics(model=model, naive=naive, skill=skill(model.rmse, naive.rmse),
+                        steps=steps)

@@ -15,6 +15,8 @@ the same regularisation flags, with one rule for all of them:
   every model's regularisation.
 - ``--l1 F`` / ``--l2 F``: an L1/L2 penalty on the kernel of every recurrent, convolutional
   and dense layer. 0, the default, sets no regulariser.
+- ``--horizon K``: every model ends in Dense(K), one output per forecast step (the tutorial's
+  Dense(16) for 16 steps). K = 1, the default, is the reference's Dense(1).
 
 All models are compiled alike (mse, adam), so their figures differ by architecture only.
 """
@@ -38,6 +40,7 @@ class ModelOptions(Protocol):
     dropout: float
     l1: float
     l2: float
+    horizon: int
 
 
 def _kernel_args(options: ModelOptions) -> dict[str, Any]:
@@ -74,7 +77,7 @@ def build_lstm(input_shape: tuple[int, int], options: ModelOptions):
         *_dropout(options),
         keras.layers.LSTM(units, **reg),
         *_dropout(options),
-        keras.layers.Dense(1, **reg),
+        keras.layers.Dense(options.horizon, **reg),
     ], name="lstm"))
 
 
@@ -89,7 +92,7 @@ def build_gru(input_shape: tuple[int, int], options: ModelOptions):
         *_dropout(options),
         keras.layers.GRU(units, **reg),
         *_dropout(options),
-        keras.layers.Dense(1, **reg),
+        keras.layers.Dense(options.horizon, **reg),
     ], name="gru"))
 
 
@@ -112,15 +115,15 @@ def build_cnn(input_shape: tuple[int, int], options: ModelOptions):
         keras.layers.Conv1D(units, kernel, padding="causal", activation="relu", **reg),
         *_dropout(options),
         keras.layers.Flatten(),
-        keras.layers.Dense(1, **reg),
+        keras.layers.Dense(options.horizon, **reg),
     ], name="cnn"))
 
 
 def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions):
-    """The tutorial variant (SPEC.md, "Variants"): LSTM(tanh) -> Dense -> LeakyReLU -> Dense(1).
+    """The tutorial variant (SPEC.md, "Variants"): LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
 
-    The tutorial's Dense(16) output of a 16-step forecast becomes Dense(units) plus a one-step
-    output here; its dropout comes from --dropout like every model's (see the module doc).
+    The tutorial's Dense(16) of a 16-step forecast becomes Dense(units) plus an output of
+    --horizon steps here; its dropout comes from --dropout like every model's (module doc).
     """
     import keras
 
@@ -131,7 +134,7 @@ def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions):
         *_dropout(options),
         keras.layers.Dense(units, **reg),
         keras.layers.LeakyReLU(),
-        keras.layers.Dense(1, **reg),
+        keras.layers.Dense(options.horizon, **reg),
     ], name="lstm_leaky"))
 
 

@@ -28,6 +28,7 @@ from train.dataset import (
     required_candles,
 )
 from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
+from train.withpairs import check_with, raw_names
 
 log = logging.getLogger(__name__)
 INTERVAL = DEFAULT_INTERVAL
@@ -59,15 +60,21 @@ class TrainOptions:
     dropout: float = 0.0
     l1: float = 0.0
     l2: float = 0.0
+    #: Closes forecast per sample: the next K (train/dataset.py, "Horizon").
+    horizon: int = 1
+    #: Other pairs whose candles are extra inputs (train/withpairs.py); None: none.
+    with_pairs: tuple[str, ...] | None = None
 
-    def check(self) -> None:
-        """BadInput for values no model can be trained with."""
+    def check(self, symbol: str | None = None) -> None:
+        """BadInput for values no model can be trained with (``symbol``: the pair trained,
+        which may not be one of its own --with pairs)."""
         if self.model not in MODEL_NAMES:
             raise BadInput(f"unknown model {self.model!r}; choose one of "
                            f"{', '.join(MODEL_NAMES)}")
         if self.target not in TARGETS:
             raise BadInput(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
-        for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size"):
+        for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size",
+                     "horizon"):
             if getattr(self, name) < 1:
                 raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                                f"got {getattr(self, name)}")
@@ -82,12 +89,13 @@ class TrainOptions:
                 raise BadInput(f"--{name} must be a finite number, 0 or more, got {value}")
         if self.val_size < MIN_VAL_SAMPLES:
             raise BadInput(f"--val-size must be at least {MIN_VAL_SAMPLES}, got {self.val_size}")
+        check_with(self.with_pairs, symbol)
         if self.history is not None and self.history < self.required_candles():
             raise BadInput(f"--history {self.history} is too short: these settings need at "
                            f"least {self.required_candles()} candles")
 
     def required_candles(self) -> int:
-        return required_candles(self.window, self.test_size, self.target)
+        return required_candles(self.window, self.test_size, self.target, self.horizon)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,7 +133,10 @@ class TrainResult:
     error: str | None = None
     rows_written: bool = True
     report: str = field(default="", repr=False)
-    test_predictions: list[float] = field(default_factory=list, repr=False)
+    #: One close per test sample, or K of them (a list each) for --horizon K > 1.
+    test_predictions: list = field(default_factory=list, repr=False)
+    #: The K closes after the newest candle (``predicted_close`` is the first).
+    forecasts: list[float] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
@@ -147,23 +158,13 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
             "model": model}
 
 
-def _load_candles(engine, coin_id: int, symbol: str, options: TrainOptions):
-    with engine.connect() as conn:
-        coin = db.coin_by_id(conn, coin_id)
-        if coin is None:
-            raise BadInput(f"no coin with id {coin_id} in the database (coin_info)")
-        if coin.symbol != symbol:
-            raise BadInput(f"-id {coin_id} is {coin.symbol}, not {symbol}: pass the id and "
-                           "symbol of the same coin")
-        return db.load_training_rows(conn, coin_id, newest=options.history)
-
-
-def _dataset(open_times, values, symbol: str, options: TrainOptions):
+def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions):
     from train.dataset import build_dataset
 
     try:
         return build_dataset(open_times, values, options.window, options.test_size,
-                             options.val_size, INTERVAL_LENGTH_MS, options.target)
+                             options.val_size, INTERVAL_LENGTH_MS, options.target,
+                             horizon=options.horizon, with_series=with_series)
     except BadInput as exc:
         raise BadInput(f"{symbol}: {exc}") from None
 
@@ -177,7 +178,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     """
     started = time.perf_counter()
     check_symbol(symbol)
-    options.check()
+    options.check(symbol)
     from predict.artifacts import artifact_paths
 
     paths = artifact_paths(settings, symbol)
@@ -187,9 +188,12 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     backend.prepare(backend_name, settings.cache_dir)
     engine = db.open_database(settings.db_url)
     try:
-        open_times, values = _load_candles(engine, coin_id, symbol, options)
+        from train.candles import load_candles
+
+        open_times, values, with_series = load_candles(engine, coin_id, symbol,
+                                                       options.history, options.with_pairs)
         testhooks.stall_if_asked(symbol)
-        dataset = _dataset(open_times, values, symbol, options)
+        dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
                                 backend_name, paths, started)
     finally:
@@ -211,7 +215,7 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
     forecast = fit_and_forecast(dataset, options)
     model, outcome, shrinkage = forecast.model, forecast.outcome, forecast.shrinkage
     test_predictions, predicted_next = forecast.test_predictions, forecast.next_close
-    test_closes = dataset.closes[split.test]
+    test_closes = dataset.actual_closes(split.test)
     naive = dataset.last_closes(split.test)
     metrics = evaluate(test_closes, test_predictions, naive)
 
@@ -219,7 +223,6 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
     times, closes = dataset.open_times, dataset.closes
     open_time_last = int(times[-1])
     open_time_next = open_time_last + INTERVAL_LENGTH_MS
-    newest_is_test_target = int(split.test[-1]) == len(times) - 1
     settings_json = {**options.to_dict(), "backend": backend_name}
     common = {"coin_id": coin_id, "time_create": now, "test_closes": test_closes,
               "test_predictions": test_predictions, "run_id": run_id, "model": options.model,
@@ -228,25 +231,28 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
                              backend=backend_name, settings=settings_json,
                              n_train=len(split.train), n_val=len(split.val),
                              n_test=len(split.test), epochs_run=outcome.epochs_run,
-                             train_seconds=outcome.train_seconds)
+                             train_seconds=outcome.train_seconds, horizon=options.horizon)
     prediction_values = prediction_row(
-        **common, predicted_next=predicted_next,
-        predicted_previous=float(test_predictions[-1]) if newest_is_test_target else None,
+        **common, forecasts=forecast.next_closes, predicted_previous=forecast.previous_close,
         close_last=float(closes[-1]), close_previous=float(closes[-2]),
         open_time_next=open_time_next, skill=metrics.skill)
     meta = {"symbol": symbol, "id_coin": coin_id, "model": options.model,
-            "window": options.window, "features": list(db.FEATURE_COLUMNS),
+            "window": options.window,
+            "features": [*db.FEATURE_COLUMNS, *raw_names(dataset.with_pairs)],
             "backend": backend_name, "keras": keras.__version__, "run_id": run_id,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "openTime_last": open_time_last, "interval": INTERVAL, "options": settings_json,
             "target": options.target, "shrinkage": forecast.factor,
-            "predicted_close": predicted_next}
+            "predicted_close": predicted_next, "horizon": options.horizon,
+            "with": list(dataset.with_pairs),
+            "predicted_closes": [float(v) for v in forecast.next_closes]}
 
     staged = StagedFiles(before_last_rename=testhooks.pause_before_last_rename)
     try:
         staged.stage(paths.plot, lambda path: plots.draw(
-            path, symbol, times[split.test].tolist(), test_closes, test_predictions, naive,
-            outcome.loss, outcome.val_loss, metrics.verdict()))
+            path, symbol, times[split.test].tolist(), _first_step(test_closes),
+            _first_step(test_predictions), naive, outcome.loss, outcome.val_loss,
+            metrics.verdict()))
         stage_model(staged, paths, model, dataset.scaler.to_dict(), meta)
         with db.transaction(engine) as conn:
             written = db.write_training_result(conn, train_values, prediction_values)
@@ -259,13 +265,19 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
 
     last_close = float(closes[-1])
     change_pct = (predicted_next - last_close) / last_close * 100.0 if last_close else 0.0
+    inputs = "".join([f", horizon {options.horizon}" if options.horizon > 1 else "",
+                      f", with {', '.join(dataset.with_pairs)}" if dataset.with_pairs else ""])
     summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}, target "
-               f"{options.target}: "
+               f"{options.target}{inputs}: "
                f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
                f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
                f"{outcome.train_seconds:.1f} s")
     next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
                  f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
+    if options.horizon > 1:
+        next_line = (f"next {options.horizon} closes (from {_utc(open_time_next)} UTC): "
+                     + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
+                     + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
     lines = [summary, metrics.table(), next_line]
     if shrinkage is not None:
         lines.insert(2, shrinkage.describe())
@@ -280,8 +292,13 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
         openTime_next=open_time_next, epochs_run=outcome.epochs_run,
         train_seconds=round(outcome.train_seconds, 3),
         seconds=round(time.perf_counter() - started, 3), rows_written=written,
-        report="\n".join(lines),
-        test_predictions=[float(v) for v in test_predictions])
+        report="\n".join(lines), test_predictions=test_predictions.tolist(),
+        forecasts=[float(v) for v in forecast.next_closes])
+
+
+def _first_step(values):
+    """The first step of (samples, K) forecasts: what the plot shows (the rows hold all K)."""
+    return values[:, 0] if values.ndim == 2 else values
 
 
 def _utc(ms: int) -> str:

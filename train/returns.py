@@ -9,12 +9,19 @@ just another return:
 - ``open``, ``high``, ``low``, ``close``: log(price / previous close);
 - ``volume``, ``quoteAssetVolume``, ``numberOfTrader``: change of log(1 + x) over the
   previous candle;
-- ``taker_buy_share``: taker buy base volume / volume (0.5 for a candle without volume).
+- ``taker_buy_share``: taker buy base volume / volume (0.5 for a candle without volume);
+- per ``--with`` pair (train/withpairs.py): its close log return and change of
+  log(1 + volume).
 
 Each input column is standardised with the mean and standard deviation of the training rows;
 the target (the next candle's close log return) is divided by the training returns' standard
 deviation but not centred, so an output of 0 means "no change". A forecast is turned back into
 a price as ``last close * exp(shrinkage * return)`` (train/shrinkage.py fits the factor).
+
+With ``--horizon K`` the target is the K cumulative log returns log(close[t+h-1] / close[t-1])
+from the last close, h = 1..K, in the same unit (the one-step training returns' standard
+deviation, so the unit and the K = 1 model stay what they were); step h's price is
+``last close * exp(shrinkage * return_h)`` with one factor for all steps.
 
 Every row's features read the row before it, so a sample needs ``window + 1`` consecutive
 candles before its target (:data:`LEAD` = 1).
@@ -28,6 +35,7 @@ import numpy as np
 
 from coinlstm.db import FEATURE_COLUMNS
 from coinlstm.errors import BadInput
+from train.withpairs import return_names, with_closes, with_returns
 
 #: Candles before a sample's window that its inputs read (the previous close).
 LEAD = 1
@@ -40,8 +48,10 @@ _CLOSE = _INDEX["close"]
 
 
 def check_prices(features: np.ndarray) -> None:
-    """BadInput when a price is not positive: its log return would be -inf or NaN."""
-    prices = features[:, [_INDEX[name] for name in _PRICE_COLUMNS]]
+    """BadInput when a price (--with closes included) is not positive: its log return would
+    be -inf or NaN."""
+    prices = np.hstack([features[:, [_INDEX[name] for name in _PRICE_COLUMNS]],
+                        with_closes(features)])
     if np.any(prices <= 0):
         row = int(np.argwhere(prices <= 0)[0][0])
         raise BadInput(f"candle {row} has a price <= 0; the return target needs positive "
@@ -50,6 +60,9 @@ def check_prices(features: np.ndarray) -> None:
 
 def return_features(features: np.ndarray) -> np.ndarray:
     """The scale-free features of every row (see module doc); row 0 has none (NaN)."""
+    if features.shape[1] > len(FEATURE_COLUMNS):
+        return np.hstack([return_features(features[:, :len(FEATURE_COLUMNS)]),
+                          with_returns(features)])
     out = np.full((len(features), len(RETURN_FEATURES)), np.nan)
     if len(features) < 2:
         return out
@@ -66,8 +79,14 @@ def return_features(features: np.ndarray) -> np.ndarray:
 
 
 def close_log_returns(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """log(close[row] / close[row - 1]) for each row (every row >= 1)."""
+    """log(close[row] / close[row - 1]) for each row (every row >= 1).
+
+    ``rows`` of shape (samples, K), each sample's K target rows: the cumulative returns
+    log(close[row] / close[first - 1]) from the close before the sample's first target.
+    """
     closes = features[:, _CLOSE]
+    if rows.ndim == 2:
+        return np.log(closes[rows] / closes[rows[:, :1] - 1])
     return np.log(closes[rows] / closes[rows - 1])
 
 
@@ -80,6 +99,8 @@ class ReturnScaler:
     #: Standard deviation of the training targets' close log returns (the target's unit).
     target_scale: float
     lead: int = LEAD
+    #: Names of the --with pairs' columns after RETURN_FEATURES (train/withpairs.py).
+    extra: tuple[str, ...] = ()
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         return (return_features(features) - self.mean) / self.std
@@ -93,27 +114,34 @@ class ReturnScaler:
 
     def to_price(self, outputs: np.ndarray, last_closes: np.ndarray,
                  shrinkage: float = 1.0) -> np.ndarray:
-        """last close * exp(shrinkage * predicted return)."""
-        return np.asarray(last_closes, dtype=np.float64) * np.exp(
-            shrinkage * self.to_returns(outputs))
+        """last close * exp(shrinkage * predicted return); outputs (samples, K) of K steps
+        share their sample's last close."""
+        anchors = np.asarray(last_closes, dtype=np.float64)
+        if np.ndim(outputs) == 2:
+            anchors = anchors[:, None]
+        return anchors * np.exp(shrinkage * self.to_returns(outputs))
 
     def to_dict(self) -> dict:
-        return {"kind": "return", "features": list(RETURN_FEATURES), "mean": self.mean.tolist(),
-                "std": self.std.tolist(), "target_scale": self.target_scale}
+        return {"kind": "return", "features": [*RETURN_FEATURES, *self.extra],
+                "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "target_scale": self.target_scale}
 
     @classmethod
     def from_dict(cls, data: dict) -> ReturnScaler:
         return cls(np.asarray(data["mean"], dtype=np.float64),
-                   np.asarray(data["std"], dtype=np.float64), float(data["target_scale"]))
+                   np.asarray(data["std"], dtype=np.float64), float(data["target_scale"]),
+                   extra=tuple(data.get("features", RETURN_FEATURES)[len(RETURN_FEATURES):]))
 
 
-def fit_return_scaler(features: np.ndarray, train_targets: np.ndarray,
-                      window: int) -> ReturnScaler:
-    """Mean and spread of the rows the training samples read, nothing newer."""
+def fit_return_scaler(features: np.ndarray, train_targets: np.ndarray, window: int,
+                      horizon: int = 1, with_pairs: tuple[str, ...] = ()) -> ReturnScaler:
+    """Mean and spread of the rows the training samples read (inputs and all K targets),
+    nothing newer."""
     first_row = int(train_targets[0]) - window
-    last_row = int(train_targets[-1])
+    last_row = int(train_targets[-1]) + horizon - 1
     rows = return_features(features[first_row - LEAD:last_row + 1])[LEAD:]
     std = rows.std(axis=0)
     target_scale = float(close_log_returns(features, train_targets).std())
     return ReturnScaler(mean=rows.mean(axis=0), std=np.where(std > 0, std, 1.0),
-                        target_scale=target_scale if target_scale > 0 else 1.0)
+                        target_scale=target_scale if target_scale > 0 else 1.0,
+                        extra=return_names(with_pairs))

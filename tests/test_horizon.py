@@ -1,0 +1,303 @@
+"""--horizon K (the next K closes) and --with (other pairs' candles as inputs), end to end.
+
+Real parts only: the first 1,200 real ADAETH candles (they hold two real maintenance gaps,
+2021-04-20 and 2021-04-25) and the same hours of a second real pair (ETHBTC, else BNBETH)
+in a real SQLite database, real Keras training on JAX in this process (2 epochs), the real
+CLI entry point for bad input. Expected figures are recomputed here from the CSV text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import config, db
+from coinlstm.cli import main
+from coinlstm.errors import BadInput
+from tests.conftest import REPO, SHARED_DATA, fingerprint
+from tests.trainkit import FAST, folder_snapshot, load_pair
+from train.command import add_training_arguments, options_from_args, training_argv
+from train.dataset import build_dataset, lead, sample_targets
+from train.pipeline import TrainOptions, train_pair
+from train.returns import RETURN_FEATURES
+
+HOUR_MS = 3_600_000
+ROWS = 1200
+TEST_SIZE = 48
+SYMBOL = "ADAETH"
+#: The --with pair: the quote asset's own market where the shared data has it.
+WITH = "ETHBTC" if (SHARED_DATA / "ETHBTC.csv").is_file() else "BNBETH"
+#: Index (in the first ROWS candles) of the hour the --with pair loses in the alignment test.
+MISSING = 1100
+
+
+def _train(db_url: str, art, coin_id: int, *flags: str):
+    """train_pair with options parsed by the CLI's own parser (FAST + flags), on JAX."""
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    options = options_from_args(parser.parse_args([*FAST, "--backend", "jax", *flags]))
+    settings = config.load(db_url=db_url, artifacts=art, env={"COINLSTM_HOME": str(REPO)})
+    return train_pair(settings, coin_id, SYMBOL, options, run_id="h"), settings, options
+
+
+def _rows(db_url: str) -> tuple:
+    engine = db.open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            return (conn.execute(sa.select(db.historical_train)).one(),
+                    conn.execute(sa.select(db.historical_price_predictions)).one())
+    finally:
+        engine.dispose()
+
+
+def _newest(db_url: str, symbol: str, count: int) -> tuple[list[int], np.ndarray]:
+    engine = db.open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            coin = db.coin_by_symbol(conn, symbol)
+            times, values = db.load_training_rows(conn, coin.id, newest=count)
+    finally:
+        engine.dispose()
+    return times, np.array(values)
+
+
+def _valid_samples(times: np.ndarray, reach: int, horizon: int) -> np.ndarray:
+    """First target rows whose window, lead and K targets are consecutive hours (by hand)."""
+    first = np.arange(reach, len(times) - horizon + 1)
+    return first[times[first + horizon - 1] - times[first - reach]
+                 == (reach + horizon - 1) * HOUR_MS]
+
+
+@pytest.fixture
+def pair(shared_data, sqlite_url):
+    coin_id, rows = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS)
+    return coin_id, rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["return", "close"])
+def test_horizon_16_forecasts_16_closes_with_figures_over_every_step(pair, sqlite_url,
+                                                                      tmp_path, target):
+    coin_id, rows = pair
+    k = 16
+    result, settings, options = _train(sqlite_url, tmp_path / "art", coin_id, "--horizon",
+                                       str(k), "--target", target)
+    assert len(result.forecasts) == k and result.predicted_close == result.forecasts[0]
+    assert "per step:" in result.report and f"next {k} closes" in result.report
+
+    # The test slice recomputed from the CSV text: the newest 48 samples, each the 16 closes
+    # after its window; the naive forecast repeats the close before them for every step.
+    times = np.array([int(row[0]) for row in rows])
+    closes = np.array([float(row[4]) for row in rows])
+    first = np.arange(ROWS - k - TEST_SIZE + 1, ROWS - k + 1)
+    assert np.all(np.diff(times[first[0] - 2:]) == HOUR_MS)  # no gap in the newest candles
+    actual = closes[first[:, None] + np.arange(k)]
+    naive = np.broadcast_to(closes[first - 1][:, None], actual.shape)
+    naive_errors = naive - actual
+
+    train, prediction = _rows(sqlite_url)
+    assert (train.horizon, prediction.horizon, train.target) == (k, k, target)
+    stored_closes = np.array(json.loads(train.price_test))
+    stored_predictions = np.array(json.loads(train.price_predict))
+    assert stored_closes.shape == stored_predictions.shape == (TEST_SIZE, k)
+    np.testing.assert_allclose(stored_closes, actual, rtol=1e-12)
+    assert train.naive_RMSE == pytest.approx(float(np.sqrt(np.mean(naive_errors ** 2))))
+    assert train.naive_MAE == pytest.approx(float(np.mean(np.abs(naive_errors))))
+    assert train.naive_max_error == pytest.approx(float(np.max(np.abs(naive_errors))))
+    assert train.naive_MAPE == pytest.approx(
+        float(np.mean(np.abs(naive_errors) / actual) * 100.0))
+    assert train.naive_direction_accuracy == pytest.approx(float(np.mean(naive_errors == 0)))
+    model_errors = stored_predictions - actual
+    assert train.RMSE == pytest.approx(float(np.sqrt(np.mean(model_errors ** 2))), rel=1e-9)
+    assert train.skill == pytest.approx(1 - train.RMSE / train.naive_RMSE, rel=1e-9)
+    # Per-step RMSE, as the report prints it: step 1 and step 16, model and naive.
+    step_rmse = np.sqrt(np.mean(model_errors ** 2, axis=0))
+    naive_step = np.sqrt(np.mean(naive_errors ** 2, axis=0))
+    lines = result.report.splitlines()
+    for step in (1, k):
+        assert any(line.split()[:3] == [str(step), f"{step_rmse[step - 1]:.6g}",
+                                        f"{naive_step[step - 1]:.6g}"] for line in lines), step
+    # All samples (gap-free by hand) minus the 2 x 15 purged before validation and test.
+    reach = options.window + lead(target)
+    assert train.n_train + train.n_val + train.n_test == \
+        len(_valid_samples(times, reach, k)) - 2 * (k - 1)
+
+    # The predictions row: first step in price_preidct_last, all 16 in price_predict_horizon.
+    assert prediction.price_preidct_last == pytest.approx(result.forecasts[0], rel=1e-12)
+    assert json.loads(prediction.price_predict_horizon) == pytest.approx(result.forecasts,
+                                                                         rel=1e-12)
+    stored = json.loads(prediction.price_predict)
+    assert len(stored) == TEST_SIZE + 1 and stored[-1] == pytest.approx(result.forecasts)
+    assert json.loads(prediction.price_actual) == json.loads(train.price_test)
+    assert prediction.price_predict_previous is not None
+
+    # The saved model alone forecasts the same 16 closes; forecast_next stays one float.
+    from predict.artifacts import load_model
+    from predict.forecast import forecast_next, forecast_path
+
+    loaded = load_model(settings, SYMBOL)
+    assert loaded.meta["horizon"] == k and loaded.model.output_shape == (None, k)
+    _, newest = _newest(sqlite_url, SYMBOL, reach)
+    assert forecast_path(settings, SYMBOL, newest) == pytest.approx(result.forecasts, rel=1e-5)
+    assert forecast_next(settings, SYMBOL, newest) == pytest.approx(result.forecasts[0],
+                                                                    rel=1e-5)
+
+
+def test_a_sample_never_spans_a_gap_in_its_targets(shared_data):
+    """Real gaps spoil every sample whose window, lead or K targets straddle them, no more;
+    purged samples keep every slice's targets out of the next slice."""
+    rows = [line.split(",") for line in
+            (shared_data / f"{SYMBOL}.csv").read_text().splitlines()[:ROWS]]
+    times = np.array([int(row[0]) for row in rows])
+    values = [[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)] for row in rows]
+    k, window = 16, 3
+    dataset = build_dataset(times.tolist(), values, window, TEST_SIZE, 240, HOUR_MS,
+                            "return", horizon=k)
+    reach = window + 1
+    split = dataset.split
+    samples = np.concatenate([split.train, split.val, split.test])
+    assert np.all(times[samples + k - 1] - times[samples - reach] == (reach + k - 1) * HOUR_MS)
+    candidates = np.arange(reach, ROWS - k + 1)
+    valid = sample_targets(times, reach, HOUR_MS, k)
+    assert valid.tolist() == _valid_samples(times, reach, k).tolist()
+    # Two real gaps, far apart: each spoils exactly reach + K - 1 samples.
+    assert len(candidates) - len(valid) == 2 * (reach + k - 1)
+    assert len(split.test) == TEST_SIZE
+    assert split.train[-1] + k - 1 < split.val[0] and split.val[-1] + k - 1 < split.test[0]
+    assert len(samples) == len(valid) - 2 * (k - 1)
+    # A synthetic gap: hours 0-9, then 12-29; window 2, 3 targets.
+    synthetic = np.array([*range(10), *range(12, 30)]) * HOUR_MS
+    assert sample_targets(synthetic, 2, HOUR_MS, 3).tolist() == [*range(2, 8), *range(12, 26)]
+
+
+@pytest.fixture
+def two_pairs(pair, shared_data, sqlite_url):
+    """ADAETH plus the --with pair, which lacks one hour (index MISSING) ADAETH has."""
+    coin_id, rows = pair
+    missing = int(rows[MISSING][0])
+
+    def drop_hour(other_rows: list[list[str]]) -> None:
+        assert int(other_rows[MISSING][0]) == missing
+        del other_rows[MISSING]
+
+    load_pair(sqlite_url, shared_data / f"{WITH}.csv", ROWS, edit=drop_hour)
+    return coin_id, rows, missing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("target", "horizon"), [("close", 1), ("return", 4)])
+def test_with_pair_adds_features_aligned_by_open_time(two_pairs, sqlite_url, tmp_path,
+                                                      target, horizon):
+    coin_id, rows, missing = two_pairs
+    result, settings, options = _train(sqlite_url, tmp_path / "art", coin_id, "--with", WITH,
+                                       "--target", target, "--horizon", str(horizon))
+    train, prediction = _rows(sqlite_url)
+    assert json.loads(train.settings)["with_pairs"] == [WITH]
+    assert prediction.price_preidct_last == pytest.approx(result.predicted_close, rel=1e-12)
+    assert f"with {WITH}" in result.report
+
+    # The alignment: the joined open times lack the missing hour, and no sample spans it.
+    from train.candles import load_candles
+
+    engine = db.open_database(sqlite_url)
+    try:
+        open_times, values, others = load_candles(engine, coin_id, SYMBOL, None, (WITH,))
+    finally:
+        engine.dispose()
+    dataset = build_dataset(open_times, values, options.window, TEST_SIZE, 240, HOUR_MS,
+                            target, horizon=horizon, with_series=others)
+    times = np.array([int(row[0]) for row in rows])
+    assert dataset.open_times.tolist() == [t for t in times.tolist() if t != missing]
+    reach = options.window + lead(target)
+    split = dataset.split
+    samples = np.concatenate([split.train, split.val, split.test])
+    first_hours, last_hours = (dataset.open_times[samples - reach],
+                               dataset.open_times[samples + horizon - 1])
+    assert not np.any((first_hours < missing) & (last_hours > missing))
+    # Every sample that read the dropped hour (as input, lead or target) is gone, no other.
+    joined_valid = _valid_samples(dataset.open_times, reach, horizon)
+    assert len(joined_valid) == len(_valid_samples(times, reach, horizon)) - (reach + horizon)
+    assert train.n_train + train.n_val + train.n_test == len(joined_valid) - 2 * (horizon - 1)
+
+    # Two more input features (the other pair's close and volume, as levels or as changes).
+    from predict.artifacts import load_model
+    from predict.forecast import forecast_path
+
+    loaded = load_model(settings, SYMBOL)
+    own = len(db.FEATURE_COLUMNS) if target == "close" else len(RETURN_FEATURES)
+    assert loaded.model.input_shape[-1] == own + 2
+    assert loaded.meta["with"] == [WITH]
+    assert loaded.scaler["features"][-2:] == (
+        [f"{WITH}.close", f"{WITH}.volume"] if target == "close"
+        else [f"{WITH}.close_log_return", f"{WITH}.log_volume_change"])
+    # The forecast helper needs the other pair's newest candles, at the same open times.
+    own_times, newest = _newest(sqlite_url, SYMBOL, reach)
+    other_times, other_newest = _newest(sqlite_url, WITH, reach)
+    assert own_times == other_times
+    assert forecast_path(settings, SYMBOL, newest, {WITH: other_newest}) == pytest.approx(
+        result.forecasts, rel=1e-5)
+    with pytest.raises(BadInput, match=f"also reads --with {WITH}"):
+        forecast_path(settings, SYMBOL, newest)
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--horizon", "0"], "--horizon must be at least 1, got 0"),
+    (["--with", "NOPEETH"], "--with NOPEETH: no such pair in the database"),
+    (["--with", SYMBOL], f"--with {SYMBOL} is the pair itself"),
+    (["--with", "EMPTYETH"], "--with EMPTYETH: no candles in the database"),
+    (["--with", "ethbtc"], "--with: invalid symbol 'ethbtc'"),
+    (["--with", WITH], f"--with {WITH} has no candle of"),
+])
+def test_bad_horizon_or_with_exits_2_with_one_line_and_writes_nothing(
+        shared_data, sqlite_url, tmp_path, capsys, flags, words):
+    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", 300, tail=True)
+    # The --with pair lacks ADAETH's newest hour: a forecast would start an hour too early.
+    load_pair(sqlite_url, shared_data / f"{WITH}.csv", 300, tail=True,
+              edit=lambda other_rows: other_rows.pop())
+    engine = db.open_database(sqlite_url)
+    with db.transaction(engine) as conn:
+        db.ensure_coin(conn, "EMPTYETH", "EMPTY", "ETH")
+    engine.dispose()
+    art = tmp_path / "art"
+    before = fingerprint(sqlite_url)
+    capsys.readouterr()
+    code = main(["train", "-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url,
+                 "--artifacts", str(art), "--backend", "jax", *flags])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coinlstm train: error: "), err
+    assert words in lines[0]
+    assert fingerprint(sqlite_url) == before
+    assert folder_snapshot(art) == {}
+
+
+def test_horizon_and_with_round_trip_to_the_market_jobs_children():
+    options = TrainOptions(horizon=16, with_pairs=("ETHBTC", "BTCUSDT"), target="close")
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    argv = training_argv(options)
+    assert argv[argv.index("--with") + 1] == "ETHBTC,BTCUSDT"
+    assert options_from_args(parser.parse_args(argv)) == options
+    # K - 1 more candles for the newest sample's targets, 2 (K - 1) purged samples.
+    assert options.required_candles() == TrainOptions(target="close").required_candles() + 45
+
+
+def test_an_older_database_gains_the_horizon_columns(sqlite_url):
+    engine = db.open_database(sqlite_url)
+    drops = {"historical_train": ("horizon",),
+             "historical_price_predictions": ("horizon", "price_predict_horizon")}
+    with engine.begin() as conn:
+        for table, columns in drops.items():
+            for column in columns:
+                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    engine.dispose()
+    engine = db.open_database(sqlite_url)
+    inspector = sa.inspect(engine)
+    for table, columns in drops.items():
+        assert set(columns) <= {c["name"] for c in inspector.get_columns(table)}, table
+    engine.dispose()
