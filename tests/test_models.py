@@ -27,9 +27,13 @@ from train.pipeline import TrainOptions
 
 ROWS = 1200
 SYMBOL = "ADAETH"
-#: Runs tests.trainkit.train_every_model in a fresh process; its result is the last line.
+#: Runs tests.trainkit.train_every_model once per argument list in one fresh process (one
+#: TensorFlow start-up); the results are the last line.
 _TRAIN_EVERY_MODEL = ("import json, sys\nfrom tests.trainkit import train_every_model\n"
-                      "print(json.dumps(train_every_model(*json.loads(sys.argv[1]))))")
+                      "print(json.dumps([train_every_model(*args)\n"
+                      "                  for args in json.loads(sys.argv[1])]))")
+#: The second pass of every model: multi-step, multi-coin input, return target (the default).
+MULTI = ["--horizon", "16", "--with", "ETHBTC"]
 
 
 def _child_env() -> dict[str, str]:
@@ -61,21 +65,28 @@ def _load_under_jax(artifacts, symbol: str = SYMBOL):
     return load_model(settings, symbol)
 
 
-def _check_runs(db_url: str, outcomes: list[dict], backend: str) -> None:
-    """Each model's run: 2 epochs, its own rows (model and backend named), a faithful reload."""
+def _check_runs(stored: dict[str, tuple], outcomes: list[dict], backend: str,
+                prefix: str = "", horizon: int = 1) -> None:
+    """Each model's run: 2 epochs, its own rows (model and backend named), a faithful reload;
+    at a horizon K, K forecasts per test sample and for the next hours."""
     assert [o["model"] for o in outcomes] == list(MODEL_NAMES)
-    stored = _stored_rows(db_url)
-    assert len(stored) == len(outcomes)
     for outcome in outcomes:
         model = outcome["model"]
-        train, prediction = stored[f"{backend}-{model}"]
+        train, prediction = stored[f"{prefix}{backend}-{model}"]
         assert (outcome["status"], outcome["backend"], outcome["epochs_run"]) == (
             "ok", backend, 2)
         assert (train.model, train.backend, prediction.model) == (model, backend, model)
         assert train.RMSE == pytest.approx(outcome["rmse"], rel=1e-12)
         assert prediction.price_preidct_last == pytest.approx(outcome["predicted_close"],
                                                               rel=1e-12)
-        assert len(json.loads(train.price_predict)) == train.n_test == 48
+        test_predictions = json.loads(train.price_predict)
+        assert len(test_predictions) == train.n_test == 48
+        assert len(outcome["reloaded_path"]) == horizon
+        if horizon > 1:
+            assert {len(step) for step in test_predictions} == {horizon}
+            assert train.horizon == prediction.horizon == horizon
+            stored_path = json.loads(prediction.price_predict_horizon)
+            assert stored_path == pytest.approx(outcome["reloaded_path"], rel=1e-4)
         # The .h5 alone, loaded back from disk, gives the stored forecast again.
         assert outcome["reloaded_forecast"] == pytest.approx(prediction.price_preidct_last,
                                                              rel=1e-4)
@@ -86,25 +97,38 @@ def _check_runs(db_url: str, outcomes: list[dict], backend: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_every_model_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path, backend):
+    """Every model on each backend, twice: the tutorials' level target at one step, then 16
+    steps from two pairs (ADAETH with ETHBTC) on the default return target."""
     coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    load_pair(sqlite_url, shared_data / "ETHBTC.csv", ROWS, tail=True)
     art = tmp_path / "art"
+    # The level target first: its forecast is the model's own, so the reload check is not
+    # satisfied by "last close" alone.
+    calls = [[sqlite_url, str(art), coin_id, SYMBOL, backend, ["--target", "close"]],
+             [sqlite_url, str(tmp_path / "multi"), coin_id, SYMBOL, backend, MULTI,
+              list(MODEL_NAMES), "multi-"]]
     if backend == "jax":
-        # The level target (the tutorials' set-up): its forecast is the model's own, so the
-        # reload check below is not satisfied by "last close" alone.
-        outcomes = train_every_model(sqlite_url, str(art), coin_id, SYMBOL, backend,
-                                     flags=["--target", "close"])
+        single, multi = (train_every_model(*call) for call in calls)
     else:
         done = subprocess.run(
-            [sys.executable, "-c", _TRAIN_EVERY_MODEL,
-             json.dumps([sqlite_url, str(art), coin_id, SYMBOL, backend])],
+            [sys.executable, "-c", _TRAIN_EVERY_MODEL, json.dumps(calls)],
             capture_output=True, text=True, env=_child_env(), cwd=str(REPO), timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
-        outcomes = json.loads(done.stdout.strip().splitlines()[-1])
-    _check_runs(sqlite_url, outcomes, backend)
-    for outcome in outcomes:
+        single, multi = json.loads(done.stdout.strip().splitlines()[-1])
+    stored = _stored_rows(sqlite_url)
+    _check_runs(stored, single, backend)
+    for outcome in single:
         loaded = _load_under_jax(art / outcome["model"])
         assert (loaded.meta["model"], loaded.meta["backend"]) == (outcome["model"], backend)
         assert loaded.model.name == outcome["model"].replace("-", "_")
+    _check_runs(stored, multi, backend, prefix="multi-", horizon=16)
+    for outcome in multi:
+        loaded = _load_under_jax(tmp_path / "multi" / outcome["model"])
+        assert loaded.meta["with"] == ["ETHBTC"] and outcome["target"] == "return"
+        assert loaded.model.output_shape == (None, 16)
+        # 8 scale-free inputs of the pair + ETHBTC's close return and volume change.
+        assert len(loaded.scaler["features"]) == len(loaded.scaler["mean"]) == 10
+        assert sum("ETHBTC" in name for name in loaded.scaler["features"]) == 2
 
 
 @pytest.mark.slow

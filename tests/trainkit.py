@@ -11,7 +11,7 @@ import numpy as np
 
 from coinlstm import config, db
 from crawl.klines import parse_kline, split_symbol
-from predict.forecast import forecast_next
+from predict.forecast import forecast_path
 from tests.conftest import REPO, read_csv_rows
 from train.command import add_training_arguments, options_from_args
 from train.models import MODEL_NAMES
@@ -63,14 +63,16 @@ def newest_features(db_url: str, coin_id: int, window: int) -> list[tuple[float,
 
 def train_every_model(db_url: str, artifacts_root: str, coin_id: int, symbol: str,
                       backend: str, flags: Sequence[str] = (),
-                      models: Sequence[str] = MODEL_NAMES) -> list[dict]:
+                      models: Sequence[str] = MODEL_NAMES, run_prefix: str = "") -> list[dict]:
     """Train every zoo model (or ``models``) on one pair in this process: one start-up for all.
 
     The options come from the CLI's own parser (``FAST`` plus ``flags``). Each model gets its
-    own artifacts folder (the files are per pair) and run id (``BACKEND-MODEL``); afterwards
-    its .h5 is loaded back from disk and forecasts the next close again. Returns each run's
-    result JSON plus ``reloaded_forecast``. Run as a script by the tests for the TensorFlow
-    backend (``python -c``), in the test process for JAX.
+    own artifacts folder (the files are per pair) and run id (``PREFIXBACKEND-MODEL``);
+    afterwards its .h5 is loaded back from disk and forecasts again (with the --with pairs'
+    newest candles when it has some). Returns each run's result JSON plus
+    ``reloaded_forecast`` (the first step) and ``reloaded_path`` (all K steps). Run as a
+    script by the tests for the TensorFlow backend (``python -c``), in the test process for
+    JAX.
     """
     parser = argparse.ArgumentParser()
     add_training_arguments(parser)
@@ -80,8 +82,19 @@ def train_every_model(db_url: str, artifacts_root: str, coin_id: int, symbol: st
             [*FAST, *flags, "--model", model, "--backend", backend]))
         settings = config.load(db_url=db_url, artifacts=Path(artifacts_root) / model,
                                env={"COINLSTM_HOME": str(REPO)})
-        result = train_pair(settings, coin_id, symbol, options, run_id=f"{backend}-{model}")
+        result = train_pair(settings, coin_id, symbol, options,
+                            run_id=f"{run_prefix}{backend}-{model}")
         newest = np.array(newest_features(db_url, coin_id, options.window))
-        outcomes.append({**result.to_dict(),
-                         "reloaded_forecast": forecast_next(settings, symbol, newest)})
+        with_features = None
+        if options.with_pairs:
+            engine = db.open_database(db_url)
+            with engine.connect() as conn:
+                with_features = {
+                    other: np.array(newest_features(
+                        db_url, db.coin_by_symbol(conn, other).id, options.window))
+                    for other in options.with_pairs}
+            engine.dispose()
+        path = forecast_path(settings, symbol, newest, with_features)
+        outcomes.append({**result.to_dict(), "reloaded_forecast": path[0],
+                         "reloaded_path": path})
     return outcomes
