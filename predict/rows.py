@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 
 from coinlstm import db
+from coinlstm.config import DEFAULT_INTERVAL
 from train.metrics import SliceMetrics
 from train.shrinkage import Shrinkage
 
@@ -18,8 +19,9 @@ def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
               test_predictions: Sequence[float], metrics: SliceMetrics, open_time_last: int,
               run_id: str | None, model: str, target: str, shrinkage: Shrinkage | None,
               backend: str, settings: dict, n_train: int, n_val: int, n_test: int,
-              epochs_run: int, train_seconds: float) -> dict:
-    """The historical_train row: the test slice, the model's errors and the naive ones."""
+              epochs_run: int, train_seconds: float, interval: str = DEFAULT_INTERVAL) -> dict:
+    """The historical_train row: the test slice, the model's errors and the naive ones, and
+    the candle interval (a 5m model's figures are not comparable with a 1h model's)."""
     return {
         "id_coin": coin_id,
         "time_create": time_create,
@@ -48,6 +50,7 @@ def train_row(*, coin_id: int, time_create: int, test_closes: Sequence[float],
         "train_seconds": train_seconds,
         "target": target,
         **_anchor(shrinkage),
+        "interval": interval,
     }
 
 
@@ -63,7 +66,8 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[floa
                    test_predictions: Sequence[float], predicted_next: float,
                    predicted_previous: float, close_last: float, close_previous: float,
                    open_time_next: int, run_id: str | None, model: str, target: str,
-                   shrinkage: Shrinkage | None, skill: float | None) -> dict:
+                   shrinkage: Shrinkage | None, skill: float | None,
+                   interval: str = DEFAULT_INTERVAL) -> dict:
     """The historical_price_predictions row.
 
     ``price_predict`` is the test predictions followed by the forecast of the next (not yet
@@ -86,4 +90,5 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: Sequence[floa
         "skill": skill,
         "target": target,
         "edge": _anchor(shrinkage)["edge"],
+        "interval": interval,
     }

@@ -75,6 +75,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Keras backend (env KERAS_BACKEND; default jax)")
     group.add_argument("--history", type=int, default=None, metavar="N",
                        help="train on the newest N candles only (default: all)")
+    # No argparse choices: an unknown interval is TrainOptions.check()'s one-line BadInput,
+    # the same message as crawl's and import's.
+    group.add_argument("--interval", default=_DEFAULTS.interval,
+                       help="candle interval trained on, e.g. 5m, 15m, 4h, 1d: reads that "
+                            "interval's table (candlestick_data_5m, ...; 1h is "
+                            "candlestick_data) and forecasts its next candle "
+                            "(default %(default)s)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
