@@ -21,6 +21,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from coinlstm.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.errors import BadInput, DatabaseUnavailable
 
 #: Binance sends prices and volumes with at most 8 decimals; DECIMAL(38, 8) holds every one
@@ -118,26 +119,56 @@ _DECIMAL_COLUMNS = (
     "takerBuyQuoteAssetVolume",
 )
 
-candlestick_data = sa.Table(
-    "candlestick_data",
-    metadata,
-    sa.Column("idCoin", sa.SmallInteger, sa.ForeignKey("coin_info.id"), primary_key=True,
-              autoincrement=False),
-    sa.Column("openTime", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("open", ExactDecimal, nullable=False),
-    sa.Column("high", ExactDecimal, nullable=False),
-    sa.Column("low", ExactDecimal, nullable=False),
-    sa.Column("close", ExactDecimal, nullable=False),
-    sa.Column("volume", ExactDecimal, nullable=False),
-    sa.Column("closeTime", sa.BigInteger, nullable=False),
-    sa.Column("quoteAssetVolume", ExactDecimal, nullable=False),
-    sa.Column("numberOfTrader", sa.BigInteger, nullable=False),
-    sa.Column("takerBuyBaseAssetVolume", ExactDecimal, nullable=False),
-    sa.Column("takerBuyQuoteAssetVolume", ExactDecimal, nullable=False),
-    # Binance's "unused field"; kept as the text it sent ("0").
-    sa.Column("ignore", sa.String(40), nullable=False),
-    **_TABLE_ARGS,
-)
+
+def _candle_table(name: str) -> sa.Table:
+    """A candle table: the columns and primary key of SPEC.md's candlestick_data.
+
+    Every interval has its own table of this shape, so a series is (table, idCoin) and
+    5-minute candles can never land among the hourly ones the dashboards read.
+    """
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("idCoin", sa.SmallInteger, sa.ForeignKey("coin_info.id"), primary_key=True,
+                  autoincrement=False),
+        sa.Column("openTime", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("open", ExactDecimal, nullable=False),
+        sa.Column("high", ExactDecimal, nullable=False),
+        sa.Column("low", ExactDecimal, nullable=False),
+        sa.Column("close", ExactDecimal, nullable=False),
+        sa.Column("volume", ExactDecimal, nullable=False),
+        sa.Column("closeTime", sa.BigInteger, nullable=False),
+        sa.Column("quoteAssetVolume", ExactDecimal, nullable=False),
+        sa.Column("numberOfTrader", sa.BigInteger, nullable=False),
+        sa.Column("takerBuyBaseAssetVolume", ExactDecimal, nullable=False),
+        sa.Column("takerBuyQuoteAssetVolume", ExactDecimal, nullable=False),
+        # Binance's "unused field"; kept as the text it sent ("0").
+        sa.Column("ignore", sa.String(40), nullable=False),
+        **_TABLE_ARGS,
+    )
+
+
+def candle_table_name(interval: str) -> str:
+    """``candlestick_data`` for 1h (the name the dashboards read), else ``candlestick_data_5m``
+    and so on: one table per interval."""
+    return "candlestick_data" if interval == DEFAULT_INTERVAL else f"candlestick_data_{interval}"
+
+
+#: interval -> its candle table, for every interval of config.INTERVAL_MS.
+CANDLE_TABLES: dict[str, sa.Table] = {
+    interval: _candle_table(candle_table_name(interval)) for interval in INTERVAL_MS}
+#: The hourly candles: the original system's table, name and columns unchanged.
+candlestick_data = CANDLE_TABLES[DEFAULT_INTERVAL]
+
+
+def candles_table(interval: str = DEFAULT_INTERVAL) -> sa.Table:
+    """The table holding ``interval``'s candles; BadInput for an interval without one."""
+    try:
+        return CANDLE_TABLES[interval]
+    except (KeyError, TypeError):
+        raise BadInput(f"unknown interval {interval!r}; choose one of "
+                       f"{', '.join(CANDLE_TABLES)}") from None
+
 
 #: Candle columns in Binance kline order (the order of the REST API and of the dumps).
 CANDLE_COLUMNS: tuple[str, ...] = tuple(c.name for c in candlestick_data.columns)
@@ -216,6 +247,10 @@ historical_train = sa.Table(
     # --horizon K: closes forecast per sample; with K > 1, price_test and price_predict hold
     # a JSON array of K-arrays (one per test sample) instead of a flat array.
     sa.Column("horizon", sa.Integer, nullable=True),
+    # The candle interval the model was trained on ("1h", "5m", ...); NULL in rows written
+    # before intervals existed, which were all 1h. (INTERVAL is a reserved word in MySQL:
+    # a hand-written query names it `interval`, in backticks.)
+    sa.Column("interval", sa.String(8), nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
     **_TABLE_ARGS,
 )
@@ -242,6 +277,8 @@ historical_price_predictions = sa.Table(
     # K = 1); price_preidct_last stays the first of them, so one-step readers keep working.
     sa.Column("horizon", sa.Integer, nullable=True),
     sa.Column("price_predict_horizon", sa.Text, nullable=True),
+    # The interval of the forecast candle (openTime_next is one interval after the newest).
+    sa.Column("interval", sa.String(8), nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     **_TABLE_ARGS,
 )
@@ -323,9 +360,12 @@ def add_missing_columns(conn: Connection) -> list[str]:
     from sqlalchemy.schema import CreateColumn
 
     inspector = sa.inspect(conn)
+    # One catalogue query for all tables (there is a candle table per interval), not one each.
+    names = [table.name for table in metadata.sorted_tables]
+    columns = inspector.get_multi_columns(filter_names=names)
     added = []
     for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
+        present = {column["name"] for column in columns.get((None, table.name), ())}
         for column in table.columns:
             if column.name in present or not column.nullable:
                 continue
@@ -418,56 +458,66 @@ def mark_missing_coins(conn: Connection, quote_asset: str, listed_symbols: Itera
 # --------------------------------------------------------------------------- candles
 
 
-def insert_candles(conn: Connection, rows: Sequence[dict]) -> int:
-    """Insert candle rows (dicts keyed by CANDLE_COLUMNS), skipping ones already stored.
+def insert_candles(conn: Connection, rows: Sequence[dict], *,
+                   interval: str = DEFAULT_INTERVAL) -> int:
+    """Insert candle rows (dicts keyed by CANDLE_COLUMNS) into ``interval``'s table, skipping
+    ones already stored.
 
     Returns how many rows were new. Batched (one multi-row statement per batch), so a page of
     1000 klines or a month of a dump is a handful of round trips. Idempotent: a candle that
     exists already is left exactly as it is.
     """
+    table = candles_table(interval)
     if not rows:
         return 0
     coin_ids = {row["idCoin"] for row in rows}
-    before = _count_candles(conn, coin_ids)
+    before = _count_candles(conn, coin_ids, table)
     if conn.dialect.name == "mysql":
-        statement = mysql.insert(candlestick_data)
+        statement = mysql.insert(table)
         statement = statement.on_duplicate_key_update(idCoin=statement.inserted.idCoin)
     elif conn.dialect.name == "sqlite":
-        statement = sqlite.insert(candlestick_data).on_conflict_do_nothing()
+        statement = sqlite.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - other dialects are not supported
         raise BadInput(f"unsupported database dialect {conn.dialect.name}")
     conn.execute(statement, list(rows))
-    return _count_candles(conn, coin_ids) - before
+    return _count_candles(conn, coin_ids, table) - before
 
 
-def _count_candles(conn: Connection, coin_ids: Iterable[int]) -> int:
-    query = sa.select(sa.func.count()).select_from(candlestick_data).where(
-        candlestick_data.c.idCoin.in_(sorted(coin_ids)))
+def _count_candles(conn: Connection, coin_ids: Iterable[int], table: sa.Table) -> int:
+    query = sa.select(sa.func.count()).select_from(table).where(
+        table.c.idCoin.in_(sorted(coin_ids)))
     return int(conn.execute(query).scalar_one())
 
 
-def count_candles(conn: Connection, coin_id: int) -> int:
-    return _count_candles(conn, [coin_id])
+def count_candles(conn: Connection, coin_id: int, *, interval: str = DEFAULT_INTERVAL) -> int:
+    return _count_candles(conn, [coin_id], candles_table(interval))
 
 
-def newest_open_time(conn: Connection, coin_id: int) -> int | None:
-    query = sa.select(sa.func.max(candlestick_data.c.openTime)).where(
-        candlestick_data.c.idCoin == coin_id)
+def newest_open_time(conn: Connection, coin_id: int, *,
+                     interval: str = DEFAULT_INTERVAL) -> int | None:
+    """Open time of the coin's newest stored candle of ``interval`` (None: it has none):
+    where the crawl of that series resumes."""
+    table = candles_table(interval)
+    query = sa.select(sa.func.max(table.c.openTime)).where(table.c.idCoin == coin_id)
     value = conn.execute(query).scalar()
     return None if value is None else int(value)
 
 
-def candle_counts_by_coin(conn: Connection) -> dict[int, int]:
-    query = sa.select(candlestick_data.c.idCoin, sa.func.count()).group_by(
-        candlestick_data.c.idCoin)
+def candle_counts_by_coin(conn: Connection, *, interval: str = DEFAULT_INTERVAL
+                          ) -> dict[int, int]:
+    """Candles of ``interval`` stored per coin id (coins without any are absent)."""
+    table = candles_table(interval)
+    query = sa.select(table.c.idCoin, sa.func.count()).group_by(table.c.idCoin)
     return {int(coin): int(n) for coin, n in conn.execute(query)}
 
 
-def candle_text_rows(conn: Connection, coin_id: int) -> list[tuple]:
-    """All of a coin's candles as the 12 Binance fields, text exactly as Binance sent it."""
-    columns = [candlestick_data.c[name] for name in CANDLE_COLUMNS[1:]]
-    query = sa.select(*columns).where(candlestick_data.c.idCoin == coin_id).order_by(
-        candlestick_data.c.openTime)
+def candle_text_rows(conn: Connection, coin_id: int, *,
+                     interval: str = DEFAULT_INTERVAL) -> list[tuple]:
+    """All of a coin's candles of ``interval`` as the 12 Binance fields, text exactly as
+    Binance sent it."""
+    table = candles_table(interval)
+    columns = [table.c[name] for name in CANDLE_COLUMNS[1:]]
+    query = sa.select(*columns).where(table.c.idCoin == coin_id).order_by(table.c.openTime)
     return [tuple(_as_text(value) for value in row) for row in conn.execute(query)]
 
 
@@ -507,9 +557,11 @@ def write_training_result(conn: Connection, train_row: dict, prediction_row: dic
 
 
 def recent_skills(conn: Connection, coin_id: int, runs: int = 24, model: str | None = None,
-                  target: str | None = None) -> list[float]:
+                  target: str | None = None, interval: str | None = None) -> list[float]:
     """The pair's skill on its test slice over its most recent training runs, newest first
-    (only runs of ``model`` and ``target`` when given: a track record of one forecaster)."""
+    (only runs of ``model``, ``target`` and ``interval`` when given: a track record of one
+    forecaster; a 5-minute model's skill says nothing about the hourly one's). Rows without
+    an interval predate intervals and count as 1h."""
     query = (sa.select(historical_train.c.skill)
              .where(historical_train.c.id_coin == coin_id, historical_train.c.skill.is_not(None))
              .order_by(historical_train.c.id.desc()).limit(runs))
@@ -517,6 +569,10 @@ def recent_skills(conn: Connection, coin_id: int, runs: int = 24, model: str | N
         query = query.where(historical_train.c.model == model)
     if target is not None:
         query = query.where(historical_train.c.target == target)
+    if interval is not None:
+        column = historical_train.c.interval
+        query = query.where(sa.or_(column == interval, column.is_(None))
+                            if interval == DEFAULT_INTERVAL else column == interval)
     return [float(v) for (v,) in conn.execute(query)]
 
 
@@ -532,9 +588,9 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 
 
 def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None,
-                       since: int | None = None
+                       since: int | None = None, *, interval: str = DEFAULT_INTERVAL
                        ) -> tuple[list[int], list[tuple[float, ...]]]:
-    """Open times and the 10 feature values of a coin's candles, oldest first.
+    """Open times and the 10 feature values of a coin's candles of ``interval``, oldest first.
 
     Only the feature columns are read, and with ``newest`` only that many of the most recent
     candles, with ``since`` only candles opened at or after it (ms): the per-pair process
@@ -544,19 +600,18 @@ def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
     ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
     so the training data check refuses it instead of training on an invented zero.
     """
-    text_columns = {name for name in FEATURE_COLUMNS
-                    if isinstance(candlestick_data.c[name].type, sa.String)}
-    selected = [candlestick_data.c[name] if name in text_columns
-                else sa.cast(candlestick_data.c[name], sa.Double).label(name)
+    table = candles_table(interval)
+    text_columns = {name for name in FEATURE_COLUMNS if isinstance(table.c[name].type, sa.String)}
+    selected = [table.c[name] if name in text_columns
+                else sa.cast(table.c[name], sa.Double).label(name)
                 for name in FEATURE_COLUMNS]
-    query = sa.select(candlestick_data.c.openTime, *selected).where(
-        candlestick_data.c.idCoin == coin_id)
+    query = sa.select(table.c.openTime, *selected).where(table.c.idCoin == coin_id)
     if since is not None:
-        query = query.where(candlestick_data.c.openTime >= since)
+        query = query.where(table.c.openTime >= since)
     if newest is not None:
-        query = query.order_by(candlestick_data.c.openTime.desc()).limit(newest)
+        query = query.order_by(table.c.openTime.desc()).limit(newest)
     else:
-        query = query.order_by(candlestick_data.c.openTime)
+        query = query.order_by(table.c.openTime)
     rows = conn.execute(query).all()
     if newest is not None:
         rows.reverse()
@@ -582,8 +637,8 @@ def _float_or_nan(value: object) -> float:
 #: is not always loadable), so a 13-column executemany costs ~100 µs a candle; this is ~3.5x
 #: faster. Strings go to DECIMAL exactly (no float on the way); ERROR ON ERROR refuses any
 #: value the column cannot hold instead of storing a NULL or a zero.
-_JSON_TABLE_INSERT = sa.text("""
-INSERT INTO candlestick_data (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
+_JSON_TABLE_INSERT = """
+INSERT INTO {table} (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
     `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
     `takerBuyQuoteAssetVolume`, `ignore`)
 SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
@@ -600,8 +655,13 @@ SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
     `takerBuyQuoteAssetVolume` DECIMAL(38, 8) PATH '$[10]' ERROR ON ERROR,
     `ignore` VARCHAR(40) PATH '$[11]' ERROR ON ERROR
 )) AS k
-ON DUPLICATE KEY UPDATE `idCoin` = candlestick_data.`idCoin`
-""")
+ON DUPLICATE KEY UPDATE `idCoin` = {table}.`idCoin`
+"""
+#: The statement per candle table. Only the table name is put into the text, and only names
+#: of this module's own tables (CANDLE_TABLES), quoted for MySQL; every value stays bound.
+_JSON_TABLE_INSERTS: dict[str, sa.TextClause] = {
+    interval: sa.text(_JSON_TABLE_INSERT.format(table=f"`{table.name}`"))
+    for interval, table in CANDLE_TABLES.items()}
 
 
 def supports_json_table(conn: Connection) -> bool:
@@ -612,29 +672,36 @@ def supports_json_table(conn: Connection) -> bool:
     return version >= ((10, 6) if getattr(conn.dialect, "is_mariadb", False) else (8, 0, 4))
 
 
-def insert_klines(conn: Connection, coin_id: int, klines: Sequence[Sequence]) -> int:
-    """Insert one coin's validated klines, skipping candles already stored; rows added.
+def insert_klines(conn: Connection, coin_id: int, klines: Sequence[Sequence], *,
+                  interval: str = DEFAULT_INTERVAL) -> int:
+    """Insert one coin's validated klines into ``interval``'s table, skipping candles already
+    stored; rows added.
 
     A kline is the 12 Binance fields with the times and the trade count as int (ms) and the
     decimals as their exact text, as :mod:`crawl.vision` prepares them. Same result as
     :func:`insert_candles` (which SQLite and servers without JSON_TABLE use), only faster.
     """
+    table = candles_table(interval)
     if not klines:
         return 0
     if not supports_json_table(conn):
         rows = [{"idCoin": coin_id, **dict(zip(CANDLE_COLUMNS[1:], kline, strict=True))}
                 for kline in klines]
-        return insert_candles(conn, rows)
-    before = _count_candles(conn, [coin_id])
-    conn.execute(_JSON_TABLE_INSERT, {"coin_id": coin_id, "klines": json.dumps(list(klines))})
-    return _count_candles(conn, [coin_id]) - before
+        return insert_candles(conn, rows, interval=interval)
+    before = _count_candles(conn, [coin_id], table)
+    conn.execute(_JSON_TABLE_INSERTS[interval],
+                 {"coin_id": coin_id, "klines": json.dumps(list(klines))})
+    return _count_candles(conn, [coin_id], table) - before
 
 
-def stored_open_times(conn: Connection, coin_id: int, first: int, last: int) -> set[int]:
-    """Open times of the coin's candles stored between first and last (ms, inclusive).
+def stored_open_times(conn: Connection, coin_id: int, first: int, last: int, *,
+                      interval: str = DEFAULT_INTERVAL) -> set[int]:
+    """Open times of the coin's candles of ``interval`` stored between first and last (ms,
+    inclusive).
 
     Lets a re-import skip what is there instead of sending it to be ignored row by row.
     """
-    query = sa.select(candlestick_data.c.openTime).where(
-        candlestick_data.c.idCoin == coin_id, candlestick_data.c.openTime.between(first, last))
+    table = candles_table(interval)
+    query = sa.select(table.c.openTime).where(
+        table.c.idCoin == coin_id, table.c.openTime.between(first, last))
     return {int(value) for (value,) in conn.execute(query)}

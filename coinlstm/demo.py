@@ -23,16 +23,18 @@ END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC
 
 
 def synthetic_klines(candles: int, seed: int, ar: float = 0.25, start_price: float = 0.0005,
-                     end_open_ms: int = END_OPEN_MS, volatility: float = 0.006) -> list[str]:
-    """Kline CSV lines (Binance's 12 columns) of a made-up pair whose hourly log returns are
-    AR(1) with coefficient ``ar`` (0: a random walk, nothing to learn). Synthetic, always."""
+                     end_open_ms: int = END_OPEN_MS, volatility: float = 0.006,
+                     interval_ms: int = HOUR_MS) -> list[str]:
+    """Kline CSV lines (Binance's 12 columns) of a made-up pair whose log returns per candle
+    are AR(1) with coefficient ``ar`` (0: a random walk, nothing to learn), one candle every
+    ``interval_ms`` (hourly by default; the interval tests use 5 minutes). Synthetic, always."""
     rng = random.Random(seed)
     price = start_price
     last_return = 0.0
     lines = []
-    first_open = end_open_ms - (candles - 1) * HOUR_MS
+    first_open = end_open_ms - (candles - 1) * interval_ms
     for index in range(candles):
-        open_ms = first_open + index * HOUR_MS
+        open_ms = first_open + index * interval_ms
         last_return = ar * last_return + rng.gauss(0.0, volatility)
         open_price = price
         price = price * math.exp(last_return)
@@ -43,7 +45,7 @@ def synthetic_klines(candles: int, seed: int, ar: float = 0.25, start_price: flo
         taker = volume * rng.uniform(0.3, 0.7)
         lines.append(",".join([
             str(open_ms), f"{open_price:.8f}", f"{high:.8f}", f"{low:.8f}", f"{price:.8f}",
-            f"{volume:.8f}", str(open_ms + HOUR_MS - 1), f"{volume * price:.8f}",
+            f"{volume:.8f}", str(open_ms + interval_ms - 1), f"{volume * price:.8f}",
             str(trades), f"{taker:.8f}", f"{taker * price:.8f}", "0"]))
     return lines
 

@@ -41,7 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job = parser.add_argument_group("market job")
     job.add_argument("--market", default=DEFAULT_MARKET,
                      help="quote asset whose pairs are trained (default %(default)s)")
-    job.add_argument("--interval", default="1h", help="candle interval (default %(default)s)")
     job.add_argument("--only", default=None, metavar="SYM,SYM",
                      help="train only these pairs of the market")
     job.add_argument("--skip-crawl", action="store_true", help="train on the stored candles")
@@ -57,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
                      help="Ray cluster to join (default: start a local one)")
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # --interval is a training flag (add_training_arguments): the job crawls, selects and
+    # trains that one interval's candles.
     train_command.add_training_arguments(parser)
 
 
@@ -126,7 +127,8 @@ class MarketJob:
                 raise BadInput(f"no pair of market {self.market} has enough candles to train"
                                + (f" ({skipped})" if skipped else ""))
             executor = self._executor()
-            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market}, "
+            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                  f"({self.options.interval} candles), "
                   f"{executor.name} executor, {self.args.workers} workers", flush=True)
             outcomes = list(self._progress(executor.run(tasks), len(tasks)))
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
@@ -145,18 +147,19 @@ class MarketJob:
         from crawl.crawler import crawl_market
 
         summary = crawl_market(self.engine, self.settings.binance_url, self.market,
-                               interval=self.args.interval, only=self.only,
+                               interval=self.options.interval, only=self.only,
                                progress=not self.args.no_progress)
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
-        """The market's TRADING pairs with enough candles (narrowed by --only)."""
+        """The market's TRADING pairs with enough candles of the job's interval (narrowed by
+        --only)."""
         from train import command as train_command
 
         needed = train_command.required_candles(self.options)
         with self.engine.connect() as conn:
             coins = db.coins_of_market(conn, self.market)
-            counts = db.candle_counts_by_coin(conn)
+            counts = db.candle_counts_by_coin(conn, interval=self.options.interval)
         if self.only:
             known = {coin.symbol for coin in coins}
             missing = [symbol for symbol in self.only if symbol not in known]
@@ -223,7 +226,8 @@ class MarketJob:
 
         A pair has an edge when its current model moves away from the last close (shrinkage
         factor > 0; the level target has none and passes) and the median skill of its last
-        TRACK_RECORD_RUNS runs of the same model and target, this one included, is above 0.
+        TRACK_RECORD_RUNS runs of the same model, target and interval, this one included, is
+        above 0.
         """
         with self.engine.connect() as conn:
             for outcome in outcomes:
@@ -232,7 +236,8 @@ class MarketJob:
                 result = outcome.result
                 skills = db.recent_skills(conn, outcome.coin_id, TRACK_RECORD_RUNS,
                                           model=result.get("model"),
-                                          target=result.get("target"))
+                                          target=result.get("target"),
+                                          interval=self.options.interval)
                 recent = float(statistics.median(skills)) if skills else None
                 anchored = result.get("edge") is not False
                 result["recent_skill"] = recent
@@ -249,6 +254,7 @@ class MarketJob:
         return {
             "run_id": self.run_id,
             "market": self.market,
+            "interval": self.options.interval,
             "executor": self.args.executor,
             "workers": self.args.workers,
             "started": _iso(self.started),

@@ -71,6 +71,10 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
                  progress: bool = True, client=None) -> CrawlSummary:
     """Register the market's pairs and store every closed candle newer than the stored ones.
 
+    Candles go to ``interval``'s own table (:func:`coinlstm.db.candles_table`), and each
+    pair resumes from its newest candle of that interval: a 5m crawl neither touches nor
+    continues the hourly series.
+
     ``client`` is a :class:`crawl.binance.BinanceClient` (built for ``binance_url`` when
     None). Raises BadInput for a market without pairs, a ``since_ms`` in the future, a bad
     interval or an ``only`` symbol that is not a trading pair of the market, before writing.
@@ -165,7 +169,7 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
                 since_ms: int, server_ms: int, bars: _Progress) -> int:
     """Fetch and store one pair's closed candles page by page; returns candles added."""
     with engine.connect() as conn:
-        newest = db.newest_open_time(conn, coin_id)
+        newest = db.newest_open_time(conn, coin_id, interval=interval)
     start_ms = since_ms if newest is None else newest + interval_ms
     added = 0
     while start_ms < server_ms:
@@ -174,7 +178,7 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
         if closed:
             # One transaction per page: a kill leaves whole pages, so no hole, ever.
             with db.transaction(engine) as conn:
-                added += db.insert_klines(conn, coin_id, closed)
+                added += db.insert_klines(conn, coin_id, closed, interval=interval)
             bars.candles(len(closed))
             start_ms = closed[-1][0] + interval_ms
         if len(closed) < len(page) or len(page) < PAGE_LIMIT:
@@ -244,7 +248,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", default=DEFAULT_MARKET,
                         help=f"quote asset whose pairs are crawled (default {DEFAULT_MARKET})")
     parser.add_argument("--interval", default=DEFAULT_INTERVAL,
-                        help=f"kline interval (default {DEFAULT_INTERVAL})")
+                        help=f"kline interval (default {DEFAULT_INTERVAL}); each interval's "
+                             "candles have their own table (candlestick_data for 1h, "
+                             "candlestick_data_5m for 5m, ...)")
     parser.add_argument("--since", default=None, metavar="DATE",
                         help=f"where a new pair's history starts (UTC; default {DEFAULT_SINCE})")
     parser.add_argument("--only", default=None, metavar="SYM,SYM",

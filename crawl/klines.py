@@ -11,15 +11,11 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from coinlstm.config import INTERVAL_MS
 from coinlstm.db import CANDLE_COLUMNS, to_exact_decimal
 from coinlstm.errors import BadInput
 
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000,
-    "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000,
-    "1w": 604_800_000,
-}
+# INTERVAL_MS is defined in coinlstm.config (the schema needs it) and still importable here.
 
 #: Quote assets recognised at the end of a symbol, longest first so FDUSD beats USD.
 KNOWN_QUOTES: tuple[str, ...] = tuple(sorted(

@@ -5,6 +5,10 @@ Accepted: monthly ``SYMBOL-1h-YYYY-MM.zip`` and daily ``SYMBOL-1h-YYYY-MM-DD.zip
 same 12-column kline order, and folders of any of these (walked recursively, so Binance's own
 ``data/spot/monthly/klines/SYMBOL/1h/`` layout works as it is).
 
+Each file's candles go to the table of its interval (``candlestick_data`` for 1h,
+``candlestick_data_5m`` for 5m, ...), so one import may hold several intervals, even of one
+symbol: they are separate series.
+
 An import runs in two passes so that bad input never half-lands: the first reads and checks
 every file completely (names, checksums, zips, every field of every line through
 :func:`crawl.klines.parse_kline`, time order) without touching the database; only when all
@@ -92,7 +96,8 @@ class CheckedFile:
 
 @dataclass
 class ImportSummary:
-    """What an import did; ``symbols`` maps each imported symbol to the candles it added."""
+    """What an import did; ``symbols`` maps each imported symbol to the candles it added
+    (keyed ``"SYMBOL 5m"`` for an interval other than 1h: another series)."""
 
     files: int = 0
     candles_seen: int = 0
@@ -121,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", default=None,
                         help="interval of plain SYMBOL.csv files (default "
                              f"{DEFAULT_INTERVAL}); dump names carry their own, which must "
-                             "then agree")
+                             "then agree. Each interval has its own table "
+                             "(candlestick_data_5m, ...)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -165,15 +171,17 @@ def import_paths(engine: Engine, paths: list[Path], quote: str | None = None,
         summary.files += 1
         summary.candles_seen += item.candles
         summary.candles_added += added
-        summary.symbols[item.source.symbol] = summary.symbols.get(item.source.symbol, 0) + added
+        key = item.source.symbol if item.source.interval == DEFAULT_INTERVAL \
+            else f"{item.source.symbol} {item.source.interval}"
+        summary.symbols[key] = summary.symbols.get(key, 0) + added
     return summary
 
 
 def find_kline_files(paths: Sequence[Path], interval: str | None = None) -> list[KlineFile]:
     """Every kline file named by ``paths`` (folders walked), in a stable order.
 
-    BadInput for a missing path, an empty folder, a name that yields no symbol or interval,
-    and for one symbol met at two intervals (the candle table has one series per symbol).
+    BadInput for a missing path, an empty folder, a name that yields no symbol or interval.
+    One symbol may come at several intervals: each goes to its own table.
     """
     if interval is not None:
         check_interval(interval)
@@ -183,14 +191,7 @@ def find_kline_files(paths: Sequence[Path], interval: str | None = None) -> list
     for path in paths:
         for file in _walk(Path(path)):
             found.setdefault(file.resolve(), describe_file(file, interval))
-    sources = sorted(found.values(), key=lambda s: (s.symbol, s.path.name, str(s.path)))
-    intervals: dict[str, KlineFile] = {}
-    for source in sources:
-        first = intervals.setdefault(source.symbol, source)
-        if first.interval != source.interval:
-            raise BadInput(f"{source.path}: {source.symbol} at {source.interval}, but "
-                           f"{first.path} has it at {first.interval}; import one interval")
-    return sources
+    return sorted(found.values(), key=lambda s: (s.symbol, s.path.name, str(s.path)))
 
 
 def _walk(path: Path) -> list[Path]:
@@ -364,7 +365,8 @@ def _is_header(line: str) -> bool:
 
 
 def load_file(engine: Engine, item: CheckedFile) -> int:
-    """Load a checked file in one transaction (all of it or none); candles added."""
+    """Load a checked file into its interval's table in one transaction (all of it or
+    none); candles added."""
     text, label, sha256 = read_kline_text(item.source.path)
     if sha256 != item.sha256:
         raise BadInput(f"{label}: changed while importing; run the import again")
@@ -372,11 +374,14 @@ def load_file(engine: Engine, item: CheckedFile) -> int:
     added = 0
     with db.transaction(engine) as conn:
         coin_id = db.ensure_coin(conn, item.source.symbol, item.base, item.quote, status=None)
-        stored = db.stored_open_times(conn, coin_id, klines[0][0], klines[-1][0])
+        interval = item.source.interval
+        stored = db.stored_open_times(conn, coin_id, klines[0][0], klines[-1][0],
+                                      interval=interval)
         if stored:
             klines = [kline for kline in klines if kline[0] not in stored]
         for start in range(0, len(klines), BATCH_ROWS):
-            added += db.insert_klines(conn, coin_id, klines[start:start + BATCH_ROWS])
+            added += db.insert_klines(conn, coin_id, klines[start:start + BATCH_ROWS],
+                                      interval=interval)
     return added
 
 

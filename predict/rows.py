@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coinlstm import db
+from coinlstm.config import DEFAULT_INTERVAL
 from train.metrics import SliceMetrics
 from train.shrinkage import Shrinkage
 
@@ -31,8 +32,10 @@ def train_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
               test_predictions: np.ndarray, metrics: SliceMetrics, open_time_last: int,
               run_id: str | None, model: str, target: str, shrinkage: Shrinkage | None,
               backend: str, settings: dict, n_train: int, n_val: int, n_test: int,
-              epochs_run: int, train_seconds: float, horizon: int = 1) -> dict:
-    """The historical_train row: the test slice, the model's errors and the naive ones."""
+              epochs_run: int, train_seconds: float, horizon: int = 1,
+              interval: str = DEFAULT_INTERVAL) -> dict:
+    """The historical_train row: the test slice, the model's errors and the naive ones, and
+    the candle interval (a 5m model's figures are not comparable with a 1h model's)."""
     return {
         "id_coin": coin_id,
         "time_create": time_create,
@@ -62,6 +65,7 @@ def train_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
         "target": target,
         **_anchor(shrinkage),
         "horizon": horizon,
+        "interval": interval,
     }
 
 
@@ -77,7 +81,8 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
                    test_predictions: np.ndarray, forecasts: Sequence[float],
                    predicted_previous: float | None, close_last: float, close_previous: float,
                    open_time_next: int, run_id: str | None, model: str, target: str,
-                   shrinkage: Shrinkage | None, skill: float | None) -> dict:
+                   shrinkage: Shrinkage | None, skill: float | None,
+                   interval: str = DEFAULT_INTERVAL) -> dict:
     """The historical_price_predictions row.
 
     ``price_predict`` is the test predictions followed by the forecast of the next (not yet
@@ -104,4 +109,5 @@ def prediction_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
         "edge": _anchor(shrinkage)["edge"],
         "horizon": horizon,
         "price_predict_horizon": db.to_json_array(forecasts) if horizon > 1 else None,
+        "interval": interval,
     }

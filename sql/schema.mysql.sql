@@ -31,6 +31,7 @@ CREATE TABLE historical_price_predictions (
 	edge BOOL, 
 	horizon INTEGER, 
 	price_predict_horizon TEXT, 
+	`interval` VARCHAR(8), 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -69,6 +70,7 @@ CREATE TABLE historical_train (
 	shrinkage_t DOUBLE, 
 	edge BOOL, 
 	horizon INTEGER, 
+	`interval` VARCHAR(8), 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_train_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -91,6 +93,240 @@ CREATE TABLE job_runs (
 CREATE INDEX ix_job_runs_time_start ON job_runs (time_start);
 
 CREATE TABLE candlestick_data (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_12h (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_15m (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_1d (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_1m (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_1w (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_2h (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_30m (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_3d (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_3m (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_4h (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_5m (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_6h (
+	`idCoin` SMALLINT NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	open NUMERIC(38, 8) NOT NULL, 
+	high NUMERIC(38, 8) NOT NULL, 
+	low NUMERIC(38, 8) NOT NULL, 
+	close NUMERIC(38, 8) NOT NULL, 
+	volume NUMERIC(38, 8) NOT NULL, 
+	`closeTime` BIGINT NOT NULL, 
+	`quoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`numberOfTrader` BIGINT NOT NULL, 
+	`takerBuyBaseAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`takerBuyQuoteAssetVolume` NUMERIC(38, 8) NOT NULL, 
+	`ignore` VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (`idCoin`, `openTime`), 
+	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE candlestick_data_8h (
 	`idCoin` SMALLINT NOT NULL, 
 	`openTime` BIGINT NOT NULL, 
 	open NUMERIC(38, 8) NOT NULL, 

@@ -358,9 +358,8 @@ def test_interval_must_fit_the_files(sqlite_url, shared_data, tmp_path):
         import_into(sqlite_url, [plain], interval="4h")
     with pytest.raises(BadInput, match="unknown interval"):
         import_into(sqlite_url, [plain], interval="7h")
-    five = write_dump(tmp_path / "five", "ADAETH-5m-2021-04", lines)
-    with pytest.raises(BadInput, match="ADAETH at 5m, but .* has it at 1h"):
-        import_into(sqlite_url, [dump, five])
+    # (One symbol at two intervals in one import is allowed now, each to its own table:
+    # tests/test_interval.py.)
     assert sum(fingerprint(sqlite_url).values()) == 0
 
 

@@ -42,7 +42,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_MARKET, ENV_PARENT_PID, Settings
+from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET, ENV_PARENT_PID, INTERVAL_MS, Settings
 from coinlstm.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError
 from crawl.klines import ms_to_utc
 from train.dataset import (
@@ -55,7 +55,7 @@ from train.dataset import (
 )
 from train.metrics import forecast_errors, skill
 from train.models import MODEL_NAMES
-from train.pipeline import INTERVAL_LENGTH_MS, TrainOptions
+from train.pipeline import TrainOptions
 
 NAIVE = "naive"
 #: Named set-ups beside the zoo's names: what each overrides in the passed options.
@@ -110,7 +110,8 @@ class Fold:
 
 
 def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: int,
-               window: int, target: str, interval_ms: int = INTERVAL_LENGTH_MS) -> list[Fold]:
+               window: int, target: str,
+               interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL]) -> list[Fold]:
     """The F consecutive test blocks of ``fold_size`` samples ending at the newest sample.
 
     BadInput when the series has too few samples for the oldest fold to keep the smallest
@@ -133,7 +134,7 @@ def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | No
     """build_dataset on the candles up to the block's last target row, and nothing later."""
     end = fold.end_row + 1
     dataset = build_dataset(open_times[:end], values[:end], options.window,
-                            len(fold.test_targets), options.val_size, INTERVAL_LENGTH_MS,
+                            len(fold.test_targets), options.val_size, options.interval_ms,
                             options.target)
     if not np.array_equal(dataset.split.test, fold.test_targets):  # pragma: no cover
         raise CoinlstmError(f"fold {fold.index}: build_dataset's test slice is not the "
@@ -145,7 +146,8 @@ def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | N
                   options: TrainOptions, folds: int, fold_size: int
                   ) -> list[tuple[Fold, Dataset]]:
     """Every fold's dataset, all built before any training: bad data fails a task at once."""
-    plan = plan_folds(open_times, folds, fold_size, options.window, options.target)
+    plan = plan_folds(open_times, folds, fold_size, options.window, options.target,
+                      options.interval_ms)
     return [(fold, fold_dataset(open_times, values, fold, options)) for fold in plan]
 
 
@@ -223,7 +225,8 @@ def _load_candles(settings: Settings, pair: Pair, options: TrainOptions
     engine = db.open_database(settings.db_url, create=False)
     try:
         with engine.connect() as conn:
-            return db.load_training_rows(conn, pair.coin_id, newest=options.history)
+            return db.load_training_rows(conn, pair.coin_id, newest=options.history,
+                                         interval=options.interval)
     finally:
         engine.dispose()
 
@@ -352,11 +355,13 @@ def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptio
     return options
 
 
-def select_pairs(engine: sa.Engine, market: str, only: list[str] | None) -> list[Pair]:
-    """The market's pairs in coin_info that hold candles (narrowed by --only); no crawl."""
+def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
+                 interval: str = DEFAULT_INTERVAL) -> list[Pair]:
+    """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
+    --only); no crawl."""
     with engine.connect() as conn:
         coins = db.coins_of_market(conn, market)
-        counts = db.candle_counts_by_coin(conn)
+        counts = db.candle_counts_by_coin(conn, interval=interval)
     if only:
         known = {coin.symbol for coin in coins}
         missing = [symbol for symbol in only if symbol not in known]
@@ -366,11 +371,11 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None) -> list
         coins = [coin for coin in coins if coin.symbol in only]
         empty = [coin.symbol for coin in coins if not counts.get(coin.id)]
         if empty:
-            raise BadInput(f"no candles in the database for {', '.join(empty)}; "
+            raise BadInput(f"no {interval} candles in the database for {', '.join(empty)}; "
                            "crawl or import them first")
     pairs = [Pair(int(coin.id), coin.symbol) for coin in coins if counts.get(coin.id)]
     if not pairs:
-        raise BadInput(f"no pair of market {market} has candles in the database; "
+        raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
                        "crawl or import them first")
     return pairs
 
@@ -394,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)
     try:
-        pairs = select_pairs(engine, market, only)
+        pairs = select_pairs(engine, market, only, passed.interval)
     finally:
         engine.dispose()
     trained = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
@@ -410,7 +415,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
         "%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
-    print(f"evaluate {market}: {len(pairs)} pairs x {', '.join(models)}; {args.folds} folds "
+    print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
+          f"{', '.join(models)}; {args.folds} folds "
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{min(args.workers, max(1, len(trained)))} workers", flush=True)
@@ -424,7 +430,8 @@ def run(args: argparse.Namespace) -> int:
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
     finished = time.time()
     report = {
-        "market": market, "models": models, "folds": args.folds, "fold_size": args.fold_size,
+        "market": market, "interval": passed.interval, "models": models,
+        "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
         "options": {name: _options_dict(name, each) for name, each in options.items()},
         "backend": passed.backend or settings.backend,
@@ -451,7 +458,8 @@ def _options_dict(name: str, options: TrainOptions) -> dict:
     """The settings a model ran with; naive trains nothing, only its folds' settings count."""
     if name == NAIVE:
         return {key: getattr(options, key)
-                for key in ("target", "window", "test_size", "val_size", "history")}
+                for key in ("target", "window", "test_size", "val_size", "history",
+                            "interval")}
     return options.to_dict()
 
 

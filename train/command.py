@@ -83,6 +83,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="SYM,SYM",
                        help="other pairs in the database whose close and volume are extra "
                             "inputs, joined by open time (e.g. ETHBTC,BTCUSDT)")
+    # No argparse choices: an unknown interval is TrainOptions.check()'s one-line BadInput,
+    # the same message as crawl's and import's.
+    group.add_argument("--interval", default=_DEFAULTS.interval,
+                       help="candle interval trained on, e.g. 5m, 15m, 4h, 1d: reads that "
+                            "interval's table (candlestick_data_5m, ...; 1h is "
+                            "candlestick_data) and forecasts its next candle "
+                            "(default %(default)s)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from coinlstm import db
 from coinlstm.config import DEFAULT_INTERVAL, Settings
 from coinlstm.errors import BadInput
-from crawl.klines import INTERVAL_MS, check_symbol
+from crawl.klines import INTERVAL_MS, check_interval, check_symbol
 from train import testhooks
 from train.dataset import (
     DEFAULT_TARGET,
@@ -31,8 +31,6 @@ from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
 from train.withpairs import check_with, raw_names
 
 log = logging.getLogger(__name__)
-INTERVAL = DEFAULT_INTERVAL
-INTERVAL_LENGTH_MS = INTERVAL_MS[INTERVAL]
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,18 @@ class TrainOptions:
     horizon: int = 1
     #: Other pairs whose candles are extra inputs (train/withpairs.py); None: none.
     with_pairs: tuple[str, ...] | None = None
+    #: Candle interval: which candle table is read, and the step of the gap rule and of
+    #: openTime_next.
+    interval: str = DEFAULT_INTERVAL
+
+    @property
+    def interval_ms(self) -> int:
+        return INTERVAL_MS[self.interval]
 
     def check(self, symbol: str | None = None) -> None:
         """BadInput for values no model can be trained with (``symbol``: the pair trained,
         which may not be one of its own --with pairs)."""
+        check_interval(self.interval)
         if self.model not in MODEL_NAMES:
             raise BadInput(f"unknown model {self.model!r}; choose one of "
                            f"{', '.join(MODEL_NAMES)}")
@@ -163,7 +169,7 @@ def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions
 
     try:
         return build_dataset(open_times, values, options.window, options.test_size,
-                             options.val_size, INTERVAL_LENGTH_MS, options.target,
+                             options.val_size, options.interval_ms, options.target,
                              horizon=options.horizon, with_series=with_series)
     except BadInput as exc:
         raise BadInput(f"{symbol}: {exc}") from None
@@ -222,11 +228,11 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
     now = int(time.time())
     times, closes = dataset.open_times, dataset.closes
     open_time_last = int(times[-1])
-    open_time_next = open_time_last + INTERVAL_LENGTH_MS
+    open_time_next = open_time_last + options.interval_ms
     settings_json = {**options.to_dict(), "backend": backend_name}
     common = {"coin_id": coin_id, "time_create": now, "test_closes": test_closes,
               "test_predictions": test_predictions, "run_id": run_id, "model": options.model,
-              "target": options.target, "shrinkage": shrinkage}
+              "target": options.target, "shrinkage": shrinkage, "interval": options.interval}
     train_values = train_row(**common, metrics=metrics, open_time_last=open_time_last,
                              backend=backend_name, settings=settings_json,
                              n_train=len(split.train), n_val=len(split.val),
@@ -241,8 +247,8 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
             "features": [*db.FEATURE_COLUMNS, *raw_names(dataset.with_pairs)],
             "backend": backend_name, "keras": keras.__version__, "run_id": run_id,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "openTime_last": open_time_last, "interval": INTERVAL, "options": settings_json,
-            "target": options.target, "shrinkage": forecast.factor,
+            "openTime_last": open_time_last, "interval": options.interval,
+            "options": settings_json, "target": options.target, "shrinkage": forecast.factor,
             "predicted_close": predicted_next, "horizon": options.horizon,
             "with": list(dataset.with_pairs),
             "predicted_closes": [float(v) for v in forecast.next_closes]}
