@@ -110,3 +110,19 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
         assert (row.RMSE, row.target, row.edge) == (0.5, None, None)
         assert db.add_missing_columns(conn) == []  # nothing left to add
     engine.dispose()
+
+
+def test_processes_opening_a_new_database_together_all_succeed(db_url):
+    """The market job's pair processes (or Ray workers) may be the first to open a new
+    database, all at once: whoever loses the race to create a table goes on, none fails."""
+    import subprocess
+    import sys
+
+    probe = "import sys\nfrom coinlstm import db\ndb.open_database(sys.argv[1]).dispose()"
+    children = [subprocess.Popen([sys.executable, "-c", probe, db_url], cwd=str(REPO),
+                                 stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0] * 6, errors
+    engine = db.open_database(db_url)
+    assert set(sa.inspect(engine).get_table_names()) >= set(db.metadata.tables)
+    engine.dispose()

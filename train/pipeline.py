@@ -197,7 +197,8 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
         from train.candles import load_candles
 
         open_times, values, with_series = load_candles(engine, coin_id, symbol,
-                                                       options.history, options.with_pairs)
+                                                       options.history, options.with_pairs,
+                                                       options.interval)
         testhooks.stall_if_asked(symbol)
         dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
