@@ -36,7 +36,8 @@ def forecast_path_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
     outputs = np.asarray(loaded.model.predict(next_input(scaler, rows, window), verbose=0),
                          dtype=np.float64).reshape(-1)
     shrinkage = loaded.meta.get("shrinkage")
-    prices = scaler.to_price(outputs, rows[-1:, CLOSE_INDEX],
+    base = len(rows) - scaler.base_offset
+    prices = scaler.to_price(outputs, rows[base:base + 1, CLOSE_INDEX],
                              1.0 if shrinkage is None else float(shrinkage))
     return [float(v) for v in prices]
 

@@ -44,8 +44,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target", choices=TARGETS, default=_DEFAULTS.target,
                        help="what the model predicts: 'return' (default: the next log return "
                             "from scale-free inputs, anchored on the last close by a factor "
-                            "fitted on validation) or 'close' (the price level: the reference "
-                            "model of SPEC.md)")
+                            "fitted on validation), 'close' (the price level: the reference "
+                            "model of SPEC.md) or 'window' (each window divided by its first "
+                            "row, x / x0 - 1, predicting the window's return: the multi-coin "
+                            "tutorial's set-up; needs --window 2 or more)")
     group.add_argument("--units", type=int, default=_DEFAULTS.units,
                        help="units (filters for cnn) per layer (default %(default)s)")
     group.add_argument("--dropout", type=float, default=_DEFAULTS.dropout, metavar="RATE",

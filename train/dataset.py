@@ -49,6 +49,7 @@ from coinlstm.db import FEATURE_COLUMNS
 from coinlstm.errors import BadInput
 from crawl.klines import INTERVAL_MS, ms_to_utc
 from train.returns import ReturnScaler, check_prices, close_log_returns, fit_return_scaler
+from train.windownorm import WindowScaler, check_window
 from train.withpairs import join, raw_names
 
 #: Index of the close among the features: the target column.
@@ -60,7 +61,7 @@ MIN_VAL_SAMPLES = 8
 
 
 #: What the model predicts: the next close's log return (default) or its level (reference).
-TARGETS: tuple[str, ...] = ("return", "close")
+TARGETS: tuple[str, ...] = ("return", "close", "window")
 DEFAULT_TARGET = "return"
 
 
@@ -179,6 +180,13 @@ class Scaler:
     def transform(self, features: np.ndarray) -> np.ndarray:
         return features * self.scale + self.min
 
+    #: Rows before a target whose close a forecast is turned into a price against (unused by
+    #: a level, which needs none; the last close for the other scalers' protocol).
+    base_offset = 1
+
+    def window_inputs(self, windows: np.ndarray) -> np.ndarray:
+        return windows
+
     def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
         scaled_close = features[rows, CLOSE_INDEX] * self.scale[CLOSE_INDEX] \
             + self.min[CLOSE_INDEX]
@@ -219,16 +227,21 @@ def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int,
                   extra=raw_names(with_pairs))
 
 
+Scalers = Scaler | ReturnScaler | WindowScaler
+
+
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
     """Model inputs (samples, window, features) as float32 for the given target rows."""
     offsets = np.arange(-window, 0, dtype=np.int64)
     return scaled[targets[:, None] + offsets[None, :]].astype(np.float32)
 
 
-def scaler_from_dict(data: dict) -> Scaler | ReturnScaler:
+def scaler_from_dict(data: dict) -> Scalers:
     """The scaler saved with a model (files without a "kind" predate the return target)."""
     if data.get("kind", "close") == "return":
         return ReturnScaler.from_dict(data)
+    if data.get("kind") == "window":
+        return WindowScaler.from_dict(data)
     return Scaler.from_dict(data)
 
 
@@ -239,7 +252,7 @@ class Dataset:
     open_times: np.ndarray
     features: np.ndarray
     split: Split
-    scaler: Scaler | ReturnScaler
+    scaler: Scalers
     window: int
     target: str = "close"
     #: Closes forecast per sample (K).
@@ -268,7 +281,7 @@ class Dataset:
         return self.scaler.transform(self.features)
 
     def inputs(self, targets: np.ndarray) -> np.ndarray:
-        return windows(self._model_features, targets, self.window)
+        return self.scaler.window_inputs(windows(self._model_features, targets, self.window))
 
     def scaled_targets(self, targets: np.ndarray) -> np.ndarray:
         return self.scaler.model_targets(self.features, self.target_rows(targets))
@@ -289,15 +302,25 @@ class Dataset:
         K > 1 (what the shrinkage is fitted on)."""
         return close_log_returns(self.features, self.target_rows(targets))
 
+    def price_bases(self, targets: np.ndarray) -> np.ndarray:
+        """The close each sample's forecast is relative to (the last close, or the window's
+        first close for --target window)."""
+        return self.closes[targets - self.scaler.base_offset]
+
+    def newest_base(self, back: int = 0) -> np.ndarray:
+        """The base of the forecast after the newest candle (``back`` candles earlier)."""
+        index = len(self.closes) - back - self.scaler.base_offset
+        return self.closes[index:index + 1]
+
     def last_closes(self, targets: np.ndarray) -> np.ndarray:
         """The close before each target: what the naive forecast predicts."""
         return self.closes[targets - 1]
 
 
-def next_input(scaler: Scaler | ReturnScaler, features: np.ndarray, window: int) -> np.ndarray:
+def next_input(scaler: Scalers, features: np.ndarray, window: int) -> np.ndarray:
     """Model input (1, window, features) from the newest candles (``window + lead`` rows)."""
     scaled = scaler.transform(features[-(window + scaler.lead):])[-window:]
-    return scaled[None, :, :].astype(np.float32)
+    return scaler.window_inputs(scaled[None, :, :]).astype(np.float32)
 
 
 #: One --with pair's candles as loaded: (symbol, open times, feature rows), oldest first.
@@ -343,8 +366,10 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
     split = split_samples(targets, test_size, val_size, horizon)
     if target == "return":
         check_prices(features)
-        scaler: Scaler | ReturnScaler = fit_return_scaler(features, split.train, window,
-                                                          horizon, with_pairs)
+        scaler: Scalers = fit_return_scaler(features, split.train, window, horizon, with_pairs)
+    elif target == "window":
+        check_window(window)
+        scaler = WindowScaler(window, extra=raw_names(with_pairs))
     else:
         scaler = fit_scaler(features, split.train, window, horizon, with_pairs)
     return Dataset(times, features, split, scaler, window, target, horizon, with_pairs,

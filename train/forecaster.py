@@ -77,17 +77,17 @@ def fit_and_forecast(dataset: Dataset, options) -> Forecast:
                                   dataset.scaler.to_returns(val_out).reshape(-1))
         factor = shrinkage.factor
     to_price = dataset.scaler.to_price
-    test_predictions = to_price(test_out, dataset.last_closes(split.test), factor)
+    test_predictions = to_price(test_out, dataset.price_bases(split.test), factor)
     if dataset.horizon == 1:
         newest_is_test_target = int(split.test[-1]) == len(dataset.open_times) - 1
         previous = float(test_predictions[-1]) if newest_is_test_target else None
     elif previous_input is not None:
-        previous = float(to_price(outputs[-2:-1], dataset.closes[-2:-1], factor)[0, 0])
+        previous = float(to_price(outputs[-2:-1], dataset.newest_base(back=1), factor)[0, 0])
     else:
         previous = None
     return Forecast(
         model=model, outcome=outcome,
-        val_predictions=to_price(val_out, dataset.last_closes(split.val), factor),
+        val_predictions=to_price(val_out, dataset.price_bases(split.val), factor),
         test_predictions=test_predictions,
-        next_closes=np.atleast_1d(to_price(next_out, dataset.closes[-1:], factor)[0]),
+        next_closes=np.atleast_1d(to_price(next_out, dataset.newest_base(), factor)[0]),
         shrinkage=shrinkage, previous_close=previous)

@@ -28,6 +28,7 @@ from train.dataset import (
     required_candles,
 )
 from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
+from train.windownorm import check_window
 from train.withpairs import check_with, raw_names
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class TrainOptions:
                            f"{', '.join(MODEL_NAMES)}")
         if self.target not in TARGETS:
             raise BadInput(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
+        if self.target == "window":
+            check_window(self.window)
         for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size",
                      "horizon"):
             if getattr(self, name) < 1:

@@ -105,6 +105,12 @@ class ReturnScaler:
     def transform(self, features: np.ndarray) -> np.ndarray:
         return (return_features(features) - self.mean) / self.std
 
+    #: Rows before a target whose close the forecast is relative to: the last close.
+    base_offset = 1
+
+    def window_inputs(self, windows: np.ndarray) -> np.ndarray:
+        return windows
+
     def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return (close_log_returns(features, rows) / self.target_scale).astype(np.float32)
 
