@@ -181,7 +181,8 @@ def test_bad_input_and_failed_pairs(shared_data, db_url, tmp_path):
               "--fold-size", "24", *FAST]
     for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
                          (["--only", "ADAETH,FOOETH"],
-                          "not pairs of market ETH in the database: FOOETH")):
+                          "not pairs of market ETH in the database: FOOETH"),
+                         (["--horizon", "4"], "--horizon and --with are not supported")):
         done = run_cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr

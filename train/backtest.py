@@ -392,6 +392,11 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                            f"got {getattr(args, name)}")
     passed = train_command.options_from_args(args)
+    if passed.horizon != 1 or passed.with_pairs:
+        # The folds, the naive baseline and the per-case errors are one-step, one-pair
+        # figures; multi-step and multi-pair models are trained and scored by `train`.
+        raise BadInput("evaluate scores one-step forecasts of each pair on its own: "
+                       "--horizon and --with are not supported here (use coinlstm train)")
     options = {name: model_options(name, passed, args.fold_size) for name in models}
     for each in options.values():
         each.check()
