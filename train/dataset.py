@@ -192,9 +192,9 @@ class Scaler:
             + self.min[CLOSE_INDEX]
         return scaled_close.astype(np.float32)
 
-    def to_price(self, outputs: np.ndarray, last_closes: np.ndarray | None = None,
+    def to_price(self, outputs: np.ndarray, bases: np.ndarray | None = None,
                  shrinkage: float = 1.0) -> np.ndarray:
-        """Scaled closes back to prices (a level needs no last close and is never shrunk)."""
+        """Scaled closes back to prices (a level needs no base close and is never shrunk)."""
         return (np.asarray(outputs, dtype=np.float64) - self.min[CLOSE_INDEX]) \
             / self.scale[CLOSE_INDEX]
 

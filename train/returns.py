@@ -118,11 +118,11 @@ class ReturnScaler:
         """Model outputs in log-return units."""
         return np.asarray(outputs, dtype=np.float64) * self.target_scale
 
-    def to_price(self, outputs: np.ndarray, last_closes: np.ndarray,
+    def to_price(self, outputs: np.ndarray, bases: np.ndarray,
                  shrinkage: float = 1.0) -> np.ndarray:
-        """last close * exp(shrinkage * predicted return); outputs (samples, K) of K steps
-        share their sample's last close."""
-        anchors = np.asarray(last_closes, dtype=np.float64)
+        """last close (``bases``) * exp(shrinkage * predicted return); outputs (samples, K) of
+        K steps share their sample's last close."""
+        anchors = np.asarray(bases, dtype=np.float64)
         if np.ndim(outputs) == 2:
             anchors = anchors[:, None]
         return anchors * np.exp(shrinkage * self.to_returns(outputs))
