@@ -285,19 +285,3 @@ def test_horizon_and_with_round_trip_to_the_market_jobs_children():
     assert options_from_args(parser.parse_args(argv)) == options
     # K - 1 more candles for the newest sample's targets, 2 (K - 1) purged samples.
     assert options.required_candles() == TrainOptions(target="close").required_candles() + 45
-
-
-def test_an_older_database_gains_the_horizon_columns(sqlite_url):
-    engine = db.open_database(sqlite_url)
-    drops = {"historical_train": ("horizon",),
-             "historical_price_predictions": ("horizon", "price_predict_horizon")}
-    with engine.begin() as conn:
-        for table, columns in drops.items():
-            for column in columns:
-                conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-    engine.dispose()
-    engine = db.open_database(sqlite_url)
-    inspector = sa.inspect(engine)
-    for table, columns in drops.items():
-        assert set(columns) <= {c["name"] for c in inspector.get_columns(table)}, table
-    engine.dispose()

@@ -88,11 +88,14 @@ def test_bad_urls_are_one_clear_error(tmp_path):
 
 
 def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
-    """A database made before the return target (no target/shrinkage/edge columns) is
-    upgraded in place by the next open; its existing rows stay as they were."""
+    """A database made before the return target and --horizon (no target, shrinkage, edge,
+    horizon columns) is upgraded in place by the next open; its existing rows stay as they
+    were. (tests/test_interval.py does the same for the interval tables and columns.)"""
     engine = db.open_database(db_url)
-    new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge"),
-                   "historical_price_predictions": ("target", "edge")}
+    new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge",
+                                        "horizon"),
+                   "historical_price_predictions": ("target", "edge", "horizon",
+                                                    "price_predict_horizon")}
     with engine.begin() as conn:
         conn.execute(db.historical_train.insert().values(
             id_coin=1, time_create=1, price_test="[1.0]", price_predict="[1.0]", RMSE=0.5,
