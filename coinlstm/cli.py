@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 
 from coinlstm import config
-from coinlstm.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError
+from coinlstm.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, one_line
 
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -114,9 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns any other failure into one line
         if verbose:
             traceback.print_exc()
-        first_line = (str(exc).splitlines() or [""])[0]
-        print(f"coinlstm {command}: error: {type(exc).__name__}: {first_line}"
-              " (run with -v for the traceback)", file=sys.stderr)
+        print(f"coinlstm {command}: error: {one_line(exc)} (run with -v for the traceback)",
+              file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -333,20 +333,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-#: Tries at creating the schema: processes starting together on a new database race.
-SCHEMA_ATTEMPTS = 3
-#: MySQL errors of a lost race: table exists, duplicate column, duplicate key name.
-_RACE_ERRNOS = {1050, 1060, 1061}
-
-
-def _lost_schema_race(exc: DBAPIError) -> bool:
-    """Whether another process created the same table/column/index between our check and our
-    CREATE (create_all's checkfirst is not atomic): then a retry finds it and goes on."""
-    errno = getattr(exc.orig, "errno", None)
-    text = str(exc.orig).lower()
-    return errno in _RACE_ERRNOS or "already exists" in text or "duplicate column" in text
-
-
 @contextmanager
 def _schema_lock(conn: Connection):
     """One process at a time checks and creates the schema. DDL commits at once on MySQL and
@@ -382,19 +368,13 @@ def open_database(url: str, create: bool = True) -> Engine:
     """Connect once (so an unreachable server fails here, clearly) and ensure the schema."""
     engine = create_engine(url)
     try:
-        for attempt in range(SCHEMA_ATTEMPTS):
-            try:
-                with engine.begin() as conn:
-                    if create:
-                        with _schema_lock(conn):
-                            metadata.create_all(conn, checkfirst=True)
-                            add_missing_columns(conn)
-                    else:
-                        conn.execute(sa.text("SELECT 1"))
-                break
-            except DBAPIError as exc:
-                if attempt + 1 == SCHEMA_ATTEMPTS or not _lost_schema_race(exc):
-                    raise
+        with engine.begin() as conn:
+            if create:
+                with _schema_lock(conn):
+                    metadata.create_all(conn, checkfirst=True)
+                    add_missing_columns(conn)
+            else:
+                conn.execute(sa.text("SELECT 1"))
     except DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]

@@ -12,6 +12,14 @@ EXIT_BAD_INPUT = 2
 EXIT_SOME_PAIRS_FAILED = 3
 
 
+def one_line(exc: BaseException) -> str:
+    """What a user sees of a failure: our own message, or an unexpected error's type and
+    first line (tracebacks go to ``-v``)."""
+    if isinstance(exc, CoinlstmError):
+        return str(exc)
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+
+
 class CoinlstmError(Exception):
     """A failure that the user should see as one line; exit code 1."""
 

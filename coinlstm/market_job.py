@@ -62,10 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crawl.klines import parse_symbols
     from train import command as train_command
 
-    market = _check_market(args.market)
-    only = _parse_only(args.only)
+    market = check_market(args.market)
+    only = parse_symbols(args.only)
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
     if args.timeout <= 0:
@@ -83,18 +84,11 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _check_market(market: str) -> str:
+def check_market(market: str) -> str:
+    """The market (quote asset) as typed; BadInput unless it looks like one (ETH, USDT)."""
     if not MARKET_PATTERN.fullmatch(market or ""):
         raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
     return market
-
-
-def _parse_only(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    from crawl.klines import check_symbol
-
-    return [check_symbol(symbol.strip()) for symbol in text.split(",") if symbol.strip()]
 
 
 class MarketJob:

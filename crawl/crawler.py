@@ -19,7 +19,14 @@ from decimal import Decimal
 from coinlstm import db
 from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET
 from coinlstm.errors import BadInput, ExchangeUnavailable
-from crawl.klines import check_interval, check_symbol, ms_to_utc, parse_kline, parse_time
+from crawl.klines import (
+    check_interval,
+    check_symbol,
+    ms_to_utc,
+    parse_kline,
+    parse_symbols,
+    parse_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +272,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything the user typed is checked before the database or the exchange is touched.
     check_interval(args.interval)
     since_ms = parse_time(args.since) if args.since is not None else None
-    only = [check_symbol(s.strip()) for s in args.only.split(",") if s.strip()] \
-        if args.only else None
+    only = parse_symbols(args.only)
     if args.only is not None and not only:
         raise BadInput("--only names no symbol")
     if args.attempts < 1:

@@ -39,6 +39,13 @@ def check_symbol(symbol: str) -> str:
     return symbol
 
 
+def parse_symbols(text: str | None) -> list[str] | None:
+    """A comma-separated ``--only`` list, each symbol checked; None for no list."""
+    if not text:
+        return None
+    return [check_symbol(symbol.strip()) for symbol in text.split(",") if symbol.strip()]
+
+
 def check_interval(interval: str) -> int:
     """The interval's length in ms; BadInput for an interval Binance does not have."""
     if interval not in INTERVAL_MS:

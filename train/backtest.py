@@ -43,7 +43,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET, ENV_PARENT_PID, INTERVAL_MS, Settings
-from coinlstm.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError
+from coinlstm.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError, one_line
 from crawl.klines import ms_to_utc
 from train.dataset import (
     MIN_TRAIN_SAMPLES,
@@ -53,7 +53,7 @@ from train.dataset import (
     lead,
     sample_targets,
 )
-from train.metrics import forecast_errors, skill
+from train.metrics import evaluate
 from train.models import MODEL_NAMES
 from train.pipeline import TrainOptions
 
@@ -161,10 +161,8 @@ def case_record(symbol: str, coin_id: int, model: str, options: TrainOptions | N
                 shrinkage: float | None = None) -> dict:
     """The figures of one (pair, model, fold, repeat), naive measured on the same test rows."""
     split = dataset.split
-    actual = dataset.closes[split.test]
-    last = dataset.last_closes(split.test)
-    errors = forecast_errors(actual, predictions, last)
-    naive = forecast_errors(actual, last, last)
+    metrics = evaluate(dataset.closes[split.test], predictions, dataset.last_closes(split.test))
+    errors, naive = metrics.model, metrics.naive
     train_steps = np.abs(dataset.closes[split.train] - dataset.last_closes(split.train))
     step = float(np.mean(train_steps))
     times = dataset.open_times
@@ -180,7 +178,7 @@ def case_record(symbol: str, coin_id: int, model: str, options: TrainOptions | N
         "mase": errors.mae / step if step > 0 else None,
         "direction_accuracy": errors.direction_accuracy,
         "naive_rmse": naive.rmse, "naive_mae": naive.mae,
-        "skill": skill(errors.rmse, naive.rmse),
+        "skill": metrics.skill,
         "epochs_run": epochs_run, "train_seconds": train_seconds,
         "seconds_per_epoch": (train_seconds / epochs_run
                               if train_seconds is not None and epochs_run else None),
@@ -222,19 +220,16 @@ class TaskOutcome:
 
 def _load_candles(settings: Settings, pair: Pair, options: TrainOptions
                   ) -> tuple[list[int], list[tuple[float, ...]]]:
+    """The pair's candles as train_one reads them (train/candles.py); no --with here."""
+    from train.candles import load_candles
+
     engine = db.open_database(settings.db_url, create=False)
     try:
-        with engine.connect() as conn:
-            return db.load_training_rows(conn, pair.coin_id, newest=options.history,
-                                         interval=options.interval)
+        open_times, values, _ = load_candles(engine, pair.coin_id, pair.symbol,
+                                             options.history, None, options.interval)
+        return open_times, values
     finally:
         engine.dispose()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, CoinlstmError):
-        return str(exc)
-    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def run_task(task: EvalTask) -> TaskOutcome:
@@ -249,7 +244,7 @@ def run_task(task: EvalTask) -> TaskOutcome:
     try:
         outcome.cases = _fit_folds(task)
     except Exception as exc:  # reported as this task's reason; the other tasks go on
-        outcome.error = _reason(exc)
+        outcome.error = one_line(exc)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -295,7 +290,7 @@ def naive_outcome(settings: Settings, pair: Pair, options: TrainOptions, folds: 
             outcome.cases.append(case_record(pair.symbol, pair.coin_id, NAIVE, None, fold, 0,
                                              dataset, last))
     except Exception as exc:
-        outcome.cases, outcome.error = [], _reason(exc)
+        outcome.cases, outcome.error = [], one_line(exc)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -381,12 +376,13 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.market_job import _check_market, _parse_only
+    from coinlstm.market_job import check_market
+    from crawl.klines import parse_symbols
     from train import command as train_command
 
-    market = _check_market(args.market)
+    market = check_market(args.market)
     models = parse_models(args.models)
-    only = _parse_only(args.only)
+    only = parse_symbols(args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
@@ -494,7 +490,7 @@ def _run_all(settings: Settings, pairs: list[Pair], models: list[str],
                     outcome = future.result()
                 except Exception as exc:  # the worker process died (killed, out of memory)
                     outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0,
-                                          error=f"worker process lost: {_reason(exc)}")
+                                          error=f"worker process lost: {one_line(exc)}")
                 outcomes.append(_announce(outcome))
     except BaseException:
         # Interrupted: drop the queued tasks; running children exit with us (lifeline).

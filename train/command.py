@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from coinlstm.config import SUPPORTED_BACKENDS
-from coinlstm.errors import EXIT_FAILURE, CoinlstmError
+from coinlstm.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train.dataset import TARGETS
 from train.models import MODEL_NAMES
 from train.pipeline import TrainOptions, TrainResult, failure_dict, train_pair
@@ -143,10 +143,8 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if args.result_json is not None:
             code = exc.exit_code if isinstance(exc, CoinlstmError) else EXIT_FAILURE
-            message = str(exc) if isinstance(exc, CoinlstmError) else \
-                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             _write_json(args.result_json, failure_dict(
-                args.symbol, args.coin_id, code, message, _elapsed(),
+                args.symbol, args.coin_id, code, one_line(exc), _elapsed(),
                 options.backend or args.settings.backend, options.model))
         raise
     result.seconds = _elapsed()
