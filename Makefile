@@ -16,11 +16,12 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	touch $@
 
 test: install
+	$(VENV)/bin/lint-imports
 	bash deploy/ensure-mysql.sh
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest
 
 demo: install
-	$(PY) -m coinlstm.demo
+	$(PY) -m coinlstm.app.demo
 
 lint: install
 	$(VENV)/bin/ruff check .

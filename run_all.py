@@ -5,7 +5,7 @@ Thin wrapper of ``coinlstm run`` (coinlstm/market_job.py holds the logic).
 
 import sys
 
-from coinlstm.cli import main
+from coinlstm.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["run", *sys.argv[1:]]))

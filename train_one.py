@@ -2,7 +2,7 @@
 
 import sys
 
-import coinlstm.cli
+import coinlstm.app.cli
 
 if __name__ == "__main__":
-    sys.exit(coinlstm.cli.main(["train", *sys.argv[1:]]))
+    sys.exit(coinlstm.app.cli.main(["train", *sys.argv[1:]]))

@@ -96,7 +96,7 @@ def insert_only_work(paths: list[Path], insert: str) -> Callable:
     from decimal import Decimal
 
     from coinlstm import db
-    from crawl.klines import parse_kline
+    from coinlstm.core.klines import parse_kline
 
     texts = {path.stem: [line.split(",") for line in path.read_text().splitlines() if line]
              for path in paths}

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 def import_pair(db_url: str, csv_path: Path) -> int:
     """The pair's candles into the database, as the importer does; returns the coin id."""
     from coinlstm import db
-    from crawl.klines import parse_kline, split_symbol
+    from coinlstm.core.klines import parse_kline, split_symbol
 
     engine = db.open_database(db_url)
     symbol = csv_path.stem

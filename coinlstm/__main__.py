@@ -2,6 +2,6 @@
 
 import sys
 
-from coinlstm.cli import main
+from coinlstm.app.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ and knows nothing of the per-minute request weight. :class:`BinanceClient` keeps
 weight (``X-MBX-USED-WEIGHT-1M``) under a share of the limit that exchangeInfo announces,
 honours every ``Retry-After`` (no request leaves before it has passed), retries transient
 failures with a capped exponential backoff, and then gives up with a one-line
-:class:`~coinlstm.errors.ExchangeUnavailable`. Every request goes to the configured base URL
+:class:`~coinlstm.core.errors.ExchangeUnavailable`. Every request goes to the configured base URL
 (real Binance by default, the replay server in tests), never elsewhere.
 
 python-binance is imported when a client is built, so importing this module stays light.
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from coinlstm.errors import ExchangeUnavailable
+from coinlstm.core.errors import ExchangeUnavailable
 
 log = logging.getLogger(__name__)
 

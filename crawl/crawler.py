@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET
-from coinlstm.errors import BadInput, ExchangeUnavailable
-from crawl.klines import (
+from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET
+from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.klines import (
     check_interval,
     check_symbol,
     ms_to_utc,
@@ -195,7 +195,7 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
 
 def _closed_klines(symbol: str, page: list, start_ms: int, server_ms: int) -> list[list]:
     """The page's klines up to the first one still open at server_ms, checked by
-    :func:`crawl.klines.parse_kline` and in the form :func:`coinlstm.db.insert_klines`
+    :func:`coinlstm.core.klines.parse_kline` and in the form :func:`coinlstm.db.insert_klines`
     stores: times and trades as int (ms), decimals as their exact text."""
     closed = []
     previous = start_ms - 1

@@ -32,8 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from coinlstm.errors import BadInput
-from crawl.klines import (
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import (
     INTERVAL_MS,
     KLINE_FIELDS,
     SYMBOL_PATTERN,

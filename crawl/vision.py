@@ -11,7 +11,7 @@ symbol: they are separate series.
 
 An import runs in two passes so that bad input never half-lands: the first reads and checks
 every file completely (names, checksums, zips, every field of every line through
-:func:`crawl.klines.parse_kline`, time order) without touching the database; only when all
+:func:`coinlstm.core.klines.parse_kline`, time order) without touching the database; only when all
 files are good does the second pass load them, one transaction per file. A file that changes
 between the passes (its SHA-256 differs) is refused before its transaction starts.
 """
@@ -35,9 +35,9 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_INTERVAL
-from coinlstm.errors import BadInput
-from crawl.klines import (
+from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import (
     SYMBOL_PATTERN,
     check_interval,
     check_symbol,
@@ -388,9 +388,9 @@ def load_file(engine: Engine, item: CheckedFile) -> int:
 def stored_kline(line: str) -> list:
     """A kline line's 12 fields as stored: ms ints, exact decimal text, the ignore text.
 
-    :func:`crawl.klines.parse_kline` is the judge of a kline, but it builds eight Decimals and
-    a dict per line (~30 µs, most of an import's time). Lines as Binance writes them (see
-    _PLAIN_LINE) take a shortcut that accepts only what parse_kline accepts, with the same
+    :func:`coinlstm.core.klines.parse_kline` is the judge of a kline, but it builds eight
+    Decimals and a dict per line (~30 µs, most of an import's time). Lines as Binance writes
+    them (see _PLAIN_LINE) take a shortcut that accepts only what parse_kline accepts, with the same
     values (tests/test_import.py holds the two together); every other line is split as CSV
     and goes through parse_kline itself, which accepts it or raises ValueError saying why.
     """

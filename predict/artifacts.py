@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from coinlstm.config import Settings
-from coinlstm.errors import CoinlstmError
-from crawl.klines import check_symbol
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import CoinlstmError
+from coinlstm.core.klines import check_symbol
 
 ARCHITECTURE_ATTR = "coinlstm_architecture"
 SCALER_ATTR = "coinlstm_scaler"

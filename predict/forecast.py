@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coinlstm.config import Settings
-from coinlstm.errors import BadInput
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import BadInput
 from predict.artifacts import LoadedModel, load_model
 from train.dataset import CLOSE_INDEX, next_input, scaler_from_dict
 from train.withpairs import input_rows

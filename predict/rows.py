@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_INTERVAL
+from coinlstm.core.config import DEFAULT_INTERVAL
 from train.metrics import SliceMetrics
 from train.shrinkage import Shrinkage
 

@@ -1,4 +1,4 @@
--- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db.py by
+-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by
 -- `coinlstm init-db --print-ddl`; tests/test_schema.py keeps the two equal.
 
 CREATE TABLE coin_info (

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from coinlstm import db
-from coinlstm.db import FEATURE_COLUMNS
-from coinlstm.errors import BadInput
+from coinlstm.app import evaluate as backtest
+from coinlstm.app.pair_job import TrainOptions
+from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.errors import BadInput
 from tests.conftest import run_cli
 from tests.trainkit import load_pair
-from train import backtest
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
-from train.pipeline import TrainOptions
 
 HOUR_MS = 3_600_000
 ROWS = 1500

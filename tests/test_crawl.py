@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from crawl.binance import BinanceClient, RetryPolicy
 from crawl.crawler import crawl_market
 from crawl.replay import Faults, ReplayServer

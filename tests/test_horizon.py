@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from coinlstm import config, db
-from coinlstm.cli import main
-from coinlstm.errors import BadInput
+from coinlstm import db
+from coinlstm.app.cli import main
+from coinlstm.app.pair_job import TrainOptions, train_pair
+from coinlstm.app.train_command import add_training_arguments, options_from_args, training_argv
+from coinlstm.core import config
+from coinlstm.core.errors import BadInput
 from tests.conftest import REPO, SHARED_DATA, fingerprint
 from tests.trainkit import FAST, folder_snapshot, load_pair
-from train.command import add_training_arguments, options_from_args, training_argv
 from train.dataset import build_dataset, lead, sample_targets
-from train.pipeline import TrainOptions, train_pair
 from train.returns import RETURN_FEATURES
 
 HOUR_MS = 3_600_000

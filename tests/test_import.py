@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from coinlstm import db
-from coinlstm.errors import BadInput
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import parse_kline
 from crawl import vision
-from crawl.klines import parse_kline
 from tests.conftest import fingerprint, read_csv_rows, run_cli, write_sample
 
 HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"

@@ -3,7 +3,7 @@ interval's candle table, and an unknown interval changes nothing.
 
 Real parts only: the replay server over loopback HTTP with the real Binance client, SQLite and
 MySQL, the real CLI in fresh processes, real Keras training (1 epoch). The candles are
-SYNTHETIC (``coinlstm.demo.synthetic_klines``: random-walk prices of the made-up pair
+SYNTHETIC (``coinlstm.app.demo.synthetic_klines``: random-walk prices of the made-up pair
 SYNTH1ETH, one series of hourly candles and one of 5-minute candles), not market data. Both
 series end at the same open time, so the same (idCoin, openTime) is stored twice, once per
 table: the two series can only stay apart if every read and write picks its interval's table.
@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from coinlstm import config, db
-from coinlstm.demo import END_OPEN_MS, synthetic_klines
-from coinlstm.errors import BadInput
+from coinlstm import db
+from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
+from coinlstm.core import config
+from coinlstm.core.errors import BadInput
 from crawl import vision
 from crawl.binance import BinanceClient, RetryPolicy
 from crawl.crawler import crawl_market

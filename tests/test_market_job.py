@@ -137,8 +137,8 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(shared_data, db_url, 
 def test_track_record_and_ranking(sqlite_url):
     """recent skill = median of the pair's last runs of the same model and target; pairs with
     an edge (a > 0 and recent skill > 0) rank first, then by predicted change."""
-    from coinlstm.executors import PairOutcome
-    from coinlstm.market_job import _rank_key
+    from coinlstm.app.executors import PairOutcome
+    from coinlstm.app.market_job import _rank_key
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:

@@ -17,13 +17,14 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from coinlstm import config, db
+from coinlstm import db
+from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.train_command import add_training_arguments, options_from_args, training_argv
+from coinlstm.core import config
 from tests.conftest import REPO, fingerprint, run_cli
 from tests.test_train import train_cli
 from tests.trainkit import FAST, folder_snapshot, load_pair, newest_features, train_every_model
-from train.command import add_training_arguments, options_from_args, training_argv
 from train.models import MODEL_NAMES, build_model
-from train.pipeline import TrainOptions
 
 ROWS = 1200
 SYMBOL = "ADAETH"

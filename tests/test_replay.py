@@ -184,7 +184,7 @@ def test_binance_vision_tree_of_zips_and_microsecond_times(shared_data, tmp_path
 
 
 def test_empty_folder_or_bad_line_is_bad_input(tmp_path, shared_data):
-    from coinlstm.errors import BadInput
+    from coinlstm.core.errors import BadInput
 
     with pytest.raises(BadInput, match="no kline files"):
         ReplayServer(tmp_path)

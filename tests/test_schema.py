@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.errors import BadInput, DatabaseUnavailable
+from coinlstm.core.errors import BadInput, DatabaseUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from coinlstm import config, db
+from coinlstm import db
+from coinlstm.app import testhooks
+from coinlstm.core import config
 from tests.conftest import REPO
 from tests.trainkit import FAST, load_pair
-from train import testhooks
 from train.dataset import build_dataset, sample_targets
 
 HOUR_MS = 3_600_000
@@ -34,7 +35,7 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
 #: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
 REFERENCE = ["--target", "close"]
 #: Runs the CLI and reports whether TensorFlow got imported on the way.
-_CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.cli import main\ncode = main(sys.argv[1:])\n"
+_CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.app.cli import main\ncode = main(sys.argv[1:])\n"
                       "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
                       "sys.exit(code)")
 
@@ -151,7 +152,7 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
     if backend == "jax" and db_url.startswith("sqlite"):
         # Saved under JAX, loaded under TensorFlow in a fresh process: the same forecast.
         probe = ("import sys, json, numpy as np\n"
-                 "from coinlstm import config\nfrom predict.forecast import forecast_next\n"
+                 "from coinlstm.core import config\nfrom predict.forecast import forecast_next\n"
                  "s = config.load(artifacts=sys.argv[1])\n"
                  "import keras\nassert keras.backend.backend() == 'tensorflow'\n"
                  "print(json.dumps(forecast_next(s, 'ADAETH', np.array(json.loads(sys.argv[2])))))")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from coinlstm import config, db
+from coinlstm import db
+from coinlstm.core import config
 from tests.conftest import REPO, fingerprint, run_cli
 from tests.trainkit import load_pair, newest_features
 from train.dataset import CLOSE_INDEX, build_dataset
@@ -52,8 +53,8 @@ def test_windows_are_divided_by_their_first_row(shared_data):
 
 
 def test_window_target_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path):
+    from coinlstm.app.pair_job import TrainOptions, train_pair
     from predict.forecast import forecast_next
-    from train.pipeline import TrainOptions, train_pair
 
     coin_id, _ = load_pair(sqlite_url, shared_data / "ADAETH.csv", 900, tail=True)
     settings = config.load(db_url=sqlite_url, artifacts=tmp_path / "art",

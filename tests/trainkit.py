@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from coinlstm import config, db
-from crawl.klines import parse_kline, split_symbol
+from coinlstm import db
+from coinlstm.app.pair_job import train_pair
+from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.core import config
+from coinlstm.core.klines import parse_kline, split_symbol
 from predict.forecast import forecast_path
 from tests.conftest import REPO, read_csv_rows
-from train.command import add_training_arguments, options_from_args
 from train.models import MODEL_NAMES
-from train.pipeline import train_pair
 
 #: Tiny but real training: what every training test passes.
 FAST = ["--epochs", "2", "--val-size", "240"]

@@ -20,8 +20,8 @@ import random
 import sys
 from pathlib import Path
 
-from coinlstm.config import SUPPORTED_BACKENDS
-from coinlstm.errors import BadInput, CoinlstmError
+from coinlstm.core.config import SUPPORTED_BACKENDS
+from coinlstm.core.errors import BadInput, CoinlstmError
 
 TORCH_INSTALL_HINT = "pip install -e '.[torch]'"
 

@@ -44,10 +44,10 @@ from functools import cached_property
 
 import numpy as np
 
-from coinlstm.config import DEFAULT_INTERVAL
-from coinlstm.db import FEATURE_COLUMNS
-from coinlstm.errors import BadInput
-from crawl.klines import INTERVAL_MS, ms_to_utc
+from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import INTERVAL_MS, ms_to_utc
 from train.returns import ReturnScaler, check_prices, close_log_returns, fit_return_scaler
 from train.windownorm import WindowScaler, check_window
 from train.withpairs import join, raw_names

@@ -153,7 +153,7 @@ def build_model(name: str, input_shape: tuple[int, int], options: ModelOptions):
     try:
         builder = BUILDERS[name]
     except KeyError:
-        from coinlstm.errors import BadInput
+        from coinlstm.core.errors import BadInput
 
         raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") \
             from None

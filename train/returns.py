@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coinlstm.db import FEATURE_COLUMNS
-from coinlstm.errors import BadInput
+from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.errors import BadInput
 from train.withpairs import return_names, with_closes, with_returns
 
 #: Candles before a sample's window that its inputs read (the previous close).

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coinlstm.db import FEATURE_COLUMNS
-from coinlstm.errors import BadInput
+from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.errors import BadInput
 
 _CLOSE = FEATURE_COLUMNS.index("close")
 

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from coinlstm.db import FEATURE_COLUMNS
-from coinlstm.errors import BadInput
-from crawl.klines import SYMBOL_PATTERN, ms_to_utc
+from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import SYMBOL_PATTERN, ms_to_utc
 
 #: What each --with pair adds to the raw feature matrix, in this order.
 WITH_COLUMNS: tuple[str, ...] = ("close", "volume")

@@ -16,7 +16,7 @@ ENV_BINANCE_URL = "COINLSTM_BINANCE_URL"
 ENV_ARTIFACTS = "COINLSTM_ARTIFACTS"
 ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
-#: Set by the market job in each pair's process: the driver's pid (see coinlstm.lifeline).
+#: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
@@ -27,7 +27,7 @@ SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_INTERVAL = "1h"
 #: Binance's fixed-length kline intervals and their length in ms. They live here, not in
 #: crawl/, because the schema (coinlstm/db.py: one candle table per interval) needs them and
-#: crawl.klines imports the schema. 1s and 1M are left out: 1s is not offered for every
+#: coinlstm.core.klines imports the schema. 1s and 1M are left out: 1s is not offered for every
 #: pair, and a month has no fixed length for the gap rule.
 INTERVAL_MS: dict[str, int] = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -40,7 +40,7 @@ DEFAULT_MARKET = "ETH"
 
 def _default_home() -> Path:
     """The checkout root when running from one (models/, weights/ live there), else the cwd."""
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     if (repo_root / "pyproject.toml").is_file():
         return repo_root
     return Path.cwd()
@@ -105,7 +105,7 @@ def load(
     art = Path(artifacts or env.get(ENV_ARTIFACTS) or home).resolve()
     chosen_backend = backend or env.get(ENV_BACKEND) or DEFAULT_BACKEND
     if chosen_backend not in SUPPORTED_BACKENDS:
-        from coinlstm.errors import BadInput
+        from coinlstm.core.errors import BadInput
 
         raise BadInput(
             f"unknown Keras backend {chosen_backend!r}; "

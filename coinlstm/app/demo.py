@@ -14,7 +14,7 @@ import random
 import sys
 from pathlib import Path
 
-from coinlstm import config
+from coinlstm.core import config
 
 SYMBOLS = ("SYNTH1ETH", "SYNTH2ETH", "SYNTH3ETH")
 HOUR_MS = 3_600_000
@@ -54,7 +54,7 @@ def write_synthetic_market(folder: Path, candles: int = 1500, seed: int = 7) -> 
     """Write SYMBOL.csv files in Binance's 12-column kline order. Synthetic: a labelled toy."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.txt").write_text(
-        "SYNTHETIC data written by coinlstm.demo (random walks), not market data.\n")
+        "SYNTHETIC data written by coinlstm.app.demo (random walks), not market data.\n")
     rng = random.Random(seed)
     paths = []
     for number, symbol in enumerate(SYMBOLS, start=1):
@@ -68,12 +68,12 @@ def write_synthetic_market(folder: Path, candles: int = 1500, seed: int = 7) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coinlstm.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.demo", description=__doc__)
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from coinlstm.cli import main as cli_main
+    from coinlstm.app.cli import main as cli_main
     from crawl.replay import ReplayServer
 
     settings = config.load()

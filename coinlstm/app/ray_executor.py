@@ -1,6 +1,6 @@
 """The market job on a Ray cluster: one Ray task per pair ("many models" pattern).
 
-Each task runs the same per-pair work as ``coinlstm train`` (train.pipeline.train_pair) in a
+Each task runs the same per-pair work as ``coinlstm train`` (coinlstm.app.pair_job.train_pair) in a
 worker process that exits after the task (``max_calls=1``), so Keras memory is returned as
 with the subprocess executor. A task lost with its worker or node is retried by Ray on
 another node (``max_retries``); a pair that fails on bad input is an answer, not a crash, and
@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from coinlstm.config import Settings
-from coinlstm.errors import BadInput
-from coinlstm.executors import PairOutcome, PairTask, outcome_from_result
+from coinlstm.app.executors import PairOutcome, PairTask, outcome_from_result
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import BadInput
 
 #: How often Ray reruns a pair whose worker or node died (system failures only).
 TASK_RETRIES = 3
@@ -36,8 +36,8 @@ def train_pair_in_worker(settings: Settings, task: PairTask, options, run_id: st
     """Body of the Ray task: the pair's result dict, failures included, plus its peak memory."""
     import resource
 
-    from coinlstm.errors import CoinlstmError
-    from train.pipeline import train_pair
+    from coinlstm.app.pair_job import train_pair
+    from coinlstm.core.errors import CoinlstmError
 
     started = time.monotonic()
     try:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from coinlstm.config import ENV_PARENT_PID
+from coinlstm.core.config import ENV_PARENT_PID
 
 
 def exit_with_parent(poll_seconds: float = 1.0) -> None:

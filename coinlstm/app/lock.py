@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from coinlstm import db
-from coinlstm.errors import LockHeld
+from coinlstm.core.errors import LockHeld
 
 
 class JobLock:

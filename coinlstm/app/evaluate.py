@@ -42,9 +42,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_INTERVAL, DEFAULT_MARKET, ENV_PARENT_PID, INTERVAL_MS, Settings
-from coinlstm.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError, one_line
-from crawl.klines import ms_to_utc
+from coinlstm.app.pair_job import TrainOptions
+from coinlstm.core.config import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MARKET,
+    ENV_PARENT_PID,
+    INTERVAL_MS,
+    Settings,
+)
+from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError, one_line
+from coinlstm.core.klines import ms_to_utc
 from train.dataset import (
     MIN_TRAIN_SAMPLES,
     MIN_VAL_SAMPLES,
@@ -55,7 +62,6 @@ from train.dataset import (
 )
 from train.metrics import evaluate
 from train.models import MODEL_NAMES
-from train.pipeline import TrainOptions
 
 NAIVE = "naive"
 #: Named set-ups beside the zoo's names: what each overrides in the passed options.
@@ -237,7 +243,7 @@ def run_task(task: EvalTask) -> TaskOutcome:
     started = time.perf_counter()
     # Exit with the driver: a killed `evaluate` must not leave children training for minutes.
     os.environ[ENV_PARENT_PID] = str(os.getppid())
-    from coinlstm.lifeline import exit_with_parent
+    from coinlstm.app.lifeline import exit_with_parent
 
     exit_with_parent()
     outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0)
@@ -299,7 +305,7 @@ def naive_outcome(settings: Settings, pair: Pair, options: TrainOptions, folds: 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from train import command as train_command
+    from coinlstm.app import train_command
 
     group = parser.add_argument_group("backtest")
     group.add_argument("--market", default=DEFAULT_MARKET,
@@ -376,9 +382,9 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.market_job import check_market
-    from crawl.klines import parse_symbols
-    from train import command as train_command
+    from coinlstm.app import train_command
+    from coinlstm.app.market_job import check_market
+    from coinlstm.core.klines import parse_symbols
 
     market = check_market(args.market)
     models = parse_models(args.models)

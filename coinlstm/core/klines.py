@@ -11,11 +11,10 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from coinlstm.config import INTERVAL_MS
-from coinlstm.db import CANDLE_COLUMNS, to_exact_decimal
-from coinlstm.errors import BadInput
-
-# INTERVAL_MS is defined in coinlstm.config (the schema needs it) and still importable here.
+from coinlstm.core.columns import CANDLE_COLUMNS
+from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.decimals import to_exact_decimal
+from coinlstm.core.errors import BadInput
 
 #: Quote assets recognised at the end of a symbol, longest first so FDUSD beats USD.
 KNOWN_QUOTES: tuple[str, ...] = tuple(sorted(

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_INTERVAL, Settings
-from coinlstm.errors import BadInput
-from crawl.klines import INTERVAL_MS, check_interval, check_symbol
-from train import testhooks
+from coinlstm.app import testhooks
+from coinlstm.core.config import DEFAULT_INTERVAL, Settings
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol
 from train.dataset import (
     DEFAULT_TARGET,
     MIN_TRAIN_SAMPLES,

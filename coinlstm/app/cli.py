@@ -3,7 +3,7 @@
 Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the chosen subcommand's module is imported, so ``coinlstm
 crawl`` never pays for Keras and ``coinlstm train`` never pays for the crawler. Errors
-become one line on stderr and an exit code (see coinlstm.errors).
+become one line on stderr and an exit code (see coinlstm.core.errors).
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from coinlstm import config
-from coinlstm.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, one_line
+from coinlstm.core import config
+from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, one_line
 
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init-db": ("coinlstm.initdb", "create the tables (MySQL or the embedded SQLite default)"),
+    "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
     "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
     "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
     "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
-    "train": ("train.command", "train one pair's model, predict its next close, store rows"),
-    "run": ("coinlstm.market_job", "the hourly job: crawl, then train every pair of a market"),
-    "evaluate": ("train.backtest", "walk-forward backtest of models against the naive forecast"),
+    "train": ("coinlstm.app.train_command",
+              "train one pair's model, predict its next close, store rows"),
+    "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
+    "evaluate": ("coinlstm.app.evaluate",
+                 "walk-forward backtest of models against the naive forecast"),
 }
 
 log = logging.getLogger("coinlstm")

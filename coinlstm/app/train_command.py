@@ -3,7 +3,7 @@
 Exit codes: 0 done; 2 bad input (flags, an unknown id, an id and symbol that disagree, too
 few candles, NaN in the data, a symbol that is not [A-Z0-9]{2,20}); 1 anything else (database
 unreachable, ...). ``--result-json FILE`` is written on success and on failure: the market
-job reads it (keys: train.pipeline.TrainResult.to_dict / failure_dict).
+job reads it (keys: coinlstm.app.pair_job.TrainResult.to_dict / failure_dict).
 
 The market job reuses :func:`add_training_arguments` and :func:`training_argv` to pass the
 training flags through to every pair's process.
@@ -19,11 +19,11 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from coinlstm.config import SUPPORTED_BACKENDS
-from coinlstm.errors import EXIT_FAILURE, CoinlstmError, one_line
+from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
+from coinlstm.core.config import SUPPORTED_BACKENDS
+from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train.dataset import TARGETS
 from train.models import MODEL_NAMES
-from train.pipeline import TrainOptions, TrainResult, failure_dict, train_pair
 from train.withpairs import format_with, parse_with
 
 #: When this process started running our code (the "seconds" of the result: whole run).
@@ -133,7 +133,7 @@ def required_candles(options: TrainOptions) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.lifeline import exit_with_parent
+    from coinlstm.app.lifeline import exit_with_parent
 
     exit_with_parent()
     options = options_from_args(args)
@@ -167,6 +167,6 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from coinlstm.cli import main
+    from coinlstm.app.cli import main
 
     sys.exit(main(["train", *sys.argv[1:]]))

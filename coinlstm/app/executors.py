@@ -2,7 +2,7 @@
 
 The subprocess pool is the default: each pair is a fresh ``python -m coinlstm train``
 process, so Keras/TensorFlow/JAX memory goes back to the OS after every pair, and a crash or
-a hang costs one pair, not the job. The Ray executor (coinlstm.ray_executor) answers the same
+a hang costs one pair, not the job. The Ray executor (coinlstm.app.ray_executor) answers the same
 interface for clusters.
 """
 
@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coinlstm.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, ENV_PARENT_PID, Settings
+from coinlstm.core.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, ENV_PARENT_PID, Settings
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Hooks the test-suite uses to stop a training process at a known moment.
 
-The one place outside coinlstm.config that reads the environment, on purpose: these are not
+The one place outside coinlstm.core.config that reads the environment, on purpose: these are not
 settings a user has, and they do nothing unless a test sets them.
 
 - ``COINLSTM_TEST_STALL=SYM[,SYM]``: training of these pairs hangs after loading its candles

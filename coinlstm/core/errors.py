@@ -1,6 +1,6 @@
 """The project's exceptions, each carrying the exit code the CLI turns it into.
 
-Every entry point catches :class:`CoinlstmError` once (in ``coinlstm.cli``) and prints its
+Every entry point catches :class:`CoinlstmError` once (in ``coinlstm.app.cli``) and prints its
 message as a single line, so the modules below raise with a message a user can act on.
 """
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.config import DEFAULT_MARKET, Settings
-from coinlstm.errors import (
+from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
+from coinlstm.app.lock import JobLock
+from coinlstm.core.config import DEFAULT_MARKET, Settings
+from coinlstm.core.errors import (
     EXIT_OK,
     EXIT_SOME_PAIRS_FAILED,
     BadInput,
 )
-from coinlstm.executors import PairOutcome, PairTask, SubprocessExecutor
-from coinlstm.lock import JobLock
 
 MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
@@ -36,7 +36,7 @@ TRACK_RECORD_RUNS = 24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from train import command as train_command
+    from coinlstm.app import train_command
 
     job = parser.add_argument_group("market job")
     job.add_argument("--market", default=DEFAULT_MARKET,
@@ -62,8 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawl.klines import parse_symbols
-    from train import command as train_command
+    from coinlstm.app import train_command
+    from coinlstm.core.klines import parse_symbols
 
     market = check_market(args.market)
     only = parse_symbols(args.only)
@@ -148,7 +148,7 @@ class MarketJob:
     def _select_pairs(self) -> tuple[list[PairTask], str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
         --only)."""
-        from train import command as train_command
+        from coinlstm.app import train_command
 
         needed = train_command.required_candles(self.options)
         with self.engine.connect() as conn:
@@ -179,7 +179,7 @@ class MarketJob:
     def _executor(self):
         logs_dir = self.settings.logs_dir / self.run_id
         if self.args.executor == "ray":
-            from coinlstm.ray_executor import RayExecutor
+            from coinlstm.app.ray_executor import RayExecutor
 
             return RayExecutor(self.settings, self.run_id, self.options,
                                workers=self.args.workers, timeout=self.args.timeout,

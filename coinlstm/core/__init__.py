@@ -1,0 +1,2 @@
+"""The ground layer: settings, errors, the rules of symbols, intervals and klines, column
+names. Imports nothing of the project."""

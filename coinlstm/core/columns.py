@@ -1,0 +1,48 @@
+"""Column names of a candle: written once, read by the schema, the kline reader and the
+formulations alike (SPEC.md's names, kept verbatim)."""
+
+from __future__ import annotations
+
+#: Candle columns in Binance kline order (the order of the REST API and of the dumps),
+#: led by the coin's id: the columns of every candle table.
+CANDLE_COLUMNS: tuple[str, ...] = (
+    "idCoin",
+    "openTime",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "closeTime",
+    "quoteAssetVolume",
+    "numberOfTrader",
+    "takerBuyBaseAssetVolume",
+    "takerBuyQuoteAssetVolume",
+    "ignore",
+)
+#: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order.
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quoteAssetVolume",
+    "numberOfTrader",
+    "takerBuyBaseAssetVolume",
+    "takerBuyQuoteAssetVolume",
+    "ignore",
+)
+#: The candle columns stored as exact decimals (prices and volumes).
+DECIMAL_COLUMNS: tuple[str, ...] = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quoteAssetVolume",
+    "takerBuyBaseAssetVolume",
+    "takerBuyQuoteAssetVolume",
+)
+#: Index of the close among the features: the target column of every formulation.
+CLOSE_INDEX = FEATURE_COLUMNS.index("close")

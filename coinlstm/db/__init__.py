@@ -1,0 +1,23 @@
+"""The database layer: one module per job, re-exported here so callers write ``db.name``.
+
+One SQLAlchemy Core schema serves MySQL/MariaDB (production, what the dashboards read) and
+the embedded SQLite default. All SQL is built by SQLAlchemy with bound parameters; nothing
+here formats values into SQL text.
+
+- :mod:`coinlstm.db.types`: the exact-decimal column type;
+- :mod:`coinlstm.db.schema`: the tables and their DDL;
+- :mod:`coinlstm.db.engine`: engines, the schema lock, the in-place upgrade, transactions;
+- :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`: queries.
+"""
+
+from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, FEATURE_COLUMNS
+from coinlstm.core.decimals import PRICE_SCALE, to_exact_decimal
+from coinlstm.db.candles import *  # noqa: F403
+from coinlstm.db.coins import *  # noqa: F403
+from coinlstm.db.engine import *  # noqa: F403
+from coinlstm.db.results import *  # noqa: F403
+from coinlstm.db.schema import *  # noqa: F403
+from coinlstm.db.types import ExactDecimal
+
+__all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "PRICE_SCALE",
+           "ExactDecimal", "to_exact_decimal"]

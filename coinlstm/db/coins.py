@@ -1,0 +1,59 @@
+"""coin_info: the pairs, their ids (never reused) and their exchange status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coinlstm.db.schema import coin_info
+
+
+def coin_by_id(conn: Connection, coin_id: int) -> sa.Row | None:
+    return conn.execute(sa.select(coin_info).where(coin_info.c.id == coin_id)).first()
+
+
+def coin_by_symbol(conn: Connection, symbol: str) -> sa.Row | None:
+    return conn.execute(sa.select(coin_info).where(coin_info.c.symbol == symbol)).first()
+
+
+def coins_of_market(conn: Connection, quote_asset: str, status: str | None = None) -> list[sa.Row]:
+    query = sa.select(coin_info).where(coin_info.c.quoteAsset == quote_asset)
+    if status is not None:
+        query = query.where(coin_info.c.status == status)
+    return list(conn.execute(query.order_by(coin_info.c.id)))
+
+
+def ensure_coin(conn: Connection, symbol: str, base_asset: str, quote_asset: str,
+                status: str | None = None) -> int:
+    """The coin's id, registering it first if it is new. Ids are never reused or changed.
+
+    ``status`` None leaves an existing coin's status as it is (an import knows nothing of
+    the exchange's status); a value updates it.
+    """
+    row = coin_by_symbol(conn, symbol)
+    now = int(time.time())
+    if row is None:
+        result = conn.execute(coin_info.insert().values(
+            symbol=symbol, baseAsset=base_asset, quoteAsset=quote_asset, status=status,
+            time_update=now))
+        return int(result.inserted_primary_key[0])
+    if status is not None and row.status != status:
+        conn.execute(coin_info.update().where(coin_info.c.id == row.id)
+                     .values(status=status, time_update=now))
+    return int(row.id)
+
+
+def mark_missing_coins(conn: Connection, quote_asset: str, listed_symbols: Iterable[str],
+                       status: str = "DELISTED") -> list[str]:
+    """Mark the market's coins the exchange no longer lists; their candles stay."""
+    listed = set(listed_symbols)
+    marked = []
+    for row in coins_of_market(conn, quote_asset):
+        if row.symbol not in listed and row.status not in (None, status):
+            conn.execute(coin_info.update().where(coin_info.c.id == row.id)
+                         .values(status=status, time_update=int(time.time())))
+            marked.append(row.symbol)
+    return marked

@@ -1,0 +1,147 @@
+"""Engines, the schema lock and the in-place upgrade, and the one transaction helper:
+how a process reaches the database and what it turns a failure into."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from coinlstm.core.errors import BadInput, DatabaseUnavailable
+from coinlstm.db.schema import metadata
+
+
+def describe_url(url: str) -> str:
+    """The URL as it may be printed: never with its password."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<malformed database URL>"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine that survives a MySQL restart between runs (pre-ping) and fails fast.
+
+    A malformed URL or a missing driver is the user's input: BadInput. The connection itself is
+    not opened here; :func:`connect` does that and maps failures to DatabaseUnavailable.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise BadInput(f"malformed database URL {url!r}") from None
+    kwargs: dict = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60}
+    elif parsed.get_backend_name() == "mysql":
+        kwargs["pool_recycle"] = 3600
+        if parsed.get_driver_name() == "mysqlconnector":
+            kwargs["connect_args"] = {"connection_timeout": 10}
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise BadInput(f"unusable database URL {describe_url(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the market job's children write while others read; foreign keys are off by
+    # default in SQLite and on in InnoDB: make both behave alike.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+@contextmanager
+def _schema_lock(conn: Connection):
+    """One process at a time checks and creates the schema. DDL commits at once on MySQL and
+    runs outside a transaction with pysqlite, so neither database serialises it by itself:
+    MySQL gets a named server lock per database, a SQLite file an ``flock`` on a file beside
+    it (both released by the kernel or server if the holder dies)."""
+    if conn.dialect.name == "sqlite":
+        database = conn.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{database}.schema.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if conn.dialect.name != "mysql":
+        yield
+        return
+    name = f"coinlstm.schema.{conn.engine.url.database}"[:64]
+    conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": 60})
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+def open_database(url: str, create: bool = True) -> Engine:
+    """Connect once (so an unreachable server fails here, clearly) and ensure the schema."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if create:
+                with _schema_lock(conn):
+                    metadata.create_all(conn, checkfirst=True)
+                    add_missing_columns(conn)
+            else:
+                conn.execute(sa.text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise DatabaseUnavailable(f"cannot use database {describe_url(url)}: {reason}") from None
+    return engine
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Upgrade a database made by an older version: add the nullable columns it lacks.
+
+    Only additions of nullable columns happen here (what each release so far has needed), so
+    old rows stay valid and old readers keep working. DDL takes no bound parameters; the
+    names are this module's own, quoted by the dialect.
+    """
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = sa.inspect(conn)
+    # One catalogue query for all tables (there is a candle table per interval), not one each.
+    names = [table.name for table in metadata.sorted_tables]
+    columns = inspector.get_multi_columns(filter_names=names)
+    added = []
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in columns.get((None, table.name), ())}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            definition = CreateColumn(column).compile(dialect=conn.dialect)
+            quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
+            conn.execute(sa.text(f"ALTER TABLE {quoted} ADD COLUMN {definition}"))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+@contextmanager
+def transaction(engine: Engine):
+    """One transaction; database errors become a one-line DatabaseUnavailable."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise DatabaseUnavailable(f"database error on {describe_url(str(engine.url))}: "
+                                  f"{reason}") from None

@@ -1,0 +1,204 @@
+"""The tables: SPEC.md's names and columns verbatim (the dashboards read them), the typo
+``price_preidct_last`` included, one candle table per interval. Declarations only."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection
+
+from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from coinlstm.core.errors import BadInput
+from coinlstm.db.types import ExactDecimal
+
+metadata = sa.MetaData()
+_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+coin_info = sa.Table(
+    "coin_info",
+    metadata,
+    # SQLite only auto-numbers an INTEGER primary key; AUTOINCREMENT there (like InnoDB's
+    # counter) never hands out an id again, so "-id 173" names one coin forever.
+    sa.Column("id", sa.SmallInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("symbol", sa.String(20), nullable=False, unique=True),
+    sa.Column("baseAsset", sa.String(16), nullable=False),
+    sa.Column("quoteAsset", sa.String(16), nullable=False, index=True),
+    # The exchange's status (TRADING, BREAK, ...); DELISTED when exchangeInfo no longer
+    # lists the pair; NULL for pairs only imported from files and never seen on the exchange.
+    sa.Column("status", sa.String(20), nullable=True),
+    sa.Column("time_update", sa.Integer, nullable=True),
+    sqlite_autoincrement=True,
+    **_TABLE_ARGS,
+)
+
+
+
+def _candle_table(name: str) -> sa.Table:
+    """A candle table: the columns and primary key of SPEC.md's candlestick_data.
+
+    Every interval has its own table of this shape, so a series is (table, idCoin) and
+    5-minute candles can never land among the hourly ones the dashboards read.
+    """
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("idCoin", sa.SmallInteger, sa.ForeignKey("coin_info.id"), primary_key=True,
+                  autoincrement=False),
+        sa.Column("openTime", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("open", ExactDecimal, nullable=False),
+        sa.Column("high", ExactDecimal, nullable=False),
+        sa.Column("low", ExactDecimal, nullable=False),
+        sa.Column("close", ExactDecimal, nullable=False),
+        sa.Column("volume", ExactDecimal, nullable=False),
+        sa.Column("closeTime", sa.BigInteger, nullable=False),
+        sa.Column("quoteAssetVolume", ExactDecimal, nullable=False),
+        sa.Column("numberOfTrader", sa.BigInteger, nullable=False),
+        sa.Column("takerBuyBaseAssetVolume", ExactDecimal, nullable=False),
+        sa.Column("takerBuyQuoteAssetVolume", ExactDecimal, nullable=False),
+        # Binance's "unused field"; kept as the text it sent ("0").
+        sa.Column("ignore", sa.String(40), nullable=False),
+        **_TABLE_ARGS,
+    )
+
+
+def candle_table_name(interval: str) -> str:
+    """``candlestick_data`` for 1h (the name the dashboards read), else ``candlestick_data_5m``
+    and so on: one table per interval."""
+    return "candlestick_data" if interval == DEFAULT_INTERVAL else f"candlestick_data_{interval}"
+
+
+#: interval -> its candle table, for every interval of config.INTERVAL_MS.
+CANDLE_TABLES: dict[str, sa.Table] = {
+    interval: _candle_table(candle_table_name(interval)) for interval in INTERVAL_MS}
+#: The hourly candles: the original system's table, name and columns unchanged.
+candlestick_data = CANDLE_TABLES[DEFAULT_INTERVAL]
+
+
+def candles_table(interval: str = DEFAULT_INTERVAL) -> sa.Table:
+    """The table holding ``interval``'s candles; BadInput for an interval without one."""
+    try:
+        return CANDLE_TABLES[interval]
+    except (KeyError, TypeError):
+        raise BadInput(f"unknown interval {interval!r}; choose one of "
+                       f"{', '.join(CANDLE_TABLES)}") from None
+
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    # One row per run of the market job: who runs it, and the key that makes a retried
+    # pair's writes idempotent (historical_* rows are unique per run_id and coin).
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("market", sa.String(16), nullable=False),
+    sa.Column("executor", sa.String(16), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("time_start", sa.Integer, nullable=False, index=True),
+    sa.Column("time_end", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("pairs_ok", sa.Integer, nullable=True),
+    sa.Column("pairs_failed", sa.Integer, nullable=True),
+    **_TABLE_ARGS,
+)
+
+#: Metric columns added to historical_train beyond SPEC.md (model and naive side by side).
+METRIC_COLUMNS: tuple[str, ...] = (
+    "MAE",
+    "MAPE",
+    "direction_accuracy",
+    "naive_RMSE",
+    "naive_max_error",
+    "naive_MAE",
+    "naive_MAPE",
+    "naive_direction_accuracy",
+    "skill",
+)
+
+historical_train = sa.Table(
+    "historical_train",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
+    sa.Column("time_create", sa.Integer, nullable=False, index=True),
+    sa.Column("price_test", sa.Text, nullable=False),
+    sa.Column("price_predict", sa.Text, nullable=False),
+    sa.Column("RMSE", sa.Double, nullable=False),
+    sa.Column("max_error", sa.Double, nullable=False),
+    sa.Column("openTime_last", sa.BigInteger, nullable=False),
+    *(sa.Column(name, sa.Double, nullable=True) for name in METRIC_COLUMNS),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("model", sa.String(32), nullable=True),
+    sa.Column("backend", sa.String(16), nullable=True),
+    sa.Column("settings", sa.Text, nullable=True),
+    sa.Column("n_train", sa.Integer, nullable=True),
+    sa.Column("n_val", sa.Integer, nullable=True),
+    sa.Column("n_test", sa.Integer, nullable=True),
+    sa.Column("epochs_run", sa.Integer, nullable=True),
+    sa.Column("train_seconds", sa.Double, nullable=True),
+    # "return" (default) or "close" (the reference); for "return", the factor a that anchors
+    # the forecast on the last close (0: no edge), its validation t statistic, and a > 0.
+    sa.Column("target", sa.String(16), nullable=True),
+    sa.Column("shrinkage", sa.Double, nullable=True),
+    sa.Column("shrinkage_t", sa.Double, nullable=True),
+    sa.Column("edge", sa.Boolean, nullable=True),
+    # --horizon K: closes forecast per sample; with K > 1, price_test and price_predict hold
+    # a JSON array of K-arrays (one per test sample) instead of a flat array.
+    sa.Column("horizon", sa.Integer, nullable=True),
+    # The candle interval the model was trained on ("1h", "5m", ...); NULL in rows written
+    # before intervals existed, which were all 1h. (INTERVAL is a reserved word in MySQL:
+    # a hand-written query names it `interval`, in backticks.)
+    sa.Column("interval", sa.String(8), nullable=True),
+    sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
+    **_TABLE_ARGS,
+)
+
+historical_price_predictions = sa.Table(
+    "historical_price_predictions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
+    sa.Column("time_create", sa.Integer, nullable=False, index=True),
+    sa.Column("price_predict", sa.Text, nullable=False),
+    sa.Column("price_actual", sa.Text, nullable=False),
+    sa.Column("price_preidct_last", sa.Double, nullable=False),
+    sa.Column("price_predict_previous", sa.Double, nullable=True),
+    sa.Column("price_actual_last", sa.Double, nullable=False),
+    sa.Column("price_actual_previous", sa.Double, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("openTime_next", sa.BigInteger, nullable=True),
+    sa.Column("model", sa.String(32), nullable=True),
+    sa.Column("skill", sa.Double, nullable=True),
+    sa.Column("target", sa.String(16), nullable=True),
+    sa.Column("edge", sa.Boolean, nullable=True),
+    # --horizon K: the K forecast closes after the newest candle as a JSON array (NULL for
+    # K = 1); price_preidct_last stays the first of them, so one-step readers keep working.
+    sa.Column("horizon", sa.Integer, nullable=True),
+    sa.Column("price_predict_horizon", sa.Text, nullable=True),
+    # The interval of the forecast candle (openTime_next is one interval after the newest).
+    sa.Column("interval", sa.String(8), nullable=True),
+    sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
+    **_TABLE_ARGS,
+)
+
+
+def table_fingerprint(conn: Connection) -> dict[str, int]:
+    """Row counts of every table: what a test compares to prove 'the database is unchanged'."""
+    return {table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table))
+                            .scalar_one()) for table in metadata.sorted_tables}
+
+
+def mysql_ddl() -> str:
+    """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = mysql.dialect()
+    parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
+             "-- `coinlstm init-db --print-ddl`; tests/test_schema.py keeps the two equal.",
+             ""]
+    for table in metadata.sorted_tables:
+        parts.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";")
+        parts.append("")
+    return "\n".join(parts)
