@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from coinlstm import db
-from coinlstm.app import evaluate as backtest
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.errors import BadInput
 from tests.conftest import run_cli
 from tests.trainkit import load_pair
+from train import walkforward
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
 
 HOUR_MS = 3_600_000
@@ -61,14 +61,14 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
     times, values = _candles(sqlite_url, coin_id)
     options = TrainOptions(target=target, window=window, val_size=96, test_size=FOLD_SIZE)
     passed_in: list[list[int]] = []
-    real_build = backtest.build_dataset
+    real_build = walkforward.build_dataset
 
     def spy(open_times, *args, **kwargs):
         passed_in.append(list(open_times))
         return real_build(open_times, *args, **kwargs)
 
-    monkeypatch.setattr(backtest, "build_dataset", spy)
-    built = backtest.fold_datasets(times, values, options, FOLDS, FOLD_SIZE)
+    monkeypatch.setattr(walkforward, "build_dataset", spy)
+    built = walkforward.fold_datasets(times, values, options, FOLDS, FOLD_SIZE)
     targets = sample_targets(np.asarray(times), window + lead(target), HOUR_MS)
 
     assert [fold.index for fold, _ in built] == list(range(FOLDS))
@@ -97,7 +97,7 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
     k = 1
     after = built[k][0].end_row + 1
     later = _spiked(_spiked(values, after), len(values) - 1)
-    rebuilt = backtest.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
+    rebuilt = walkforward.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
         assert new.scaler.to_dict() == old.scaler.to_dict()
@@ -106,7 +106,7 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
         assert np.array_equal(new.features, old.features)
     assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
     training_row = int(built[k][1].split.train[len(built[k][1].split.train) // 2])
-    leaked = backtest.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
+    leaked = walkforward.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
                                     FOLD_SIZE)
     assert leaked[k][1].scaler.to_dict() != built[k][1].scaler.to_dict()
 
@@ -114,7 +114,7 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
 def test_too_short_a_series_for_the_folds_is_refused():
     times = [1_600_000_000_000 + i * HOUR_MS for i in range(200)]
     with pytest.raises(BadInput, match=r"199 usable samples, 3 folds of 48 need at least 216"):
-        backtest.plan_folds(times, 3, 48, window=1, target="close")
+        walkforward.plan_folds(times, 3, 48, window=1, target="close")
 
 
 def _naive_rmse(rows: list[list[str]], case: dict) -> float:
