@@ -30,7 +30,7 @@ from tests.helpers import (
 )
 from tests.synthetic import FIVE_MINUTE, HOURLY, INTERVAL_SYMBOL
 
-#: 2021-04-01 .. 2021-06-03: April and May as monthly dumps, June's days as daily ones.
+#: 2021-04-01 .. 2021-06-02: April and May as monthly dumps, June's days as daily ones.
 ADA_ROWS = 1500
 BNB_ROWS = 300
 
@@ -88,7 +88,7 @@ def test_zips_load_the_same_candles_as_the_plain_csv(db_url, synthetic_candles, 
     # An exchange-registered coin keeps its status: an import knows nothing about it.
     engine = db.open_database(db_url)
     with db.transaction(engine) as conn:
-        db.ensure_coin(conn, "SYNTH2ETH", "BNB", "ETH", status="TRADING")
+        db.ensure_coin(conn, "SYNTH2ETH", "SYNTH2", "ETH", status="TRADING")
     engine.dispose()
 
     summary = import_into(db_url, [tmp_path / "vision"])
@@ -108,7 +108,7 @@ def test_zips_load_the_same_candles_as_the_plain_csv(db_url, synthetic_candles, 
         ada_coin = db.coin_by_symbol(conn, "SYNTH1ETH")
         bnb_coin = db.coin_by_symbol(conn, "SYNTH2ETH")
     engine.dispose()
-    assert (ada_coin.baseAsset, ada_coin.quoteAsset, ada_coin.status) == ("ADA", "ETH", None)
+    assert (ada_coin.baseAsset, ada_coin.quoteAsset, ada_coin.status) == ("SYNTH1", "ETH", None)
     assert bnb_coin.status == "TRADING"
 
 

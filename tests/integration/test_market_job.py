@@ -87,8 +87,8 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
 def test_failed_and_timed_out_pairs_do_not_stop_the_others(synthetic_candles, sqlite_url,
                                                            tmp_path, replay_market):
     now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH3ETH"))
-    write_sample(synthetic_candles / "SYNTH5ETH.csv", tmp_path / "serve", 60,
-                 tail=True)  # too short
+    # too short:
+    write_sample(synthetic_candles / "SYNTH5ETH.csv", tmp_path / "serve", 60, tail=True)
     report_path = tmp_path / "report.json"
     server = replay_market(tmp_path / "serve", now=now)
     done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
@@ -154,7 +154,7 @@ def test_track_record_and_ranking(sqlite_url):
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:
-        coin = db.ensure_coin(conn, "SYNTH1ETH", "ADA", "ETH")
+        coin = db.ensure_coin(conn, "SYNTH1ETH", "SYNTH1", "ETH")
         for skill, target in ((0.10, "return"), (-0.30, "close"), (-0.02, "return"),
                               (0.04, "return")):
             conn.execute(db.historical_train.insert().values(

@@ -97,7 +97,7 @@ def test_ping_time_exchange_info_and_used_weight(sample, replay_market):
     symbols = {s["symbol"]: s for s in body["symbols"]}
     assert set(symbols) == {"SYNTH1ETH", "SYNTH3ETH"}
     assert (symbols["SYNTH3ETH"]["baseAsset"], symbols["SYNTH3ETH"]["quoteAsset"],
-            symbols["SYNTH3ETH"]["status"]) == ("TRX", "ETH", "TRADING")
+            symbols["SYNTH3ETH"]["status"]) == ("SYNTH3", "ETH", "TRADING")
     used = [int(r.headers["X-MBX-USED-WEIGHT-1M"]) for r in (ping, clock, info, klines)]
     assert used == [1, 2, 22, 24]
     assert [entry.used_weight for entry in server.request_log] == used
