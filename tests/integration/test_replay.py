@@ -185,18 +185,6 @@ def test_binance_vision_tree_of_zips_and_microsecond_times(synthetic_candles, tm
     assert [_as_text(k) for k in served] == rows
 
 
-def test_empty_folder_or_bad_line_is_bad_input(tmp_path, synthetic_candles):
-    from coinlstm.core.errors import BadInput
-
-    with pytest.raises(BadInput, match="no kline files"):
-        ReplayServer(tmp_path)
-    folder = write_sample(synthetic_candles / "SYNTH1ETH.csv", tmp_path / "bad", 5).parent
-    with open(folder / "SYNTH1ETH.csv", "a") as handle:
-        handle.write("1617253200000,0.1,0.2,x,0.1,1,1617256799999,1,1,1,1,0\n")
-    with pytest.raises(BadInput, match="SYNTH1ETH.csv line 6"):
-        ReplayServer(folder)
-
-
 def test_binds_loopback_only(sample, replay_market):
     server = replay_market(sample)
     assert server.url.startswith("http://127.0.0.1:")
