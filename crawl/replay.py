@@ -28,6 +28,7 @@ import zipfile
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +42,7 @@ from coinlstm.core.klines import (
     split_symbol,
     to_milliseconds,
 )
+from crawl.replayformats import REPLAY_EXCHANGES, ReplyError, dumps, reply_format
 
 log = logging.getLogger(__name__)
 
@@ -230,12 +232,16 @@ class ReplayServer:
 
     def __init__(self, source_dir: Path, port: int = 0, now: int | None = None,
                  speed: float = 1.0, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
-                 faults: Faults | None = None, statuses: dict[str, str] | None = None):
+                 faults: Faults | None = None, statuses: dict[str, str] | None = None,
+                 exchange: str = "binance"):
         if speed <= 0:
             raise BadInput(f"speed must be positive, got {speed}")
         if weight_limit < 1:
             raise BadInput(f"weight limit must be at least 1, got {weight_limit}")
         self.symbols = load_klines(Path(source_dir))
+        #: Another exchange's replies (crawl.replayformats); None: Binance's, below.
+        self.format = reply_format(exchange, self.symbols)
+        self.exchange = exchange
         self.port = port
         self.speed = float(speed)
         self.weight_limit = int(weight_limit)
@@ -334,6 +340,8 @@ class ReplayServer:
         return reply
 
     def _answer(self, target: str, number: int) -> _Reply:
+        if self.format is not None:
+            return self._answer_as_format(target, number)
         faults = self.faults
         retry = {"Retry-After": str(faults.retry_after)}
         if Faults.hits(faults.too_many_every, number):
@@ -360,6 +368,24 @@ class ReplayServer:
             return self._error(exc.status, exc.code, exc.message, headers)
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return _Reply(200, body, headers)
+
+    def _answer_as_format(self, target: str, number: int) -> _Reply:
+        """Another exchange's reply: the same faults, its paths and bodies, no weights."""
+        faults, shape = self.faults, self.format
+        retry = {"Retry-After": str(faults.retry_after)}
+        if Faults.hits(faults.too_many_every, number):
+            return _Reply(429, dumps(shape.error_body(429, "Too many requests (injected).")),
+                          retry)
+        if Faults.hits(faults.banned_every, number):
+            return _Reply(418, dumps(shape.error_body(418, "Banned (injected).")), retry)
+        if Faults.hits(faults.error_every, number):
+            return _Reply(500, dumps(shape.error_body(500, "Internal error (injected).")))
+        parts = urlsplit(target)
+        try:
+            payload = shape.answer(parts.path, parse_qs(parts.query), self.now_ms())
+        except ReplyError as exc:
+            return _Reply(exc.status, dumps(exc.body))
+        return _Reply(200, dumps(payload))
 
     def _use_weight(self, weight: int) -> tuple[int, int | None]:
         """Add a request's weight to this minute's; (used, ms to the next minute if over)."""
@@ -509,7 +535,14 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             reply = server.handle(self.path)
-            self.send_response(reply.status)
+            if server.format is not None:
+                # The other exchanges' clock is their replies' Date: the server's clock.
+                reply.headers["Date"] = formatdate(server.now_ms() / 1000, usegmt=True)
+            self.log_request(reply.status)
+            self.send_response_only(reply.status)
+            self.send_header("Server", self.version_string())
+            if "Date" not in reply.headers:
+                self.send_header("Date", self.date_time_string())
             self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers.items():
@@ -529,6 +562,9 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source_dir", metavar="DIR", type=Path,
                         help="folder of SYMBOL.csv files and/or a data.binance.vision tree")
+    parser.add_argument("--exchange", default="binance", choices=REPLAY_EXCHANGES,
+                        help="whose replies to send: the same files in that exchange's "
+                             "paths and JSON (default binance)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
     parser.add_argument("--now", metavar="TIME", default=None,
                         help="start the server's clock at TIME (UTC, e.g. 2023-06-30T12:00); "
@@ -564,7 +600,8 @@ def run(args: argparse.Namespace) -> int:
                     delay_every=args.delay_every)
     now = parse_time(args.now) if args.now else None
     server = ReplayServer(args.source_dir, port=args.port, now=now, speed=args.speed,
-                          weight_limit=args.weight_limit, faults=faults)
+                          weight_limit=args.weight_limit, faults=faults,
+                          exchange=args.exchange)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -572,7 +609,8 @@ def run(args: argparse.Namespace) -> int:
         server.start()
     except OSError as exc:
         raise BadInput(f"cannot listen on {HOST}:{args.port}: {exc.strerror}") from None
-    print(f"replay server listening on {server.url} ({len(server.symbols)} symbols, "
+    exchange = f"{server.exchange}, " if server.format is not None else ""
+    print(f"replay server listening on {server.url} ({exchange}{len(server.symbols)} symbols, "
           f"{server.candle_count} candles)", flush=True)
     try:
         while not stop.wait(0.5):

@@ -1,0 +1,63 @@
+"""Binance as a candle source: the existing :class:`crawl.binance.BinanceClient`, wrapped.
+
+Nothing of the client changes (its weight ceiling, Retry-After and retries stay as they
+are); this only answers the seam's questions in its words.
+"""
+
+from __future__ import annotations
+
+from coinlstm.core.columns import CANDLE_COLUMNS
+from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import check_symbol
+from crawl.binance import BinanceClient, RetryPolicy
+from crawl.sources import SourcePair
+
+PAGE_LIMIT = 1000
+
+
+class BinanceSource:
+    name = "binance"
+    #: Binance's klines have every column.
+    columns = frozenset(CANDLE_COLUMNS[2:])
+    intervals = tuple(INTERVAL_MS)
+    page_limit = PAGE_LIMIT
+
+    def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0,
+                 client: BinanceClient | None = None):
+        self.client = client or BinanceClient(url, retry=retry, timeout=timeout)
+
+    @property
+    def requests(self) -> int:
+        return self.client.requests
+
+    @property
+    def retries(self) -> int:
+        return self.client.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.client.rate_limit_waits
+
+    def check_symbol(self, symbol: str) -> str:
+        return check_symbol(symbol)
+
+    def pairs(self, market: str) -> list[SourcePair]:
+        found = []
+        for entry in self.client.exchange_info()["symbols"]:
+            if not isinstance(entry, dict) or entry.get("quoteAsset") != market:
+                continue
+            try:
+                found.append(SourcePair(check_symbol(entry["symbol"]), str(entry["baseAsset"]),
+                                        market, str(entry["status"])))
+            except (KeyError, BadInput):
+                continue  # a malformed entry: the crawler never sees it
+        if not found:
+            raise BadInput(f"unknown market {market!r}: the exchange lists no pair quoted in it")
+        return found
+
+    def server_time(self) -> int:
+        return self.client.server_time()
+
+    def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
+        return self.client.klines(symbol, interval, start_ms, limit=limit)

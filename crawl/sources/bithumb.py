@@ -1,0 +1,89 @@
+"""Bithumb through ccxt: ``fetch_ohlcv`` on Bithumb's v1 candle API (ccxt's generation 2).
+
+Symbols are Bithumb's own market ids, ``QUOTE-BASE`` (``KRW-ETH``); markets are KRW, BTC and
+USDT. A candle holds open/high/low/close (``opening_price`` ... ``trade_price``), the base
+volume (``candle_acc_trade_volume``) and the quote volume (``candle_acc_trade_price``,
+taken from the raw reply ccxt parsed); no trade count, no taker volumes.
+
+Paging: Bithumb has no "since": a request returns the ``count`` (at most 200) candles
+before ``to``, newest first. ccxt passes ``to`` through, so the first page asked of a pair
+walks back from now until it reaches the start, and the pages the crawler stores are cut
+from that walk, oldest first (a killed crawl stored whole pages, a rerun walks again).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.errors import BadInput
+from crawl.sources import make_kline
+from crawl.sources.ccxt_source import CcxtSource
+
+SYMBOL = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{1,12}")
+#: Bithumb's most candles per request.
+FETCH_COUNT = 200
+#: Candles per page handed to the crawler (cut from the walk, so any size works).
+PAGE_LIMIT = 1000
+
+
+class BithumbSource(CcxtSource):
+    name = "bithumb"
+    exchange_id = "bithumb"
+    columns = frozenset({"open", "high", "low", "close", "closeTime", "volume",
+                         "quoteAssetVolume"})
+    #: ccxt's Bithumb timeframes that have a fixed length here (10m and 1M do not).
+    intervals = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+    page_limit = PAGE_LIMIT
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._walked: dict[tuple[str, str], tuple[int, list[list]]] = {}
+
+    def check_symbol(self, symbol: str) -> str:
+        if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol) or len(symbol) > 20:
+            raise BadInput(f"invalid bithumb symbol {symbol!r}: expected QUOTE-BASE such as "
+                           "KRW-ETH")
+        return symbol
+
+    def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
+        walked = self._walked.get((symbol, interval))
+        if walked is None or walked[0] > start_ms:
+            walked = (start_ms, self._walk_back(symbol, interval, start_ms))
+            self._walked[(symbol, interval)] = walked
+        return [kline for kline in walked[1] if kline[0] >= start_ms][:limit]
+
+    def _walk_back(self, symbol: str, interval: str, start_ms: int) -> list[list]:
+        """Every candle from ``start_ms`` to now, oldest first, asked newest page first."""
+        interval_ms = INTERVAL_MS[interval]
+        by_open: dict[int, list] = {}
+        before: int | None = None
+        while True:
+            params = {} if before is None else {"to": _iso_utc(before)}
+            rows, raw = self._fetch_ohlcv(symbol, interval, None, FETCH_COUNT, params)
+            quote_volumes = _quote_volumes(self.exchange, raw)
+            fresh = [row for row in rows if row[0] not in by_open]
+            for open_ms, open_, high, low, close, volume in fresh:
+                by_open[open_ms] = make_kline(open_ms, interval_ms, {
+                    "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+                    "quoteAssetVolume": quote_volumes.get(open_ms, "0")})
+            if not fresh or len(rows) < FETCH_COUNT or min(by_open) <= start_ms:
+                break
+            before = min(by_open)
+        return [by_open[open_ms] for open_ms in sorted(by_open) if open_ms >= start_ms]
+
+
+def _quote_volumes(exchange, raw) -> dict[int, object]:
+    """Open ms -> ``candle_acc_trade_price`` of a raw candle reply."""
+    volumes = {}
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, dict) and "candle_acc_trade_price" in entry:
+            open_ms = exchange.parse8601(str(entry.get("candle_date_time_utc")))
+            if open_ms is not None:
+                volumes[open_ms] = entry["candle_acc_trade_price"]
+    return volumes
+
+
+def _iso_utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,193 @@
+"""What the ccxt sources (Poloniex, Bithumb) share: the exchange object pointed at a base
+URL, exact decimals, and ccxt's errors turned into the crawl's retry rules.
+
+Why these overrides of a ccxt exchange: ccxt parses every reply with a JSON parser that makes
+floats of numbers and every value it returns a float, which would round prices on their
+way into DECIMAL(38, 8); here a reply's numbers are kept as their JSON text (ccxt's
+``safe_string`` passes text through) and ``fetch_ohlcv`` returns the values as text
+(``exchange.number = str``). ccxt raises on a
+429 but does not wait for its ``Retry-After`` and takes a cut-off reply for an empty one;
+here the reply's status and headers are noted (``on_rest_response``), a body that is not
+complete JSON is a failure to retry, and :class:`crawl.sources.retrying.Retrier` applies
+the Binance crawl's rules. ccxt's own rate limiter (``rateLimit`` ms between requests)
+stays on.
+"""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from crawl.binance import RetryPolicy
+from crawl.sources import TRADING, SourcePair
+from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient, retry_after_seconds
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class CutOffReply(Exception):
+    """A reply body that starts like JSON but does not parse: cut off on its way."""
+
+
+def exact_json(text: str):
+    """JSON with decimal numbers as their own text (exact); CutOffReply for a body that does
+    not parse."""
+    try:
+        return json.loads(text, parse_float=str)
+    except ValueError:
+        raise CutOffReply("invalid JSON in the reply (cut off?)") from None
+
+
+class CcxtSource:
+    """A ccxt exchange as a candle source; subclasses say which and how candles map."""
+
+    name = ""
+    exchange_id = ""
+
+    def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0):
+        import ccxt
+
+        self.base_url = url.rstrip("/")
+        self.exchange = getattr(ccxt, self.exchange_id)({
+            "timeout": int(timeout * 1000), "enableRateLimit": True})
+        # Every API of the exchange (spot, swap, public, ...) goes to the one base URL.
+        self.exchange.urls["api"] = {key: self.base_url for key in self.exchange.urls["api"]}
+        self.exchange.enableLastJsonResponse = True
+        self.exchange.on_json_response = exact_json
+        self.exchange.on_rest_response = self._note_reply
+        if urlsplit(self.base_url).hostname in _LOOPBACK:
+            self.exchange.session.trust_env = False  # no proxy ever sees loopback traffic
+        self.retrier = Retrier(retry)
+        self._status: int | None = None
+        self._server_ms: int | None = None
+        self._markets: dict | None = None
+
+    # -- counters the crawl summary reads -----------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return self.retrier.requests
+
+    @property
+    def retries(self) -> int:
+        return self.retrier.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.retrier.rate_limit_waits
+
+    # -- the seam -------------------------------------------------------------------------
+
+    def pairs(self, market: str) -> list[SourcePair]:
+        found = [pair for pair in self._load_markets().values() if pair.quote_asset == market]
+        if not found:
+            raise BadInput(f"unknown market {market!r}: {self.name} lists no pair quoted in it")
+        return found
+
+    def server_time(self) -> int:
+        """The time of the exchange's last reply (its ``Date`` header), asking for the
+        markets if nothing was asked yet. Subclasses with a clock endpoint use it instead."""
+        if self._server_ms is None:
+            self._load_markets()
+        if self._server_ms is None:
+            raise ExchangeUnavailable(f"{self.base_url} sent no Date header: {self.name} has "
+                                      "no clock endpoint, its replies' Date is the clock")
+        return self._server_ms
+
+    # -- machinery --------------------------------------------------------------------------
+
+    def _load_markets(self) -> dict[str, SourcePair]:
+        """Symbol -> pair of every spot market (one load per source object)."""
+        if self._markets is None:
+            # ccxt's load_markets in its steps, each retried on its own (a failure in the
+            # second step does not send the first again).
+            currencies = None
+            if self.exchange.has.get("fetchCurrencies") is True:
+                currencies = self._call("currencies", self.exchange.fetch_currencies)
+            markets = self._call("markets", self.exchange.fetch_markets)
+            self.exchange.set_markets(markets, currencies)
+            self._markets = {}
+            for market in self.exchange.markets.values():
+                pair = self._pair(market)
+                if pair is not None:
+                    self._markets[pair.symbol] = pair
+        return self._markets
+
+    def _pair(self, market: dict) -> SourcePair | None:
+        if not market.get("spot"):
+            return None
+        try:
+            symbol = self.check_symbol(str(market["id"]))
+        except BadInput:
+            return None
+        status = TRADING if market.get("active", True) is not False else "BREAK"
+        return SourcePair(symbol, str(market["baseId"]).upper(), str(market["quoteId"]).upper(),
+                          status)
+
+    def _market(self, symbol: str) -> dict:
+        self._load_markets()
+        market = self.exchange.markets_by_id.get(symbol)
+        if not market:
+            raise BadInput(f"{symbol} is not a pair of {self.name}")
+        return market[0] if isinstance(market, list) else market
+
+    def _fetch_ohlcv(self, symbol: str, interval: str, since: int | None, limit: int,
+                     params: dict | None = None) -> tuple[list[list], object]:
+        """ccxt's fetch_ohlcv (values as exact text) and the raw reply it parsed."""
+        market = self._market(symbol)
+
+        def send():
+            self.exchange.number = str
+            try:
+                rows = self.exchange.fetch_ohlcv(market["symbol"], interval, since, limit,
+                                                 dict(params or {}))
+            finally:
+                self.exchange.number = float
+            return rows, self.exchange.last_json_response
+
+        return self._call("candles", send)
+
+    def _call(self, what: str, send):
+        label = f"{self.base_url} ({self.name} {what})"
+        return self.retrier.call(label, lambda: self._translated(send))
+
+    def _translated(self, send):
+        """Run one ccxt call, its outcome in the Retrier's terms."""
+        import ccxt
+
+        self._status = None
+        self.exchange.last_json_response = None
+        try:
+            return send()
+        except CutOffReply as exc:
+            raise Transient(str(exc)) from None
+        except ccxt.BaseError as exc:
+            status = self._status
+            if status in (429, 418) or (status is None and isinstance(exc, ccxt.DDoSProtection)):
+                raise RateLimited(status or 429, retry_after_seconds(
+                    self.exchange.last_response_headers)) from None
+            if status is not None and status >= 500:
+                raise Transient(f"HTTP {status}") from None
+            if status is None and isinstance(exc, ccxt.NetworkError):
+                raise Transient(_first_line(exc)) from None
+            raise Refused(f"HTTP {status}: {_first_line(exc)}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # ccxt choking on a reply of the wrong shape: as bad as a cut-off one.
+            raise Transient(f"malformed reply: {type(exc).__name__}: {_first_line(exc)}") from None
+
+    def _note_reply(self, code, reason, url, method, headers, body, *request):
+        """ccxt's hook on every reply: keep its status and the server's clock."""
+        self._status = int(code)
+        date = headers.get("Date") if headers else None
+        if date:
+            try:
+                self._server_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
+            except (TypeError, ValueError):
+                pass
+        return body
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
