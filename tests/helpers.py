@@ -201,3 +201,61 @@ def valid_samples(times, reach: int, horizon: int):
     first = np.arange(reach, len(times) - horizon + 1)
     return first[times[first + horizon - 1] - times[first - reach]
                  == (reach + horizon - 1) * HOUR_MS]
+
+
+# --------------------------------------------------------------------------- other exchanges
+
+#: The replay test market of each non-Binance source: (market, interval, file name pattern).
+EXCHANGE_MARKETS = {
+    "poloniex": ("USDT", "1h", "SYNTH{}USDT"),
+    "bithumb": ("KRW", "1h", "SYNTH{}KRW"),
+    "coingecko": ("USD", "1d", "SYNTH{}USD"),
+}
+#: Each source's symbol of the test market's pair ``n``.
+EXCHANGE_SYMBOLS = {
+    "poloniex": "SYNTH{}_USDT",
+    "bithumb": "KRW-SYNTH{}",
+    "coingecko": "synth{}-usd",
+}
+
+
+def write_exchange_market(folder: Path, exchange: str, candles: int = 450,
+                          pairs: int = 2) -> dict[str, list[str]]:
+    """SYNTHnQUOTE.csv files of ``exchange``'s test market (synthetic, with a two-candle gap
+    in the middle): source symbol -> kline lines."""
+    from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
+    from coinlstm.core.config import INTERVAL_MS
+
+    _, interval, pattern = EXCHANGE_MARKETS[exchange]
+    step = INTERVAL_MS[interval]
+    end = END_OPEN_MS - END_OPEN_MS % step
+    written = {}
+    for number in range(1, pairs + 1):
+        lines = synthetic_klines(candles + 2, seed=500 + number, interval_ms=step,
+                                 end_open_ms=end, start_price=0.0004 * number)
+        lines = lines[: candles // 2] + lines[candles // 2 + 2:]
+        write_csv(folder, pattern.format(number), lines)
+        written[EXCHANGE_SYMBOLS[exchange].format(number)] = lines
+    return written
+
+
+def as_source_rows(lines: list[str], columns) -> list[tuple[str, ...]]:
+    """Kline lines as a source lacking some columns stores them: missing decimals 0 (open,
+    high and low the close), a missing trade count 0 (see crawl/sources)."""
+    from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS
+
+    names = CANDLE_COLUMNS[1:]
+    rows = []
+    for line in lines:
+        fields = line.split(",")
+        close = fields[names.index("close")]
+        row = []
+        for name, value in zip(names, fields, strict=True):
+            if name in ("openTime", "ignore") or name in columns:
+                row.append(value)
+            elif name in ("open", "high", "low"):
+                row.append(close)
+            else:
+                row.append("0.00000000" if name in DECIMAL_COLUMNS else "0")
+        rows.append(tuple(row))
+    return rows
