@@ -36,6 +36,8 @@ INTERVAL_MS: dict[str, int] = {
     "1w": 604_800_000,
 }
 DEFAULT_MARKET = "ETH"
+#: The candle source of every command unless --exchange names another (crawl/sources).
+DEFAULT_EXCHANGE = "binance"
 
 
 def _default_home() -> Path:

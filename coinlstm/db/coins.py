@@ -1,4 +1,4 @@
-"""coin_info: the pairs, their ids (never reused) and their exchange status."""
+"""coin_info: the pairs, their ids (never reused), their exchange and its status."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from coinlstm.core.config import DEFAULT_EXCHANGE
 from coinlstm.db.schema import coin_info
 
 
@@ -16,18 +17,22 @@ def coin_by_id(conn: Connection, coin_id: int) -> sa.Row | None:
 
 
 def coin_by_symbol(conn: Connection, symbol: str) -> sa.Row | None:
+    """The coin of ``symbol`` on whichever exchange: each exchange has its own symbol form
+    (coinlstm.core.exchanges), so a symbol names one coin."""
     return conn.execute(sa.select(coin_info).where(coin_info.c.symbol == symbol)).first()
 
 
-def coins_of_market(conn: Connection, quote_asset: str, status: str | None = None) -> list[sa.Row]:
-    query = sa.select(coin_info).where(coin_info.c.quoteAsset == quote_asset)
+def coins_of_market(conn: Connection, quote_asset: str, status: str | None = None,
+                    exchange: str = DEFAULT_EXCHANGE) -> list[sa.Row]:
+    query = sa.select(coin_info).where(coin_info.c.quoteAsset == quote_asset,
+                                       coin_info.c.exchange == exchange)
     if status is not None:
         query = query.where(coin_info.c.status == status)
     return list(conn.execute(query.order_by(coin_info.c.id)))
 
 
 def ensure_coin(conn: Connection, symbol: str, base_asset: str, quote_asset: str,
-                status: str | None = None) -> int:
+                status: str | None = None, exchange: str = DEFAULT_EXCHANGE) -> int:
     """The coin's id, registering it first if it is new. Ids are never reused or changed.
 
     ``status`` None leaves an existing coin's status as it is (an import knows nothing of
@@ -38,7 +43,7 @@ def ensure_coin(conn: Connection, symbol: str, base_asset: str, quote_asset: str
     if row is None:
         result = conn.execute(coin_info.insert().values(
             symbol=symbol, baseAsset=base_asset, quoteAsset=quote_asset, status=status,
-            time_update=now))
+            time_update=now, exchange=exchange))
         return int(result.inserted_primary_key[0])
     if status is not None and row.status != status:
         conn.execute(coin_info.update().where(coin_info.c.id == row.id)
@@ -47,11 +52,11 @@ def ensure_coin(conn: Connection, symbol: str, base_asset: str, quote_asset: str
 
 
 def mark_missing_coins(conn: Connection, quote_asset: str, listed_symbols: Iterable[str],
-                       status: str = "DELISTED") -> list[str]:
+                       status: str = "DELISTED", exchange: str = DEFAULT_EXCHANGE) -> list[str]:
     """Mark the market's coins the exchange no longer lists; their candles stay."""
     listed = set(listed_symbols)
     marked = []
-    for row in coins_of_market(conn, quote_asset):
+    for row in coins_of_market(conn, quote_asset, exchange=exchange):
         if row.symbol not in listed and row.status not in (None, status):
             conn.execute(coin_info.update().where(coin_info.c.id == row.id)
                          .values(status=status, time_update=int(time.time())))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
 from coinlstm.db.types import ExactDecimal
 
@@ -28,6 +28,12 @@ coin_info = sa.Table(
     # lists the pair; NULL for pairs only imported from files and never seen on the exchange.
     sa.Column("status", sa.String(20), nullable=True),
     sa.Column("time_update", sa.Integer, nullable=True),
+    # The exchange the pair trades on (crawl/sources). Added after the original schema:
+    # the in-place upgrade gives every existing row 'binance' (the column's default), so the
+    # ids, symbols and queries of the original dashboards stay as they were. Symbols stay
+    # unique across exchanges, as each exchange has its own disjoint symbol form
+    # (coinlstm.core.exchanges), so no uniqueness changes on old databases.
+    sa.Column("exchange", sa.String(16), nullable=True, server_default=DEFAULT_EXCHANGE),
     sqlite_autoincrement=True,
     **_TABLE_ARGS,
 )

@@ -6,9 +6,10 @@ market's pairs are listed, how a page of candles since T is asked for, what the 
 like, and how the exchange says "slow down". A :class:`CandleSource` hides exactly that. The
 crawler sees Binance's 12-field klines from every source; a field the source does not have
 is sent as ``"0"`` (a missing open, high or low as the close, so the kline rules hold) and
-:attr:`CandleSource.columns` says which fields are real.
+``source.facts.columns`` says which fields are real.
 
-One class per source, one registry (:data:`SOURCES`): ``binance`` wraps the existing
+One class per source, one registry (:data:`SOURCES`; each exchange's symbol form, columns
+and intervals are facts of coinlstm.core.exchanges): ``binance`` wraps the existing
 python-binance client unchanged; ``poloniex`` and ``bithumb`` go through ccxt's
 ``fetch_ohlcv``; ``coingecko`` has its own small client.
 """
@@ -19,13 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from coinlstm.core.columns import CANDLE_COLUMNS
-from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import KLINE_COLUMNS, Exchange, exchange
 
 #: The status a pair has when it can be crawled (Binance's word, used for every source).
 TRADING = "TRADING"
-#: Every kline field after the open time, in Binance order (what a source's page holds).
-KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]
 
 
 @dataclass(frozen=True)
@@ -46,11 +44,8 @@ class CandleSource(Protocol):
 
     #: The registry name (``binance``, ``poloniex``, ...).
     name: str
-    #: Kline columns (coinlstm.core.columns names) this source really fills; the others
-    #: arrive as "0".
-    columns: frozenset[str]
-    #: Intervals the source offers (coinlstm.core.config.INTERVAL_MS names).
-    intervals: tuple[str, ...]
+    #: Its symbol form, columns and intervals (coinlstm.core.exchanges).
+    facts: Exchange
     #: The most candles one page may hold: a shorter page means "nothing newer yet".
     page_limit: int
     requests: int
@@ -68,19 +63,6 @@ class CandleSource(Protocol):
 
     def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
         """Up to ``limit`` 12-field klines opening at or after ``start_ms``, oldest first."""
-
-
-@dataclass(frozen=True)
-class SourceKind:
-    """A registry entry: how to build the source, and what a user is told about it."""
-
-    name: str
-    build: Callable[..., CandleSource]
-    #: The real API's base URL (used when the user points the source nowhere else).
-    default_url: str
-    #: The symbol form, as a message shows it (``ADAETH``, ``BTC_USDT``, ...).
-    symbol_example: str
-    market_example: str
 
 
 def _binance(url, retry=None, timeout=10.0):
@@ -107,31 +89,19 @@ def _coingecko(url, retry=None, timeout=10.0):
     return CoinGeckoSource(url, retry=retry, timeout=timeout)
 
 
-#: name -> kind. The default is the first.
-SOURCES: dict[str, SourceKind] = {
-    "binance": SourceKind("binance", _binance, "https://api.binance.com", "ADAETH", "ETH"),
-    "poloniex": SourceKind("poloniex", _poloniex, "https://api.poloniex.com", "BTC_USDT",
-                           "USDT"),
-    "bithumb": SourceKind("bithumb", _bithumb, "https://api.bithumb.com", "KRW-ETH", "KRW"),
-    "coingecko": SourceKind("coingecko", _coingecko, "https://api.coingecko.com",
-                            "bitcoin-usd", "USD"),
-}
-DEFAULT_SOURCE = "binance"
+#: exchange name -> builder(url, retry, timeout); the facts of each are in
+#: coinlstm.core.exchanges.EXCHANGES (a test keeps the two lists equal).
+SOURCES: dict[str, Callable[..., CandleSource]] = {
+    "binance": _binance, "poloniex": _poloniex, "bithumb": _bithumb, "coingecko": _coingecko}
 
 
-def source_kind(name: str) -> SourceKind:
-    """The registry entry of ``name``; BadInput (one line) for an exchange we do not read."""
-    kind = SOURCES.get(name.lower() if isinstance(name, str) else name)
-    if kind is None:
-        raise BadInput(f"unknown exchange {name!r}; choose one of {', '.join(SOURCES)}")
-    return kind
-
-
-def open_source(name: str, url: str | None = None, retry=None, timeout: float = 10.0
+def open_source(name: str | None, url: str | None = None, retry=None, timeout: float = 10.0
                 ) -> CandleSource:
-    """A source of ``name`` against ``url`` (its real API when None)."""
-    kind = source_kind(name)
-    return kind.build((url or kind.default_url).rstrip("/"), retry=retry, timeout=timeout)
+    """A source of exchange ``name`` (the default for None) against ``url`` (its real API
+    when None); BadInput (one line) for an exchange we do not read."""
+    facts = exchange(name)
+    return SOURCES[facts.name]((url or facts.default_url).rstrip("/"), retry=retry,
+                               timeout=timeout)
 
 
 def make_kline(open_ms: int, interval_ms: int, values: dict[str, object]) -> list:

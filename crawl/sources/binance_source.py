@@ -6,9 +6,8 @@ are); this only answers the seam's questions in its words.
 
 from __future__ import annotations
 
-from coinlstm.core.columns import CANDLE_COLUMNS
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import check_symbol
 from crawl.binance import BinanceClient, RetryPolicy
 from crawl.sources import SourcePair
@@ -18,14 +17,15 @@ PAGE_LIMIT = 1000
 
 class BinanceSource:
     name = "binance"
-    #: Binance's klines have every column.
-    columns = frozenset(CANDLE_COLUMNS[2:])
-    intervals = tuple(INTERVAL_MS)
+    facts = EXCHANGES["binance"]
     page_limit = PAGE_LIMIT
 
     def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0,
                  client: BinanceClient | None = None):
         self.client = client or BinanceClient(url, retry=retry, timeout=timeout)
+
+    def check_symbol(self, symbol: str) -> str:
+        return check_symbol(symbol)
 
     @property
     def requests(self) -> int:
@@ -39,8 +39,6 @@ class BinanceSource:
     def rate_limit_waits(self) -> int:
         return self.client.rate_limit_waits
 
-    def check_symbol(self, symbol: str) -> str:
-        return check_symbol(symbol)
 
     def pairs(self, market: str) -> list[SourcePair]:
         found = []

@@ -13,15 +13,13 @@ from that walk, oldest first (a killed crawl stored whole pages, a rerun walks a
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from coinlstm.core.config import INTERVAL_MS
-from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import EXCHANGES
 from crawl.sources import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
-SYMBOL = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{1,12}")
 #: Bithumb's most candles per request.
 FETCH_COUNT = 200
 #: Candles per page handed to the crawler (cut from the walk, so any size works).
@@ -31,21 +29,13 @@ PAGE_LIMIT = 1000
 class BithumbSource(CcxtSource):
     name = "bithumb"
     exchange_id = "bithumb"
-    columns = frozenset({"open", "high", "low", "close", "closeTime", "volume",
-                         "quoteAssetVolume"})
-    #: ccxt's Bithumb timeframes that have a fixed length here (10m and 1M do not).
-    intervals = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+    facts = EXCHANGES["bithumb"]
     page_limit = PAGE_LIMIT
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._walked: dict[tuple[str, str], tuple[int, list[list]]] = {}
 
-    def check_symbol(self, symbol: str) -> str:
-        if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol) or len(symbol) > 20:
-            raise BadInput(f"invalid bithumb symbol {symbol!r}: expected QUOTE-BASE such as "
-                           "KRW-ETH")
-        return symbol
 
     def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
         walked = self._walked.get((symbol, interval))

@@ -115,6 +115,9 @@ class CcxtSource:
                     self._markets[pair.symbol] = pair
         return self._markets
 
+    def check_symbol(self, symbol: str) -> str:
+        return self.facts.check_symbol(symbol)
+
     def _pair(self, market: dict) -> SourcePair | None:
         if not market.get("spot"):
             return None

@@ -17,7 +17,6 @@ characters); a market is a vs currency (USD, EUR, BTC, ...) and its pairs are th
 from __future__ import annotations
 
 import json
-import re
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from email.utils import parsedate_to_datetime
@@ -26,11 +25,11 @@ from urllib.parse import urlsplit
 from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.exchanges import EXCHANGES
 from crawl.binance import RetryPolicy
 from crawl.sources import TRADING, SourcePair, make_kline
 from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient, retry_after_seconds
 
-SYMBOL = re.compile(r"(?P<coin>[a-z0-9][a-z0-9-]*)-(?P<vs>[a-z0-9]{2,10})")
 API = "/api/v3"
 DAY_MS = INTERVAL_MS["1d"]
 #: Range lengths that make CoinGecko send points of each interval (its documented rule:
@@ -47,10 +46,7 @@ _QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
 
 class CoinGeckoSource:
     name = "coingecko"
-    #: Open, high and low are not CoinGecko's: they repeat the close (so a candle keeps the
-    #: kline rules), and a formulation must not read them as information.
-    columns = frozenset({"close", "closeTime", "quoteAssetVolume"})
-    intervals = tuple(RANGE_MS)
+    facts = EXCHANGES["coingecko"]
     page_limit = 1000
 
     def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0,
@@ -69,6 +65,9 @@ class CoinGeckoSource:
         self._server_ms: int | None = None
         self._coins: dict[str, dict[str, SourcePair]] = {}
 
+    def check_symbol(self, symbol: str) -> str:
+        return self.facts.check_symbol(symbol)
+
     @property
     def requests(self) -> int:
         return self.retrier.requests
@@ -81,11 +80,6 @@ class CoinGeckoSource:
     def rate_limit_waits(self) -> int:
         return self.retrier.rate_limit_waits
 
-    def check_symbol(self, symbol: str) -> str:
-        if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol) or len(symbol) > 20:
-            raise BadInput(f"invalid coingecko symbol {symbol!r}: expected COINID-VS in lower "
-                           "case, such as bitcoin-usd (at most 20 characters)")
-        return symbol
 
     def pairs(self, market: str) -> list[SourcePair]:
         vs = market.lower()
@@ -103,7 +97,7 @@ class CoinGeckoSource:
             for coin in coins:
                 coin_id = coin.get("id") if isinstance(coin, dict) else None
                 symbol = f"{coin_id}-{vs}"
-                if isinstance(coin_id, str) and SYMBOL.fullmatch(symbol) and len(symbol) <= 20:
+                if isinstance(coin_id, str) and _has_form(self.facts, symbol):
                     found[symbol] = SourcePair(symbol, coin_id.upper(), market, TRADING)
             self._coins[vs] = found
         if not self._coins[vs]:
@@ -121,7 +115,7 @@ class CoinGeckoSource:
     def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
         """Candles from ``start_ms``: ranges of the interval's length, one after another,
         until ``limit`` candles or the present."""
-        match = SYMBOL.fullmatch(self.check_symbol(symbol))
+        coin, vs = self.check_symbol(symbol).rsplit("-", 1)
         interval_ms = INTERVAL_MS[interval]
         span = RANGE_MS[interval]
         now = self.server_time()
@@ -129,8 +123,8 @@ class CoinGeckoSource:
         begin = start_ms
         while begin <= now and len(found) < limit:
             end = begin + span
-            reply = self._get(f"/coins/{match['coin']}/market_chart/range", {
-                "vs_currency": match["vs"], "from": begin // 1000, "to": end // 1000})
+            reply = self._get(f"/coins/{coin}/market_chart/range", {
+                "vs_currency": vs, "from": begin // 1000, "to": end // 1000})
             for kline in _candles(reply, interval_ms):
                 if kline[0] >= start_ms:
                     found.setdefault(kline[0], kline)
@@ -176,6 +170,14 @@ class CoinGeckoSource:
                 self._server_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
             except (TypeError, ValueError):
                 pass
+
+
+def _has_form(facts, symbol: str) -> bool:
+    try:
+        facts.check_symbol(symbol)
+    except BadInput:
+        return False
+    return True
 
 
 def _candles(reply, interval_ms: int) -> list[list]:

@@ -10,15 +10,12 @@ Poloniex's: ``startTime`` and ``limit`` (at most 500), oldest first.
 
 from __future__ import annotations
 
-import re
-
-from coinlstm.core.columns import CANDLE_COLUMNS
 from coinlstm.core.config import INTERVAL_MS
-from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.errors import ExchangeUnavailable
+from coinlstm.core.exchanges import EXCHANGES
 from crawl.sources import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
-SYMBOL = re.compile(r"[A-Z0-9]{1,12}_[A-Z0-9]{2,10}")
 #: Poloniex's most candles per request.
 PAGE_LIMIT = 500
 #: The 14 fields of a spot candle, in reply order (api-docs.poloniex.com, "Candles").
@@ -31,16 +28,9 @@ _RAW = {name: index for index, name in enumerate(RAW_FIELDS)}
 class PoloniexSource(CcxtSource):
     name = "poloniex"
     exchange_id = "poloniex"
-    columns = frozenset(CANDLE_COLUMNS[2:])
-    #: ccxt's timeframes of Poloniex that have a fixed length here (1M has none).
-    intervals = ("1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "3d", "1w")
+    facts = EXCHANGES["poloniex"]
     page_limit = PAGE_LIMIT
 
-    def check_symbol(self, symbol: str) -> str:
-        if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol) or len(symbol) > 20:
-            raise BadInput(f"invalid poloniex symbol {symbol!r}: expected BASE_QUOTE such as "
-                           "BTC_USDT")
-        return symbol
 
     def server_time(self) -> int:
         """Poloniex's clock (``/timestamp``, what ccxt's fetch_time reads)."""

@@ -14,12 +14,13 @@ import pytest
 
 from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.exchanges import EXCHANGES
 from crawl.binance import RetryPolicy
 from crawl.replay import Faults
-from crawl.sources import SOURCES, open_source
+from crawl.sources import open_source
 from tests.helpers import EXCHANGE_MARKETS, as_source_rows, write_exchange_market
 
-EXCHANGES = tuple(EXCHANGE_MARKETS)
+NEW_SOURCES = tuple(EXCHANGE_MARKETS)
 QUICK = RetryPolicy(attempts=6, first_backoff=0.05, max_backoff=0.2)
 
 
@@ -52,7 +53,7 @@ def _normalised(rows):
                   for index, value in enumerate(row)) for row in rows]
 
 
-@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("exchange", NEW_SOURCES)
 def test_every_candle_comes_back_exactly(exchange, tmp_path, replay_market):
     written = write_exchange_market(tmp_path, exchange)
     market, interval, _ = EXCHANGE_MARKETS[exchange]
@@ -64,11 +65,11 @@ def test_every_candle_comes_back_exactly(exchange, tmp_path, replay_market):
     now = source.server_time()
     for symbol, lines in written.items():
         got = _fetch_all(source, symbol, interval, now)
-        assert _normalised(got) == _normalised(as_source_rows(lines, source.columns))
+        assert _normalised(got) == _normalised(as_source_rows(lines, source.facts.columns))
     assert source.retries == source.rate_limit_waits == 0
 
 
-@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("exchange", NEW_SOURCES)
 def test_retry_after_is_waited_out_and_faults_retried(exchange, tmp_path, replay_market):
     written = write_exchange_market(tmp_path, exchange, candles=700, pairs=1)
     market, interval, _ = EXCHANGE_MARKETS[exchange]
@@ -80,7 +81,7 @@ def test_retry_after_is_waited_out_and_faults_retried(exchange, tmp_path, replay
     symbol, lines = next(iter(written.items()))
     got = _fetch_all(source, symbol, interval, source.server_time())
 
-    assert _normalised(got) == _normalised(as_source_rows(lines, source.columns))
+    assert _normalised(got) == _normalised(as_source_rows(lines, source.facts.columns))
     log = server.request_log
     assert source.rate_limit_waits == sum(1 for entry in log if entry.status == 429) > 0
     assert source.retries > 0
@@ -89,7 +90,7 @@ def test_retry_after_is_waited_out_and_faults_retried(exchange, tmp_path, replay
             assert after.time - before.time >= 0.95, "a request left before Retry-After"
 
 
-@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("exchange", NEW_SOURCES)
 def test_a_server_that_keeps_failing_is_one_line(exchange, tmp_path, replay_market):
     write_exchange_market(tmp_path, exchange, candles=50, pairs=1)
     market = EXCHANGE_MARKETS[exchange][0]
@@ -99,16 +100,16 @@ def test_a_server_that_keeps_failing_is_one_line(exchange, tmp_path, replay_mark
         source.pairs(market)
 
 
-@pytest.mark.parametrize("exchange", EXCHANGES)
+@pytest.mark.parametrize("exchange", NEW_SOURCES)
 def test_unknown_market_and_foreign_symbols_are_bad_input(exchange, tmp_path, replay_market):
     write_exchange_market(tmp_path, exchange, candles=50, pairs=1)
     server = replay_market(tmp_path, exchange=exchange)
     source = open_source(exchange, server.url, retry=QUICK)
     with pytest.raises(BadInput, match="unknown market 'ZZZ'"):
         source.pairs("ZZZ")
-    own = SOURCES[exchange].symbol_example
+    own = EXCHANGES[exchange].symbol_example
     assert source.check_symbol(own) == own
-    for other in SOURCES.values():
+    for other in EXCHANGES.values():
         if other.name != exchange:
             with pytest.raises(BadInput, match=f"invalid {exchange} symbol"):
                 source.check_symbol(other.symbol_example)

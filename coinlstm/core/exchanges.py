@@ -1,0 +1,96 @@
+"""What every layer must know of each exchange: its symbol form, the kline columns its
+candles really hold, and its intervals. The clients live in crawl/sources; the training
+side reads :data:`EXCHANGES` to know which columns carry information.
+
+Symbol forms are each exchange's own and disjoint (Binance ``ADAETH``, Poloniex
+``ADA_ETH``, Bithumb ``KRW-ADA``, CoinGecko ``cardano-eth``), so a symbol names one coin of
+one exchange: coin_info.symbol stays unique as it always was, and "a symbol of another
+exchange" is recognised by its form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from coinlstm.core.columns import CANDLE_COLUMNS
+from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
+from coinlstm.core.errors import BadInput
+
+#: Every kline column after the open time (Binance's order).
+KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One exchange's facts. ``columns``: the kline columns its candles hold (the others
+    are stored as 0, a missing open/high/low as the close)."""
+
+    name: str
+    symbol_pattern: re.Pattern
+    symbol_form: str
+    symbol_example: str
+    market_example: str
+    columns: frozenset[str]
+    intervals: tuple[str, ...]
+    #: The real API (used when no --exchange-url points elsewhere).
+    default_url: str
+
+    def check_symbol(self, symbol: str) -> str:
+        """The symbol if it has this exchange's form; BadInput (one line) otherwise."""
+        if (not isinstance(symbol, str) or len(symbol) > 20
+                or not self.symbol_pattern.fullmatch(symbol)):
+            raise BadInput(f"invalid {self.name} symbol {symbol!r}: expected {self.symbol_form}"
+                           f" such as {self.symbol_example}")
+        return symbol
+
+    def check_interval(self, interval: str) -> str:
+        if interval not in self.intervals:
+            raise BadInput(f"{self.name} has no {interval!r} candles; choose one of "
+                           f"{', '.join(self.intervals)}")
+        return interval
+
+    def lacks(self) -> tuple[str, ...]:
+        """The kline columns this exchange does not have (in kline order)."""
+        return tuple(name for name in KLINE_COLUMNS
+                     if name not in self.columns and name not in ("closeTime", "ignore"))
+
+
+_EVERY_COLUMN = frozenset(KLINE_COLUMNS)
+EXCHANGES: dict[str, Exchange] = {
+    "binance": Exchange(
+        "binance", re.compile(r"[A-Z0-9]{2,20}"), "2-20 characters A-Z or 0-9", "ADAETH",
+        "ETH", _EVERY_COLUMN, tuple(INTERVAL_MS), "https://api.binance.com"),
+    "poloniex": Exchange(
+        "poloniex", re.compile(r"[A-Z0-9]{1,12}_[A-Z0-9]{2,10}"), "BASE_QUOTE", "BTC_USDT",
+        "USDT", _EVERY_COLUMN,
+        ("1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "3d", "1w"),
+        "https://api.poloniex.com"),
+    "bithumb": Exchange(
+        "bithumb", re.compile(r"[A-Z][A-Z0-9]{1,9}-[A-Z0-9]{1,12}"), "QUOTE-BASE", "KRW-ETH",
+        "KRW", frozenset({"open", "high", "low", "close", "volume", "closeTime",
+                          "quoteAssetVolume"}),
+        ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"), "https://api.bithumb.com"),
+    "coingecko": Exchange(
+        "coingecko", re.compile(r"(?=[a-z0-9-]*[a-z])[a-z0-9][a-z0-9-]*-[a-z0-9]{2,10}"),
+        "COINID-VS in lower case", "bitcoin-usd", "USD",
+        frozenset({"close", "closeTime", "quoteAssetVolume"}), ("1h", "1d"),
+        "https://api.coingecko.com"),
+}
+
+
+def exchange(name: str | None) -> Exchange:
+    """The exchange called ``name`` (the default for None); BadInput for one we do not read."""
+    found = EXCHANGES.get((name or DEFAULT_EXCHANGE).lower())
+    if found is None:
+        raise BadInput(f"unknown exchange {name!r}; choose one of {', '.join(EXCHANGES)}")
+    return found
+
+
+def exchange_of_symbol(symbol: str) -> str | None:
+    """The exchange whose form ``symbol`` has (None: no exchange's)."""
+    for candidate in EXCHANGES.values():
+        if isinstance(symbol, str) and len(symbol) <= 20 \
+                and candidate.symbol_pattern.fullmatch(symbol):
+            return candidate.name
+    return None
