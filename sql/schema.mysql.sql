@@ -8,6 +8,7 @@ CREATE TABLE coin_info (
 	`quoteAsset` VARCHAR(16) NOT NULL, 
 	status VARCHAR(20), 
 	time_update INTEGER, 
+	exchange VARCHAR(16) DEFAULT 'binance', 
 	PRIMARY KEY (id), 
 	UNIQUE (symbol)
 )ENGINE=InnoDB CHARSET=utf8mb4;

@@ -144,3 +144,39 @@ def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
             assert db.recent_skills(conn, 1) == [0.4, 0.3, 0.2, 0.1]
     finally:
         engine.dispose()
+
+
+def test_an_older_database_gains_the_exchange_column_and_its_coins_stay_binance(db_url):
+    """A database from before exchanges (coin_info without ``exchange``) is upgraded by the
+    next open: every existing coin is Binance's, with its id and symbol, and found as such;
+    coins of another exchange then live beside them (symbol forms never collide)."""
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE coin_info DROP COLUMN exchange"))
+        old_coins = sa.table("coin_info", *map(sa.column, (
+            "symbol", "baseAsset", "quoteAsset", "status", "time_update")))
+        conn.execute(old_coins.insert(), [
+            {"symbol": "ADAETH", "baseAsset": "ADA", "quoteAsset": "ETH", "status": "TRADING",
+             "time_update": 1},
+            {"symbol": "BNBETH", "baseAsset": "BNB", "quoteAsset": "ETH", "status": "TRADING",
+             "time_update": 1}])
+        ids = {row.symbol: row.id for row in conn.execute(sa.select(old_coins.c.symbol,
+                                                                    sa.column("id")))}
+    engine.dispose()
+
+    engine = db.open_database(db_url)
+    try:
+        with engine.begin() as conn:
+            assert db.add_missing_columns(conn) == []
+            assert [(row.id, row.symbol, row.exchange) for row in
+                    db.coins_of_market(conn, "ETH")] == [
+                (ids["ADAETH"], "ADAETH", "binance"), (ids["BNBETH"], "BNBETH", "binance")]
+            polo = db.ensure_coin(conn, "ADA_ETH", "ADA", "ETH", "TRADING",
+                                  exchange="poloniex")
+            assert db.coin_by_symbol(conn, "ADA_ETH").exchange == "poloniex"
+            assert [row.id for row in db.coins_of_market(conn, "ETH",
+                                                         exchange="poloniex")] == [polo]
+            assert len(db.coins_of_market(conn, "ETH")) == 2
+            assert db.mark_missing_coins(conn, "ETH", ["ADA_ETH"], exchange="poloniex") == []
+    finally:
+        engine.dispose()
