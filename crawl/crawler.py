@@ -1,10 +1,13 @@
-"""``coinlstm crawl``: fetch a quote market's new candles from Binance, incrementally.
+"""``coinlstm crawl``: fetch a quote market's new candles from an exchange, incrementally.
 
 Why it is built this way: the job runs every hour and may be killed at any moment (cron
 overlap guard, a reboot, OOM). Each page of klines is stored in its own transaction, pairs
 and pages in time order, so the database always holds a prefix of every pair's history
 without holes, and the next run resumes from the newest stored candle. Every input is
 checked against the exchange before anything is written.
+
+The exchange is a candle source (crawl/sources: Binance by default, Poloniex, Bithumb,
+CoinGecko); the crawl is the same for each.
 """
 
 from __future__ import annotations
@@ -17,22 +20,21 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, DEFAULT_MARKET
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.exchanges import add_exchange_argument, exchange
 from coinlstm.core.klines import (
     check_interval,
-    check_symbol,
     ms_to_utc,
     parse_kline,
-    parse_symbols,
     parse_time,
 )
+from crawl.sources import SourcePair
 
 log = logging.getLogger(__name__)
 
 #: Where a new pair's backfill starts: Binance spot opened in July 2017.
 DEFAULT_SINCE = "2017-07-01"
-PAGE_LIMIT = 1000
 TRADING = "TRADING"
 
 
@@ -66,37 +68,31 @@ class CrawlSummary:
                 f"candles added, {self.requests} requests{trouble}, {self.seconds:.1f} s")
 
 
-@dataclass(frozen=True)
-class MarketPair:
-    symbol: str
-    base_asset: str
-    status: str
-
-
 def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_INTERVAL,
                  since_ms: int | None = None, only: list[str] | None = None,
-                 progress: bool = True, client=None) -> CrawlSummary:
+                 progress: bool = True, client=None, exchange_name: str = DEFAULT_EXCHANGE
+                 ) -> CrawlSummary:
     """Register the market's pairs and store every closed candle newer than the stored ones.
 
     Candles go to ``interval``'s own table (:func:`coinlstm.db.candles_table`), and each
     pair resumes from its newest candle of that interval: a 5m crawl neither touches nor
     continues the hourly series.
 
-    ``client`` is a :class:`crawl.binance.BinanceClient` (built for ``binance_url`` when
-    None). Raises BadInput for a market without pairs, a ``since_ms`` in the future, a bad
-    interval or an ``only`` symbol that is not a trading pair of the market, before writing.
+    ``client`` is a candle source (crawl/sources) or a :class:`crawl.binance.BinanceClient`;
+    when None, the source of ``exchange_name`` is built for ``binance_url`` (the exchange's
+    base URL). Raises BadInput for a market without pairs, a ``since_ms`` in the future, a
+    bad interval, or an ``only`` symbol of another form or not a trading pair of the market,
+    before writing.
     """
     started = time.monotonic()
     market = _check_market(market)
     interval_ms = check_interval(interval)
-    only = [check_symbol(symbol) for symbol in only] if only else None
-    if client is None:
-        from crawl.binance import BinanceClient
-
-        client = BinanceClient(binance_url)
+    client = _source(client, exchange_name, binance_url)
+    client.facts.check_interval(interval)
+    only = [client.facts.check_symbol(symbol) for symbol in only] if only else None
     counters_before = (client.requests, client.retries, client.rate_limit_waits)
 
-    pairs = _market_pairs(client.exchange_info(), market)
+    pairs = client.pairs(market)
     server_ms = client.server_time()
     trading = [pair for pair in pairs if pair.status == TRADING]
     chosen = _choose(trading, only, market)
@@ -108,8 +104,9 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
 
     summary = CrawlSummary(market=market)
     with db.transaction(engine) as conn:
-        coin_ids = _register(conn, market, pairs)
-        summary.delisted = db.mark_missing_coins(conn, market, [p.symbol for p in pairs])
+        coin_ids = _register(conn, market, pairs, client.name)
+        summary.delisted = db.mark_missing_coins(conn, market, [p.symbol for p in pairs],
+                                                 exchange=client.name)
     bars = _Progress(len(chosen), enabled=progress)
     try:
         for pair in chosen:
@@ -127,29 +124,27 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
     return summary
 
 
+def _source(client, exchange_name: str, url: str):
+    """The candle source the crawl reads: ``client`` itself, a BinanceClient wrapped, or a
+    new source of ``exchange_name`` for ``url``."""
+    from crawl.binance import BinanceClient
+    from crawl.sources import open_source
+    from crawl.sources.binance_source import BinanceSource
+
+    if client is None:
+        return open_source(exchange_name, url)
+    if isinstance(client, BinanceClient):
+        return BinanceSource(url, client=client)
+    return client
+
+
 def _check_market(market: str) -> str:
     if not isinstance(market, str) or not market.isalnum() or not 2 <= len(market) <= 10:
         raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH")
     return market.upper()
 
 
-def _market_pairs(info: dict, market: str) -> list[MarketPair]:
-    """The exchange's pairs quoted in ``market`` (any status); BadInput if there are none."""
-    pairs = []
-    for entry in info["symbols"]:
-        if not isinstance(entry, dict) or entry.get("quoteAsset") != market:
-            continue
-        try:
-            symbol = check_symbol(entry["symbol"])
-            pairs.append(MarketPair(symbol, str(entry["baseAsset"]), str(entry["status"])))
-        except (KeyError, BadInput):
-            log.warning("skipping a malformed exchangeInfo entry: %r", entry)
-    if not pairs:
-        raise BadInput(f"unknown market {market!r}: the exchange lists no pair quoted in it")
-    return pairs
-
-
-def _choose(trading: list[MarketPair], only: list[str] | None, market: str) -> list[MarketPair]:
+def _choose(trading: list[SourcePair], only: list[str] | None, market: str) -> list[SourcePair]:
     if not only:
         return trading
     by_symbol = {pair.symbol: pair for pair in trading}
@@ -160,15 +155,17 @@ def _choose(trading: list[MarketPair], only: list[str] | None, market: str) -> l
     return [by_symbol[symbol] for symbol in dict.fromkeys(only)]
 
 
-def _register(conn, market: str, pairs: list[MarketPair]) -> dict[str, int]:
+def _register(conn, market: str, pairs: list[SourcePair], exchange_name: str
+              ) -> dict[str, int]:
     """Ids of the trading pairs (new ones registered); statuses of known pairs updated."""
     coin_ids = {}
     for pair in pairs:
         if pair.status == TRADING:
             coin_ids[pair.symbol] = db.ensure_coin(conn, pair.symbol, pair.base_asset, market,
-                                                   status=pair.status)
+                                                   status=pair.status, exchange=exchange_name)
         elif db.coin_by_symbol(conn, pair.symbol) is not None:
-            db.ensure_coin(conn, pair.symbol, pair.base_asset, market, status=pair.status)
+            db.ensure_coin(conn, pair.symbol, pair.base_asset, market, status=pair.status,
+                           exchange=exchange_name)
     return coin_ids
 
 
@@ -180,7 +177,7 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
     start_ms = since_ms if newest is None else newest + interval_ms
     added = 0
     while start_ms < server_ms:
-        page = client.klines(symbol, interval, start_ms, limit=PAGE_LIMIT)
+        page = client.klines(symbol, interval, start_ms, client.page_limit)
         closed = _closed_klines(symbol, page, start_ms, server_ms)
         if closed:
             # One transaction per page: a kill leaves whole pages, so no hole, ever.
@@ -188,7 +185,7 @@ def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interv
                 added += db.insert_klines(conn, coin_id, closed, interval=interval)
             bars.candles(len(closed))
             start_ms = closed[-1][0] + interval_ms
-        if len(closed) < len(page) or len(page) < PAGE_LIMIT:
+        if len(closed) < len(page) or len(page) < client.page_limit:
             break  # reached the open candle, or the exchange has nothing newer
     return added
 
@@ -266,27 +263,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tries per request before the exchange counts as unavailable "
                              "(default 5, with 0.5, 1, 2, 4 s between them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_exchange_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     # Everything the user typed is checked before the database or the exchange is touched.
     check_interval(args.interval)
     since_ms = parse_time(args.since) if args.since is not None else None
-    only = parse_symbols(args.only)
+    source = exchange(args.settings.exchange)
+    only = source.parse_symbols(args.only)
     if args.only is not None and not only:
         raise BadInput("--only names no symbol")
     if args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
     market = _check_market(args.market)
+    source.check_interval(args.interval)
 
-    from crawl.binance import BinanceClient, RetryPolicy
+    from crawl.binance import RetryPolicy
+    from crawl.sources import open_source
 
-    client = BinanceClient(args.settings.binance_url, retry=RetryPolicy(attempts=args.attempts))
+    client = open_source(source.name, args.settings.exchange_url,
+                         retry=RetryPolicy(attempts=args.attempts))
     engine = db.open_database(args.settings.db_url)
     try:
-        summary = crawl_market(engine, args.settings.binance_url, market,
+        summary = crawl_market(engine, args.settings.exchange_url, market,
                                interval=args.interval, since_ms=since_ms, only=only,
-                               progress=not args.no_progress, client=client)
+                               progress=not args.no_progress, client=client,
+                               exchange_name=source.name)
     finally:
         engine.dispose()
     print(summary.line())

@@ -62,9 +62,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--db", metavar="URL", default=None,
                        help=f"database URL (env {config.ENV_DB_URL}; default: SQLite file "
                             "data/coinlstm.sqlite)")
-    group.add_argument("--binance-url", metavar="URL", default=None,
-                       help=f"Binance REST base URL (env {config.ENV_BINANCE_URL}; default "
-                            f"{config.BINANCE_URL})")
+    group.add_argument("--exchange-url", "--binance-url", dest="binance_url", metavar="URL",
+                       default=None,
+                       help=f"the exchange's REST base URL, e.g. a replay server (env "
+                            f"{config.ENV_EXCHANGE_URL}, for Binance also "
+                            f"{config.ENV_BINANCE_URL}; default: the exchange's real API, "
+                            f"{config.BINANCE_URL} for Binance)")
     group.add_argument("--artifacts", metavar="DIR", default=None,
                        help=f"folder holding models/, weights/, plots/ (env "
                             f"{config.ENV_ARTIFACTS}; default: the project folder)")
@@ -103,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(rest)
         args.settings = config.load(db_url=args.db, binance_url=args.binance_url,
                                     artifacts=args.artifacts,
-                                    backend=getattr(args, "backend", None))
+                                    backend=getattr(args, "backend", None),
+                                    exchange=getattr(args, "exchange", None))
         return int(args._run(args) or 0)
     except CoinlstmError as exc:
         if verbose:

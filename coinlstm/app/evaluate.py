@@ -26,8 +26,9 @@ from coinlstm import db
 from coinlstm.app.evaluate_report import LEGEND, format_report, write_files
 from coinlstm.app.evaluate_tasks import EvalTask, Pair, run_all
 from coinlstm.app.pair_job import TrainOptions
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
+from coinlstm.core.exchanges import add_exchange_argument, exchange
 from train.models import MODEL_NAMES
 from train.scoring import NAIVE, pair_medians, summarise
 
@@ -69,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for cases.csv, summary.json, skill.png "
                             "(default ARTIFACTS/evaluate/UTC-TIMESTAMP)")
+    add_exchange_argument(group)
     train_command.add_training_arguments(parser)
 
 
@@ -96,11 +98,12 @@ def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptio
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
-                 interval: str = DEFAULT_INTERVAL) -> list[Pair]:
+                 interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
+                 ) -> list[Pair]:
     """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
     --only); no crawl."""
     with engine.connect() as conn:
-        coins = db.coins_of_market(conn, market)
+        coins = db.coins_of_market(conn, market, exchange=exchange_name)
         counts = db.candle_counts_by_coin(conn, interval=interval)
     if only:
         known = {coin.symbol for coin in coins}
@@ -123,11 +126,10 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
     from coinlstm.app.market_job import check_market
-    from coinlstm.core.klines import parse_symbols
-
     market = check_market(args.market)
     models = parse_models(args.models)
-    only = parse_symbols(args.only)
+    source = exchange(args.settings.exchange)
+    only = source.parse_symbols(args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)
     try:
-        pairs = select_pairs(engine, market, only, passed.interval)
+        pairs = select_pairs(engine, market, only, passed.interval, source.name)
     finally:
         engine.dispose()
     trained = [EvalTask(settings, pair, name, options[name], repeat, args.folds,

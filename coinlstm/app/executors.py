@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coinlstm.core.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, ENV_PARENT_PID, Settings
+from coinlstm.core.config import (
+    ENV_ARTIFACTS,
+    ENV_DB_URL,
+    ENV_EXCHANGE,
+    ENV_HOME,
+    ENV_PARENT_PID,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class SubprocessExecutor:
         # The database URL travels in the environment, not argv: `ps` shows argv to everyone.
         env = dict(os.environ)
         env[ENV_DB_URL] = self.settings.db_url
+        env[ENV_EXCHANGE] = self.settings.exchange
         env[ENV_ARTIFACTS] = str(self.settings.artifacts)
         env[ENV_HOME] = str(self.settings.home)
         env[ENV_PARENT_PID] = str(os.getpid())

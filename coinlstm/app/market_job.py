@@ -28,6 +28,7 @@ from coinlstm.core.errors import (
     EXIT_SOME_PAIRS_FAILED,
     BadInput,
 )
+from coinlstm.core.exchanges import add_exchange_argument, exchange
 
 MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
                      help="Ray cluster to join (default: start a local one)")
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_exchange_argument(job)
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
     train_command.add_training_arguments(parser)
@@ -63,16 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import parse_symbols
 
     market = check_market(args.market)
-    only = parse_symbols(args.only)
+    source = exchange(args.settings.exchange)
+    only = source.parse_symbols(args.only)
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
     if args.timeout <= 0:
         raise BadInput(f"--timeout must be positive, got {args.timeout}")
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
+    source.check_interval(options.interval)
     training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
     engine = db.open_database(settings.db_url)
@@ -140,9 +143,10 @@ class MarketJob:
     def _crawl(self) -> dict:
         from crawl.crawler import crawl_market
 
-        summary = crawl_market(self.engine, self.settings.binance_url, self.market,
+        summary = crawl_market(self.engine, self.settings.exchange_url, self.market,
                                interval=self.options.interval, only=self.only,
-                               progress=not self.args.no_progress)
+                               progress=not self.args.no_progress,
+                               exchange_name=self.settings.exchange)
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
@@ -152,7 +156,7 @@ class MarketJob:
 
         needed = train_command.required_candles(self.options)
         with self.engine.connect() as conn:
-            coins = db.coins_of_market(conn, self.market)
+            coins = db.coins_of_market(conn, self.market, exchange=self.settings.exchange)
             counts = db.candle_counts_by_coin(conn, interval=self.options.interval)
         if self.only:
             known = {coin.symbol for coin in coins}

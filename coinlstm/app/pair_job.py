@@ -19,7 +19,8 @@ from coinlstm import db
 from coinlstm.app import testhooks
 from coinlstm.core.config import DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol
+from coinlstm.core.exchanges import exchange
+from coinlstm.core.klines import INTERVAL_MS, check_interval
 from train.dataset import (
     DEFAULT_TARGET,
     MIN_TRAIN_SAMPLES,
@@ -186,7 +187,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     no row is written and no artifact replaced.
     """
     started = time.perf_counter()
-    check_symbol(symbol)
+    exchange(settings.exchange).check_symbol(symbol)  # another exchange's symbol: BadInput
     options.check(symbol)
     from predict.artifacts import artifact_paths
 

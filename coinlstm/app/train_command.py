@@ -22,6 +22,7 @@ from pathlib import Path
 from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
 from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
+from coinlstm.core.exchanges import add_exchange_argument
 from train.dataset import TARGETS
 from train.models import MODEL_NAMES
 from train.withpairs import format_with, parse_with
@@ -100,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-symbol", "--symbol", dest="symbol", required=True,
                         help="the coin's symbol (e.g. ADAETH); must match the id")
     add_training_arguments(parser)
+    add_exchange_argument(parser)
     parser.add_argument("--run-id", default=None,
                         help="the market job's run id: makes the row writes idempotent")
     parser.add_argument("--result-json", type=Path, default=None, metavar="FILE",

@@ -13,6 +13,8 @@ from pathlib import Path
 ENV_HOME = "COINLSTM_HOME"
 ENV_DB_URL = "COINLSTM_DB_URL"
 ENV_BINANCE_URL = "COINLSTM_BINANCE_URL"
+ENV_EXCHANGE = "COINLSTM_EXCHANGE"
+ENV_EXCHANGE_URL = "COINLSTM_EXCHANGE_URL"
 ENV_ARTIFACTS = "COINLSTM_ARTIFACTS"
 ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
@@ -54,10 +56,18 @@ class Settings:
 
     home: Path
     db_url: str
+    #: The base URL of the chosen exchange's API (the name is Binance's, which it was first;
+    #: ``exchange_url`` says what it is).
     binance_url: str
     artifacts: Path
     backend: str = DEFAULT_BACKEND
     extra: dict = field(default_factory=dict)
+    #: The candle source (coinlstm.core.exchanges): binance unless --exchange says otherwise.
+    exchange: str = DEFAULT_EXCHANGE
+
+    @property
+    def exchange_url(self) -> str:
+        return self.binance_url
 
     @property
     def data_dir(self) -> Path:
@@ -98,12 +108,23 @@ def load(
     artifacts: str | os.PathLike | None = None,
     backend: str | None = None,
     env: os._Environ | dict | None = None,
+    exchange: str | None = None,
 ) -> Settings:
-    """Resolve the settings from flags (arguments here), then the environment, then defaults."""
+    """Resolve the settings from flags (arguments here), then the environment, then defaults.
+
+    ``binance_url`` is --exchange-url (alias --binance-url): the chosen exchange's base URL;
+    without it, COINLSTM_EXCHANGE_URL, then (for Binance) COINLSTM_BINANCE_URL, then the
+    exchange's real API.
+    """
+    from coinlstm.core.exchanges import exchange as exchange_named
+
     env = os.environ if env is None else env
     home = Path(env.get(ENV_HOME) or _default_home()).resolve()
     db = db_url or env.get(ENV_DB_URL) or default_sqlite_url(home)
-    exchange = (binance_url or env.get(ENV_BINANCE_URL) or BINANCE_URL).rstrip("/")
+    source = exchange_named(exchange or env.get(ENV_EXCHANGE) or DEFAULT_EXCHANGE)
+    binance_env = env.get(ENV_BINANCE_URL) if source.name == DEFAULT_EXCHANGE else None
+    url = (binance_url or env.get(ENV_EXCHANGE_URL) or binance_env or source.default_url
+           ).rstrip("/")
     art = Path(artifacts or env.get(ENV_ARTIFACTS) or home).resolve()
     chosen_backend = backend or env.get(ENV_BACKEND) or DEFAULT_BACKEND
     if chosen_backend not in SUPPORTED_BACKENDS:
@@ -113,5 +134,5 @@ def load(
             f"unknown Keras backend {chosen_backend!r}; "
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
         )
-    return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
-                    backend=chosen_backend)
+    return Settings(home=home, db_url=db, binance_url=url, artifacts=art,
+                    backend=chosen_backend, exchange=source.name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from coinlstm.core.columns import CANDLE_COLUMNS
 from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import check_symbol
 
 #: Every kline column after the open time (Binance's order).
 KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]
@@ -38,6 +39,8 @@ class Exchange:
 
     def check_symbol(self, symbol: str) -> str:
         """The symbol if it has this exchange's form; BadInput (one line) otherwise."""
+        if self.name == DEFAULT_EXCHANGE:
+            return check_symbol(symbol)  # Binance's rule and message, as they always were
         if (not isinstance(symbol, str) or len(symbol) > 20
                 or not self.symbol_pattern.fullmatch(symbol)):
             raise BadInput(f"invalid {self.name} symbol {symbol!r}: expected {self.symbol_form}"
@@ -49,6 +52,13 @@ class Exchange:
             raise BadInput(f"{self.name} has no {interval!r} candles; choose one of "
                            f"{', '.join(self.intervals)}")
         return interval
+
+    def parse_symbols(self, text: str | None) -> list[str] | None:
+        """A comma-separated ``--only`` list in this exchange's form; None for no list."""
+        if not text:
+            return None
+        return [self.check_symbol(symbol.strip()) for symbol in text.split(",")
+                if symbol.strip()]
 
     def lacks(self) -> tuple[str, ...]:
         """The kline columns this exchange does not have (in kline order)."""
@@ -94,3 +104,10 @@ def exchange_of_symbol(symbol: str) -> str | None:
                 and candidate.symbol_pattern.fullmatch(symbol):
             return candidate.name
     return None
+
+
+def add_exchange_argument(parser) -> None:
+    """``--exchange NAME``: the commands that read candles (crawl, run, train, evaluate)."""
+    parser.add_argument("--exchange", default=None, choices=tuple(EXCHANGES), type=str.lower,
+                        help=f"where the candles come from (default {DEFAULT_EXCHANGE}); "
+                             "see docs/exchanges.md for what each source's candles hold")

@@ -6,11 +6,15 @@ are); this only answers the seam's questions in its words.
 
 from __future__ import annotations
 
+import logging
+
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import check_symbol
 from crawl.binance import BinanceClient, RetryPolicy
 from crawl.sources import SourcePair
+
+log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
 
@@ -49,7 +53,7 @@ class BinanceSource:
                 found.append(SourcePair(check_symbol(entry["symbol"]), str(entry["baseAsset"]),
                                         market, str(entry["status"])))
             except (KeyError, BadInput):
-                continue  # a malformed entry: the crawler never sees it
+                log.warning("skipping a malformed exchangeInfo entry: %r", entry)
         if not found:
             raise BadInput(f"unknown market {market!r}: the exchange lists no pair quoted in it")
         return found
