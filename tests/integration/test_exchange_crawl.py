@@ -159,7 +159,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     others = [facts.symbol_example for facts in EXCHANGES.values() if facts.name != exchange]
     cases = [
         (["--exchange", "kraken"], "invalid choice: 'kraken'", False),
-        (["--market", "ZZZ"], f"unknown market 'ZZZ': {exchange} lists no", True),
+        (["--market", "ZZZ"], f"unknown market 'ZZZ': {exchange} ", True),
         *((["--only", f"{own},{other}"], "symbol", False) for other in others),
         (["--interval", "2h" if exchange != "poloniex" else "3m"], f"{exchange} has no", False),
     ]
