@@ -26,7 +26,8 @@ import numpy as np
 
 from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import SYMBOL_PATTERN, ms_to_utc
+from coinlstm.core.exchanges import exchange_of_symbol
+from coinlstm.core.klines import ms_to_utc
 
 #: What each --with pair adds to the raw feature matrix, in this order.
 WITH_COLUMNS: tuple[str, ...] = ("close", "volume")
@@ -52,9 +53,12 @@ def check_with(pairs: Sequence[str] | None, symbol: str | None = None) -> None:
     if not pairs:
         raise BadInput("--with needs at least one symbol, e.g. --with ETHBTC,BTCUSDT")
     for pair in pairs:
-        if not isinstance(pair, str) or not SYMBOL_PATTERN.fullmatch(pair):
+        if not isinstance(pair, str) or exchange_of_symbol(pair) is None:
             raise BadInput(f"--with: invalid symbol {pair!r}: expected 2-20 characters A-Z "
                            "or 0-9, comma-separated")
+        if symbol is not None and exchange_of_symbol(pair) != exchange_of_symbol(symbol):
+            raise BadInput(f"--with {pair} is a {exchange_of_symbol(pair)} symbol, the pair "
+                           f"{symbol} is not: --with pairs come from the pair's exchange")
         if pair == symbol:
             raise BadInput(f"--with {pair} is the pair itself; name other pairs")
     if len(set(pairs)) != len(pairs):
