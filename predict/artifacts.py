@@ -31,7 +31,7 @@ import numpy as np
 
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
-from coinlstm.core.klines import check_symbol
+from coinlstm.core.exchanges import exchange
 
 ARCHITECTURE_ATTR = "coinlstm_architecture"
 SCALER_ATTR = "coinlstm_scaler"
@@ -50,8 +50,9 @@ class ArtifactPaths:
 
 
 def artifact_paths(settings: Settings, symbol: str) -> ArtifactPaths:
-    """The pair's file names; the symbol is checked first, so no name escapes its folder."""
-    check_symbol(symbol)
+    """The pair's file names; the symbol is checked first (its exchange's form, none of which
+    holds a '/' or starts with '.' or '-'), so no name escapes its folder."""
+    exchange(settings.exchange).check_symbol(symbol)
     return ArtifactPaths(
         weights=settings.weights_dir / f"weight_{symbol}.weights.h5",
         architecture=settings.models_dir / f"model_{symbol}.json",

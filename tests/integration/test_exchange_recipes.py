@@ -50,7 +50,7 @@ def _trained(db_url: str, coin_id: int) -> list[sa.Row]:
 
 def test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru(sqlite_url, tmp_path, replay_market,
                                                       cli):
-    server, lines = _serve(tmp_path / "serve", "SYNTHBTCUSDT", "5m", 1100, replay_market,
+    server, lines = _serve(tmp_path / "serve", "SYNTHBTCUSDT", "5m", 720, replay_market,
                            "poloniex")
     source = ["--exchange", "poloniex", "--exchange-url", server.url, "--db", sqlite_url]
     crawled = cli("crawl", *source, "--market", "USDT", "--interval", "5m",
@@ -61,7 +61,7 @@ def test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru(sqlite_url, tmp_path, repl
     out = tmp_path / "evaluate"
     compared = cli("evaluate", *source, "--market", "USDT", "--interval", "5m",
                    "--models", "cnn,lstm-leaky,gru", "--window", "256", "--epochs", "1",
-                   "--folds", "2", "--fold-size", "24", "--val-size", "96", "--workers", "1",
+                   "--folds", "1", "--fold-size", "24", "--val-size", "96", "--workers", "1",
                    "--out", str(out), "--artifacts", str(tmp_path / "artifacts"))
     assert compared.returncode == 0, compared.stderr
     summary = json.loads((out / "summary.json").read_text())
