@@ -13,13 +13,14 @@ from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import check_symbol
 from crawl.binance import BinanceClient, RetryPolicy
 from crawl.sources import SourcePair
+from crawl.sources.retrying import CountedSource
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
 
 
-class BinanceSource:
+class BinanceSource(CountedSource):
     name = "binance"
     facts = EXCHANGES["binance"]
     page_limit = PAGE_LIMIT
@@ -27,22 +28,11 @@ class BinanceSource:
     def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0,
                  client: BinanceClient | None = None):
         self.client = client or BinanceClient(url, retry=retry, timeout=timeout)
+        self.counter = self.client
+
 
     def check_symbol(self, symbol: str) -> str:
-        return check_symbol(symbol)
-
-    @property
-    def requests(self) -> int:
-        return self.client.requests
-
-    @property
-    def retries(self) -> int:
-        return self.client.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.client.rate_limit_waits
-
+        return check_symbol(symbol)  # Binance's own rule (facts.check_symbol calls it too)
 
     def pairs(self, market: str) -> list[SourcePair]:
         found = []

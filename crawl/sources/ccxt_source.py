@@ -16,13 +16,20 @@ stays on.
 from __future__ import annotations
 
 import json
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from crawl.binance import RetryPolicy
 from crawl.sources import TRADING, SourcePair
-from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient, retry_after_seconds
+from crawl.sources.retrying import (
+    CountedSource,
+    RateLimited,
+    Refused,
+    Retrier,
+    Transient,
+    date_header_ms,
+    retry_after_seconds,
+)
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -40,7 +47,7 @@ def exact_json(text: str):
         raise CutOffReply("invalid JSON in the reply (cut off?)") from None
 
 
-class CcxtSource:
+class CcxtSource(CountedSource):
     """A ccxt exchange as a candle source; subclasses say which and how candles map."""
 
     name = ""
@@ -59,24 +66,10 @@ class CcxtSource:
         self.exchange.on_rest_response = self._note_reply
         if urlsplit(self.base_url).hostname in _LOOPBACK:
             self.exchange.session.trust_env = False  # no proxy ever sees loopback traffic
-        self.retrier = Retrier(retry)
+        self.retrier = self.counter = Retrier(retry)
         self._status: int | None = None
         self._server_ms: int | None = None
         self._markets: dict | None = None
-
-    # -- counters the crawl summary reads -----------------------------------------------
-
-    @property
-    def requests(self) -> int:
-        return self.retrier.requests
-
-    @property
-    def retries(self) -> int:
-        return self.retrier.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.retrier.rate_limit_waits
 
     # -- the seam -------------------------------------------------------------------------
 
@@ -114,9 +107,6 @@ class CcxtSource:
                 if pair is not None:
                     self._markets[pair.symbol] = pair
         return self._markets
-
-    def check_symbol(self, symbol: str) -> str:
-        return self.facts.check_symbol(symbol)
 
     def _pair(self, market: dict) -> SourcePair | None:
         if not market.get("spot"):
@@ -183,12 +173,7 @@ class CcxtSource:
     def _note_reply(self, code, reason, url, method, headers, body, *request):
         """ccxt's hook on every reply: keep its status and the server's clock."""
         self._status = int(code)
-        date = headers.get("Date") if headers else None
-        if date:
-            try:
-                self._server_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
-            except (TypeError, ValueError):
-                pass
+        self._server_ms = date_header_ms(headers) or self._server_ms
         return body
 
 

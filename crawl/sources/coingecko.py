@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from coinlstm.core.config import INTERVAL_MS
@@ -27,8 +26,8 @@ from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
 from crawl.binance import RetryPolicy
-from crawl.sources import TRADING, SourcePair, make_kline
-from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient, retry_after_seconds
+from crawl.sources import TRADING, SourcePair, make_kline, retrying
+from crawl.sources.retrying import CountedSource, Retrier, date_header_ms
 
 API = "/api/v3"
 DAY_MS = INTERVAL_MS["1d"]
@@ -44,7 +43,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
 
 
-class CoinGeckoSource:
+class CoinGeckoSource(CountedSource):
     name = "coingecko"
     facts = EXCHANGES["coingecko"]
     page_limit = 1000
@@ -60,25 +59,10 @@ class CoinGeckoSource:
         if loopback:
             self.session.trust_env = False
         self.pace = (0.0 if loopback else PUBLIC_PACE) if pace is None else pace
-        self.retrier = Retrier(retry)
+        self.retrier = self.counter = Retrier(retry)
         self._last_sent = 0.0
         self._server_ms: int | None = None
         self._coins: dict[str, dict[str, SourcePair]] = {}
-
-    def check_symbol(self, symbol: str) -> str:
-        return self.facts.check_symbol(symbol)
-
-    @property
-    def requests(self) -> int:
-        return self.retrier.requests
-
-    @property
-    def retries(self) -> int:
-        return self.retrier.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.retrier.rate_limit_waits
 
 
     def pairs(self, market: str) -> list[SourcePair]:
@@ -148,28 +132,23 @@ class CoinGeckoSource:
         try:
             reply = self.session.get(url, params=params, timeout=self.timeout)
         except RequestException as exc:
-            raise Transient(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}"
-                            ) from None
-        self._note_date(reply.headers.get("Date"))
+            first_line = (str(exc).splitlines() or [""])[0][:160]
+            raise retrying.Transient(f"{type(exc).__name__}: {first_line}") from None
+        self._server_ms = date_header_ms(reply.headers) or self._server_ms
         if reply.status_code in (429, 418):
-            raise RateLimited(reply.status_code, retry_after_seconds(reply.headers))
+            raise retrying.RateLimited(reply.status_code,
+                                       retrying.retry_after_seconds(reply.headers))
         if reply.status_code >= 500:
-            raise Transient(f"HTTP {reply.status_code}")
+            raise retrying.Transient(f"HTTP {reply.status_code}")
         if reply.status_code == 404:
             raise BadInput(f"coingecko does not know {urlsplit(url).path}: {reply.text[:120]}")
         if reply.status_code >= 400:
-            raise Refused(f"HTTP {reply.status_code}: {reply.text[:160]}")
+            raise retrying.Refused(f"HTTP {reply.status_code}: {reply.text[:160]}")
         try:
             return json.loads(reply.text, parse_float=Decimal)
         except ValueError:
-            raise Transient("invalid JSON in the reply (cut off?)") from None
+            raise retrying.Transient("invalid JSON in the reply (cut off?)") from None
 
-    def _note_date(self, date: str | None) -> None:
-        if date:
-            try:
-                self._server_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
-            except (TypeError, ValueError):
-                pass
 
 
 def _has_form(facts, symbol: str) -> bool:
@@ -183,7 +162,7 @@ def _has_form(facts, symbol: str) -> bool:
 def _candles(reply, interval_ms: int) -> list[list]:
     """A market_chart reply's points as klines on the interval's grid."""
     if not isinstance(reply, dict) or not isinstance(reply.get("prices"), list):
-        raise Transient("a market_chart reply without prices")
+        raise retrying.Transient("a market_chart reply without prices")
     volumes = {}
     for point in reply.get("total_volumes") or []:
         if isinstance(point, list) and len(point) == 2:
@@ -191,7 +170,8 @@ def _candles(reply, interval_ms: int) -> list[list]:
     klines: dict[int, list] = {}
     for point in reply["prices"]:
         if not (isinstance(point, list) and len(point) == 2) or point[1] is None:
-            raise Transient(f"a market_chart price point of the wrong shape: {str(point)[:60]}")
+            raise retrying.Transient(
+                f"a market_chart price point of the wrong shape: {str(point)[:60]}")
         slot = int(point[0]) // interval_ms
         if slot in klines:
             continue

@@ -99,3 +99,38 @@ class Retrier:
         self.rate_limit_waits += 1
         log.debug("%s: HTTP %d, waiting %.1f s as Retry-After asks", label, exc.status, wait)
         self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+
+
+class CountedSource:
+    """What every source shares: its counters (read from ``self.counter``: a Retrier, or the
+    wrapped Binance client, which counts the same three things) and its symbol check (its
+    exchange's form, ``self.facts``)."""
+
+    counter: object
+    facts: object
+
+    @property
+    def requests(self) -> int:
+        return self.counter.requests
+
+    @property
+    def retries(self) -> int:
+        return self.counter.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.counter.rate_limit_waits
+
+    def check_symbol(self, symbol: str) -> str:
+        return self.facts.check_symbol(symbol)
+
+
+def date_header_ms(headers) -> int | None:
+    """A reply's ``Date`` header in ms (the clock of exchanges without a time endpoint)."""
+    from email.utils import parsedate_to_datetime
+
+    date = (headers or {}).get("Date")
+    try:
+        return int(parsedate_to_datetime(date).timestamp() * 1000) if date else None
+    except (TypeError, ValueError):
+        return None

@@ -29,6 +29,14 @@ def _serve(folder, symbol: str, interval: str, candles: int, replay_market, exch
     return replay_market(folder, now=end + step + 60_000, exchange=exchange), lines
 
 
+def _crawl_every_candle(cli, source: list[str], market: str, interval: str,
+                        lines: list[str]) -> None:
+    crawled = cli("crawl", *source, "--market", market, "--interval", interval,
+                  "--since", "2022-01-01", "--no-progress")
+    assert crawled.returncode == 0, crawled.stderr
+    assert f"{len(lines)} candles added" in crawled.stdout
+
+
 def _coin_id(db_url: str, symbol: str) -> int:
     engine = db.open_database(db_url)
     try:
@@ -53,10 +61,7 @@ def test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru(sqlite_url, tmp_path, repl
     server, lines = _serve(tmp_path / "serve", "SYNTHBTCUSDT", "5m", 720, replay_market,
                            "poloniex")
     source = ["--exchange", "poloniex", "--exchange-url", server.url, "--db", sqlite_url]
-    crawled = cli("crawl", *source, "--market", "USDT", "--interval", "5m",
-                  "--since", "2024-12-01", "--no-progress")
-    assert crawled.returncode == 0, crawled.stderr
-    assert f"{len(lines)} candles added" in crawled.stdout
+    _crawl_every_candle(cli, source, "USDT", "5m", lines)
 
     out = tmp_path / "evaluate"
     compared = cli("evaluate", *source, "--market", "USDT", "--interval", "5m",
@@ -94,10 +99,7 @@ def test_coingecko_daily_prices_reference_lstm_on_torch(sqlite_url, tmp_path, re
     server, lines = _serve(tmp_path / "serve", "BITCOINUSD", "1d", 400, replay_market,
                            "coingecko")
     source = ["--exchange", "coingecko", "--exchange-url", server.url, "--db", sqlite_url]
-    crawled = cli("crawl", *source, "--market", "USD", "--interval", "1d",
-                  "--since", "2023-01-01", "--no-progress")
-    assert crawled.returncode == 0, crawled.stderr
-    assert f"{len(lines)} candles added" in crawled.stdout
+    _crawl_every_candle(cli, source, "USD", "1d", lines)
     coin_id = _coin_id(sqlite_url, "bitcoin-usd")
     done = cli("train", *source, "-id", str(coin_id), "-symbol", "bitcoin-usd",
                "--interval", "1d", "--target", "close", "--backend", "torch", "--epochs", "1",
