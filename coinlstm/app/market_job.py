@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
 from coinlstm.app.lock import JobLock
-from coinlstm.core.config import DEFAULT_MARKET, Settings
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import (
     EXIT_OK,
     EXIT_SOME_PAIRS_FAILED,
@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     engine = db.open_database(settings.db_url)
     try:
-        with JobLock(engine, market):
+        # One job per (exchange, market): Binance's key is the market alone, as it was.
+        key = market if source.name == DEFAULT_EXCHANGE else f"{source.name}-{market}"
+        with JobLock(engine, key):
             job = MarketJob(settings, engine, market, args, options, training_argv, only)
             return job.run()
     finally:
@@ -103,12 +105,16 @@ class MarketJob:
         self.settings = settings
         self.engine = engine
         self.market = market
+        #: The job's name in job_runs, its run id and its lock: the market, with the
+        #: exchange in front for other exchanges than Binance.
+        self.key = market if settings.exchange == DEFAULT_EXCHANGE \
+            else f"{settings.exchange}-{market}"
         self.args = args
         self.options = options
         self.training_argv = training_argv
         self.only = only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        self.run_id = f"{market}-{stamp}-{os.getpid()}"
+        self.run_id = f"{self.key}-{stamp}-{os.getpid()}"
         self.started = time.time()
         self.crawl_summary: dict | None = None
 
@@ -208,7 +214,7 @@ class MarketJob:
     def _record_start(self) -> None:
         with db.transaction(self.engine) as conn:
             conn.execute(db.job_runs.insert().values(
-                run_id=self.run_id, market=self.market, executor=self.args.executor,
+                run_id=self.run_id, market=self.key, executor=self.args.executor,
                 host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
                 status="running"))
 
