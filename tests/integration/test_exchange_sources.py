@@ -113,3 +113,36 @@ def test_unknown_market_and_foreign_symbols_are_bad_input(exchange, tmp_path, re
         if other.name != exchange:
             with pytest.raises(BadInput, match=f"invalid {exchange} symbol"):
                 source.check_symbol(other.symbol_example)
+
+
+@pytest.mark.parametrize(("exchange", "path", "expected"), [
+    ("poloniex", "/markets", lambda body: body[0]["symbol"] == "SYNTH1_USDT"),
+    ("bithumb", "/v1/market/all?isDetails=true", lambda body: body[0]["market"] == "KRW-SYNTH1"),
+    ("coingecko", "/api/v3/simple/supported_vs_currencies", lambda body: body == ["usd"]),
+])
+def test_the_command_speaks_each_exchange(exchange, path, expected, tmp_path, cli):
+    import signal
+
+    import requests
+
+    write_exchange_market(tmp_path, exchange, candles=50, pairs=1)
+    process = cli.start("replay-server", str(tmp_path), "--exchange", exchange,
+                        "--now", "2025-01-01", "--fail-500-every", "2")
+    line = process.stdout.readline()
+    assert line.startswith("replay server listening on http://127.0.0.1:")
+    assert f"({exchange}, 1 symbols, 50 candles)" in line
+    url = line.split()[4]
+    reply = requests.get(url + path, timeout=10)
+    assert reply.status_code == 200 and expected(reply.json())
+    assert reply.headers["Date"].startswith("Wed, 01 Jan 2025 00:00")  # the server's clock
+    assert requests.get(url + path, timeout=10).status_code == 500
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+def test_the_command_refuses_an_unknown_exchange(tmp_path, cli):
+    write_exchange_market(tmp_path, "poloniex", candles=10, pairs=1)
+    done = cli("replay-server", str(tmp_path), "--exchange", "kraken", timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "invalid choice: 'kraken'" in lines[0]
