@@ -7,20 +7,17 @@ for character, whichever form the candles came in.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from coinlstm import db
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import parse_kline
 from crawl import vision
 from tests.conftest import fingerprint, read_csv_rows, run_cli, write_sample
 
@@ -361,53 +358,3 @@ def test_interval_must_fit_the_files(sqlite_url, shared_data, tmp_path):
     # (One symbol at two intervals in one import is allowed now, each to its own table:
     # tests/test_interval.py.)
     assert sum(fingerprint(sqlite_url).values()) == 0
-
-
-# --------------------------------------------------------------------------- fast path
-
-
-TRICKY_LINES = [
-    "1617235200000,0.03267400,0.03290100,0.03253100,0.03262900,14855.07000000,1617238799999,"
-    "485.45091769,14880,7772.11100000,253.94687421,0",
-    "1735689600000000,1.5,2,1,1.5,0,1735693199999999,0,0,0,0,0",
-    " 1617235200000 , 0.1 ,0.2,0.1,0.1,1,1617238799999,1,1,1,1, 0 ",
-    '"1617235200000","0.1","0.2","0.1","0.1","1","1617238799999","1","1","1","1","0"',
-    "1617235200000,1e-5,0.2,0.00001,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.123456780,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.123456789,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,NaN,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.1,inf,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.1,0.2,0.3,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.1,0.2,0.2,0.1,1,1617238799999,1,1,1,1,",
-    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1",
-    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0,0",
-    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1.5,1,1,1,0",
-    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,1.5,1,1,0",
-    "1617235200000,-0.1,0.2,-0.2,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.1,0.2,0.1,0.1,1,1617238799999,1,\u0661\u0662,1,1,0",
-    "1617235200000,0.1,0.2,0.1,0.1,1_000,1617238799999,1,1,1,1,0",
-    "1617235200000," + "9" * 31 + ",0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "1617235200000,0.1,0.2,0.1,0.1," + "1" * 30 + ",1617238799999,1,1,1,1,0",
-    "1617235200000,,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-    "abc,0.1,0.2,0.1,0.1,1,1617238799999,1,1,1,1,0",
-]
-
-
-@pytest.mark.parametrize("line", TRICKY_LINES)
-def test_fast_path_agrees_with_parse_kline(line):
-    """stored_kline's shortcut must accept exactly what parse_kline accepts, as it stores it."""
-    try:
-        row = parse_kline(0, next(csv.reader([line])))
-    except ValueError as exc:
-        with pytest.raises(ValueError) as refused:
-            vision.stored_kline(line)
-        assert str(refused.value) == str(exc)
-        return
-    expected = [format(value, "f") if isinstance(value, Decimal) else value
-                for value in (row[name] for name in db.CANDLE_COLUMNS[1:])]
-    stored = vision.stored_kline(line)
-    assert [db.to_exact_decimal(v) if isinstance(v, str) and i not in (11,) else v
-            for i, v in enumerate(stored)] == \
-        [db.to_exact_decimal(v) if isinstance(v, str) and i not in (11,) else v
-         for i, v in enumerate(expected)]
-    assert [type(v) for v in stored] == [type(v) for v in expected]

@@ -20,6 +20,9 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "takerBuyQuoteAssetVolume",
     "ignore",
 )
+#: Characters the kline's last field ("ignore", Binance's unused field) may have: its
+#: column's width.
+IGNORE_WIDTH = 40
 #: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order.
 FEATURE_COLUMNS: tuple[str, ...] = (
     "open",
