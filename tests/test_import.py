@@ -12,6 +12,7 @@ import io
 import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -309,6 +310,38 @@ def _out_of_order(folder: Path, lines: list[str]) -> tuple[Path, str]:
     return path, "line 11: open time"
 
 
+def _negative_close(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 12, _set_field(4, "-0.00010000"))
+    return path, "line 12: close -0.00010000 is not positive (rule: prices are positive)"
+
+
+def _close_above_high(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    lines = list(lines)
+    fields = lines[20].split(",")
+    fields[4] = format(Decimal(fields[2]) + Decimal("0.00000001"), "f")
+    lines[20] = ",".join(fields)
+    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    return path, ("line 21: high", "(rule: high >= max(open, close))")
+
+
+def _taker_above_volume(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 33, _set_field(9, "9" * 12))
+    return path, ("line 33: taker buy base volume 999999999999 is above the volume",
+                  "(rule: taker buy volume <= volume)")
+
+
+def _late_close(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, 7, lambda line: _set_field(6, str(int(line.split(",")[6]) + 61_000))(
+        line))
+    return path, ("line 7: close time", "(rule: the close time is after the open time")
+
+
 BAD_FILES = {
     "bad checksum": _bad_checksum,
     "corrupt zip": _corrupt_zip,
@@ -319,6 +352,10 @@ BAD_FILES = {
     "no symbol in name": _name_without_symbol,
     "missing path": _missing_path,
     "out of order": _out_of_order,
+    "negative close": _negative_close,
+    "close above high": _close_above_high,
+    "taker above volume": _taker_above_volume,
+    "late close": _late_close,
 }
 
 
@@ -339,7 +376,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, shared_d
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert str(bad_path) in lines[0] and expected in lines[0], lines[0]
+    expected = (expected,) if isinstance(expected, str) else expected
+    assert str(bad_path) in lines[0] and all(text in lines[0] for text in expected), lines[0]
     assert result.stdout == ""
     assert fingerprint(db_url) == before
 
