@@ -252,6 +252,14 @@ def _set_field(index: int, value: str):
     return change
 
 
+def _csv_with(folder: Path, lines: list[str], number: int, change) -> Path:
+    """BNBETH.csv of ``lines`` with line ``number`` changed by ``change``."""
+    path = folder / "BNBETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, number, change)
+    return path
+
+
 def _bad_checksum(folder: Path, lines: list[str]) -> tuple[Path, str]:
     path = write_dump(folder, "BNBETH-1h-2021-04", lines)
     checksum = path.with_name(path.name + ".CHECKSUM")
@@ -274,24 +282,16 @@ def _zip_without_csv(folder: Path, lines: list[str]) -> tuple[Path, str]:
 
 
 def _wrong_column_count(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 17, lambda line: line.rsplit(",", 1)[0])
+    path = _csv_with(folder, lines, 17, lambda line: line.rsplit(",", 1)[0])
     return path, "line 17: expected 12 fields, got 11"
 
 
 def _non_numeric_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 30, _set_field(4, "0.0x12"))
-    return path, "line 30: close"
+    return _csv_with(folder, lines, 30, _set_field(4, "0.0x12")), "line 30: close"
 
 
 def _nan_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 40, _set_field(2, "NaN"))
-    return path, "line 40: high"
+    return _csv_with(folder, lines, 40, _set_field(2, "NaN")), "line 40: high"
 
 
 def _name_without_symbol(folder: Path, lines: list[str]) -> tuple[Path, str]:
@@ -311,9 +311,7 @@ def _out_of_order(folder: Path, lines: list[str]) -> tuple[Path, str]:
 
 
 def _negative_close(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 12, _set_field(4, "-0.00010000"))
+    path = _csv_with(folder, lines, 12, _set_field(4, "-0.00010000"))
     return path, "line 12: close -0.00010000 is not positive (rule: prices are positive)"
 
 
@@ -327,18 +325,14 @@ def _close_above_high(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, 
 
 
 def _taker_above_volume(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 33, _set_field(9, "9" * 12))
+    path = _csv_with(folder, lines, 33, _set_field(9, "9" * 12))
     return path, ("line 33: taker buy base volume 999999999999 is above the volume",
                   "(rule: taker buy volume <= volume)")
 
 
 def _late_close(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
-    path = folder / "BNBETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 7, lambda line: _set_field(6, str(int(line.split(",")[6]) + 61_000))(
-        line))
+    path = _csv_with(folder, lines, 7, lambda line: _set_field(
+        6, str(int(line.split(",")[6]) + 61_000))(line))
     return path, ("line 7: close time", "(rule: the close time is after the open time")
 
 

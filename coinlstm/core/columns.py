@@ -20,9 +20,6 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "takerBuyQuoteAssetVolume",
     "ignore",
 )
-#: Characters the kline's last field ("ignore", Binance's unused field) may have: its
-#: column's width.
-IGNORE_WIDTH = 40
 #: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order.
 FEATURE_COLUMNS: tuple[str, ...] = (
     "open",
@@ -49,3 +46,6 @@ DECIMAL_COLUMNS: tuple[str, ...] = (
 )
 #: Index of the close among the features: the target column of every formulation.
 CLOSE_INDEX = FEATURE_COLUMNS.index("close")
+#: Characters the kline's last field ("ignore", Binance's unused field) may have: its
+#: column's width.
+IGNORE_WIDTH = 40
