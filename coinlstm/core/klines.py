@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from coinlstm.core.columns import CANDLE_COLUMNS, IGNORE_WIDTH
+from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, IGNORE_WIDTH
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE, to_exact_decimal
 from coinlstm.core.errors import BadInput
@@ -126,7 +126,8 @@ RULE_PAGE = "a klines reply is a list of klines from the time asked for"
 _TIME_FIELDS = (0, 6)
 _TRADES_FIELD = 8
 _IGNORE_FIELD = 11
-DECIMAL_FIELDS = (1, 2, 3, 4, 5, 7, 9, 10)
+#: Where the exact decimals (prices and volumes) sit in a kline.
+DECIMAL_FIELDS = tuple(CANDLE_COLUMNS[1:].index(name) for name in DECIMAL_COLUMNS)
 _FIELD_NAMES = CANDLE_COLUMNS[1:]
 #: Times from 1970 up to the year 5138 in ms (to_milliseconds turns larger ones from µs).
 _MAX_MS = 10**14

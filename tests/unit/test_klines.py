@@ -1,8 +1,7 @@
-"""The kline rules of coinlstm.core.klines, on their own: no database, no server, no files.
-
-Every kline a crawl, an import or the replay server reads passes these rules; the real
-candles of ../shared/data all pass them (tests/test_bad_klines.py loads every one).
-"""
+"""The rules of coinlstm.core.klines on their own (no database, no server, no files): every
+kline a crawl, an import or the replay server reads passes them (the real candles of
+../shared/data all do: tests/integration/test_bad_klines.py loads every one), the import's
+fast path agrees with the slow way, and symbols, markets and intervals."""
 
 from __future__ import annotations
 
@@ -186,7 +185,7 @@ def test_a_market_that_is_no_quote_asset_is_bad_input(typed):
 
 
 # --------------------------------------------------------------------------- fast path
-# (moved from tests/test_import.py: the import's shortcut for lines as Binance writes them)
+# (the import's shortcut for lines as Binance writes them)
 
 TRICKY_LINES = [
     GOOD,
@@ -232,3 +231,43 @@ def test_fast_path_agrees_with_the_slow_way(line):
     assert exact == [Decimal(v) if i in klines.DECIMAL_FIELDS else v
                      for i, v in enumerate(expected)]
     assert [type(v) for v in stored] == [type(v) for v in expected]
+
+
+# --------------------------------------------------------------------------- symbols
+
+
+def test_symbols_split_on_the_longest_known_quote():
+    from coinlstm.core.klines import split_symbol
+
+    assert split_symbol("ADAETH") == ("ADA", "ETH")
+    assert split_symbol("ETHUSDT") == ("ETH", "USDT")
+    assert split_symbol("BTCFDUSD") == ("BTC", "FDUSD")
+    assert split_symbol("BTCAEUR") == ("BTC", "AEUR")  # not BTCA + EUR
+    assert split_symbol("SYNTH1ETH") == ("SYNTH1", "ETH")
+    assert split_symbol("ADAQQQ", quote="QQQ") == ("ADA", "QQQ")
+    with pytest.raises(BadInput, match="pass its quote asset with --quote"):
+        split_symbol("ADAQQQ")
+    with pytest.raises(BadInput, match="it does not end in ETH"):
+        split_symbol("ADAQQQ", quote="ETH")
+
+
+@pytest.mark.parametrize("symbol", ["ADA/ETH", "..ADAETH", "adaeth", "A", "X" * 21, ""])
+def test_invalid_symbols_are_bad_input(symbol):
+    from coinlstm.core.klines import check_symbol
+
+    with pytest.raises(BadInput, match="invalid symbol"):
+        check_symbol(symbol)
+
+
+def test_only_lists_and_intervals():
+    from coinlstm.core.klines import check_interval, parse_symbols, to_milliseconds
+
+    assert parse_symbols(" ADAETH, TRXETH ,") == ["ADAETH", "TRXETH"]
+    assert parse_symbols(None) is None and parse_symbols("") is None
+    with pytest.raises(BadInput, match="invalid symbol 'ada'"):
+        parse_symbols("ADAETH,ada")
+    assert check_interval("1h") == 3_600_000 and check_interval("5m") == 300_000
+    with pytest.raises(BadInput, match="unknown interval '7h'"):
+        check_interval("7h")
+    # Dumps since 2025 write microseconds; both forms give the same milliseconds.
+    assert to_milliseconds("1735689600000000") == to_milliseconds(1735689600000) == 1735689600000

@@ -1,7 +1,8 @@
 """Every kline is checked at the door: real candles pass, altered ones never land.
 
 The crawl goes through the real python-binance client and real HTTP on 127.0.0.1 to a
-proxy (tests/tamper_proxy.py) that alters klines on their way from the replay server.
+proxy (tests/tamper_proxy.py) that alters klines on their way from the replay server, which
+serves the synthetic candle set (tests/synthetic.py).
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from crawl.binance import BinanceClient, RetryPolicy
 from crawl.crawler import crawl_market
 from crawl.klinefiles import describe_file, read_klines
 from crawl.replay import ReplayServer
-from tests.conftest import REPO, read_csv_rows, run_cli, write_sample
+from tests.helpers import REPO, read_csv_rows, run_cli, write_sample
 from tests.tamper_proxy import ALTERATIONS, Tamper, TamperProxy
 
 HOUR_MS = 3_600_000
 QUICK = RetryPolicy(attempts=4, first_backoff=0.05, max_backoff=0.1)
-PAIRS = ("ADAETH", "TRXETH")
+#: The pair whose replies are altered, and a sound one.
+BAD, SOUND = "SYNTH1ETH", "SYNTH2ETH"
+PAIRS = (BAD, SOUND)
 ROWS = 1500
-#: The altered candle: on ADAETH's second page (the crawl asks 1000 candles a page).
+#: The altered candle: on BAD's second page (the crawl asks 1000 candles a page).
 TARGET_ROW = 1200
 #: What the crawl's reason must name for each alteration: the rule it breaks.
 RULES = {
@@ -47,16 +50,16 @@ RULES = {
 }
 
 
-def _serve(shared_data: Path, folder: Path, rows: int = ROWS) -> tuple[Path, int]:
+def _serve(candles: Path, folder: Path, rows: int = ROWS) -> tuple[Path, int]:
     """A replay folder of PAIRS and a server time after its last candle closed."""
     for symbol in PAIRS:
-        write_sample(shared_data / f"{symbol}.csv", folder, rows)
-    last = int(read_csv_rows(folder / "ADAETH.csv")[-1][0])
+        write_sample(candles / f"{symbol}.csv", folder, rows)
+    last = int(read_csv_rows(folder / f"{BAD}.csv")[-1][0])
     return folder, last + HOUR_MS + 60_000
 
 
 def _target(folder: Path) -> int:
-    return int(read_csv_rows(folder / "ADAETH.csv")[TARGET_ROW][0])
+    return int(read_csv_rows(folder / f"{BAD}.csv")[TARGET_ROW][0])
 
 
 def _stored(engine, symbol: str) -> list[list[str]]:
@@ -91,39 +94,40 @@ def test_every_real_shared_candle_keeps_the_rules(shared_data):
 
 @pytest.mark.parametrize("alteration", ALTERATIONS)
 def test_an_altered_kline_never_lands_and_a_rerun_repairs_nothing_needed(
-        alteration, shared_data, db_url, tmp_path):
-    folder, now = _serve(shared_data, tmp_path / "serve")
+        alteration, synthetic_candles, db_url, tmp_path):
+    folder, now = _serve(synthetic_candles, tmp_path / "serve")
     source = {symbol: read_csv_rows(folder / f"{symbol}.csv") for symbol in PAIRS}
     target = _target(folder)
     engine = db.open_database(db_url)
     with ReplayServer(folder, now=now) as server:
-        with TamperProxy(server.url, Tamper("ADAETH", target, alteration)) as proxy:
+        with TamperProxy(server.url, Tamper(BAD, target, alteration)) as proxy:
             summary = _crawl(engine, proxy.url)
             assert proxy.altered == QUICK.attempts  # every attempt got the bad page
-        # The bad page is not stored: ADAETH keeps its first page, a prefix without hole;
-        # the other pair is complete.
-        assert _stored(engine, "ADAETH") == source["ADAETH"][:1000]
-        assert _stored(engine, "TRXETH") == source["TRXETH"]
-        assert summary.candles_added == {"ADAETH": 1000, "TRXETH": ROWS}
-        assert list(summary.failed) == ["ADAETH"]
-        reason = summary.failed["ADAETH"]
+        # The bad page is not stored: BAD keeps its first page, a prefix without hole; the
+        # other pair is complete.
+        assert _stored(engine, BAD) == source[BAD][:1000]
+        assert _stored(engine, SOUND) == source[SOUND]
+        assert summary.candles_added == {BAD: 1000, SOUND: ROWS}
+        assert list(summary.failed) == [BAD]
+        reason = summary.failed[BAD]
         assert f"(rule: {RULES[alteration]})" in reason, reason
         if alteration != "reply not a list":
             assert klines.ms_to_utc(target) in reason, reason  # the candle is named
-        assert "1 failed (ADAETH)" in summary.line()
+        assert f"1 failed ({BAD})" in summary.line()
 
         rerun = _crawl(engine, server.url)
-    assert rerun.failed == {} and rerun.candles_added == {"ADAETH": ROWS - 1000, "TRXETH": 0}
+    assert rerun.failed == {} and rerun.candles_added == {BAD: ROWS - 1000, SOUND: 0}
     for symbol in PAIRS:
         assert _stored(engine, symbol) == source[symbol]
     engine.dispose()
 
 
-def test_a_page_bad_once_is_retried_and_everything_lands(shared_data, sqlite_url, tmp_path):
-    folder, now = _serve(shared_data, tmp_path / "serve")
+def test_a_page_bad_once_is_retried_and_everything_lands(synthetic_candles, sqlite_url,
+                                                         tmp_path):
+    folder, now = _serve(synthetic_candles, tmp_path / "serve")
     engine = db.open_database(sqlite_url)
     with ReplayServer(folder, now=now) as server:
-        tamper = Tamper("ADAETH", _target(folder), "negative price", times=1)
+        tamper = Tamper(BAD, _target(folder), "negative price", times=1)
         with TamperProxy(server.url, tamper) as proxy:
             summary = _crawl(engine, proxy.url)
             assert proxy.altered == 1
@@ -133,34 +137,35 @@ def test_a_page_bad_once_is_retried_and_everything_lands(shared_data, sqlite_url
     engine.dispose()
 
 
-def test_crawl_command_names_pair_candle_and_rule_and_exits_1(shared_data, sqlite_url,
+def test_crawl_command_names_pair_candle_and_rule_and_exits_1(synthetic_candles, sqlite_url,
                                                               tmp_path):
-    folder, now = _serve(shared_data, tmp_path / "serve")
+    folder, now = _serve(synthetic_candles, tmp_path / "serve")
     target = _target(folder)
     with ReplayServer(folder, now=now) as server:
-        with TamperProxy(server.url, Tamper("ADAETH", target, "negative price")) as proxy:
+        with TamperProxy(server.url, Tamper(BAD, target, "negative price")) as proxy:
             done = run_cli("crawl", "--market", "ETH", "--db", sqlite_url, "--binance-url",
                            proxy.url, "--attempts", "2", "--no-progress")
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("coinlstm crawl: error: ADAETH skipped: ")
+    assert lines[0].startswith(f"coinlstm crawl: error: {BAD} skipped: ")
     assert f"candle {klines.ms_to_utc(target)} UTC: close -0.00010000 is not positive " \
            f"(rule: {klines.RULE_PRICES})" in lines[0]
-    assert "crawled market ETH: 2 pairs, 1 failed (ADAETH)" in done.stdout
+    assert f"crawled market ETH: 2 pairs, 1 failed ({BAD})" in done.stdout
 
 
-def test_the_job_does_not_train_a_pair_whose_crawl_failed(shared_data, sqlite_url, tmp_path):
-    """run --market eth (lower case: the one market rule) through the proxy: TRXETH is
-    trained, ADAETH's crawl failed and it is reported as failed with the reason."""
+def test_the_job_does_not_train_a_pair_whose_crawl_failed(synthetic_candles, sqlite_url,
+                                                          tmp_path):
+    """run --market eth (lower case: the one market rule) through the proxy: SOUND is
+    trained, BAD's crawl failed and it is reported as failed with the reason."""
     folder = tmp_path / "serve"
     for symbol in PAIRS:
-        write_sample(shared_data / f"{symbol}.csv", folder, 700, tail=True)
-    last = int(read_csv_rows(folder / "ADAETH.csv")[-1][0])
-    target = int(read_csv_rows(folder / "ADAETH.csv")[500][0])
+        write_sample(synthetic_candles / f"{symbol}.csv", folder, 700, tail=True)
+    last = int(read_csv_rows(folder / f"{BAD}.csv")[-1][0])
+    target = int(read_csv_rows(folder / f"{BAD}.csv")[500][0])
     report_path = tmp_path / "report.json"
     with ReplayServer(folder, now=last + HOUR_MS + 60_000) as server:
-        with TamperProxy(server.url, Tamper("ADAETH", target, "low above high")) as proxy:
+        with TamperProxy(server.url, Tamper(BAD, target, "low above high")) as proxy:
             done = subprocess.run(
                 [sys.executable, str(REPO / "run_all.py"), "--market", "eth", "--db",
                  sqlite_url, "--binance-url", proxy.url, "--artifacts", str(tmp_path / "art"),
@@ -171,18 +176,18 @@ def test_the_job_does_not_train_a_pair_whose_crawl_failed(shared_data, sqlite_ur
     report = json.loads(report_path.read_text())
     assert report["market"] == "ETH"
     by_symbol = {pair["symbol"]: pair for pair in report["pairs"]}
-    assert by_symbol["TRXETH"]["status"] == "ok"
-    assert by_symbol["ADAETH"]["status"] == "failed"
-    reason = by_symbol["ADAETH"]["reason"]
+    assert by_symbol[SOUND]["status"] == "ok"
+    assert by_symbol[BAD]["status"] == "failed"
+    reason = by_symbol[BAD]["reason"]
     assert reason.startswith("crawl failed, not trained: ")
     assert klines.ms_to_utc(target) in reason and f"(rule: {klines.RULE_LOW})" in reason
-    assert f"ADAETH failed: {reason}" in done.stdout
-    assert report["crawl"]["failed"] == {"ADAETH": reason.split(": ", 1)[1]}
+    assert f"{BAD} failed: {reason}" in done.stdout
+    assert report["crawl"]["failed"] == {BAD: reason.split(": ", 1)[1]}
     engine = db.open_database(sqlite_url)
     with engine.connect() as conn:
         trained = conn.execute(sa.select(db.historical_train.c.id_coin)).scalars().all()
-        assert trained == [db.coin_by_symbol(conn, "TRXETH").id]
-        assert db.count_candles(conn, db.coin_by_symbol(conn, "ADAETH").id) == 0
+        assert trained == [db.coin_by_symbol(conn, SOUND).id]
+        assert db.count_candles(conn, db.coin_by_symbol(conn, BAD).id) == 0
         run = conn.execute(sa.select(db.job_runs)).one()
         assert (run.status, run.pairs_ok, run.pairs_failed) == ("partial", 1, 1)
     engine.dispose()
@@ -191,8 +196,9 @@ def test_the_job_does_not_train_a_pair_whose_crawl_failed(shared_data, sqlite_ur
 # --------------------------------------------------------------------------- one market rule
 
 
-def test_crawl_run_and_evaluate_take_a_lower_case_market(shared_data, sqlite_url, tmp_path):
-    folder, now = _serve(shared_data, tmp_path / "serve", rows=300)
+def test_crawl_run_and_evaluate_take_a_lower_case_market(synthetic_candles, sqlite_url,
+                                                         tmp_path):
+    folder, now = _serve(synthetic_candles, tmp_path / "serve", rows=300)
     with ReplayServer(folder, now=now) as server:
         crawled = run_cli("crawl", "--market", "eth", "--db", sqlite_url, "--binance-url",
                           server.url, "--no-progress")
@@ -208,10 +214,10 @@ def test_crawl_run_and_evaluate_take_a_lower_case_market(shared_data, sqlite_url
 
     # (run --market eth trains in test_the_job_does_not_train_a_pair_whose_crawl_failed;
     # here it stops at the pair selection, which looks up market ETH.)
-    ran = run_cli("run", "--market", "eth", "--skip-crawl", "--only", "XRPETH", "--db",
+    ran = run_cli("run", "--market", "eth", "--skip-crawl", "--only", "SYNTH6ETH", "--db",
                   sqlite_url, "--artifacts", str(tmp_path / "art"), "--no-progress")
     assert ran.returncode == 2, ran.stdout + ran.stderr
-    assert "not pairs of market ETH in the database: XRPETH" in ran.stderr
+    assert "not pairs of market ETH in the database: SYNTH6ETH" in ran.stderr
 
 
 @pytest.mark.parametrize("command", [["crawl"], ["run", "--skip-crawl"], ["evaluate"]],

@@ -1,14 +1,12 @@
-"""``coinlstm import``: real Binance candles, packed the way data.binance.vision ships them.
+"""``coinlstm import``: kline files, packed the way data.binance.vision ships them.
 
-Zips are built from slices of the shared CSVs (one per month or day, with .CHECKSUM files)
-and loaded into both real databases; what lands must be the text Binance wrote, character
-for character, whichever form the candles came in.
+Zips are built from slices of the SYNTHETIC candle set of tests/synthetic.py (one per month or
+day, with .CHECKSUM files) and loaded into both real databases; what lands must be the text
+the files hold, character for character, whichever form the candles came in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -20,11 +18,20 @@ import pytest
 from coinlstm import db
 from coinlstm.core.errors import BadInput
 from crawl import vision
-from tests.conftest import fingerprint, read_csv_rows, run_cli, write_sample
+from tests.helpers import (
+    VISION_HEADER,
+    as_tuples,
+    fingerprint,
+    import_into,
+    read_csv_rows,
+    text_rows,
+    write_csv,
+    write_dump,
+    write_sample,
+)
+from tests.synthetic import FIVE_MINUTE, HOURLY, INTERVAL_SYMBOL
 
-HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-          "taker_buy_volume,taker_buy_quote_volume,ignore")
-#: 2021-04-01 .. 2021-06-03: April and May as monthly dumps, June's days as daily ones.
+#: 2021-04-01 .. 2021-06-02: April and May as monthly dumps, June's days as daily ones.
 ADA_ROWS = 1500
 BNB_ROWS = 300
 
@@ -38,21 +45,6 @@ def month_of(line: str) -> str:
 
 def day_of(line: str) -> str:
     return datetime.fromtimestamp(int(line.split(",")[0]) / 1000, UTC).strftime("%Y-%m-%d")
-
-
-def write_dump(folder: Path, name: str, lines: list[str], header: bool = False,
-               checksum: bool = True) -> Path:
-    """A data.binance.vision zip (and its .CHECKSUM) holding ``name``.csv."""
-    folder.mkdir(parents=True, exist_ok=True)
-    body = io.BytesIO()
-    with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(f"{name}.csv", "\n".join(([HEADER] if header else []) + lines) + "\n")
-    path = folder / f"{name}.zip"
-    path.write_bytes(body.getvalue())
-    if checksum:
-        digest = hashlib.sha256(body.getvalue()).hexdigest()
-        (folder / f"{name}.zip.CHECKSUM").write_text(f"{digest}  {path.name}\n")
-    return path
 
 
 def write_vision_tree(root: Path, symbol: str, lines: list[str], daily_from: str = "2021-06"
@@ -73,30 +65,8 @@ def write_vision_tree(root: Path, symbol: str, lines: list[str], daily_from: str
     return zips
 
 
-def source_lines(shared_data: Path, symbol: str, rows: int) -> list[str]:
-    return [",".join(fields) for fields in read_csv_rows(shared_data / f"{symbol}.csv", rows)]
-
-
-def text_rows(url: str, symbol: str) -> list[tuple]:
-    engine = db.open_database(url)
-    try:
-        with engine.connect() as conn:
-            coin = db.coin_by_symbol(conn, symbol)
-            return [] if coin is None else db.candle_text_rows(conn, coin.id)
-    finally:
-        engine.dispose()
-
-
-def import_into(url: str, paths: list[Path], **options) -> vision.ImportSummary:
-    engine = db.open_database(url)
-    try:
-        return vision.import_paths(engine, paths, **options)
-    finally:
-        engine.dispose()
-
-
-def as_tuples(lines: list[str]) -> list[tuple]:
-    return [tuple(line.split(",")) for line in lines]
+def source_lines(synthetic_candles: Path, symbol: str, rows: int) -> list[str]:
+    return [",".join(fields) for fields in read_csv_rows(synthetic_candles / f"{symbol}.csv", rows)]
 
 
 def to_microseconds(line: str) -> str:
@@ -110,100 +80,101 @@ def to_microseconds(line: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 
-def test_zips_load_the_same_candles_as_the_plain_csv(db_url, shared_data, tmp_path):
-    ada = source_lines(shared_data, "ADAETH", ADA_ROWS)
-    bnb = source_lines(shared_data, "BNBETH", BNB_ROWS)
-    zips = write_vision_tree(tmp_path / "vision", "ADAETH", ada)
-    zips += write_vision_tree(tmp_path / "vision", "BNBETH", bnb)
+def test_zips_load_the_same_candles_as_the_plain_csv(db_url, synthetic_candles, tmp_path):
+    ada = source_lines(synthetic_candles, "SYNTH1ETH", ADA_ROWS)
+    bnb = source_lines(synthetic_candles, "SYNTH2ETH", BNB_ROWS)
+    zips = write_vision_tree(tmp_path / "vision", "SYNTH1ETH", ada)
+    zips += write_vision_tree(tmp_path / "vision", "SYNTH2ETH", bnb)
     assert {z.parent.parent.parent.parent.name for z in zips} == {"monthly", "daily"}
     # An exchange-registered coin keeps its status: an import knows nothing about it.
     engine = db.open_database(db_url)
     with db.transaction(engine) as conn:
-        db.ensure_coin(conn, "BNBETH", "BNB", "ETH", status="TRADING")
+        db.ensure_coin(conn, "SYNTH2ETH", "SYNTH2", "ETH", status="TRADING")
     engine.dispose()
 
     summary = import_into(db_url, [tmp_path / "vision"])
 
     assert summary == vision.ImportSummary(files=len(zips), candles_seen=ADA_ROWS + BNB_ROWS,
                                            candles_added=ADA_ROWS + BNB_ROWS,
-                                           symbols={"ADAETH": ADA_ROWS, "BNBETH": BNB_ROWS})
-    assert text_rows(db_url, "ADAETH") == as_tuples(ada)
-    assert text_rows(db_url, "BNBETH") == as_tuples(bnb)
+                                           symbols={"SYNTH1ETH": ADA_ROWS, "SYNTH2ETH": BNB_ROWS})
+    assert text_rows(db_url, "SYNTH1ETH") == as_tuples(ada)
+    assert text_rows(db_url, "SYNTH2ETH") == as_tuples(bnb)
     plain_url = f"sqlite:///{tmp_path / 'plain.sqlite'}"
-    import_into(plain_url, [write_sample(shared_data / "ADAETH.csv", tmp_path / "plain",
+    import_into(plain_url, [write_sample(synthetic_candles / "SYNTH1ETH.csv", tmp_path / "plain",
                                          ADA_ROWS)])
-    assert text_rows(plain_url, "ADAETH") == text_rows(db_url, "ADAETH")
+    assert text_rows(plain_url, "SYNTH1ETH") == text_rows(db_url, "SYNTH1ETH")
 
     engine = db.open_database(db_url)
     with engine.connect() as conn:
-        ada_coin = db.coin_by_symbol(conn, "ADAETH")
-        bnb_coin = db.coin_by_symbol(conn, "BNBETH")
+        ada_coin = db.coin_by_symbol(conn, "SYNTH1ETH")
+        bnb_coin = db.coin_by_symbol(conn, "SYNTH2ETH")
     engine.dispose()
-    assert (ada_coin.baseAsset, ada_coin.quoteAsset, ada_coin.status) == ("ADA", "ETH", None)
+    assert (ada_coin.baseAsset, ada_coin.quoteAsset, ada_coin.status) == ("SYNTH1", "ETH", None)
     assert bnb_coin.status == "TRADING"
 
 
-def test_importing_twice_adds_nothing(db_url, shared_data, tmp_path):
-    plain = write_sample(shared_data / "ADAETH.csv", tmp_path / "plain", 400)
-    zips = write_vision_tree(tmp_path / "vision", "ADAETH",
-                             source_lines(shared_data, "ADAETH", 400))
+def test_importing_twice_adds_nothing(db_url, synthetic_candles, tmp_path, cli):
+    plain = write_sample(synthetic_candles / "SYNTH1ETH.csv", tmp_path / "plain", 400)
+    zips = write_vision_tree(tmp_path / "vision", "SYNTH1ETH",
+                             source_lines(synthetic_candles, "SYNTH1ETH", 400))
 
-    first = run_cli("import", str(plain), "--db", db_url)
+    first = cli("import", str(plain), "--db", db_url)
     assert first.returncode == 0, first.stderr
-    assert "400 candles read, 400 new (ADAETH +400)" in first.stdout
+    assert "400 candles read, 400 new (SYNTH1ETH +400)" in first.stdout
     before = fingerprint(db_url)
 
-    again = run_cli("import", str(plain), str(tmp_path / "vision"), "--db", db_url)
+    again = cli("import", str(plain), str(tmp_path / "vision"), "--db", db_url)
 
     assert again.returncode == 0, again.stderr
-    assert f"imported {1 + len(zips)} files: 800 candles read, 0 new (ADAETH +0)" \
+    assert f"imported {1 + len(zips)} files: 800 candles read, 0 new (SYNTH1ETH +0)" \
         in again.stdout
     assert fingerprint(db_url) == before
-    assert text_rows(db_url, "ADAETH") == as_tuples(source_lines(shared_data, "ADAETH", 400))
+    assert text_rows(db_url, "SYNTH1ETH") == as_tuples(
+        source_lines(synthetic_candles, "SYNTH1ETH", 400))
 
 
-def test_a_newer_slice_adds_only_the_new_candles(db_url, shared_data, tmp_path):
-    lines = source_lines(shared_data, "ADAETH", 300)
-    import_into(db_url, [write_dump(tmp_path / "a", "ADAETH-1h-2021-04", lines[:200])])
+def test_a_newer_slice_adds_only_the_new_candles(db_url, synthetic_candles, tmp_path):
+    lines = source_lines(synthetic_candles, "SYNTH1ETH", 300)
+    import_into(db_url, [write_dump(tmp_path / "a", "SYNTH1ETH-1h-2021-04", lines[:200])])
 
-    summary = import_into(db_url, [write_dump(tmp_path / "b", "ADAETH-1h-2021-04",
+    summary = import_into(db_url, [write_dump(tmp_path / "b", "SYNTH1ETH-1h-2021-04",
                                               lines[150:])], progress=True)
 
     assert (summary.candles_seen, summary.candles_added) == (150, 100)
-    assert text_rows(db_url, "ADAETH") == as_tuples(lines)
+    assert text_rows(db_url, "SYNTH1ETH") == as_tuples(lines)
 
 
-def test_microsecond_times_load_to_the_same_rows(db_url, shared_data, tmp_path):
-    lines = source_lines(shared_data, "ADAETH", 200)
+def test_microsecond_times_load_to_the_same_rows(db_url, synthetic_candles, tmp_path):
+    lines = source_lines(synthetic_candles, "SYNTH1ETH", 200)
     micro = [to_microseconds(line) for line in lines]
     assert micro[0].split(",")[0] == lines[0].split(",")[0] + "000"
 
-    import_into(db_url, [write_dump(tmp_path, "ADAETH-1h-2021-04", micro, header=True)])
+    import_into(db_url, [write_dump(tmp_path, "SYNTH1ETH-1h-2021-04", micro, header=True)])
 
-    assert text_rows(db_url, "ADAETH") == as_tuples(lines)
+    assert text_rows(db_url, "SYNTH1ETH") == as_tuples(lines)
 
 
-def test_header_rows_are_skipped_in_zips_and_csvs(db_url, shared_data, tmp_path):
-    ada = source_lines(shared_data, "ADAETH", 100)
-    bnb = source_lines(shared_data, "BNBETH", 100)
-    (tmp_path / "BNBETH-1h-2021-04.csv").write_text("\r\n".join([HEADER, *bnb]) + "\r\n")
+def test_header_rows_are_skipped_in_zips_and_csvs(db_url, synthetic_candles, tmp_path):
+    ada = source_lines(synthetic_candles, "SYNTH1ETH", 100)
+    bnb = source_lines(synthetic_candles, "SYNTH2ETH", 100)
+    (tmp_path / "SYNTH2ETH-1h-2021-04.csv").write_text("\r\n".join([VISION_HEADER, *bnb]) + "\r\n")
 
-    summary = import_into(db_url, [write_dump(tmp_path, "ADAETH-1h-2021-04", ada, header=True),
-                                   tmp_path / "BNBETH-1h-2021-04.csv"])
+    summary = import_into(db_url, [write_dump(tmp_path, "SYNTH1ETH-1h-2021-04", ada, header=True),
+                                   tmp_path / "SYNTH2ETH-1h-2021-04.csv"])
 
     assert summary.candles_added == 200
-    assert text_rows(db_url, "ADAETH") == as_tuples(ada)
-    assert text_rows(db_url, "BNBETH") == as_tuples(bnb)
+    assert text_rows(db_url, "SYNTH1ETH") == as_tuples(ada)
+    assert text_rows(db_url, "SYNTH2ETH") == as_tuples(bnb)
 
 
-def test_an_unknown_quote_needs_quote(db_url, shared_data, tmp_path):
-    lines = source_lines(shared_data, "ADAETH", 50)
+def test_an_unknown_quote_needs_quote(db_url, synthetic_candles, tmp_path, cli):
+    lines = source_lines(synthetic_candles, "SYNTH1ETH", 50)
     odd = tmp_path / "ADAQQQ.csv"
     odd.write_text("\n".join(lines) + "\n")
     before = fingerprint(db_url)
 
-    refused = run_cli("import", str(odd), "--db", db_url)
-    wrong = run_cli("import", str(odd), "--quote", "ETH", "--db", db_url)
+    refused = cli("import", str(odd), "--db", db_url)
+    wrong = cli("import", str(odd), "--quote", "ETH", "--db", db_url)
 
     for result in (refused, wrong):
         assert result.returncode == 2
@@ -212,7 +183,7 @@ def test_an_unknown_quote_needs_quote(db_url, shared_data, tmp_path):
     assert "--quote" in refused.stderr
     assert fingerprint(db_url) == before
 
-    accepted = run_cli("import", str(odd), "--quote", "qqq", "--db", db_url)
+    accepted = cli("import", str(odd), "--quote", "qqq", "--db", db_url)
 
     assert accepted.returncode == 0, accepted.stderr
     engine = db.open_database(db_url)
@@ -253,29 +224,29 @@ def _set_field(index: int, value: str):
 
 
 def _csv_with(folder: Path, lines: list[str], number: int, change) -> Path:
-    """BNBETH.csv of ``lines`` with line ``number`` changed by ``change``."""
-    path = folder / "BNBETH.csv"
+    """SYNTH2ETH.csv of ``lines`` with line ``number`` changed by ``change``."""
+    path = folder / "SYNTH2ETH.csv"
     path.write_text("\n".join(lines) + "\n")
     _replace_line(path, number, change)
     return path
 
 
 def _bad_checksum(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    path = write_dump(folder, "SYNTH2ETH-1h-2021-04", lines)
     checksum = path.with_name(path.name + ".CHECKSUM")
     checksum.write_text("0" * 64 + f"  {path.name}\n")
     return path, "does not match"
 
 
 def _corrupt_zip(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    path = write_dump(folder, "SYNTH2ETH-1h-2021-04", lines)
     _corrupt(path)
     return path, "corrupt zip"
 
 
 def _zip_without_csv(folder: Path, lines: list[str]) -> tuple[Path, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "BNBETH-1h-2021-04.zip"
+    path = folder / "SYNTH2ETH-1h-2021-04.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("README.txt", "no klines here\n")
     return path, "found none"
@@ -287,11 +258,13 @@ def _wrong_column_count(folder: Path, lines: list[str]) -> tuple[Path, str]:
 
 
 def _non_numeric_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    return _csv_with(folder, lines, 30, _set_field(4, "0.0x12")), "line 30: close"
+    path = _csv_with(folder, lines, 30, _set_field(4, "0.0x12"))
+    return path, "line 30: close"
 
 
 def _nan_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    return _csv_with(folder, lines, 40, _set_field(2, "NaN")), "line 40: high"
+    path = _csv_with(folder, lines, 40, _set_field(2, "NaN"))
+    return path, "line 40: high"
 
 
 def _name_without_symbol(folder: Path, lines: list[str]) -> tuple[Path, str]:
@@ -301,11 +274,11 @@ def _name_without_symbol(folder: Path, lines: list[str]) -> tuple[Path, str]:
 
 
 def _missing_path(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    return folder / "BNBETH-1h-2021-04.zip", "no such file or folder"
+    return folder / "SYNTH2ETH-1h-2021-04.zip", "no such file or folder"
 
 
 def _out_of_order(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "BNBETH.csv"
+    path = folder / "SYNTH2ETH.csv"
     path.write_text("\n".join([*lines[:10], lines[5], *lines[10:]]) + "\n")
     return path, "line 11: open time"
 
@@ -320,7 +293,7 @@ def _close_above_high(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, 
     fields = lines[20].split(",")
     fields[4] = format(Decimal(fields[2]) + Decimal("0.00000001"), "f")
     lines[20] = ",".join(fields)
-    path = write_dump(folder, "BNBETH-1h-2021-04", lines)
+    path = write_dump(folder, "SYNTH2ETH-1h-2021-04", lines)
     return path, ("line 21: high", "(rule: high >= max(open, close))")
 
 
@@ -354,18 +327,18 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, shared_data,
-                                                          tmp_path):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, synthetic_candles,
+                                                          tmp_path, cli):
     """The bad file comes after a good one: nothing at all may be written, not even that."""
-    good = write_vision_tree(tmp_path / "good", "ADAETH",
-                             source_lines(shared_data, "ADAETH", 60))
-    import_into(db_url, [write_sample(shared_data / "LTCETH.csv", tmp_path / "seed", 30)])
+    good = write_vision_tree(tmp_path / "good", "SYNTH1ETH",
+                             source_lines(synthetic_candles, "SYNTH1ETH", 60))
+    import_into(db_url, [write_sample(synthetic_candles / "SYNTH4ETH.csv", tmp_path / "seed", 30)])
     before = fingerprint(db_url)
     (tmp_path / "bad").mkdir()
     bad_path, expected = BAD_FILES[case](tmp_path / "bad",
-                                         source_lines(shared_data, "BNBETH", 48))
+                                         source_lines(synthetic_candles, "SYNTH2ETH", 48))
 
-    result = run_cli("import", str(good[0]), str(bad_path), "--db", db_url)
+    result = cli("import", str(good[0]), str(bad_path), "--db", db_url)
 
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
@@ -376,10 +349,10 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, shared_d
     assert fingerprint(db_url) == before
 
 
-def test_interval_must_fit_the_files(sqlite_url, shared_data, tmp_path):
-    lines = source_lines(shared_data, "ADAETH", 48)
-    dump = write_dump(tmp_path / "dump", "ADAETH-1h-2021-04", lines)
-    plain = write_sample(shared_data / "ADAETH.csv", tmp_path / "plain", 48)
+def test_interval_must_fit_the_files(sqlite_url, synthetic_candles, tmp_path):
+    lines = source_lines(synthetic_candles, "SYNTH1ETH", 48)
+    dump = write_dump(tmp_path / "dump", "SYNTH1ETH-1h-2021-04", lines)
+    plain = write_sample(synthetic_candles / "SYNTH1ETH.csv", tmp_path / "plain", 48)
 
     with pytest.raises(BadInput, match="the name says interval 1h, --interval says 4h"):
         import_into(sqlite_url, [dump], interval="4h")
@@ -388,5 +361,28 @@ def test_interval_must_fit_the_files(sqlite_url, shared_data, tmp_path):
     with pytest.raises(BadInput, match="unknown interval"):
         import_into(sqlite_url, [plain], interval="7h")
     # (One symbol at two intervals in one import is allowed now, each to its own table:
-    # tests/test_interval.py.)
+    # test_import_routes_each_dump_to_its_interval_table.)
     assert sum(fingerprint(sqlite_url).values()) == 0
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def test_import_routes_each_dump_to_its_interval_table(db_url, tmp_path, cli):
+    """One import of a 5m and a 1h dump of the same pair (the interval read from each name),
+    then the plain CSV with --interval 5m: each lands in its own table, once."""
+    five = write_dump(tmp_path / "5m", f"{INTERVAL_SYMBOL}-5m-2024-12", FIVE_MINUTE)
+    hourly = write_dump(tmp_path / "1h", f"{INTERVAL_SYMBOL}-1h-2024-12", HOURLY)
+
+    done = cli("import", str(five), str(hourly), "--db", db_url, "--no-progress")
+
+    assert done.returncode == 0, done.stderr
+    assert (f"{len(HOURLY) + len(FIVE_MINUTE)} new ({INTERVAL_SYMBOL} +{len(HOURLY)}, "
+            f"{INTERVAL_SYMBOL} 5m +{len(FIVE_MINUTE)})") in done.stdout
+    assert text_rows(db_url, INTERVAL_SYMBOL, "5m") == as_tuples(FIVE_MINUTE)
+    assert text_rows(db_url, INTERVAL_SYMBOL, "1h") == as_tuples(HOURLY)
+    before = fingerprint(db_url)
+    plain = import_into(db_url, [write_csv(tmp_path / "plain", INTERVAL_SYMBOL, FIVE_MINUTE)],
+                        interval="5m")
+    assert (plain.candles_seen, plain.candles_added) == (len(FIVE_MINUTE), 0)
+    assert fingerprint(db_url) == before
