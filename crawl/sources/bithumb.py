@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import klines_from_page
 from crawl.sources import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
@@ -51,17 +52,26 @@ class BithumbSource(CcxtSource):
         before: int | None = None
         while True:
             params = {} if before is None else {"to": _iso_utc(before)}
-            rows, raw = self._fetch_ohlcv(symbol, interval, None, FETCH_COUNT, params)
-            quote_volumes = _quote_volumes(self.exchange, raw)
-            fresh = [row for row in rows if row[0] not in by_open]
-            for open_ms, open_, high, low, close, volume in fresh:
-                by_open[open_ms] = make_kline(open_ms, interval_ms, {
-                    "open": open_, "high": high, "low": low, "close": close, "volume": volume,
-                    "quoteAssetVolume": quote_volumes.get(open_ms, "0")})
-            if not fresh or len(rows) < FETCH_COUNT or min(by_open) <= start_ms:
+            page = self._fetch_ohlcv(symbol, interval, None, FETCH_COUNT, params,
+                                     check=lambda rows, raw: self._checked(rows, raw,
+                                                                           interval_ms))
+            fresh = [kline for kline in page if kline[0] not in by_open]
+            by_open.update((kline[0], kline) for kline in fresh)
+            if not fresh or len(page) < FETCH_COUNT or min(by_open) <= start_ms:
                 break
             before = min(by_open)
         return [by_open[open_ms] for open_ms in sorted(by_open) if open_ms >= start_ms]
+
+
+    def _checked(self, rows: list[list], raw, interval_ms: int) -> list[list]:
+        """One reply's candles as klines (the quote volume from the raw reply), checked by
+        the kline rules (coinlstm.core.klines)."""
+        quote_volumes = _quote_volumes(self.exchange, raw)
+        klines = [make_kline(open_ms, interval_ms, {
+            "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+            "quoteAssetVolume": quote_volumes.get(open_ms, "0")})
+            for open_ms, open_, high, low, close, volume in rows]
+        return klines_from_page(klines, klines[0][0] if klines else 0, interval_ms)
 
 
 def _quote_volumes(exchange, raw) -> dict[int, object]:

@@ -127,8 +127,9 @@ class CcxtSource(CountedSource):
         return market[0] if isinstance(market, list) else market
 
     def _fetch_ohlcv(self, symbol: str, interval: str, since: int | None, limit: int,
-                     params: dict | None = None) -> tuple[list[list], object]:
-        """ccxt's fetch_ohlcv (values as exact text) and the raw reply it parsed."""
+                     params: dict | None = None, check=None):
+        """ccxt's fetch_ohlcv (values as exact text) and the raw reply it parsed, through
+        ``check(rows, raw)`` (the page's klines, checked by the kline rules) when given."""
         market = self._market(symbol)
 
         def send():
@@ -140,11 +141,12 @@ class CcxtSource(CountedSource):
                 self.exchange.number = float
             return rows, self.exchange.last_json_response
 
-        return self._call("candles", send)
+        return self._call("candles", send,
+                          None if check is None else (lambda reply: check(*reply)))
 
-    def _call(self, what: str, send):
+    def _call(self, what: str, send, check=None):
         label = f"{self.base_url} ({self.name} {what})"
-        return self.retrier.call(label, lambda: self._translated(send))
+        return self.retrier.call(label, lambda: self._translated(send), check)
 
     def _translated(self, send):
         """Run one ccxt call, its outcome in the Retrier's terms."""

@@ -25,6 +25,7 @@ from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import klines_from_page
 from crawl.binance import RetryPolicy
 from crawl.sources import TRADING, SourcePair, make_kline, retrying
 from crawl.sources.retrying import CountedSource, Retrier, date_header_ms
@@ -107,9 +108,12 @@ class CoinGeckoSource(CountedSource):
         begin = start_ms
         while begin <= now and len(found) < limit:
             end = begin + span
-            reply = self._get(f"/coins/{coin}/market_chart/range", {
-                "vs_currency": vs, "from": begin // 1000, "to": end // 1000})
-            for kline in _candles(reply, interval_ms):
+            page = self._get(f"/coins/{coin}/market_chart/range", {
+                "vs_currency": vs, "from": begin // 1000, "to": end // 1000},
+                check=lambda reply, first=begin: klines_from_page(
+                    [kline for kline in _candles(reply, interval_ms) if kline[0] >= first],
+                    first, interval_ms))
+            for kline in page:
                 if kline[0] >= start_ms:
                     found.setdefault(kline[0], kline)
             begin = end + 1000
@@ -118,9 +122,9 @@ class CoinGeckoSource(CountedSource):
 
     # -- machinery --------------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict):
+    def _get(self, path: str, params: dict, check=None):
         label = f"{self.base_url}{API}{path}"
-        return self.retrier.call(label, lambda: self._send(label, params))
+        return self.retrier.call(label, lambda: self._send(label, params), check)
 
     def _send(self, url: str, params: dict):
         from requests import RequestException
@@ -162,7 +166,7 @@ def _has_form(facts, symbol: str) -> bool:
 def _candles(reply, interval_ms: int) -> list[list]:
     """A market_chart reply's points as klines on the interval's grid."""
     if not isinstance(reply, dict) or not isinstance(reply.get("prices"), list):
-        raise retrying.Transient("a market_chart reply without prices")
+        raise ValueError("a market_chart reply without prices")
     volumes = {}
     for point in reply.get("total_volumes") or []:
         if isinstance(point, list) and len(point) == 2:
@@ -170,8 +174,7 @@ def _candles(reply, interval_ms: int) -> list[list]:
     klines: dict[int, list] = {}
     for point in reply["prices"]:
         if not (isinstance(point, list) and len(point) == 2) or point[1] is None:
-            raise retrying.Transient(
-                f"a market_chart price point of the wrong shape: {str(point)[:60]}")
+            raise ValueError(f"a market_chart price point of the wrong shape: {str(point)[:60]}")
         slot = int(point[0]) // interval_ms
         if slot in klines:
             continue

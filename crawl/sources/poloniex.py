@@ -11,8 +11,8 @@ Poloniex's: ``startTime`` and ``limit`` (at most 500), oldest first.
 from __future__ import annotations
 
 from coinlstm.core.config import INTERVAL_MS
-from coinlstm.core.errors import ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import klines_from_page
 from crawl.sources import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
@@ -38,7 +38,15 @@ class PoloniexSource(CcxtSource):
 
     def klines(self, symbol: str, interval: str, start_ms: int, limit: int) -> list[list]:
         interval_ms = INTERVAL_MS[interval]
-        rows, raw = self._fetch_ohlcv(symbol, interval, start_ms, min(limit, PAGE_LIMIT))
+
+        def checked(rows, raw) -> list[list]:
+            return klines_from_page(self._klines(rows, raw, interval_ms), start_ms, interval_ms)
+
+        return self._fetch_ohlcv(symbol, interval, start_ms, min(limit, PAGE_LIMIT),
+                                 check=checked)
+
+    def _klines(self, rows: list[list], raw, interval_ms: int) -> list[list]:
+        """ccxt's OHLCV rows with the reply's other columns, matched by open time."""
         extra = {}
         for fields in raw if isinstance(raw, list) else []:
             if isinstance(fields, list) and len(fields) == len(RAW_FIELDS):
@@ -47,8 +55,7 @@ class PoloniexSource(CcxtSource):
         for open_ms, open_, high, low, close, volume in rows:
             fields = extra.get(open_ms)
             if fields is None:
-                raise ExchangeUnavailable(f"{self.base_url}: poloniex candle {open_ms} of "
-                                          f"{symbol} lost on its way through ccxt")
+                raise ValueError(f"candle {open_ms} is not in the reply ccxt parsed")
             klines.append(make_kline(open_ms, interval_ms, {
                 "open": open_, "high": high, "low": low, "close": close, "volume": volume,
                 "quoteAssetVolume": fields[_RAW["amount"]],

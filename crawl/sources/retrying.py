@@ -13,13 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 from coinlstm.core.errors import ExchangeUnavailable
 from crawl.binance import RetryPolicy
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class RateLimited(Exception):
@@ -59,16 +57,24 @@ class Retrier:
         self.rate_limit_waits = 0
         self._blocked_until = 0.0
 
-    def call(self, label: str, send: Callable[[], T]) -> T:
-        """``send()`` until it returns, under the rules; ``label`` names it in messages."""
+    def call(self, label: str, send: Callable, check: Callable | None = None):
+        """``send()`` until it returns, under the rules; ``label`` names it in messages.
+
+        With ``check``, the reply goes through it (the kline rules: a ValueError is one more
+        failure, retried like a cut-off reply) and its value is what the call returns; when
+        every attempt broke the rules, :class:`crawl.binance.BadReply` says so (the crawl
+        skips that pair and goes on)."""
+        from crawl.binance import BadReply
+
         failures = rate_limited = 0
+        bad_reply = False
         while True:
             pause = self._blocked_until - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             self.requests += 1
             try:
-                return send()
+                reply = send()
             except RateLimited as exc:
                 rate_limited += 1
                 self._obey(label, exc, rate_limited)
@@ -76,9 +82,19 @@ class Retrier:
             except Refused as exc:
                 raise ExchangeUnavailable(f"{label} refused the request: {exc}") from None
             except Transient as exc:
-                reason = str(exc)
+                reason, bad_reply = str(exc), False
+            else:
+                if check is None:
+                    return reply
+                try:
+                    return check(reply)
+                except ValueError as exc:
+                    reason, bad_reply = str(exc), True
             failures += 1
             if failures >= self.retry.attempts:
+                if bad_reply:
+                    raise BadReply(f"{label} sent a bad reply {failures} times, giving up; "
+                                   f"last: {reason}") from None
                 raise ExchangeUnavailable(
                     f"{label} failed {failures} times, giving up; last: {reason}") from None
             self.retries += 1
