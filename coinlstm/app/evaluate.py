@@ -3,8 +3,9 @@
 Why it exists: one test slice of 48 hours says little about a model (FORECAST-NOTES.md needed
 45 pair-weeks to see that the reference model loses to "next close = last close"). This
 command repeats that measurement for any set of models, with the very code that runs every
-hour: the folds are planned here, every fit and forecast is
-:func:`train.forecaster.fit_and_forecast`, every error :mod:`train.metrics`.
+hour: the folds are planned here, every fit and forecast is a forecaster's
+(train/forecasters/: the networks train_one fits, the naive forecast), every error
+:mod:`train.metrics`.
 
 Folds (walk-forward, expanding window). A pair's sample targets are computed once on its whole
 series (:func:`train.dataset.sample_targets`, gap-aware, as build_dataset does). Fold k
@@ -15,19 +16,21 @@ after the block's last target candle and handed to :func:`train.dataset.build_da
 watches the validation slice just before the block, and no candle after the block is passed
 in at all, so none can leak into the fold.
 
-Comparison. ``naive`` is a model like the others (its forecast is the last close). Every
-other model's case carries the naive figures of its *own* test rows (the two targets may
-drop a different sample at a gap), and its skill is against those.
+Comparison. ``--models`` names forecasters (train/forecasters/registry.py); ``naive`` is one
+of them (its forecast is the last close). Every case carries the naive figures of its *own*
+test rows (two targets may drop a different sample at a gap), and its skill is against those.
 
-Processes. One task per (pair, model, repeat) runs all folds in a fresh spawned process that
-exits after it (``max_tasks_per_child=1``): Keras/JAX memory goes back to the OS, and the
-driver never imports Keras. The naive model needs no process.
+Processes. One task per (pair, model, repeat) runs all folds. A forecaster that fits a Keras
+network runs in a fresh spawned process that exits after it (``max_tasks_per_child=1``):
+Keras/JAX memory goes back to the OS, and the driver never imports Keras. The others (naive)
+need no process and run in the driver; a forecaster whose seed does not matter runs once.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import multiprocessing
 import os
@@ -52,6 +55,7 @@ from coinlstm.core.config import (
 )
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, CoinlstmError, one_line
 from coinlstm.core.klines import ms_to_utc
+from train import forecasters, formulations
 from train.dataset import (
     MIN_TRAIN_SAMPLES,
     MIN_VAL_SAMPLES,
@@ -61,15 +65,7 @@ from train.dataset import (
     sample_targets,
 )
 from train.metrics import evaluate
-from train.models import MODEL_NAMES
 
-NAIVE = "naive"
-#: Named set-ups beside the zoo's names: what each overrides in the passed options.
-PRESETS: dict[str, dict[str, str]] = {
-    "reference": {"target": "close", "model": "lstm"},  # the reference model of SPEC.md
-    "default": {"target": "return", "model": "lstm"},  # the tool's default
-}
-MODEL_CHOICES: tuple[str, ...] = (NAIVE, *PRESETS, *MODEL_NAMES)
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
 DEFAULT_FOLDS = 5
@@ -160,14 +156,15 @@ def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | N
 # -- one case ----------------------------------------------------------------------------
 
 
-def case_record(symbol: str, coin_id: int, model: str, options: TrainOptions | None,
+def case_record(symbol: str, coin_id: int, model: str, network: str,
                 fold: Fold, repeat: int, dataset: Dataset, predictions: np.ndarray,
                 seed: int | None = None, epochs_run: int | None = None,
                 train_seconds: float | None = None,
                 shrinkage: float | None = None) -> dict:
     """The figures of one (pair, model, fold, repeat), naive measured on the same test rows."""
     split = dataset.split
-    metrics = evaluate(dataset.closes[split.test], predictions, dataset.last_closes(split.test))
+    metrics = evaluate(dataset.actual_closes(split.test), predictions,
+                       dataset.last_closes(split.test))
     errors, naive = metrics.model, metrics.naive
     train_steps = np.abs(dataset.closes[split.train] - dataset.last_closes(split.train))
     step = float(np.mean(train_steps))
@@ -175,7 +172,7 @@ def case_record(symbol: str, coin_id: int, model: str, options: TrainOptions | N
     first, last_time = int(times[split.test[0]]), int(times[split.test[-1]])
     return {
         "pair": symbol, "coin_id": coin_id, "model": model,
-        "network": NAIVE if options is None else options.model, "target": dataset.target,
+        "network": network, "target": dataset.target,
         "fold": fold.index, "repeat": repeat, "seed": seed,
         "test_start": ms_to_utc(first), "test_end": ms_to_utc(last_time),
         "test_start_ms": first, "test_end_ms": last_time,
@@ -212,6 +209,9 @@ class EvalTask:
     repeat: int
     folds: int
     fold_size: int
+    #: Modules a fresh process imports first: where the registered forecasters and
+    #: formulations are defined (one registered outside train/ is known there too).
+    imports: tuple[str, ...] = ()
 
 
 @dataclass
@@ -240,65 +240,52 @@ def _load_candles(settings: Settings, pair: Pair, options: TrainOptions
 
 def run_task(task: EvalTask) -> TaskOutcome:
     """The child's work: fit and forecast every fold; a failure is the outcome's one line."""
-    started = time.perf_counter()
     # Exit with the driver: a killed `evaluate` must not leave children training for minutes.
     os.environ[ENV_PARENT_PID] = str(os.getppid())
     from coinlstm.app.lifeline import exit_with_parent
+    from train import backend
 
     exit_with_parent()
+    for module in task.imports:
+        importlib.import_module(module)
+    backend.prepare(task.options.backend or task.settings.backend, task.settings.cache_dir)
+    return task_outcome(task)
+
+
+def task_outcome(task: EvalTask) -> TaskOutcome:
+    """Every fold's case of one task, in this process; a failure is the outcome's one line."""
+    started = time.perf_counter()
     outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0)
     try:
         outcome.cases = _fit_folds(task)
     except Exception as exc:  # reported as this task's reason; the other tasks go on
-        outcome.error = one_line(exc)
+        outcome.cases, outcome.error = [], one_line(exc)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
 def _fit_folds(task: EvalTask) -> list[dict]:
-    from train import backend
-    from train.forecaster import fit_and_forecast
-
+    forecaster = forecasters.get(task.model)
     options = task.options
     backend_name = options.backend or task.settings.backend
-    backend.prepare(backend_name, task.settings.cache_dir)
     open_times, values = _load_candles(task.settings, task.pair, options)
     planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
     del values
-    keras = backend.load_keras(backend_name)
     seed = options.seed + task.repeat
     cases = []
     for fold, dataset in planned:
-        # clear_session drops Keras' global seed too: seed every fold, so fold k's weights
-        # start the same whatever ran before it in this process.
-        keras.backend.clear_session()
-        backend.seed(seed, backend_name)
-        forecast = fit_and_forecast(dataset, options)
+        forecaster.prepare_fit(seed, backend_name)
+        forecast = forecaster.fit_forecast(dataset, options)
         outcome = forecast.outcome
         cases.append(case_record(
-            task.pair.symbol, task.pair.coin_id, task.model, options, fold, task.repeat,
-            dataset, forecast.test_predictions, seed=seed, epochs_run=outcome.epochs_run,
-            train_seconds=outcome.train_seconds, shrinkage=forecast.factor))
+            task.pair.symbol, task.pair.coin_id, task.model, forecaster.network(options),
+            fold, task.repeat, dataset, forecast.test_predictions,
+            seed=seed if forecaster.seeded else None,
+            epochs_run=outcome.epochs_run if outcome else None,
+            train_seconds=outcome.train_seconds if outcome else None,
+            shrinkage=forecast.factor))
         del forecast
-    keras.backend.clear_session()
     return cases
-
-
-def naive_outcome(settings: Settings, pair: Pair, options: TrainOptions, folds: int,
-                  fold_size: int) -> TaskOutcome:
-    """The naive model's cases, in this process: no training, no Keras."""
-    started = time.perf_counter()
-    outcome = TaskOutcome(pair.symbol, NAIVE, 0, 0.0)
-    try:
-        open_times, values = _load_candles(settings, pair, options)
-        for fold, dataset in fold_datasets(open_times, values, options, folds, fold_size):
-            last = dataset.last_closes(dataset.split.test)
-            outcome.cases.append(case_record(pair.symbol, pair.coin_id, NAIVE, None, fold, 0,
-                                             dataset, last))
-    except Exception as exc:
-        outcome.cases, outcome.error = [], one_line(exc)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
 
 
 # -- command -----------------------------------------------------------------------------
@@ -311,7 +298,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--market", default=DEFAULT_MARKET,
                        help="quote asset whose pairs are evaluated (default %(default)s)")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
-                       help=f"models to compare, of {', '.join(MODEL_CHOICES)}; 'reference' is "
+                       help=f"models to compare, of {', '.join(forecasters.names())}; "
+                            "'naive' is the last close, 'reference' is "
                             "lstm on the close target (SPEC.md), 'default' lstm on the return "
                             "target, a zoo name uses --target; --model is ignored "
                             "(default %(default)s)")
@@ -337,23 +325,20 @@ def parse_models(text: str) -> list[str]:
     """The --models list, in order, without repeats; BadInput for an unknown name."""
     names = list(dict.fromkeys(name.strip() for name in (text or "").split(",")
                                if name.strip()))
-    unknown = [name for name in names if name not in MODEL_CHOICES]
+    choices = forecasters.names()
+    unknown = [name for name in names if name not in choices]
     if unknown:
         raise BadInput(f"unknown model {', '.join(map(repr, unknown))}; choose from "
-                       f"{', '.join(MODEL_CHOICES)}")
+                       f"{', '.join(choices)}")
     if not names:
-        raise BadInput(f"--models is empty; choose from {', '.join(MODEL_CHOICES)}")
+        raise BadInput(f"--models is empty; choose from {', '.join(choices)}")
     return names
 
 
 def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptions:
-    """The options a model name stands for (naive: the passed target, for its folds)."""
-    options = replace(passed, test_size=fold_size)
-    if name in PRESETS:
-        return replace(options, **PRESETS[name])
-    if name in MODEL_NAMES:
-        return replace(options, model=name)
-    return options
+    """The options a model name stands for (a preset's or a zoo network's; a fit-free
+    forecaster such as naive: the passed target, for its folds)."""
+    return forecasters.get(name).configure(replace(passed, test_size=fold_size))
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
@@ -409,10 +394,13 @@ def run(args: argparse.Namespace) -> int:
         pairs = select_pairs(engine, market, only, passed.interval)
     finally:
         engine.dispose()
-    trained = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
-                        args.fold_size)
-               for pair in pairs for name in models if name != NAIVE
-               for repeat in range(args.repeats)]
+    imports = (*formulations.modules(), *forecasters.modules())
+    tasks = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
+                      args.fold_size, imports)
+             for pair in pairs for name in models
+             for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
+    trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
+    in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
     if trained:
         from train import backend
 
@@ -427,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{min(args.workers, max(1, len(trained)))} workers", flush=True)
-    outcomes = _run_all(settings, pairs, models, options, trained, args)
+    outcomes = _run_all(trained, in_driver, args)
     cases = sorted((case for o in outcomes for case in o.cases),
                    key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
     failures = [{"pair": o.pair, "model": o.model, "repeat": o.repeat, "reason": o.error}
@@ -440,7 +428,8 @@ def run(args: argparse.Namespace) -> int:
         "market": market, "interval": passed.interval, "models": models,
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
-        "options": {name: _options_dict(name, each) for name, each in options.items()},
+        "options": {name: forecasters.get(name).settings(each)
+                    for name, each in options.items()},
         "backend": passed.backend or settings.backend,
         "pairs": [pair.symbol for pair in pairs],
         "started": _iso(started), "finished": _iso(finished),
@@ -461,19 +450,10 @@ def run(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _options_dict(name: str, options: TrainOptions) -> dict:
-    """The settings a model ran with; naive trains nothing, only its folds' settings count."""
-    if name == NAIVE:
-        return {key: getattr(options, key)
-                for key in ("target", "window", "test_size", "val_size", "history",
-                            "interval")}
-    return options.to_dict()
-
-
-def _run_all(settings: Settings, pairs: list[Pair], models: list[str],
-             options: dict[str, TrainOptions], trained: list[EvalTask],
+def _run_all(trained: list[EvalTask], in_driver: list[EvalTask],
              args: argparse.Namespace) -> list[TaskOutcome]:
-    """Start the training tasks, compute naive meanwhile, collect every outcome."""
+    """Start the training tasks, run the fit-free ones (naive) meanwhile, collect every
+    outcome."""
     outcomes: list[TaskOutcome] = []
     pool = None
     pending: dict[Future, EvalTask] = {}
@@ -484,10 +464,8 @@ def _run_all(settings: Settings, pairs: list[Pair], models: list[str],
     try:
         if pool is not None:
             pending = {pool.submit(run_task, task): task for task in trained}
-        if NAIVE in models:
-            for pair in pairs:
-                outcomes.append(_announce(naive_outcome(settings, pair, options[NAIVE],
-                                                        args.folds, args.fold_size)))
+        for task in in_driver:
+            outcomes.append(_announce(task_outcome(task)))
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
