@@ -79,3 +79,32 @@ def test_coingecko_granularity_follows_the_range():
     assert granularity(2 * day) == "1h"
     assert granularity(90 * day) == "1h"
     assert granularity(91 * day) == "1d"
+
+
+def test_the_retry_rules_of_the_other_sources():
+    from coinlstm.core.errors import ExchangeUnavailable
+    from crawl.binance import BadReply, RetryPolicy
+    from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient
+
+    quick = RetryPolicy(attempts=3, first_backoff=0.0, max_backoff=0.0)
+    replies = iter([Transient("HTTP 502"), RateLimited(429, 0.0), [1, 2]])
+
+    def send():
+        reply = next(replies)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    retrier = Retrier(quick)
+    assert retrier.call("x", send) == [1, 2]
+    assert (retrier.requests, retrier.retries, retrier.rate_limit_waits) == (3, 1, 1)
+
+    def broken(page):
+        raise ValueError("candle 2025-01-01 00:00 UTC: low above open (rule: low <= ...)")
+
+    with pytest.raises(BadReply, match="sent a bad reply 3 times, giving up; last: candle"):
+        Retrier(quick).call("x", lambda: [1], check=broken)
+    with pytest.raises(ExchangeUnavailable, match="refused the request: HTTP 400"):
+        Retrier(quick).call("x", lambda: (_ for _ in ()).throw(Refused("HTTP 400")))
+    with pytest.raises(ExchangeUnavailable, match="asks to wait 900 s"):
+        Retrier(quick).call("x", lambda: (_ for _ in ()).throw(RateLimited(429, 900.0)))
