@@ -88,6 +88,7 @@ CREATE TABLE job_runs (
 	status VARCHAR(16) NOT NULL, 
 	pairs_ok INTEGER, 
 	pairs_failed INTEGER, 
+	reason VARCHAR(500), 
 	PRIMARY KEY (run_id)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 CREATE INDEX ix_job_runs_time_start ON job_runs (time_start);

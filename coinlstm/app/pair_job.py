@@ -195,13 +195,15 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
-    engine = db.open_database(settings.db_url)
+    # A pair started while the database is down (or restarting) waits for it.
+    engine = db.open_database(settings.db_url, retry_seconds=settings.db_retry_seconds)
     try:
         from train.candles import load_candles
 
-        open_times, values, with_series = load_candles(engine, coin_id, symbol,
-                                                       options.history, options.with_pairs,
-                                                       options.interval)
+        open_times, values, with_series = db.retry(
+            lambda: load_candles(engine, coin_id, symbol, options.history, options.with_pairs,
+                                 options.interval),
+            settings.db_retry_seconds, f"{symbol}: reading candles")
         testhooks.stall_if_asked(symbol)
         dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
@@ -264,8 +266,11 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
             _first_step(test_predictions), naive, outcome.loss, outcome.val_loss,
             metrics.verdict()))
         stage_model(staged, paths, model, dataset.scaler.to_dict(), meta)
-        with db.transaction(engine) as conn:
-            written = db.write_training_result(conn, train_values, prediction_values)
+        # One transaction, retried whole: idempotent per run id, so a commit whose answer
+        # was lost in a restart is found by the retry, never written twice.
+        written = db.retry_transaction(
+            engine, lambda conn: db.write_training_result(conn, train_values, prediction_values),
+            settings.db_retry_seconds, f"{symbol}: writing rows")
         if not written:
             log.info("%s: rows of run %s were already stored; kept them", symbol, run_id)
         staged.commit()

@@ -18,6 +18,7 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
+ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
@@ -36,6 +37,9 @@ INTERVAL_MS: dict[str, int] = {
     "1w": 604_800_000,
 }
 DEFAULT_MARKET = "ETH"
+#: How long a transient database error (server restarting, lost connection, deadlock) is
+#: waited out before it counts as a failure (coinlstm.db.retry).
+DEFAULT_DB_RETRY_SECONDS = 60.0
 
 
 def _default_home() -> Path:
@@ -55,6 +59,7 @@ class Settings:
     binance_url: str
     artifacts: Path
     backend: str = DEFAULT_BACKEND
+    db_retry_seconds: float = DEFAULT_DB_RETRY_SECONDS
     extra: dict = field(default_factory=dict)
 
     @property
@@ -96,6 +101,7 @@ def load(
     artifacts: str | os.PathLike | None = None,
     backend: str | None = None,
     env: os._Environ | dict | None = None,
+    db_retry_seconds: float | None = None,
 ) -> Settings:
     """Resolve the settings from flags (arguments here), then the environment, then defaults."""
     env = os.environ if env is None else env
@@ -111,5 +117,22 @@ def load(
             f"unknown Keras backend {chosen_backend!r}; "
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
         )
+    retry = _retry_seconds(db_retry_seconds, env.get(ENV_DB_RETRY_SECONDS))
     return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
-                    backend=chosen_backend)
+                    backend=chosen_backend, db_retry_seconds=retry)
+
+
+def _retry_seconds(flag: float | None, env_value: str | None) -> float:
+    """--db-retry-seconds, else its environment variable, else the default; 0 or more."""
+    from coinlstm.core.errors import BadInput
+
+    value = flag if flag is not None else env_value
+    if value is None or value == "":
+        return DEFAULT_DB_RETRY_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise BadInput(f"--db-retry-seconds must be a number, got {value!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise BadInput(f"--db-retry-seconds must be 0 or more, got {value}")
+    return seconds

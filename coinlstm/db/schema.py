@@ -84,6 +84,9 @@ def candles_table(interval: str = DEFAULT_INTERVAL) -> sa.Table:
                        f"{', '.join(CANDLE_TABLES)}") from None
 
 
+#: Longest job_runs.reason kept (a longer line is cut).
+JOB_REASON_LENGTH = 500
+
 job_runs = sa.Table(
     "job_runs",
     metadata,
@@ -96,9 +99,14 @@ job_runs = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("time_start", sa.Integer, nullable=False, index=True),
     sa.Column("time_end", sa.Integer, nullable=True),
+    # running, ok, partial, failed, lock_lost, or abandoned (a later run found its holder
+    # gone: SIGKILLed, its host rebooted).
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pairs_ok", sa.Integer, nullable=True),
     sa.Column("pairs_failed", sa.Integer, nullable=True),
+    # Why the run ended as it did when not ok (the one line the job printed); added in place
+    # by add_missing_columns on older databases.
+    sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     **_TABLE_ARGS,
 )
 
