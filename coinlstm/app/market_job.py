@@ -142,6 +142,7 @@ class MarketJob:
         the report written, and then the failure is raised for the CLI's one line."""
         status, failure = "failed", None
         outcomes: list[PairOutcome] = []
+        tasks: list[PairTask] = []
         try:
             with signals_raise(), keeping(self.keeper):
                 self._record_start()
@@ -163,6 +164,11 @@ class MarketJob:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
         except BaseException as exc:  # noqa: BLE001 - recorded, reported, then raised again
             failure = exc
+        if failure is not None:  # the pairs the failure cut short are reported, not lost
+            ended = {o.coin_id for o in outcomes}
+            outcomes += [PairOutcome(t.coin_id, t.symbol, "failed", 0.0,
+                                     f"not finished: {one_line(failure)}")
+                         for t in tasks if t.coin_id not in ended]
         reason = one_line(failure) if failure is not None else _pairs_reason(outcomes)
         code = (_exit_code_of(failure) if failure is not None
                 else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)

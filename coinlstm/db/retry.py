@@ -87,10 +87,12 @@ def retry(step: Callable[[], T], seconds: float, what: str = "database step") ->
                 if seconds > 0:
                     log.warning("%s: %s; retrying for up to %g s", what, error_reason(exc), seconds)
             if now + pause > deadline:
-                message = error_reason(exc)
+                # A DatabaseUnavailable already says what failed; a raw error gets ``what``.
+                message = (str(exc) if isinstance(exc, DatabaseUnavailable)
+                           else f"{what}: {error_reason(exc)}")
                 if seconds > 0:
                     message = f"{message} (still failing after {seconds:g} s of retries)"
-                raise DatabaseUnavailable(f"{what}: {message}", transient=True) from None
+                raise DatabaseUnavailable(message, transient=True) from None
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
 
