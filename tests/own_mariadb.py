@@ -54,7 +54,7 @@ class OwnMariaDB:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [SERVER, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-                 "--bind-address=127.0.0.1", "--user=mysql", f"--socket={self.base}/sock",
+                 "--bind-address=127.0.0.1", "--user=mysql", f"--socket={self.datadir}/sock",
                  "--skip-log-bin", "--innodb-buffer-pool-size=32M"],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
