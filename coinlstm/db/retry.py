@@ -86,14 +86,14 @@ def retry(step: Callable[[], T], seconds: float, what: str = "database step") ->
                 deadline = now + seconds
                 if seconds > 0:
                     log.warning("%s: %s; retrying for up to %g s", what, error_reason(exc), seconds)
-            if now + pause > deadline:
+            if now >= deadline:
                 # A DatabaseUnavailable already says what failed; a raw error gets ``what``.
                 message = (str(exc) if isinstance(exc, DatabaseUnavailable)
                            else f"{what}: {error_reason(exc)}")
                 if seconds > 0:
                     message = f"{message} (still failing after {seconds:g} s of retries)"
                 raise DatabaseUnavailable(message, transient=True) from None
-            time.sleep(pause)
+            time.sleep(min(pause, deadline - now))  # the last try falls on the deadline
             pause = min(pause * 2, LONGEST_PAUSE)
 
 

@@ -23,10 +23,9 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from crawl.replay import ReplayServer
-from tests.conftest import REPO, write_sample
+from tests.helpers import HOUR_MS, REPO, fingerprint, run_cli, write_sample
 from tests.own_mariadb import own_mariadb_or_skip
 
-HOUR_MS = 3_600_000
 PAIRS = ("ADAETH", "BNBETH", "TRXETH", "XRPETH")
 #: Small real candle sets and tiny epochs: a pair trains in seconds.
 FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress"]
@@ -420,8 +419,6 @@ def _full_or_read_only(fault, shared_data, sqlite_url, tmp_path, art) -> None:
 
 
 def _table_counts(url: str) -> dict[str, int]:
-    from tests.conftest import fingerprint
-
     return fingerprint(url)
 
 
@@ -430,8 +427,6 @@ def _table_counts(url: str) -> dict[str, int]:
 
 def test_imported_pairs_train_offline(shared_data, sqlite_url, tmp_path):
     """import, then run --skip-crawl: imported pairs (exchange status unknown) are trained."""
-    from tests.conftest import run_cli
-
     for symbol in ("ADAETH", "TRXETH"):
         write_sample(shared_data / f"{symbol}.csv", tmp_path / "dumps", 700, tail=True)
     env = {"COINLSTM_HOME": str(tmp_path / "home")}
@@ -454,7 +449,6 @@ def test_imported_pairs_train_offline(shared_data, sqlite_url, tmp_path):
 
 def test_run_since_sets_the_first_backfill(shared_data, sqlite_url, tmp_path):
     from coinlstm.core.klines import ms_to_utc
-    from tests.conftest import run_cli
 
     now = _serve(shared_data, tmp_path / "serve", ("ADAETH",))
     lines = (tmp_path / "serve" / "ADAETH.csv").read_text().splitlines()
