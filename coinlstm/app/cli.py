@@ -72,7 +72,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"how long a database that is down, restarting or deadlocked is "
                             f"waited for before a step fails (env "
                             f"{config.ENV_DB_RETRY_SECONDS}; default "
-                            f"{config.DEFAULT_DB_RETRY_SECONDS:g})")
+                            f"{config.DEFAULT_DB_RETRY_SECONDS:g} for run and the pairs it "
+                            "starts, 0 for the other commands)")
     group.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
 
 

@@ -24,7 +24,7 @@ from coinlstm import db
 from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
 from coinlstm.app.lock import JobLock, LockKeeper, keeping
 from coinlstm.app.stopping import signals_raise
-from coinlstm.core.config import DEFAULT_MARKET, Settings
+from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     options.check()  # a bad training flag fails before the crawl, not once per pair
     training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
+    if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
+        settings = settings.with_(db_retry_seconds=DEFAULT_DB_RETRY_SECONDS)
     retry_seconds = settings.db_retry_seconds
     engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:

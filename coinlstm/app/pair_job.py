@@ -195,15 +195,17 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
-    # A pair started while the database is down (or restarting) waits for it.
-    engine = db.open_database(settings.db_url, retry_seconds=settings.db_retry_seconds)
+    # A pair started while the database is down (or restarting) waits for it, for the
+    # budget its market job passed down (a run by hand: only if given one).
+    retry_seconds = settings.db_retry_seconds or 0.0
+    engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
         from train.candles import load_candles
 
         open_times, values, with_series = db.retry(
             lambda: load_candles(engine, coin_id, symbol, options.history, options.with_pairs,
                                  options.interval),
-            settings.db_retry_seconds, f"{symbol}: reading candles")
+            retry_seconds, f"{symbol}: reading candles")
         testhooks.stall_if_asked(symbol)
         dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
@@ -270,7 +272,7 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
         # was lost in a restart is found by the retry, never written twice.
         written = db.retry_transaction(
             engine, lambda conn: db.write_training_result(conn, train_values, prediction_values),
-            settings.db_retry_seconds, f"{symbol}: writing rows")
+            settings.db_retry_seconds or 0.0, f"{symbol}: writing rows")
         if not written:
             log.info("%s: rows of run %s were already stored; kept them", symbol, run_id)
         staged.commit()

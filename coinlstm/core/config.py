@@ -38,7 +38,10 @@ INTERVAL_MS: dict[str, int] = {
 }
 DEFAULT_MARKET = "ETH"
 #: How long a transient database error (server restarting, lost connection, deadlock) is
-#: waited out before it counts as a failure (coinlstm.db.retry).
+#: waited out before it counts as a failure (coinlstm.db.retry), in the market job's driver
+#: and the pairs it starts: cron runs them unattended, and a restart must not cost the hour.
+#: A command a user runs by hand (train, crawl, import) answers at once unless given
+#: --db-retry-seconds: a wrong port should not look like a hang.
 DEFAULT_DB_RETRY_SECONDS = 60.0
 
 
@@ -59,7 +62,8 @@ class Settings:
     binance_url: str
     artifacts: Path
     backend: str = DEFAULT_BACKEND
-    db_retry_seconds: float = DEFAULT_DB_RETRY_SECONDS
+    #: None: not chosen (flag or env); see DEFAULT_DB_RETRY_SECONDS.
+    db_retry_seconds: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -122,13 +126,14 @@ def load(
                     backend=chosen_backend, db_retry_seconds=retry)
 
 
-def _retry_seconds(flag: float | None, env_value: str | None) -> float:
-    """--db-retry-seconds, else its environment variable, else the default; 0 or more."""
+def _retry_seconds(flag: float | None, env_value: str | None) -> float | None:
+    """--db-retry-seconds, else its environment variable, else None (the command's
+    default); 0 or more."""
     from coinlstm.core.errors import BadInput
 
     value = flag if flag is not None else env_value
     if value is None or value == "":
-        return DEFAULT_DB_RETRY_SECONDS
+        return None
     try:
         seconds = float(value)
     except ValueError:

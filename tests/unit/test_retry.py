@@ -66,7 +66,7 @@ def test_the_budget_ends_the_wait_with_one_line():
 
 
 def test_retry_budget_flag_env_and_default():
-    assert config.load(env={}).db_retry_seconds == config.DEFAULT_DB_RETRY_SECONDS
+    assert config.load(env={}).db_retry_seconds is None  # the command's own default
     env = {config.ENV_DB_RETRY_SECONDS: "7.5"}
     assert config.load(env=env).db_retry_seconds == 7.5
     assert config.load(env=env, db_retry_seconds=2).db_retry_seconds == 2
