@@ -82,14 +82,14 @@ def retry(step: Callable[[], T], seconds: float, what: str = "database step") ->
             if not is_transient(exc):
                 raise
             now = time.monotonic()
+            # A DatabaseUnavailable already says what failed; a raw error gets ``what``.
+            message = (str(exc) if isinstance(exc, DatabaseUnavailable)
+                       else f"{what}: {error_reason(exc)}")
             if deadline is None:
                 deadline = now + seconds
                 if seconds > 0:
-                    log.warning("%s: %s; retrying for up to %g s", what, error_reason(exc), seconds)
+                    log.warning("%s; retrying for up to %g s", message, seconds)
             if now >= deadline:
-                # A DatabaseUnavailable already says what failed; a raw error gets ``what``.
-                message = (str(exc) if isinstance(exc, DatabaseUnavailable)
-                           else f"{what}: {error_reason(exc)}")
                 if seconds > 0:
                     message = f"{message} (still failing after {seconds:g} s of retries)"
                 raise DatabaseUnavailable(message, transient=True) from None

@@ -472,3 +472,20 @@ def test_run_since_sets_the_first_backfill(shared_data, sqlite_url, tmp_path):
         assert first == since_ms
         assert db.count_candles(conn, coin.id) == 400
     engine.dispose()
+
+
+def test_failed_crawl_closes_the_run_and_reports(sqlite_url, tmp_path):
+    """An exchange that does not answer ends the job as a fault does: summary, report, the
+    run's row closed with the reason, one error line, exit 1."""
+    report_path = tmp_path / "report.json"
+    done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", "http://127.0.0.1:9",
+                "--artifacts", str(tmp_path / "art"), "--report", str(report_path), *FAST,
+                env={"COINLSTM_HOME": str(tmp_path / "home")})
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("coinlstm run: error: ")
+    assert "pairs ok 0, failed 0" in done.stdout and "job failed: " in done.stdout
+    report = json.loads(report_path.read_text())
+    assert (report["status"], report["exit_code"]) == ("failed", 1)
+    [run] = _job_runs(sqlite_url)
+    assert run.status == "failed" and run.reason == line.removeprefix("coinlstm run: error: ")
