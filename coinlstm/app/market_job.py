@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
 import sys
@@ -35,7 +34,6 @@ from coinlstm.core.errors import (
     one_line,
 )
 
-MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
 #: Runs of a pair (same model and target) its track record in the summary covers.
 TRACK_RECORD_RUNS = 24
@@ -76,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import parse_symbols, parse_time
+    from coinlstm.core.klines import check_market, parse_symbols, parse_time
 
     market = check_market(args.market)
     only = parse_symbols(args.only)
@@ -107,13 +105,6 @@ def run(args: argparse.Namespace) -> int:
             lock.release()
     finally:
         engine.dispose()
-
-
-def check_market(market: str) -> str:
-    """The market (quote asset) as typed; BadInput unless it looks like one (ETH, USDT)."""
-    if not MARKET_PATTERN.fullmatch(market or ""):
-        raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
-    return market
 
 
 class MarketJob:
@@ -151,16 +142,21 @@ class MarketJob:
                 if not self.args.skip_crawl:
                     self.crawl_summary = self._crawl()
                 tasks, skipped = self._select_pairs()
-                if not tasks:
+                # A pair whose crawl failed is not trained on stale candles: it failed.
+                outcomes += self._crawl_failures()
+                crawl_failed = {o.symbol for o in outcomes}
+                tasks = [task for task in tasks if task.symbol not in crawl_failed]
+                if not tasks and not outcomes:
                     raise BadInput(self._nothing_to_train(skipped))
-                executor = self._executor()
-                if self.keeper is not None:
-                    executor.gate = self.keeper.may_launch
-                print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                      f"({self.options.interval} candles), "
-                      f"{executor.name} executor, {self.args.workers} workers", flush=True)
-                for outcome in self._progress(executor.run(tasks), len(tasks)):
-                    outcomes.append(outcome)
+                if tasks:
+                    executor = self._executor()
+                    if self.keeper is not None:
+                        executor.gate = self.keeper.may_launch
+                    print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                          f"({self.options.interval} candles), "
+                          f"{executor.name} executor, {self.args.workers} workers", flush=True)
+                    for outcome in self._progress(executor.run(tasks), len(tasks)):
+                        outcomes.append(outcome)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
             if self.keeper is not None and self.keeper.lost is not None:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
@@ -197,6 +193,17 @@ class MarketJob:
                                  only=self.only, progress=not self.args.no_progress),
             self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
+
+    def _crawl_failures(self) -> list[PairOutcome]:
+        """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
+        failed = (self.crawl_summary or {}).get("failed") or {}
+        coins = db.retry_read(
+            self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
+                                       for symbol in failed},
+            self.retry_seconds, "reading the crawl's failed pairs")
+        return [PairOutcome(int(coins[symbol].id), symbol, "failed", 0.0,
+                            f"crawl failed, not trained: {reason}")
+                for symbol, reason in failed.items()]
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
