@@ -93,6 +93,9 @@ def test_shrinkage_is_fitted_on_validation_rows_only(tmp_path):
         edited = list(lines)
         fields = edited[index].split(",")
         fields[4] = f"{float(fields[4]) * factor:.8f}"
+        # Keep the candle valid (the kline rules refuse a close outside [low, high]).
+        fields[2] = max(fields[2], fields[4], key=float)
+        fields[3] = min(fields[3], fields[4], key=float)
         edited[index] = ",".join(fields)
         return edited
 
