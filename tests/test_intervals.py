@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from coinlstm.core.columns import band_columns, band_score_columns, level_label
 from coinlstm.core.errors import BadInput
 from train.intervals import (
     Band,
     calibrate,
     interval_skill,
-    level_label,
     naive_bands,
     parse_levels,
     riskmetrics_scales,
@@ -189,6 +189,28 @@ def test_score_band_by_hand():
 def test_levels_parse_and_label():
     assert parse_levels("0.95,0.8,0.8") == (0.8, 0.95)
     assert [level_label(v) for v in (0.8, 0.95, 0.975, 0.5)] == ["80", "95", "97_5", "50"]
+    assert band_columns(0.8) == ("lower_80", "upper_80")
+    assert band_score_columns(0.95) == ("coverage_95", "width_95", "winkler_95")
     for bad in ("0.8,1", "80", "x", "", "0.8,-0.1", "nan"):
         with pytest.raises(BadInput, match="--levels"):
             parse_levels(bad)
+
+
+def test_plot_shades_the_bands(tmp_path):
+    """The pair's PNG with bands differs from the one without in the band's area only: the
+    shading is drawn (real matplotlib, Agg)."""
+    from matplotlib.image import imread
+
+    from predict import plots
+
+    times = [1_700_000_000_000 + i * 3_600_000 for i in range(48)]
+    actual = list(0.002 + 0.00002 * np.sin(np.arange(48)))
+    bands = [Band(level, np.array(actual) * (1 - width), np.array(actual) * (1 + width))
+             for level, width in ((0.8, 0.004), (0.95, 0.008))]
+    for name, shaded in (("plain.png", ()), ("bands.png", bands)):
+        plots.draw(tmp_path / name, "ADAETH", times, actual, actual, actual, [1.0, 0.5],
+                   [1.1, 0.6], "skill +0.000", bands=shaded)
+    plain, banded = imread(tmp_path / "plain.png"), imread(tmp_path / "bands.png")
+    assert plain.shape == banded.shape
+    changed = np.any(np.abs(plain - banded) > 0.05, axis=2)
+    assert 0.01 < changed.mean() < 0.5

@@ -48,10 +48,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coinlstm.core.columns import STORED_LEVELS
 from coinlstm.core.errors import BadInput
 
-#: Levels a band is given for by default (80 % and 95 %).
-DEFAULT_LEVELS: tuple[float, ...] = (0.8, 0.95)
+#: Levels a band is given for by default: those with columns of their own (80 %, 95 %).
+DEFAULT_LEVELS: tuple[float, ...] = STORED_LEVELS
 #: Decays of the exponentially weighted mean absolute returns averaged into the scale.
 VOLATILITY_DECAYS: tuple[float, ...] = (0.7, 0.9, 0.97, 0.995)
 #: The RiskMetrics decay of the ``ewma`` baseline.
@@ -86,11 +87,6 @@ def parse_levels(text: str | Sequence[float]) -> tuple[float, ...]:
     if not levels:
         raise BadInput("--levels: give at least one level, e.g. --levels 0.8,0.95")
     return tuple(sorted(set(levels)))
-
-
-def level_label(level: float) -> str:
-    """The level in percent as used in column names: 0.8 -> "80", 0.975 -> "97_5"."""
-    return f"{level * 100:.4g}".replace(".", "_")
 
 
 def log_returns(closes: np.ndarray) -> np.ndarray:
