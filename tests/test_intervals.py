@@ -103,6 +103,32 @@ def test_iid_returns_cover_nominally():
         assert abs(np.mean(values) - level) < 0.02, (level, np.mean(values))
 
 
+def test_each_step_of_a_k_step_forecast_has_its_own_wider_band():
+    """With --horizon 3 the naive forecast's bands widen with the step (about sqrt(h) on a
+    random walk) and each step covers within 3 points on the hours after calibration."""
+    returns, _ = garch_returns(5000, seed=7)
+    closes = closes_from(returns)
+    scales = volatility_scales(closes)
+    horizon = 3
+
+    def k_step(bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        actual = closes[bases[:, None] + np.arange(1, horizon + 1)[None, :]]
+        return actual, np.repeat(closes[bases][:, None], horizon, axis=1)
+
+    validation = np.arange(1000, 1000 + VALIDATION)
+    calibration = calibrate(*k_step(validation), closes[validation], scales[validation], LEVELS)
+    assert np.all(np.diff(calibration.upper, axis=1) > 0)
+    assert np.all(np.diff(calibration.lower, axis=1) < 0)
+    ratio = calibration.upper[:, 2] / calibration.upper[:, 0]
+    assert np.all((1.3 < ratio) & (ratio < 2.2)), ratio  # sqrt(3) = 1.73
+    test = np.arange(1000 + VALIDATION + horizon, len(closes) - horizon)
+    actual, points = k_step(test)
+    for band in calibration.bands(points, closes[test], scales[test]):
+        assert band.lower.shape == (len(test), horizon)
+        inside = (band.lower <= actual) & (actual <= band.upper)
+        assert np.all(np.abs(inside.mean(axis=0) - band.level) < 0.03), inside.mean(axis=0)
+
+
 def test_test_rows_never_change_the_calibration_validation_rows_do():
     """Rewriting every candle after the validation slice leaves the volatility scales of the
     validation rows and the calibration identical; changing one validation close does not."""
@@ -163,14 +189,14 @@ def test_naive_bands_read_only_earlier_returns():
     rows = np.array([700, 900])
     band = naive_bands(closes, rows, (0.8,))[0]
     expected = np.quantile(np.diff(np.log(closes[900 - 480:901])), [0.1, 0.9])
-    np.testing.assert_allclose(np.log(band.upper[1] / closes[900]), expected[1])
-    np.testing.assert_allclose(np.log(band.lower[1] / closes[900]), expected[0])
+    np.testing.assert_allclose(np.log(band.upper[1, 0] / closes[900]), expected[1])
+    np.testing.assert_allclose(np.log(band.lower[1, 0] / closes[900]), expected[0])
     later = closes.copy()
     later[901:] *= 3.0
     np.testing.assert_array_equal(naive_bands(later, rows, (0.8,))[0].upper, band.upper)
     inside = closes.copy()
     inside[850:] *= 1.2
-    assert naive_bands(inside, rows, (0.8,))[0].upper[1] != band.upper[1]
+    assert naive_bands(inside, rows, (0.8,))[0].upper[1, 0] != band.upper[1, 0]
 
 
 def test_score_band_by_hand():

@@ -239,7 +239,7 @@ def naive_bands(closes: np.ndarray, base_rows: np.ndarray, levels: Sequence[floa
     return is divided by the scale of its own base candle and the quantiles are multiplied
     by the scale of the band's base (filtered historical simulation). Each base row needs
     ``window + horizon`` earlier candles; a shorter history uses what there is (at least 2).
-    Bands have shape (len(base_rows),) at K = 1, else (len(base_rows), K).
+    Bands have shape (len(base_rows), K), K = 1 included, like every forecast.
     """
     closes = np.asarray(closes, dtype=np.float64)
     base_rows = np.asarray(base_rows, dtype=np.int64)
@@ -267,8 +267,7 @@ def naive_bands(closes: np.ndarray, base_rows: np.ndarray, levels: Sequence[floa
     for index, level in enumerate(levels):
         low = base * np.exp(scale * lower[index])
         high = base * np.exp(scale * upper[index])
-        out.append(Band(level, low[:, 0], high[:, 0]) if horizon == 1
-                   else Band(level, low, high))
+        out.append(Band(level, low, high))
     return out
 
 
