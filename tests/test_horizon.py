@@ -24,7 +24,7 @@ from coinlstm.core.errors import BadInput
 from tests.conftest import REPO, SHARED_DATA, fingerprint
 from tests.trainkit import FAST, folder_snapshot, load_pair
 from train.dataset import build_dataset, lead, sample_targets
-from train.returns import RETURN_FEATURES
+from train.formulations.returns import RETURN_FEATURES
 
 HOUR_MS = 3_600_000
 ROWS = 1200

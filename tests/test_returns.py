@@ -16,7 +16,7 @@ from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from tests.conftest import REPO
 from train.dataset import build_dataset
-from train.returns import close_log_returns, return_features
+from train.formulations.returns import close_log_returns, return_features
 from train.shrinkage import MIN_T, fit_shrinkage
 
 HOUR_MS = 3_600_000
@@ -62,10 +62,10 @@ def test_return_scaler_reads_training_rows_only():
     spiked[-10, 3] *= 5.0  # a test candle
     spiked[-100, 3] *= 5.0  # a validation candle
     again = build_dataset(times, spiked, 1, 48, 200, HOUR_MS, target="return")
-    assert again.scaler.to_dict() == base.scaler.to_dict()
+    assert again.formulation.to_dict() == base.formulation.to_dict()
     spiked[100, 3] *= 5.0  # a training candle
     changed = build_dataset(times, spiked, 1, 48, 200, HOUR_MS, target="return")
-    assert changed.scaler.to_dict() != base.scaler.to_dict()
+    assert changed.formulation.to_dict() != base.formulation.to_dict()
 
 
 def _train_synthetic(tmp_path, lines: list[str], symbol: str, **overrides):
@@ -96,7 +96,7 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     assert "edge on validation" in result.report
     # The saved model alone (its scaler and factor inside) forecasts the same next close.
     from predict.forecast import forecast_next
-    from train.returns import LEAD
+    from train.formulations.returns import LEAD
 
     settings = config.load(db_url=url, artifacts=tmp_path / "art",
                            env={"COINLSTM_HOME": str(REPO)})

@@ -145,7 +145,7 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
         open_times, values = db.load_training_rows(conn, coin_id)
     engine.dispose()
     expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
-                             "close").scaler.to_dict()
+                             "close").formulation.to_dict()
     assert loaded.scaler["data_min_"] == pytest.approx(expected["data_min_"])
     assert loaded.scaler["data_max_"] == pytest.approx(expected["data_max_"])
 
@@ -175,7 +175,7 @@ def test_test_and_validation_candles_never_reach_the_scaler(shared_data, tmp_pat
         with engine.connect() as conn:
             open_times, values = db.load_training_rows(conn, coin_id)
         engine.dispose()
-        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).scaler.to_dict()
+        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).formulation.to_dict()
 
     def spike(index: int):
         def edit(rows: list[list[str]]) -> None:
@@ -194,13 +194,13 @@ def test_scaler_equals_sklearns_minmax_scaler(shared_data):
     from sklearn.preprocessing import MinMaxScaler
 
     from tests.conftest import read_csv_rows
-    from train.dataset import fit_scaler
+    from train.formulations.level import Level
 
     rows = read_csv_rows(shared_data / "ADAETH.csv", limit=ROWS)
     features = np.array([[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)]
                          for row in rows])
     targets = np.arange(1, 2000)
-    ours = fit_scaler(features, targets, window=1)
+    ours = Level.fit(features, targets, window=1)
     theirs = MinMaxScaler(feature_range=(0, 1)).fit(features[0:2000])
     assert np.array_equal(ours.data_min, theirs.data_min_)
     assert np.array_equal(ours.data_max, theirs.data_max_)
