@@ -59,6 +59,9 @@ VOLATILITY_DECAYS: tuple[float, ...] = (0.7, 0.9, 0.97, 0.995)
 RISKMETRICS_DECAY = 0.94
 #: Returns the naive bands read (20 days of hours, the validation slice's default size).
 STATIC_WINDOW = 480
+#: Samples of the calibration slice by default (10 days of hours; bench/intervals.py: a
+#: band calibrated on 240 hours covers within a point of one calibrated on 480).
+DEFAULT_CALIBRATION_SIZE = 240
 #: Least volatility scale (log-return units): a pair whose price never moved still gets a
 #: band of positive width instead of a division by zero.
 MIN_SCALE = 1e-6
@@ -87,6 +90,11 @@ def parse_levels(text: str | Sequence[float]) -> tuple[float, ...]:
     if not levels:
         raise BadInput("--levels: give at least one level, e.g. --levels 0.8,0.95")
     return tuple(sorted(set(levels)))
+
+
+def format_levels(levels: Sequence[float]) -> str:
+    """The flag value that :func:`parse_levels` reads back to ``levels``."""
+    return ",".join(f"{level:g}" for level in levels)
 
 
 def log_returns(closes: np.ndarray) -> np.ndarray:
@@ -318,3 +326,34 @@ def interval_skill(winkler: float, static_winkler: float) -> float | None:
     if not static_winkler > 0:
         return None
     return 1.0 - winkler / static_winkler
+
+
+@dataclass(frozen=True)
+class ForecastBands:
+    """A forecast's bands: per level, around every test forecast and the next one."""
+
+    #: "conformal" (calibrated on held-out forecasts), or the naive "static" / "ewma".
+    method: str
+    #: One band per level, (test samples, K) each.
+    test: tuple[Band, ...]
+    #: One band per level, (1, K) each: the K closes after the newest candle.
+    next: tuple[Band, ...]
+    #: The conformal bounds (None for the naive bands, which calibrate every hour).
+    calibration: IntervalCalibration | None = None
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(band.level for band in self.test)
+
+    def scores(self, actual: np.ndarray, bases: np.ndarray) -> tuple[IntervalScore, ...]:
+        """Each level's coverage, width and Winkler score on the test slice."""
+        return tuple(score_band(actual, band, bases) for band in self.test)
+
+    def next_band(self, level: float) -> Band | None:
+        """The next closes' band of ``level`` (None when that level was not asked for)."""
+        return next((band for band in self.next if math.isclose(band.level, level)), None)
+
+
+def first_steps(bands: Sequence[Band]) -> list[Band]:
+    """Each band's first step, (samples,): what a one-line plot of the test slice draws."""
+    return [Band(band.level, band.lower[:, 0], band.upper[:, 0]) for band in bands]
