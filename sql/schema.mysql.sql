@@ -76,6 +76,7 @@ CREATE TABLE historical_train (
 	edge BOOL, 
 	horizon INTEGER, 
 	`interval` VARCHAR(8), 
+	n_cal INTEGER, 
 	coverage_80 DOUBLE, 
 	width_80 DOUBLE, 
 	winkler_80 DOUBLE, 

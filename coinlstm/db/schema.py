@@ -150,6 +150,9 @@ historical_train = sa.Table(
     # before intervals existed, which were all 1h. (INTERVAL is a reserved word in MySQL:
     # a hand-written query names it `interval`, in backticks.)
     sa.Column("interval", sa.String(8), nullable=True),
+    # Samples of the calibration slice (the shrinkage and the bands; train/dataset.py "Split");
+    # 0 when the series was too short for one and calibration read the validation slice.
+    sa.Column("n_cal", sa.Integer, nullable=True),
     # Prediction bands of the test slice (train/intervals.py): per stored level its coverage,
     # mean width and Winkler score (% of the last close), and every level's bounds per test
     # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).

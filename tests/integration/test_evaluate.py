@@ -103,7 +103,7 @@ def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
         assert new.formulation.to_dict() == old.formulation.to_dict()
-        for part in ("train", "val", "test"):
+        for part in ("train", "val", "calibration", "test"):
             assert np.array_equal(getattr(new.split, part), getattr(old.split, part))
         assert np.array_equal(new.features, old.features)
     assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
@@ -218,4 +218,4 @@ def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
     assert int(newest["test_end_ms"]) == END_OPEN_MS
     assert int(cases[0]["test_end_ms"]) == END_OPEN_MS - 48 * FIVE_MINUTES_MS
     # 395 samples, as in the training test: the gap drops the 2 that would span it.
-    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_test")) == 395
+    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_cal", "n_test")) == 395

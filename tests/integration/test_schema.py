@@ -71,7 +71,7 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
     columns.)"""
     engine = db.open_database(db_url)
     new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge",
-                                        "horizon", "coverage_80", "width_80", "winkler_80",
+                                        "horizon", "n_cal", "coverage_80", "width_80", "winkler_80",
                                         "coverage_95", "width_95", "winkler_95",
                                         "price_bands"),
                    "historical_price_predictions": ("target", "edge", "horizon",

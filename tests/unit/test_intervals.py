@@ -240,3 +240,103 @@ def test_plot_shades_the_bands(tmp_path):
     assert plain.shape == banded.shape
     changed = np.any(np.abs(plain - banded) > 0.05, axis=2)
     assert 0.01 < changed.mean() < 0.5
+
+
+
+def _dataset(times: list[int], values: np.ndarray, horizon: int = 1):
+    from train.dataset import build_dataset
+
+    return build_dataset(times, values.tolist(), 1, 48, 480, 3_600_000, "return",
+                         horizon=horizon, calibration_size=240)
+
+
+def _synthetic(candles: int = 2000) -> tuple[list[int], np.ndarray]:
+    """Synthetic AR(1) candles (coinlstm.app.demo), as open times and feature rows."""
+    from coinlstm.app.demo import synthetic_klines
+    from tests.helpers import kline_features
+
+    return kline_features([line.split(",") for line in synthetic_klines(candles, seed=21)])
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_every_forecaster_carries_bands_around_its_forecast(horizon):
+    """naive (conformal bands on its calibration slice), static and ewma (naive bands): per
+    level a band around every test forecast and the next K closes, lower < forecast < upper,
+    positive; the 95 % band contains the 80 % one."""
+    from types import SimpleNamespace
+
+    from train import forecasters
+
+    dataset = _dataset(*_synthetic(), horizon=horizon)
+    options = SimpleNamespace(levels=LEVELS)
+    for name in ("naive", "static", "ewma"):
+        forecast = forecasters.get(name).forecast(dataset, options)
+        bands = forecast.bands
+        assert bands.method == ("conformal" if name == "naive" else name)
+        assert bands.levels == LEVELS
+        for band, point in [*((b, forecast.test_predictions) for b in bands.test),
+                            *((b, forecast.next_closes[None, :]) for b in bands.next)]:
+            assert band.lower.shape == point.shape == band.upper.shape
+            assert np.all(0 < band.lower) and np.all(band.lower < point)
+            assert np.all(point < band.upper)
+        assert np.all(bands.test[1].lower <= bands.test[0].lower)
+        assert np.all(bands.test[0].upper <= bands.test[1].upper)
+    naive = forecasters.get("naive").forecast(dataset, options).bands
+    assert naive.calibration.samples == 240 == len(dataset.split.calibration)
+
+
+def test_forecast_bands_never_read_test_candles():
+    """The naive forecaster's conformal bounds are the same whatever the test candles hold,
+    and move when one calibration candle moves: calibration reads its own slice only."""
+    from types import SimpleNamespace
+
+    from train import forecasters
+
+    times, values = _synthetic()
+    options = SimpleNamespace(levels=LEVELS)
+    naive = forecasters.get("naive")
+
+    def bounds(edited: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calibration = naive.forecast(_dataset(times, edited), options).bands.calibration
+        return calibration.lower, calibration.upper
+
+    base = bounds(values)
+    dataset = _dataset(times, values)
+    test_rows = np.arange(dataset.split.test[0], len(values))
+    wild = values.copy()
+    wild[test_rows, :4] *= np.exp(np.random.default_rng(2).normal(0, 0.3, len(test_rows)))[:, None]
+    for got, expected in zip(bounds(wild), base, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    moved = values.copy()
+    row = int(dataset.split.calibration[120])
+    moved[row:, :4] *= 1.08  # one calibration hour jumps 8 %
+    assert any(not np.array_equal(got, expected)
+               for got, expected in zip(bounds(moved), base, strict=True))
+
+
+def test_interval_skill_and_band_summary_by_hand():
+    """Interval skill per case against static on the same (pair, fold); the medians, the
+    share beating static and the worst pair's median coverage."""
+    from train.scoring import add_interval_skill, summarise_bands
+
+    def case(pair, model, fold, coverage, winkler):
+        return {"pair": pair, "model": model, "fold": fold, "coverage_80": coverage,
+                "width_80": 1.0, "winkler_80": winkler}
+
+    cases = [case("A", "static", 0, 0.70, 2.0), case("A", "static", 1, 0.75, 4.0),
+             case("B", "static", 0, 0.80, 2.0),
+             case("A", "default", 0, 0.80, 1.0), case("A", "default", 1, 0.78, 5.0),
+             case("B", "default", 0, 0.90, 1.5)]
+    add_interval_skill(cases, (0.8,))
+    assert [c["interval_skill_80"] for c in cases] == pytest.approx(
+        [0.0, 0.0, 0.0, 0.5, -0.25, 0.25])
+    summary = summarise_bands(cases, ["static", "default"], (0.8,))
+    ours = summary["default"]["80"]
+    assert ours["median_coverage"] == pytest.approx(0.80)
+    assert ours["median_interval_skill"] == pytest.approx(0.25)
+    assert ours["share_beats_static"] == pytest.approx(2 / 3)
+    assert (ours["worst_pair"], ours["worst_pair_median_coverage"]) == ("B", 0.90)
+    assert summary["static"]["80"]["worst_pair"] == "A"  # median 0.725
+    alone = [case("A", "default", 0, 0.8, 1.0)]
+    add_interval_skill(alone, (0.8,))
+    assert alone[0]["interval_skill_80"] is None  # no static evaluated: no interval skill
