@@ -64,6 +64,15 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     _, newest = _features(lines[-(1 + LEAD):])
     assert forecast_next(settings, "ARONEETH", newest) == pytest.approx(
         result.predicted_close, rel=1e-6)
+    # ... and, given all the candles, the same bands.
+    from predict.artifacts import load_model
+    from predict.forecast import bands_from_loaded
+
+    _, every = _features(lines)
+    bands = bands_from_loaded(load_model(settings, "ARONEETH"), every)
+    for level, label in ((0.8, "80"), (0.95, "95")):
+        assert bands[level] == (pytest.approx([result.bands[label]["lower"]], rel=1e-6),
+                                pytest.approx([result.bands[label]["upper"]], rel=1e-6))
     assert result.predicted_close != result.last_close
 
 
