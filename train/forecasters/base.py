@@ -24,9 +24,10 @@ from train.fit import FitOutcome
 from train.formulations import UNCALIBRATED, Calibration
 from train.intervals import DEFAULT_LEVELS, ForecastBands
 
-#: The options every forecaster's folds are cut with: all a fit-free forecaster depends on.
+#: The options every forecaster's folds are cut with and its bands made at: all a fit-free
+#: forecaster depends on.
 FOLD_SETTINGS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
-                                  "interval")
+                                  "interval", "calibration_size", "levels")
 
 
 @dataclass
