@@ -127,8 +127,7 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.app.market_job import check_market
-    from coinlstm.core.klines import parse_symbols
+    from coinlstm.core.klines import check_market, parse_symbols
 
     market = check_market(args.market)
     models = parse_models(args.models)
