@@ -7,10 +7,10 @@ measures anything.
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Sequence
 from pathlib import Path
 
+from coinlstm.app.reporting import write_json_atomically
+from coinlstm.core.tables import figure, format_table
 from train.scoring import CLEARLY_WORSE
 
 #: Columns of cases.csv, in order.
@@ -43,21 +43,8 @@ def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
                 title: str) -> None:
     """cases.csv, summary.json and skill.png in ``out``."""
     write_cases(out / CASES_FILE, cases)
-    (out / SUMMARY_FILE).write_text(json.dumps(report, indent=2))
+    write_json_atomically(out / SUMMARY_FILE, report)
     draw_skill(out / PLOT_FILE, cases, models, title)
-
-
-def _fmt(value: float | int | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
-                       for i, (value, width) in enumerate(zip(row, widths, strict=True)))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
@@ -67,18 +54,18 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
     rows = []
     for name in models:
         s = summary[name]
-        rows.append((name, str(s["cases"]), _fmt(s["median_skill"], "+.4f"),
-                     _fmt(s["q25_skill"], "+.4f"), _fmt(s["q75_skill"], "+.4f"),
-                     _fmt(s["share_skill_above_0"], ".2f"), _fmt(s["share_skill_0"], ".2f"),
-                     _fmt(s["share_skill_below_-0.02"], ".2f"), _fmt(s["median_mase"], ".3f"),
-                     _fmt(s["median_mape"], ".3f"), _fmt(s["median_direction_accuracy"], ".3f"),
-                     _fmt(s["median_seconds_per_epoch"], ".3f"), _fmt(s["sign_test_p"], ".3g")))
-    pair_rows = [(pair, *(_fmt(medians[name], "+.4f") for name in models))
+        rows.append((name, str(s["cases"]), figure(s["median_skill"], "+.4f"),
+                     figure(s["q25_skill"], "+.4f"), figure(s["q75_skill"], "+.4f"),
+                     figure(s["share_skill_above_0"], ".2f"), figure(s["share_skill_0"], ".2f"),
+                     figure(s["share_skill_below_-0.02"], ".2f"), figure(s["median_mase"], ".3f"),
+                     figure(s["median_mape"], ".3f"), figure(s["median_direction_accuracy"], ".3f"),
+                     figure(s["median_seconds_per_epoch"], ".3f"), figure(s["sign_test_p"], ".3g")))
+    pair_rows = [(pair, *(figure(medians[name], "+.4f") for name in models))
                  for pair, medians in per_pair.items()]
-    parts = ["", _table(header, rows), *LEGEND, "",
+    parts = ["", format_table([header, *rows]), *LEGEND, "",
              "median skill per pair (over folds and repeats):",
-             _table(("pair", *models), pair_rows)]
-    parts += [f"failed: {f['pair']} {f['model']} repeat {f['repeat']}: {f['reason']}"
+             format_table([("pair", *models), *pair_rows])]
+    parts += [f"failed: {f['symbol']} {f['model']} repeat {f['repeat']}: {f['reason']}"
               for f in failures]
     return "\n".join(parts)
 

@@ -7,30 +7,38 @@ The driver itself never imports Keras: its memory stays flat however many pairs 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import socket
 import statistics
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
+from coinlstm.app.executors import (
+    ExecutorConfig,
+    Outcome,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.app.lock import JobLock
-from coinlstm.core.config import DEFAULT_MARKET, Settings
+from coinlstm.app.pairs import add_pair_arguments, market_coins
+from coinlstm.app.reporting import iso_utc, write_json_atomically
+from coinlstm.core.config import Settings
 from coinlstm.core.errors import (
     EXIT_OK,
     EXIT_SOME_PAIRS_FAILED,
     BadInput,
 )
+from coinlstm.core.tables import figure, format_table
 
 MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
-EXECUTORS = ("subprocess", "ray")
 #: Runs of a pair (same model and target) its track record in the summary covers.
 TRACK_RECORD_RUNS = 24
 
@@ -39,22 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from coinlstm.app import train_command
 
     job = parser.add_argument_group("market job")
-    job.add_argument("--market", default=DEFAULT_MARKET,
-                     help="quote asset whose pairs are trained (default %(default)s)")
-    job.add_argument("--only", default=None, metavar="SYM,SYM",
-                     help="train only these pairs of the market")
+    add_pair_arguments(job, "train", "trained")
     job.add_argument("--skip-crawl", action="store_true", help="train on the stored candles")
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
-    job.add_argument("--timeout", type=float, default=1800.0,
-                     help="seconds after which a pair's process group is killed "
-                          "(default %(default)s)")
+    add_executor_arguments(job, "pair", timeout=1800.0)
     job.add_argument("--report", type=Path, default=None, metavar="FILE",
                      help="also write the summary as JSON to FILE")
-    job.add_argument("--executor", choices=EXECUTORS, default="subprocess",
-                     help="where pairs run: local subprocesses (default) or a Ray cluster")
-    job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
-                     help="Ray cluster to join (default: start a local one)")
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
@@ -69,16 +68,15 @@ def run(args: argparse.Namespace) -> int:
     only = parse_symbols(args.only)
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
-    if args.timeout <= 0:
-        raise BadInput(f"--timeout must be positive, got {args.timeout}")
+    check_timeout(args.timeout)
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
-    training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
-    engine = db.open_database(settings.db_url)
+    engine = db.open_database(settings.db_url)  # the schema, ensured once for every pair
     try:
         with JobLock(engine, market):
-            job = MarketJob(settings, engine, market, args, options, training_argv, only)
+            job = MarketJob(settings.with_(schema_ready=True), engine, market, args, options,
+                            only)
             return job.run()
     finally:
         engine.dispose()
@@ -95,14 +93,12 @@ class MarketJob:
     """One run of the job over one market; the run id keys its rows and its report."""
 
     def __init__(self, settings: Settings, engine: sa.Engine, market: str,
-                 args: argparse.Namespace, options, training_argv: list[str],
-                 only: list[str] | None) -> None:
+                 args: argparse.Namespace, options, only: list[str] | None) -> None:
         self.settings = settings
         self.engine = engine
         self.market = market
         self.args = args
         self.options = options
-        self.training_argv = training_argv
         self.only = only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.run_id = f"{market}-{stamp}-{os.getpid()}"
@@ -112,7 +108,7 @@ class MarketJob:
     def run(self) -> int:
         self._record_start()
         status = "failed"
-        outcomes: list[PairOutcome] = []
+        outcomes: list[Outcome] = []
         try:
             if not self.args.skip_crawl:
                 self.crawl_summary = self._crawl()
@@ -124,14 +120,15 @@ class MarketJob:
             print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
                   f"({self.options.interval} candles), "
                   f"{executor.name} executor, {self.args.workers} workers", flush=True)
-            outcomes = list(self._progress(executor.run(tasks), len(tasks)))
+            with closing(executor.run(tasks)) as running:
+                outcomes = list(self._progress(running, len(tasks)))
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
         finally:
             self._record_end(status, outcomes)
         report = self._report(outcomes)
         print(format_summary(report))
         if self.args.report:
-            _write_json_atomically(self.args.report, report)
+            write_json_atomically(self.args.report, report)
             print(f"report written to {self.args.report}")
         return EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED
 
@@ -145,30 +142,21 @@ class MarketJob:
                                progress=not self.args.no_progress)
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
-    def _select_pairs(self) -> tuple[list[PairTask], str]:
+    def _select_pairs(self) -> tuple[list, str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
         --only)."""
         from coinlstm.app import train_command
 
         needed = train_command.required_candles(self.options)
-        with self.engine.connect() as conn:
-            coins = db.coins_of_market(conn, self.market)
-            counts = db.candle_counts_by_coin(conn, interval=self.options.interval)
-        if self.only:
-            known = {coin.symbol for coin in coins}
-            missing = [symbol for symbol in self.only if symbol not in known]
-            if missing:
-                raise BadInput(f"not pairs of market {self.market} in the database: "
-                               f"{', '.join(missing)}")
-            coins = [coin for coin in coins if coin.symbol in self.only]
-        else:
-            coins = [coin for coin in coins if coin.status == "TRADING"]
+        coins, counts = market_coins(self.engine, self.market, self.only,
+                                     self.options.interval, trading_only=True)
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(PairTask(int(coin.id), coin.symbol))
+                tasks.append(train_command.PairTrainTask(int(coin.id), coin.symbol,
+                                                         self.options, self.run_id))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
@@ -177,18 +165,11 @@ class MarketJob:
         return tasks, skipped
 
     def _executor(self):
-        logs_dir = self.settings.logs_dir / self.run_id
-        if self.args.executor == "ray":
-            from coinlstm.app.ray_executor import RayExecutor
+        return make_executor(self.args.executor, ExecutorConfig(
+            self.settings, workers=self.args.workers, timeout=self.args.timeout,
+            logs_dir=self.settings.logs_dir / self.run_id, ray_address=self.args.ray_address))
 
-            return RayExecutor(self.settings, self.run_id, self.options,
-                               workers=self.args.workers, timeout=self.args.timeout,
-                               address=self.args.ray_address, logs_dir=logs_dir)
-        return SubprocessExecutor(self.settings, self.run_id, self.training_argv,
-                                  workers=self.args.workers, timeout=self.args.timeout,
-                                  logs_dir=logs_dir)
-
-    def _progress(self, outcomes: Iterable[PairOutcome], total: int) -> Iterable[PairOutcome]:
+    def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
         from tqdm import tqdm
 
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
@@ -208,14 +189,14 @@ class MarketJob:
                 host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
                 status="running"))
 
-    def _record_end(self, status: str, outcomes: list[PairOutcome]) -> None:
+    def _record_end(self, status: str, outcomes: list[Outcome]) -> None:
         ok = sum(1 for o in outcomes if o.status == "ok")
         with db.transaction(self.engine) as conn:
             conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
                 status=status, time_end=int(time.time()), pairs_ok=ok,
                 pairs_failed=len(outcomes) - ok))
 
-    def _track_records(self, outcomes: list[PairOutcome]) -> None:
+    def _track_records(self, outcomes: list[Outcome]) -> None:
         """Add each trained pair's recent skill and its edge verdict to its result.
 
         A pair has an edge when its current model moves away from the last close (shrinkage
@@ -238,7 +219,7 @@ class MarketJob:
                 result["recent_runs"] = len(skills)
                 result["pair_edge"] = bool(anchored and recent is not None and recent > 0)
 
-    def _report(self, outcomes: list[PairOutcome]) -> dict:
+    def _report(self, outcomes: list[Outcome]) -> dict:
         import resource
 
         self._track_records(outcomes)
@@ -251,8 +232,8 @@ class MarketJob:
             "interval": self.options.interval,
             "executor": self.args.executor,
             "workers": self.args.workers,
-            "started": _iso(self.started),
-            "finished": _iso(finished),
+            "started": iso_utc(self.started),
+            "finished": iso_utc(finished),
             "wall_seconds": round(finished - self.started, 2),
             "driver_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
@@ -263,7 +244,7 @@ class MarketJob:
         }
 
 
-def _rank_key(outcome: PairOutcome) -> tuple:
+def _rank_key(outcome: Outcome) -> tuple:
     """Pairs with an edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
@@ -271,12 +252,8 @@ def _rank_key(outcome: PairOutcome) -> tuple:
             outcome.symbol)
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def _num(value, spec: str = ".6g") -> str:
-    return "-" if value is None else format(value, spec)
+    return figure(value, spec)
 
 
 def format_summary(report: dict) -> str:
@@ -294,11 +271,7 @@ def format_summary(report: dict) -> str:
                      _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), recent, edge))
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
-                       for i, (v, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
@@ -312,12 +285,4 @@ def format_summary(report: dict) -> str:
                  f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
                  "with an edge are listed first.")
     return "\n".join(lines)
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(temp, path)
-
 

@@ -19,7 +19,7 @@ from coinlstm import db
 from coinlstm.app import testhooks
 from coinlstm.core.config import DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol
+from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol, ms_to_utc
 from train.dataset import (
     DEFAULT_TARGET,
     MIN_TRAIN_SAMPLES,
@@ -106,6 +106,10 @@ class TrainOptions:
     def required_candles(self) -> int:
         return required_candles(self.window, self.test_size, self.target, self.horizon)
 
+    def backend_name(self, settings: Settings) -> str:
+        """The Keras backend these options train on: --backend, else the settings' one."""
+        return self.backend or settings.backend
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -191,11 +195,13 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     from predict.artifacts import artifact_paths
 
     paths = artifact_paths(settings, symbol)
-    backend_name = options.backend or settings.backend
+    backend_name = options.backend_name(settings)
     from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
-    engine = db.open_database(settings.db_url)
+    # A driver (the market job) ensured the schema once for all its pairs; a hand-run
+    # train_one.py creates or upgrades it here.
+    engine = db.open_database(settings.db_url, create=not settings.schema_ready)
     try:
         from train.candles import load_candles
 
@@ -282,10 +288,10 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
                f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
                f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
                f"{outcome.train_seconds:.1f} s")
-    next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
+    next_line = (f"next close ({ms_to_utc(open_time_next)} UTC): {predicted_next:.8g} "
                  f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
     if options.horizon > 1:
-        next_line = (f"next {options.horizon} closes (from {_utc(open_time_next)} UTC): "
+        next_line = (f"next {options.horizon} closes (from {ms_to_utc(open_time_next)} UTC): "
                      + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
                      + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
     lines = [summary, metrics.table(), next_line]
@@ -309,10 +315,6 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
 def _first_step(values):
     """The first step of (samples, K) forecasts: what the plot shows (the rows hold all K)."""
     return values[:, 0] if values.ndim == 2 else values
-
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 __all__ = ["MIN_TRAIN_SAMPLES", "TrainOptions", "TrainResult", "failure_dict", "train_pair"]

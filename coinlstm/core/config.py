@@ -18,6 +18,9 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
+#: Set by a driver (market job, evaluate) in its children: the schema is ensured, do not
+#: check or upgrade it again in every task.
+ENV_SCHEMA_READY = "COINLSTM_SCHEMA_READY"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
@@ -56,6 +59,9 @@ class Settings:
     artifacts: Path
     backend: str = DEFAULT_BACKEND
     extra: dict = field(default_factory=dict)
+    #: The driver that started this process already ensured the schema (ENV_SCHEMA_READY):
+    #: open the database without checking or upgrading it. False for a hand-run command.
+    schema_ready: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -112,4 +118,4 @@ def load(
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
         )
     return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
-                    backend=chosen_backend)
+                    backend=chosen_backend, schema_ready=env.get(ENV_SCHEMA_READY) == "1")
