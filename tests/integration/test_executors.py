@@ -2,7 +2,8 @@
 
 Real processes only: each task here is a tiny Python child started by the subprocess
 executor (the market job's and evaluate's default), which answers, fails, crashes, is killed
-or hangs. The same schema for evaluate's own tasks is checked end to end in test_backtest.py.
+or hangs. The same schema for evaluate's own tasks is checked end to end in
+tests/integration/test_evaluate.py.
 """
 
 from __future__ import annotations
