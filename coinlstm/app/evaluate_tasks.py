@@ -1,16 +1,18 @@
 """The work of ``coinlstm evaluate``: one task per (pair, model, repeat), run by an executor.
 
-A trained model's task runs all its folds in a fresh process of its own (the subprocess
-executor starts ``python -m coinlstm.app.evaluate_tasks``; Ray runs :meth:`EvalTask.run_here`
-in a worker that exits after it): Keras/JAX memory goes back to the OS, and the driver never
-imports Keras. The naive model needs no process. Every fit and forecast is
-:func:`train.forecaster.fit_and_forecast`, the very code that runs every hour. Outcomes are
-the executors' one schema (coinlstm.app.executors.Outcome), as for the market job.
+Every fit and forecast is a forecaster's (train/forecasters/), the very code that runs every
+hour. A task of a forecaster that fits a Keras network runs all its folds in a fresh process
+of its own (the subprocess executor starts ``python -m coinlstm.app.evaluate_tasks``; Ray runs
+:meth:`EvalTask.run_here` in a worker that exits after it): Keras/JAX memory goes back to the
+OS, and the driver never imports Keras. The others (naive) need no process and run in the
+driver. Outcomes are the executors' one schema (coinlstm.app.executors.Outcome), as for the
+market job.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -26,7 +28,8 @@ from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
-from train.scoring import NAIVE, case_record
+from train import forecasters
+from train.scoring import case_record
 from train.walkforward import fold_datasets
 
 
@@ -41,6 +44,9 @@ class EvalTask:
     repeat: int
     folds: int
     fold_size: int
+    #: Modules a fresh process imports first: where the registered forecasters and
+    #: formulations are defined (one registered outside train/ is known there too).
+    imports: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -56,6 +62,16 @@ class EvalTask:
                 "--task", json.dumps(self.to_dict()), "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
+        """In a fresh process (or Ray worker): know every registered forecaster and
+        formulation, set the Keras backend up, then :meth:`cases_result`."""
+        from train import backend
+
+        for module in self.imports:
+            importlib.import_module(module)
+        backend.prepare(self.options.backend_name(settings), settings.cache_dir)
+        return self.cases_result(settings)
+
+    def cases_result(self, settings: Settings) -> dict:
         """Fit and forecast every fold: ``cases`` on success; a failure is its one line."""
         try:
             return {"status": OK, "exit_code": 0, "cases": _fit_folds(self, settings)}
@@ -64,14 +80,15 @@ class EvalTask:
             return {"status": FAILED, "exit_code": code, "error": one_line(exc)}
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "options": self.options.to_dict()}
+        return {**asdict(self), "options": self.options.to_dict(), "imports": list(self.imports)}
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalTask:
         options = dict(data["options"])
         if options.get("with_pairs") is not None:
             options["with_pairs"] = tuple(options["with_pairs"])
-        return cls(**{**data, "options": TrainOptions(**options)})
+        return cls(**{**data, "options": TrainOptions(**options),
+                      "imports": tuple(data.get("imports", ()))})
 
 
 def _load_candles(settings: Settings, task: EvalTask
@@ -89,60 +106,49 @@ def _load_candles(settings: Settings, task: EvalTask
 
 
 def _fit_folds(task: EvalTask, settings: Settings) -> list[dict]:
-    from train import backend
-    from train.forecaster import fit_and_forecast
-
+    forecaster = forecasters.get(task.model)
     options = task.options
     backend_name = options.backend_name(settings)
-    backend.prepare(backend_name, settings.cache_dir)
     open_times, values = _load_candles(settings, task)
     planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
     del values
-    keras = backend.load_keras(backend_name)
     seed = options.seed + task.repeat
     cases = []
     for fold, dataset in planned:
-        # clear_session drops Keras' global seed too: seed every fold, so fold k's weights
-        # start the same whatever ran before it in this process.
-        keras.backend.clear_session()
-        backend.seed(seed, backend_name)
-        forecast = fit_and_forecast(dataset, options)
+        forecaster.prepare_fit(seed, backend_name)
+        forecast = forecaster.fit_forecast(dataset, options)
         outcome = forecast.outcome
         cases.append(case_record(
-            task.symbol, task.coin_id, task.model, options, fold, task.repeat,
-            dataset, forecast.test_predictions, seed=seed, epochs_run=outcome.epochs_run,
-            train_seconds=outcome.train_seconds, shrinkage=forecast.factor))
+            task.symbol, task.coin_id, task.model, forecaster.network(options),
+            fold, task.repeat, dataset, forecast.test_predictions,
+            seed=seed if forecaster.seeded else None,
+            epochs_run=outcome.epochs_run if outcome else None,
+            train_seconds=outcome.train_seconds if outcome else None,
+            shrinkage=forecast.factor))
         del forecast
-    keras.backend.clear_session()
     return cases
 
 
-def naive_outcome(settings: Settings, task: EvalTask) -> Outcome:
-    """The naive model's cases, in this process: no training, no Keras."""
+def driver_outcome(settings: Settings, task: EvalTask) -> Outcome:
+    """A fit-free forecaster's task (naive), in this process: no training, no Keras."""
     started = time.perf_counter()
-    try:
-        open_times, values = _load_candles(settings, task)
-        cases = []
-        for fold, dataset in fold_datasets(open_times, values, task.options, task.folds,
-                                           task.fold_size):
-            last = dataset.last_closes(dataset.split.test)
-            cases.append(case_record(task.symbol, task.coin_id, NAIVE, None, fold, 0,
-                                     dataset, last))
-    except Exception as exc:
-        return Outcome(task, FAILED, time.perf_counter() - started, one_line(exc))
-    return Outcome(task, OK, time.perf_counter() - started, None,
-                   {"status": OK, "exit_code": 0, "cases": cases})
+    result = task.cases_result(settings)
+    seconds = time.perf_counter() - started
+    if result["status"] != OK:
+        return Outcome(task, FAILED, seconds, result["error"], result)
+    return Outcome(task, OK, seconds, None, result)
 
 
-def run_all(executor: Executor | None, settings: Settings, naive: list[EvalTask],
+def run_all(executor: Executor | None, settings: Settings, in_driver: list[EvalTask],
             trained: list[EvalTask]) -> list[Outcome]:
-    """Start the training tasks, compute naive meanwhile, collect every outcome."""
+    """Start the training tasks, run the fit-free ones (naive) meanwhile, collect every
+    outcome."""
     outcomes: list[Outcome] = []
     # Interrupted: queued tasks never start; running children are killed (and would exit
     # with us anyway: lifeline). No executor: no training task.
     with closing(executor.run(trained)) if executor else nullcontext(iter(())) as running:
-        for task in naive:
-            outcomes.append(_announce(naive_outcome(settings, task)))
+        for task in in_driver:
+            outcomes.append(_announce(driver_outcome(settings, task)))
         for outcome in running:
             outcomes.append(_announce(outcome))
     return outcomes

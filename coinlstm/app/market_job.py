@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import statistics
 import time
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.executors import (
+    FAILED,
     ExecutorConfig,
     Outcome,
     add_executor_arguments,
@@ -38,7 +38,6 @@ from coinlstm.core.errors import (
 )
 from coinlstm.core.tables import figure, format_table
 
-MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 #: Runs of a pair (same model and target) its track record in the summary covers.
 TRACK_RECORD_RUNS = 24
 
@@ -62,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import parse_symbols
+    from coinlstm.core.klines import check_market, parse_symbols
 
     market = check_market(args.market)
     only = parse_symbols(args.only)
@@ -80,13 +79,6 @@ def run(args: argparse.Namespace) -> int:
             return job.run()
     finally:
         engine.dispose()
-
-
-def check_market(market: str) -> str:
-    """The market (quote asset) as typed; BadInput unless it looks like one (ETH, USDT)."""
-    if not MARKET_PATTERN.fullmatch(market or ""):
-        raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
-    return market
 
 
 class MarketJob:
@@ -113,15 +105,19 @@ class MarketJob:
             if not self.args.skip_crawl:
                 self.crawl_summary = self._crawl()
             tasks, skipped = self._select_pairs()
-            if not tasks:
+            # A pair whose crawl failed is not trained on stale candles: it failed.
+            outcomes = self._crawl_failures()
+            tasks = [task for task in tasks if task.symbol not in {o.symbol for o in outcomes}]
+            if not tasks and not outcomes:
                 raise BadInput(f"no pair of market {self.market} has enough candles to train"
                                + (f" ({skipped})" if skipped else ""))
-            executor = self._executor()
-            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                  f"({self.options.interval} candles), "
-                  f"{executor.name} executor, {self.args.workers} workers", flush=True)
-            with closing(executor.run(tasks)) as running:
-                outcomes = list(self._progress(running, len(tasks)))
+            if tasks:
+                executor = self._executor()
+                print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                      f"({self.options.interval} candles), "
+                      f"{executor.name} executor, {self.args.workers} workers", flush=True)
+                with closing(executor.run(tasks)) as running:
+                    outcomes += self._progress(running, len(tasks))
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
         finally:
             self._record_end(status, outcomes)
@@ -141,6 +137,17 @@ class MarketJob:
                                interval=self.options.interval, only=self.only,
                                progress=not self.args.no_progress)
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
+
+    def _crawl_failures(self) -> list[Outcome]:
+        """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
+        from coinlstm.app.train_command import PairTrainTask
+
+        failed = (self.crawl_summary or {}).get("failed") or {}
+        with self.engine.connect() as conn:
+            coins = {symbol: db.coin_by_symbol(conn, symbol) for symbol in failed}
+        return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
+                        FAILED, 0.0, f"crawl failed, not trained: {reason}")
+                for symbol, reason in failed.items()]
 
     def _select_pairs(self) -> tuple[list, str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
