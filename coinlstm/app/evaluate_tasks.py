@@ -116,7 +116,7 @@ def _fit_folds(task: EvalTask, settings: Settings) -> list[dict]:
     cases = []
     for fold, dataset in planned:
         forecaster.prepare_fit(seed, backend_name)
-        forecast = forecaster.fit_forecast(dataset, options)
+        forecast = forecaster.forecast(dataset, options)
         outcome = forecast.outcome
         cases.append(case_record(
             task.symbol, task.coin_id, task.model, forecaster.network(options),
@@ -124,7 +124,7 @@ def _fit_folds(task: EvalTask, settings: Settings) -> list[dict]:
             seed=seed if forecaster.seeded else None,
             epochs_run=outcome.epochs_run if outcome else None,
             train_seconds=outcome.train_seconds if outcome else None,
-            shrinkage=forecast.factor))
+            shrinkage=forecast.factor, bands=forecast.bands))
         del forecast
     return cases
 

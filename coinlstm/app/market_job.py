@@ -263,10 +263,31 @@ def _num(value, spec: str = ".6g") -> str:
     return figure(value, spec)
 
 
+def _band_label(report: dict) -> str | None:
+    """The narrowest level the pairs' bands have (all pairs of a run share the levels)."""
+    for pair in report["pairs"]:
+        bands = (pair.get("result") or {}).get("bands")
+        if bands:
+            return next(iter(bands))
+    return None
+
+
+def _band_pct(result: dict, label: str | None) -> str:
+    """The next close's band as % of the last close, e.g. "-0.72/+0.54"."""
+    band = (result.get("bands") or {}).get(label) if label else None
+    last = result.get("last_close")
+    if not band or not last:
+        return "-"
+    return (f"{(band['lower'] - last) / last * 100:+.2f}/"
+            f"{(band['upper'] - last) / last * 100:+.2f}")
+
+
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
-    header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
-              "naive RMSE", "skill", "a", "recent skill", "edge")
+    label = _band_label(report)
+    header = ("symbol", "status", "seconds", "last close", "next close", "change %",
+              f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE", "skill",
+              "a", "recent skill", "edge")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
@@ -275,7 +296,8 @@ def format_summary(report: dict) -> str:
         edge = "-" if pair["status"] != "ok" else "yes" if result.get("pair_edge") else "no"
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
-                     _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
+                     _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
+                     _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), recent, edge))
     lines = format_table([header, *rows], left=2).split("\n")
@@ -287,8 +309,11 @@ def format_summary(report: dict) -> str:
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
                  "forecast (next close = last close), < 0 is worse than it.")
-    lines.append(f"a = shrinkage toward the last close fitted on validation (0: the forecast "
-                 f"is the last close); recent skill = median over the pair's last "
+    lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "
+                 "last close (split conformal on the calibration slice, scaled by a volatility "
+                 "forecast; docs/intervals.md).")
+    lines.append(f"a = shrinkage toward the last close fitted on the calibration slice (0: the "
+                 f"forecast is the last close); recent skill = median over the pair's last "
                  f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
                  "with an edge are listed first.")
     return "\n".join(lines)
