@@ -35,10 +35,18 @@ from coinlstm.app.evaluate_report import (
     format_report,
     write_files,
 )
-from coinlstm.app.evaluate_tasks import EvalTask, Pair, run_all
+from coinlstm.app.evaluate_tasks import EvalTask, run_all
+from coinlstm.app.executors import (
+    ExecutorConfig,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.pairs import add_pair_arguments, market_coins
+from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
+from coinlstm.core.config import DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
 from train.scoring import add_interval_skill, pair_medians, summarise, summarise_bands
@@ -53,8 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from coinlstm.app import train_command
 
     group = parser.add_argument_group("backtest")
-    group.add_argument("--market", default=DEFAULT_MARKET,
-                       help="quote asset whose pairs are evaluated (default %(default)s)")
+    add_pair_arguments(group, "evaluate", "evaluated")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
                        help=f"models to compare, of {', '.join(forecasters.names())}; "
                             "'naive' is the last close, 'static' and 'ewma' the last close "
@@ -70,10 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--repeats", type=int, default=1,
                        help="trainings per (pair, model) with seeds --seed + 0..R-1 "
                             "(default %(default)s)")
-    group.add_argument("--only", default=None, metavar="SYM,SYM",
-                       help="evaluate only these pairs of the market")
     group.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes training at once (default: the cores, %(default)s)")
+    add_executor_arguments(group, "task", timeout=None)
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for cases.csv, summary.json, skill.png "
                             "(default ARTIFACTS/evaluate/UTC-TIMESTAMP)")
@@ -101,24 +107,16 @@ def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptio
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
-                 interval: str = DEFAULT_INTERVAL) -> list[Pair]:
+                 interval: str = DEFAULT_INTERVAL) -> list[sa.Row]:
     """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
     --only); no crawl."""
-    with engine.connect() as conn:
-        coins = db.coins_of_market(conn, market)
-        counts = db.candle_counts_by_coin(conn, interval=interval)
+    coins, counts, _ = market_coins(engine, market, only, interval)
     if only:
-        known = {coin.symbol for coin in coins}
-        missing = [symbol for symbol in only if symbol not in known]
-        if missing:
-            raise BadInput(f"not pairs of market {market} in the database: "
-                           f"{', '.join(missing)}")
-        coins = [coin for coin in coins if coin.symbol in only]
         empty = [coin.symbol for coin in coins if not counts.get(coin.id)]
         if empty:
             raise BadInput(f"no {interval} candles in the database for {', '.join(empty)}; "
                            "crawl or import them first")
-    pairs = [Pair(int(coin.id), coin.symbol) for coin in coins if counts.get(coin.id)]
+    pairs = [coin for coin in coins if counts.get(coin.id)]
     if not pairs:
         raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
                        "crawl or import them first")
@@ -136,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                            f"got {getattr(args, name)}")
+    check_timeout(args.timeout)
     passed = train_command.options_from_args(args)
     if passed.horizon != 1 or passed.with_pairs:
         # The folds, the naive baseline and the per-case errors are one-step, one-pair
@@ -147,37 +146,43 @@ def run(args: argparse.Namespace) -> int:
         each.check()
     settings: Settings = args.settings
     started = time.time()
-    engine = db.open_database(settings.db_url)
+    engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
         pairs = select_pairs(engine, market, only, passed.interval)
     finally:
         engine.dispose()
+    settings = settings.with_(schema_ready=True)
     imports = (*formulations.modules(), *forecasters.modules())
-    tasks = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
+    tasks = [EvalTask(int(pair.id), pair.symbol, name, options[name], repeat, args.folds,
                       args.fold_size, imports)
              for pair in pairs for name in models
              for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
     trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
     in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
+    workers = min(args.workers, max(1, len(trained)))
+    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
+        "%Y%m%dT%H%M%SZ")
+    executor = None
     if trained:
         from train import backend
 
         # An unusable backend (torch not installed) is one bad-input line here, not one
         # failure per task. prepare() only sets the environment: Keras stays unimported.
-        backend.prepare(passed.backend or settings.backend, settings.cache_dir)
-    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
-        "%Y%m%dT%H%M%SZ")
+        backend.prepare(passed.backend_name(settings), settings.cache_dir)
+        executor = make_executor(args.executor, ExecutorConfig(
+            settings, workers=workers, timeout=args.timeout, logs_dir=out / "logs",
+            ray_address=args.ray_address))
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
     print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
           f"{', '.join(models)}; {args.folds} folds "
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
-          f"{min(args.workers, max(1, len(trained)))} workers", flush=True)
-    outcomes = run_all(trained, in_driver, args)
-    cases = sorted((case for o in outcomes for case in o.cases),
+          f"{workers} workers", flush=True)
+    outcomes = run_all(executor, settings, in_driver, trained)
+    cases = sorted((case for o in outcomes for case in o.result.get("cases", ())),
                    key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
-    failures = [{"pair": o.pair, "model": o.model, "repeat": o.repeat, "reason": o.error}
-                for o in outcomes if o.error is not None]
+    # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
+    failures = [o.to_dict() for o in outcomes if not o.ok]
     levels = passed.levels
     add_interval_skill(cases, levels)
     summary = summarise(cases, models)
@@ -191,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
         "repeats": args.repeats, "workers": args.workers,
         "options": {name: forecasters.get(name).settings(each)
                     for name, each in options.items()},
-        "backend": passed.backend or settings.backend,
+        "backend": passed.backend_name(settings),
         "pairs": [pair.symbol for pair in pairs],
-        "started": _iso(started), "finished": _iso(finished),
+        "started": iso_utc(started), "finished": iso_utc(finished),
         "wall_seconds": round(finished - started, 2),
         "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
         "per_model_bands": bands,
@@ -202,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             for label, coverage in ((level_label(level), band_score_columns(level)[0])
                                     for level in levels)},
         "failures": failures,
-        "tasks": {"ok": sum(o.error is None for o in outcomes), "failed": len(failures)},
+        "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
         "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
     }
     write_files(out, report, cases, models,
@@ -217,5 +222,3 @@ def run(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")

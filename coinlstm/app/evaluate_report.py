@@ -8,10 +8,11 @@ measures anything.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from coinlstm.app.reporting import write_json_atomically
+from coinlstm.core.tables import figure, format_table
 from train.scoring import CLEARLY_WORSE, band_case_columns
 
 #: Columns of cases.csv, in order.
@@ -52,23 +53,10 @@ def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
                 title: str, levels: Sequence[float] = ()) -> None:
     """cases.csv, summary.json, skill.png and coverage.png in ``out``."""
     write_cases(out / CASES_FILE, cases, levels)
-    (out / SUMMARY_FILE).write_text(json.dumps(report, indent=2))
+    write_json_atomically(out / SUMMARY_FILE, report)
     draw_skill(out / PLOT_FILE, cases, models, title)
     if levels:
         draw_coverage(out / COVERAGE_PLOT_FILE, cases, models, levels)
-
-
-def _fmt(value: float | int | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
-                       for i, (value, width) in enumerate(zip(row, widths, strict=True)))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def format_bands(bands: dict[str, dict[str, dict]], models: list[str]) -> str:
@@ -81,12 +69,12 @@ def format_bands(bands: dict[str, dict[str, dict]], models: list[str]) -> str:
             worst = ("-" if figures["worst_pair"] is None else
                      f"{figures['worst_pair']} {figures['worst_pair_median_coverage']:.3f}")
             rows.append((name, f"{figures['level']:g}", str(figures["cases"]),
-                         _fmt(figures["median_coverage"], ".3f"), worst,
-                         _fmt(figures["median_width"], ".3f"),
-                         _fmt(figures["median_winkler"], ".3f"),
-                         _fmt(figures["median_interval_skill"], "+.3f"),
-                         _fmt(figures["share_beats_static"], ".2f")))
-    return "\n".join(["", "prediction bands (medians over cases):", _table(header, rows),
+                         figure(figures["median_coverage"], ".3f"), worst,
+                         figure(figures["median_width"], ".3f"),
+                         figure(figures["median_winkler"], ".3f"),
+                         figure(figures["median_interval_skill"], "+.3f"),
+                         figure(figures["share_beats_static"], ".2f")))
+    return "\n".join(["", "prediction bands (medians over cases):", format_table([header, *rows]),
                       *BAND_LEGEND])
 
 
@@ -97,18 +85,18 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
     rows = []
     for name in models:
         s = summary[name]
-        rows.append((name, str(s["cases"]), _fmt(s["median_skill"], "+.4f"),
-                     _fmt(s["q25_skill"], "+.4f"), _fmt(s["q75_skill"], "+.4f"),
-                     _fmt(s["share_skill_above_0"], ".2f"), _fmt(s["share_skill_0"], ".2f"),
-                     _fmt(s["share_skill_below_-0.02"], ".2f"), _fmt(s["median_mase"], ".3f"),
-                     _fmt(s["median_mape"], ".3f"), _fmt(s["median_direction_accuracy"], ".3f"),
-                     _fmt(s["median_seconds_per_epoch"], ".3f"), _fmt(s["sign_test_p"], ".3g")))
-    pair_rows = [(pair, *(_fmt(medians[name], "+.4f") for name in models))
+        rows.append((name, str(s["cases"]), figure(s["median_skill"], "+.4f"),
+                     figure(s["q25_skill"], "+.4f"), figure(s["q75_skill"], "+.4f"),
+                     figure(s["share_skill_above_0"], ".2f"), figure(s["share_skill_0"], ".2f"),
+                     figure(s["share_skill_below_-0.02"], ".2f"), figure(s["median_mase"], ".3f"),
+                     figure(s["median_mape"], ".3f"), figure(s["median_direction_accuracy"], ".3f"),
+                     figure(s["median_seconds_per_epoch"], ".3f"), figure(s["sign_test_p"], ".3g")))
+    pair_rows = [(pair, *(figure(medians[name], "+.4f") for name in models))
                  for pair, medians in per_pair.items()]
-    parts = ["", _table(header, rows), *LEGEND, "",
+    parts = ["", format_table([header, *rows]), *LEGEND, "",
              "median skill per pair (over folds and repeats):",
-             _table(("pair", *models), pair_rows)]
-    parts += [f"failed: {f['pair']} {f['model']} repeat {f['repeat']}: {f['reason']}"
+             format_table([("pair", *models), *pair_rows])]
+    parts += [f"failed: {f['symbol']} {f['model']} repeat {f['repeat']}: {f['reason']}"
               for f in failures]
     return "\n".join(parts)
 

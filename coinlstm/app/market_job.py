@@ -7,23 +7,32 @@ The driver itself never imports Keras: its memory stays flat however many pairs 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
+from coinlstm.app.executors import (
+    FAILED,
+    ExecutorConfig,
+    Outcome,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.app.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.pairs import add_pair_arguments, market_coins
+from coinlstm.app.reporting import iso_utc, write_json_atomically
 from coinlstm.app.stopping import signals_raise
-from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, DEFAULT_MARKET, Settings
+from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -33,8 +42,8 @@ from coinlstm.core.errors import (
     LockLost,
     one_line,
 )
+from coinlstm.core.tables import figure, format_table
 
-EXECUTORS = ("subprocess", "ray")
 #: Runs of a pair (same model and target) its track record in the summary covers.
 TRACK_RECORD_RUNS = 24
 
@@ -43,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from coinlstm.app import train_command
 
     job = parser.add_argument_group("market job")
-    job.add_argument("--market", default=DEFAULT_MARKET,
-                     help="quote asset whose pairs are trained (default %(default)s)")
-    job.add_argument("--only", default=None, metavar="SYM,SYM",
-                     help="train only these pairs of the market")
+    add_pair_arguments(job, "train", "trained")
     job.add_argument("--skip-crawl", action="store_true",
                      help="train on the stored candles: the market's TRADING pairs and the "
                           "ones only imported from files (status unknown)")
@@ -57,15 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           f"(UTC; default {DEFAULT_SINCE})")
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
-    job.add_argument("--timeout", type=float, default=1800.0,
-                     help="seconds after which a pair's process group is killed "
-                          "(default %(default)s)")
+    add_executor_arguments(job, "pair", timeout=1800.0)
     job.add_argument("--report", type=Path, default=None, metavar="FILE",
                      help="also write the summary as JSON to FILE")
-    job.add_argument("--executor", choices=EXECUTORS, default="subprocess",
-                     help="where pairs run: local subprocesses (default) or a Ray cluster")
-    job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
-                     help="Ray cluster to join (default: start a local one)")
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
@@ -84,22 +84,21 @@ def run(args: argparse.Namespace) -> int:
     since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
-    if args.timeout <= 0:
-        raise BadInput(f"--timeout must be positive, got {args.timeout}")
+    check_timeout(args.timeout)
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
-    training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
     if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
         settings = settings.with_(db_retry_seconds=DEFAULT_DB_RETRY_SECONDS)
     retry_seconds = settings.db_retry_seconds
+    # The schema, ensured once for every pair.
     engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
         lock = JobLock(engine, market, retry_seconds=retry_seconds)
         db.retry(lock.acquire, retry_seconds, "taking the job lock")
         try:
-            job = MarketJob(settings, engine, market, args, options, training_argv, only,
-                            lock=lock, since_ms=since_ms)
+            job = MarketJob(settings.with_(schema_ready=True), engine, market, args, options,
+                            only, lock=lock, since_ms=since_ms)
             return job.run()
         finally:
             lock.release()
@@ -111,15 +110,13 @@ class MarketJob:
     """One run of the job over one market; the run id keys its rows and its report."""
 
     def __init__(self, settings: Settings, engine: sa.Engine, market: str,
-                 args: argparse.Namespace, options, training_argv: list[str],
-                 only: list[str] | None, lock: JobLock | None = None,
-                 since_ms: int | None = None) -> None:
+                 args: argparse.Namespace, options, only: list[str] | None,
+                 lock: JobLock | None = None, since_ms: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.market = market
         self.args = args
         self.options = options
-        self.training_argv = training_argv
         self.only = only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         self.run_id = f"{market}-{stamp}-{os.getpid()}"
@@ -134,8 +131,8 @@ class MarketJob:
         lock), the job_runs row is closed with its status and reason, the summary printed and
         the report written, and then the failure is raised for the CLI's one line."""
         status, failure = "failed", None
-        outcomes: list[PairOutcome] = []
-        tasks: list[PairTask] = []
+        outcomes: list[Outcome] = []
+        tasks: list = []
         try:
             with signals_raise(), keeping(self.keeper):
                 self._record_start()
@@ -150,13 +147,12 @@ class MarketJob:
                     raise BadInput(self._nothing_to_train(skipped))
                 if tasks:
                     executor = self._executor()
-                    if self.keeper is not None:
-                        executor.gate = self.keeper.may_launch
                     print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
                           f"({self.options.interval} candles), "
                           f"{executor.name} executor, {self.args.workers} workers", flush=True)
-                    for outcome in self._progress(executor.run(tasks), len(tasks)):
-                        outcomes.append(outcome)
+                    with closing(executor.run(tasks)) as running:
+                        for outcome in self._progress(running, len(tasks)):
+                            outcomes.append(outcome)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
             if self.keeper is not None and self.keeper.lost is not None:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
@@ -164,9 +160,8 @@ class MarketJob:
             failure = exc
         if failure is not None:  # the pairs the failure cut short are reported, not lost
             ended = {o.coin_id for o in outcomes}
-            outcomes += [PairOutcome(t.coin_id, t.symbol, "failed", 0.0,
-                                     f"not finished: {one_line(failure)}")
-                         for t in tasks if t.coin_id not in ended]
+            outcomes += [Outcome(task, FAILED, 0.0, f"not finished: {one_line(failure)}")
+                         for task in tasks if task.coin_id not in ended]
         reason = one_line(failure) if failure is not None else _pairs_reason(outcomes)
         code = (_exit_code_of(failure) if failure is not None
                 else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
@@ -174,7 +169,7 @@ class MarketJob:
         report = self._report(outcomes, status, reason, code)
         print(format_summary(report), flush=True)
         if self.args.report:
-            _write_json_atomically(self.args.report, report)
+            write_json_atomically(self.args.report, report)
             print(f"report written to {self.args.report}", flush=True)
         if failure is not None:
             raise failure
@@ -194,18 +189,20 @@ class MarketJob:
             self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
-    def _crawl_failures(self) -> list[PairOutcome]:
+    def _crawl_failures(self) -> list[Outcome]:
         """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
+        from coinlstm.app.train_command import PairTrainTask
+
         failed = (self.crawl_summary or {}).get("failed") or {}
         coins = db.retry_read(
             self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
                                        for symbol in failed},
             self.retry_seconds, "reading the crawl's failed pairs")
-        return [PairOutcome(int(coins[symbol].id), symbol, "failed", 0.0,
-                            f"crawl failed, not trained: {reason}")
+        return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
+                        FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
-    def _select_pairs(self) -> tuple[list[PairTask], str]:
+    def _select_pairs(self) -> tuple[list, str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
         --only). With --skip-crawl also the pairs whose status is unknown (NULL: imported from
         files, never seen on the exchange): training the imported candles offline is what a
@@ -215,29 +212,17 @@ class MarketJob:
         from coinlstm.app import train_command
 
         needed = train_command.required_candles(self.options)
-
-        def read(conn):
-            return (db.coins_of_market(conn, self.market),
-                    db.candle_counts_by_coin(conn, interval=self.options.interval))
-
-        coins, counts = db.retry_read(self.engine, read, self.retry_seconds, "selecting pairs")
-        self.statuses = sorted({str(coin.status) for coin in coins})
-        if self.only:
-            known = {coin.symbol for coin in coins}
-            missing = [symbol for symbol in self.only if symbol not in known]
-            if missing:
-                raise BadInput(f"not pairs of market {self.market} in the database: "
-                               f"{', '.join(missing)}")
-            coins = [coin for coin in coins if coin.symbol in self.only]
-        else:
-            trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
-            coins = [coin for coin in coins if coin.status in trainable]
+        trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
+        coins, counts, self.statuses = market_coins(
+            self.engine, self.market, self.only, self.options.interval, statuses=trainable,
+            retry_seconds=self.retry_seconds)
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(PairTask(int(coin.id), coin.symbol))
+                tasks.append(train_command.PairTrainTask(int(coin.id), coin.symbol,
+                                                         self.options, self.run_id))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
@@ -258,18 +243,12 @@ class MarketJob:
                 "--skip-crawl also imported ones)")
 
     def _executor(self):
-        logs_dir = self.settings.logs_dir / self.run_id
-        if self.args.executor == "ray":
-            from coinlstm.app.ray_executor import RayExecutor
+        return make_executor(self.args.executor, ExecutorConfig(
+            self.settings, workers=self.args.workers, timeout=self.args.timeout,
+            logs_dir=self.settings.logs_dir / self.run_id, ray_address=self.args.ray_address,
+            gate=self.keeper.may_launch if self.keeper is not None else None))
 
-            return RayExecutor(self.settings, self.run_id, self.options,
-                               workers=self.args.workers, timeout=self.args.timeout,
-                               address=self.args.ray_address, logs_dir=logs_dir)
-        return SubprocessExecutor(self.settings, self.run_id, self.training_argv,
-                                  workers=self.args.workers, timeout=self.args.timeout,
-                                  logs_dir=logs_dir)
-
-    def _progress(self, outcomes: Iterable[PairOutcome], total: int) -> Iterable[PairOutcome]:
+    def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
         from tqdm import tqdm
 
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
@@ -306,7 +285,7 @@ class MarketJob:
 
         db.retry_transaction(self.engine, write, self.retry_seconds, "recording the run")
 
-    def _record_end(self, status: str, outcomes: list[PairOutcome], reason: str | None) -> None:
+    def _record_end(self, status: str, outcomes: list[Outcome], reason: str | None) -> None:
         """Close the run's row; a database that stays away is said in one line (the next
         run then marks the row abandoned)."""
         ok = sum(1 for o in outcomes if o.status == "ok")
@@ -319,7 +298,7 @@ class MarketJob:
         except CoinlstmError as exc:
             print(f"run {self.run_id}: {exc}", file=sys.stderr, flush=True)
 
-    def _track_records(self, outcomes: list[PairOutcome]) -> None:
+    def _track_records(self, outcomes: list[Outcome]) -> None:
         """Add each trained pair's recent skill and its edge verdict to its result.
 
         A pair has an edge when its current model moves away from the last close (shrinkage
@@ -344,7 +323,7 @@ class MarketJob:
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
 
-    def _report(self, outcomes: list[PairOutcome], status: str, reason: str | None,
+    def _report(self, outcomes: list[Outcome], status: str, reason: str | None,
                 exit_code: int) -> dict:
         import resource
 
@@ -361,8 +340,8 @@ class MarketJob:
             "interval": self.options.interval,
             "executor": self.args.executor,
             "workers": self.args.workers,
-            "started": _iso(self.started),
-            "finished": _iso(finished),
+            "started": iso_utc(self.started),
+            "finished": iso_utc(finished),
             "wall_seconds": round(finished - self.started, 2),
             "driver_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
@@ -381,7 +360,7 @@ def _exit_code_of(failure: BaseException) -> int:
     return 130 if isinstance(failure, KeyboardInterrupt) else EXIT_FAILURE
 
 
-def _pairs_reason(outcomes: list[PairOutcome]) -> str | None:
+def _pairs_reason(outcomes: list[Outcome]) -> str | None:
     failed = [o.symbol for o in outcomes if o.status != "ok"]
     return f"{len(failed)} of {len(outcomes)} pairs failed: {', '.join(failed)}" if failed else None
 
@@ -390,7 +369,7 @@ def _cut(reason: str | None) -> str | None:
     return None if reason is None else reason[:db.JOB_REASON_LENGTH]
 
 
-def _rank_key(outcome: PairOutcome) -> tuple:
+def _rank_key(outcome: Outcome) -> tuple:
     """Pairs with an edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
@@ -398,12 +377,8 @@ def _rank_key(outcome: PairOutcome) -> tuple:
             outcome.symbol)
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def _num(value, spec: str = ".6g") -> str:
-    return "-" if value is None else format(value, spec)
+    return figure(value, spec)
 
 
 def _band_label(report: dict) -> str | None:
@@ -443,11 +418,7 @@ def format_summary(report: dict) -> str:
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), recent, edge))
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
-                       for i, (v, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
@@ -466,12 +437,4 @@ def format_summary(report: dict) -> str:
                  f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
                  "with an edge are listed first.")
     return "\n".join(lines)
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(temp, path)
-
 

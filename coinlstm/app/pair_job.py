@@ -104,6 +104,10 @@ class TrainOptions:
     def required_candles(self) -> int:
         return required_candles(self.window, self.test_size, self.target, self.horizon)
 
+    def backend_name(self, settings: Settings) -> str:
+        """The Keras backend these options train on: --backend, else the settings' one."""
+        return self.backend or settings.backend
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -133,14 +137,17 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     from predict.artifacts import artifact_paths
 
     paths = artifact_paths(settings, symbol)
-    backend_name = options.backend or settings.backend
+    backend_name = options.backend_name(settings)
     from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
     # A pair started while the database is down (or restarting) waits for it, for the
-    # budget its market job passed down (a run by hand: only if given one).
+    # budget its market job passed down (a run by hand: only if given one). A driver (the
+    # market job) ensured the schema once for all its pairs; a hand-run train_one.py creates
+    # or upgrades it here.
     retry_seconds = settings.db_retry_seconds or 0.0
-    engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
+    engine = db.open_database(settings.db_url, create=not settings.schema_ready,
+                              retry_seconds=retry_seconds)
     try:
         from train.candles import load_candles
 

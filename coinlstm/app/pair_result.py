@@ -8,7 +8,6 @@ close(s) and their prediction bands with the bands' test-slice scores.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from coinlstm.core.columns import (
     BAND_SCORES,
@@ -17,6 +16,7 @@ from coinlstm.core.columns import (
     band_score_columns,
     level_label,
 )
+from coinlstm.core.klines import ms_to_utc
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.metrics import SliceMetrics
@@ -94,10 +94,6 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
             "model": model, "bands": {}, **_stored_band_keys({})}
 
 
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: Dataset,
                 forecast: Forecast, metrics: SliceMetrics) -> str:
     """The run's report: set-up and fit, errors beside naive, calibration, next close(s)."""
@@ -114,10 +110,10 @@ def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: 
                f"{outcome.epochs_run} epochs (best {outcome.best_epoch}), "
                f"{outcome.train_seconds:.1f} s")
     change_pct = change_percent(predicted_next, last_close)
-    next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
+    next_line = (f"next close ({ms_to_utc(open_time_next)} UTC): {predicted_next:.8g} "
                  f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
     if dataset.horizon > 1:
-        next_line = (f"next {dataset.horizon} closes (from {_utc(open_time_next)} UTC): "
+        next_line = (f"next {dataset.horizon} closes (from {ms_to_utc(open_time_next)} UTC): "
                      + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
                      + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
     calibration = forecast.calibration.describe()

@@ -19,6 +19,9 @@ ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
+#: Set by a driver (market job, evaluate) in its children: the schema is ensured, do not
+#: check or upgrade it again in every task.
+ENV_SCHEMA_READY = "COINLSTM_SCHEMA_READY"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
@@ -65,6 +68,9 @@ class Settings:
     #: None: not chosen (flag or env); see DEFAULT_DB_RETRY_SECONDS.
     db_retry_seconds: float | None = None
     extra: dict = field(default_factory=dict)
+    #: The driver that started this process already ensured the schema (ENV_SCHEMA_READY):
+    #: open the database without checking or upgrading it. False for a hand-run command.
+    schema_ready: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -123,7 +129,8 @@ def load(
         )
     retry = _retry_seconds(db_retry_seconds, env.get(ENV_DB_RETRY_SECONDS))
     return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
-                    backend=chosen_backend, db_retry_seconds=retry)
+                    backend=chosen_backend, db_retry_seconds=retry,
+                    schema_ready=env.get(ENV_SCHEMA_READY) == "1")
 
 
 def _retry_seconds(flag: float | None, env_value: str | None) -> float | None:

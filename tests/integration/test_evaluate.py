@@ -29,6 +29,9 @@ ROWS = 1500
 FOLDS = 4
 FOLD_SIZE = 48
 FAST = ["--epochs", "1", "--val-size", "48"]
+#: The keys of every task outcome, evaluate's and the market job's (Outcome.to_dict), after
+#: the task's own identity keys.
+OUTCOME_KEYS = ["status", "seconds", "reason", "result", "peak_rss_mb", "log", "attempts"]
 
 
 def _candles(url: str, coin_id: int) -> tuple[list[int], list[tuple[float, ...]]]:
@@ -195,6 +198,25 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
             ("SYNTH1ETH", "0"), ("SYNTH1ETH", "1")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tasks"] == {"ok": 1, "failed": 1}
+    # Failures in the executors' one schema (the market job's report has the same keys).
+    [failure] = summary["failures"]
+    assert list(failure) == ["coin_id", "symbol", "model", "repeat", *OUTCOME_KEYS]
+    assert (failure["symbol"], failure["model"], failure["repeat"], failure["status"]) == (
+        "SYNTH3ETH", "naive", 0, "failed")
+    assert failure["reason"].startswith("98 usable samples")
+
+    # A trained model's task fails in its own process (the subprocess executor's child):
+    # the same line, the same schema, the child's exit code and log kept.
+    out = tmp_path / "trained"
+    done = cli(*common, "--models", "default", "--only", "SYNTH3ETH", "--out", str(out))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert ("SYNTH3ETH default repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
+            "120") in done.stdout
+    [failure] = json.loads((out / "summary.json").read_text())["failures"]
+    assert list(failure) == ["coin_id", "symbol", "model", "repeat", *OUTCOME_KEYS]
+    assert (failure["status"], failure["result"]["exit_code"]) == ("failed", 2)
+    assert failure["log"] == str(out / "logs" / "SYNTH3ETH-default-0.log")
+    assert "98 usable samples" in (out / "logs" / "SYNTH3ETH-default-0.log").read_text()
 
 
 def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
