@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from coinlstm.core.tables import format_table
+
 
 @dataclass(frozen=True)
 class ForecastErrors:
@@ -81,10 +83,7 @@ class StepRmse:
             step_skill = skill(ours, naive)
             rows.append((str(step), f"{ours:.6g}", f"{naive:.6g}",
                          "-" if step_skill is None else f"{step_skill:+.3f}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        return "\n".join("  ".join(value.rjust(width) for value, width in zip(row, widths,
-                                                                              strict=True))
-                         for row in rows)
+        return format_table(rows, left=0, rule=False)
 
 
 def step_rmse(actual: np.ndarray, predicted: np.ndarray) -> tuple[float, ...]:
@@ -118,10 +117,7 @@ class SliceMetrics:
                          f"{errors.mae:.6g}",
                          "-" if errors.mape is None else f"{errors.mape:.4f}",
                          f"{errors.direction_accuracy:.3f}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
-                           for i, (value, width) in enumerate(zip(row, widths, strict=True)))
-                 for row in rows]
+        lines = [format_table(rows, rule=False)]
         steps = [] if self.steps is None else [f"over all {len(self.steps.model)} steps; "
                                                "per step:", self.steps.table()]
         return "\n".join([*lines, self.verdict(), *steps])

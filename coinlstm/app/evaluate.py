@@ -9,7 +9,10 @@ the statistics over cases (train/scoring.py), the tasks and their processes
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
-last close) is one of them, beside the presets and the networks of the zoo.
+last close) is one of them, beside ``static`` and ``ewma`` (the last close with a naive
+prediction band: the baselines of the bands), the presets and the networks of the zoo. Every
+forecast carries bands at ``--levels``, scored per case (coverage, width, Winkler score,
+interval skill against ``static``).
 """
 
 from __future__ import annotations
@@ -24,14 +27,29 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.evaluate_report import LEGEND, format_report, write_files
-from coinlstm.app.evaluate_tasks import EvalTask, Pair, run_all
+from coinlstm.app.evaluate_report import (
+    BAND_LEGEND,
+    COVERAGE_PLOT_FILE,
+    LEGEND,
+    format_bands,
+    format_report,
+    write_files,
+)
+from coinlstm.app.evaluate_tasks import EvalTask, run_all
+from coinlstm.app.executors import (
+    ExecutorConfig,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.app.pair_job import TrainOptions
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
+from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.reporting import iso_utc
+from coinlstm.core.columns import band_score_columns, level_label
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
-from coinlstm.core.exchanges import add_exchange_argument, exchange
 from train import forecasters, formulations
-from train.scoring import pair_medians, summarise
+from train.scoring import add_interval_skill, pair_medians, summarise, summarise_bands
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -43,11 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from coinlstm.app import train_command
 
     group = parser.add_argument_group("backtest")
-    group.add_argument("--market", default=DEFAULT_MARKET,
-                       help="quote asset whose pairs are evaluated (default %(default)s)")
+    add_pair_arguments(group, "evaluate", "evaluated")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
                        help=f"models to compare, of {', '.join(forecasters.names())}; "
-                            "'naive' is the last close, 'reference' is "
+                            "'naive' is the last close, 'static' and 'ewma' the last close "
+                            "with a naive band, 'reference' is "
                             "lstm on the close target (SPEC.md), 'default' lstm on the return "
                             "target, a zoo name uses --target; --model is ignored "
                             "(default %(default)s)")
@@ -59,14 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--repeats", type=int, default=1,
                        help="trainings per (pair, model) with seeds --seed + 0..R-1 "
                             "(default %(default)s)")
-    group.add_argument("--only", default=None, metavar="SYM,SYM",
-                       help="evaluate only these pairs of the market")
     group.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes training at once (default: the cores, %(default)s)")
+    add_executor_arguments(group, "task", timeout=None)
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for cases.csv, summary.json, skill.png "
                             "(default ARTIFACTS/evaluate/UTC-TIMESTAMP)")
-    add_exchange_argument(group)
     train_command.add_training_arguments(parser)
 
 
@@ -92,24 +108,17 @@ def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptio
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
                  interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
-                 ) -> list[Pair]:
+                 ) -> list[sa.Row]:
     """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
     --only); no crawl."""
-    with engine.connect() as conn:
-        coins = db.coins_of_market(conn, market, exchange=exchange_name)
-        counts = db.candle_counts_by_coin(conn, interval=interval)
+    coins, counts, _ = market_coins(engine, market, only, interval,
+                                    exchange_name=exchange_name)
     if only:
-        known = {coin.symbol for coin in coins}
-        missing = [symbol for symbol in only if symbol not in known]
-        if missing:
-            raise BadInput(f"not pairs of market {market} in the database: "
-                           f"{', '.join(missing)}")
-        coins = [coin for coin in coins if coin.symbol in only]
         empty = [coin.symbol for coin in coins if not counts.get(coin.id)]
         if empty:
             raise BadInput(f"no {interval} candles in the database for {', '.join(empty)}; "
                            "crawl or import them first")
-    pairs = [Pair(int(coin.id), coin.symbol) for coin in coins if counts.get(coin.id)]
+    pairs = [coin for coin in coins if counts.get(coin.id)]
     if not pairs:
         raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
                        "crawl or import them first")
@@ -122,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
 
     market = check_market(args.market)
     models = parse_models(args.models)
-    source = exchange(args.settings.exchange)
-    only = source.parse_symbols(args.only)
+    only = pair_symbols(args.settings, args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                            f"got {getattr(args, name)}")
+    check_timeout(args.timeout)
     passed = train_command.options_from_args(args)
     if passed.horizon != 1 or passed.with_pairs:
         # The folds, the naive baseline and the per-case errors are one-step, one-pair
@@ -139,39 +148,48 @@ def run(args: argparse.Namespace) -> int:
         each.check()
     settings: Settings = args.settings
     started = time.time()
-    engine = db.open_database(settings.db_url)
+    engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(engine, market, only, passed.interval, source.name)
+        pairs = select_pairs(engine, market, only, passed.interval, settings.exchange)
     finally:
         engine.dispose()
+    settings = settings.with_(schema_ready=True)
     imports = (*formulations.modules(), *forecasters.modules())
-    tasks = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
+    tasks = [EvalTask(int(pair.id), pair.symbol, name, options[name], repeat, args.folds,
                       args.fold_size, imports)
              for pair in pairs for name in models
              for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
     trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
     in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
+    workers = min(args.workers, max(1, len(trained)))
+    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
+        "%Y%m%dT%H%M%SZ")
+    executor = None
     if trained:
         from train import backend
 
         # An unusable backend (torch not installed) is one bad-input line here, not one
         # failure per task. prepare() only sets the environment: Keras stays unimported.
-        backend.prepare(passed.backend or settings.backend, settings.cache_dir)
-    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
-        "%Y%m%dT%H%M%SZ")
+        backend.prepare(passed.backend_name(settings), settings.cache_dir)
+        executor = make_executor(args.executor, ExecutorConfig(
+            settings, workers=workers, timeout=args.timeout, logs_dir=out / "logs",
+            ray_address=args.ray_address))
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
     print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
           f"{', '.join(models)}; {args.folds} folds "
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
-          f"{min(args.workers, max(1, len(trained)))} workers", flush=True)
-    outcomes = run_all(trained, in_driver, args)
-    cases = sorted((case for o in outcomes for case in o.cases),
+          f"{workers} workers", flush=True)
+    outcomes = run_all(executor, settings, in_driver, trained)
+    cases = sorted((case for o in outcomes for case in o.result.get("cases", ())),
                    key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
-    failures = [{"pair": o.pair, "model": o.model, "repeat": o.repeat, "reason": o.error}
-                for o in outcomes if o.error is not None]
+    # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
+    failures = [o.to_dict() for o in outcomes if not o.ok]
+    levels = passed.levels
+    add_interval_skill(cases, levels)
     summary = summarise(cases, models)
     per_pair = pair_medians(cases, models)
+    bands = summarise_bands(cases, models, levels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
     finished = time.time()
     report = {
@@ -180,23 +198,29 @@ def run(args: argparse.Namespace) -> int:
         "repeats": args.repeats, "workers": args.workers,
         "options": {name: forecasters.get(name).settings(each)
                     for name, each in options.items()},
-        "backend": passed.backend or settings.backend,
+        "backend": passed.backend_name(settings),
         "pairs": [pair.symbol for pair in pairs],
-        "started": _iso(started), "finished": _iso(finished),
+        "started": iso_utc(started), "finished": iso_utc(finished),
         "wall_seconds": round(finished - started, 2),
-        "per_model": summary, "per_pair_median_skill": per_pair, "failures": failures,
-        "tasks": {"ok": sum(o.error is None for o in outcomes), "failed": len(failures)},
-        "exit_code": exit_code, "legend": list(LEGEND),
+        "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
+        "per_model_bands": bands,
+        "per_pair_median_coverage": {
+            label: pair_medians(cases, models, coverage)
+            for label, coverage in ((level_label(level), band_score_columns(level)[0])
+                                    for level in levels)},
+        "failures": failures,
+        "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
+        "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
     }
     write_files(out, report, cases, models,
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-                f"{args.fold_size} (> 0 beats last close)")
+                f"{args.fold_size} (> 0 beats last close)", levels)
     print(format_report(summary, per_pair, models, failures))
+    print(format_bands(bands, models))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
-          f"{out / 'summary.json'}, {out / 'skill.png'}", flush=True)
+          f"{out / 'summary.json'}, {out / 'skill.png'}, {out / COVERAGE_PLOT_FILE}",
+          flush=True)
     return exit_code
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")

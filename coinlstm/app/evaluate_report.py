@@ -1,4 +1,5 @@
-"""The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png.
+"""The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png,
+coverage.png.
 
 Only presentation: every figure comes from the cases (train/scoring.py); nothing here
 measures anything.
@@ -7,18 +8,19 @@ measures anything.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.scoring import CLEARLY_WORSE
+from coinlstm.app.reporting import write_json_atomically
+from coinlstm.core.tables import figure, format_table
+from train.scoring import CLEARLY_WORSE, band_case_columns
 
 #: Columns of cases.csv, in order.
 CASE_COLUMNS: tuple[str, ...] = (
     "pair", "coin_id", "model", "network", "target", "fold", "repeat", "seed",
     "test_start", "test_end", "test_start_ms", "test_end_ms", "n_train", "n_val", "n_test",
     "rmse", "mae", "mape", "mase", "direction_accuracy", "naive_rmse", "naive_mae", "skill",
-    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage")
+    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage", "n_cal")
 
 LEGEND = (
     "skill = 1 - RMSE / RMSE of the naive forecast \"next close = last close\" on the same "
@@ -33,31 +35,47 @@ LEGEND = (
     "case = one (pair, model, fold, repeat); naive is deterministic: one case per "
     "(pair, fold). Every figure is measured on this run.",
 )
+BAND_LEGEND = (
+    "bands: coverage = share of test closes inside the band (nominal: the level); width and "
+    "Winkler (width + 2/alpha x the miss) in % of the last close, lower is better; interval "
+    "skill = 1 - Winkler / Winkler of 'static' on the same (pair, fold); beats static: share "
+    "of cases with interval skill > 0; worst pair: the pair whose median coverage is "
+    "furthest from the level (docs/intervals.md).",
+)
 
 CASES_FILE = "cases.csv"
 SUMMARY_FILE = "summary.json"
 PLOT_FILE = "skill.png"
+COVERAGE_PLOT_FILE = "coverage.png"
 
 
 def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
-                title: str) -> None:
-    """cases.csv, summary.json and skill.png in ``out``."""
-    write_cases(out / CASES_FILE, cases)
-    (out / SUMMARY_FILE).write_text(json.dumps(report, indent=2))
+                title: str, levels: Sequence[float] = ()) -> None:
+    """cases.csv, summary.json, skill.png and coverage.png in ``out``."""
+    write_cases(out / CASES_FILE, cases, levels)
+    write_json_atomically(out / SUMMARY_FILE, report)
     draw_skill(out / PLOT_FILE, cases, models, title)
+    if levels:
+        draw_coverage(out / COVERAGE_PLOT_FILE, cases, models, levels)
 
 
-def _fmt(value: float | int | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
-                       for i, (value, width) in enumerate(zip(row, widths, strict=True)))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+def format_bands(bands: dict[str, dict[str, dict]], models: list[str]) -> str:
+    """The prediction bands' table: per model and level, over its cases."""
+    header = ("model", "level", "cases", "coverage", "worst pair (median)", "width %",
+              "Winkler %", "interval skill", "beats static")
+    rows = []
+    for name in models:
+        for figures in bands[name].values():
+            worst = ("-" if figures["worst_pair"] is None else
+                     f"{figures['worst_pair']} {figures['worst_pair_median_coverage']:.3f}")
+            rows.append((name, f"{figures['level']:g}", str(figures["cases"]),
+                         figure(figures["median_coverage"], ".3f"), worst,
+                         figure(figures["median_width"], ".3f"),
+                         figure(figures["median_winkler"], ".3f"),
+                         figure(figures["median_interval_skill"], "+.3f"),
+                         figure(figures["share_beats_static"], ".2f")))
+    return "\n".join(["", "prediction bands (medians over cases):", format_table([header, *rows]),
+                      *BAND_LEGEND])
 
 
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
@@ -67,25 +85,26 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
     rows = []
     for name in models:
         s = summary[name]
-        rows.append((name, str(s["cases"]), _fmt(s["median_skill"], "+.4f"),
-                     _fmt(s["q25_skill"], "+.4f"), _fmt(s["q75_skill"], "+.4f"),
-                     _fmt(s["share_skill_above_0"], ".2f"), _fmt(s["share_skill_0"], ".2f"),
-                     _fmt(s["share_skill_below_-0.02"], ".2f"), _fmt(s["median_mase"], ".3f"),
-                     _fmt(s["median_mape"], ".3f"), _fmt(s["median_direction_accuracy"], ".3f"),
-                     _fmt(s["median_seconds_per_epoch"], ".3f"), _fmt(s["sign_test_p"], ".3g")))
-    pair_rows = [(pair, *(_fmt(medians[name], "+.4f") for name in models))
+        rows.append((name, str(s["cases"]), figure(s["median_skill"], "+.4f"),
+                     figure(s["q25_skill"], "+.4f"), figure(s["q75_skill"], "+.4f"),
+                     figure(s["share_skill_above_0"], ".2f"), figure(s["share_skill_0"], ".2f"),
+                     figure(s["share_skill_below_-0.02"], ".2f"), figure(s["median_mase"], ".3f"),
+                     figure(s["median_mape"], ".3f"), figure(s["median_direction_accuracy"], ".3f"),
+                     figure(s["median_seconds_per_epoch"], ".3f"), figure(s["sign_test_p"], ".3g")))
+    pair_rows = [(pair, *(figure(medians[name], "+.4f") for name in models))
                  for pair, medians in per_pair.items()]
-    parts = ["", _table(header, rows), *LEGEND, "",
+    parts = ["", format_table([header, *rows]), *LEGEND, "",
              "median skill per pair (over folds and repeats):",
-             _table(("pair", *models), pair_rows)]
-    parts += [f"failed: {f['pair']} {f['model']} repeat {f['repeat']}: {f['reason']}"
+             format_table([("pair", *models), *pair_rows])]
+    parts += [f"failed: {f['symbol']} {f['model']} repeat {f['repeat']}: {f['reason']}"
               for f in failures]
     return "\n".join(parts)
 
 
-def write_cases(path: Path, cases: list[dict]) -> None:
+def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = ()) -> None:
+    """One row per case: CASE_COLUMNS, then each level's band columns."""
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CASE_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels)))
         writer.writeheader()
         writer.writerows(cases)
 
@@ -107,6 +126,36 @@ def draw_skill(path: Path, cases: list[dict], models: list[str], title: str) -> 
     axes.set_ylabel("skill = 1 - RMSE / naive RMSE")
     axes.set_title(title)
     axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)
+
+
+def draw_coverage(path: Path, cases: list[dict], models: list[str],
+                  levels: Sequence[float]) -> None:
+    """Box plot of the cases' band coverage per model, one panel per level, the level drawn
+    as the nominal line (matplotlib's Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from coinlstm.core.columns import band_score_columns
+
+    figure, panels = plt.subplots(1, len(levels), squeeze=False,
+                                  figsize=(max(6, 1.4 * len(models) + 2) * len(levels), 5))
+    for panel, level in zip(panels[0], levels, strict=True):
+        column = band_score_columns(level)[0]
+        shown = [(name, [c[column] for c in cases if c["model"] == name
+                         and c.get(column) is not None]) for name in models]
+        shown = [(name, values) for name, values in shown if values]
+        if shown:
+            panel.boxplot([values for _, values in shown],
+                          tick_labels=[name for name, _ in shown])
+        panel.axhline(level, color="tab:orange", linestyle="--", label=f"nominal {level:g}")
+        panel.set_ylabel("coverage (share of test closes inside the band)")
+        panel.set_title(f"{level:.0%} bands: coverage per case")
+        panel.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=80)
     plt.close(figure)

@@ -1,45 +1,44 @@
-"""The work of ``coinlstm evaluate``: one task per (pair, model, repeat), run in a pool.
+"""The work of ``coinlstm evaluate``: one task per (pair, model, repeat), run by an executor.
 
 Every fit and forecast is a forecaster's (train/forecasters/), the very code that runs every
-hour. A task of a forecaster that fits a Keras network runs all folds in a fresh spawned
-process that exits after it (``max_tasks_per_child=1``): Keras/JAX memory goes back to the
+hour. A task of a forecaster that fits a Keras network runs all its folds in a fresh process
+of its own (the subprocess executor starts ``python -m coinlstm.app.evaluate_tasks``; Ray runs
+:meth:`EvalTask.run_here` in a worker that exits after it): Keras/JAX memory goes back to the
 OS, and the driver never imports Keras. The others (naive) need no process and run in the
-driver.
+driver. Outcomes are the executors' one schema (coinlstm.app.executors.Outcome), as for the
+market job.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import multiprocessing
-import os
+import json
+import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from contextlib import closing, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from coinlstm import db
+from coinlstm.app.executors import FAILED, OK, Executor, Outcome
 from coinlstm.app.pair_job import TrainOptions
-from coinlstm.core.config import ENV_PARENT_PID, Settings
-from coinlstm.core.errors import one_line
+from coinlstm.app.reporting import write_json_atomically
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
 from train.scoring import case_record
 from train.walkforward import fold_datasets
 
 
 @dataclass(frozen=True)
-class Pair:
-    coin_id: int
-    symbol: str
-
-
-@dataclass(frozen=True)
 class EvalTask:
     """One (pair, model, repeat): all folds, in one fresh process (picklable)."""
 
-    settings: Settings
-    pair: Pair
+    coin_id: int
+    symbol: str
     model: str
     options: TrainOptions
     repeat: int
@@ -49,124 +48,143 @@ class EvalTask:
     #: formulations are defined (one registered outside train/ is known there too).
     imports: tuple[str, ...] = ()
 
+    @property
+    def name(self) -> str:
+        return f"{self.symbol}-{self.model}-{self.repeat}"
 
-@dataclass
-class TaskOutcome:
-    pair: str
-    model: str
-    repeat: int
-    seconds: float
-    cases: list[dict] = field(default_factory=list)
-    error: str | None = None
+    def identity(self) -> dict:
+        return {"coin_id": self.coin_id, "symbol": self.symbol, "model": self.model,
+                "repeat": self.repeat}
+
+    def argv(self, result_path: Path) -> list[str]:
+        # No secret in argv: the child reads the database URL from its environment.
+        return [sys.executable, "-m", "coinlstm.app.evaluate_tasks",
+                "--task", json.dumps(self.to_dict()), "--result-json", str(result_path)]
+
+    def run_here(self, settings: Settings) -> dict:
+        """In a fresh process (or Ray worker): know every registered forecaster and
+        formulation, set the Keras backend up, then :meth:`cases_result`."""
+        from train import backend
+
+        for module in self.imports:
+            importlib.import_module(module)
+        backend.prepare(self.options.backend_name(settings), settings.cache_dir)
+        return self.cases_result(settings)
+
+    def cases_result(self, settings: Settings) -> dict:
+        """Fit and forecast every fold: ``cases`` on success; a failure is its one line."""
+        try:
+            return {"status": OK, "exit_code": 0, "cases": _fit_folds(self, settings)}
+        except Exception as exc:  # reported as this task's reason; the other tasks go on
+            code = exc.exit_code if isinstance(exc, CoinlstmError) else EXIT_FAILURE
+            return {"status": FAILED, "exit_code": code, "error": one_line(exc)}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "options": self.options.to_dict(), "imports": list(self.imports)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalTask:
+        options = dict(data["options"])
+        if options.get("with_pairs") is not None:
+            options["with_pairs"] = tuple(options["with_pairs"])
+        return cls(**{**data, "options": TrainOptions(**options),
+                      "imports": tuple(data.get("imports", ()))})
 
 
-def _load_candles(settings: Settings, pair: Pair, options: TrainOptions
+def _load_candles(settings: Settings, task: EvalTask
                   ) -> tuple[list[int], list[tuple[float, ...]]]:
     """The pair's candles as train_one reads them (train/candles.py); no --with here."""
     from train.candles import load_candles
 
     engine = db.open_database(settings.db_url, create=False)
     try:
-        open_times, values, _ = load_candles(engine, pair.coin_id, pair.symbol,
-                                             options.history, None, options.interval)
+        open_times, values, _ = load_candles(engine, task.coin_id, task.symbol,
+                                             task.options.history, None, task.options.interval)
         return open_times, values
     finally:
         engine.dispose()
 
 
-def run_task(task: EvalTask) -> TaskOutcome:
-    """The child's work: fit and forecast every fold; a failure is the outcome's one line."""
-    # Exit with the driver: a killed `evaluate` must not leave children training for minutes.
-    os.environ[ENV_PARENT_PID] = str(os.getppid())
-    from coinlstm.app.lifeline import exit_with_parent
-    from train import backend
-
-    exit_with_parent()
-    for module in task.imports:
-        importlib.import_module(module)
-    backend.prepare(task.options.backend or task.settings.backend, task.settings.cache_dir)
-    return task_outcome(task)
-
-
-def task_outcome(task: EvalTask) -> TaskOutcome:
-    """Every fold's case of one task, in this process; a failure is the outcome's one line."""
-    started = time.perf_counter()
-    outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0)
-    try:
-        outcome.cases = _fit_folds(task)
-    except Exception as exc:  # reported as this task's reason; the other tasks go on
-        outcome.cases, outcome.error = [], one_line(exc)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
-
-
-def _fit_folds(task: EvalTask) -> list[dict]:
+def _fit_folds(task: EvalTask, settings: Settings) -> list[dict]:
     forecaster = forecasters.get(task.model)
     options = task.options
-    backend_name = options.backend or task.settings.backend
-    open_times, values = _load_candles(task.settings, task.pair, options)
+    backend_name = options.backend_name(settings)
+    open_times, values = _load_candles(settings, task)
     planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
     del values
     seed = options.seed + task.repeat
     cases = []
     for fold, dataset in planned:
         forecaster.prepare_fit(seed, backend_name)
-        forecast = forecaster.fit_forecast(dataset, options)
+        forecast = forecaster.forecast(dataset, options)
         outcome = forecast.outcome
         cases.append(case_record(
-            task.pair.symbol, task.pair.coin_id, task.model, forecaster.network(options),
+            task.symbol, task.coin_id, task.model, forecaster.network(options),
             fold, task.repeat, dataset, forecast.test_predictions,
             seed=seed if forecaster.seeded else None,
             epochs_run=outcome.epochs_run if outcome else None,
             train_seconds=outcome.train_seconds if outcome else None,
-            shrinkage=forecast.factor))
+            shrinkage=forecast.factor, bands=forecast.bands))
         del forecast
     return cases
 
 
-def run_all(trained: list[EvalTask], in_driver: list[EvalTask],
-            args: argparse.Namespace) -> list[TaskOutcome]:
+def driver_outcome(settings: Settings, task: EvalTask) -> Outcome:
+    """A fit-free forecaster's task (naive), in this process: no training, no Keras."""
+    started = time.perf_counter()
+    result = task.cases_result(settings)
+    seconds = time.perf_counter() - started
+    if result["status"] != OK:
+        return Outcome(task, FAILED, seconds, result["error"], result)
+    return Outcome(task, OK, seconds, None, result)
+
+
+def run_all(executor: Executor | None, settings: Settings, in_driver: list[EvalTask],
+            trained: list[EvalTask]) -> list[Outcome]:
     """Start the training tasks, run the fit-free ones (naive) meanwhile, collect every
     outcome."""
-    outcomes: list[TaskOutcome] = []
-    pool = None
-    pending: dict[Future, EvalTask] = {}
-    if trained:
-        pool = ProcessPoolExecutor(max_workers=min(args.workers, len(trained)),
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   max_tasks_per_child=1)
-    try:
-        if pool is not None:
-            pending = {pool.submit(run_task, task): task for task in trained}
+    outcomes: list[Outcome] = []
+    # Interrupted: queued tasks never start; running children are killed (and would exit
+    # with us anyway: lifeline). No executor: no training task.
+    with closing(executor.run(trained)) if executor else nullcontext(iter(())) as running:
         for task in in_driver:
-            outcomes.append(_announce(task_outcome(task)))
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker process died (killed, out of memory)
-                    outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0,
-                                          error=f"worker process lost: {one_line(exc)}")
-                outcomes.append(_announce(outcome))
-    except BaseException:
-        # Interrupted: drop the queued tasks; running children exit with us (lifeline).
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    if pool is not None:
-        pool.shutdown(wait=True)
+            outcomes.append(_announce(driver_outcome(settings, task)))
+        for outcome in running:
+            outcomes.append(_announce(outcome))
     return outcomes
 
 
-def _announce(outcome: TaskOutcome) -> TaskOutcome:
-    what = f"{outcome.pair} {outcome.model} repeat {outcome.repeat}"
-    if outcome.error is not None:
-        print(f"{what}: failed: {outcome.error}", flush=True)
+def _announce(outcome: Outcome) -> Outcome:
+    task = outcome.task
+    what = f"{task.symbol} {task.model} repeat {task.repeat}"
+    if not outcome.ok:
+        print(f"{what}: failed: {outcome.reason}", flush=True)
     else:
-        skills = [c["skill"] for c in outcome.cases if c["skill"] is not None]
+        cases = outcome.result["cases"]
+        skills = [c["skill"] for c in cases if c["skill"] is not None]
         median = f"median skill {float(np.median(skills)):+.3f}" if skills else "no skill"
-        print(f"{what}: ok, {len(outcome.cases)} folds, {median}, {outcome.seconds:.1f} s",
+        print(f"{what}: ok, {len(cases)} folds, {median}, {outcome.seconds:.1f} s",
               flush=True)
     return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A training task's own process (the subprocess executor's child)."""
+    from coinlstm.app.lifeline import exit_with_parent
+    from coinlstm.core import config
+
+    exit_with_parent()  # a killed `evaluate` must not leave children training for minutes
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.evaluate_tasks")
+    parser.add_argument("--task", required=True, help="the EvalTask as JSON")
+    parser.add_argument("--result-json", type=Path, required=True, metavar="FILE")
+    args = parser.parse_args(argv)
+    task = EvalTask.from_dict(json.loads(args.task))
+    result = task.run_here(config.load())
+    write_json_atomically(args.result_json, result)
+    if result["status"] != OK:
+        print(f"{task.name}: error: {result['error']}", file=sys.stderr, flush=True)
+    return int(result["exit_code"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -7,29 +7,44 @@ The driver itself never imports Keras: its memory stays flat however many pairs 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
-from coinlstm.app.lock import JobLock
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_MARKET, Settings
+from coinlstm.app.executors import (
+    FAILED,
+    ExecutorConfig,
+    Outcome,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
+from coinlstm.app.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.reporting import iso_utc, write_json_atomically
+from coinlstm.app.stopping import signals_raise
+from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, DEFAULT_EXCHANGE, Settings
 from coinlstm.core.errors import (
+    EXIT_FAILURE,
     EXIT_OK,
     EXIT_SOME_PAIRS_FAILED,
     BadInput,
+    CoinlstmError,
+    LockLost,
+    one_line,
 )
-from coinlstm.core.exchanges import add_exchange_argument, exchange
+from coinlstm.core.exchanges import exchange
+from coinlstm.core.tables import figure, format_table
 
-EXECUTORS = ("subprocess", "ray")
 #: Runs of a pair (same model and target) its track record in the summary covers.
 TRACK_RECORD_RUNS = 24
 
@@ -38,24 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from coinlstm.app import train_command
 
     job = parser.add_argument_group("market job")
-    job.add_argument("--market", default=DEFAULT_MARKET,
-                     help="quote asset whose pairs are trained (default %(default)s)")
-    job.add_argument("--only", default=None, metavar="SYM,SYM",
-                     help="train only these pairs of the market")
-    job.add_argument("--skip-crawl", action="store_true", help="train on the stored candles")
+    add_pair_arguments(job, "train", "trained")
+    job.add_argument("--skip-crawl", action="store_true",
+                     help="train on the stored candles: the market's TRADING pairs and the "
+                          "ones only imported from files (status unknown)")
+    from crawl.crawler import DEFAULT_SINCE
+
+    job.add_argument("--since", default=None, metavar="DATE",
+                     help=f"where a new pair's history starts when the crawl backfills it "
+                          f"(UTC; default {DEFAULT_SINCE})")
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
-    job.add_argument("--timeout", type=float, default=1800.0,
-                     help="seconds after which a pair's process group is killed "
-                          "(default %(default)s)")
+    add_executor_arguments(job, "pair", timeout=1800.0)
     job.add_argument("--report", type=Path, default=None, metavar="FILE",
                      help="also write the summary as JSON to FILE")
-    job.add_argument("--executor", choices=EXECUTORS, default="subprocess",
-                     help="where pairs run: local subprocesses (default) or a Ray cluster")
-    job.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
-                     help="Ray cluster to join (default: start a local one)")
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_exchange_argument(job)
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
     train_command.add_training_arguments(parser)
@@ -63,127 +75,167 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import check_market
+    from coinlstm.core.klines import check_market, parse_time
 
     market = check_market(args.market)
-    source = exchange(args.settings.exchange)
-    only = source.parse_symbols(args.only)
+    only = pair_symbols(args.settings, args.only)
+    exchange(args.settings.exchange).check_interval(args.interval)
+    if args.since is not None and args.skip_crawl:
+        raise BadInput("--since sets where the crawl backfills from; it has no effect with "
+                       "--skip-crawl")
+    since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
-    if args.timeout <= 0:
-        raise BadInput(f"--timeout must be positive, got {args.timeout}")
+    check_timeout(args.timeout)
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
-    source.check_interval(options.interval)
-    training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
-    engine = db.open_database(settings.db_url)
+    if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
+        settings = settings.with_(db_retry_seconds=DEFAULT_DB_RETRY_SECONDS)
+    retry_seconds = settings.db_retry_seconds
+    # The schema, ensured once for every pair.
+    engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
-        # One job per (exchange, market): Binance's key is the market alone, as it was.
-        key = market if source.name == DEFAULT_EXCHANGE else f"{source.name}-{market}"
-        with JobLock(engine, key):
-            job = MarketJob(settings, engine, market, args, options, training_argv, only)
+        lock = JobLock(engine, job_key(settings, market), retry_seconds=retry_seconds)
+        db.retry(lock.acquire, retry_seconds, "taking the job lock")
+        try:
+            job = MarketJob(settings.with_(schema_ready=True), engine, market, args, options,
+                            only, lock=lock, since_ms=since_ms)
             return job.run()
+        finally:
+            lock.release()
     finally:
         engine.dispose()
+
+
+def job_key(settings: Settings, market: str) -> str:
+    """One job per (exchange, market): Binance's key is the market alone, as it was; other
+    exchanges' are ``exchange-market`` (in the lock, job_runs and the run id)."""
+    if settings.exchange == DEFAULT_EXCHANGE:
+        return market
+    return f"{settings.exchange}-{market}"
 
 
 class MarketJob:
     """One run of the job over one market; the run id keys its rows and its report."""
 
     def __init__(self, settings: Settings, engine: sa.Engine, market: str,
-                 args: argparse.Namespace, options, training_argv: list[str],
-                 only: list[str] | None) -> None:
+                 args: argparse.Namespace, options, only: list[str] | None,
+                 lock: JobLock | None = None, since_ms: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.market = market
-        #: The job's name in job_runs, its run id and its lock: the market, with the
-        #: exchange in front for other exchanges than Binance.
-        self.key = market if settings.exchange == DEFAULT_EXCHANGE \
-            else f"{settings.exchange}-{market}"
         self.args = args
         self.options = options
-        self.training_argv = training_argv
         self.only = only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        #: The job's name in job_runs, its run id and its lock (job_key).
+        self.key = job_key(settings, market)
         self.run_id = f"{self.key}-{stamp}-{os.getpid()}"
         self.started = time.time()
         self.crawl_summary: dict | None = None
+        self.since_ms = since_ms
+        self.retry_seconds = settings.db_retry_seconds
+        self.keeper = LockKeeper(lock, settings.db_retry_seconds) if lock is not None else None
 
     def run(self) -> int:
-        self._record_start()
-        status = "failed"
-        outcomes: list[PairOutcome] = []
+        """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
+        lock), the job_runs row is closed with its status and reason, the summary printed and
+        the report written, and then the failure is raised for the CLI's one line."""
+        status, failure = "failed", None
+        outcomes: list[Outcome] = []
+        tasks: list = []
         try:
-            if not self.args.skip_crawl:
-                self.crawl_summary = self._crawl()
-            tasks, skipped = self._select_pairs()
-            # A pair whose crawl failed is not trained on stale candles: it failed.
-            outcomes = self._crawl_failures()
-            tasks = [task for task in tasks if task.symbol not in {o.symbol for o in outcomes}]
-            if not tasks and not outcomes:
-                raise BadInput(f"no pair of market {self.market} has enough candles to train"
-                               + (f" ({skipped})" if skipped else ""))
-            if tasks:
-                executor = self._executor()
-                print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                      f"({self.options.interval} candles), "
-                      f"{executor.name} executor, {self.args.workers} workers", flush=True)
-                outcomes += self._progress(executor.run(tasks), len(tasks))
+            with signals_raise(), keeping(self.keeper):
+                self._record_start()
+                if not self.args.skip_crawl:
+                    self.crawl_summary = self._crawl()
+                tasks, skipped = self._select_pairs()
+                # A pair whose crawl failed is not trained on stale candles: it failed.
+                outcomes += self._crawl_failures()
+                crawl_failed = {o.symbol for o in outcomes}
+                tasks = [task for task in tasks if task.symbol not in crawl_failed]
+                if not tasks and not outcomes:
+                    raise BadInput(self._nothing_to_train(skipped))
+                if tasks:
+                    executor = self._executor()
+                    print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                          f"({self.options.interval} candles), "
+                          f"{executor.name} executor, {self.args.workers} workers", flush=True)
+                    with closing(executor.run(tasks)) as running:
+                        for outcome in self._progress(running, len(tasks)):
+                            outcomes.append(outcome)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
-        finally:
-            self._record_end(status, outcomes)
-        report = self._report(outcomes)
-        print(format_summary(report))
+            if self.keeper is not None and self.keeper.lost is not None:
+                status, failure = "lock_lost", LockLost(self.keeper.lost)
+        except BaseException as exc:  # noqa: BLE001 - recorded, reported, then raised again
+            failure = exc
+        if failure is not None:  # the pairs the failure cut short are reported, not lost
+            ended = {o.coin_id for o in outcomes}
+            outcomes += [Outcome(task, FAILED, 0.0, f"not finished: {one_line(failure)}")
+                         for task in tasks if task.coin_id not in ended]
+        reason = one_line(failure) if failure is not None else _pairs_reason(outcomes)
+        code = (_exit_code_of(failure) if failure is not None
+                else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
+        self._record_end(status, outcomes, reason)
+        report = self._report(outcomes, status, reason, code)
+        print(format_summary(report), flush=True)
         if self.args.report:
-            _write_json_atomically(self.args.report, report)
-            print(f"report written to {self.args.report}")
-        return EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED
+            write_json_atomically(self.args.report, report)
+            print(f"report written to {self.args.report}", flush=True)
+        if failure is not None:
+            raise failure
+        return code
 
     # -- steps -------------------------------------------------------------------
 
     def _crawl(self) -> dict:
         from crawl.crawler import crawl_market
 
-        summary = crawl_market(self.engine, self.settings.exchange_url, self.market,
-                               interval=self.options.interval, only=self.only,
-                               progress=not self.args.no_progress,
-                               exchange_name=self.settings.exchange)
+        # The crawl resumes after the newest stored candle, so a crawl cut by a database
+        # restart is simply run again.
+        summary = db.retry(
+            lambda: crawl_market(self.engine, self.settings.exchange_url, self.market,
+                                 interval=self.options.interval, since_ms=self.since_ms,
+                                 only=self.only, progress=not self.args.no_progress,
+                                 exchange_name=self.settings.exchange),
+            self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
-    def _crawl_failures(self) -> list[PairOutcome]:
+    def _crawl_failures(self) -> list[Outcome]:
         """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
+        from coinlstm.app.train_command import PairTrainTask
+
         failed = (self.crawl_summary or {}).get("failed") or {}
-        with self.engine.connect() as conn:
-            coins = {symbol: db.coin_by_symbol(conn, symbol) for symbol in failed}
-        return [PairOutcome(int(coins[symbol].id), symbol, "failed", 0.0,
-                            f"crawl failed, not trained: {reason}")
+        coins = db.retry_read(
+            self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
+                                       for symbol in failed},
+            self.retry_seconds, "reading the crawl's failed pairs")
+        return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
+                        FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
-    def _select_pairs(self) -> tuple[list[PairTask], str]:
+    def _select_pairs(self) -> tuple[list, str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
-        --only)."""
+        --only). With --skip-crawl also the pairs whose status is unknown (NULL: imported from
+        files, never seen on the exchange): training the imported candles offline is what a
+        user of ``coinlstm import`` then ``run --skip-crawl`` asks for, while a pair the
+        exchange called DELISTED or BREAK stays out. After a crawl, a NULL pair is one the
+        exchange does not list, with no new candles: it stays out too."""
         from coinlstm.app import train_command
 
         needed = train_command.required_candles(self.options)
-        with self.engine.connect() as conn:
-            coins = db.coins_of_market(conn, self.market, exchange=self.settings.exchange)
-            counts = db.candle_counts_by_coin(conn, interval=self.options.interval)
-        if self.only:
-            known = {coin.symbol for coin in coins}
-            missing = [symbol for symbol in self.only if symbol not in known]
-            if missing:
-                raise BadInput(f"not pairs of market {self.market} in the database: "
-                               f"{', '.join(missing)}")
-            coins = [coin for coin in coins if coin.symbol in self.only]
-        else:
-            coins = [coin for coin in coins if coin.status == "TRADING"]
+        trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
+        coins, counts, self.statuses = market_coins(
+            self.engine, self.market, self.only, self.options.interval, statuses=trainable,
+            retry_seconds=self.retry_seconds, exchange_name=self.settings.exchange)
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(PairTask(int(coin.id), coin.symbol))
+                tasks.append(train_command.PairTrainTask(int(coin.id), coin.symbol,
+                                                         self.options, self.run_id))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
@@ -191,19 +243,25 @@ class MarketJob:
             print(f"skipped, {skipped}")
         return tasks, skipped
 
+    def _nothing_to_train(self, skipped: str) -> str:
+        """Why no pair is trained, and what to do about it."""
+        message = f"no pair of market {self.market} has enough candles to train"
+        if skipped:
+            return f"{message} ({skipped})"
+        if not self.statuses:
+            return (f"{message}: the database has no pair of market {self.market}; crawl it "
+                    "(coinlstm crawl) or import dumps (coinlstm import)")
+        return (f"{message}: no pair of the market is trainable (statuses: "
+                f"{', '.join(self.statuses)}; only TRADING pairs are trained, and with "
+                "--skip-crawl also imported ones)")
+
     def _executor(self):
-        logs_dir = self.settings.logs_dir / self.run_id
-        if self.args.executor == "ray":
-            from coinlstm.app.ray_executor import RayExecutor
+        return make_executor(self.args.executor, ExecutorConfig(
+            self.settings, workers=self.args.workers, timeout=self.args.timeout,
+            logs_dir=self.settings.logs_dir / self.run_id, ray_address=self.args.ray_address,
+            gate=self.keeper.may_launch if self.keeper is not None else None))
 
-            return RayExecutor(self.settings, self.run_id, self.options,
-                               workers=self.args.workers, timeout=self.args.timeout,
-                               address=self.args.ray_address, logs_dir=logs_dir)
-        return SubprocessExecutor(self.settings, self.run_id, self.training_argv,
-                                  workers=self.args.workers, timeout=self.args.timeout,
-                                  logs_dir=logs_dir)
-
-    def _progress(self, outcomes: Iterable[PairOutcome], total: int) -> Iterable[PairOutcome]:
+    def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
         from tqdm import tqdm
 
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
@@ -217,20 +275,43 @@ class MarketJob:
     # -- records -----------------------------------------------------------------
 
     def _record_start(self) -> None:
-        with db.transaction(self.engine) as conn:
-            conn.execute(db.job_runs.insert().values(
-                run_id=self.run_id, market=self.key, executor=self.args.executor,
-                host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
-                status="running"))
+        """Our ``running`` row; the market's other ``running`` rows are abandoned: we hold the
+        lock, and JobLock refused to start beside a living holder, so their jobs are gone."""
 
-    def _record_end(self, status: str, outcomes: list[PairOutcome]) -> None:
+        def write(conn) -> None:
+            stale = conn.execute(sa.select(db.job_runs).where(
+                db.job_runs.c.market == self.market, db.job_runs.c.status == "running",
+                db.job_runs.c.run_id != self.run_id)).all()
+            for row in stale:
+                conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == row.run_id)
+                             .values(status="abandoned", reason=_cut(
+                                 f"its job (pid {row.pid} on {row.host}) was gone when run "
+                                 f"{self.run_id} started")))
+                print(f"run {row.run_id} marked abandoned: its job (pid {row.pid} on "
+                      f"{row.host}) is gone", flush=True)
+            if conn.execute(sa.select(db.job_runs.c.run_id).where(
+                    db.job_runs.c.run_id == self.run_id)).first() is None:  # a retried commit
+                conn.execute(db.job_runs.insert().values(
+                    run_id=self.run_id, market=self.key, executor=self.args.executor,
+                    host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
+                    status="running"))
+
+        db.retry_transaction(self.engine, write, self.retry_seconds, "recording the run")
+
+    def _record_end(self, status: str, outcomes: list[Outcome], reason: str | None) -> None:
+        """Close the run's row; a database that stays away is said in one line (the next
+        run then marks the row abandoned)."""
         ok = sum(1 for o in outcomes if o.status == "ok")
-        with db.transaction(self.engine) as conn:
-            conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
-                status=status, time_end=int(time.time()), pairs_ok=ok,
-                pairs_failed=len(outcomes) - ok))
+        update = (db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
+            status=status, time_end=int(time.time()), pairs_ok=ok,
+            pairs_failed=len(outcomes) - ok, reason=_cut(reason)))
+        try:
+            db.retry_transaction(self.engine, lambda conn: conn.execute(update),
+                                 self.retry_seconds, "closing the run's job_runs row")
+        except CoinlstmError as exc:
+            print(f"run {self.run_id}: {exc}", file=sys.stderr, flush=True)
 
-    def _track_records(self, outcomes: list[PairOutcome]) -> None:
+    def _track_records(self, outcomes: list[Outcome]) -> None:
         """Add each trained pair's recent skill and its edge verdict to its result.
 
         A pair has an edge when its current model moves away from the last close (shrinkage
@@ -238,7 +319,7 @@ class MarketJob:
         TRACK_RECORD_RUNS runs of the same model, target and interval, this one included, is
         above 0.
         """
-        with self.engine.connect() as conn:
+        def read(conn) -> None:
             for outcome in outcomes:
                 if outcome.status != "ok":
                     continue
@@ -253,10 +334,16 @@ class MarketJob:
                 result["recent_runs"] = len(skills)
                 result["pair_edge"] = bool(anchored and recent is not None and recent > 0)
 
-    def _report(self, outcomes: list[PairOutcome]) -> dict:
+        db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
+
+    def _report(self, outcomes: list[Outcome], status: str, reason: str | None,
+                exit_code: int) -> dict:
         import resource
 
-        self._track_records(outcomes)
+        try:
+            self._track_records(outcomes)
+        except CoinlstmError as exc:  # the summary is printed without them
+            print(f"run {self.run_id}: no track records: {exc}", file=sys.stderr, flush=True)
         finished = time.time()
         ordered = sorted(outcomes, key=_rank_key)
         ok = sum(1 for o in outcomes if o.status == "ok")
@@ -266,19 +353,36 @@ class MarketJob:
             "interval": self.options.interval,
             "executor": self.args.executor,
             "workers": self.args.workers,
-            "started": _iso(self.started),
-            "finished": _iso(finished),
+            "started": iso_utc(self.started),
+            "finished": iso_utc(finished),
             "wall_seconds": round(finished - self.started, 2),
             "driver_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             "crawl": self.crawl_summary,
             "pairs": [o.to_dict() for o in ordered],
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
-            "exit_code": EXIT_OK if ok == len(outcomes) else EXIT_SOME_PAIRS_FAILED,
+            "status": status,
+            "reason": reason,
+            "exit_code": exit_code,
         }
 
 
-def _rank_key(outcome: PairOutcome) -> tuple:
+def _exit_code_of(failure: BaseException) -> int:
+    if isinstance(failure, CoinlstmError):
+        return failure.exit_code
+    return 130 if isinstance(failure, KeyboardInterrupt) else EXIT_FAILURE
+
+
+def _pairs_reason(outcomes: list[Outcome]) -> str | None:
+    failed = [o.symbol for o in outcomes if o.status != "ok"]
+    return f"{len(failed)} of {len(outcomes)} pairs failed: {', '.join(failed)}" if failed else None
+
+
+def _cut(reason: str | None) -> str | None:
+    return None if reason is None else reason[:db.JOB_REASON_LENGTH]
+
+
+def _rank_key(outcome: Outcome) -> tuple:
     """Pairs with an edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
@@ -286,18 +390,35 @@ def _rank_key(outcome: PairOutcome) -> tuple:
             outcome.symbol)
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def _num(value, spec: str = ".6g") -> str:
-    return "-" if value is None else format(value, spec)
+    return figure(value, spec)
+
+
+def _band_label(report: dict) -> str | None:
+    """The narrowest level the pairs' bands have (all pairs of a run share the levels)."""
+    for pair in report["pairs"]:
+        bands = (pair.get("result") or {}).get("bands")
+        if bands:
+            return next(iter(bands))
+    return None
+
+
+def _band_pct(result: dict, label: str | None) -> str:
+    """The next close's band as % of the last close, e.g. "-0.72/+0.54"."""
+    band = (result.get("bands") or {}).get(label) if label else None
+    last = result.get("last_close")
+    if not band or not last:
+        return "-"
+    return (f"{(band['lower'] - last) / last * 100:+.2f}/"
+            f"{(band['upper'] - last) / last * 100:+.2f}")
 
 
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
-    header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
-              "naive RMSE", "skill", "a", "recent skill", "edge")
+    label = _band_label(report)
+    header = ("symbol", "status", "seconds", "last close", "next close", "change %",
+              f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE", "skill",
+              "a", "recent skill", "edge")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
@@ -306,33 +427,27 @@ def format_summary(report: dict) -> str:
         edge = "-" if pair["status"] != "ok" else "yes" if result.get("pair_edge") else "no"
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
-                     _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
+                     _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
+                     _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), recent, edge))
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
-                       for i, (v, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    if report.get("status") not in (None, "ok", "partial"):
+        lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
                  "forecast (next close = last close), < 0 is worse than it.")
-    lines.append(f"a = shrinkage toward the last close fitted on validation (0: the forecast "
-                 f"is the last close); recent skill = median over the pair's last "
+    lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "
+                 "last close (split conformal on the calibration slice, scaled by a volatility "
+                 "forecast; docs/intervals.md).")
+    lines.append(f"a = shrinkage toward the last close fitted on the calibration slice (0: the "
+                 f"forecast is the last close); recent skill = median over the pair's last "
                  f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
                  "with an edge are listed first.")
     return "\n".join(lines)
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(temp, path)
-
 

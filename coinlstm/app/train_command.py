@@ -12,18 +12,18 @@ training flags through to every pair's process.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
-from coinlstm.core.config import SUPPORTED_BACKENDS
+from coinlstm.app.reporting import write_json_atomically
+from coinlstm.core.config import SUPPORTED_BACKENDS, Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from coinlstm.core.exchanges import add_exchange_argument
 from train import formulations
+from train.intervals import format_levels, parse_levels
 from train.models import MODEL_NAMES
 from train.withpairs import format_with, parse_with
 
@@ -31,8 +31,9 @@ from train.withpairs import format_with, parse_with
 _PROCESS_START = time.perf_counter()
 _DEFAULTS = TrainOptions()
 
-__all__ = ["TrainOptions", "TrainResult", "add_arguments", "add_training_arguments",
-           "options_from_args", "required_candles", "run", "training_argv"]
+__all__ = ["PairTrainTask", "TrainOptions", "TrainResult", "add_arguments",
+           "add_training_arguments", "options_from_args", "required_candles", "run",
+           "training_argv"]
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +94,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                             "interval's table (candlestick_data_5m, ...; 1h is "
                             "candlestick_data) and forecasts its next candle "
                             "(default %(default)s)")
+    group.add_argument("--levels", type=parse_levels, default=_DEFAULTS.levels,
+                       metavar="L,L",
+                       help="levels of the prediction bands around every forecast "
+                            f"(default {format_levels(_DEFAULTS.levels)}: 80 %% and 95 %%)")
+    group.add_argument("--calibration-size", type=int, default=_DEFAULTS.calibration_size,
+                       metavar="N",
+                       help="samples before the test slice that only calibration reads (the "
+                            "return target's shrinkage and the bands), unseen by early "
+                            "stopping (default %(default)s; 0: calibrate on the validation "
+                            "slice; falls back to it for short series)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +125,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 #: Options whose flag is not ``--`` + the field name with dashes.
 _FLAGS = {"with_pairs": "--with"}
+#: How a tuple option is written back as its flag's value.
+_FORMATS = {"with_pairs": format_with, "levels": format_levels}
 
 
 def training_argv(options: TrainOptions) -> list[str]:
@@ -125,7 +138,7 @@ def training_argv(options: TrainOptions) -> list[str]:
             continue
         flag = _FLAGS.get(option.name, f"--{option.name.replace('_', '-')}")
         # str() of a float is its repr: it parses back to the very same float.
-        argv += [flag, format_with(value) if isinstance(value, tuple) else str(value)]
+        argv += [flag, _FORMATS[option.name](value) if isinstance(value, tuple) else str(value)]
     return argv
 
 
@@ -145,14 +158,14 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if args.result_json is not None:
             code = exc.exit_code if isinstance(exc, CoinlstmError) else EXIT_FAILURE
-            _write_json(args.result_json, failure_dict(
+            write_json_atomically(args.result_json, failure_dict(
                 args.symbol, args.coin_id, code, one_line(exc), _elapsed(),
-                options.backend or args.settings.backend, options.model))
+                options.backend_name(args.settings), options.model))
         raise
     result.seconds = _elapsed()
     print(result.report, flush=True)
     if args.result_json is not None:
-        _write_json(args.result_json, result.to_dict())
+        write_json_atomically(args.result_json, result.to_dict())
     return 0
 
 
@@ -160,12 +173,37 @@ def _elapsed() -> float:
     return round(time.perf_counter() - _PROCESS_START, 3)
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    """Atomically: the reader sees the old file, no file, or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(payload, indent=2))
-    os.replace(temp, path)
+@dataclass(frozen=True)
+class PairTrainTask:
+    """The market job's task (coinlstm.app.executors): train one pair, as ``coinlstm train``.
+
+    Locally it is that very command in a fresh process; on Ray, the same train_pair call.
+    """
+
+    coin_id: int
+    symbol: str
+    options: TrainOptions
+    run_id: str
+
+    @property
+    def name(self) -> str:
+        return self.symbol
+
+    def identity(self) -> dict:
+        return {"coin_id": self.coin_id, "symbol": self.symbol}
+
+    def argv(self, result_path: Path) -> list[str]:
+        return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
+                "-symbol", self.symbol, *training_argv(self.options), "--run-id", self.run_id,
+                "--result-json", str(result_path)]
+
+    def run_here(self, settings: Settings) -> dict:
+        try:
+            return train_pair(settings, self.coin_id, self.symbol, self.options,
+                              run_id=self.run_id).to_dict()
+        except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
+            return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
+                    "exit_code": exc.exit_code, "error": str(exc)}
 
 
 if __name__ == "__main__":  # pragma: no cover

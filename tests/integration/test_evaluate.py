@@ -29,6 +29,9 @@ ROWS = 1500
 FOLDS = 4
 FOLD_SIZE = 48
 FAST = ["--epochs", "1", "--val-size", "48"]
+#: The keys of every task outcome, evaluate's and the market job's (Outcome.to_dict), after
+#: the task's own identity keys.
+OUTCOME_KEYS = ["status", "seconds", "reason", "result", "peak_rss_mb", "log", "attempts"]
 
 
 def _candles(url: str, coin_id: int) -> tuple[list[int], list[tuple[float, ...]]]:
@@ -103,7 +106,7 @@ def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
         assert new.formulation.to_dict() == old.formulation.to_dict()
-        for part in ("train", "val", "test"):
+        for part in ("train", "val", "calibration", "test"):
             assert np.array_equal(getattr(new.split, part), getattr(old.split, part))
         assert np.array_equal(new.features, old.features)
     assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
@@ -195,6 +198,25 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
             ("SYNTH1ETH", "0"), ("SYNTH1ETH", "1")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tasks"] == {"ok": 1, "failed": 1}
+    # Failures in the executors' one schema (the market job's report has the same keys).
+    [failure] = summary["failures"]
+    assert list(failure) == ["coin_id", "symbol", "model", "repeat", *OUTCOME_KEYS]
+    assert (failure["symbol"], failure["model"], failure["repeat"], failure["status"]) == (
+        "SYNTH3ETH", "naive", 0, "failed")
+    assert failure["reason"].startswith("98 usable samples")
+
+    # A trained model's task fails in its own process (the subprocess executor's child):
+    # the same line, the same schema, the child's exit code and log kept.
+    out = tmp_path / "trained"
+    done = cli(*common, "--models", "default", "--only", "SYNTH3ETH", "--out", str(out))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert ("SYNTH3ETH default repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
+            "120") in done.stdout
+    [failure] = json.loads((out / "summary.json").read_text())["failures"]
+    assert list(failure) == ["coin_id", "symbol", "model", "repeat", *OUTCOME_KEYS]
+    assert (failure["status"], failure["result"]["exit_code"]) == ("failed", 2)
+    assert failure["log"] == str(out / "logs" / "SYNTH3ETH-default-0.log")
+    assert "98 usable samples" in (out / "logs" / "SYNTH3ETH-default-0.log").read_text()
 
 
 def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
@@ -218,4 +240,46 @@ def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
     assert int(newest["test_end_ms"]) == END_OPEN_MS
     assert int(cases[0]["test_end_ms"]) == END_OPEN_MS - 48 * FIVE_MINUTES_MS
     # 395 samples, as in the training test: the gap drops the 2 that would span it.
-    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_test")) == 395
+    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_cal", "n_test")) == 395
+
+
+def test_evaluate_scores_the_bands(synthetic_candles, sqlite_url, tmp_path, cli):
+    """static, ewma and naive (no training): every case carries coverage, width, Winkler and
+    interval skill per level, recomputable from the CSV text for static; static's skill is 0;
+    the table, summary.json and coverage.png say the same."""
+    _, rows = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", ROWS)
+    out = tmp_path / "out"
+    done = cli("evaluate", "--db", sqlite_url, "--market", "ETH", "--models",
+               "naive,static,ewma", "--folds", "2", "--fold-size", str(FOLD_SIZE),
+               "--levels", "0.8,0.9", "--out", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (out / "cases.csv").open() as handle:
+        cases = list(csv.DictReader(handle))
+    assert len(cases) == 3 * 2
+    closes = np.array([float(row[4]) for row in rows])
+    times = np.array([int(row[0]) for row in rows])
+    for case in cases:
+        for label in ("80", "90"):
+            assert 0 <= float(case[f"coverage_{label}"]) <= 1
+            assert 0 < float(case[f"width_{label}"]) <= float(case[f"winkler_{label}"])
+        assert float(case["width_80"]) < float(case["width_90"])
+        if case["model"] == "static":
+            assert float(case["interval_skill_80"]) == 0.0
+            # The static band recomputed from the CSV: quantiles of the 480 returns before
+            # each test hour (fewer for the first hours of a short series).
+            test = np.flatnonzero((times >= int(case["test_start_ms"]))
+                                  & (times <= int(case["test_end_ms"])))
+            inside = []
+            for row in test:
+                past = np.diff(np.log(closes[max(0, row - 1 - 480):row]))
+                low, high = np.quantile(past, [0.1, 0.9])
+                step = np.log(closes[row] / closes[row - 1])
+                inside.append(low <= step <= high)
+            assert float(case["coverage_80"]) == pytest.approx(np.mean(inside))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["levels"] == [0.8, 0.9]
+    assert summary["per_model_bands"]["static"]["80"]["median_interval_skill"] == 0.0
+    assert set(summary["per_pair_median_coverage"]["90"]) == {"SYNTH1ETH"}
+    assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for words in ("prediction bands", "interval skill", "beats static", "coverage.png"):
+        assert words in done.stdout

@@ -149,8 +149,10 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db
 def test_track_record_and_ranking(sqlite_url):
     """recent skill = median of the pair's last runs of the same model and target; pairs with
     an edge (a > 0 and recent skill > 0) rank first, then by predicted change."""
-    from coinlstm.app.executors import PairOutcome
+    from coinlstm.app.executors import Outcome
     from coinlstm.app.market_job import _rank_key
+    from coinlstm.app.pair_job import TrainOptions
+    from coinlstm.app.train_command import PairTrainTask
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:
@@ -167,10 +169,11 @@ def test_track_record_and_ranking(sqlite_url):
         assert db.recent_skills(conn, coin, 24, model="gru", target="return") == []
     engine.dispose()
 
-    def outcome(symbol: str, change: float | None, edge: bool) -> PairOutcome:
+    def outcome(symbol: str, change: float | None, edge: bool) -> Outcome:
+        task = PairTrainTask(1, symbol, TrainOptions(), "run")
         if change is None:
-            return PairOutcome(1, symbol, "failed", 1.0, "boom")
-        return PairOutcome(1, symbol, "ok", 1.0, None,
+            return Outcome(task, "failed", 1.0, "boom")
+        return Outcome(task, "ok", 1.0, None,
                            {"change_pct": change, "pair_edge": edge})
 
     ranked = sorted([outcome("A", 0.5, False), outcome("B", -0.1, True), outcome("C", None, False),
@@ -206,4 +209,5 @@ def test_run_5m_crawls_selects_and_trains_the_5m_series(sqlite_url, tmp_path, re
     with engine.connect() as conn:
         train = conn.execute(sa.select(db.historical_train)).one()
     engine.dispose()
-    assert (train.interval, train.n_train + train.n_val + train.n_test) == ("5m", 398)
+    assert (train.interval, train.n_train + train.n_val + train.n_cal + train.n_test) == \
+        ("5m", 398)

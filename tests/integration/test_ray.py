@@ -3,6 +3,7 @@ over the newest candles of four SYNTHETIC pairs (tests/synthetic.py)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from tests.helpers import REPO, after_last, write_market
+from tests.trainkit import load_pair
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
@@ -109,3 +111,29 @@ def test_pairs_survive_a_killed_worker_node(ray_cluster, market, tmp_path, mysql
             assert len(per_pair) == 4
             assert all(count == 1 and run == data["run_id"] for _, run, count in per_pair)
     engine.dispose()
+
+
+def test_evaluate_runs_its_training_tasks_on_ray(ray_cluster, synthetic_candles, sqlite_url,
+                                                 tmp_path, cli):
+    """evaluate's tasks answer the same executor protocol: on Ray they train (all folds of a
+    task in one worker) and come back as the same cases the subprocess executor gives."""
+    cluster, _ = ray_cluster
+    load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", 400)
+    common = ["evaluate", "--db", sqlite_url, "--market", "ETH", "--models", "naive,default",
+              "--folds", "2", "--fold-size", "24", "--epochs", "1", "--val-size", "48"]
+    cases = {}
+    for executor in ("ray", "subprocess"):
+        out = tmp_path / executor
+        done = cli(*common, "--executor", executor, "--ray-address", cluster.address,
+                   "--out", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        with (out / "cases.csv").open() as handle:
+            cases[executor] = list(csv.DictReader(handle))
+        assert json.loads((out / "summary.json").read_text())["failures"] == []
+    assert [(c["model"], c["fold"]) for c in cases["ray"]] == [
+        ("naive", "0"), ("naive", "1"), ("default", "0"), ("default", "1")]
+    for on_ray, local in zip(cases["ray"], cases["subprocess"], strict=True):
+        assert on_ray["test_end_ms"] == local["test_end_ms"]
+        assert on_ray["epochs_run"] == local["epochs_run"]
+        assert float(on_ray["naive_rmse"]) == float(local["naive_rmse"])
+        assert float(on_ray["rmse"]) == pytest.approx(float(local["rmse"]), rel=1e-4)

@@ -1,11 +1,11 @@
-"""The market job on a Ray cluster: one Ray task per pair ("many models" pattern).
+"""The executor for a Ray cluster: one Ray task per task ("many models" pattern).
 
-Each task runs the same per-pair work as ``coinlstm train`` (coinlstm.app.pair_job.train_pair) in a
-worker process that exits after the task (``max_calls=1``), so Keras memory is returned as
-with the subprocess executor. A task lost with its worker or node is retried by Ray on
-another node (``max_retries``); a pair that fails on bad input is an answer, not a crash, and
-is not retried. Writes are idempotent per (run id, pair), so a retried pair that had already
-written its rows writes nothing the second time.
+Each task runs its :meth:`Task.run_here` (the same work as its local process) in a worker
+process that exits after the task (``max_calls=1``), so Keras memory is returned as with the
+subprocess executor. A task lost with its worker or node is retried by Ray on another node
+(``max_retries``); a task that fails on bad input is an answer, not a crash, and is not
+retried. The market job's writes are idempotent per (run id, pair), so a retried pair that had
+already written its rows writes nothing the second time.
 
 Ray is an optional extra: ``pip install -e '.[ray]'``.
 """
@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
-from coinlstm.app.executors import PairOutcome, PairTask, outcome_from_result
+from coinlstm.app.executors.base import (
+    FAILED,
+    TIMEOUT,
+    ExecutorConfig,
+    Outcome,
+    Task,
+    outcome_from_result,
+)
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 
-#: How often Ray reruns a pair whose worker or node died (system failures only).
+#: How often Ray reruns a task whose worker or node died (system failures only).
 TASK_RETRIES = 3
 
 
@@ -32,39 +38,30 @@ def _import_ray():
     return ray
 
 
-def train_pair_in_worker(settings: Settings, task: PairTask, options, run_id: str) -> dict:
-    """Body of the Ray task: the pair's result dict, failures included, plus its peak memory."""
+def run_in_worker(settings: Settings, task: Task) -> dict:
+    """Body of the Ray task: the task's result dict, failures included, plus its peak memory."""
     import resource
 
-    from coinlstm.app.pair_job import train_pair
-    from coinlstm.core.errors import CoinlstmError
-
     started = time.monotonic()
-    try:
-        result = train_pair(settings, task.coin_id, task.symbol, options, run_id=run_id).to_dict()
-    except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
-        result = {"symbol": task.symbol, "id_coin": task.coin_id, "status": "failed",
-                  "exit_code": exc.exit_code, "error": str(exc)}
+    result = task.run_here(settings)
     result["seconds"] = result.get("seconds") or time.monotonic() - started
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return result
 
 
 class RayExecutor:
-    """At most ``workers`` pairs in flight; results stream back as tasks finish."""
+    """At most ``workers`` tasks in flight; results stream back as tasks finish."""
 
     name = "ray"
 
-    def __init__(self, settings: Settings, run_id: str, options, workers: int, timeout: float,
-                 address: str | None, logs_dir: Path) -> None:
+    def __init__(self, config: ExecutorConfig) -> None:
         self.ray = _import_ray()
-        self.settings = settings
-        self.run_id = run_id
-        self.options = options
-        self.workers = max(1, workers)
-        self.timeout = timeout
-        self.address = address
-        self.logs_dir = logs_dir
+        self.settings = config.settings
+        self.workers = max(1, config.workers)
+        self.timeout = config.timeout
+        self.address = config.ray_address
+        self.logs_dir = config.logs_dir
+        self.gate = config.gate
 
     def _connect(self) -> None:
         ray = self.ray
@@ -75,11 +72,11 @@ class RayExecutor:
         else:
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
 
-    def run(self, tasks: Iterable[PairTask]) -> Iterator[PairOutcome]:
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         ray = self.ray
         self._connect()
         remote = ray.remote(max_calls=1, max_retries=TASK_RETRIES, retry_exceptions=False,
-                            num_cpus=1)(train_pair_in_worker)
+                            num_cpus=1)(run_in_worker)
         # Every node reads the same database URL and writes to the same artifact folder
         # (settings.artifacts): on a real cluster that folder must be shared (README).
         settings = self.settings
@@ -89,32 +86,36 @@ class RayExecutor:
             while queue or in_flight:
                 while queue and len(in_flight) < self.workers:
                     task = queue.pop(0)
-                    ref = remote.remote(settings, task, self.options, self.run_id)
+                    why = self.gate() if self.gate is not None else None
+                    if why is not None:
+                        yield Outcome(task, FAILED, 0.0, why)
+                        continue
+                    ref = remote.remote(settings, task)
                     in_flight[ref] = (task, time.monotonic())
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     task, started = in_flight.pop(ref)
                     yield self._outcome(ref, task, started)
+                if self.timeout is None:
+                    continue
                 now = time.monotonic()
                 for ref, (task, started) in list(in_flight.items()):
                     if now - started > self.timeout:
                         ray.cancel(ref, force=True)
                         del in_flight[ref]
-                        yield PairOutcome(task.coin_id, task.symbol, "timeout", now - started,
-                                          f"timed out after {self.timeout:g} s; Ray worker "
-                                          "killed")
+                        yield Outcome(task, TIMEOUT, now - started,
+                                      f"timed out after {self.timeout:g} s; Ray worker killed")
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
 
-    def _outcome(self, ref, task: PairTask, started: float) -> PairOutcome:
+    def _outcome(self, ref, task: Task, started: float) -> Outcome:
         seconds = time.monotonic() - started
         try:
             result = self.ray.get(ref)
         except Exception as exc:  # the task crashed or its retries ran out
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
-            return PairOutcome(task.coin_id, task.symbol, "failed", seconds,
-                               f"Ray task failed: {reason}")
+            return Outcome(task, FAILED, seconds, f"Ray task failed: {reason}")
         peak = result.pop("peak_rss_mb", None)
         return outcome_from_result(task, result, seconds, None,
                                    peak_rss_mb=None if peak is None else round(peak, 1))
