@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import statistics
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -31,8 +30,6 @@ from coinlstm.core.errors import (
 
 MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
-#: Runs of a pair (same model and target) its track record in the summary covers.
-TRACK_RECORD_RUNS = 24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +113,7 @@ class MarketJob:
         try:
             if not self.args.skip_crawl:
                 self.crawl_summary = self._crawl()
+            self._score()
             tasks, skipped = self._select_pairs()
             if not tasks:
                 raise BadInput(f"no pair of market {self.market} has enough candles to train"
@@ -144,6 +142,13 @@ class MarketJob:
                                interval=self.options.interval, only=self.only,
                                progress=not self.args.no_progress)
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
+
+    def _score(self) -> None:
+        """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
+        from predict.scoring import score
+
+        print(score(self.engine, self.options.interval, self.market).line(
+            self.options.interval), flush=True)
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
@@ -210,33 +215,32 @@ class MarketJob:
 
     def _record_end(self, status: str, outcomes: list[PairOutcome]) -> None:
         ok = sum(1 for o in outcomes if o.status == "ok")
+        failures = {o.symbol: o.reason or o.status for o in outcomes if o.status != "ok"}
         with db.transaction(self.engine) as conn:
             conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
                 status=status, time_end=int(time.time()), pairs_ok=ok,
-                pairs_failed=len(outcomes) - ok))
+                pairs_failed=len(outcomes) - ok, failures=json.dumps(failures)))
 
     def _track_records(self, outcomes: list[PairOutcome]) -> None:
-        """Add each trained pair's recent skill and its edge verdict to its result.
+        """Add each trained pair's forward track record (predict/scoring.py) to its result:
+        the verdict of its forecaster (model, target, interval) on the forecasts scored so
+        far, which also becomes the ``edge`` flag of the forecast row this run wrote. The
+        shrinkage's own a > 0 test stays in the result as ``a_positive``."""
+        from predict.scoring import pair_verdict
 
-        A pair has an edge when its current model moves away from the last close (shrinkage
-        factor > 0; the level target has none and passes) and the median skill of its last
-        TRACK_RECORD_RUNS runs of the same model, target and interval, this one included, is
-        above 0.
-        """
+        edges = {}
         with self.engine.connect() as conn:
-            for outcome in outcomes:
-                if outcome.status != "ok":
-                    continue
+            for outcome in (o for o in outcomes if o.status == "ok"):
                 result = outcome.result
-                skills = db.recent_skills(conn, outcome.coin_id, TRACK_RECORD_RUNS,
-                                          model=result.get("model"),
-                                          target=result.get("target"),
-                                          interval=self.options.interval)
-                recent = float(statistics.median(skills)) if skills else None
-                anchored = result.get("edge") is not False
-                result["recent_skill"] = recent
-                result["recent_runs"] = len(skills)
-                result["pair_edge"] = bool(anchored and recent is not None and recent > 0)
+                verdict, record = pair_verdict(conn, outcome.coin_id, result.get("model"),
+                                               result.get("target"), self.options.interval)
+                result["a_positive"] = result.get("edge")
+                result["verdict"] = verdict
+                result["edge"] = edges[outcome.coin_id] = verdict == "edge"
+                for name in ("scored", "skill", "dm_pvalue"):
+                    result[f"forward_{name}"] = None if record is None else record._mapping[name]
+        with db.transaction(self.engine) as conn:
+            db.set_prediction_edges(conn, self.run_id, edges)
 
     def _report(self, outcomes: list[PairOutcome]) -> dict:
         import resource
@@ -264,10 +268,10 @@ class MarketJob:
 
 
 def _rank_key(outcome: PairOutcome) -> tuple:
-    """Pairs with an edge first, then the other trained pairs, each by predicted change
+    """Pairs whose verdict is edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
-    return (change is None, not outcome.result.get("pair_edge", False), -(change or 0.0),
+    return (change is None, outcome.result.get("verdict") != "edge", -(change or 0.0),
             outcome.symbol)
 
 
@@ -282,18 +286,19 @@ def _num(value, spec: str = ".6g") -> str:
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
-              "naive RMSE", "skill", "a", "recent skill", "edge")
+              "naive RMSE", "test skill", "a", "30d skill", "DM p", "verdict")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
-        recent = (f"{result['recent_skill']:+.3f} ({result['recent_runs']})"
-                  if result.get("recent_skill") is not None else "-")
-        edge = "-" if pair["status"] != "ok" else "yes" if result.get("pair_edge") else "no"
+        forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
+                   if result.get("forward_skill") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
-                     _num(result.get("shrinkage"), ".2f"), recent, edge))
+                     _num(result.get("shrinkage"), ".2f"), forward,
+                     _num(result.get("forward_dm_pvalue"), ".3f"),
+                     result.get("verdict", "-") if pair["status"] == "ok" else "-"))
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(v).rjust(w) if i > 1 else str(v).ljust(w)
                        for i, (v, w) in enumerate(zip(r, widths, strict=True)))
@@ -305,12 +310,13 @@ def format_summary(report: dict) -> str:
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
-    lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
-                 "forecast (next close = last close), < 0 is worse than it.")
-    lines.append(f"a = shrinkage toward the last close fitted on validation (0: the forecast "
-                 f"is the last close); recent skill = median over the pair's last "
-                 f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
-                 "with an edge are listed first.")
+    lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
+                 "naive forecast (next close = last close), < 0 is worse than it.")
+    lines.append("a = shrinkage toward the last close fitted on validation (0: the forecast "
+                 "is the last close); 30d skill (count) and DM p = the forward track record of "
+                 "the forecasts published in the last 30 days against the closes that came; "
+                 "verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no evidence "
+                 "(docs/track-record.md). Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 
 
