@@ -73,7 +73,7 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids))
         now = int(time.time())
         rows = [score_row(forecast, interval, now) for forecast in forecasts]
-        db.replace_scores(conn, rows)
+        db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
         keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
                 for row in rows}
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):

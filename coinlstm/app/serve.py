@@ -77,6 +77,7 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections queue from now on, so the URL printed below answers
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     print(f"dashboard on {url} (database {describe_url(db_url)}"

@@ -47,7 +47,8 @@ def scorable_forecasts(conn: Connection, interval: str,
     A forecast is scorable once the candle at its ``openTime_next`` is stored: the data
     decides, never the clock. It is left out when its series already has a score for that
     candle from the same or a newer forecast, so re-scoring reads nothing; a rerun's newer
-    forecast for a scored candle comes back, to replace the older one's score.
+    forecast for a scored candle comes back, with the id of the score it replaces
+    (``replaces``; None for a candle not scored yet).
     """
     p, s = historical_price_predictions, forecast_scores
     candles = candles_table(interval)
@@ -56,7 +57,8 @@ def scorable_forecasts(conn: Connection, interval: str,
     query = (
         sa.select(p.c.id, p.c.id_coin, model.label("model"), target.label("target"),
                   p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
-                  sa.cast(candles.c.close, sa.Double).label("actual"))
+                  sa.cast(candles.c.close, sa.Double).label("actual"),
+                  s.c.id.label("replaces"))
         .join(candles, sa.and_(candles.c.idCoin == p.c.id_coin,
                                candles.c.openTime == p.c.openTime_next))
         .outerjoin(s, sa.and_(s.c.id_coin == p.c.id_coin, s.c.model == model,
@@ -70,14 +72,15 @@ def scorable_forecasts(conn: Connection, interval: str,
     return list(conn.execute(query))
 
 
-def replace_scores(conn: Connection, rows: Sequence[dict]) -> int:
-    """Store scores (dicts of forecast_scores columns), each replacing its series' score of
-    the same candle if there is one; in the caller's transaction. Returns rows written."""
+def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[int] = ()
+                   ) -> int:
+    """Delete the scores ``replaced`` (ids: older forecasts' scores of candles a rerun
+    forecast again) and store ``rows`` (dicts of forecast_scores columns); in the caller's
+    transaction. Returns rows written."""
     s = forecast_scores
-    for row in rows:
-        conn.execute(s.delete().where(
-            SeriesKey(row["id_coin"], row["model"], row["target"], row["interval"]).where(s),
-            s.c.openTime_next == row["openTime_next"]))
+    replaced = sorted(set(replaced))
+    for start in range(0, len(replaced), 500):
+        conn.execute(s.delete().where(s.c.id.in_(replaced[start:start + 500])))
     if rows:
         conn.execute(s.insert(), list(rows))
     return len(rows)
