@@ -97,6 +97,7 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
     """The application over ``db_url``; with ``token`` every request must carry it."""
     engine = read_engine(db_url)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+    templates.filters.update(num=_num, raw=_raw, trend=_trend)
     app = FastAPI(title="coinlstm dashboard API", version="1",
                   description="Read-only forecasts, forward scores and track records. "
                               "Definitions: docs/track-record.md.",
@@ -291,6 +292,20 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
         return read(views.runs, limit, market)["runs"]
 
     return app
+
+
+def _num(value, spec: str) -> str:
+    """A figure as the table shows it; '-' for none."""
+    return "-" if value is None else format(value, spec)
+
+
+def _raw(value) -> str:
+    """A cell's sort value (data-v): the number, or empty for none."""
+    return "" if value is None else repr(value)
+
+
+def _trend(value) -> str:
+    return "up" if value and value > 0 else "down" if value and value < 0 else ""
 
 
 def _interval(interval: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -25,7 +26,10 @@ class NotFound(LookupError):
     """An unknown symbol or market: the API's 404."""
 
 
+@lru_cache(maxsize=4096)
 def iso(ms: int | None) -> str | None:
+    """UTC time of a ms timestamp as the pages and the API show it (cached: a market's pairs
+    share their candle times)."""
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
