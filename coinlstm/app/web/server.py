@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STATIC_FILES = {"style.css": "text/css", "sort.js": "text/javascript",
-                "pair.js": "text/javascript"}
+                "pair.js": "text/javascript", "icon.svg": "image/svg+xml"}
+#: What the login page itself needs: open without the token.
+PUBLIC_PATHS = ("/login", "/static/style.css", "/static/icon.svg")
 SESSION_COOKIE = "coinlstm_session"
 MARKET = r"^[A-Z0-9]{2,10}$"
 SYMBOL = r"^[A-Z0-9]{2,20}$"
@@ -160,7 +162,7 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
     @app.middleware("http")
     async def guard(request: Request, call_next) -> Response:
         if token is not None and not _authorised(request, token):
-            if request.url.path == "/login" or request.url.path == "/static/style.css":
+            if request.url.path in PUBLIC_PATHS:
                 response = await call_next(request)
             elif wants_json(request):
                 response = error_json(401, "a token is required (Authorization: Bearer T)")
@@ -233,7 +235,7 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
         return response
 
     @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str = PathParam(pattern=r"^[a-z]+\.(css|js)$")) -> Response:
+    def static(name: str = PathParam(pattern=r"^[a-z]+\.(css|js|svg)$")) -> Response:
         if name not in STATIC_FILES:
             raise HTTPException(404, f"no such file: {name}")
         return Response((HERE / "static" / name).read_bytes(), media_type=STATIC_FILES[name])
