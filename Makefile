@@ -15,10 +15,13 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
+# The unit tier first (no database server, no training, no ../shared: seconds), then the
+# integration tier (real MySQL/MariaDB, loopback HTTP, Keras training).
 test: install
 	$(VENV)/bin/lint-imports
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/unit
 	bash deploy/ensure-mysql.sh
-	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/integration
 
 demo: install
 	$(PY) -m coinlstm.app.demo

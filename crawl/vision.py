@@ -391,7 +391,7 @@ def stored_kline(line: str) -> list:
     :func:`coinlstm.core.klines.parse_kline` is the judge of a kline, but it builds eight
     Decimals and a dict per line (~30 µs, most of an import's time). Lines as Binance writes
     them (see _PLAIN_LINE) take a shortcut that accepts only what parse_kline accepts, with the same
-    values (tests/test_import.py holds the two together); every other line is split as CSV
+    values (tests/unit/test_klines.py holds the two together); every other line is split as CSV
     and goes through parse_kline itself, which accepts it or raises ValueError saying why.
     """
     if _PLAIN_LINE.fullmatch(line):

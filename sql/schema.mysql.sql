@@ -1,5 +1,5 @@
 -- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by
--- `coinlstm init-db --print-ddl`; tests/test_schema.py keeps the two equal.
+-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.
 
 CREATE TABLE coin_info (
 	id SMALLINT NOT NULL AUTO_INCREMENT, 

@@ -1,27 +1,25 @@
-"""Shared fixtures: a real database of each kind, the shared real candles, helpers.
+"""Shared fixtures: a real database of each kind, candles (synthetic, or the shared real
+ones), a replay market on loopback, the CLI as a user runs it.
 
 ``db_url`` is parametrised over the embedded SQLite default and MySQL/MariaDB (a fresh
 database per test, dropped afterwards). Under CI=true a MySQL server that does not answer
-fails the MySQL tests instead of skipping them.
+fails the MySQL tests instead of skipping them. Plain helpers are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data" / "binance-1h"
+from tests import synthetic
+from tests.helpers import SHARED_DATA, CliRunner
+
 MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
-ETH_PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH",
-             "TRXETH", "XRPETH")
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -40,14 +38,14 @@ def _mysql_unavailable_reason() -> str | None:
 _MYSQL_REASON: list[str | None] = []
 
 
-def mysql_reason() -> str | None:
+def _mysql_reason() -> str | None:
     if not _MYSQL_REASON:
         _MYSQL_REASON.append(_mysql_unavailable_reason())
     return _MYSQL_REASON[0]
 
 
 def _require_mysql() -> None:
-    reason = mysql_reason()
+    reason = _mysql_reason()
     if reason is None:
         return
     if os.environ.get("CI") == "true":
@@ -97,42 +95,34 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def fingerprint(url: str) -> dict[str, int]:
-    """Row counts of every table: equal before and after means 'the database is unchanged'."""
-    from coinlstm import db
-
-    engine = db.open_database(url)
-    try:
-        with engine.connect() as conn:
-            return db.table_fingerprint(conn)
-    finally:
-        engine.dispose()
+@pytest.fixture(scope="session")
+def synthetic_candles(tmp_path_factory) -> Path:
+    """The synthetic candle set of tests/synthetic.py (SYNTHnETH.csv), written once a run."""
+    return synthetic.write_candle_set(tmp_path_factory.mktemp("synthetic-candles"))
 
 
-def read_csv_rows(path: Path, limit: int | None = None, tail: bool = False) -> list[list[str]]:
-    """A kline CSV's rows as the text fields Binance wrote (what tests compare against)."""
-    lines = path.read_text().splitlines()
-    if limit is not None:
-        lines = lines[-limit:] if tail else lines[:limit]
-    return [line.split(",") for line in lines if line]
+@pytest.fixture
+def replay_market():
+    """Start ``crawl.replay.ReplayServer(folder, **options)`` on 127.0.0.1:
+    ``replay_market(folder, now=...)`` returns the running server; every server started is
+    stopped at teardown (``server.stop()`` may end one earlier)."""
+    from crawl.replay import ReplayServer
+
+    servers = []
+
+    def start(folder: Path, **options) -> ReplayServer:
+        server = ReplayServer(folder, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
-def write_sample(src: Path, dest_dir: Path, rows: int, tail: bool = False) -> Path:
-    """Copy the first (or last) ``rows`` candles of a shared CSV: small real data for tests."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / src.name
-    lines = src.read_text().splitlines()
-    chosen = lines[-rows:] if tail else lines[:rows]
-    dest.write_text("\n".join(chosen) + "\n")
-    return dest
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m coinlstm ARGS`` as a user would, in a fresh process."""
-    full_env = dict(os.environ)
-    full_env.setdefault("COINLSTM_HOME", str(cwd or REPO))
-    if env:
-        full_env.update(env)
-    return subprocess.run([sys.executable, "-m", "coinlstm", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, cwd=str(cwd or REPO))
+@pytest.fixture
+def cli():
+    """The CLI in fresh processes (tests.helpers.CliRunner); leftovers killed at teardown."""
+    runner = CliRunner()
+    yield runner
+    runner.close()

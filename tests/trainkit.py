@@ -1,9 +1,12 @@
-"""Helpers of the training tests: real candles into a real database, snapshots of outputs."""
+"""Helpers of the training tests: candles into a real database, snapshots of outputs."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from coinlstm.app.train_command import add_training_arguments, options_from_args
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline, split_symbol
 from predict.forecast import forecast_path
-from tests.conftest import REPO, read_csv_rows
+from tests.helpers import REPO, read_csv_rows
 from train.models import MODEL_NAMES
 
 #: Tiny but real training: what every training test passes.
@@ -24,7 +27,7 @@ FAST = ["--epochs", "2", "--val-size", "240"]
 
 def load_pair(db_url: str, csv_path: Path, rows: int, tail: bool = False,
               edit: Callable[[list[list[str]]], None] | None = None) -> tuple[int, list[list[str]]]:
-    """Register the pair and insert ``rows`` of its real candles, as the importer does.
+    """Register the pair and insert ``rows`` of its candles, as the importer does.
 
     ``edit`` may change the text rows first (a NaN, a gap). Returns the coin id and the rows.
     """
@@ -99,3 +102,23 @@ def train_every_model(db_url: str, artifacts_root: str, coin_id: int, symbol: st
         outcomes.append({**result.to_dict(), "reloaded_forecast": path[0],
                          "reloaded_path": path})
     return outcomes
+
+
+#: Runs the CLI and reports whether TensorFlow got imported on the way.
+CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.app.cli import main\ncode = main(sys.argv[1:])\n"
+                     "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+                     "sys.exit(code)")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that picks its own Keras backend."""
+    env = dict(os.environ, COINLSTM_HOME=str(REPO), **extra)
+    env.pop("KERAS_BACKEND", None)
+    return env
+
+
+def train_cli(*args: str, env: dict | None = None, timeout: float = 600):
+    """``coinlstm train ARGS`` in a fresh process that says whether TensorFlow got imported."""
+    return subprocess.run([sys.executable, "-c", CLI_WITH_TF_PROBE, "train", *args],
+                          capture_output=True, text=True, env=env or child_env(), cwd=str(REPO),
+                          timeout=timeout)

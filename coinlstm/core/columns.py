@@ -20,29 +20,13 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "takerBuyQuoteAssetVolume",
     "ignore",
 )
-#: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order.
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quoteAssetVolume",
-    "numberOfTrader",
-    "takerBuyBaseAssetVolume",
-    "takerBuyQuoteAssetVolume",
-    "ignore",
-)
-#: The candle columns stored as exact decimals (prices and volumes).
-DECIMAL_COLUMNS: tuple[str, ...] = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quoteAssetVolume",
-    "takerBuyBaseAssetVolume",
-    "takerBuyQuoteAssetVolume",
-)
+#: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order: every
+#: candle column but the coin and the two times.
+FEATURE_COLUMNS: tuple[str, ...] = tuple(
+    name for name in CANDLE_COLUMNS if name not in ("idCoin", "openTime", "closeTime"))
+#: The candle columns stored as exact decimals (prices and volumes): the features but the
+#: trade count (an integer) and ``ignore`` (Binance's text).
+DECIMAL_COLUMNS: tuple[str, ...] = tuple(
+    name for name in FEATURE_COLUMNS if name not in ("numberOfTrader", "ignore"))
 #: Index of the close among the features: the target column of every formulation.
 CLOSE_INDEX = FEATURE_COLUMNS.index("close")

@@ -27,10 +27,10 @@ BINANCE_URL = "https://api.binance.com"
 DEFAULT_BACKEND = "jax"
 SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_INTERVAL = "1h"
-#: Binance's fixed-length kline intervals and their length in ms. They live here, not in
-#: crawl/, because the schema (coinlstm/db.py: one candle table per interval) needs them and
-#: coinlstm.core.klines imports the schema. 1s and 1M are left out: 1s is not offered for every
-#: pair, and a month has no fixed length for the gap rule.
+#: Binance's fixed-length kline intervals and their length in ms: the ground layer, since the
+#: schema (coinlstm/db/schema.py: one candle table per interval), the kline rules and training
+#: all need them. 1s and 1M are left out: 1s is not offered for every pair, and a month has no
+#: fixed length for the gap rule.
 INTERVAL_MS: dict[str, int] = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
     "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000,

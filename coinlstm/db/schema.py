@@ -267,7 +267,7 @@ def mysql_ddl() -> str:
 
     dialect = mysql.dialect()
     parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
-             "-- `coinlstm init-db --print-ddl`; tests/test_schema.py keeps the two equal.",
+             "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",
              ""]
     for table in metadata.sorted_tables:
         parts.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")

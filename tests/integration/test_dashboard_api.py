@@ -6,10 +6,7 @@ security headers, and that nothing writes."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 from coinlstm import db
 from coinlstm.app import synthetic_history
 from coinlstm.core.config import ENV_SERVE_TOKEN
-from tests.integration.served import REPO, Served
+from tests.helpers import Served, run_cli
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -146,11 +143,8 @@ def test_database_gone_gives_503_then_recovers(sqlite_url):
 
 
 def test_non_loopback_bind_needs_a_token(sqlite_url):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    env.pop(ENV_SERVE_TOKEN, None)
-    refused = subprocess.run([sys.executable, "-m", "coinlstm", "serve", "--host", "0.0.0.0",
-                              "--port", "0", "--db", sqlite_url], capture_output=True,
-                             text=True, env=env, timeout=60, cwd=REPO)
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--db", sqlite_url,
+                      env={ENV_SERVE_TOKEN: ""}, timeout=60)
     assert refused.returncode == 2
     assert len(refused.stderr.strip().splitlines()) == 1 and "token" in refused.stderr
     assert refused.stdout == ""

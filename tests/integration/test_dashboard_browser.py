@@ -16,7 +16,7 @@ import pytest
 
 from coinlstm import db
 from coinlstm.app import synthetic_history
-from tests.integration.served import Served
+from tests.helpers import Served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -4,23 +4,20 @@ forecasts against the candle that came (tiny epochs: a demo, not a tuned model).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.demo import SYMBOLS
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, cli_env
 
 
 @pytest.mark.slow
 def test_demo_replays_hours_and_scores_each_previous_forecast(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(REPO), COINLSTM_HOME=str(tmp_path))
+    env = cli_env({"COINLSTM_HOME": str(tmp_path)})
     done = subprocess.run([sys.executable, "-m", "coinlstm.app.demo", "--hours", "2",
                            "--epochs", "1", "--no-serve"], capture_output=True, text=True,
                           env=env, timeout=900, cwd=REPO)

@@ -6,11 +6,7 @@ the upgrade of an older database; ``coinlstm score``."""
 from __future__ import annotations
 
 import math
-import os
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +14,8 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app import synthetic_history
 from predict.scoring import score
+from tests.helpers import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000
 START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 
@@ -184,21 +180,15 @@ def test_older_database_is_upgraded(sqlite_url):
     engine.dispose()
 
 
-def _cli(*args):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "coinlstm", *args], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
-
-
 def test_score_command(sqlite_url):
     engine = db.open_database(sqlite_url)
     _fill(engine, [1.0, 1.1, 1.2], [1.05, 1.15, 1.25])
     engine.dispose()
-    done = _cli("score", "--market", "ETH", "--db", sqlite_url)
+    done = run_cli("score", "--market", "ETH", "--db", sqlite_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("scored 2 new 1h forecasts")
-    again = _cli("score", "--db", sqlite_url)
+    again = run_cli("score", "--db", sqlite_url)
     assert again.stdout.startswith("scored 0 new"), again.stdout
     for bad in (["--market", "eth/"], ["--interval", "7x"]):
-        refused = _cli("score", "--db", sqlite_url, *bad)
+        refused = run_cli("score", "--db", sqlite_url, *bad)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1

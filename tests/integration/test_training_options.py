@@ -1,11 +1,13 @@
-"""--horizon K (the next K closes) and --with (other pairs' candles as inputs), end to end.
+"""Training options end to end: --horizon K (the next K closes), --with (other pairs' candles
+as inputs) and --interval (another candle table).
 
-Real parts only: the first 1,200 real ADAETH candles (they hold two real maintenance gaps,
-2021-04-20 and 2021-04-25) and the same hours of a second real pair (ETHBTC, else BNBETH)
-in a real SQLite database, real Keras training on JAX in this process (2 epochs), the real
-CLI entry point for bad input. Expected figures are recomputed here from the CSV text.
+Real parts only: the first 1,200 SYNTHETIC SYNTH1ETH candles of tests/synthetic.py (they hold
+two gaps where the real ADAETH file has its maintenance gaps, 2021-04-20 and 2021-04-25) and
+the same hours of a second synthetic pair (SYNTH6ETH) in a real SQLite database, real Keras
+training on JAX in this process (2 epochs), the real CLI for bad input and --interval.
+Expected figures are recomputed here from the CSV text. The --interval tests use the
+synthetic hourly and 5-minute series of tests/synthetic.py.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -17,21 +19,30 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.cli import main
-from coinlstm.app.pair_job import TrainOptions, train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args, training_argv
+from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
+from coinlstm.app.pair_job import train_pair
+from coinlstm.app.train_command import add_training_arguments, options_from_args
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
-from tests.conftest import REPO, SHARED_DATA, fingerprint
+from tests.helpers import (
+    REPO,
+    fingerprint,
+    import_into,
+    valid_samples,
+    write_csv,
+    write_dump,
+)
+from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import FAST, folder_snapshot, load_pair
-from train.dataset import build_dataset, lead, sample_targets
+from train.dataset import build_dataset, lead
 from train.returns import RETURN_FEATURES
 
 HOUR_MS = 3_600_000
 ROWS = 1200
 TEST_SIZE = 48
-SYMBOL = "ADAETH"
-#: The --with pair: the quote asset's own market where the shared data has it.
-WITH = "ETHBTC" if (SHARED_DATA / "ETHBTC.csv").is_file() else "BNBETH"
+SYMBOL = "SYNTH1ETH"
+#: The --with pair.
+WITH = "SYNTH6ETH"
 #: Index (in the first ROWS candles) of the hour the --with pair loses in the alignment test.
 MISSING = 1100
 
@@ -66,16 +77,9 @@ def _newest(db_url: str, symbol: str, count: int) -> tuple[list[int], np.ndarray
     return times, np.array(values)
 
 
-def _valid_samples(times: np.ndarray, reach: int, horizon: int) -> np.ndarray:
-    """First target rows whose window, lead and K targets are consecutive hours (by hand)."""
-    first = np.arange(reach, len(times) - horizon + 1)
-    return first[times[first + horizon - 1] - times[first - reach]
-                 == (reach + horizon - 1) * HOUR_MS]
-
-
 @pytest.fixture
-def pair(shared_data, sqlite_url):
-    coin_id, rows = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS)
+def pair(synthetic_candles, sqlite_url):
+    coin_id, rows = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", ROWS)
     return coin_id, rows
 
 
@@ -125,7 +129,7 @@ def test_horizon_16_forecasts_16_closes_with_figures_over_every_step(pair, sqlit
     # All samples (gap-free by hand) minus the 2 x 15 purged before validation and test.
     reach = options.window + lead(target)
     assert train.n_train + train.n_val + train.n_test == \
-        len(_valid_samples(times, reach, k)) - 2 * (k - 1)
+        len(valid_samples(times, reach, k)) - 2 * (k - 1)
 
     # The predictions row: first step in price_preidct_last, all 16 in price_predict_horizon.
     assert prediction.price_preidct_last == pytest.approx(result.forecasts[0], rel=1e-12)
@@ -148,36 +152,9 @@ def test_horizon_16_forecasts_16_closes_with_figures_over_every_step(pair, sqlit
                                                                     rel=1e-5)
 
 
-def test_a_sample_never_spans_a_gap_in_its_targets(shared_data):
-    """Real gaps spoil every sample whose window, lead or K targets straddle them, no more;
-    purged samples keep every slice's targets out of the next slice."""
-    rows = [line.split(",") for line in
-            (shared_data / f"{SYMBOL}.csv").read_text().splitlines()[:ROWS]]
-    times = np.array([int(row[0]) for row in rows])
-    values = [[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)] for row in rows]
-    k, window = 16, 3
-    dataset = build_dataset(times.tolist(), values, window, TEST_SIZE, 240, HOUR_MS,
-                            "return", horizon=k)
-    reach = window + 1
-    split = dataset.split
-    samples = np.concatenate([split.train, split.val, split.test])
-    assert np.all(times[samples + k - 1] - times[samples - reach] == (reach + k - 1) * HOUR_MS)
-    candidates = np.arange(reach, ROWS - k + 1)
-    valid = sample_targets(times, reach, HOUR_MS, k)
-    assert valid.tolist() == _valid_samples(times, reach, k).tolist()
-    # Two real gaps, far apart: each spoils exactly reach + K - 1 samples.
-    assert len(candidates) - len(valid) == 2 * (reach + k - 1)
-    assert len(split.test) == TEST_SIZE
-    assert split.train[-1] + k - 1 < split.val[0] and split.val[-1] + k - 1 < split.test[0]
-    assert len(samples) == len(valid) - 2 * (k - 1)
-    # A synthetic gap: hours 0-9, then 12-29; window 2, 3 targets.
-    synthetic = np.array([*range(10), *range(12, 30)]) * HOUR_MS
-    assert sample_targets(synthetic, 2, HOUR_MS, 3).tolist() == [*range(2, 8), *range(12, 26)]
-
-
 @pytest.fixture
-def two_pairs(pair, shared_data, sqlite_url):
-    """ADAETH plus the --with pair, which lacks one hour (index MISSING) ADAETH has."""
+def two_pairs(pair, synthetic_candles, sqlite_url):
+    """SYNTH1ETH plus the --with pair, which lacks one hour (index MISSING) SYNTH1ETH has."""
     coin_id, rows = pair
     missing = int(rows[MISSING][0])
 
@@ -185,7 +162,7 @@ def two_pairs(pair, shared_data, sqlite_url):
         assert int(other_rows[MISSING][0]) == missing
         del other_rows[MISSING]
 
-    load_pair(sqlite_url, shared_data / f"{WITH}.csv", ROWS, edit=drop_hour)
+    load_pair(sqlite_url, synthetic_candles / f"{WITH}.csv", ROWS, edit=drop_hour)
     return coin_id, rows, missing
 
 
@@ -220,8 +197,8 @@ def test_with_pair_adds_features_aligned_by_open_time(two_pairs, sqlite_url, tmp
                                dataset.open_times[samples + horizon - 1])
     assert not np.any((first_hours < missing) & (last_hours > missing))
     # Every sample that read the dropped hour (as input, lead or target) is gone, no other.
-    joined_valid = _valid_samples(dataset.open_times, reach, horizon)
-    assert len(joined_valid) == len(_valid_samples(times, reach, horizon)) - (reach + horizon)
+    joined_valid = valid_samples(dataset.open_times, reach, horizon)
+    assert len(joined_valid) == len(valid_samples(times, reach, horizon)) - (reach + horizon)
     assert train.n_train + train.n_val + train.n_test == len(joined_valid) - 2 * (horizon - 1)
 
     # Two more input features (the other pair's close and volume, as levels or as changes).
@@ -254,10 +231,10 @@ def test_with_pair_adds_features_aligned_by_open_time(two_pairs, sqlite_url, tmp
     (["--with", WITH], f"--with {WITH} has no candle of"),
 ])
 def test_bad_horizon_or_with_exits_2_with_one_line_and_writes_nothing(
-        shared_data, sqlite_url, tmp_path, capsys, flags, words):
-    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", 300, tail=True)
-    # The --with pair lacks ADAETH's newest hour: a forecast would start an hour too early.
-    load_pair(sqlite_url, shared_data / f"{WITH}.csv", 300, tail=True,
+        synthetic_candles, sqlite_url, tmp_path, capsys, flags, words):
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", 300, tail=True)
+    # The --with pair lacks SYNTH1ETH's newest hour: a forecast would start an hour too early.
+    load_pair(sqlite_url, synthetic_candles / f"{WITH}.csv", 300, tail=True,
               edit=lambda other_rows: other_rows.pop())
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:
@@ -277,12 +254,68 @@ def test_bad_horizon_or_with_exits_2_with_one_line_and_writes_nothing(
     assert folder_snapshot(art) == {}
 
 
-def test_horizon_and_with_round_trip_to_the_market_jobs_children():
-    options = TrainOptions(horizon=16, with_pairs=("ETHBTC", "BTCUSDT"), target="close")
-    parser = argparse.ArgumentParser()
-    add_training_arguments(parser)
-    argv = training_argv(options)
-    assert argv[argv.index("--with") + 1] == "ETHBTC,BTCUSDT"
-    assert options_from_args(parser.parse_args(argv)) == options
-    # K - 1 more candles for the newest sample's targets, 2 (K - 1) purged samples.
-    assert options.required_candles() == TrainOptions(target="close").required_candles() + 45
+def test_train_5m_reads_its_table_and_respects_a_5m_gap(sqlite_url, tmp_path, cli):
+    """``coinlstm train --interval 5m``: the 5m series (one candle missing mid-way), not the
+    hourly one, is trained on; the forecast is for 5 minutes after the newest candle."""
+    series = synthetic_klines(400, seed=13, interval_ms=FIVE_MINUTES_MS)
+    del series[200]  # a gap of one 5-minute candle
+    import_into(sqlite_url, [write_dump(tmp_path / "5m", f"{INTERVAL_SYMBOL}-5m-2024-12", series),
+                         write_csv(tmp_path / "hourly", INTERVAL_SYMBOL, HOURLY)])
+    engine = db.open_database(sqlite_url)
+    with engine.connect() as conn:
+        coin_id = db.coin_by_symbol(conn, INTERVAL_SYMBOL).id
+    engine.dispose()
+    art = tmp_path / "art"
+    result_path = tmp_path / "result.json"
+
+    done = cli("train", "-id", str(coin_id), "-symbol", INTERVAL_SYMBOL, "--interval", "5m",
+                   "--epochs", "1", "--val-size", "16", "--backend", "jax", "--db", sqlite_url,
+                   "--artifacts", str(art), "--result-json", str(result_path))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(result_path.read_text())
+    engine = db.open_database(sqlite_url)
+    with engine.connect() as conn:
+        train = conn.execute(sa.select(db.historical_train)).one()
+        prediction = conn.execute(sa.select(db.historical_price_predictions)).one()
+    engine.dispose()
+    assert result["openTime_last"] == train.openTime_last == END_OPEN_MS
+    assert result["openTime_next"] == prediction.openTime_next == END_OPEN_MS + FIVE_MINUTES_MS
+    # 399 candles give 397 samples of the return target (each needs the candle before its
+    # window); the missing candle drops exactly the 2 that would span it. Stitching across
+    # the gap would keep 397; hourly steps on 5m candles would keep none.
+    assert train.n_train + train.n_val + train.n_test == 395
+    assert json.loads(train.price_test) == pytest.approx(
+        [float(line.split(",")[4]) for line in series[-train.n_test:]])
+    assert (train.interval, prediction.interval) == ("5m", "5m")
+    assert json.loads(train.settings)["interval"] == "5m"
+    from predict.artifacts import read_attributes
+
+    settings = config.load(db_url=sqlite_url, artifacts=art, env={"COINLSTM_HOME": str(REPO)})
+    assert read_attributes(settings, INTERVAL_SYMBOL)[2]["interval"] == "5m"
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "-id", "1", "-symbol", INTERVAL_SYMBOL],
+    ["run", "--market", "ETH", "--skip-crawl"],
+    ["evaluate", "--market", "ETH"],
+    ["crawl", "--market", "ETH"],
+    ["import", "IMPORT_FILE"],
+], ids=lambda command: command[0])
+def test_an_unknown_interval_is_one_line_exit_2_and_changes_nothing(command, sqlite_url,
+                                                                    tmp_path, cli):
+    hourly = write_csv(tmp_path / "hourly", INTERVAL_SYMBOL, HOURLY)
+    import_into(sqlite_url, [hourly])
+    before = fingerprint(sqlite_url)
+    art = tmp_path / "art"
+    argv = [str(hourly) if part == "IMPORT_FILE" else part for part in command]
+
+    # Nothing answers on port 1: a command that reached the exchange would exit 1, not 2.
+    done = cli(*argv, "--interval", "7m", "--db", sqlite_url, "--artifacts", str(art),
+                   "--binance-url", "http://127.0.0.1:1")
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown interval '7m'" in lines[0], done.stderr
+    assert fingerprint(sqlite_url) == before
+    assert not art.exists()

@@ -1,7 +1,8 @@
 """``coinlstm evaluate``: walk-forward folds that cannot see the future, the CLI end to end.
 
-Real parts only: the shared real candles (the first 1,500 of ADAETH hold two real maintenance
-gaps; the fold test also removes one candle inside the folds) in SQLite and MySQL, real Keras
+Real parts only: the SYNTHETIC candles of tests/synthetic.py (the first 1,500 of SYNTH1ETH
+hold two gaps, placed as the real ADAETH file's; the fold test also removes one candle inside
+the folds) in SQLite and MySQL, real Keras
 training (1 epoch) in the command's own spawned processes.
 """
 
@@ -14,12 +15,13 @@ import numpy as np
 import pytest
 
 from coinlstm import db
-from coinlstm.app import evaluate as backtest
+from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core.columns import FEATURE_COLUMNS
-from coinlstm.core.errors import BadInput
-from tests.conftest import run_cli
+from tests.helpers import import_into, write_csv, write_dump
+from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import load_pair
+from train import walkforward
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
 
 HOUR_MS = 3_600_000
@@ -39,7 +41,7 @@ def _candles(url: str, coin_id: int) -> tuple[list[int], list[tuple[float, ...]]
 
 
 def _spiked(values: list[tuple[float, ...]], row: int) -> list[tuple[float, ...]]:
-    """A copy with one candle's high and close 10x any real one."""
+    """A copy with one candle's high and close 10x any other."""
     changed = list(values)
     candle = list(changed[row])
     for name in ("high", "close"):
@@ -54,21 +56,21 @@ def _remove_one_inside_the_folds(rows: list[list[str]]) -> None:
 
 @pytest.mark.parametrize("target", ["close", "return"])
 @pytest.mark.parametrize("window", [1, 3])
-def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monkeypatch,
+def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url, monkeypatch,
                                                    target, window):
-    coin_id, _ = load_pair(sqlite_url, shared_data / "ADAETH.csv", ROWS,
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", ROWS,
                            edit=_remove_one_inside_the_folds)
     times, values = _candles(sqlite_url, coin_id)
     options = TrainOptions(target=target, window=window, val_size=96, test_size=FOLD_SIZE)
     passed_in: list[list[int]] = []
-    real_build = backtest.build_dataset
+    real_build = walkforward.build_dataset
 
     def spy(open_times, *args, **kwargs):
         passed_in.append(list(open_times))
         return real_build(open_times, *args, **kwargs)
 
-    monkeypatch.setattr(backtest, "build_dataset", spy)
-    built = backtest.fold_datasets(times, values, options, FOLDS, FOLD_SIZE)
+    monkeypatch.setattr(walkforward, "build_dataset", spy)
+    built = walkforward.fold_datasets(times, values, options, FOLDS, FOLD_SIZE)
     targets = sample_targets(np.asarray(times), window + lead(target), HOUR_MS)
 
     assert [fold.index for fold, _ in built] == list(range(FOLDS))
@@ -97,7 +99,7 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
     k = 1
     after = built[k][0].end_row + 1
     later = _spiked(_spiked(values, after), len(values) - 1)
-    rebuilt = backtest.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
+    rebuilt = walkforward.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
         assert new.scaler.to_dict() == old.scaler.to_dict()
@@ -106,15 +108,9 @@ def test_folds_never_see_candles_after_their_block(shared_data, sqlite_url, monk
         assert np.array_equal(new.features, old.features)
     assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
     training_row = int(built[k][1].split.train[len(built[k][1].split.train) // 2])
-    leaked = backtest.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
+    leaked = walkforward.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
                                     FOLD_SIZE)
     assert leaked[k][1].scaler.to_dict() != built[k][1].scaler.to_dict()
-
-
-def test_too_short_a_series_for_the_folds_is_refused():
-    times = [1_600_000_000_000 + i * HOUR_MS for i in range(200)]
-    with pytest.raises(BadInput, match=r"199 usable samples, 3 folds of 48 need at least 216"):
-        backtest.plan_folds(times, 3, 48, window=1, target="close")
 
 
 def _naive_rmse(rows: list[list[str]], case: dict) -> float:
@@ -129,12 +125,12 @@ def _naive_rmse(rows: list[list[str]], case: dict) -> float:
     return float(np.sqrt(np.mean((closes[chosen] - closes[chosen - 1]) ** 2)))
 
 
-def test_evaluate_cli_end_to_end(shared_data, sqlite_url, tmp_path):
-    pairs = ("ADAETH", "BNBETH")
-    rows = {symbol: load_pair(sqlite_url, shared_data / f"{symbol}.csv", ROWS)[1]
+def test_evaluate_cli_end_to_end(synthetic_candles, sqlite_url, tmp_path, cli):
+    pairs = ("SYNTH1ETH", "SYNTH2ETH")
+    rows = {symbol: load_pair(sqlite_url, synthetic_candles / f"{symbol}.csv", ROWS)[1]
             for symbol in pairs}
     out = tmp_path / "out"
-    done = run_cli("evaluate", "--db", sqlite_url, "--market", "ETH",
+    done = cli("evaluate", "--db", sqlite_url, "--market", "ETH",
                    "--models", "naive,reference,default", "--folds", "2", "--fold-size",
                    str(FOLD_SIZE), "--workers", "2", "--out", str(out), *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -174,28 +170,52 @@ def test_evaluate_cli_end_to_end(shared_data, sqlite_url, tmp_path):
         assert words in done.stdout
 
 
-def test_bad_input_and_failed_pairs(shared_data, db_url, tmp_path):
-    load_pair(db_url, shared_data / "ADAETH.csv", 400)
-    load_pair(db_url, shared_data / "TRXETH.csv", 100)  # too short for 2 folds of 24
+def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
+    load_pair(db_url, synthetic_candles / "SYNTH1ETH.csv", 400)
+    load_pair(db_url, synthetic_candles / "SYNTH3ETH.csv", 100)  # too short for 2 folds of 24
     common = ["evaluate", "--db", db_url, "--market", "ETH", "--folds", "2",
               "--fold-size", "24", *FAST]
     for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
-                         (["--only", "ADAETH,FOOETH"],
+                         (["--only", "SYNTH1ETH,FOOETH"],
                           "not pairs of market ETH in the database: FOOETH"),
                          (["--horizon", "4"], "--horizon and --with are not supported")):
-        done = run_cli(*common, *flags, "--out", str(tmp_path / "never"))
+        done = cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
         assert not (tmp_path / "never").exists()
 
     # A pair that is too short fails on its own line; the other is evaluated; exit 3.
     out = tmp_path / "out"
-    done = run_cli(*common, "--models", "naive", "--out", str(out))
+    done = cli(*common, "--models", "naive", "--out", str(out))
     assert done.returncode == 3, done.stdout + done.stderr
-    assert ("TRXETH naive repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
+    assert ("SYNTH3ETH naive repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
             "120") in done.stdout
     with (out / "cases.csv").open() as handle:
         assert [(c["pair"], c["fold"]) for c in csv.DictReader(handle)] == [
-            ("ADAETH", "0"), ("ADAETH", "1")]
+            ("SYNTH1ETH", "0"), ("SYNTH1ETH", "1")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tasks"] == {"ok": 1, "failed": 1}
+
+
+def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
+    """``coinlstm evaluate --interval 5m`` (the naive model: no training) reads the 5m table
+    and plans its folds with 5-minute steps, around the missing candle."""
+    series = synthetic_klines(400, seed=15, interval_ms=FIVE_MINUTES_MS)
+    del series[200]
+    import_into(sqlite_url, [write_dump(tmp_path / "5m", f"{INTERVAL_SYMBOL}-5m-2024-12", series),
+                         write_csv(tmp_path / "hourly", INTERVAL_SYMBOL, HOURLY[-100:])])
+    out = tmp_path / "out"
+
+    done = cli("evaluate", "--market", "ETH", "--interval", "5m", "--models", "naive",
+                   "--folds", "2", "--fold-size", "48", "--val-size", "16", "--out", str(out),
+                   "--db", sqlite_url, "--artifacts", str(tmp_path / "art"))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "summary.json").read_text())["interval"] == "5m"
+    with (out / "cases.csv").open() as handle:
+        cases = {int(case["fold"]): case for case in csv.DictReader(handle)}
+    newest = cases[1]
+    assert int(newest["test_end_ms"]) == END_OPEN_MS
+    assert int(cases[0]["test_end_ms"]) == END_OPEN_MS - 48 * FIVE_MINUTES_MS
+    # 395 samples, as in the training test: the gap drops the 2 that would span it.
+    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_test")) == 395

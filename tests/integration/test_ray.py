@@ -1,4 +1,5 @@
-"""The market job on a 2-node Ray cluster (both nodes on 127.0.0.1, Ray's test utilities)."""
+"""The market job on a 2-node Ray cluster (both nodes on 127.0.0.1, Ray's test utilities),
+over the newest candles of four SYNTHETIC pairs (tests/synthetic.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from crawl.replay import ReplayServer
-from tests.conftest import REPO, write_sample
+from tests.helpers import REPO, after_last, write_market
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
-HOUR_MS = 3_600_000
-PAIRS = ("ADAETH", "BNBETH", "LTCETH", "TRXETH")
+PAIRS = ("SYNTH1ETH", "SYNTH2ETH", "SYNTH4ETH", "SYNTH3ETH")
 FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress"]
 
 
@@ -36,12 +35,10 @@ def ray_cluster():
 
 
 @pytest.fixture
-def market(shared_data, tmp_path):
-    for symbol in PAIRS:
-        write_sample(shared_data / f"{symbol}.csv", tmp_path / "serve", 700, tail=True)
-    last_open = int((shared_data / "ADAETH.csv").read_text().splitlines()[-1].split(",")[0])
-    with ReplayServer(tmp_path / "serve", now=last_open + HOUR_MS + 60_000) as server:
-        yield server
+def market(synthetic_candles, tmp_path, replay_market):
+    folder = write_market(synthetic_candles, tmp_path / "serve", PAIRS, 700, tail=True)
+    server = replay_market(folder, now=after_last(folder))
+    yield server
 
 
 def _job(db_url, server, artifacts, *extra):

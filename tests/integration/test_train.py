@@ -1,14 +1,14 @@
-"""Training a real pair end to end: rows, metrics, scaler, artifacts, backends, kills.
+"""Training a pair end to end: rows, metrics, scaler, artifacts, backends, kills.
 
-Real parts only: the shared ADAETH candles in SQLite and MySQL, real Keras training (2
-epochs), the real CLI in a fresh process. The first 3,000 ADAETH candles hold two of the real
-maintenance gaps (2021-04-20, 2 hours; 2021-04-25, 3 hours).
+Real parts only: the SYNTHETIC SYNTH1ETH candles of tests/synthetic.py in SQLite and MySQL,
+real Keras training (2 epochs), the real CLI in a fresh process. The first 3,000 candles hold
+two gaps placed as the real ADAETH file's maintenance gaps (2021-04-20, 2 hours; 2021-04-25,
+3 hours).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app import testhooks
 from coinlstm.core import config
-from tests.conftest import REPO
-from tests.trainkit import FAST, load_pair
-from train.dataset import build_dataset, sample_targets
+from tests.helpers import REPO
+from tests.trainkit import CLI_WITH_TF_PROBE, FAST, child_env, load_pair, train_cli
+from train.dataset import build_dataset
 
 HOUR_MS = 3_600_000
 ROWS = 3000
@@ -34,22 +34,6 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
                "shrinkage", "edge"}
 #: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
 REFERENCE = ["--target", "close"]
-#: Runs the CLI and reports whether TensorFlow got imported on the way.
-_CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.app.cli import main\ncode = main(sys.argv[1:])\n"
-                      "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
-                      "sys.exit(code)")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, COINLSTM_HOME=str(REPO), **extra)
-    env.pop("KERAS_BACKEND", None)
-    return env
-
-
-def train_cli(*args: str, env: dict | None = None, timeout: float = 600):
-    return subprocess.run([sys.executable, "-c", _CLI_WITH_TF_PROBE, "train", *args],
-                          capture_output=True, text=True, env=env or _env(), cwd=str(REPO),
-                          timeout=timeout)
 
 
 def _settings(db_url: str, artifacts) -> config.Settings:
@@ -72,11 +56,11 @@ def _features(rows: list[list[str]]) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
-def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path, backend):
-    coin_id, rows = load_pair(db_url, shared_data / "ADAETH.csv", ROWS)
+def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp_path, backend):
+    coin_id, rows = load_pair(db_url, synthetic_candles / "SYNTH1ETH.csv", ROWS)
     art = tmp_path / "art"
     result_path = tmp_path / "result.json"
-    done = train_cli("-id", str(coin_id), "-symbol", "ADAETH", "--db", db_url, "--artifacts",
+    done = train_cli("-id", str(coin_id), "-symbol", "SYNTH1ETH", "--db", db_url, "--artifacts",
                      str(art), "--backend", backend, "--run-id", "r1", "--result-json",
                      str(result_path), *FAST, *REFERENCE)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -105,7 +89,7 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
     assert (train.run_id, train.model, train.backend) == ("r1", "lstm", backend)
     assert train.openTime_last == int(rows[-1][0]) == result["openTime_last"]
     assert prediction.openTime_next == int(rows[-1][0]) + HOUR_MS == result["openTime_next"]
-    # Two real gaps drop one window-1 sample each: 3,000 candles give 2,997 samples.
+    # Two gaps drop one window-1 sample each: 3,000 candles give 2,997 samples.
     assert (train.n_train + train.n_val + train.n_test, train.n_test) == (ROWS - 1 - 2, 48)
     # Test closes and naive figures recomputed here from the CSV text.
     assert json.loads(train.price_test) == pytest.approx(test_closes.tolist(), rel=1e-12)
@@ -128,11 +112,11 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
         (closes[-1], closes[-2]), rel=1e-12)
 
     # Artifacts: the .h5 alone reproduces the forecast, and holds the training-only scaler.
-    assert (art / "plots" / "ADAETH.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (art / "models" / "model_ADAETH.json").is_file()
+    assert (art / "plots" / "SYNTH1ETH.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (art / "models" / "model_SYNTH1ETH.json").is_file()
     assert not [p for p in art.rglob(".*") if p.is_file()], "temporary files left behind"
     settings = _settings(db_url, art)
-    loaded = _load_in_process(settings, "ADAETH")
+    loaded = _load_in_process(settings, "SYNTH1ETH")
     assert (loaded.meta["backend"], loaded.meta["run_id"], loaded.meta["window"]) == (
         backend, "r1", 1)
     from predict.forecast import forecast_from_loaded
@@ -155,22 +139,23 @@ def test_training_writes_rows_matching_its_result(shared_data, db_url, tmp_path,
                  "from coinlstm.core import config\nfrom predict.forecast import forecast_next\n"
                  "s = config.load(artifacts=sys.argv[1])\n"
                  "import keras\nassert keras.backend.backend() == 'tensorflow'\n"
-                 "print(json.dumps(forecast_next(s, 'ADAETH', np.array(json.loads(sys.argv[2])))))")
+                 "print(json.dumps(forecast_next(s, 'SYNTH1ETH',\n"
+                 "                               np.array(json.loads(sys.argv[2])))))")
         loaded_tf = subprocess.run(
             [sys.executable, "-c", probe, str(art), json.dumps(newest.tolist())],
-            capture_output=True, text=True, env=_env(KERAS_BACKEND="tensorflow"),
+            capture_output=True, text=True, env=child_env(KERAS_BACKEND="tensorflow"),
             cwd=str(REPO), timeout=300)
         assert loaded_tf.returncode == 0, loaded_tf.stderr
         tf_forecast = json.loads(loaded_tf.stdout.strip().splitlines()[-1])
         assert tf_forecast == pytest.approx(result["predicted_close"], rel=1e-4)
 
 
-def test_test_and_validation_candles_never_reach_the_scaler(shared_data, tmp_path):
+def test_test_and_validation_candles_never_reach_the_scaler(synthetic_candles, tmp_path):
     """Changing a test or validation candle leaves the scaler as it was; a training one not."""
 
     def scaler_after(edit) -> dict:
         url = f"sqlite:///{tmp_path / f'{len(list(tmp_path.iterdir()))}.sqlite'}"
-        coin_id, _ = load_pair(url, shared_data / "ADAETH.csv", ROWS, edit=edit)
+        coin_id, _ = load_pair(url, synthetic_candles / "SYNTH1ETH.csv", ROWS, edit=edit)
         engine = db.open_database(url)
         with engine.connect() as conn:
             open_times, values = db.load_training_rows(conn, coin_id)
@@ -179,7 +164,7 @@ def test_test_and_validation_candles_never_reach_the_scaler(shared_data, tmp_pat
 
     def spike(index: int):
         def edit(rows: list[list[str]]) -> None:
-            rows[index][2] = rows[index][4] = "0.01000000"  # high and close 10x any real one
+            rows[index][2] = rows[index][4] = "0.01000000"  # high and close 10x any other
         return edit
 
     untouched = scaler_after(None)
@@ -189,78 +174,36 @@ def test_test_and_validation_candles_never_reach_the_scaler(shared_data, tmp_pat
     assert changed["data_max_"][3] == 0.01 != untouched["data_max_"][3]
 
 
-def test_scaler_equals_sklearns_minmax_scaler(shared_data):
-    """The numpy fit gives sklearn's MinMaxScaler numbers, constant columns included."""
-    from sklearn.preprocessing import MinMaxScaler
-
-    from tests.conftest import read_csv_rows
-    from train.dataset import fit_scaler
-
-    rows = read_csv_rows(shared_data / "ADAETH.csv", limit=ROWS)
-    features = np.array([[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)]
-                         for row in rows])
-    targets = np.arange(1, 2000)
-    ours = fit_scaler(features, targets, window=1)
-    theirs = MinMaxScaler(feature_range=(0, 1)).fit(features[0:2000])
-    assert np.array_equal(ours.data_min, theirs.data_min_)
-    assert np.array_equal(ours.data_max, theirs.data_max_)
-    np.testing.assert_allclose(ours.scale, theirs.scale_, rtol=1e-12)
-    np.testing.assert_allclose(ours.min, theirs.min_, rtol=1e-12, atol=1e-300)
-    sample = features[2000:2100]
-    np.testing.assert_allclose(ours.transform(sample), theirs.transform(sample), rtol=1e-9)
-    assert ours.scale[-1] == theirs.scale_[-1] == 1.0  # "ignore" is constant 0: scale 1
-
-
-def test_windows_never_span_a_gap(shared_data):
-    """Every sample of the real series is window + 1 consecutive hours; none is lost besides."""
-    from tests.conftest import read_csv_rows
-
-    open_times = np.array([int(row[0]) for row in read_csv_rows(shared_data / "ADAETH.csv")])
-    for window in (1, 24):
-        targets = sample_targets(open_times, window, HOUR_MS)
-        spans = open_times[targets] - open_times[targets - window]
-        assert np.all(spans == window * HOUR_MS)
-        all_windows = np.arange(window, len(open_times))
-        spanning = all_windows[open_times[all_windows] - open_times[all_windows - window]
-                               != window * HOUR_MS]
-        assert len(targets) + len(spanning) == len(open_times) - window
-        # 5 gaps: each spoils exactly `window` windows (the gaps are far apart).
-        assert len(spanning) == 5 * window
-    # A synthetic gap: hours 0-9, then 12-19; window 3.
-    times = np.array([*range(10), *range(12, 20)]) * HOUR_MS
-    assert sample_targets(times, 3, HOUR_MS).tolist() == [3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17]
-
-
 @pytest.mark.slow
-def test_sigkill_while_saving_leaves_the_previous_model(shared_data, sqlite_url, tmp_path):
-    coin_id, rows = load_pair(sqlite_url, shared_data / "ADAETH.csv", 1500, tail=True)
+def test_sigkill_while_saving_leaves_the_previous_model(synthetic_candles, sqlite_url, tmp_path):
+    coin_id, rows = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", 1500, tail=True)
     art = tmp_path / "art"
-    common = ["-id", str(coin_id), "-symbol", "ADAETH", "--db", sqlite_url, "--artifacts",
+    common = ["-id", str(coin_id), "-symbol", "SYNTH1ETH", "--db", sqlite_url, "--artifacts",
               str(art), *FAST]
     first = train_cli(*common, "--run-id", "first", "--result-json", str(tmp_path / "r.json"))
     assert first.returncode == 0, first.stderr
     first_forecast = json.loads((tmp_path / "r.json").read_text())["predicted_close"]
-    weights = art / "weights" / "weight_ADAETH.weights.h5"
+    weights = art / "weights" / "weight_SYNTH1ETH.weights.h5"
     before = weights.read_bytes()
 
     second = subprocess.Popen(
-        [sys.executable, "-c", _CLI_WITH_TF_PROBE, "train", *common, "--seed", "7",
+        [sys.executable, "-c", CLI_WITH_TF_PROBE, "train", *common, "--seed", "7",
          "--run-id", "second"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=_env(**{testhooks.SAVE_PAUSE: "120"}), cwd=str(REPO))
+        env=child_env(**{testhooks.SAVE_PAUSE: "120"}), cwd=str(REPO))
     try:
         for line in second.stderr:  # the child is now between its temp writes and the rename
             if testhooks.SAVE_PAUSE_MARKER in line:
                 break
         else:
             pytest.fail("the second run never reached its save phase")
-        assert list((art / "weights").glob(".weight_ADAETH*")), "new weights not staged yet"
+        assert list((art / "weights").glob(".weight_SYNTH1ETH*")), "new weights not staged yet"
         second.send_signal(signal.SIGKILL)
     finally:
         second.kill()
         second.wait(timeout=60)
     assert second.returncode == -signal.SIGKILL
     assert weights.read_bytes() == before
-    loaded = _load_in_process(_settings(sqlite_url, art), "ADAETH")
+    loaded = _load_in_process(_settings(sqlite_url, art), "SYNTH1ETH")
     assert loaded.meta["run_id"] == "first"
     from predict.forecast import forecast_from_loaded
 

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.errors import BadInput, DatabaseUnavailable
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_sql_file_equals_code_schema():
-    assert (REPO / "sql" / "schema.mysql.sql").read_text() == db.mysql_ddl()
+from tests.helpers import REPO
 
 
 @pytest.mark.mysql
@@ -72,25 +64,10 @@ def test_coin_ids_are_stable(db_url):
     engine.dispose()
 
 
-def test_more_than_eight_decimals_is_refused():
-    with pytest.raises(ValueError):
-        db.to_exact_decimal("0.123456789")
-    with pytest.raises(ValueError):
-        db.to_exact_decimal("NaN")
-    assert format(db.to_exact_decimal("0.1"), "f") == "0.10000000"
-
-
-def test_bad_urls_are_one_clear_error(tmp_path):
-    with pytest.raises(BadInput):
-        db.open_database("nosuchdialect://x/y")
-    with pytest.raises(DatabaseUnavailable, match="127.0.0.1:1"):
-        db.open_database("mysql+mysqlconnector://root@127.0.0.1:1/test")
-
-
 def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
     """A database made before the return target and --horizon (no target, shrinkage, edge,
     horizon columns) is upgraded in place by the next open; its existing rows stay as they
-    were. (tests/test_interval.py does the same for the interval tables and columns.)"""
+    were. (The next test does the same for the interval tables and columns.)"""
     engine = db.open_database(db_url)
     new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge",
                                         "horizon"),
@@ -129,3 +106,45 @@ def test_processes_opening_a_new_database_together_all_succeed(db_url):
     engine = db.open_database(db_url)
     assert set(sa.inspect(engine).get_table_names()) >= set(db.metadata.tables)
     engine.dispose()
+
+
+def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
+    """A database from before intervals (no 5m table, no interval columns) is upgraded by the
+    next open; its old rows count as 1h in a pair's track record, apart from 5m runs."""
+    engine = db.open_database(db_url)
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        db.candles_table("5m").drop(conn)
+        # That version had no index on the interval column either (added with the scores).
+        for index in db.historical_price_predictions.indexes:
+            if "interval" in index.columns:
+                index.drop(conn)
+        for table in ("historical_train", "historical_price_predictions"):
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {quote('interval')}"))
+        # Rows as the older version wrote them: it knew no interval column.
+        old_table = sa.table("historical_train", *map(sa.column, (
+            "id_coin", "time_create", "price_test", "price_predict", "RMSE", "max_error",
+            "openTime_last", "skill")))
+        conn.execute(old_table.insert(), [
+            {"id_coin": 1, "time_create": 1, "price_test": "[]", "price_predict": "[]",
+             "RMSE": 0.5, "max_error": 0.5, "openTime_last": 0, "skill": skill}
+            for skill in (0.1, 0.2)])
+    engine.dispose()
+
+    engine = db.open_database(db_url)
+    try:
+        assert "candlestick_data_5m" in sa.inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            assert db.add_missing_columns(conn) == []
+            for interval, skill in (("1h", 0.3), ("5m", 0.4)):
+                conn.execute(db.historical_train.insert().values(
+                    id_coin=1, time_create=2, price_test="[]", price_predict="[]", RMSE=0.5,
+                    max_error=0.5, openTime_last=0, skill=skill, interval=interval))
+            old = conn.execute(sa.select(db.historical_train.c.interval)
+                               .where(db.historical_train.c.time_create == 1)).scalars().all()
+            assert old == [None, None]
+            assert db.recent_skills(conn, 1, interval="1h") == [0.3, 0.2, 0.1]
+            assert db.recent_skills(conn, 1, interval="5m") == [0.4]
+            assert db.recent_skills(conn, 1) == [0.4, 0.3, 0.2, 0.1]
+    finally:
+        engine.dispose()

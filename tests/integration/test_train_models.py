@@ -1,16 +1,14 @@
 """The model zoo: every architecture trains, stores its rows and reloads, on every backend.
 
-Real parts only: the newest 1,200 real ADAETH candles, real Keras training (2 epochs), the
-real CLI in fresh processes. To keep process start-ups few, the JAX trainings run in this
-(test) process and all TensorFlow trainings in one child process (tests.trainkit
-.train_every_model); torch runs once through the CLI.
+Real parts only: the newest 1,200 SYNTHETIC SYNTH1ETH candles (tests/synthetic.py), real
+Keras training (2 epochs), the real CLI in fresh processes. To keep process start-ups few,
+the JAX trainings run in this (test) process and all TensorFlow trainings in one child
+process (tests.trainkit.train_every_model); torch runs once through the CLI.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import subprocess
 import sys
 
@@ -19,28 +17,28 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.pair_job import TrainOptions
-from coinlstm.app.train_command import add_training_arguments, options_from_args, training_argv
 from coinlstm.core import config
-from tests.conftest import REPO, fingerprint, run_cli
-from tests.test_train import train_cli
-from tests.trainkit import FAST, folder_snapshot, load_pair, newest_features, train_every_model
+from tests.helpers import REPO, fingerprint
+from tests.trainkit import (
+    FAST,
+    child_env,
+    folder_snapshot,
+    load_pair,
+    newest_features,
+    train_cli,
+    train_every_model,
+)
 from train.models import MODEL_NAMES, build_model
 
 ROWS = 1200
-SYMBOL = "ADAETH"
+SYMBOL = "SYNTH1ETH"
 #: Runs tests.trainkit.train_every_model once per argument list in one fresh process (one
 #: TensorFlow start-up); the results are the last line.
 _TRAIN_EVERY_MODEL = ("import json, sys\nfrom tests.trainkit import train_every_model\n"
                       "print(json.dumps([train_every_model(*args)\n"
                       "                  for args in json.loads(sys.argv[1])]))")
 #: The second pass of every model: multi-step, multi-coin input, return target (the default).
-MULTI = ["--horizon", "16", "--with", "ETHBTC"]
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ, COINLSTM_HOME=str(REPO))
-    env.pop("KERAS_BACKEND", None)
-    return env
+MULTI = ["--horizon", "16", "--with", "SYNTH6ETH"]
 
 
 def _stored_rows(db_url: str) -> dict[str, tuple]:
@@ -97,11 +95,11 @@ def _check_runs(stored: dict[str, tuple], outcomes: list[dict], backend: str,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
-def test_every_model_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path, backend):
+def test_every_model_trains_stores_and_reloads(synthetic_candles, sqlite_url, tmp_path, backend):
     """Every model on each backend, twice: the tutorials' level target at one step, then 16
-    steps from two pairs (ADAETH with ETHBTC) on the default return target."""
-    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
-    load_pair(sqlite_url, shared_data / "ETHBTC.csv", ROWS, tail=True)
+    steps from two pairs (SYNTH1ETH with SYNTH6ETH) on the default return target."""
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", ROWS, tail=True)
+    load_pair(sqlite_url, synthetic_candles / "SYNTH6ETH.csv", ROWS, tail=True)
     art = tmp_path / "art"
     # The level target first: its forecast is the model's own, so the reload check is not
     # satisfied by "last close" alone.
@@ -113,7 +111,7 @@ def test_every_model_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path
     else:
         done = subprocess.run(
             [sys.executable, "-c", _TRAIN_EVERY_MODEL, json.dumps(calls)],
-            capture_output=True, text=True, env=_child_env(), cwd=str(REPO), timeout=600)
+            capture_output=True, text=True, env=child_env(), cwd=str(REPO), timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         single, multi = json.loads(done.stdout.strip().splitlines()[-1])
     stored = _stored_rows(sqlite_url)
@@ -125,17 +123,17 @@ def test_every_model_trains_stores_and_reloads(shared_data, sqlite_url, tmp_path
     _check_runs(stored, multi, backend, prefix="multi-", horizon=16)
     for outcome in multi:
         loaded = _load_under_jax(tmp_path / "multi" / outcome["model"])
-        assert loaded.meta["with"] == ["ETHBTC"] and outcome["target"] == "return"
+        assert loaded.meta["with"] == ["SYNTH6ETH"] and outcome["target"] == "return"
         assert loaded.model.output_shape == (None, 16)
-        # 8 scale-free inputs of the pair + ETHBTC's close return and volume change.
+        # 8 scale-free inputs of the pair + SYNTH6ETH's close return and volume change.
         assert len(loaded.scaler["features"]) == len(loaded.scaler["mean"]) == 10
-        assert sum("ETHBTC" in name for name in loaded.scaler["features"]) == 2
+        assert sum("SYNTH6ETH" in name for name in loaded.scaler["features"]) == 2
 
 
 @pytest.mark.slow
-def test_cnn_with_a_longer_window_on_mysql(shared_data, mysql_url, tmp_path):
+def test_cnn_with_a_longer_window_on_mysql(synthetic_candles, mysql_url, tmp_path):
     """The one MySQL run: cnn, whose kernel (3) spans several candles only when window > 1."""
-    coin_id, _ = load_pair(mysql_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    coin_id, _ = load_pair(mysql_url, synthetic_candles / f"{SYMBOL}.csv", ROWS, tail=True)
     [outcome] = train_every_model(mysql_url, str(tmp_path / "art"), coin_id, SYMBOL, "jax",
                                   flags=["--window", "6"], models=["cnn"])
     train, prediction = _stored_rows(mysql_url)["jax-cnn"]
@@ -147,9 +145,9 @@ def test_cnn_with_a_longer_window_on_mysql(shared_data, mysql_url, tmp_path):
 
 
 @pytest.mark.slow
-def test_torch_backend_through_the_cli_reloads_under_jax(shared_data, sqlite_url, tmp_path,
+def test_torch_backend_through_the_cli_reloads_under_jax(synthetic_candles, sqlite_url, tmp_path,
                                                          monkeypatch):
-    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", ROWS, tail=True)
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", ROWS, tail=True)
     art, result_path = tmp_path / "art", tmp_path / "result.json"
     done = train_cli("-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url, "--artifacts",
                      str(art), "--backend", "torch", "--model", "gru", "--dropout", "0.1",
@@ -220,27 +218,17 @@ def test_regularisation_flags_change_the_graph_and_defaults_keep_the_reference()
         assert build_model(name, (24, shape[1]), regularised).output_shape == (None, 1)
 
 
-def test_training_flags_round_trip_to_the_market_jobs_children():
-    options = TrainOptions(model="lstm-leaky", dropout=0.3, l1=1e-10, l2=1.5e-4, window=3)
-    parser = argparse.ArgumentParser()
-    add_training_arguments(parser)
-    argv = training_argv(options)
-    assert "--dropout" in argv and "--l1" in argv
-    assert options_from_args(parser.parse_args(argv)) == options
-    assert training_argv(TrainOptions()) == []
-
-
 @pytest.mark.parametrize(("flags", "words"), [
     (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, got 1.5"),
     (["--l1", "-1"], "--l1 must be a finite number, 0 or more, got -1.0"),
     (["--model", "foo"], "argument --model: invalid choice: 'foo'"),
 ])
-def test_bad_model_flags_exit_2_with_one_line_and_write_nothing(shared_data, sqlite_url,
-                                                                 tmp_path, flags, words):
-    coin_id, _ = load_pair(sqlite_url, shared_data / f"{SYMBOL}.csv", 300, tail=True)
+def test_bad_model_flags_exit_2_with_one_line_and_write_nothing(synthetic_candles, sqlite_url,
+                                                                 tmp_path, flags, words, cli):
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", 300, tail=True)
     art = tmp_path / "art"
     rows_before = fingerprint(sqlite_url)
-    done = run_cli("train", "-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url,
+    done = cli("train", "-id", str(coin_id), "-symbol", SYMBOL, "--db", sqlite_url,
                    "--artifacts", str(art), *flags)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()

@@ -1,0 +1,112 @@
+"""The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png.
+
+Only presentation: every figure comes from the cases (train/scoring.py); nothing here
+measures anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from train.scoring import CLEARLY_WORSE
+
+#: Columns of cases.csv, in order.
+CASE_COLUMNS: tuple[str, ...] = (
+    "pair", "coin_id", "model", "network", "target", "fold", "repeat", "seed",
+    "test_start", "test_end", "test_start_ms", "test_end_ms", "n_train", "n_val", "n_test",
+    "rmse", "mae", "mape", "mase", "direction_accuracy", "naive_rmse", "naive_mae", "skill",
+    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage")
+
+LEGEND = (
+    "skill = 1 - RMSE / RMSE of the naive forecast \"next close = last close\" on the same "
+    "test rows: > 0 beats it, 0 ties (naive is 0 by definition), < 0 is worse.",
+    f"q25..q75: quartiles of skill over the cases; >0, =0, <{CLEARLY_WORSE:g}: share of "
+    "cases with skill above 0, exactly 0 (the forecast was the last close, e.g. shrinkage "
+    "a = 0), below that; MASE: MAE / mean |hourly close change| on the fold's "
+    "training rows; MAPE in %; direction: share of test hours whose predicted move had the "
+    "actual move's sign (an unmoved hour counts only for a 'no move' forecast); s/epoch: "
+    "fit seconds / epochs run (a process's first fold includes compiling); sign p: two-sided "
+    "sign test that the median skill is 0 (cases with skill != 0).",
+    "case = one (pair, model, fold, repeat); naive is deterministic: one case per "
+    "(pair, fold). Every figure is measured on this run.",
+)
+
+CASES_FILE = "cases.csv"
+SUMMARY_FILE = "summary.json"
+PLOT_FILE = "skill.png"
+
+
+def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
+                title: str) -> None:
+    """cases.csv, summary.json and skill.png in ``out``."""
+    write_cases(out / CASES_FILE, cases)
+    (out / SUMMARY_FILE).write_text(json.dumps(report, indent=2))
+    draw_skill(out / PLOT_FILE, cases, models, title)
+
+
+def _fmt(value: float | int | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(value.ljust(width) if i == 0 else value.rjust(width)
+                       for i, (value, width) in enumerate(zip(row, widths, strict=True)))
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
+                  failures: list[dict]) -> str:
+    header = ("model", "cases", "median skill", "q25", "q75", ">0", "=0",
+              f"<{CLEARLY_WORSE:g}", "MASE", "MAPE %", "direction", "s/epoch", "sign p")
+    rows = []
+    for name in models:
+        s = summary[name]
+        rows.append((name, str(s["cases"]), _fmt(s["median_skill"], "+.4f"),
+                     _fmt(s["q25_skill"], "+.4f"), _fmt(s["q75_skill"], "+.4f"),
+                     _fmt(s["share_skill_above_0"], ".2f"), _fmt(s["share_skill_0"], ".2f"),
+                     _fmt(s["share_skill_below_-0.02"], ".2f"), _fmt(s["median_mase"], ".3f"),
+                     _fmt(s["median_mape"], ".3f"), _fmt(s["median_direction_accuracy"], ".3f"),
+                     _fmt(s["median_seconds_per_epoch"], ".3f"), _fmt(s["sign_test_p"], ".3g")))
+    pair_rows = [(pair, *(_fmt(medians[name], "+.4f") for name in models))
+                 for pair, medians in per_pair.items()]
+    parts = ["", _table(header, rows), *LEGEND, "",
+             "median skill per pair (over folds and repeats):",
+             _table(("pair", *models), pair_rows)]
+    parts += [f"failed: {f['pair']} {f['model']} repeat {f['repeat']}: {f['reason']}"
+              for f in failures]
+    return "\n".join(parts)
+
+
+def write_cases(path: Path, cases: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CASE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(cases)
+
+
+def draw_skill(path: Path, cases: list[dict], models: list[str], title: str) -> None:
+    """Box plot of skill per model (matplotlib's Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = [[c["skill"] for c in cases if c["model"] == name and c["skill"] is not None]
+            for name in models]
+    figure, axes = plt.subplots(figsize=(max(6, 1.4 * len(models) + 2), 5))
+    shown = [(name, values) for name, values in zip(models, data, strict=True) if values]
+    if shown:
+        axes.boxplot([values for _, values in shown], tick_labels=[name for name, _ in shown])
+    axes.axhline(0.0, color="tab:orange", linestyle="--", label="naive (last close)")
+    axes.set_ylabel("skill = 1 - RMSE / naive RMSE")
+    axes.set_title(title)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)

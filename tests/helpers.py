@@ -1,0 +1,245 @@
+"""Plain helpers of the tests: paths, real candle files, the CLI as a user runs it.
+
+Test modules import these (``from tests.helpers import ...``); the fixtures are in
+tests/conftest.py, which no module imports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "binance-1h"
+ETH_PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH",
+             "TRXETH", "XRPETH")
+HOUR_MS = 3_600_000
+
+
+def fingerprint(url: str) -> dict[str, int]:
+    """Row counts of every table: equal before and after means 'the database is unchanged'."""
+    from coinlstm import db
+
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return db.table_fingerprint(conn)
+    finally:
+        engine.dispose()
+
+
+def read_csv_rows(path: Path, limit: int | None = None, tail: bool = False) -> list[list[str]]:
+    """A kline CSV's rows as the text fields Binance wrote (what tests compare against)."""
+    lines = path.read_text().splitlines()
+    if limit is not None:
+        lines = lines[-limit:] if tail else lines[:limit]
+    return [line.split(",") for line in lines if line]
+
+
+def write_sample(src: Path, dest_dir: Path, rows: int, tail: bool = False) -> Path:
+    """Copy the first (or last) ``rows`` candles of a candle CSV: small data for tests."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / src.name
+    lines = src.read_text().splitlines()
+    chosen = lines[-rows:] if tail else lines[:rows]
+    dest.write_text("\n".join(chosen) + "\n")
+    return dest
+
+
+def write_market(source: Path, folder: Path, pairs, rows: int, tail: bool = False) -> Path:
+    """A folder to serve: the first (or last) ``rows`` candles of each pair of ``source``."""
+    for symbol in pairs:
+        write_sample(source / f"{symbol}.csv", folder, rows, tail=tail)
+    return folder
+
+
+def after_last(folder: Path) -> int:
+    """A server time just after every candle in the folder has closed (a minute later)."""
+    last = max(int(read_csv_rows(path)[-1][0]) for path in folder.glob("*.csv"))
+    return last + HOUR_MS + 60_000
+
+
+def cli_env(env: dict | None = None, cwd: Path | None = None) -> dict[str, str]:
+    full_env = dict(os.environ)
+    full_env.setdefault("COINLSTM_HOME", str(cwd or REPO))
+    if env:
+        full_env.update(env)
+    return full_env
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m coinlstm ARGS`` as a user would, in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "coinlstm", *args], capture_output=True,
+                          text=True, env=cli_env(env, cwd), timeout=timeout,
+                          cwd=str(cwd or REPO))
+
+
+class CliRunner:
+    """``python -m coinlstm``: ``runner(*args)`` runs to the end, ``runner.start(*args)``
+    returns the running process; whatever is still running at teardown is killed."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def __call__(self, *args: str, env: dict | None = None, timeout: float = 600,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return run_cli(*args, env=env, timeout=timeout, cwd=cwd)
+
+    def start(self, *args: str, env: dict | None = None, cwd: Path | None = None,
+              **popen) -> subprocess.Popen:
+        options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+        process = subprocess.Popen([sys.executable, "-m", "coinlstm", *args],
+                                   env=cli_env(env, cwd), cwd=str(cwd or REPO), **options)
+        self.started.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+
+class Served:
+    """``coinlstm serve`` started as a user starts it, on a free loopback port: the
+    dashboard's API and browser tests. ``get`` answers (status, headers, body) for any
+    status; ``stop`` ends its process group."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "coinlstm", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(env),
+            cwd=REPO, start_new_session=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("dashboard on "):
+            self.stop()
+            raise AssertionError(f"serve did not start: {line} {self.process.stderr.read()}")
+        self.url = line.split()[2].rstrip("/")
+
+    def get(self, path: str, headers: dict | None = None, method: str = "GET",
+            data: bytes | None = None):
+        request = urllib.request.Request(self.url + path, headers=headers or {},
+                                         method=method, data=data)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, dict(reply.headers), reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read().decode()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# --------------------------------------------------------------------------- candles in a DB
+
+#: The header line data.binance.vision puts in some dumps.
+VISION_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+                 "taker_buy_volume,taker_buy_quote_volume,ignore")
+
+
+def as_tuples(lines: list[str]) -> list[tuple[str, ...]]:
+    """Kline CSV lines as the text tuples ``db.candle_text_rows`` returns."""
+    return [tuple(line.split(",")) for line in lines]
+
+
+def write_csv(folder: Path, symbol: str, lines: list[str]) -> Path:
+    """``folder/SYMBOL.csv`` holding ``lines``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{symbol}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_dump(folder: Path, name: str, lines: list[str], header: bool = False,
+               checksum: bool = True) -> Path:
+    """A data.binance.vision zip (and its .CHECKSUM) holding ``name``.csv."""
+    import hashlib
+    import io
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.csv",
+                         "\n".join(([VISION_HEADER] if header else []) + lines) + "\n")
+    path = folder / f"{name}.zip"
+    path.write_bytes(body.getvalue())
+    if checksum:
+        digest = hashlib.sha256(body.getvalue()).hexdigest()
+        (folder / f"{name}.zip.CHECKSUM").write_text(f"{digest}  {path.name}\n")
+    return path
+
+
+def import_into(url: str, paths: list[Path], **options):
+    """``crawl.vision.import_paths`` into the database at ``url``: its ImportSummary."""
+    from coinlstm import db
+    from crawl import vision
+
+    engine = db.open_database(url)
+    try:
+        return vision.import_paths(engine, paths, **options)
+    finally:
+        engine.dispose()
+
+
+def text_rows(url: str, symbol: str, interval: str = "1h") -> list[tuple]:
+    """The stored candles of ``symbol`` at ``interval`` as text tuples ([] if unknown)."""
+    from coinlstm import db
+
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            coin = db.coin_by_symbol(conn, symbol)
+            return [] if coin is None else db.candle_text_rows(conn, coin.id, interval=interval)
+    finally:
+        engine.dispose()
+
+
+def count_rows_by_name(url: str, table: str) -> int:
+    """Rows of a table named as a dashboard names it, not through the code's schema."""
+    import sqlalchemy as sa
+
+    from coinlstm import db
+
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(table)))
+                       .scalar_one())
+    finally:
+        engine.dispose()
+
+
+def kline_features(rows: list[list[str]]):
+    """(open times, the 10 feature columns as a float array) of kline text rows: fields 1-5
+    and 7-11, the order of ``db.FEATURE_COLUMNS``."""
+    import numpy as np
+
+    times = [int(row[0]) for row in rows]
+    return times, np.array([[float(row[i]) for i in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)]
+                            for row in rows])
+
+
+def valid_samples(times, reach: int, horizon: int):
+    """First target rows whose window, lead and K targets are consecutive hours (by hand)."""
+    import numpy as np
+
+    times = np.asarray(times)
+    first = np.arange(reach, len(times) - horizon + 1)
+    return first[times[first + horizon - 1] - times[first - reach]
+                 == (reach + horizon - 1) * HOUR_MS]

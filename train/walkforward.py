@@ -1,0 +1,98 @@
+"""Walk-forward folds (expanding window) over one pair's candles: pure, no I/O.
+
+Why a module of its own: the folds decide what a backtest may see, so they are the one place
+where a leak of future candles could hide; they are tested alone (tests/test_backtest.py).
+
+A pair's sample targets are computed once on its whole series (:func:`train.dataset.
+sample_targets`, gap-aware, as build_dataset does). Fold k (0 oldest .. F-1 newest) tests the
+block of ``fold_size`` samples that ends ``(F-1-k) * fold_size`` samples before the newest.
+For that fold the series is cut right after the block's last target candle and handed to
+:func:`train.dataset.build_dataset` with ``test_size = fold_size``: the scaler is fitted on
+the fold's training rows, early stopping watches the validation slice just before the block,
+and no candle after the block is passed in at all, so none can leak into the fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from coinlstm.core.errors import BadInput, CoinlstmError
+from train.dataset import (
+    MIN_TRAIN_SAMPLES,
+    MIN_VAL_SAMPLES,
+    Dataset,
+    build_dataset,
+    lead,
+    sample_targets,
+)
+
+
+class FoldOptions(Protocol):
+    """The training settings a fold's dataset depends on (TrainOptions has them)."""
+
+    window: int
+    val_size: int
+    target: str
+
+    @property
+    def interval_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward step: the test block's target rows (indices into the whole series)."""
+
+    index: int
+    test_targets: np.ndarray
+
+    @property
+    def end_row(self) -> int:
+        """The block's last target row: the fold sees candles ``[0, end_row]`` and no more."""
+        return int(self.test_targets[-1])
+
+
+def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: int,
+               window: int, target: str,
+               interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL]) -> list[Fold]:
+    """The F consecutive test blocks of ``fold_size`` samples ending at the newest sample.
+
+    BadInput when the series has too few samples for the oldest fold to keep the smallest
+    training and validation slices build_dataset accepts.
+    """
+    times = np.asarray(open_times, dtype=np.int64)
+    targets = sample_targets(times, window + lead(target), interval_ms)
+    needed = folds * fold_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES
+    if len(targets) < needed:
+        raise BadInput(f"{len(targets)} usable samples, {folds} folds of {fold_size} need at "
+                       f"least {needed} (training {MIN_TRAIN_SAMPLES} + validation "
+                       f"{MIN_VAL_SAMPLES} before the oldest block)")
+    n = len(targets)
+    return [Fold(k, targets[n - (folds - k) * fold_size:n - (folds - 1 - k) * fold_size])
+            for k in range(folds)]
+
+
+def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
+                 fold: Fold, options: FoldOptions) -> Dataset:
+    """build_dataset on the candles up to the block's last target row, and nothing later."""
+    end = fold.end_row + 1
+    dataset = build_dataset(open_times[:end], values[:end], options.window,
+                            len(fold.test_targets), options.val_size, options.interval_ms,
+                            options.target)
+    if not np.array_equal(dataset.split.test, fold.test_targets):  # pragma: no cover
+        raise CoinlstmError(f"fold {fold.index}: build_dataset's test slice is not the "
+                            "planned block (a bug: sample_targets of a prefix changed)")
+    return dataset
+
+
+def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
+                  options: FoldOptions, folds: int, fold_size: int
+                  ) -> list[tuple[Fold, Dataset]]:
+    """Every fold's dataset, all built before any training: bad data fails a task at once."""
+    plan = plan_folds(open_times, folds, fold_size, options.window, options.target,
+                      options.interval_ms)
+    return [(fold, fold_dataset(open_times, values, fold, options)) for fold in plan]
