@@ -6,12 +6,14 @@ security headers, and that nothing writes."""
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app import synthetic_history
@@ -171,3 +173,30 @@ def test_with_a_token_every_request_needs_it(market_db):
             assert reply.status == 200
     finally:
         server.stop()
+
+
+@pytest.mark.mysql
+def test_a_select_only_mysql_user_is_enough(mysql_url):
+    """docs/dashboard.md's GRANT: the dashboard reads with SELECT and nothing else."""
+    engine = db.open_database(mysql_url)
+    symbols = synthetic_history.build(engine, pairs=2, hours=60)
+    user, password = "dash_" + secrets.token_hex(4), secrets.token_hex(8)
+    # Identifiers cannot be bound; the database name is the fixture's (hex), quoted.
+    database = engine.dialect.identifier_preparer.quote_identifier(engine.url.database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE USER :user@'127.0.0.1' IDENTIFIED BY :password"),
+                     {"user": user, "password": password})
+        conn.execute(sa.text(f"GRANT SELECT ON {database}.* TO :user@'127.0.0.1'"),
+                     {"user": user})
+    url = engine.url.set(username=user, password=password).render_as_string(
+        hide_password=False)
+    server = Served("--db", url)
+    try:
+        status, _, body = server.get("/api/markets/ETH/ranking")
+        assert status == 200 and len(json.loads(body)) == len(symbols)
+        assert server.get(f"/pair/{symbols[0]}")[0] == 200
+    finally:
+        server.stop()
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP USER :user@'127.0.0.1'"), {"user": user})
+        engine.dispose()
