@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import sys
 
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
@@ -62,6 +63,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def database_problem(engine) -> str | None:
+    """One line saying why the dashboard cannot read the database now, or None."""
+    import sqlalchemy as sa
+
+    from coinlstm.db import forecast_scores
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(forecast_scores.c.id).limit(1))
+    except sa.exc.DBAPIError as exc:
+        return str(exc.orig or exc).splitlines()[0]
+    return None
+
+
 def serve(db_url: str, host: str, port: int, token: str | None,
           announce=None) -> None:
     """Serve until interrupted; prints the URL once the socket is bound."""
@@ -73,6 +88,11 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     from coinlstm.db import describe_url
 
     app = create_app(db_url, token)
+    problem = database_problem(app.state.engine)
+    if problem is not None:  # served anyway: pages answer 503 until the database is there
+        print(f"warning: database {describe_url(db_url)} not readable yet ({problem}); "
+              "pages answer 503 until it is (`coinlstm score --db URL` creates missing tables)",
+              file=sys.stderr, flush=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
