@@ -12,7 +12,7 @@ import os
 import sys
 
 from coinlstm.core import config
-from coinlstm.core.errors import BadInput
+from coinlstm.core.errors import BadInput, CoinlstmError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -96,7 +96,11 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CoinlstmError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)  # connections queue from now on, so the URL printed below answers
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"

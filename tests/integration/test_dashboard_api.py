@@ -200,3 +200,16 @@ def test_a_select_only_mysql_user_is_enough(mysql_url):
         with engine.begin() as conn:
             conn.execute(sa.text("DROP USER :user@'127.0.0.1'"), {"user": user})
         engine.dispose()
+
+
+def test_a_port_in_use_is_one_line(sqlite_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        refused = run_cli("serve", "--port", port, "--db", sqlite_url, timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"coinlstm serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
