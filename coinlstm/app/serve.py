@@ -77,8 +77,7 @@ def database_problem(engine) -> str | None:
     return None
 
 
-def serve(db_url: str, host: str, port: int, token: str | None,
-          announce=None) -> None:
+def serve(db_url: str, host: str, port: int, token: str | None) -> None:
     """Serve until interrupted; prints the URL once the socket is bound."""
     import socket
 
@@ -88,11 +87,6 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     from coinlstm.db import describe_url
 
     app = create_app(db_url, token)
-    problem = database_problem(app.state.engine)
-    if problem is not None:  # served anyway: pages answer 503 until the database is there
-        print(f"warning: database {describe_url(db_url)} not readable yet ({problem}); "
-              "pages answer 503 until it is (`coinlstm score --db URL` creates missing tables)",
-              file=sys.stderr, flush=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -102,12 +96,15 @@ def serve(db_url: str, host: str, port: int, token: str | None,
         sock.close()
         raise CoinlstmError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)  # connections queue from now on, so the URL printed below answers
+    problem = database_problem(app.state.engine)
+    if problem is not None:  # served anyway: pages answer 503 until the database is there
+        print(f"warning: database {describe_url(db_url)} not readable yet ({problem}); "
+              "pages answer 503 until it is (`coinlstm score --db URL` creates missing tables)",
+              file=sys.stderr, flush=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     print(f"dashboard on {url} (database {describe_url(db_url)}"
           f"{', token required' if token else ''}); Ctrl-C stops it", flush=True)
-    if announce is not None:
-        announce(url)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            server_header=False))
     server.run(sockets=[sock])
