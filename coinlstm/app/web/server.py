@@ -202,7 +202,7 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
                   days: int = Query(7, ge=1, le=MAX_DAYS)) -> Response:
         _interval(interval)
         with engine.connect() as conn:
-            coin = views.pair(conn, symbol, interval)
+            coin = views.pair(conn, symbol)
             chart = views.history(conn, symbol, interval, days)
             record = views.track_record(conn, symbol, interval, chart["model"],
                                         chart["target"])

@@ -98,7 +98,8 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
     return entry
 
 
-def pair(conn: sa.Connection, symbol: str, interval: str) -> sa.Row:
+def pair(conn: sa.Connection, symbol: str) -> sa.Row:
+    """The pair's coin_info row; NotFound (the API's 404) for a symbol not in the database."""
     coin = db.coin_by_symbol(conn, symbol)
     if coin is None:
         raise NotFound(f"unknown symbol {symbol}")
@@ -107,20 +108,21 @@ def pair(conn: sa.Connection, symbol: str, interval: str) -> sa.Row:
 
 def _series(conn, coin, interval, model, target) -> tuple[str, str]:
     """The series shown: the one asked for, else the newest forecast's."""
-    if model is not None and target is not None:
-        return model, target
-    newest = db.newest_forecasts(conn, interval, [int(coin.id)]).get(int(coin.id))
-    if newest is None:
-        return model or "", target or ""
-    return model if model is not None else newest.model or "", \
-        target if target is not None else newest.target or ""
+    newest = None
+    if model is None or target is None:
+        newest = db.newest_forecasts(conn, interval, [int(coin.id)]).get(int(coin.id))
+    if model is None:
+        model = "" if newest is None else newest.model or ""
+    if target is None:
+        target = "" if newest is None else newest.target or ""
+    return model, target
 
 
 def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | None = None,
                  target: str | None = None) -> dict:
     """The pair's forward track record per window for one forecaster (default: the one that
     made its newest forecast)."""
-    coin = pair(conn, symbol, interval)
+    coin = pair(conn, symbol)
     model, target = _series(conn, coin, interval, model, target)
     rows = {row.window: row for row in db.stored_track_records(conn, interval, [int(coin.id)])
             if (row.model, row.target) == (model, target)}
@@ -144,7 +146,7 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     """The last ``days`` of closes, every forecast at the candle it was for (the newest per
     candle), the naive forecast, the next forecast, and the cumulative squared-error
     difference model - naive of the scored ones."""
-    coin = pair(conn, symbol, interval)
+    coin = pair(conn, symbol)
     model, target = _series(conn, coin, interval, model, target)
     newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
     if newest is None:
@@ -178,7 +180,7 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
 
 def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
     """The pair's newest training run: its settings and test-slice metrics."""
-    coin = pair(conn, symbol, interval)
+    coin = pair(conn, symbol)
     row = db.latest_training(conn, int(coin.id), interval)
     if row is None:
         return {"symbol": symbol, "interval": interval, "trained": None}
