@@ -227,6 +227,7 @@ class MarketJob:
         far, which also becomes the ``edge`` flag of the forecast row this run wrote. The
         shrinkage's own a > 0 test stays in the result as ``a_positive``."""
         from predict.scoring import pair_verdict
+        from predict.track_record import EDGE
 
         edges = {}
         with self.engine.connect() as conn:
@@ -236,7 +237,7 @@ class MarketJob:
                                                result.get("target"), self.options.interval)
                 result["a_positive"] = result.get("edge")
                 result["verdict"] = verdict
-                result["edge"] = edges[outcome.coin_id] = verdict == "edge"
+                result["edge"] = edges[outcome.coin_id] = verdict == EDGE
                 for name in ("scored", "skill", "dm_pvalue"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
         with db.transaction(self.engine) as conn:
