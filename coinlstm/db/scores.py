@@ -18,6 +18,9 @@ from coinlstm.db.schema import (
     track_records,
 )
 
+#: Rows per statement when scores are written or deleted in bulk.
+BATCH_ROWS = 1000
+
 
 @dataclass(frozen=True)
 class SeriesKey:
@@ -79,10 +82,13 @@ def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[in
     transaction. Returns rows written."""
     s = forecast_scores
     replaced = sorted(set(replaced))
-    for start in range(0, len(replaced), 500):
-        conn.execute(s.delete().where(s.c.id.in_(replaced[start:start + 500])))
-    if rows:
-        conn.execute(s.insert(), list(rows))
+    for start in range(0, len(replaced), BATCH_ROWS):
+        conn.execute(s.delete().where(s.c.id.in_(replaced[start:start + BATCH_ROWS])))
+    rows = list(rows)
+    # Batches: one executemany of 290,000 rows is one multi-row INSERT on MySQL, beyond its
+    # max_allowed_packet (the server drops the connection).
+    for start in range(0, len(rows), BATCH_ROWS):
+        conn.execute(s.insert(), rows[start:start + BATCH_ROWS])
     return len(rows)
 
 
