@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import ExchangeUnavailable
+from coinlstm.core.klines import check_interval, klines_from_page
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ CALL_WEIGHTS = {"ping": 1, "time": 1, "exchangeInfo": 20, "klines": 2}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: While the server's clock rate is unknown, sleep at most this long between clock checks.
 _CLOCK_PROBE_SECONDS = 2.0
+
+
+class BadReply(ExchangeUnavailable):
+    """The exchange answered, every time, with klines that break a rule: that pair's data
+    cannot be trusted now, but the exchange itself is up (the crawl goes on with the next
+    pair)."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +109,16 @@ class BinanceClient:
         return self._server_ms(reply)
 
     def klines(self, symbol: str, interval: str, start_ms: int, limit: int = 1000) -> list[list]:
-        """Up to ``limit`` klines of ``symbol`` opening at or after ``start_ms``, oldest first."""
-        rows = self._call("klines", lambda: self.client.get_klines(
-            symbol=symbol, interval=interval, startTime=start_ms, limit=limit))
-        if not isinstance(rows, list):
-            raise ExchangeUnavailable(f"{self._url('klines')} sent {type(rows).__name__}, "
-                                      "not a list of klines")
-        return rows
+        """Up to ``limit`` klines of ``symbol`` opening at or after ``start_ms``, oldest first,
+        in stored form and checked by the kline rules (coinlstm.core.klines).
+
+        A reply that breaks a rule is retried like a cut-off one; if every attempt does,
+        :class:`BadReply` names the candle and the rule of the last one.
+        """
+        interval_ms = check_interval(interval)
+        return self._call("klines", lambda: self.client.get_klines(
+            symbol=symbol, interval=interval, startTime=start_ms, limit=limit),
+            check=lambda page: klines_from_page(page, start_ms, interval_ms))
 
     # -- machinery --------------------------------------------------------------------
 
@@ -123,12 +133,15 @@ class BinanceClient:
         share = int(self.weight_limit * self.retry.weight_share)
         return max(1, min(share, self.weight_limit - 3))
 
-    def _call(self, endpoint: str, send, check_weight: bool = True):
-        """Send one API call, waiting out rate limits and retrying transient failures."""
+    def _call(self, endpoint: str, send, check_weight: bool = True, check=None):
+        """Send one API call, waiting out rate limits and retrying transient failures; with
+        ``check``, a reply it refuses (ValueError) is one more transient failure, and its
+        value is what the call returns."""
         from binance.exceptions import BinanceAPIException, BinanceRequestException
         from requests import RequestException
 
         failures = rate_limited = 0
+        bad_reply = False
         while True:
             if check_weight:
                 self._keep_weight_under_ceiling(CALL_WEIGHTS[endpoint])
@@ -147,17 +160,26 @@ class BinanceClient:
                     raise ExchangeUnavailable(
                         f"{self._url(endpoint)} refused the request: HTTP {status}, "
                         f"code {exc.code}: {exc.message}") from None
-                reason = f"HTTP {status}"
+                reason, bad_reply = f"HTTP {status}", False
             except BinanceRequestException:
                 self._note_weight(self.client.response)
-                reason = "invalid JSON in the reply (cut off?)"
+                reason, bad_reply = "invalid JSON in the reply (cut off?)", False
             except RequestException as exc:
-                reason = _network_reason(exc, self.timeout)
+                reason, bad_reply = _network_reason(exc, self.timeout), False
             else:
                 self._note_weight(self.client.response)
-                return result
+                if check is None:
+                    return result
+                try:
+                    return check(result)
+                except ValueError as exc:
+                    reason = str(exc)
+                    bad_reply = True
             failures += 1
             if failures >= self.retry.attempts:
+                if bad_reply:
+                    raise BadReply(f"{self._url(endpoint)} sent a bad reply {failures} times, "
+                                   f"giving up; last: {reason}") from None
                 raise ExchangeUnavailable(
                     f"{self._url(endpoint)} failed {failures} times, giving up; last: "
                     f"{reason}") from None

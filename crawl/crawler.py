@@ -14,16 +14,15 @@ import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 
 from coinlstm import db
 from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET
-from coinlstm.core.errors import BadInput, ExchangeUnavailable
+from coinlstm.core.errors import EXIT_FAILURE, BadInput
 from coinlstm.core.klines import (
     check_interval,
+    check_market,
     check_symbol,
     ms_to_utc,
-    parse_kline,
     parse_symbols,
     parse_time,
 )
@@ -50,6 +49,9 @@ class CrawlSummary:
     #: Transient failures retried, and waits for rate limits (Retry-After, weight).
     retries: int = 0
     rate_limit_waits: int = 0
+    #: Pairs skipped because the exchange kept sending klines that break a rule, and why
+    #: (the candle and the rule); their earlier pages stay, nothing of the bad one is stored.
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_added(self) -> int:
@@ -62,8 +64,10 @@ class CrawlSummary:
         trouble = ""
         if self.retries or self.rate_limit_waits:
             trouble = f" ({self.retries} retries, {self.rate_limit_waits} rate-limit waits)"
-        return (f"crawled market {self.market}: {len(self.pairs)} pairs, {self.total_added} "
-                f"candles added, {self.requests} requests{trouble}, {self.seconds:.1f} s")
+        failed = f", {len(self.failed)} failed ({', '.join(self.failed)})" if self.failed else ""
+        return (f"crawled market {self.market}: {len(self.pairs)} pairs{failed}, "
+                f"{self.total_added} candles added, {self.requests} requests{trouble}, "
+                f"{self.seconds:.1f} s")
 
 
 @dataclass(frozen=True)
@@ -82,17 +86,20 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
     pair resumes from its newest candle of that interval: a 5m crawl neither touches nor
     continues the hourly series.
 
+    A pair whose replies keep breaking the kline rules is skipped (``failed`` says why) and
+    the next pair crawled; an exchange that cannot be reached stops the crawl.
+
     ``client`` is a :class:`crawl.binance.BinanceClient` (built for ``binance_url`` when
     None). Raises BadInput for a market without pairs, a ``since_ms`` in the future, a bad
     interval or an ``only`` symbol that is not a trading pair of the market, before writing.
     """
     started = time.monotonic()
-    market = _check_market(market)
+    market = check_market(market)
     interval_ms = check_interval(interval)
     only = [check_symbol(symbol) for symbol in only] if only else None
-    if client is None:
-        from crawl.binance import BinanceClient
+    from crawl.binance import BadReply, BinanceClient
 
+    if client is None:
         client = BinanceClient(binance_url)
     counters_before = (client.requests, client.retries, client.rate_limit_waits)
 
@@ -115,9 +122,12 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
         for pair in chosen:
             bars.pair(pair.symbol)
             summary.pairs.append(pair.symbol)
-            summary.candles_added[pair.symbol] = _crawl_pair(
-                engine, client, coin_ids[pair.symbol], pair.symbol, interval, interval_ms,
-                since_ms, server_ms, bars)
+            summary.candles_added[pair.symbol] = 0
+            try:
+                _crawl_pair(engine, client, coin_ids[pair.symbol], pair.symbol, interval,
+                            interval_ms, since_ms, server_ms, bars, summary.candles_added)
+            except BadReply as exc:
+                summary.failed[pair.symbol] = str(exc)
     finally:
         bars.close()
         summary.requests = client.requests - counters_before[0]
@@ -125,12 +135,6 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
         summary.rate_limit_waits = client.rate_limit_waits - counters_before[2]
         summary.seconds = time.monotonic() - started
     return summary
-
-
-def _check_market(market: str) -> str:
-    if not isinstance(market, str) or not market.isalnum() or not 2 <= len(market) <= 10:
-        raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH")
-    return market.upper()
 
 
 def _market_pairs(info: dict, market: str) -> list[MarketPair]:
@@ -173,47 +177,35 @@ def _register(conn, market: str, pairs: list[MarketPair]) -> dict[str, int]:
 
 
 def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interval_ms: int,
-                since_ms: int, server_ms: int, bars: _Progress) -> int:
-    """Fetch and store one pair's closed candles page by page; returns candles added."""
+                since_ms: int, server_ms: int, bars: _Progress, added: dict[str, int]) -> None:
+    """Fetch and store one pair's closed candles page by page, counting them in ``added``.
+
+    Every page comes checked by the kline rules (BinanceClient.klines); one that keeps
+    breaking them raises BadReply before any of it is stored.
+    """
     with engine.connect() as conn:
         newest = db.newest_open_time(conn, coin_id, interval=interval)
     start_ms = since_ms if newest is None else newest + interval_ms
-    added = 0
     while start_ms < server_ms:
         page = client.klines(symbol, interval, start_ms, limit=PAGE_LIMIT)
-        closed = _closed_klines(symbol, page, start_ms, server_ms)
+        closed = _until_open(page, server_ms)
         if closed:
             # One transaction per page: a kill leaves whole pages, so no hole, ever.
             with db.transaction(engine) as conn:
-                added += db.insert_klines(conn, coin_id, closed, interval=interval)
+                added[symbol] += db.insert_klines(conn, coin_id, closed, interval=interval)
             bars.candles(len(closed))
             start_ms = closed[-1][0] + interval_ms
         if len(closed) < len(page) or len(page) < PAGE_LIMIT:
             break  # reached the open candle, or the exchange has nothing newer
-    return added
 
 
-def _closed_klines(symbol: str, page: list, start_ms: int, server_ms: int) -> list[list]:
-    """The page's klines up to the first one still open at server_ms, checked by
-    :func:`coinlstm.core.klines.parse_kline` and in the form :func:`coinlstm.db.insert_klines`
-    stores: times and trades as int (ms), decimals as their exact text."""
-    closed = []
-    previous = start_ms - 1
-    for kline in page:
-        try:
-            row = parse_kline(0, kline)
-        except (TypeError, ValueError) as exc:
-            raise ExchangeUnavailable(f"malformed kline of {symbol} from the exchange: {exc}: "
-                                      f"{str(kline)[:120]}") from None
-        if row["openTime"] <= previous:
-            raise ExchangeUnavailable(f"klines of {symbol} from the exchange are not in time "
-                                      f"order at {ms_to_utc(row['openTime'])} UTC")
-        if row["closeTime"] >= server_ms:
-            break  # the current candle: still open, its values not final
-        previous = row["openTime"]
-        closed.append([format(value, "f") if isinstance(value, Decimal) else value
-                       for value in (row[name] for name in db.CANDLE_COLUMNS[1:])])
-    return closed
+def _until_open(page: list[list], server_ms: int) -> list[list]:
+    """The page's klines before the first one still open at ``server_ms`` (its values are not
+    final yet: it and later ones wait for the next crawl)."""
+    for index, kline in enumerate(page):
+        if kline[6] >= server_ms:
+            return page[:index]
+    return page
 
 
 class _Progress:
@@ -277,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--only names no symbol")
     if args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
-    market = _check_market(args.market)
+    market = check_market(args.market)
 
     from crawl.binance import BinanceClient, RetryPolicy
 
@@ -292,4 +284,6 @@ def run(args: argparse.Namespace) -> int:
     print(summary.line())
     if summary.delisted:
         print(f"no longer listed (candles kept): {', '.join(summary.delisted)}")
-    return 0
+    for symbol, reason in summary.failed.items():
+        print(f"coinlstm crawl: error: {symbol} skipped: {reason}", file=sys.stderr)
+    return EXIT_FAILURE if summary.failed else 0

@@ -18,29 +18,20 @@ import argparse
 import json
 import logging
 import math
-import re
 import signal
 import socket
 import sys
 import threading
 import time
-import zipfile
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import (
-    INTERVAL_MS,
-    KLINE_FIELDS,
-    SYMBOL_PATTERN,
-    parse_time,
-    split_symbol,
-    to_milliseconds,
-)
+from coinlstm.core.klines import SYMBOL_PATTERN, parse_time, split_symbol
+from crawl.klinefiles import DUMP_NAME, KlineFile, describe_file, read_klines
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +47,6 @@ ENDPOINT_WEIGHTS = {
 }
 KLINES_DEFAULT_LIMIT = 500
 KLINES_MAX_LIMIT = 1000
-_ZIP_NAME = re.compile(r"([A-Z0-9]{2,20})-(\w+)-\d{4}-\d{2}(?:-\d{2})?\.zip")
-_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-#: A kline line whose decimals can go into JSON between quotes exactly as written: times and
-#: trades are integers, the other eight fields plain numbers.
-_KLINE_LINE = re.compile(",".join(
-    r"([0-9]+)" if index in (0, 6, 8) else f"({_NUMBER})" for index in range(KLINE_FIELDS)))
-_INTERVAL_BY_MS = {ms: name for name, ms in INTERVAL_MS.items()}
 
 
 # --------------------------------------------------------------------------- faults
@@ -117,88 +101,58 @@ class SymbolCandles:
     rendered: list[str]
 
 
-def _render_kline(line: str) -> tuple[int, int, str]:
-    """(open ms, close ms, JSON array text) of one line: times and trades as integers, the
-    rest as the file's strings, exactly; microsecond times of 2025+ dumps become ms."""
-    match = _KLINE_LINE.fullmatch(line)
-    if match is None:
-        count = line.count(",") + 1
-        if count != KLINE_FIELDS:
-            raise ValueError(f"expected {KLINE_FIELDS} fields, got {count}")
-        raise ValueError("not a kline: times and trades must be integers, the rest numbers")
-    f = match.groups()
-    open_ms, close_ms = to_milliseconds(f[0]), to_milliseconds(f[6])
-    rendered = (f'[{open_ms},"{f[1]}","{f[2]}","{f[3]}","{f[4]}","{f[5]}",{close_ms},'
-                f'"{f[7]}",{int(f[8])},"{f[9]}","{f[10]}","{f[11]}"]')
-    return open_ms, close_ms, rendered
+def _render_kline(kline: list) -> str:
+    """The API's JSON array of a stored-form kline: times and trades as integers, the rest
+    as strings, each the file's own text (see coinlstm.core.klines.kline_from_line)."""
+    return (f'[{kline[0]},"{kline[1]}","{kline[2]}","{kline[3]}","{kline[4]}","{kline[5]}",'
+            f'{kline[6]},"{kline[7]}",{kline[8]},"{kline[9]}","{kline[10]}",'
+            f'{json.dumps(kline[11])}]')
 
 
-def _kline_lines(path: Path) -> list[tuple[str, str]]:
-    """(where, line) of every kline line of a CSV or of the CSV inside a dump's zip."""
-    if path.suffix == ".zip":
-        lines = []
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                if member.endswith(".csv"):
-                    text = archive.read(member).decode("ascii")
-                    lines.extend((f"{path.name}:{member}", line) for line in text.splitlines())
-        return lines
-    return [(path.name, line) for line in path.read_text(encoding="ascii").splitlines()]
-
-
-def _read_file(path: Path, rows: dict[int, tuple[int, str]]) -> None:
-    for number, (where, line) in enumerate(_kline_lines(path), start=1):
-        line = line.strip()
-        if not line or not line[0].isdigit():  # blank line or a header row
-            continue
-        try:
-            open_ms, close_ms, rendered = _render_kline(line)
-        except ValueError as exc:
-            raise BadInput(f"{where} line {number}: {exc}") from None
-        rows.setdefault(open_ms, (close_ms, rendered))
-
-
-def _infer_interval(symbol: str, open_times: list[int], close_times: list[int]) -> str:
-    # A candle lasts (close - open + 1) ms; the most common length names the interval, which
-    # stays right across gaps and Binance's few irregular close times.
-    lengths = Counter(c - o + 1 for o, c in zip(open_times, close_times, strict=True))
-    length = lengths.most_common(1)[0][0]
-    if length not in _INTERVAL_BY_MS:
-        raise BadInput(f"{symbol}: candles last {length} ms, not a Binance interval")
-    return _INTERVAL_BY_MS[length]
+def _served_files(source_dir: Path) -> dict[str, list[KlineFile]]:
+    """Each symbol's files: top-level ``SYMBOL.csv`` files and dump zips anywhere below."""
+    files: dict[str, list[KlineFile]] = {}
+    candidates = [path for path in sorted(source_dir.glob("*.csv"))
+                  if SYMBOL_PATTERN.fullmatch(path.stem)]
+    for path in sorted(source_dir.rglob("*.zip")):
+        dump = DUMP_NAME.fullmatch(path.name)
+        if dump and SYMBOL_PATTERN.fullmatch(dump["symbol"]):
+            candidates.append(path)
+    for path in candidates:
+        source = describe_file(path)
+        files.setdefault(source.symbol, []).append(source)
+    return files
 
 
 def load_klines(source_dir: Path) -> dict[str, SymbolCandles]:
-    """Every symbol's candles from ``SYMBOL.csv`` files and data.binance.vision zips."""
+    """Every symbol's candles from ``SYMBOL.csv`` files and data.binance.vision zips, read
+    and checked by :func:`crawl.klinefiles.read_klines` (a bad line is BadInput)."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise BadInput(f"not a folder: {source_dir}")
-    files: dict[str, list[Path]] = {}
-    for path in sorted(source_dir.glob("*.csv")):
-        if SYMBOL_PATTERN.fullmatch(path.stem):
-            files.setdefault(path.stem, []).append(path)
-    for path in sorted(source_dir.rglob("*.zip")):
-        match = _ZIP_NAME.fullmatch(path.name)
-        if match:
-            files.setdefault(match.group(1), []).append(path)
+    files = _served_files(source_dir)
     if not files:
         raise BadInput(f"no kline files in {source_dir}: expected SYMBOL.csv files or "
                        "data/spot/monthly/klines/SYMBOL/1h/SYMBOL-1h-YYYY-MM.zip")
     symbols: dict[str, SymbolCandles] = {}
-    for symbol, paths in sorted(files.items()):
-        rows: dict[int, tuple[int, str]] = {}
-        for path in paths:
-            _read_file(path, rows)
-        if not rows:
-            continue
+    for symbol, sources in sorted(files.items()):
+        rows: dict[int, list] = {}
+        intervals = set()
+        for source in sources:
+            text = read_klines(source)
+            intervals.add(text.interval)
+            for kline in text.klines:
+                rows.setdefault(kline[0], kline)
+        if len(intervals) > 1:
+            raise BadInput(f"{symbol}: files of several intervals ({', '.join(sorted(intervals))})"
+                           "; serve one interval per symbol")
         open_times = sorted(rows)
-        close_times = [rows[t][0] for t in open_times]
         symbols[symbol] = SymbolCandles(
             symbol=symbol,
-            interval=_infer_interval(symbol, open_times, close_times),
+            interval=intervals.pop(),
             open_times=open_times,
-            close_times=close_times,
-            rendered=[rows[t][1] for t in open_times],
+            close_times=[rows[t][6] for t in open_times],
+            rendered=[_render_kline(rows[t]) for t in open_times],
         )
     return symbols
 

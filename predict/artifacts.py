@@ -29,9 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
 from coinlstm.core.klines import check_symbol
+from train.dataset import Dataset
+from train.forecasters import Forecast
+from train.withpairs import raw_names
 
 ARCHITECTURE_ATTR = "coinlstm_architecture"
 SCALER_ATTR = "coinlstm_scaler"
@@ -198,3 +202,25 @@ def load_model(settings: Settings, symbol: str) -> LoadedModel:
     model = keras.models.model_from_json(_without_compile_config(architecture))
     model.load_weights(str(artifact_paths(settings, symbol).weights))
     return LoadedModel(model=model, scaler=scaler, meta=meta)
+
+
+def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
+               keras_version: str, settings: dict, dataset: Dataset,
+               forecast: Forecast) -> dict:
+    """The metadata saved inside the .h5: what the model reads and what it said when saved.
+
+    ``shrinkage`` is the formulation's calibration factor (None without one): the forecast of
+    a saved model applies it (predict/forecast.py).
+    """
+    from datetime import UTC, datetime
+
+    return {"symbol": symbol, "id_coin": coin_id, "model": settings["model"],
+            "window": dataset.window,
+            "features": [*FEATURE_COLUMNS, *raw_names(dataset.with_pairs)],
+            "backend": backend_name, "keras": keras_version, "run_id": run_id,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "openTime_last": int(dataset.open_times[-1]), "interval": settings["interval"],
+            "options": settings, "target": dataset.target, "shrinkage": forecast.factor,
+            "predicted_close": forecast.next_close, "horizon": dataset.horizon,
+            "with": list(dataset.with_pairs),
+            "predicted_closes": [float(v) for v in forecast.next_closes]}

@@ -17,7 +17,8 @@ import numpy as np
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 from predict.artifacts import LoadedModel, load_model
-from train.dataset import CLOSE_INDEX, next_input, scaler_from_dict
+from train import formulations
+from train.dataset import CLOSE_INDEX, next_input
 from train.withpairs import input_rows
 
 #: {symbol: that pair's newest feature rows}, for a model trained --with other pairs.
@@ -28,18 +29,18 @@ def forecast_path_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
                               with_features: WithFeatures | None = None) -> list[float]:
     """The next K closes (price units) after ``newest_features`` (rows oldest first)."""
     window = int(loaded.meta["window"])
-    scaler = scaler_from_dict(loaded.scaler)
-    needed = window + scaler.lead
+    formulation = formulations.from_dict(loaded.scaler)
+    needed = window + formulation.lead
     rows = input_rows(newest_features, tuple(loaded.meta.get("with") or ()), with_features)
     if rows.ndim != 2 or rows.shape[0] < needed:
         raise BadInput(f"the model needs the newest {needed} candles, got {rows.shape[0]}")
-    outputs = np.asarray(loaded.model.predict(next_input(scaler, rows, window), verbose=0),
-                         dtype=np.float64).reshape(-1)
-    shrinkage = loaded.meta.get("shrinkage")
-    base = len(rows) - scaler.base_offset
-    prices = scaler.to_price(outputs, rows[base:base + 1, CLOSE_INDEX],
-                             1.0 if shrinkage is None else float(shrinkage))
-    return [float(v) for v in prices]
+    outputs = np.asarray(loaded.model.predict(next_input(formulation, rows, window), verbose=0),
+                         dtype=np.float64).reshape(1, -1)
+    base = len(rows) - formulation.base_offset
+    # "shrinkage" is the saved calibration factor (None: the formulation has none).
+    prices = formulation.to_price(outputs, rows[base:base + 1, CLOSE_INDEX],
+                                  loaded.meta.get("shrinkage"))
+    return [float(v) for v in prices[0]]
 
 
 def forecast_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,

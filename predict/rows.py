@@ -3,47 +3,70 @@
 Column names are the dashboards' (SPEC.md), including the historical typo
 ``price_preidct_last``. Arrays go into text columns as JSON (db.to_json_array).
 
-Horizon. With ``--horizon K`` > 1 each test sample is K closes, so the arrays become arrays
-of K-arrays (db.to_json_rows); ``price_preidct_last`` stays one number, the first step, and
-``price_predict_horizon`` holds all K. At K = 1 every column is what it always was.
+Horizon. Forecasts arrive as (samples, K), K = 1 included. This module is the one place that
+flattens K = 1: the seed's columns hold a flat array of one close per sample, as they always
+did. With ``--horizon K`` > 1 each test sample is K closes, so the arrays become arrays of
+K-arrays (db.to_json_rows); ``price_preidct_last`` stays one number, the first step, and
+``price_predict_horizon`` holds all K.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from coinlstm import db
 from coinlstm.core.config import DEFAULT_INTERVAL
+from train.dataset import Dataset
+from train.forecasters import Forecast
+from train.formulations import Calibration
 from train.metrics import SliceMetrics
-from train.shrinkage import Shrinkage
 
 
-def _json(values: np.ndarray | Sequence) -> str:
-    """A flat JSON array (one step per sample) or an array of K-arrays (K steps)."""
-    if np.ndim(values) == 2:
-        return db.to_json_rows(values)
-    return db.to_json_array(values)
+def _json(values: np.ndarray) -> str:
+    """(samples, K) as the columns hold it: a flat array at K = 1, else arrays of K."""
+    values = np.asarray(values)
+    if values.shape[1] == 1:
+        return db.to_json_array(values[:, 0])
+    return db.to_json_rows(values)
 
 
-def train_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
-              test_predictions: np.ndarray, metrics: SliceMetrics, open_time_last: int,
-              run_id: str | None, model: str, target: str, shrinkage: Shrinkage | None,
-              backend: str, settings: dict, n_train: int, n_val: int, n_test: int,
-              epochs_run: int, train_seconds: float, horizon: int = 1,
-              interval: str = DEFAULT_INTERVAL) -> dict:
+def _calibration_columns(calibration: Calibration) -> dict:
+    """The shrinkage columns: NULL for a formulation without a calibration (the level)."""
+    return {"shrinkage": calibration.factor, "shrinkage_t": calibration.t_stat,
+            "edge": calibration.edge}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What identifies one training run in its rows."""
+
+    coin_id: int
+    time_create: int
+    run_id: str | None
+    model: str
+    backend: str
+    #: The run's options (and backend), stored as JSON.
+    settings: dict
+    interval: str = DEFAULT_INTERVAL
+
+
+def train_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
+              metrics: SliceMetrics) -> dict:
     """The historical_train row: the test slice, the model's errors and the naive ones, and
     the candle interval (a 5m model's figures are not comparable with a 1h model's)."""
+    split = dataset.split
+    outcome = forecast.outcome
     return {
-        "id_coin": coin_id,
-        "time_create": time_create,
-        "price_test": _json(test_closes),
-        "price_predict": _json(test_predictions),
+        "id_coin": run.coin_id,
+        "time_create": run.time_create,
+        "price_test": _json(dataset.actual_closes(split.test)),
+        "price_predict": _json(forecast.test_predictions),
         "RMSE": metrics.model.rmse,
         "max_error": metrics.model.max_error,
-        "openTime_last": open_time_last,
+        "openTime_last": int(dataset.open_times[-1]),
         "MAE": metrics.model.mae,
         "MAPE": metrics.model.mape,
         "direction_accuracy": metrics.model.direction_accuracy,
@@ -53,61 +76,50 @@ def train_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
         "naive_MAPE": metrics.naive.mape,
         "naive_direction_accuracy": metrics.naive.direction_accuracy,
         "skill": metrics.skill,
-        "run_id": run_id,
-        "model": model,
-        "backend": backend,
-        "settings": json.dumps(settings, sort_keys=True),
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "epochs_run": epochs_run,
-        "train_seconds": train_seconds,
-        "target": target,
-        **_anchor(shrinkage),
-        "horizon": horizon,
-        "interval": interval,
+        "run_id": run.run_id,
+        "model": run.model,
+        "backend": run.backend,
+        "settings": json.dumps(run.settings, sort_keys=True),
+        "n_train": len(split.train),
+        "n_val": len(split.val),
+        "n_test": len(split.test),
+        "epochs_run": outcome.epochs_run if outcome else None,
+        "train_seconds": outcome.train_seconds if outcome else None,
+        "target": dataset.target,
+        **_calibration_columns(forecast.calibration),
+        "horizon": dataset.horizon,
+        "interval": run.interval,
     }
 
 
-def _anchor(shrinkage: Shrinkage | None) -> dict:
-    """The shrinkage columns: NULL for the level target, which has no anchor."""
-    if shrinkage is None:
-        return {"shrinkage": None, "shrinkage_t": None, "edge": None}
-    return {"shrinkage": shrinkage.factor, "shrinkage_t": shrinkage.t_stat,
-            "edge": shrinkage.edge}
-
-
-def prediction_row(*, coin_id: int, time_create: int, test_closes: np.ndarray,
-                   test_predictions: np.ndarray, forecasts: Sequence[float],
-                   predicted_previous: float | None, close_last: float, close_previous: float,
-                   open_time_next: int, run_id: str | None, model: str, target: str,
-                   shrinkage: Shrinkage | None, skill: float | None,
-                   interval: str = DEFAULT_INTERVAL) -> dict:
+def prediction_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
+                   metrics: SliceMetrics) -> dict:
     """The historical_price_predictions row.
 
     ``price_predict`` is the test predictions followed by the forecast of the next (not yet
     closed) candle(s), ``price_actual`` the test closes; ``*_last`` is the next candle
     (forecast) and the newest close, ``*_previous`` the newest closed candle's one-step
-    forecast and the close before it. ``forecasts`` holds the K closes after the newest candle.
+    forecast and the close before it.
     """
+    forecasts = forecast.next_closes
     horizon = len(forecasts)
-    following = [float(v) for v in forecasts] if horizon > 1 else float(forecasts[0])
+    closes = dataset.closes
     return {
-        "id_coin": coin_id,
-        "time_create": time_create,
-        "price_predict": _json([*np.asarray(test_predictions).tolist(), following]),
-        "price_actual": _json(test_closes),
+        "id_coin": run.coin_id,
+        "time_create": run.time_create,
+        "price_predict": _json(np.vstack([forecast.test_predictions, forecasts[None, :]])),
+        "price_actual": _json(dataset.actual_closes(dataset.split.test)),
         "price_preidct_last": float(forecasts[0]),
-        "price_predict_previous": predicted_previous,
-        "price_actual_last": close_last,
-        "price_actual_previous": close_previous,
-        "run_id": run_id,
-        "openTime_next": open_time_next,
-        "model": model,
-        "skill": skill,
-        "target": target,
-        "edge": _anchor(shrinkage)["edge"],
+        "price_predict_previous": forecast.previous_close,
+        "price_actual_last": float(closes[-1]),
+        "price_actual_previous": float(closes[-2]),
+        "run_id": run.run_id,
+        "openTime_next": int(dataset.open_times[-1]) + dataset.interval_ms,
+        "model": run.model,
+        "skill": metrics.skill,
+        "target": dataset.target,
+        "edge": forecast.calibration.edge,
         "horizon": horizon,
         "price_predict_horizon": db.to_json_array(forecasts) if horizon > 1 else None,
-        "interval": interval,
+        "interval": run.interval,
     }

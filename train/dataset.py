@@ -1,4 +1,4 @@
-"""Candles -> supervised samples: features, gap-aware windows, splits and the scaler. Pure.
+"""Candles -> supervised samples: features, gap-aware windows, splits, the fitted formulation. Pure.
 
 Nothing here touches the database, the disk or Keras, so every rule below is tested on plain
 arrays.
@@ -24,16 +24,13 @@ would fit (or stop early, or fit the shrinkage) on test closes. At K = 1 none is
 Other pairs (``--with``, train/withpairs.py) join the pair's candles by open time before any
 of this; their columns follow the pair's 10 features.
 
-Targets. ``close`` (the reference of SPEC.md) predicts the next close's level from the 10
-raw kline features; ``return`` (the default) predicts the next close's log return from
-scale-free features (train/returns.py), whose rows read the candle before them, so its samples
-need one more consecutive candle before the window.
+Formulation. What the model reads and predicts (a level, a log return, a window's return)
+is the dataset's fitted formulation (train/formulations/, chosen by ``--target``): it is
+fitted on the rows the training samples use and nothing newer, so the validation and test
+candles never influence it. Its ``lead`` (candles its rows read before a window) widens every
+sample by that many consecutive candles.
 
-Scaling (``close``). A min-max scaler to [0, 1] is fitted on the candles the training
-samples use (their inputs and targets) and nothing newer: the validation and test candles
-never influence it, so the test figures do not see the future. The target is the close
-scaled with the close column's own min/scale, so predictions invert back to price units
-exactly. The return target's scaler (train/returns.py) follows the same rule.
+Shapes. Target rows, targets, outputs and prices are (samples, K), K = 1 included.
 """
 
 from __future__ import annotations
@@ -48,29 +45,22 @@ from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import INTERVAL_MS, ms_to_utc
-from train.returns import ReturnScaler, check_prices, close_log_returns, fit_return_scaler
-from train.windownorm import WindowScaler, check_window
-from train.withpairs import join, raw_names
+from train import formulations
+from train.formulations import CLOSE_INDEX, Formulation
+from train.withpairs import join
 
-#: Index of the close among the features: the target column.
-CLOSE_INDEX = FEATURE_COLUMNS.index("close")
 #: Fewest training samples a model is fitted on; fewer is not a model, it is noise.
 MIN_TRAIN_SAMPLES = 64
 #: Fewest validation samples early stopping watches.
 MIN_VAL_SAMPLES = 8
 
 
-#: What the model predicts: the next close's log return (default) or its level (reference).
-TARGETS: tuple[str, ...] = ("return", "close", "window")
-DEFAULT_TARGET = "return"
-
-
 def lead(target: str) -> int:
-    """Candles before a sample's window that its inputs read (1 for returns, 0 for levels)."""
-    return 1 if target == "return" else 0
+    """Candles before a sample's window that the ``target`` formulation's inputs read."""
+    return formulations.get(target).lead
 
 
-def required_candles(window: int, test_size: int, target: str = DEFAULT_TARGET,
+def required_candles(window: int, test_size: int, target: str = formulations.DEFAULT,
                      horizon: int = 1) -> int:
     """Candles a gap-free series needs for the smallest honest split (the market job's filter):
     the first window, the K - 1 candles after the first target, the samples of the three
@@ -156,93 +146,10 @@ def split_samples(targets: np.ndarray, test_size: int, val_size: int,
     return Split(train=train[train + purge < validation[0]], val=validation, test=test)
 
 
-@dataclass(frozen=True)
-class Scaler:
-    """MinMax scaling to [0, 1] as plain numbers (JSON, never pickle) for the artifacts."""
-
-    data_min: np.ndarray
-    data_max: np.ndarray
-    lead: int = 0
-    #: Names of the --with pairs' columns after FEATURE_COLUMNS (train/withpairs.py).
-    extra: tuple[str, ...] = ()
-
-    @property
-    def scale(self) -> np.ndarray:
-        """sklearn's ``scale_``: a constant column (e.g. ``ignore``) gets scale 1, not inf."""
-        span = self.data_max - self.data_min
-        return 1.0 / np.where(span == 0, 1.0, span)
-
-    @property
-    def min(self) -> np.ndarray:
-        """sklearn's ``min_``: scaled = x * scale + min."""
-        return -self.data_min * self.scale
-
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        return features * self.scale + self.min
-
-    #: Rows before a target whose close a forecast is turned into a price against (unused by
-    #: a level, which needs none; the last close for the other scalers' protocol).
-    base_offset = 1
-
-    def window_inputs(self, windows: np.ndarray) -> np.ndarray:
-        return windows
-
-    def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        scaled_close = features[rows, CLOSE_INDEX] * self.scale[CLOSE_INDEX] \
-            + self.min[CLOSE_INDEX]
-        return scaled_close.astype(np.float32)
-
-    def to_price(self, outputs: np.ndarray, bases: np.ndarray | None = None,
-                 shrinkage: float = 1.0) -> np.ndarray:
-        """Scaled closes back to prices (a level needs no base close and is never shrunk)."""
-        return (np.asarray(outputs, dtype=np.float64) - self.min[CLOSE_INDEX]) \
-            / self.scale[CLOSE_INDEX]
-
-    def to_dict(self) -> dict:
-        return {"kind": "close", "feature_range": [0, 1],
-                "features": [*FEATURE_COLUMNS, *self.extra],
-                "data_min_": self.data_min.tolist(), "data_max_": self.data_max.tolist(),
-                "scale_": self.scale.tolist(), "min_": self.min.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Scaler:
-        return cls(np.asarray(data["data_min_"], dtype=np.float64),
-                   np.asarray(data["data_max_"], dtype=np.float64),
-                   extra=tuple(data.get("features", FEATURE_COLUMNS)[len(FEATURE_COLUMNS):]))
-
-
-def fit_scaler(features: np.ndarray, train_targets: np.ndarray, window: int,
-               horizon: int = 1, with_pairs: tuple[str, ...] = ()) -> Scaler:
-    """MinMax-fit on the rows the training samples use (inputs and all K targets), nothing
-    newer.
-
-    The same numbers as sklearn's ``MinMaxScaler(feature_range=(0, 1)).fit`` (a test compares
-    them), computed with numpy: importing sklearn (and scipy with it) cost 1.5 s of every
-    pair's 11 s process, for two column reductions.
-    """
-    first_row = int(train_targets[0]) - window
-    last_row = int(train_targets[-1]) + horizon - 1
-    rows = features[first_row:last_row + 1]
-    return Scaler(rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64),
-                  extra=raw_names(with_pairs))
-
-
-Scalers = Scaler | ReturnScaler | WindowScaler
-
-
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
     """Model inputs (samples, window, features) as float32 for the given target rows."""
     offsets = np.arange(-window, 0, dtype=np.int64)
     return scaled[targets[:, None] + offsets[None, :]].astype(np.float32)
-
-
-def scaler_from_dict(data: dict) -> Scalers:
-    """The scaler saved with a model (files without a "kind" predate the return target)."""
-    if data.get("kind", "close") == "return":
-        return ReturnScaler.from_dict(data)
-    if data.get("kind") == "window":
-        return WindowScaler.from_dict(data)
-    return Scaler.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -252,9 +159,9 @@ class Dataset:
     open_times: np.ndarray
     features: np.ndarray
     split: Split
-    scaler: Scalers
+    #: The fitted formulation (its to_dict is the saved model's scaler).
+    formulation: Formulation
     window: int
-    target: str = "close"
     #: Closes forecast per sample (K).
     horizon: int = 1
     #: Pairs whose columns follow the 10 features (train/withpairs.py).
@@ -263,53 +170,55 @@ class Dataset:
     interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL]
 
     @property
+    def target(self) -> str:
+        """The formulation's name (--target)."""
+        return self.formulation.name
+
+    @property
     def closes(self) -> np.ndarray:
         return self.features[:, CLOSE_INDEX]
 
     def target_rows(self, targets: np.ndarray) -> np.ndarray:
-        """Each sample's target rows: (samples, K), or the first target rows at K = 1."""
-        if self.horizon == 1:
-            return targets
+        """Each sample's K target rows: (samples, K)."""
         return targets[:, None] + np.arange(self.horizon, dtype=np.int64)[None, :]
 
     def actual_closes(self, targets: np.ndarray) -> np.ndarray:
-        """The closes the samples' forecasts are compared with ((samples, K) for K > 1)."""
+        """The closes the samples' forecasts are compared with: (samples, K)."""
         return self.closes[self.target_rows(targets)]
 
     @cached_property
     def _model_features(self) -> np.ndarray:
-        return self.scaler.transform(self.features)
+        return self.formulation.transform(self.features)
 
     def inputs(self, targets: np.ndarray) -> np.ndarray:
-        return self.scaler.window_inputs(windows(self._model_features, targets, self.window))
+        return self.formulation.window_inputs(windows(self._model_features, targets,
+                                                      self.window))
 
     def scaled_targets(self, targets: np.ndarray) -> np.ndarray:
-        return self.scaler.model_targets(self.features, self.target_rows(targets))
+        return self.formulation.model_targets(self.features, self.target_rows(targets))
+
+    def calibrate(self, targets: np.ndarray, outputs: np.ndarray) -> formulations.Calibration:
+        """The formulation's calibration on these samples' outputs (samples, K)."""
+        return self.formulation.calibrate(self.features, self.target_rows(targets), outputs)
 
     def next_input(self) -> np.ndarray:
         """The newest ``window`` candles: the input of the forecast for the next candle."""
-        return next_input(self.scaler, self.features, self.window)
+        return next_input(self.formulation, self.features, self.window)
 
     def previous_input(self) -> np.ndarray | None:
         """The input that forecast the newest candle one step ahead (None across a gap)."""
-        reach = self.window + self.scaler.lead
+        reach = self.window + self.formulation.lead
         if not newest_window_is_whole(self.open_times, reach + 1, self.interval_ms):
             return None
-        return next_input(self.scaler, self.features[:-1], self.window)
-
-    def actual_returns(self, targets: np.ndarray) -> np.ndarray:
-        """The close log return of each target candle, cumulative from the last close for
-        K > 1 (what the shrinkage is fitted on)."""
-        return close_log_returns(self.features, self.target_rows(targets))
+        return next_input(self.formulation, self.features[:-1], self.window)
 
     def price_bases(self, targets: np.ndarray) -> np.ndarray:
-        """The close each sample's forecast is relative to (the last close, or the window's
-        first close for --target window)."""
-        return self.closes[targets - self.scaler.base_offset]
+        """The close each sample's forecast is relative to (the formulation's base offset)."""
+        return self.closes[targets - self.formulation.base_offset]
 
     def newest_base(self, back: int = 0) -> np.ndarray:
         """The base of the forecast after the newest candle (``back`` candles earlier)."""
-        index = len(self.closes) - back - self.scaler.base_offset
+        index = len(self.closes) - back - self.formulation.base_offset
         return self.closes[index:index + 1]
 
     def last_closes(self, targets: np.ndarray) -> np.ndarray:
@@ -317,10 +226,10 @@ class Dataset:
         return self.closes[targets - 1]
 
 
-def next_input(scaler: Scalers, features: np.ndarray, window: int) -> np.ndarray:
+def next_input(formulation: Formulation, features: np.ndarray, window: int) -> np.ndarray:
     """Model input (1, window, features) from the newest candles (``window + lead`` rows)."""
-    scaled = scaler.transform(features[-(window + scaler.lead):])[-window:]
-    return scaler.window_inputs(scaled[None, :, :]).astype(np.float32)
+    scaled = formulation.transform(features[-(window + formulation.lead):])[-window:]
+    return formulation.window_inputs(scaled[None, :, :]).astype(np.float32)
 
 
 #: One --with pair's candles as loaded: (symbol, open times, feature rows), oldest first.
@@ -344,18 +253,19 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
                   window: int, test_size: int, val_size: int, interval_ms: int,
                   target: str = "close", horizon: int = 1,
                   with_series: Sequence[WithSeries] = ()) -> Dataset:
-    """Validate, join (--with), window, split and scale one pair's candles (oldest first)."""
-    if target not in TARGETS:
-        raise BadInput(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    """Validate, join (--with), window, split one pair's candles (oldest first) and fit the
+    ``target`` formulation on the training rows."""
+    formulation = formulations.get(target)
+    formulation.check(window, horizon)
     times, features = _joined(open_times, values, with_series)
     with_pairs = tuple(symbol for symbol, _, _ in with_series)
     needed = required_candles(window, test_size, target, horizon)
-    reach = window + lead(target)
+    reach = window + formulation.lead
     if len(times) < needed:
         steps = f" + {3 * (horizon - 1)} for horizon {horizon}" if horizon > 1 else ""
         joined = " at open times every --with pair has" if with_pairs else ""
         raise BadInput(f"has {len(times)} candles{joined}, needs at least {needed} "
-                       f"(window {window}{' + 1 previous close' if lead(target) else ''} + "
+                       f"(window {window}{_lead_words(formulation.lead)} + "
                        f"test {test_size} + validation {MIN_VAL_SAMPLES} + training "
                        f"{MIN_TRAIN_SAMPLES}{steps})")
     if not newest_window_is_whole(times, reach, interval_ms):
@@ -364,13 +274,12 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
                        "candles or wait for the next ones")
     targets = sample_targets(times, reach, interval_ms, horizon)
     split = split_samples(targets, test_size, val_size, horizon)
-    if target == "return":
-        check_prices(features)
-        scaler: Scalers = fit_return_scaler(features, split.train, window, horizon, with_pairs)
-    elif target == "window":
-        check_window(window)
-        scaler = WindowScaler(window, extra=raw_names(with_pairs))
-    else:
-        scaler = fit_scaler(features, split.train, window, horizon, with_pairs)
-    return Dataset(times, features, split, scaler, window, target, horizon, with_pairs,
-                   interval_ms)
+    fitted = formulation.fit(features, split.train, window, horizon, with_pairs)
+    return Dataset(times, features, split, fitted, window, horizon, with_pairs, interval_ms)
+
+
+def _lead_words(lead: int) -> str:
+    """The candles a formulation reads before the window, as build_dataset's error says it."""
+    if not lead:
+        return ""
+    return " + 1 previous close" if lead == 1 else f" + {lead} previous closes"

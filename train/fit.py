@@ -54,7 +54,6 @@ def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
 
 
 def predict(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Scaled predictions as float64: flat for one output, (samples, K) for K outputs."""
-    outputs = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0),
-                         dtype=np.float64).reshape(len(inputs), -1)
-    return outputs.reshape(-1) if outputs.shape[1] == 1 else outputs
+    """The model's outputs as float64 (samples, K), K = 1 included."""
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0),
+                      dtype=np.float64).reshape(len(inputs), -1)

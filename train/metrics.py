@@ -130,21 +130,20 @@ class SliceMetrics:
 def evaluate(actual: np.ndarray, predicted: np.ndarray, last_close: np.ndarray) -> SliceMetrics:
     """Model and naive errors on the test slice, side by side.
 
-    ``actual`` and ``predicted`` of shape (samples, K) are K-step forecasts: the figures run
-    over all steps, the naive forecast repeats each sample's last close, and the per-step RMSE
-    is added.
+    ``actual`` and ``predicted`` are (samples, K): the figures run over all steps, the naive
+    forecast repeats each sample's last close, and K > 1 adds the per-step RMSE.
     """
     actual = np.asarray(actual, dtype=np.float64)
-    last_close = np.asarray(last_close, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    naive_steps = np.broadcast_to(np.asarray(last_close, dtype=np.float64)[:, None],
+                                  actual.shape)
     steps = None
-    if actual.ndim == 2:
-        predicted = np.asarray(predicted, dtype=np.float64)
-        naive_steps = np.broadcast_to(last_close[:, None], actual.shape)
+    if actual.shape[1] > 1:
         steps = StepRmse(model=step_rmse(actual, predicted),
                          naive=step_rmse(actual, naive_steps))
-        actual, predicted, last_close = (actual.reshape(-1), predicted.reshape(-1),
-                                         naive_steps.reshape(-1))
-    model = forecast_errors(actual, predicted, last_close)
-    naive = forecast_errors(actual, last_close, last_close)
+    actual, predicted, naive_flat = (actual.reshape(-1), predicted.reshape(-1),
+                                     naive_steps.reshape(-1))
+    model = forecast_errors(actual, predicted, naive_flat)
+    naive = forecast_errors(actual, naive_flat, naive_flat)
     return SliceMetrics(model=model, naive=naive, skill=skill(model.rmse, naive.rmse),
                         steps=steps)

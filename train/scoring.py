@@ -19,21 +19,22 @@ from train.dataset import Dataset
 from train.metrics import evaluate
 from train.walkforward import Fold
 
-NAIVE = "naive"
 #: "Clearly worse than naive" in the summary: skill below this.
 CLEARLY_WORSE = -0.02
 
 
-def case_record(symbol: str, coin_id: int, model: str, options, fold: Fold, repeat: int,
+def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold, repeat: int,
                 dataset: Dataset, predictions: np.ndarray, seed: int | None = None,
                 epochs_run: int | None = None, train_seconds: float | None = None,
                 shrinkage: float | None = None) -> dict:
     """The figures of one (pair, model, fold, repeat), naive measured on the same test rows.
 
-    ``options``: the model's training options (its ``model`` is the network); None for naive.
+    ``network``: what the forecaster fitted (the zoo network, or its own name); ``predictions``
+    (samples, K) in prices.
     """
     split = dataset.split
-    metrics = evaluate(dataset.closes[split.test], predictions, dataset.last_closes(split.test))
+    metrics = evaluate(dataset.actual_closes(split.test), predictions,
+                       dataset.last_closes(split.test))
     errors, naive = metrics.model, metrics.naive
     train_steps = np.abs(dataset.closes[split.train] - dataset.last_closes(split.train))
     step = float(np.mean(train_steps))
@@ -41,7 +42,7 @@ def case_record(symbol: str, coin_id: int, model: str, options, fold: Fold, repe
     first, last_time = int(times[split.test[0]]), int(times[split.test[-1]])
     return {
         "pair": symbol, "coin_id": coin_id, "model": model,
-        "network": NAIVE if options is None else options.model, "target": dataset.target,
+        "network": network, "target": dataset.target,
         "fold": fold.index, "repeat": repeat, "seed": seed,
         "test_start": ms_to_utc(first), "test_end": ms_to_utc(last_time),
         "test_start_ms": first, "test_end_ms": last_time,

@@ -12,10 +12,9 @@ be in every --with pair: otherwise the forecast would start from an older hour t
 the rows announce (a --with pair the hourly crawl does not refresh), so that is refused.
 
 Columns. Each --with pair adds two raw columns after the pair's 10 features, its close and
-its volume (:data:`WITH_COLUMNS`). The level target MinMax-scales them with the rest on the
-training rows; the return target turns them into that pair's close log return and change of
-log(1 + volume) (:func:`with_returns`), standardised on the training rows like every return
-feature (train/returns.py).
+its volume (:data:`WITH_COLUMNS`). What a model reads of them is its formulation's business
+(train/formulations/): the level target MinMax-scales them with the rest, the return target
+turns them into that pair's close log return and change of log(1 + volume).
 """
 
 from __future__ import annotations
@@ -30,8 +29,6 @@ from coinlstm.core.klines import SYMBOL_PATTERN, ms_to_utc
 
 #: What each --with pair adds to the raw feature matrix, in this order.
 WITH_COLUMNS: tuple[str, ...] = ("close", "volume")
-#: The same columns as the return target reads them.
-WITH_RETURN_COLUMNS: tuple[str, ...] = ("close_log_return", "log_volume_change")
 _SOURCE = [FEATURE_COLUMNS.index(name) for name in WITH_COLUMNS]
 
 
@@ -66,11 +63,6 @@ def raw_names(pairs: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"{pair}.{column}" for pair in pairs for column in WITH_COLUMNS)
 
 
-def return_names(pairs: Sequence[str]) -> tuple[str, ...]:
-    """Names of the return-target columns the pairs add."""
-    return tuple(f"{pair}.{column}" for pair in pairs for column in WITH_RETURN_COLUMNS)
-
-
 def join(open_times: np.ndarray, features: np.ndarray,
          others: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """The pair's rows at the open times every pair has, with each other pair's columns.
@@ -97,17 +89,6 @@ def join(open_times: np.ndarray, features: np.ndarray,
 def with_closes(features: np.ndarray) -> np.ndarray:
     """The --with pairs' closes of a joined matrix (no column when there is no --with)."""
     return features[:, len(FEATURE_COLUMNS)::len(WITH_COLUMNS)]
-
-
-def with_returns(features: np.ndarray) -> np.ndarray:
-    """Each --with pair's close log return and change of log(1 + volume); row 0 is NaN."""
-    extra = features[:, len(FEATURE_COLUMNS):]
-    out = np.full(extra.shape, np.nan)
-    if len(extra) < 2:
-        return out
-    out[1:, 0::2] = np.log(extra[1:, 0::2] / extra[:-1, 0::2])
-    out[1:, 1::2] = np.diff(np.log1p(extra[:, 1::2]), axis=0)
-    return out
 
 
 def input_rows(newest_features: np.ndarray, pairs: Sequence[str],

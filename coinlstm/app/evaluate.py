@@ -8,7 +8,8 @@ the statistics over cases (train/scoring.py), the tasks and their processes
 (coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py);
 this module holds the flags, the model names and the run.
 
-Comparison. ``naive`` is a model like the others (its forecast is the last close).
+Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
+last close) is one of them, beside the presets and the networks of the zoo.
 """
 
 from __future__ import annotations
@@ -28,15 +29,9 @@ from coinlstm.app.evaluate_tasks import EvalTask, Pair, run_all
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
-from train.models import MODEL_NAMES
-from train.scoring import NAIVE, pair_medians, summarise
+from train import forecasters, formulations
+from train.scoring import pair_medians, summarise
 
-#: Named set-ups beside the zoo's names: what each overrides in the passed options.
-PRESETS: dict[str, dict[str, str]] = {
-    "reference": {"target": "close", "model": "lstm"},  # the reference model of SPEC.md
-    "default": {"target": "return", "model": "lstm"},  # the tool's default
-}
-MODEL_CHOICES: tuple[str, ...] = (NAIVE, *PRESETS, *MODEL_NAMES)
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
 DEFAULT_FOLDS = 5
@@ -50,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--market", default=DEFAULT_MARKET,
                        help="quote asset whose pairs are evaluated (default %(default)s)")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
-                       help=f"models to compare, of {', '.join(MODEL_CHOICES)}; 'reference' is "
+                       help=f"models to compare, of {', '.join(forecasters.names())}; "
+                            "'naive' is the last close, 'reference' is "
                             "lstm on the close target (SPEC.md), 'default' lstm on the return "
                             "target, a zoo name uses --target; --model is ignored "
                             "(default %(default)s)")
@@ -76,23 +72,20 @@ def parse_models(text: str) -> list[str]:
     """The --models list, in order, without repeats; BadInput for an unknown name."""
     names = list(dict.fromkeys(name.strip() for name in (text or "").split(",")
                                if name.strip()))
-    unknown = [name for name in names if name not in MODEL_CHOICES]
+    choices = forecasters.names()
+    unknown = [name for name in names if name not in choices]
     if unknown:
         raise BadInput(f"unknown model {', '.join(map(repr, unknown))}; choose from "
-                       f"{', '.join(MODEL_CHOICES)}")
+                       f"{', '.join(choices)}")
     if not names:
-        raise BadInput(f"--models is empty; choose from {', '.join(MODEL_CHOICES)}")
+        raise BadInput(f"--models is empty; choose from {', '.join(choices)}")
     return names
 
 
 def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptions:
-    """The options a model name stands for (naive: the passed target, for its folds)."""
-    options = replace(passed, test_size=fold_size)
-    if name in PRESETS:
-        return replace(options, **PRESETS[name])
-    if name in MODEL_NAMES:
-        return replace(options, model=name)
-    return options
+    """The options a model name stands for (a preset's or a zoo network's; a fit-free
+    forecaster such as naive: the passed target, for its folds)."""
+    return forecasters.get(name).configure(replace(passed, test_size=fold_size))
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
@@ -122,8 +115,7 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.app.market_job import check_market
-    from coinlstm.core.klines import parse_symbols
+    from coinlstm.core.klines import check_market, parse_symbols
 
     market = check_market(args.market)
     models = parse_models(args.models)
@@ -148,10 +140,13 @@ def run(args: argparse.Namespace) -> int:
         pairs = select_pairs(engine, market, only, passed.interval)
     finally:
         engine.dispose()
-    trained = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
-                        args.fold_size)
-               for pair in pairs for name in models if name != NAIVE
-               for repeat in range(args.repeats)]
+    imports = (*formulations.modules(), *forecasters.modules())
+    tasks = [EvalTask(settings, pair, name, options[name], repeat, args.folds,
+                      args.fold_size, imports)
+             for pair in pairs for name in models
+             for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
+    trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
+    in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
     if trained:
         from train import backend
 
@@ -166,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{min(args.workers, max(1, len(trained)))} workers", flush=True)
-    outcomes = run_all(settings, pairs, models, options, trained, args)
+    outcomes = run_all(trained, in_driver, args)
     cases = sorted((case for o in outcomes for case in o.cases),
                    key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
     failures = [{"pair": o.pair, "model": o.model, "repeat": o.repeat, "reason": o.error}
@@ -179,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
         "market": market, "interval": passed.interval, "models": models,
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
-        "options": {name: _options_dict(name, each) for name, each in options.items()},
+        "options": {name: forecasters.get(name).settings(each)
+                    for name, each in options.items()},
         "backend": passed.backend or settings.backend,
         "pairs": [pair.symbol for pair in pairs],
         "started": _iso(started), "finished": _iso(finished),
@@ -196,15 +192,6 @@ def run(args: argparse.Namespace) -> int:
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / 'skill.png'}", flush=True)
     return exit_code
-
-
-def _options_dict(name: str, options: TrainOptions) -> dict:
-    """The settings a model ran with; naive trains nothing, only its folds' settings count."""
-    if name == NAIVE:
-        return {key: getattr(options, key)
-                for key in ("target", "window", "test_size", "val_size", "history",
-                            "interval")}
-    return options.to_dict()
 
 
 def _iso(seconds: float) -> str:

@@ -1,14 +1,16 @@
 """The work of ``coinlstm evaluate``: one task per (pair, model, repeat), run in a pool.
 
-One task runs all folds of a trained model in a fresh spawned process that exits after it
-(``max_tasks_per_child=1``): Keras/JAX memory goes back to the OS, and the driver never
-imports Keras. The naive model needs no process. Every fit and forecast is
-:func:`train.forecaster.fit_and_forecast`, the very code that runs every hour.
+Every fit and forecast is a forecaster's (train/forecasters/), the very code that runs every
+hour. A task of a forecaster that fits a Keras network runs all folds in a fresh spawned
+process that exits after it (``max_tasks_per_child=1``): Keras/JAX memory goes back to the
+OS, and the driver never imports Keras. The others (naive) need no process and run in the
+driver.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing
 import os
 import time
@@ -21,7 +23,8 @@ from coinlstm import db
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core.config import ENV_PARENT_PID, Settings
 from coinlstm.core.errors import one_line
-from train.scoring import NAIVE, case_record
+from train import forecasters
+from train.scoring import case_record
 from train.walkforward import fold_datasets
 
 
@@ -42,6 +45,9 @@ class EvalTask:
     repeat: int
     folds: int
     fold_size: int
+    #: Modules a fresh process imports first: where the registered forecasters and
+    #: formulations are defined (one registered outside train/ is known there too).
+    imports: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,71 +76,58 @@ def _load_candles(settings: Settings, pair: Pair, options: TrainOptions
 
 def run_task(task: EvalTask) -> TaskOutcome:
     """The child's work: fit and forecast every fold; a failure is the outcome's one line."""
-    started = time.perf_counter()
     # Exit with the driver: a killed `evaluate` must not leave children training for minutes.
     os.environ[ENV_PARENT_PID] = str(os.getppid())
     from coinlstm.app.lifeline import exit_with_parent
+    from train import backend
 
     exit_with_parent()
+    for module in task.imports:
+        importlib.import_module(module)
+    backend.prepare(task.options.backend or task.settings.backend, task.settings.cache_dir)
+    return task_outcome(task)
+
+
+def task_outcome(task: EvalTask) -> TaskOutcome:
+    """Every fold's case of one task, in this process; a failure is the outcome's one line."""
+    started = time.perf_counter()
     outcome = TaskOutcome(task.pair.symbol, task.model, task.repeat, 0.0)
     try:
         outcome.cases = _fit_folds(task)
     except Exception as exc:  # reported as this task's reason; the other tasks go on
-        outcome.error = one_line(exc)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
-
-
-def _fit_folds(task: EvalTask) -> list[dict]:
-    from train import backend
-    from train.forecaster import fit_and_forecast
-
-    options = task.options
-    backend_name = options.backend or task.settings.backend
-    backend.prepare(backend_name, task.settings.cache_dir)
-    open_times, values = _load_candles(task.settings, task.pair, options)
-    planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
-    del values
-    keras = backend.load_keras(backend_name)
-    seed = options.seed + task.repeat
-    cases = []
-    for fold, dataset in planned:
-        # clear_session drops Keras' global seed too: seed every fold, so fold k's weights
-        # start the same whatever ran before it in this process.
-        keras.backend.clear_session()
-        backend.seed(seed, backend_name)
-        forecast = fit_and_forecast(dataset, options)
-        outcome = forecast.outcome
-        cases.append(case_record(
-            task.pair.symbol, task.pair.coin_id, task.model, options, fold, task.repeat,
-            dataset, forecast.test_predictions, seed=seed, epochs_run=outcome.epochs_run,
-            train_seconds=outcome.train_seconds, shrinkage=forecast.factor))
-        del forecast
-    keras.backend.clear_session()
-    return cases
-
-
-def naive_outcome(settings: Settings, pair: Pair, options: TrainOptions, folds: int,
-                  fold_size: int) -> TaskOutcome:
-    """The naive model's cases, in this process: no training, no Keras."""
-    started = time.perf_counter()
-    outcome = TaskOutcome(pair.symbol, NAIVE, 0, 0.0)
-    try:
-        open_times, values = _load_candles(settings, pair, options)
-        for fold, dataset in fold_datasets(open_times, values, options, folds, fold_size):
-            last = dataset.last_closes(dataset.split.test)
-            outcome.cases.append(case_record(pair.symbol, pair.coin_id, NAIVE, None, fold, 0,
-                                             dataset, last))
-    except Exception as exc:
         outcome.cases, outcome.error = [], one_line(exc)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def run_all(settings: Settings, pairs: list[Pair], models: list[str],
-            options: dict[str, TrainOptions], trained: list[EvalTask],
+def _fit_folds(task: EvalTask) -> list[dict]:
+    forecaster = forecasters.get(task.model)
+    options = task.options
+    backend_name = options.backend or task.settings.backend
+    open_times, values = _load_candles(task.settings, task.pair, options)
+    planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
+    del values
+    seed = options.seed + task.repeat
+    cases = []
+    for fold, dataset in planned:
+        forecaster.prepare_fit(seed, backend_name)
+        forecast = forecaster.fit_forecast(dataset, options)
+        outcome = forecast.outcome
+        cases.append(case_record(
+            task.pair.symbol, task.pair.coin_id, task.model, forecaster.network(options),
+            fold, task.repeat, dataset, forecast.test_predictions,
+            seed=seed if forecaster.seeded else None,
+            epochs_run=outcome.epochs_run if outcome else None,
+            train_seconds=outcome.train_seconds if outcome else None,
+            shrinkage=forecast.factor))
+        del forecast
+    return cases
+
+
+def run_all(trained: list[EvalTask], in_driver: list[EvalTask],
             args: argparse.Namespace) -> list[TaskOutcome]:
-    """Start the training tasks, compute naive meanwhile, collect every outcome."""
+    """Start the training tasks, run the fit-free ones (naive) meanwhile, collect every
+    outcome."""
     outcomes: list[TaskOutcome] = []
     pool = None
     pending: dict[Future, EvalTask] = {}
@@ -145,10 +138,8 @@ def run_all(settings: Settings, pairs: list[Pair], models: list[str],
     try:
         if pool is not None:
             pending = {pool.submit(run_task, task): task for task in trained}
-        if NAIVE in models:
-            for pair in pairs:
-                outcomes.append(_announce(naive_outcome(settings, pair, options[NAIVE],
-                                                        args.folds, args.fold_size)))
+        for task in in_driver:
+            outcomes.append(_announce(task_outcome(task)))
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterable
@@ -28,7 +27,6 @@ from coinlstm.core.errors import (
     BadInput,
 )
 
-MARKET_PATTERN = re.compile(r"[A-Z0-9]{2,10}")
 EXECUTORS = ("subprocess", "ray")
 
 
@@ -60,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import parse_symbols
+    from coinlstm.core.klines import check_market, parse_symbols
 
     market = check_market(args.market)
     only = parse_symbols(args.only)
@@ -79,13 +77,6 @@ def run(args: argparse.Namespace) -> int:
             return job.run()
     finally:
         engine.dispose()
-
-
-def check_market(market: str) -> str:
-    """The market (quote asset) as typed; BadInput unless it looks like one (ETH, USDT)."""
-    if not MARKET_PATTERN.fullmatch(market or ""):
-        raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
-    return market
 
 
 class MarketJob:
@@ -115,14 +106,18 @@ class MarketJob:
                 self.crawl_summary = self._crawl()
             self._score()
             tasks, skipped = self._select_pairs()
-            if not tasks:
+            # A pair whose crawl failed is not trained on stale candles: it failed.
+            outcomes = self._crawl_failures()
+            tasks = [task for task in tasks if task.symbol not in {o.symbol for o in outcomes}]
+            if not tasks and not outcomes:
                 raise BadInput(f"no pair of market {self.market} has enough candles to train"
                                + (f" ({skipped})" if skipped else ""))
-            executor = self._executor()
-            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                  f"({self.options.interval} candles), "
-                  f"{executor.name} executor, {self.args.workers} workers", flush=True)
-            outcomes = list(self._progress(executor.run(tasks), len(tasks)))
+            if tasks:
+                executor = self._executor()
+                print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                      f"({self.options.interval} candles), "
+                      f"{executor.name} executor, {self.args.workers} workers", flush=True)
+                outcomes += self._progress(executor.run(tasks), len(tasks))
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
         finally:
             self._record_end(status, outcomes)
@@ -149,6 +144,15 @@ class MarketJob:
 
         print(score(self.engine, self.options.interval, self.market).line(
             self.options.interval), flush=True)
+
+    def _crawl_failures(self) -> list[PairOutcome]:
+        """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
+        failed = (self.crawl_summary or {}).get("failed") or {}
+        with self.engine.connect() as conn:
+            coins = {symbol: db.coin_by_symbol(conn, symbol) for symbol in failed}
+        return [PairOutcome(int(coins[symbol].id), symbol, "failed", 0.0,
+                            f"crawl failed, not trained: {reason}")
+                for symbol, reason in failed.items()]
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by

@@ -10,28 +10,19 @@ deletes the temporaries; the database rolls back.
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
 
 from coinlstm import db
 from coinlstm.app import testhooks
+from coinlstm.app.pair_result import TrainResult, failure_dict, train_result
 from coinlstm.core.config import DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol
-from train.dataset import (
-    DEFAULT_TARGET,
-    MIN_TRAIN_SAMPLES,
-    MIN_VAL_SAMPLES,
-    TARGETS,
-    required_candles,
-)
+from train import formulations
+from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
 from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
-from train.windownorm import check_window
-from train.withpairs import check_with, raw_names
-
-log = logging.getLogger(__name__)
+from train.withpairs import check_with
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,7 @@ class TrainOptions:
     """
 
     model: str = DEFAULT_MODEL
-    target: str = DEFAULT_TARGET
+    target: str = formulations.DEFAULT
     units: int = DEFAULT_UNITS
     epochs: int = 50
     batch_size: int = 128
@@ -78,10 +69,7 @@ class TrainOptions:
         if self.model not in MODEL_NAMES:
             raise BadInput(f"unknown model {self.model!r}; choose one of "
                            f"{', '.join(MODEL_NAMES)}")
-        if self.target not in TARGETS:
-            raise BadInput(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
-        if self.target == "window":
-            check_window(self.window)
+        formulations.get(self.target).check(self.window, self.horizon)
         for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size",
                      "horizon"):
             if getattr(self, name) < 1:
@@ -108,63 +96,6 @@ class TrainOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class TrainResult:
-    """What one pair's run produced; ``to_dict`` is the market job's result JSON."""
-
-    symbol: str
-    id_coin: int
-    backend: str
-    model: str
-    target: str
-    last_close: float
-    predicted_close: float
-    change_pct: float
-    rmse: float
-    naive_rmse: float
-    skill: float | None
-    mae: float
-    naive_mae: float
-    direction_accuracy: float
-    openTime_last: int  # noqa: N815 - the database's column name
-    openTime_next: int  # noqa: N815
-    epochs_run: int
-    train_seconds: float
-    seconds: float
-    #: The return target's factor a (0: no edge); None for the level target.
-    shrinkage: float | None = None
-    #: Whether the forecast carries the model's view: a > 0 (return target), None (level).
-    edge: bool | None = None
-    status: str = "ok"
-    exit_code: int = 0
-    error: str | None = None
-    rows_written: bool = True
-    report: str = field(default="", repr=False)
-    #: One close per test sample, or K of them (a list each) for --horizon K > 1.
-    test_predictions: list = field(default_factory=list, repr=False)
-    #: The K closes after the newest candle (``predicted_close`` is the first).
-    forecasts: list[float] = field(default_factory=list, repr=False)
-
-    def to_dict(self) -> dict:
-        keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
-                "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
-                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
-                "shrinkage", "edge")
-        return {key: getattr(self, key) for key in keys}
-
-
-def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds: float,
-                 backend: str | None, model: str | None) -> dict:
-    """The result JSON of a run that failed: same keys, figures null."""
-    keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
-            "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-            "epochs_run", "train_seconds", "target", "shrinkage", "edge")
-    return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
-            "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
-            "model": model}
 
 
 def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions):
@@ -212,107 +143,45 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
 
 def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
                      backend_name, paths, started) -> TrainResult:
-    from predict import plots
-    from predict.artifacts import StagedFiles, stage_model
-    from predict.rows import prediction_row, train_row
-    from train import backend
-    from train.forecaster import fit_and_forecast
+    """Fit, score against naive, store files and rows together, and say what happened."""
+    from predict.artifacts import model_meta
+    from predict.rows import RunInfo, prediction_row, train_row
+    from predict.store import store_run
+    from train import backend, forecasters
     from train.metrics import evaluate
 
     keras = backend.load_keras(backend_name)
     backend.seed(options.seed, backend_name)
-    split = dataset.split
-    forecast = fit_and_forecast(dataset, options)
-    model, outcome, shrinkage = forecast.model, forecast.outcome, forecast.shrinkage
-    test_predictions, predicted_next = forecast.test_predictions, forecast.next_close
-    test_closes = dataset.actual_closes(split.test)
-    naive = dataset.last_closes(split.test)
-    metrics = evaluate(test_closes, test_predictions, naive)
-
-    now = int(time.time())
-    times, closes = dataset.open_times, dataset.closes
-    open_time_last = int(times[-1])
-    open_time_next = open_time_last + options.interval_ms
+    forecast = forecasters.get(options.model).fit_forecast(dataset, options)
+    test = dataset.split.test
+    metrics = evaluate(dataset.actual_closes(test), forecast.test_predictions,
+                       dataset.last_closes(test))
     settings_json = {**options.to_dict(), "backend": backend_name}
-    common = {"coin_id": coin_id, "time_create": now, "test_closes": test_closes,
-              "test_predictions": test_predictions, "run_id": run_id, "model": options.model,
-              "target": options.target, "shrinkage": shrinkage, "interval": options.interval}
-    train_values = train_row(**common, metrics=metrics, open_time_last=open_time_last,
-                             backend=backend_name, settings=settings_json,
-                             n_train=len(split.train), n_val=len(split.val),
-                             n_test=len(split.test), epochs_run=outcome.epochs_run,
-                             train_seconds=outcome.train_seconds, horizon=options.horizon)
-    prediction_values = prediction_row(
-        **common, forecasts=forecast.next_closes, predicted_previous=forecast.previous_close,
-        close_last=float(closes[-1]), close_previous=float(closes[-2]),
-        open_time_next=open_time_next, skill=metrics.skill)
-    meta = {"symbol": symbol, "id_coin": coin_id, "model": options.model,
-            "window": options.window,
-            "features": [*db.FEATURE_COLUMNS, *raw_names(dataset.with_pairs)],
-            "backend": backend_name, "keras": keras.__version__, "run_id": run_id,
-            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "openTime_last": open_time_last, "interval": options.interval,
-            "options": settings_json, "target": options.target, "shrinkage": forecast.factor,
-            "predicted_close": predicted_next, "horizon": options.horizon,
-            "with": list(dataset.with_pairs),
-            "predicted_closes": [float(v) for v in forecast.next_closes]}
-
-    staged = StagedFiles(before_last_rename=testhooks.pause_before_last_rename)
-    try:
-        staged.stage(paths.plot, lambda path: plots.draw(
-            path, symbol, times[split.test].tolist(), _first_step(test_closes),
-            _first_step(test_predictions), naive, outcome.loss, outcome.val_loss,
-            metrics.verdict()))
-        stage_model(staged, paths, model, dataset.scaler.to_dict(), meta)
-        with db.transaction(engine) as conn:
-            written = db.write_training_result(conn, train_values, prediction_values)
-        if not written:
-            log.info("%s: rows of run %s were already stored; kept them", symbol, run_id)
-        staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
-
-    last_close = float(closes[-1])
-    change_pct = (predicted_next - last_close) / last_close * 100.0 if last_close else 0.0
-    inputs = "".join([f", horizon {options.horizon}" if options.horizon > 1 else "",
-                      f", with {', '.join(dataset.with_pairs)}" if dataset.with_pairs else ""])
-    summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}, target "
-               f"{options.target}{inputs}: "
-               f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
-               f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
-               f"{outcome.train_seconds:.1f} s")
-    next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
-                 f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
-    if options.horizon > 1:
-        next_line = (f"next {options.horizon} closes (from {_utc(open_time_next)} UTC): "
-                     + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
-                     + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
-    lines = [summary, metrics.table(), next_line]
-    if shrinkage is not None:
-        lines.insert(2, shrinkage.describe())
-    return TrainResult(
-        symbol=symbol, id_coin=coin_id, backend=backend_name, model=options.model,
-        target=options.target, shrinkage=forecast.factor,
-        edge=None if shrinkage is None else shrinkage.edge,
-        last_close=last_close, predicted_close=predicted_next, change_pct=change_pct,
-        rmse=metrics.model.rmse, naive_rmse=metrics.naive.rmse, skill=metrics.skill,
-        mae=metrics.model.mae, naive_mae=metrics.naive.mae,
-        direction_accuracy=metrics.model.direction_accuracy, openTime_last=open_time_last,
-        openTime_next=open_time_next, epochs_run=outcome.epochs_run,
-        train_seconds=round(outcome.train_seconds, 3),
-        seconds=round(time.perf_counter() - started, 3), rows_written=written,
-        report="\n".join(lines), test_predictions=test_predictions.tolist(),
-        forecasts=[float(v) for v in forecast.next_closes])
+    run = RunInfo(coin_id=coin_id, time_create=int(time.time()), run_id=run_id,
+                  model=options.model, backend=backend_name, settings=settings_json,
+                  interval=options.interval)
+    written = store_run(
+        engine, paths, _plot_writer(symbol, dataset, forecast, metrics), forecast.model,
+        dataset.formulation.to_dict(),
+        model_meta(symbol, coin_id, run_id, backend_name, keras.__version__, settings_json,
+                   dataset, forecast),
+        train_row(run, dataset, forecast, metrics),
+        prediction_row(run, dataset, forecast, metrics),
+        before_last_rename=testhooks.pause_before_last_rename)
+    return train_result(symbol, coin_id, options, backend_name, dataset, forecast, metrics,
+                        time.perf_counter() - started, written)
 
 
-def _first_step(values):
-    """The first step of (samples, K) forecasts: what the plot shows (the rows hold all K)."""
-    return values[:, 0] if values.ndim == 2 else values
+def _plot_writer(symbol, dataset, forecast, metrics):
+    """The PNG of the test slice: each sample's first step (the rows hold all K)."""
+    from predict import plots
 
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    test = dataset.split.test
+    outcome = forecast.outcome
+    return lambda path: plots.draw(
+        path, symbol, dataset.open_times[test].tolist(), dataset.actual_closes(test)[:, 0],
+        forecast.test_predictions[:, 0], dataset.last_closes(test), outcome.loss,
+        outcome.val_loss, metrics.verdict())
 
 
 __all__ = ["MIN_TRAIN_SAMPLES", "TrainOptions", "TrainResult", "failure_dict", "train_pair"]

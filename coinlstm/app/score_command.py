@@ -17,8 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.market_job import check_market
-    from coinlstm.core.klines import check_interval
+    from coinlstm.core.klines import check_interval, check_market
     from predict.scoring import score
 
     market = None if args.market is None else check_market(args.market)

@@ -22,7 +22,7 @@ from pathlib import Path
 from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
 from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
-from train.dataset import TARGETS
+from train import formulations
 from train.models import MODEL_NAMES
 from train.withpairs import format_with, parse_with
 
@@ -41,7 +41,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS.model,
                        help="network, see train/models.py (default %(default)s: the "
                             "reference 2-layer LSTM)")
-    group.add_argument("--target", choices=TARGETS, default=_DEFAULTS.target,
+    group.add_argument("--target", choices=formulations.names(), default=_DEFAULTS.target,
                        help="what the model predicts: 'return' (default: the next log return "
                             "from scale-free inputs, anchored on the last close by a factor "
                             "fitted on validation), 'close' (the price level: the reference "

@@ -30,3 +30,6 @@ DECIMAL_COLUMNS: tuple[str, ...] = tuple(
     name for name in FEATURE_COLUMNS if name not in ("numberOfTrader", "ignore"))
 #: Index of the close among the features: the target column of every formulation.
 CLOSE_INDEX = FEATURE_COLUMNS.index("close")
+#: Characters the kline's last field ("ignore", Binance's unused field) may have: its
+#: column's width.
+IGNORE_WIDTH = 40

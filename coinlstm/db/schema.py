@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
+from coinlstm.core.columns import IGNORE_WIDTH
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
 from coinlstm.db.types import ExactDecimal
@@ -57,7 +58,7 @@ def _candle_table(name: str) -> sa.Table:
         sa.Column("takerBuyBaseAssetVolume", ExactDecimal, nullable=False),
         sa.Column("takerBuyQuoteAssetVolume", ExactDecimal, nullable=False),
         # Binance's "unused field"; kept as the text it sent ("0").
-        sa.Column("ignore", sa.String(40), nullable=False),
+        sa.Column("ignore", sa.String(IGNORE_WIDTH), nullable=False),
         **_TABLE_ARGS,
     )
 

@@ -102,7 +102,7 @@ def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url
     rebuilt = walkforward.fold_datasets(times, later, options, FOLDS, FOLD_SIZE)
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
-        assert new.scaler.to_dict() == old.scaler.to_dict()
+        assert new.formulation.to_dict() == old.formulation.to_dict()
         for part in ("train", "val", "test"):
             assert np.array_equal(getattr(new.split, part), getattr(old.split, part))
         assert np.array_equal(new.features, old.features)
@@ -110,7 +110,7 @@ def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url
     training_row = int(built[k][1].split.train[len(built[k][1].split.train) // 2])
     leaked = walkforward.fold_datasets(times, _spiked(values, training_row), options, FOLDS,
                                     FOLD_SIZE)
-    assert leaked[k][1].scaler.to_dict() != built[k][1].scaler.to_dict()
+    assert leaked[k][1].formulation.to_dict() != built[k][1].formulation.to_dict()
 
 
 def _naive_rmse(rows: list[list[str]], case: dict) -> float:

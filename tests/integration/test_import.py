@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,14 @@ def _set_field(index: int, value: str):
     return change
 
 
+def _csv_with(folder: Path, lines: list[str], number: int, change) -> Path:
+    """SYNTH2ETH.csv of ``lines`` with line ``number`` changed by ``change``."""
+    path = folder / "SYNTH2ETH.csv"
+    path.write_text("\n".join(lines) + "\n")
+    _replace_line(path, number, change)
+    return path
+
+
 def _bad_checksum(folder: Path, lines: list[str]) -> tuple[Path, str]:
     path = write_dump(folder, "SYNTH2ETH-1h-2021-04", lines)
     checksum = path.with_name(path.name + ".CHECKSUM")
@@ -244,23 +253,17 @@ def _zip_without_csv(folder: Path, lines: list[str]) -> tuple[Path, str]:
 
 
 def _wrong_column_count(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "SYNTH2ETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 17, lambda line: line.rsplit(",", 1)[0])
+    path = _csv_with(folder, lines, 17, lambda line: line.rsplit(",", 1)[0])
     return path, "line 17: expected 12 fields, got 11"
 
 
 def _non_numeric_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "SYNTH2ETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 30, _set_field(4, "0.0x12"))
+    path = _csv_with(folder, lines, 30, _set_field(4, "0.0x12"))
     return path, "line 30: close"
 
 
 def _nan_price(folder: Path, lines: list[str]) -> tuple[Path, str]:
-    path = folder / "SYNTH2ETH.csv"
-    path.write_text("\n".join(lines) + "\n")
-    _replace_line(path, 40, _set_field(2, "NaN"))
+    path = _csv_with(folder, lines, 40, _set_field(2, "NaN"))
     return path, "line 40: high"
 
 
@@ -280,6 +283,32 @@ def _out_of_order(folder: Path, lines: list[str]) -> tuple[Path, str]:
     return path, "line 11: open time"
 
 
+def _negative_close(folder: Path, lines: list[str]) -> tuple[Path, str]:
+    path = _csv_with(folder, lines, 12, _set_field(4, "-0.00010000"))
+    return path, "line 12: close -0.00010000 is not positive (rule: prices are positive)"
+
+
+def _close_above_high(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    lines = list(lines)
+    fields = lines[20].split(",")
+    fields[4] = format(Decimal(fields[2]) + Decimal("0.00000001"), "f")
+    lines[20] = ",".join(fields)
+    path = write_dump(folder, "SYNTH2ETH-1h-2021-04", lines)
+    return path, ("line 21: high", "(rule: high >= max(open, close))")
+
+
+def _taker_above_volume(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    path = _csv_with(folder, lines, 33, _set_field(9, "9" * 12))
+    return path, ("line 33: taker buy base volume 999999999999 is above the volume",
+                  "(rule: taker buy volume <= volume)")
+
+
+def _late_close(folder: Path, lines: list[str]) -> tuple[Path, tuple[str, str]]:
+    path = _csv_with(folder, lines, 7, lambda line: _set_field(
+        6, str(int(line.split(",")[6]) + 61_000))(line))
+    return path, ("line 7: close time", "(rule: the close time is after the open time")
+
+
 BAD_FILES = {
     "bad checksum": _bad_checksum,
     "corrupt zip": _corrupt_zip,
@@ -290,6 +319,10 @@ BAD_FILES = {
     "no symbol in name": _name_without_symbol,
     "missing path": _missing_path,
     "out of order": _out_of_order,
+    "negative close": _negative_close,
+    "close above high": _close_above_high,
+    "taker above volume": _taker_above_volume,
+    "late close": _late_close,
 }
 
 
@@ -310,7 +343,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, db_url, syntheti
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert str(bad_path) in lines[0] and expected in lines[0], lines[0]
+    expected = (expected,) if isinstance(expected, str) else expected
+    assert str(bad_path) in lines[0] and all(text in lines[0] for text in expected), lines[0]
     assert result.stdout == ""
     assert fingerprint(db_url) == before
 

@@ -129,7 +129,7 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
         open_times, values = db.load_training_rows(conn, coin_id)
     engine.dispose()
     expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
-                             "close").scaler.to_dict()
+                             "close").formulation.to_dict()
     assert loaded.scaler["data_min_"] == pytest.approx(expected["data_min_"])
     assert loaded.scaler["data_max_"] == pytest.approx(expected["data_max_"])
 
@@ -160,7 +160,7 @@ def test_test_and_validation_candles_never_reach_the_scaler(synthetic_candles, t
         with engine.connect() as conn:
             open_times, values = db.load_training_rows(conn, coin_id)
         engine.dispose()
-        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).scaler.to_dict()
+        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).formulation.to_dict()
 
     def spike(index: int):
         def edit(rows: list[list[str]]) -> None:

@@ -57,7 +57,7 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     assert "edge on validation" in result.report
     # The saved model alone (its scaler and factor inside) forecasts the same next close.
     from predict.forecast import forecast_next
-    from train.returns import LEAD
+    from train.formulations.returns import LEAD
 
     settings = config.load(db_url=url, artifacts=tmp_path / "art",
                            env={"COINLSTM_HOME": str(REPO)})

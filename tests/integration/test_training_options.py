@@ -35,7 +35,7 @@ from tests.helpers import (
 from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import FAST, folder_snapshot, load_pair
 from train.dataset import build_dataset, lead
-from train.returns import RETURN_FEATURES
+from train.formulations.returns import RETURN_FEATURES
 
 HOUR_MS = 3_600_000
 ROWS = 1200

@@ -26,11 +26,11 @@ def test_scaler_equals_sklearns_minmax_scaler(synthetic_candles):
     """The numpy fit gives sklearn's MinMaxScaler numbers, constant columns included."""
     from sklearn.preprocessing import MinMaxScaler
 
-    from train.dataset import fit_scaler
+    from train.formulations.level import Level
 
     _, features = _candles(synthetic_candles, limit=3000)
     targets = np.arange(1, 2000)
-    ours = fit_scaler(features, targets, window=1)
+    ours = Level.fit(features, targets, window=1)
     theirs = MinMaxScaler(feature_range=(0, 1)).fit(features[0:2000])
     assert np.array_equal(ours.data_min, theirs.data_min_)
     assert np.array_equal(ours.data_max, theirs.data_max_)
@@ -97,10 +97,10 @@ def test_windows_are_divided_by_their_first_row(synthetic_candles):
     assert np.all(inputs[:, 0, :] == 0)  # every window starts at 0
     # Targets are the close over the window's first close, and turn back into the close.
     closes = values[:, CLOSE_INDEX]
-    model_targets = dataset.scaled_targets(targets)
+    model_targets = dataset.scaled_targets(targets)[:, 0]  # K = 1
     np.testing.assert_allclose(model_targets, closes[targets] / closes[targets - 4] - 1,
                                rtol=1e-5)
-    back = dataset.scaler.to_price(model_targets, dataset.price_bases(targets))
+    back = dataset.formulation.to_price(model_targets[:, None], dataset.price_bases(targets))[:, 0]
     np.testing.assert_allclose(back, closes[targets], rtol=1e-6)
     # A later (test) candle changes nothing about earlier samples: nothing is fitted.
     spiked = values.copy()
@@ -118,7 +118,7 @@ def test_return_scaler_reads_training_rows_only():
     spiked[-10, 3] *= 5.0  # a test candle
     spiked[-100, 3] *= 5.0  # a validation candle
     again = build_dataset(times, spiked, 1, 48, 200, HOUR_MS, target="return")
-    assert again.scaler.to_dict() == base.scaler.to_dict()
+    assert again.formulation.to_dict() == base.formulation.to_dict()
     spiked[100, 3] *= 5.0  # a training candle
     changed = build_dataset(times, spiked, 1, 48, 200, HOUR_MS, target="return")
-    assert changed.scaler.to_dict() != base.scaler.to_dict()
+    assert changed.formulation.to_dict() != base.formulation.to_dict()

@@ -9,7 +9,7 @@ import numpy as np
 
 from coinlstm.app.demo import synthetic_klines
 from tests.helpers import kline_features
-from train.returns import close_log_returns, return_features
+from train.formulations.returns import close_log_returns, return_features
 from train.shrinkage import MIN_T, fit_shrinkage
 
 

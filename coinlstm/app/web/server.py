@@ -35,6 +35,7 @@ from coinlstm import db
 from coinlstm.app.web import views
 from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import MARKET_PATTERN, SYMBOL_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ STATIC_FILES = {"style.css": "text/css", "sort.js": "text/javascript",
 #: What the login page itself needs: open without the token.
 PUBLIC_PATHS = ("/login", "/static/style.css", "/static/icon.svg")
 SESSION_COOKIE = "coinlstm_session"
-MARKET = r"^[A-Z0-9]{2,10}$"
-SYMBOL = r"^[A-Z0-9]{2,20}$"
+#: The path and query checks: the symbol and market rules of coinlstm.core.klines.
+MARKET = f"^{MARKET_PATTERN.pattern}$"
+SYMBOL = f"^{SYMBOL_PATTERN.pattern}$"
 SERIES_NAME = r"^[a-z0-9_-]{0,32}$"
 MAX_DAYS = 90
 MAX_RUNS = 500

@@ -1,4 +1,4 @@
-"""Window-relative normalisation (``--target window``), the multi-coin tutorial's set-up.
+"""``--target window``: window-relative normalisation, the multi-coin tutorial's set-up.
 
 Each sample's window is divided by its own first row, ``x / x0 - 1``, for every input column,
 and the target is the close(s) after the window over that first row's close, minus 1 (the
@@ -13,20 +13,16 @@ candle without trades, Binance's ``ignore``) gives 0 instead of a division by ze
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.errors import BadInput
-
-_CLOSE = FEATURE_COLUMNS.index("close")
-
-
-def check_window(window: int) -> None:
-    if window < 2:
-        raise BadInput(f"--target window needs --window 2 or more (got {window}): each window "
-                       "is divided by its first row, so a one-row window is all zeros")
+from train.formulations.base import CLOSE_INDEX, Formulation
+from train.withpairs import raw_names
 
 
 def relative(values: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -36,16 +32,31 @@ def relative(values: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class WindowScaler:
-    """The scaler protocol of train/dataset.py for window-relative inputs and targets."""
+class Window(Formulation):
+    """Window-relative inputs and targets; the only state is the window length."""
+
+    name: ClassVar[str] = "window"
 
     window: int
-    lead: int = 0
     #: Names of the --with pairs' columns after FEATURE_COLUMNS (train/withpairs.py).
     extra: tuple[str, ...] = ()
 
+    @classmethod
+    def check(cls, window: int, horizon: int) -> None:
+        if window < 2:
+            raise BadInput(f"--target window needs --window 2 or more (got {window}): each "
+                           "window is divided by its first row, so a one-row window is all "
+                           "zeros")
+
+    @classmethod
+    def fit(cls, features: np.ndarray, train_targets: np.ndarray, window: int,
+            horizon: int = 1, with_pairs: Sequence[str] = ()) -> Window:
+        """Nothing to fit: every window is its own reference."""
+        cls.check(window, horizon)
+        return cls(window, extra=raw_names(with_pairs))
+
     @property
-    def base_offset(self) -> int:
+    def base_offset(self) -> int:  # type: ignore[override]
         """Rows before the target whose close a forecast is relative to: the window's first."""
         return self.window
 
@@ -56,25 +67,20 @@ class WindowScaler:
         return relative(windows, windows[:, :1, :]).astype(np.float32)
 
     def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        closes = features[:, _CLOSE]
-        first_targets = rows if rows.ndim == 1 else rows[:, 0]
-        bases = closes[first_targets - self.window]
-        return relative(closes[rows], bases if rows.ndim == 1 else bases[:, None]) \
-            .astype(np.float32)
+        closes = features[:, CLOSE_INDEX]
+        return relative(closes[rows], closes[rows[:, :1] - self.window]).astype(np.float32)
 
     def to_price(self, outputs: np.ndarray, bases: np.ndarray,
-                 shrinkage: float = 1.0) -> np.ndarray:
-        """first row's close * (1 + output); (samples, K) outputs share their sample's base."""
-        bases = np.asarray(bases, dtype=np.float64)
-        if np.ndim(outputs) == 2:
-            bases = bases[:, None]
+                 factor: float | None = None) -> np.ndarray:
+        """first row's close * (1 + output); a sample's K steps share its base."""
+        bases = np.asarray(bases, dtype=np.float64)[:, None]
         return bases * (1.0 + np.asarray(outputs, dtype=np.float64))
 
     def to_dict(self) -> dict:
-        return {"kind": "window", "window": self.window,
+        return {"kind": self.name, "window": self.window,
                 "features": [*FEATURE_COLUMNS, *self.extra]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> WindowScaler:
+    def from_dict(cls, data: dict) -> Window:
         names = data.get("features", FEATURE_COLUMNS)
         return cls(int(data["window"]), extra=tuple(names[len(FEATURE_COLUMNS):]))

@@ -1,4 +1,5 @@
-"""The default formulation: scale-free inputs, the next log return as target. Pure numpy.
+"""``--target return``, the default formulation: scale-free inputs, the next log return as
+target. Pure numpy.
 
 Why not price levels (the reference, ``--target close``): a MinMax-scaled level model can only
 output levels inside its training range, and real pairs leave that range all the time (every
@@ -16,7 +17,8 @@ just another return:
 Each input column is standardised with the mean and standard deviation of the training rows;
 the target (the next candle's close log return) is divided by the training returns' standard
 deviation but not centred, so an output of 0 means "no change". A forecast is turned back into
-a price as ``last close * exp(shrinkage * return)`` (train/shrinkage.py fits the factor).
+a price as ``last close * exp(shrinkage * return)``: the shrinkage factor is this
+formulation's calibration, fitted on the validation outputs (train/shrinkage.py).
 
 With ``--horizon K`` the target is the K cumulative log returns log(close[t+h-1] / close[t-1])
 from the last close, h = 1..K, in the same unit (the one-step training returns' standard
@@ -29,22 +31,27 @@ candles before its target (:data:`LEAD` = 1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.errors import BadInput
-from train.withpairs import return_names, with_closes, with_returns
+from train.formulations.base import CLOSE_INDEX, Formulation
+from train.shrinkage import Shrinkage, fit_shrinkage
+from train.withpairs import with_closes
 
 #: Candles before a sample's window that its inputs read (the previous close).
 LEAD = 1
 RETURN_FEATURES: tuple[str, ...] = ("open", "high", "low", "close", "volume",
                                     "quoteAssetVolume", "numberOfTrader", "taker_buy_share")
+#: What each --with pair's two raw columns (close, volume) become here.
+WITH_RETURN_COLUMNS: tuple[str, ...] = ("close_log_return", "log_volume_change")
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 _COUNT_COLUMNS = ("volume", "quoteAssetVolume", "numberOfTrader")
 _INDEX = {name: FEATURE_COLUMNS.index(name) for name in FEATURE_COLUMNS}
-_CLOSE = _INDEX["close"]
 
 
 def check_prices(features: np.ndarray) -> None:
@@ -58,6 +65,22 @@ def check_prices(features: np.ndarray) -> None:
                        "prices (use --target close)")
 
 
+def return_names(pairs: Sequence[str]) -> tuple[str, ...]:
+    """Names of the columns the --with pairs add here."""
+    return tuple(f"{pair}.{column}" for pair in pairs for column in WITH_RETURN_COLUMNS)
+
+
+def with_returns(features: np.ndarray) -> np.ndarray:
+    """Each --with pair's close log return and change of log(1 + volume); row 0 is NaN."""
+    extra = features[:, len(FEATURE_COLUMNS):]
+    out = np.full(extra.shape, np.nan)
+    if len(extra) < 2:
+        return out
+    out[1:, 0::2] = np.log(extra[1:, 0::2] / extra[:-1, 0::2])
+    out[1:, 1::2] = np.diff(np.log1p(extra[:, 1::2]), axis=0)
+    return out
+
+
 def return_features(features: np.ndarray) -> np.ndarray:
     """The scale-free features of every row (see module doc); row 0 has none (NaN)."""
     if features.shape[1] > len(FEATURE_COLUMNS):
@@ -66,7 +89,7 @@ def return_features(features: np.ndarray) -> np.ndarray:
     out = np.full((len(features), len(RETURN_FEATURES)), np.nan)
     if len(features) < 2:
         return out
-    previous_close = features[:-1, _CLOSE]
+    previous_close = features[:-1, CLOSE_INDEX]
     current = features[1:]
     for column, name in enumerate(_PRICE_COLUMNS):
         out[1:, column] = np.log(current[:, _INDEX[name]] / previous_close)
@@ -79,75 +102,77 @@ def return_features(features: np.ndarray) -> np.ndarray:
 
 
 def close_log_returns(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """log(close[row] / close[row - 1]) for each row (every row >= 1).
-
-    ``rows`` of shape (samples, K), each sample's K target rows: the cumulative returns
-    log(close[row] / close[first - 1]) from the close before the sample's first target.
-    """
-    closes = features[:, _CLOSE]
-    if rows.ndim == 2:
-        return np.log(closes[rows] / closes[rows[:, :1] - 1])
+    """log(close[row] / close[row - 1]) for each row (every row >= 1), any shape."""
+    closes = features[:, CLOSE_INDEX]
     return np.log(closes[rows] / closes[rows - 1])
 
 
+def cumulative_log_returns(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For target rows (samples, K): log(close[row] / close[first - 1]), each step's return
+    from the close before the sample's first target."""
+    closes = features[:, CLOSE_INDEX]
+    return np.log(closes[rows] / closes[rows[:, :1] - 1])
+
+
 @dataclass(frozen=True)
-class ReturnScaler:
+class Returns(Formulation):
     """Standardisation of the return features, fitted on training rows only."""
+
+    name: ClassVar[str] = "return"
+    lead: ClassVar[int] = LEAD
 
     mean: np.ndarray
     std: np.ndarray
     #: Standard deviation of the training targets' close log returns (the target's unit).
     target_scale: float
-    lead: int = LEAD
-    #: Names of the --with pairs' columns after RETURN_FEATURES (train/withpairs.py).
+    #: Names of the --with pairs' columns after RETURN_FEATURES.
     extra: tuple[str, ...] = ()
+
+    @classmethod
+    def fit(cls, features: np.ndarray, train_targets: np.ndarray, window: int,
+            horizon: int = 1, with_pairs: Sequence[str] = ()) -> Returns:
+        """Mean and spread of the rows the training samples read (inputs and all K targets),
+        nothing newer; BadInput for a price <= 0."""
+        check_prices(features)
+        first_row = int(train_targets[0]) - window
+        last_row = int(train_targets[-1]) + horizon - 1
+        rows = return_features(features[first_row - LEAD:last_row + 1])[LEAD:]
+        std = rows.std(axis=0)
+        target_scale = float(close_log_returns(features, train_targets).std())
+        return cls(mean=rows.mean(axis=0), std=np.where(std > 0, std, 1.0),
+                   target_scale=target_scale if target_scale > 0 else 1.0,
+                   extra=return_names(with_pairs))
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         return (return_features(features) - self.mean) / self.std
 
-    #: Rows before a target whose close the forecast is relative to: the last close.
-    base_offset = 1
-
-    def window_inputs(self, windows: np.ndarray) -> np.ndarray:
-        return windows
-
     def model_targets(self, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return (close_log_returns(features, rows) / self.target_scale).astype(np.float32)
+        return (cumulative_log_returns(features, rows) / self.target_scale).astype(np.float32)
 
     def to_returns(self, outputs: np.ndarray) -> np.ndarray:
         """Model outputs in log-return units."""
         return np.asarray(outputs, dtype=np.float64) * self.target_scale
 
+    def calibrate(self, features: np.ndarray, rows: np.ndarray,
+                  outputs: np.ndarray) -> Shrinkage:
+        """The shrinkage factor, on all K steps of every validation sample."""
+        return fit_shrinkage(cumulative_log_returns(features, rows).reshape(-1),
+                             self.to_returns(outputs).reshape(-1))
+
     def to_price(self, outputs: np.ndarray, bases: np.ndarray,
-                 shrinkage: float = 1.0) -> np.ndarray:
-        """last close (``bases``) * exp(shrinkage * predicted return); outputs (samples, K) of
-        K steps share their sample's last close."""
-        anchors = np.asarray(bases, dtype=np.float64)
-        if np.ndim(outputs) == 2:
-            anchors = anchors[:, None]
-        return anchors * np.exp(shrinkage * self.to_returns(outputs))
+                 factor: float | None = None) -> np.ndarray:
+        """last close (``bases``) * exp(factor * predicted return); the K steps of a sample
+        share its last close. No factor: the model's return unshrunk."""
+        anchors = np.asarray(bases, dtype=np.float64)[:, None]
+        return anchors * np.exp((1.0 if factor is None else factor) * self.to_returns(outputs))
 
     def to_dict(self) -> dict:
-        return {"kind": "return", "features": [*RETURN_FEATURES, *self.extra],
+        return {"kind": self.name, "features": [*RETURN_FEATURES, *self.extra],
                 "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "target_scale": self.target_scale}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ReturnScaler:
+    def from_dict(cls, data: dict) -> Returns:
         return cls(np.asarray(data["mean"], dtype=np.float64),
                    np.asarray(data["std"], dtype=np.float64), float(data["target_scale"]),
                    extra=tuple(data.get("features", RETURN_FEATURES)[len(RETURN_FEATURES):]))
-
-
-def fit_return_scaler(features: np.ndarray, train_targets: np.ndarray, window: int,
-                      horizon: int = 1, with_pairs: tuple[str, ...] = ()) -> ReturnScaler:
-    """Mean and spread of the rows the training samples read (inputs and all K targets),
-    nothing newer."""
-    first_row = int(train_targets[0]) - window
-    last_row = int(train_targets[-1]) + horizon - 1
-    rows = return_features(features[first_row - LEAD:last_row + 1])[LEAD:]
-    std = rows.std(axis=0)
-    target_scale = float(close_log_returns(features, train_targets).std())
-    return ReturnScaler(mean=rows.mean(axis=0), std=np.where(std > 0, std, 1.0),
-                        target_scale=target_scale if target_scale > 0 else 1.0,
-                        extra=return_names(with_pairs))

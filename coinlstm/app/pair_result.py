@@ -1,0 +1,130 @@
+"""What one pair's run produced: the result JSON the market job reads, and the report text.
+
+The report is what ``coinlstm train`` prints: the run's set-up, the model's errors beside the
+naive ones, the calibration (the return target's shrinkage, when there is one) and the next
+close(s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from train.dataset import Dataset
+from train.forecasters import Forecast
+from train.metrics import SliceMetrics
+
+
+@dataclass
+class TrainResult:
+    """What one pair's run produced; ``to_dict`` is the market job's result JSON."""
+
+    symbol: str
+    id_coin: int
+    backend: str
+    model: str
+    target: str
+    last_close: float
+    predicted_close: float
+    change_pct: float
+    rmse: float
+    naive_rmse: float
+    skill: float | None
+    mae: float
+    naive_mae: float
+    direction_accuracy: float
+    openTime_last: int  # noqa: N815 - the database's column name
+    openTime_next: int  # noqa: N815
+    epochs_run: int
+    train_seconds: float
+    seconds: float
+    #: The return target's factor a (0: no edge); None for the level target.
+    shrinkage: float | None = None
+    #: Whether the forecast carries the model's view: a > 0 (return target), None (level).
+    edge: bool | None = None
+    status: str = "ok"
+    exit_code: int = 0
+    error: str | None = None
+    rows_written: bool = True
+    report: str = field(default="", repr=False)
+    #: The K closes forecast for each test sample (a list each; the rows flatten K = 1).
+    test_predictions: list = field(default_factory=list, repr=False)
+    #: The K closes after the newest candle (``predicted_close`` is the first).
+    forecasts: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
+                "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
+                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
+                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
+                "shrinkage", "edge")
+        return {key: getattr(self, key) for key in keys}
+
+
+def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds: float,
+                 backend: str | None, model: str | None) -> dict:
+    """The result JSON of a run that failed: same keys, figures null."""
+    keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
+            "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
+            "epochs_run", "train_seconds", "target", "shrinkage", "edge")
+    return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
+            "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
+            "model": model}
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: Dataset,
+                forecast: Forecast, metrics: SliceMetrics) -> str:
+    """The run's report: set-up and fit, errors beside naive, calibration, next close(s)."""
+    split, outcome = dataset.split, forecast.outcome
+    last_close = float(dataset.closes[-1])
+    predicted_next = forecast.next_close
+    open_time_next = int(dataset.open_times[-1]) + dataset.interval_ms
+    inputs = "".join([f", horizon {dataset.horizon}" if dataset.horizon > 1 else "",
+                      f", with {', '.join(dataset.with_pairs)}" if dataset.with_pairs else ""])
+    summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}, target "
+               f"{dataset.target}{inputs}: "
+               f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
+               f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
+               f"{outcome.train_seconds:.1f} s")
+    change_pct = change_percent(predicted_next, last_close)
+    next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
+                 f"(last close {last_close:.8g}, {change_pct:+.3f} %)")
+    if dataset.horizon > 1:
+        next_line = (f"next {dataset.horizon} closes (from {_utc(open_time_next)} UTC): "
+                     + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
+                     + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
+    calibration = forecast.calibration.describe()
+    return "\n".join([summary, metrics.table(),
+                      *([] if calibration is None else [calibration]), next_line])
+
+
+def change_percent(predicted: float, last_close: float) -> float:
+    """The forecast's move from the last close, in percent (0 for a last close of 0)."""
+    return (predicted - last_close) / last_close * 100.0 if last_close else 0.0
+
+
+def train_result(symbol: str, coin_id: int, options, backend_name: str, dataset: Dataset,
+                 forecast: Forecast, metrics: SliceMetrics, seconds: float,
+                 rows_written: bool) -> TrainResult:
+    """The result of a stored run."""
+    outcome = forecast.outcome
+    last_close = float(dataset.closes[-1])
+    open_time_last = int(dataset.open_times[-1])
+    return TrainResult(
+        symbol=symbol, id_coin=coin_id, backend=backend_name, model=options.model,
+        target=dataset.target, shrinkage=forecast.factor, edge=forecast.calibration.edge,
+        last_close=last_close, predicted_close=forecast.next_close,
+        change_pct=change_percent(forecast.next_close, last_close),
+        rmse=metrics.model.rmse, naive_rmse=metrics.naive.rmse, skill=metrics.skill,
+        mae=metrics.model.mae, naive_mae=metrics.naive.mae,
+        direction_accuracy=metrics.model.direction_accuracy, openTime_last=open_time_last,
+        openTime_next=open_time_last + dataset.interval_ms, epochs_run=outcome.epochs_run,
+        train_seconds=round(outcome.train_seconds, 3), seconds=round(seconds, 3),
+        rows_written=rows_written,
+        report=report_text(symbol, coin_id, options, backend_name, dataset, forecast, metrics),
+        test_predictions=forecast.test_predictions.tolist(),
+        forecasts=[float(v) for v in forecast.next_closes])

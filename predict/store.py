@@ -1,0 +1,41 @@
+"""Storing one run, all or nothing: the plot and the model files staged under temporary names,
+both rows in one transaction, then the renames (the model .h5 last).
+
+Any failure before the commit deletes the temporaries and the transaction rolls back, so a
+failed run writes nothing and replaces nothing (predict/artifacts.py says why a kill between
+the renames cannot leave a broken model either).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from coinlstm import db
+from predict.artifacts import ArtifactPaths, StagedFiles, stage_model
+
+log = logging.getLogger(__name__)
+
+
+def store_run(engine: sa.Engine, paths: ArtifactPaths, draw_plot: Callable[[Path], None],
+              model, scaler: dict, meta: dict, train_row: dict, prediction_row: dict,
+              before_last_rename: Callable[[], None] | None = None) -> bool:
+    """Write the run's files and rows; False when the rows of its run id were already there
+    (a retried task: the stored rows are kept, the files replaced)."""
+    staged = StagedFiles(before_last_rename=before_last_rename)
+    try:
+        staged.stage(paths.plot, draw_plot)
+        stage_model(staged, paths, model, scaler, meta)
+        with db.transaction(engine) as conn:
+            written = db.write_training_result(conn, train_row, prediction_row)
+        if not written:
+            log.info("%s: rows of run %s were already stored; kept them", meta.get("symbol"),
+                     train_row.get("run_id"))
+        staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
+    return written

@@ -1,0 +1,92 @@
+"""The forecaster seam: something fitted on a dataset that forecasts closes, in prices.
+
+Why a seam: ``coinlstm evaluate`` compares a list of forecasters on the same folds, and the
+naive forecast ("next close = last close") is one of them, not a special case. A Keras network
+(keras_model.py) and a baseline (naive.py) are peers behind :class:`Forecaster`; a new one is
+one module and one registry line (train/forecasters/registry.py).
+
+What a forecaster says (:class:`Forecast`): the validation and test samples' closes and the K
+closes after the newest candle, all in price units and (samples, K). The fitted state (a Keras
+model) travels in the forecast; train_one saves it (predict/artifacts.py) and the saved file
+alone forecasts again (predict/forecast.py).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from train.dataset import Dataset
+from train.fit import FitOutcome
+from train.formulations import UNCALIBRATED, Calibration
+
+#: The options every forecaster's folds are cut with: all a fit-free forecaster depends on.
+FOLD_SETTINGS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
+                                  "interval")
+
+
+@dataclass
+class Forecast:
+    """What a fitted forecaster says, in price units, (samples, K)."""
+
+    val_predictions: np.ndarray
+    test_predictions: np.ndarray
+    #: The K closes after the newest candle.
+    next_closes: np.ndarray
+    #: The one-step forecast of the newest candle, from the candles before it (None when
+    #: those span a gap).
+    previous_close: float | None = None
+    #: The formulation's calibration (the return target's shrinkage), or none.
+    calibration: Calibration = UNCALIBRATED
+    #: The fitted model (None for a forecaster that keeps no state) and how its fit went.
+    model: Any = None
+    outcome: FitOutcome | None = None
+
+    @property
+    def factor(self) -> float | None:
+        return self.calibration.factor
+
+    @property
+    def next_close(self) -> float:
+        """The first step: the forecast of the next candle."""
+        return float(self.next_closes[0])
+
+
+class Forecaster(ABC):
+    """One way of forecasting; ``name`` is its --models name and its cases' "model"."""
+
+    name: str
+    #: Whether fitting loads Keras: evaluate fits these in fresh worker processes (the driver
+    #: never imports Keras) and the others in the driver.
+    needs_keras: ClassVar[bool] = False
+    #: Whether the seed matters: evaluate repeats only these (--repeats).
+    seeded: ClassVar[bool] = False
+
+    def configure(self, options):
+        """The options this forecaster runs with (a preset overrides some)."""
+        return options
+
+    def network(self, options) -> str:
+        """The cases' "network" column: what was fitted."""
+        return self.name
+
+    def settings(self, options) -> dict:
+        """The options that decide this forecaster's figures (evaluate's summary.json)."""
+        return {key: getattr(options, key) for key in FOLD_SETTINGS}
+
+    def prepare_fit(self, seed: int, backend_name: str) -> None:
+        """Before each fit of a process: a clean, seeded start (nothing by default)."""
+        return None
+
+    @abstractmethod
+    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+        """Fit on the training slice (validation for early stopping and calibration only),
+        then forecast validation, test and the next candle."""
+
+
+def repeat_steps(closes: np.ndarray, horizon: int) -> np.ndarray:
+    """One close per sample -> (samples, K), the same close for every step."""
+    return np.repeat(np.asarray(closes, dtype=np.float64)[:, None], horizon, axis=1)

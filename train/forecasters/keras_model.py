@@ -1,0 +1,89 @@
+"""A Keras network of the zoo (train/models.py) fitted on a dataset's formulation.
+
+The single place where a network turns into forecasts: train_one (coinlstm/app/pair_job.py)
+and the walk-forward backtest (coinlstm evaluate) both fit through :meth:`Network.fit_forecast`,
+so the figures a backtest reports are those of the very code that runs every hour. Keras must
+already be loaded on its backend and seeded (train/backend.py; :meth:`Network.prepare_fit`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from train.dataset import Dataset
+from train.fit import fit_model, predict
+from train.forecasters.base import Forecast, Forecaster
+from train.models import build_model
+
+
+@dataclass(frozen=True)
+class Network(Forecaster):
+    """The network ``options.model`` on the formulation ``options.target``; ``overrides``
+    fix some options (a zoo name fixes the model, a preset the model and the target)."""
+
+    name: str
+    overrides: dict = field(default_factory=dict)
+
+    needs_keras = True
+    seeded = True
+
+    def configure(self, options):
+        return replace(options, **self.overrides)
+
+    def network(self, options) -> str:
+        return options.model
+
+    def settings(self, options) -> dict:
+        return options.to_dict()
+
+    def prepare_fit(self, seed: int, backend_name: str) -> None:
+        """clear_session drops Keras' global seed too: seed after it, so a fold's weights start
+        the same whatever ran before it in this process."""
+        from train import backend
+
+        keras = backend.load_keras(backend_name)
+        keras.backend.clear_session()
+        backend.seed(seed, backend_name)
+
+    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+        """Train ``options.model`` on the training slice (early stopping on validation), then
+        forecast validation, test and the next candle with one predict call (one compiled
+        shape). The formulation's calibration (the return target's shrinkage) is fitted on
+        the validation outputs only (all K steps of every sample) and applied to all of them.
+        """
+        split = dataset.split
+        train_inputs = dataset.inputs(split.train)
+        model = build_model(options.model, tuple(train_inputs.shape[1:]), options)
+        outcome = fit_model(model, train_inputs, dataset.scaled_targets(split.train),
+                            dataset.inputs(split.val), dataset.scaled_targets(split.val),
+                            epochs=options.epochs, batch_size=options.batch_size,
+                            patience=options.patience)
+        # The newest candle's one-step forecast is the newest test sample's first step when
+        # that sample's first target is the newest candle (one step ahead); otherwise its
+        # input is one more row of the same predict call.
+        covered = int(split.test[-1]) == len(dataset.open_times) - 1
+        previous_input = None if covered else dataset.previous_input()
+        extra = [] if previous_input is None else [previous_input]
+        inputs = np.concatenate([dataset.inputs(split.val), dataset.inputs(split.test),
+                                 *extra, dataset.next_input()])
+        outputs = predict(model, inputs, options.batch_size)
+        n_val, n_test = len(split.val), len(split.test)
+        val_out, test_out = outputs[:n_val], outputs[n_val:n_val + n_test]
+        calibration = dataset.calibrate(split.val, val_out)
+        formulation, factor = dataset.formulation, calibration.factor
+        test_predictions = formulation.to_price(test_out, dataset.price_bases(split.test),
+                                                factor)
+        previous = None
+        if covered:
+            previous = float(test_predictions[-1, 0])
+        elif previous_input is not None:
+            previous = float(formulation.to_price(outputs[-2:-1], dataset.newest_base(back=1),
+                                                  factor)[0, 0])
+        return Forecast(
+            val_predictions=formulation.to_price(val_out, dataset.price_bases(split.val),
+                                                 factor),
+            test_predictions=test_predictions,
+            next_closes=formulation.to_price(outputs[-1:], dataset.newest_base(), factor)[0],
+            previous_close=previous, calibration=calibration, model=model, outcome=outcome)

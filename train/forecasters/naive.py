@@ -1,0 +1,24 @@
+"""The naive forecast: every close ahead equals the last close. Fits nothing.
+
+The yardstick of every figure the tool prints (train/metrics.py); in ``coinlstm evaluate`` it
+is one more forecaster, whose skill is 0 by definition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.dataset import Dataset
+from train.forecasters.base import Forecast, Forecaster, repeat_steps
+
+
+class Naive(Forecaster):
+    name = "naive"
+
+    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+        split, horizon, closes = dataset.split, dataset.horizon, dataset.closes
+        return Forecast(
+            val_predictions=repeat_steps(dataset.last_closes(split.val), horizon),
+            test_predictions=repeat_steps(dataset.last_closes(split.test), horizon),
+            next_closes=np.full(horizon, float(closes[-1])),
+            previous_close=float(closes[-2]))
