@@ -31,20 +31,17 @@ def _newest_per_coin(conn: Connection, column: sa.Column, coin_column: sa.Column
                      coin_ids: Sequence[int], *conditions) -> dict[int, int]:
     """coin id -> the largest ``column`` among its rows matching ``conditions``.
 
-    Each coin's maximum is one seek at the end of an index that starts with the coin (the
-    candle table's primary key, the forecasts' (id_coin, interval, openTime_next)): 400 pairs
-    cost 400 short index reads, never a read of 290,000 rows. How to ask for that differs:
-    MySQL/MariaDB do it for ``GROUP BY coin`` (a loose index scan) but not for a correlated
-    MAX; SQLite does it for a correlated MAX per coin (its own statement, or it would be
-    flattened into the caller's join and run per row) but scans for the GROUP BY.
+    Per coin, ``ORDER BY column DESC LIMIT 1``: one seek at the end of an index that starts
+    with the coin (the candle table's primary key, the forecasts' (id_coin, interval,
+    openTime_next)), so 400 pairs cost 400 short index reads, never a read of 290,000 rows.
+    Both databases do that seek for this form; not for the others (MariaDB scans for a
+    correlated MAX, and for GROUP BY until the table's statistics are fresh; SQLite scans
+    for GROUP BY). Its own statement: SQLite would flatten it into the caller's join and
+    run it per row.
     """
-    if conn.dialect.name == "mysql":
-        query = (sa.select(coin_column, sa.func.max(column))
-                 .where(coin_column.in_(list(coin_ids)), *conditions).group_by(coin_column))
-    else:
-        newest = (sa.select(sa.func.max(column))
-                  .where(coin_column == coin_info.c.id, *conditions).scalar_subquery())
-        query = sa.select(coin_info.c.id, newest).where(coin_info.c.id.in_(list(coin_ids)))
+    newest = (sa.select(column).where(coin_column == coin_info.c.id, *conditions)
+              .order_by(column.desc()).limit(1).scalar_subquery())
+    query = sa.select(coin_info.c.id, newest).where(coin_info.c.id.in_(list(coin_ids)))
     return {int(coin): int(value) for coin, value in conn.execute(query) if value is not None}
 
 
