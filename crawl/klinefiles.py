@@ -24,11 +24,15 @@ from pathlib import Path
 from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import (
+    RULE_ORDER,
+    BadKline,
     check_interval,
     check_kline,
     check_symbol,
     kline_from_line,
     ms_to_utc,
+    plain_kline,
+    split_plain_line,
 )
 
 #: data.binance.vision names: SYMBOL-INTERVAL-YYYY-MM(.zip|.csv) and SYMBOL-INTERVAL-YYYY-MM-DD.
@@ -53,12 +57,14 @@ class KlineFile:
 
 @dataclass(frozen=True)
 class KlineText:
-    """A file's checked candles in stored form (see coinlstm.core.klines), oldest first."""
+    """A file's checked candles in stored form (see coinlstm.core.klines), oldest first;
+    ``plain`` when every line is as Binance writes it (a second read may skip the regex)."""
 
     label: str
     sha256: str
     interval: str
     klines: list[list]
+    plain: bool = False
 
 
 def describe_file(path: Path, interval: str | None = None) -> KlineFile:
@@ -89,47 +95,69 @@ def describe_file(path: Path, interval: str | None = None) -> KlineFile:
     return KlineFile(path=path, symbol=symbol, interval=file_interval)
 
 
-def read_klines(source: KlineFile, checked: bool = True) -> KlineText:
+def read_klines(source: KlineFile, checked_sha256: str | None = None,
+                plain: bool = False) -> KlineText:
     """Every candle of a file in stored form, checked: each by the kline rules, and their
-    open times rising on the interval's grid. BadInput names the file and the line.
+    open times rising on the interval's grid. BadInput names the file, the line and the rule.
 
-    ``checked=False`` parses without the rules: for a file already checked whose SHA-256 the
-    caller compares (an import's second pass).
+    ``checked_sha256``: the file was read and checked before, and had this SHA-256 (an
+    import's second pass): BadInput if it changed since, else parsed without the rules, and
+    with ``plain`` (KlineText.plain of that read) split without the regex.
     """
     text, label, sha256 = read_kline_text(source.path)
+    checked = checked_sha256 is None
+    if not checked and sha256 != checked_sha256:
+        raise BadInput(f"{label}: changed while importing; run the import again")
     interval = source.interval
     step = None if interval is None or not checked else INTERVAL_MS[interval]
-    numbered: list[tuple[int, list]] = []
+    klines: list[list] = []
+    line_numbers: list[int] = []
+    all_plain = True
     for line_number, line in kline_lines(text):
+        if plain and not checked:
+            klines.append(split_plain_line(line))
+            continue
+        kline = plain_kline(line)
         try:
-            numbered.append((line_number, kline_from_line(line, step)))
+            if kline is None:
+                all_plain = False
+                kline = kline_from_line(line, step)
+            elif step is not None:
+                try:
+                    check_kline(kline, step)
+                except BadKline:
+                    kline = kline_from_line(line, step)  # raises, naming the rule
         except ValueError as exc:
             raise BadInput(f"{label}, line {line_number}: {exc}") from None
-    if not numbered:
+        klines.append(kline)
+        line_numbers.append(line_number)
+    if not klines:
         raise BadInput(f"{label}: no candles in this file")
     if interval is None:
-        interval = infer_interval(label, [kline for _, kline in numbered])
+        interval = infer_interval(label, klines)
         if checked:
-            for line_number, kline in numbered:
+            for line_number, kline in zip(line_numbers, klines, strict=True):
                 try:
                     check_kline(kline, INTERVAL_MS[interval])
                 except ValueError as exc:
                     raise BadInput(f"{label}, line {line_number}: {exc}") from None
     if checked:
-        _check_order(label, interval, numbered)
-    return KlineText(label=label, sha256=sha256, interval=interval,
-                     klines=[kline for _, kline in numbered])
+        _check_order(label, interval, klines, line_numbers)
+    return KlineText(label=label, sha256=sha256, interval=interval, klines=klines,
+                     plain=all_plain)
 
 
-def _check_order(label: str, interval: str, numbered: list[tuple[int, list]]) -> None:
+def _check_order(label: str, interval: str, klines: list[list],
+                 line_numbers: list[int]) -> None:
     step = INTERVAL_MS[interval]
-    previous: int | None = None
-    for line_number, kline in numbered:
+    previous = klines[0][0] - step
+    for line_number, kline in zip(line_numbers, klines, strict=True):
         open_time = kline[0]
-        if previous is not None and open_time <= previous:
+        if open_time <= previous:
             raise BadInput(f"{label}, line {line_number}: open time {ms_to_utc(open_time)} "
-                           f"is not after the previous line's {ms_to_utc(previous)}")
-        if previous is not None and (open_time - previous) % step:
+                           f"is not after the previous line's {ms_to_utc(previous)} "
+                           f"(rule: {RULE_ORDER})")
+        if (open_time - previous) % step:
             raise BadInput(f"{label}, line {line_number}: open time {ms_to_utc(open_time)} "
                            f"is not on the {interval} grid of the previous candle "
                            f"(wrong --interval?)")

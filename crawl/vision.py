@@ -48,6 +48,8 @@ class CheckedFile:
     quote: str
     sha256: str
     candles: int
+    #: Every line as Binance writes it: the second pass splits them without the regex.
+    plain: bool = False
 
 
 @dataclass
@@ -213,7 +215,7 @@ def check_file(source: KlineFile, base: str, quote: str) -> CheckedFile:
     """
     text = read_klines(source)
     return CheckedFile(source=source, base=base, quote=quote, sha256=text.sha256,
-                       candles=len(text.klines))
+                       candles=len(text.klines), plain=text.plain)
 
 
 # --------------------------------------------------------------------------- second pass
@@ -222,10 +224,8 @@ def check_file(source: KlineFile, base: str, quote: str) -> CheckedFile:
 def load_file(engine: Engine, item: CheckedFile) -> int:
     """Load a checked file into its interval's table in one transaction (all of it or
     none); candles added."""
-    text = read_klines(item.source, checked=False)  # the same bytes the first pass checked:
-    if text.sha256 != item.sha256:
-        raise BadInput(f"{text.label}: changed while importing; run the import again")
-    klines = text.klines
+    # The bytes the first pass checked (BadInput if they changed): not checked again.
+    klines = read_klines(item.source, checked_sha256=item.sha256, plain=item.plain).klines
     added = 0
     with db.transaction(engine) as conn:
         coin_id = db.ensure_coin(conn, item.source.symbol, item.base, item.quote, status=None)

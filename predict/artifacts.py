@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coinlstm.core.columns import FEATURE_COLUMNS
+from coinlstm.core.columns import FEATURE_COLUMNS, level_label
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
 from coinlstm.core.klines import check_symbol
@@ -210,7 +210,9 @@ def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
     """The metadata saved inside the .h5: what the model reads and what it said when saved.
 
     ``shrinkage`` is the formulation's calibration factor (None without one): the forecast of
-    a saved model applies it (predict/forecast.py).
+    a saved model applies it (predict/forecast.py). ``bands`` holds how the prediction bands
+    were made (the conformal bounds, None for a naive band) and the next closes' bands, so a
+    saved model's forecast gets its bands too.
     """
     from datetime import UTC, datetime
 
@@ -223,4 +225,16 @@ def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
             "options": settings, "target": dataset.target, "shrinkage": forecast.factor,
             "predicted_close": forecast.next_close, "horizon": dataset.horizon,
             "with": list(dataset.with_pairs),
-            "predicted_closes": [float(v) for v in forecast.next_closes]}
+            "predicted_closes": [float(v) for v in forecast.next_closes],
+            "bands": _bands_meta(forecast)}
+
+
+def _bands_meta(forecast: Forecast) -> dict | None:
+    bands = forecast.bands
+    if bands is None:
+        return None
+    return {"method": bands.method,
+            "calibration": None if bands.calibration is None else bands.calibration.to_dict(),
+            "next": {level_label(band.level): {"lower": band.lower[0].tolist(),
+                                               "upper": band.upper[0].tolist()}
+                     for band in bands.next}}

@@ -8,6 +8,10 @@ A ``--horizon K`` model forecasts K closes: :func:`forecast_path` returns them a
 :func:`forecast_next` keeps returning one float (the first step) for every caller written for
 one step. A ``--with`` model also needs the newest candles of each --with pair, at the same
 open times as the pair's (``with_features``); without them it is refused, never guessed.
+
+Bands. :func:`bands_from_loaded` puts the saved conformal bounds around that forecast, scaled
+by the volatility forecast of the candles passed (train/intervals.py): pass a few hundred
+newest candles, not just the window, for the slow averages of the scale to settle.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from coinlstm.core.errors import BadInput
 from predict.artifacts import LoadedModel, load_model
 from train import formulations
 from train.dataset import CLOSE_INDEX, next_input
+from train.intervals import IntervalCalibration, volatility_scales
 from train.withpairs import input_rows
 
 #: {symbol: that pair's newest feature rows}, for a model trained --with other pairs.
@@ -41,6 +46,21 @@ def forecast_path_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
     prices = formulation.to_price(outputs, rows[base:base + 1, CLOSE_INDEX],
                                   loaded.meta.get("shrinkage"))
     return [float(v) for v in prices[0]]
+
+
+def bands_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,
+                      with_features: WithFeatures | None = None
+                      ) -> dict[float, tuple[list[float], list[float]]]:
+    """{level: (lower, upper)} of the next K closes after ``newest_features``; BadInput for a
+    model saved without conformal bounds (before bands existed, or a naive band)."""
+    saved = (loaded.meta.get("bands") or {}).get("calibration")
+    if saved is None:
+        raise BadInput("this saved model has no band calibration; train it again")
+    path = np.array([forecast_path_from_loaded(loaded, newest_features, with_features)])
+    closes = np.asarray(newest_features, dtype=np.float64)[:, CLOSE_INDEX]
+    scale = volatility_scales(closes)[-1:]
+    bands = IntervalCalibration.from_dict(saved).bands(path, closes[-1:], scale)
+    return {band.level: (band.lower[0].tolist(), band.upper[0].tolist()) for band in bands}
 
 
 def forecast_from_loaded(loaded: LoadedModel, newest_features: np.ndarray,

@@ -1,7 +1,9 @@
 """The pair's PNG: the test slice (actual, model, naive) and the training loss curves.
 
 A prediction that "leads by one step" is usually one lagging by one: drawing the naive
-forecast beside the model's makes that visible at a glance.
+forecast beside the model's makes that visible at a glance. The prediction bands
+(train/intervals.py) are shaded around the model's line, the widest level palest, so a close
+outside them stands out.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from train.intervals import Band
+
 
 def draw(path: Path, symbol: str, test_open_times: Sequence[int], actual: Sequence[float],
          predicted: Sequence[float], naive: Sequence[float], loss: Sequence[float],
-         val_loss: Sequence[float], verdict: str) -> None:
-    """Write the PNG to ``path``.
+         val_loss: Sequence[float], verdict: str, bands: Sequence[Band] = ()) -> None:
+    """Write the PNG to ``path``; ``bands`` hold the test slice's one-step bounds per level.
 
     A bare ``Figure`` on the Agg canvas, not pyplot: no display, no global figure registry,
     and pyplot's import (0.3-0.6 s of every pair's process) is skipped.
@@ -27,6 +31,10 @@ def draw(path: Path, symbol: str, test_open_times: Sequence[int], actual: Sequen
     figure = Figure(figsize=(10, 7))
     FigureCanvasAgg(figure)
     prices, losses = figure.subplots(2, 1, gridspec_kw={"height_ratios": [2, 1]})
+    for band in sorted(bands, key=lambda band: -band.level):
+        prices.fill_between(times, band.lower, band.upper, color="tab:blue",
+                            alpha=min(0.5, 0.12 + 0.9 * (1 - band.level)), linewidth=0,
+                            label=f"{band.level:.0%} band")
     prices.plot(times, actual, label="actual close", color="black", linewidth=1.5)
     prices.plot(times, predicted, label="model", color="tab:blue")
     prices.plot(times, naive, label="naive (last close)", color="tab:orange", linestyle="--")

@@ -3,6 +3,11 @@
 Column names are the dashboards' (SPEC.md), including the historical typo
 ``price_preidct_last``. Arrays go into text columns as JSON (db.to_json_array).
 
+Bands. Per stored level (80 %, 95 %) the test slice's coverage, width and Winkler score
+(historical_train) and the next close's bounds (historical_price_predictions); every level's
+bounds, test forecasts or next K closes, in ``price_bands`` as JSON {"80": {"lower": [...],
+"upper": [...]}, ...}, shaped like the price columns (flat at K = 1).
+
 Horizon. Forecasts arrive as (samples, K), K = 1 included. This module is the one place that
 flattens K = 1: the seed's columns hold a flat array of one close per sample, as they always
 did. With ``--horizon K`` > 1 each test sample is K closes, so the arrays become arrays of
@@ -18,10 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns, band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_INTERVAL
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.formulations import Calibration
+from train.intervals import Band, ForecastBands
 from train.metrics import SliceMetrics
 
 
@@ -37,6 +44,46 @@ def _calibration_columns(calibration: Calibration) -> dict:
     """The shrinkage columns: NULL for a formulation without a calibration (the level)."""
     return {"shrinkage": calibration.factor, "shrinkage_t": calibration.t_stat,
             "edge": calibration.edge}
+
+
+def _bands_json(bands: tuple[Band, ...], sample: int | None = None) -> str:
+    """Every level's bounds as one JSON object keyed by the level in percent: per test
+    sample (flat at K = 1, arrays of K otherwise), or only ``sample``'s K closes."""
+    def plain(values: np.ndarray) -> list:
+        values = np.asarray(values, dtype=np.float64)
+        if sample is not None:
+            return values[sample].tolist()
+        return values[:, 0].tolist() if values.shape[1] == 1 else values.tolist()
+
+    return json.dumps({level_label(band.level): {"lower": plain(band.lower),
+                                                  "upper": plain(band.upper)}
+                       for band in bands})
+
+
+def _score_columns(dataset: Dataset, bands: ForecastBands) -> dict:
+    """coverage_80, width_80, winkler_80, ... of the test slice (NULL for a level not asked
+    for)."""
+    test = dataset.split.test
+    scores = bands.scores(dataset.actual_closes(test), dataset.last_closes(test))
+    by_label = {level_label(score.level): score for score in scores}
+    columns = {}
+    for level in STORED_LEVELS:
+        score = by_label.get(level_label(level))
+        for name, value in zip(band_score_columns(level), ("coverage", "width", "winkler"),
+                               strict=True):
+            columns[name] = None if score is None else getattr(score, value)
+    return columns
+
+
+def _next_band_columns(bands: ForecastBands) -> dict:
+    """lower_80, upper_80, ... of the next close (NULL for a level not asked for)."""
+    columns = {}
+    for level in STORED_LEVELS:
+        band = bands.next_band(level)
+        lower, upper = band_columns(level)
+        columns[lower] = None if band is None else float(band.lower[0, 0])
+        columns[upper] = None if band is None else float(band.upper[0, 0])
+    return columns
 
 
 @dataclass(frozen=True)
@@ -83,12 +130,15 @@ def train_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
         "n_train": len(split.train),
         "n_val": len(split.val),
         "n_test": len(split.test),
+        "n_cal": len(split.calibration) if split.separate_calibration else 0,
         "epochs_run": outcome.epochs_run if outcome else None,
         "train_seconds": outcome.train_seconds if outcome else None,
         "target": dataset.target,
         **_calibration_columns(forecast.calibration),
         "horizon": dataset.horizon,
         "interval": run.interval,
+        **_score_columns(dataset, forecast.bands),
+        "price_bands": _bands_json(forecast.bands.test),
     }
 
 
@@ -122,4 +172,6 @@ def prediction_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
         "horizon": horizon,
         "price_predict_horizon": db.to_json_array(forecasts) if horizon > 1 else None,
         "interval": run.interval,
+        **_next_band_columns(forecast.bands),
+        "price_bands": _bands_json(forecast.bands.next, sample=0),
     }

@@ -53,6 +53,11 @@ CREATE TABLE historical_price_predictions (
 	horizon INTEGER, 
 	price_predict_horizon TEXT, 
 	`interval` VARCHAR(8), 
+	lower_80 DOUBLE, 
+	upper_80 DOUBLE, 
+	lower_95 DOUBLE, 
+	upper_95 DOUBLE, 
+	price_bands TEXT, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -93,6 +98,14 @@ CREATE TABLE historical_train (
 	edge BOOL, 
 	horizon INTEGER, 
 	`interval` VARCHAR(8), 
+	n_cal INTEGER, 
+	coverage_80 DOUBLE, 
+	width_80 DOUBLE, 
+	winkler_80 DOUBLE, 
+	coverage_95 DOUBLE, 
+	width_95 DOUBLE, 
+	winkler_95 DOUBLE, 
+	price_bands TEXT, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_train_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -110,6 +123,7 @@ CREATE TABLE job_runs (
 	status VARCHAR(16) NOT NULL, 
 	pairs_ok INTEGER, 
 	pairs_failed INTEGER, 
+	reason VARCHAR(500), 
 	failures TEXT, 
 	PRIMARY KEY (run_id)
 )ENGINE=InnoDB CHARSET=utf8mb4;

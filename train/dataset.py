@@ -14,12 +14,18 @@ Horizon. With ``horizon`` K > 1 a sample's target is the K candles after its win
 sample is kept only if its window (with the lead candle) and its K targets are all
 consecutive hours. A sample is named by its first target row.
 
-Split. The samples, oldest to newest, are cut into three consecutive slices: training,
-validation (early stopping only) and test (the newest ``test_size`` samples, the figures a
-user sees). The validation slice shrinks for short series so that training keeps enough
-samples (see :func:`split_samples`). With K > 1 the K - 1 samples before validation and
-before test are dropped (purged): their targets reach into the next slice, so keeping them
-would fit (or stop early, or fit the shrinkage) on test closes. At K = 1 none is dropped.
+Split. The samples, oldest to newest, are cut into consecutive slices: training, validation
+(early stopping only), calibration (the shrinkage of the point forecast and the prediction
+bands) and test (the newest ``test_size`` samples, the figures a user sees). The calibration
+slice exists so that calibration reads rows no other fitting step has seen: early stopping
+picks the epoch whose validation loss was best, which makes the validation slice look
+better than new data, and a shrinkage or a band fitted there is too confident. A series too
+short for a calibration slice of its own (or ``calibration_size`` 0) calibrates on the
+validation slice, as before this slice existed; :attr:`Split.separate_calibration` says
+which. The validation slice shrinks for short series so that training keeps enough samples
+(see :func:`split_samples`). With K > 1 the K - 1 samples before each slice are dropped
+(purged): their targets reach into the next slice, so keeping them would fit (or stop early,
+or calibrate) on later closes. At K = 1 none is dropped.
 
 Other pairs (``--with``, train/withpairs.py) join the pair's candles by open time before any
 of this; their columns follow the pair's 10 features.
@@ -110,22 +116,37 @@ def newest_window_is_whole(open_times: np.ndarray, window: int, interval_ms: int
 
 @dataclass(frozen=True)
 class Split:
-    """Target row indices of the three consecutive slices, oldest first."""
+    """Target row indices of the consecutive slices, oldest first."""
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    #: The slice the shrinkage and the bands are fitted on: between validation and test, or
+    #: the validation slice itself when the series is too short (module doc).
+    calibration: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.calibration is None:
+            object.__setattr__(self, "calibration", self.val)
+
+    @property
+    def separate_calibration(self) -> bool:
+        """Whether calibration reads rows that early stopping has not seen."""
+        return self.calibration is not self.val
 
 
 def split_samples(targets: np.ndarray, test_size: int, val_size: int,
-                  horizon: int = 1) -> Split:
-    """Cut the samples into training, validation and test, oldest to newest.
+                  horizon: int = 1, calibration_size: int = 0) -> Split:
+    """Cut the samples into training, validation, calibration and test, oldest to newest.
 
-    The test slice is always the newest ``test_size`` samples. The validation slice is
-    ``val_size`` samples, shrunk for short series to a quarter of what the test slice leaves
-    (at least MIN_VAL_SAMPLES), and further if training would keep fewer than
-    MIN_TRAIN_SAMPLES. With ``horizon`` K > 1, samples whose K targets reach the next
-    slice's first target are purged (module doc). Raises BadInput when even that does not fit.
+    The test slice is always the newest ``test_size`` samples. The calibration slice is the
+    ``calibration_size`` samples before it when what is left still holds the smallest
+    validation and training slices; otherwise (and at 0) the validation slice is also the
+    calibration slice. The validation slice is ``val_size`` samples, shrunk for short series
+    to a quarter of what the later slices leave (at least MIN_VAL_SAMPLES), and further if
+    training would keep fewer than MIN_TRAIN_SAMPLES. With ``horizon`` K > 1, samples whose
+    K targets reach the next slice's first target are purged (module doc). Raises BadInput
+    when even the smallest split does not fit.
     """
     purge = horizon - 1
     if test_size < 1 or len(targets) - test_size - 2 * purge < MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES:
@@ -137,13 +158,21 @@ def split_samples(targets: np.ndarray, test_size: int, val_size: int,
     test = targets[len(targets) - test_size:]
     earlier = targets[:len(targets) - test_size]
     earlier = earlier[earlier + purge < test[0]]
+    calibration = None
+    if calibration_size > 0 and len(earlier) > calibration_size:
+        candidate = earlier[len(earlier) - calibration_size:]
+        rest = earlier[:len(earlier) - calibration_size]
+        rest = rest[rest + purge < candidate[0]]
+        if len(rest) - purge >= MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES:
+            calibration, earlier = candidate, rest
     # Training loses up to `purge` more samples before validation: leave room for them.
     available = len(earlier) - purge
     val = min(val_size, max(MIN_VAL_SAMPLES, available // 4))
     val = max(MIN_VAL_SAMPLES, min(val, available - MIN_TRAIN_SAMPLES))
     n_train = len(earlier) - val
     train, validation = earlier[:n_train], earlier[n_train:]
-    return Split(train=train[train + purge < validation[0]], val=validation, test=test)
+    return Split(train=train[train + purge < validation[0]], val=validation, test=test,
+                 calibration=calibration)
 
 
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
@@ -252,7 +281,7 @@ def _joined(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
 def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
                   window: int, test_size: int, val_size: int, interval_ms: int,
                   target: str = "close", horizon: int = 1,
-                  with_series: Sequence[WithSeries] = ()) -> Dataset:
+                  with_series: Sequence[WithSeries] = (), calibration_size: int = 0) -> Dataset:
     """Validate, join (--with), window, split one pair's candles (oldest first) and fit the
     ``target`` formulation on the training rows."""
     formulation = formulations.get(target)
@@ -273,7 +302,7 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
                        f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
                        "candles or wait for the next ones")
     targets = sample_targets(times, reach, interval_ms, horizon)
-    split = split_samples(targets, test_size, val_size, horizon)
+    split = split_samples(targets, test_size, val_size, horizon, calibration_size)
     fitted = formulation.fit(features, split.train, window, horizon, with_pairs)
     return Dataset(times, features, split, fitted, window, horizon, with_pairs, interval_ms)
 

@@ -6,6 +6,10 @@ workers and summarises them here, so a summary can be recomputed from cases.csv 
 A case is one (pair, model, fold, repeat). Every model's case carries the naive figures of its
 *own* test rows (the two targets may drop a different sample at a gap), and its skill is
 against those.
+
+Bands. A case also carries its prediction bands' coverage, width and Winkler score per level
+(train/intervals.py), and its interval skill = 1 - Winkler / Winkler of the ``static`` band
+on the same (pair, fold) (None when ``static`` was not evaluated).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.klines import ms_to_utc
 from train.dataset import Dataset
+from train.forecasters.naive_bands import STATIC
+from train.intervals import ForecastBands, interval_skill
 from train.metrics import evaluate
 from train.walkforward import Fold
 
@@ -26,11 +33,11 @@ CLEARLY_WORSE = -0.02
 def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold, repeat: int,
                 dataset: Dataset, predictions: np.ndarray, seed: int | None = None,
                 epochs_run: int | None = None, train_seconds: float | None = None,
-                shrinkage: float | None = None) -> dict:
+                shrinkage: float | None = None, bands: ForecastBands | None = None) -> dict:
     """The figures of one (pair, model, fold, repeat), naive measured on the same test rows.
 
     ``network``: what the forecaster fitted (the zoo network, or its own name); ``predictions``
-    (samples, K) in prices.
+    (samples, K) in prices; ``bands``: the forecast's prediction bands, scored per level.
     """
     split = dataset.split
     metrics = evaluate(dataset.actual_closes(split.test), predictions,
@@ -40,6 +47,13 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
     step = float(np.mean(train_steps))
     times = dataset.open_times
     first, last_time = int(times[split.test[0]]), int(times[split.test[-1]])
+    band_figures = {}
+    if bands is not None:
+        for score in bands.scores(dataset.actual_closes(split.test),
+                                  dataset.last_closes(split.test)):
+            coverage, width, winkler = band_score_columns(score.level)
+            band_figures |= {coverage: score.coverage, width: score.width,
+                             winkler: score.winkler}
     return {
         "pair": symbol, "coin_id": coin_id, "model": model,
         "network": network, "target": dataset.target,
@@ -56,7 +70,62 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
         "seconds_per_epoch": (train_seconds / epochs_run
                               if train_seconds is not None and epochs_run else None),
         "shrinkage": shrinkage,
+        "n_cal": len(split.calibration) if split.separate_calibration else 0,
+        **band_figures,
     }
+
+
+def band_case_columns(levels: Sequence[float]) -> tuple[str, ...]:
+    """A case's band columns: coverage_80, width_80, winkler_80, interval_skill_80, ..."""
+    return tuple(name for level in levels
+                 for name in (*band_score_columns(level), skill_column(level)))
+
+
+def skill_column(level: float) -> str:
+    return f"interval_skill_{level_label(level)}"
+
+
+def add_interval_skill(cases: list[dict], levels: Sequence[float]) -> None:
+    """Each case's interval skill per level against ``static`` on the same (pair, fold)."""
+    for level in levels:
+        winkler = band_score_columns(level)[2]
+        static = {(c["pair"], c["fold"]): c.get(winkler) for c in cases
+                  if c["model"] == STATIC.name}
+        for case in cases:
+            ours, theirs = case.get(winkler), static.get((case["pair"], case["fold"]))
+            case[skill_column(level)] = (None if ours is None or theirs is None
+                                         else interval_skill(ours, theirs))
+
+
+def summarise_bands(cases: list[dict], models: list[str], levels: Sequence[float]
+                    ) -> dict[str, dict[str, dict]]:
+    """Per model and level: median coverage, width, Winkler score and interval skill over
+    the cases, the share of cases whose Winkler score beats ``static``, and the pair whose
+    median coverage is furthest from the level."""
+    out: dict[str, dict[str, dict]] = {}
+    for name in models:
+        rows = [case for case in cases if case["model"] == name]
+        out[name] = {}
+        for level in levels:
+            coverage, width, winkler = band_score_columns(level)
+            skills = [c.get(skill_column(level)) for c in rows]
+            present = [value for value in skills if value is not None]
+            pairs = pair_medians(rows, [name], coverage)
+            worst = max(pairs, key=lambda pair: abs(pairs[pair][name] - level)
+                        if pairs[pair][name] is not None else -1.0, default=None)
+            out[name][level_label(level)] = {
+                "level": level,
+                "cases": sum(c.get(coverage) is not None for c in rows),
+                "median_coverage": median([c.get(coverage) for c in rows]),
+                "median_width": median([c.get(width) for c in rows]),
+                "median_winkler": median([c.get(winkler) for c in rows]),
+                "median_interval_skill": median(skills),
+                "share_beats_static": (float(np.mean(np.array(present) > 0))
+                                       if present else None),
+                "worst_pair": worst,
+                "worst_pair_median_coverage": None if worst is None else pairs[worst][name],
+            }
+    return out
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -96,9 +165,10 @@ def summarise(cases: list[dict], models: list[str]) -> dict[str, dict]:
     return summary
 
 
-def pair_medians(cases: list[dict], models: list[str]) -> dict[str, dict[str, float | None]]:
-    """Median skill per pair and model, over folds and repeats."""
+def pair_medians(cases: list[dict], models: list[str], figure: str = "skill"
+                 ) -> dict[str, dict[str, float | None]]:
+    """Median ``figure`` (skill by default) per pair and model, over folds and repeats."""
     pairs = list(dict.fromkeys(case["pair"] for case in cases))
-    return {pair: {name: median([c["skill"] for c in cases
+    return {pair: {name: median([c.get(figure) for c in cases
                                  if c["pair"] == pair and c["model"] == name])
                    for name in models} for pair in pairs}

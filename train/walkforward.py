@@ -8,8 +8,9 @@ sample_targets`, gap-aware, as build_dataset does). Fold k (0 oldest .. F-1 newe
 block of ``fold_size`` samples that ends ``(F-1-k) * fold_size`` samples before the newest.
 For that fold the series is cut right after the block's last target candle and handed to
 :func:`train.dataset.build_dataset` with ``test_size = fold_size``: the scaler is fitted on
-the fold's training rows, early stopping watches the validation slice just before the block,
-and no candle after the block is passed in at all, so none can leak into the fold.
+the fold's training rows, early stopping watches the validation slice, the shrinkage and the
+prediction bands are calibrated on the calibration slice just before the block, and no candle
+after the block is passed in at all, so none can leak into the fold.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FoldOptions(Protocol):
     window: int
     val_size: int
     target: str
+    calibration_size: int
 
     @property
     def interval_ms(self) -> int: ...
@@ -82,7 +84,7 @@ def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | No
     end = fold.end_row + 1
     dataset = build_dataset(open_times[:end], values[:end], options.window,
                             len(fold.test_targets), options.val_size, options.interval_ms,
-                            options.target)
+                            options.target, calibration_size=options.calibration_size)
     if not np.array_equal(dataset.split.test, fold.test_targets):  # pragma: no cover
         raise CoinlstmError(f"fold {fold.index}: build_dataset's test slice is not the "
                             "planned block (a bug: sample_targets of a prefix changed)")

@@ -71,6 +71,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--artifacts", metavar="DIR", default=None,
                        help=f"folder holding models/, weights/, plots/ (env "
                             f"{config.ENV_ARTIFACTS}; default: the project folder)")
+    group.add_argument("--db-retry-seconds", type=float, default=None, metavar="S",
+                       help=f"how long a database that is down, restarting or deadlocked is "
+                            f"waited for before a step fails (env "
+                            f"{config.ENV_DB_RETRY_SECONDS}; default "
+                            f"{config.DEFAULT_DB_RETRY_SECONDS:g} for run and the pairs it "
+                            "starts, 0 for the other commands)")
     group.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
 
 
@@ -106,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(rest)
         args.settings = config.load(db_url=args.db, binance_url=args.binance_url,
                                     artifacts=args.artifacts,
-                                    backend=getattr(args, "backend", None))
+                                    backend=getattr(args, "backend", None),
+                                    db_retry_seconds=args.db_retry_seconds)
         return int(args._run(args) or 0)
     except CoinlstmError as exc:
         if verbose:

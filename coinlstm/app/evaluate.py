@@ -9,7 +9,10 @@ the statistics over cases (train/scoring.py), the tasks and their processes
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
-last close) is one of them, beside the presets and the networks of the zoo.
+last close) is one of them, beside ``static`` and ``ewma`` (the last close with a naive
+prediction band: the baselines of the bands), the presets and the networks of the zoo. Every
+forecast carries bands at ``--levels``, scored per case (coverage, width, Winkler score,
+interval skill against ``static``).
 """
 
 from __future__ import annotations
@@ -24,13 +27,21 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.evaluate_report import LEGEND, format_report, write_files
+from coinlstm.app.evaluate_report import (
+    BAND_LEGEND,
+    COVERAGE_PLOT_FILE,
+    LEGEND,
+    format_bands,
+    format_report,
+    write_files,
+)
 from coinlstm.app.evaluate_tasks import EvalTask, Pair, run_all
 from coinlstm.app.pair_job import TrainOptions
+from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
-from train.scoring import pair_medians, summarise
+from train.scoring import add_interval_skill, pair_medians, summarise, summarise_bands
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -46,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="quote asset whose pairs are evaluated (default %(default)s)")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
                        help=f"models to compare, of {', '.join(forecasters.names())}; "
-                            "'naive' is the last close, 'reference' is "
+                            "'naive' is the last close, 'static' and 'ewma' the last close "
+                            "with a naive band, 'reference' is "
                             "lstm on the close target (SPEC.md), 'default' lstm on the return "
                             "target, a zoo name uses --target; --model is ignored "
                             "(default %(default)s)")
@@ -166,8 +178,11 @@ def run(args: argparse.Namespace) -> int:
                    key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
     failures = [{"pair": o.pair, "model": o.model, "repeat": o.repeat, "reason": o.error}
                 for o in outcomes if o.error is not None]
+    levels = passed.levels
+    add_interval_skill(cases, levels)
     summary = summarise(cases, models)
     per_pair = pair_medians(cases, models)
+    bands = summarise_bands(cases, models, levels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
     finished = time.time()
     report = {
@@ -180,17 +195,25 @@ def run(args: argparse.Namespace) -> int:
         "pairs": [pair.symbol for pair in pairs],
         "started": _iso(started), "finished": _iso(finished),
         "wall_seconds": round(finished - started, 2),
-        "per_model": summary, "per_pair_median_skill": per_pair, "failures": failures,
+        "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
+        "per_model_bands": bands,
+        "per_pair_median_coverage": {
+            label: pair_medians(cases, models, coverage)
+            for label, coverage in ((level_label(level), band_score_columns(level)[0])
+                                    for level in levels)},
+        "failures": failures,
         "tasks": {"ok": sum(o.error is None for o in outcomes), "failed": len(failures)},
-        "exit_code": exit_code, "legend": list(LEGEND),
+        "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
     }
     write_files(out, report, cases, models,
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-                f"{args.fold_size} (> 0 beats last close)")
+                f"{args.fold_size} (> 0 beats last close)", levels)
     print(format_report(summary, per_pair, models, failures))
+    print(format_bands(bands, models))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
-          f"{out / 'summary.json'}, {out / 'skill.png'}", flush=True)
+          f"{out / 'summary.json'}, {out / 'skill.png'}, {out / COVERAGE_PLOT_FILE}",
+          flush=True)
     return exit_code
 
 

@@ -1,4 +1,5 @@
-"""The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png.
+"""The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png,
+coverage.png.
 
 Only presentation: every figure comes from the cases (train/scoring.py); nothing here
 measures anything.
@@ -11,14 +12,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.scoring import CLEARLY_WORSE
+from train.scoring import CLEARLY_WORSE, band_case_columns
 
 #: Columns of cases.csv, in order.
 CASE_COLUMNS: tuple[str, ...] = (
     "pair", "coin_id", "model", "network", "target", "fold", "repeat", "seed",
     "test_start", "test_end", "test_start_ms", "test_end_ms", "n_train", "n_val", "n_test",
     "rmse", "mae", "mape", "mase", "direction_accuracy", "naive_rmse", "naive_mae", "skill",
-    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage")
+    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage", "n_cal")
 
 LEGEND = (
     "skill = 1 - RMSE / RMSE of the naive forecast \"next close = last close\" on the same "
@@ -33,18 +34,28 @@ LEGEND = (
     "case = one (pair, model, fold, repeat); naive is deterministic: one case per "
     "(pair, fold). Every figure is measured on this run.",
 )
+BAND_LEGEND = (
+    "bands: coverage = share of test closes inside the band (nominal: the level); width and "
+    "Winkler (width + 2/alpha x the miss) in % of the last close, lower is better; interval "
+    "skill = 1 - Winkler / Winkler of 'static' on the same (pair, fold); beats static: share "
+    "of cases with interval skill > 0; worst pair: the pair whose median coverage is "
+    "furthest from the level (docs/intervals.md).",
+)
 
 CASES_FILE = "cases.csv"
 SUMMARY_FILE = "summary.json"
 PLOT_FILE = "skill.png"
+COVERAGE_PLOT_FILE = "coverage.png"
 
 
 def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
-                title: str) -> None:
-    """cases.csv, summary.json and skill.png in ``out``."""
-    write_cases(out / CASES_FILE, cases)
+                title: str, levels: Sequence[float] = ()) -> None:
+    """cases.csv, summary.json, skill.png and coverage.png in ``out``."""
+    write_cases(out / CASES_FILE, cases, levels)
     (out / SUMMARY_FILE).write_text(json.dumps(report, indent=2))
     draw_skill(out / PLOT_FILE, cases, models, title)
+    if levels:
+        draw_coverage(out / COVERAGE_PLOT_FILE, cases, models, levels)
 
 
 def _fmt(value: float | int | None, spec: str) -> str:
@@ -58,6 +69,25 @@ def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
              for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def format_bands(bands: dict[str, dict[str, dict]], models: list[str]) -> str:
+    """The prediction bands' table: per model and level, over its cases."""
+    header = ("model", "level", "cases", "coverage", "worst pair (median)", "width %",
+              "Winkler %", "interval skill", "beats static")
+    rows = []
+    for name in models:
+        for figures in bands[name].values():
+            worst = ("-" if figures["worst_pair"] is None else
+                     f"{figures['worst_pair']} {figures['worst_pair_median_coverage']:.3f}")
+            rows.append((name, f"{figures['level']:g}", str(figures["cases"]),
+                         _fmt(figures["median_coverage"], ".3f"), worst,
+                         _fmt(figures["median_width"], ".3f"),
+                         _fmt(figures["median_winkler"], ".3f"),
+                         _fmt(figures["median_interval_skill"], "+.3f"),
+                         _fmt(figures["share_beats_static"], ".2f")))
+    return "\n".join(["", "prediction bands (medians over cases):", _table(header, rows),
+                      *BAND_LEGEND])
 
 
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
@@ -83,9 +113,10 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
     return "\n".join(parts)
 
 
-def write_cases(path: Path, cases: list[dict]) -> None:
+def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = ()) -> None:
+    """One row per case: CASE_COLUMNS, then each level's band columns."""
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CASE_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels)))
         writer.writeheader()
         writer.writerows(cases)
 
@@ -107,6 +138,36 @@ def draw_skill(path: Path, cases: list[dict], models: list[str], title: str) -> 
     axes.set_ylabel("skill = 1 - RMSE / naive RMSE")
     axes.set_title(title)
     axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=80)
+    plt.close(figure)
+
+
+def draw_coverage(path: Path, cases: list[dict], models: list[str],
+                  levels: Sequence[float]) -> None:
+    """Box plot of the cases' band coverage per model, one panel per level, the level drawn
+    as the nominal line (matplotlib's Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from coinlstm.core.columns import band_score_columns
+
+    figure, panels = plt.subplots(1, len(levels), squeeze=False,
+                                  figsize=(max(6, 1.4 * len(models) + 2) * len(levels), 5))
+    for panel, level in zip(panels[0], levels, strict=True):
+        column = band_score_columns(level)[0]
+        shown = [(name, [c[column] for c in cases if c["model"] == name
+                         and c.get(column) is not None]) for name in models]
+        shown = [(name, values) for name, values in shown if values]
+        if shown:
+            panel.boxplot([values for _, values in shown],
+                          tick_labels=[name for name, _ in shown])
+        panel.axhline(level, color="tab:orange", linestyle="--", label=f"nominal {level:g}")
+        panel.set_ylabel("coverage (share of test closes inside the band)")
+        panel.set_title(f"{level:.0%} bands: coverage per case")
+        panel.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=80)
     plt.close(figure)

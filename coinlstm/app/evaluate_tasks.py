@@ -111,7 +111,7 @@ def _fit_folds(task: EvalTask) -> list[dict]:
     cases = []
     for fold, dataset in planned:
         forecaster.prepare_fit(seed, backend_name)
-        forecast = forecaster.fit_forecast(dataset, options)
+        forecast = forecaster.forecast(dataset, options)
         outcome = forecast.outcome
         cases.append(case_record(
             task.pair.symbol, task.pair.coin_id, task.model, forecaster.network(options),
@@ -119,7 +119,7 @@ def _fit_folds(task: EvalTask) -> list[dict]:
             seed=seed if forecaster.seeded else None,
             epochs_run=outcome.epochs_run if outcome else None,
             train_seconds=outcome.train_seconds if outcome else None,
-            shrinkage=forecast.factor))
+            shrinkage=forecast.factor, bands=forecast.bands))
         del forecast
     return cases
 

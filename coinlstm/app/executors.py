@@ -15,12 +15,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coinlstm.core.config import ENV_ARTIFACTS, ENV_DB_URL, ENV_HOME, ENV_PARENT_PID, Settings
+from coinlstm.core.config import (
+    ENV_ARTIFACTS,
+    ENV_DB_RETRY_SECONDS,
+    ENV_DB_URL,
+    ENV_HOME,
+    ENV_PARENT_PID,
+    Settings,
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,12 @@ class SubprocessExecutor:
         self.workers = max(1, workers)
         self.timeout = timeout
         self.logs_dir = logs_dir
+        #: Asked before each pair starts: None to go on, else why no pair may start any more
+        #: (the market job lost its lock). May block while the answer is not known yet.
+        self.gate: Callable[[], str | None] | None = None
+        self._stopping = threading.Event()
+        self._running: dict[int, subprocess.Popen] = {}
+        self._running_guard = threading.Lock()
 
     def child_argv(self, task: PairTask, result_path: Path) -> list[str]:
         return [sys.executable, "-m", "coinlstm", "train", "-id", str(task.coin_id),
@@ -83,24 +96,58 @@ class SubprocessExecutor:
         env[ENV_ARTIFACTS] = str(self.settings.artifacts)
         env[ENV_HOME] = str(self.settings.home)
         env[ENV_PARENT_PID] = str(os.getpid())
+        env[ENV_DB_RETRY_SECONDS] = repr(self.settings.db_retry_seconds)
         return env
 
     def run(self, tasks: Iterable[PairTask]) -> Iterator[PairOutcome]:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pair") as pool:
             futures = [pool.submit(self._run_one, task) for task in tasks]
-            for future in as_completed(futures):
-                yield future.result()
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            except BaseException:
+                # A signal or a fault in the driver ends the job: start no more pairs and
+                # kill the running ones' process groups, or leaving the pool would wait for
+                # every pair to finish training.
+                self._stop_all(pool)
+                raise
+
+    def _stop_all(self, pool: ThreadPoolExecutor) -> None:
+        self._stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        with self._running_guard:
+            for process in self._running.values():
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def _refused(self, task: PairTask) -> PairOutcome | None:
+        """The outcome of a pair that may not start (job stopping, lock lost), else None."""
+        why = "not started: the job is stopping" if self._stopping.is_set() else None
+        if why is None and self.gate is not None:
+            why = self.gate()
+        if why is None:
+            return None
+        return PairOutcome(task.coin_id, task.symbol, "failed", 0.0, why)
 
     def _run_one(self, task: PairTask) -> PairOutcome:
+        refused = self._refused(task)
+        if refused is not None:
+            return refused
         log_path = self.logs_dir / f"{task.symbol}.log"
         result_path = self.logs_dir / f"{task.symbol}.result.json"
         result_path.unlink(missing_ok=True)
         started = time.monotonic()
-        with open(log_path, "wb") as log:
+        with self._running_guard, open(log_path, "wb") as log:
+            if self._stopping.is_set():  # stopped while this pair waited at the gate
+                return PairOutcome(task.coin_id, task.symbol, "failed", 0.0,
+                                   "not started: the job is stopping")
             process = subprocess.Popen(self.child_argv(task, result_path), stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT,
                                        env=self.child_env(), start_new_session=True)
+            self._running[process.pid] = process
         timed_out = threading.Event()
 
         def kill_group() -> None:
@@ -117,6 +164,8 @@ class SubprocessExecutor:
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            with self._running_guard:
+                self._running.pop(process.pid, None)
         process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - started
         peak_mb = usage.ru_maxrss / 1024.0

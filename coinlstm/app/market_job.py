@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,12 +20,17 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.executors import PairOutcome, PairTask, SubprocessExecutor
-from coinlstm.app.lock import JobLock
-from coinlstm.core.config import DEFAULT_MARKET, Settings
+from coinlstm.app.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.stopping import signals_raise
+from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, DEFAULT_MARKET, Settings
 from coinlstm.core.errors import (
+    EXIT_FAILURE,
     EXIT_OK,
     EXIT_SOME_PAIRS_FAILED,
     BadInput,
+    CoinlstmError,
+    LockLost,
+    one_line,
 )
 
 EXECUTORS = ("subprocess", "ray")
@@ -38,7 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="quote asset whose pairs are trained (default %(default)s)")
     job.add_argument("--only", default=None, metavar="SYM,SYM",
                      help="train only these pairs of the market")
-    job.add_argument("--skip-crawl", action="store_true", help="train on the stored candles")
+    job.add_argument("--skip-crawl", action="store_true",
+                     help="train on the stored candles: the market's TRADING pairs and the "
+                          "ones only imported from files (status unknown)")
+    from crawl.crawler import DEFAULT_SINCE
+
+    job.add_argument("--since", default=None, metavar="DATE",
+                     help=f"where a new pair's history starts when the crawl backfills it "
+                          f"(UTC; default {DEFAULT_SINCE})")
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
     job.add_argument("--timeout", type=float, default=1800.0,
@@ -58,10 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import check_market, parse_symbols
+    from coinlstm.core.klines import check_market, parse_symbols, parse_time
 
     market = check_market(args.market)
     only = parse_symbols(args.only)
+    if args.since is not None and args.skip_crawl:
+        raise BadInput("--since sets where the crawl backfills from; it has no effect with "
+                       "--skip-crawl")
+    since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
     if args.timeout <= 0:
@@ -70,11 +87,19 @@ def run(args: argparse.Namespace) -> int:
     options.check()  # a bad training flag fails before the crawl, not once per pair
     training_argv = train_command.training_argv(options)
     settings: Settings = args.settings
-    engine = db.open_database(settings.db_url)
+    if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
+        settings = settings.with_(db_retry_seconds=DEFAULT_DB_RETRY_SECONDS)
+    retry_seconds = settings.db_retry_seconds
+    engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
-        with JobLock(engine, market):
-            job = MarketJob(settings, engine, market, args, options, training_argv, only)
+        lock = JobLock(engine, market, retry_seconds=retry_seconds)
+        db.retry(lock.acquire, retry_seconds, "taking the job lock")
+        try:
+            job = MarketJob(settings, engine, market, args, options, training_argv, only,
+                            lock=lock, since_ms=since_ms)
             return job.run()
+        finally:
+            lock.release()
     finally:
         engine.dispose()
 
@@ -84,7 +109,8 @@ class MarketJob:
 
     def __init__(self, settings: Settings, engine: sa.Engine, market: str,
                  args: argparse.Namespace, options, training_argv: list[str],
-                 only: list[str] | None) -> None:
+                 only: list[str] | None, lock: JobLock | None = None,
+                 since_ms: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.market = market
@@ -96,73 +122,104 @@ class MarketJob:
         self.run_id = f"{market}-{stamp}-{os.getpid()}"
         self.started = time.time()
         self.crawl_summary: dict | None = None
+        self.since_ms = since_ms
+        self.retry_seconds = settings.db_retry_seconds
+        self.keeper = LockKeeper(lock, settings.db_retry_seconds) if lock is not None else None
 
     def run(self) -> int:
-        self._record_start()
-        status = "failed"
+        """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
+        lock), the job_runs row is closed with its status and reason, the summary printed and
+        the report written, and then the failure is raised for the CLI's one line."""
+        status, failure = "failed", None
         outcomes: list[PairOutcome] = []
+        tasks: list[PairTask] = []
         try:
-            if not self.args.skip_crawl:
-                self.crawl_summary = self._crawl()
-            self._score()
-            tasks, skipped = self._select_pairs()
-            # A pair whose crawl failed is not trained on stale candles: it failed.
-            outcomes = self._crawl_failures()
-            tasks = [task for task in tasks if task.symbol not in {o.symbol for o in outcomes}]
-            if not tasks and not outcomes:
-                raise BadInput(f"no pair of market {self.market} has enough candles to train"
-                               + (f" ({skipped})" if skipped else ""))
-            if tasks:
-                executor = self._executor()
-                print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                      f"({self.options.interval} candles), "
-                      f"{executor.name} executor, {self.args.workers} workers", flush=True)
-                outcomes += self._progress(executor.run(tasks), len(tasks))
+            with signals_raise(), keeping(self.keeper):
+                self._record_start()
+                if not self.args.skip_crawl:
+                    self.crawl_summary = self._crawl()
+                self._score()
+                tasks, skipped = self._select_pairs()
+                # A pair whose crawl failed is not trained on stale candles: it failed.
+                outcomes += self._crawl_failures()
+                crawl_failed = {o.symbol for o in outcomes}
+                tasks = [task for task in tasks if task.symbol not in crawl_failed]
+                if not tasks and not outcomes:
+                    raise BadInput(self._nothing_to_train(skipped))
+                if tasks:
+                    executor = self._executor()
+                    if self.keeper is not None:
+                        executor.gate = self.keeper.may_launch
+                    print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                          f"({self.options.interval} candles), "
+                          f"{executor.name} executor, {self.args.workers} workers", flush=True)
+                    for outcome in self._progress(executor.run(tasks), len(tasks)):
+                        outcomes.append(outcome)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
-        finally:
-            self._record_end(status, outcomes)
-        report = self._report(outcomes)
-        print(format_summary(report))
+            if self.keeper is not None and self.keeper.lost is not None:
+                status, failure = "lock_lost", LockLost(self.keeper.lost)
+        except BaseException as exc:  # noqa: BLE001 - recorded, reported, then raised again
+            failure = exc
+        if failure is not None:  # the pairs the failure cut short are reported, not lost
+            ended = {o.coin_id for o in outcomes}
+            outcomes += [PairOutcome(t.coin_id, t.symbol, "failed", 0.0,
+                                     f"not finished: {one_line(failure)}")
+                         for t in tasks if t.coin_id not in ended]
+        reason = one_line(failure) if failure is not None else _pairs_reason(outcomes)
+        code = (_exit_code_of(failure) if failure is not None
+                else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
+        self._record_end(status, outcomes, reason)
+        report = self._report(outcomes, status, reason, code)
+        print(format_summary(report), flush=True)
         if self.args.report:
             _write_json_atomically(self.args.report, report)
-            print(f"report written to {self.args.report}")
-        return EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED
+            print(f"report written to {self.args.report}", flush=True)
+        if failure is not None:
+            raise failure
+        return code
 
     # -- steps -------------------------------------------------------------------
 
     def _crawl(self) -> dict:
         from crawl.crawler import crawl_market
 
-        summary = crawl_market(self.engine, self.settings.binance_url, self.market,
-                               interval=self.options.interval, only=self.only,
-                               progress=not self.args.no_progress)
+        # The crawl resumes after the newest stored candle, so a crawl cut by a database
+        # restart is simply run again.
+        summary = db.retry(
+            lambda: crawl_market(self.engine, self.settings.binance_url, self.market,
+                                 interval=self.options.interval, since_ms=self.since_ms,
+                                 only=self.only, progress=not self.args.no_progress),
+            self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
-
-    def _score(self) -> None:
-        """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
-        from predict.scoring import score
-
-        print(score(self.engine, self.options.interval, self.market).line(
-            self.options.interval), flush=True)
 
     def _crawl_failures(self) -> list[PairOutcome]:
         """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
         failed = (self.crawl_summary or {}).get("failed") or {}
-        with self.engine.connect() as conn:
-            coins = {symbol: db.coin_by_symbol(conn, symbol) for symbol in failed}
+        coins = db.retry_read(
+            self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
+                                       for symbol in failed},
+            self.retry_seconds, "reading the crawl's failed pairs")
         return [PairOutcome(int(coins[symbol].id), symbol, "failed", 0.0,
                             f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
     def _select_pairs(self) -> tuple[list[PairTask], str]:
         """The market's TRADING pairs with enough candles of the job's interval (narrowed by
-        --only)."""
+        --only). With --skip-crawl also the pairs whose status is unknown (NULL: imported from
+        files, never seen on the exchange): training the imported candles offline is what a
+        user of ``coinlstm import`` then ``run --skip-crawl`` asks for, while a pair the
+        exchange called DELISTED or BREAK stays out. After a crawl, a NULL pair is one the
+        exchange does not list, with no new candles: it stays out too."""
         from coinlstm.app import train_command
 
         needed = train_command.required_candles(self.options)
-        with self.engine.connect() as conn:
-            coins = db.coins_of_market(conn, self.market)
-            counts = db.candle_counts_by_coin(conn, interval=self.options.interval)
+
+        def read(conn):
+            return (db.coins_of_market(conn, self.market),
+                    db.candle_counts_by_coin(conn, interval=self.options.interval))
+
+        coins, counts = db.retry_read(self.engine, read, self.retry_seconds, "selecting pairs")
+        self.statuses = sorted({str(coin.status) for coin in coins})
         if self.only:
             known = {coin.symbol for coin in coins}
             missing = [symbol for symbol in self.only if symbol not in known]
@@ -171,7 +228,8 @@ class MarketJob:
                                f"{', '.join(missing)}")
             coins = [coin for coin in coins if coin.symbol in self.only]
         else:
-            coins = [coin for coin in coins if coin.status == "TRADING"]
+            trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
+            coins = [coin for coin in coins if coin.status in trainable]
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
@@ -184,6 +242,18 @@ class MarketJob:
         if short:
             print(f"skipped, {skipped}")
         return tasks, skipped
+
+    def _nothing_to_train(self, skipped: str) -> str:
+        """Why no pair is trained, and what to do about it."""
+        message = f"no pair of market {self.market} has enough candles to train"
+        if skipped:
+            return f"{message} ({skipped})"
+        if not self.statuses:
+            return (f"{message}: the database has no pair of market {self.market}; crawl it "
+                    "(coinlstm crawl) or import dumps (coinlstm import)")
+        return (f"{message}: no pair of the market is trainable (statuses: "
+                f"{', '.join(self.statuses)}; only TRADING pairs are trained, and with "
+                "--skip-crawl also imported ones)")
 
     def _executor(self):
         logs_dir = self.settings.logs_dir / self.run_id
@@ -211,19 +281,50 @@ class MarketJob:
     # -- records -----------------------------------------------------------------
 
     def _record_start(self) -> None:
-        with db.transaction(self.engine) as conn:
-            conn.execute(db.job_runs.insert().values(
-                run_id=self.run_id, market=self.market, executor=self.args.executor,
-                host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
-                status="running"))
+        """Our ``running`` row; the market's other ``running`` rows are abandoned: we hold the
+        lock, and JobLock refused to start beside a living holder, so their jobs are gone."""
 
-    def _record_end(self, status: str, outcomes: list[PairOutcome]) -> None:
+        def write(conn) -> None:
+            stale = conn.execute(sa.select(db.job_runs).where(
+                db.job_runs.c.market == self.market, db.job_runs.c.status == "running",
+                db.job_runs.c.run_id != self.run_id)).all()
+            for row in stale:
+                conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == row.run_id)
+                             .values(status="abandoned", reason=_cut(
+                                 f"its job (pid {row.pid} on {row.host}) was gone when run "
+                                 f"{self.run_id} started")))
+                print(f"run {row.run_id} marked abandoned: its job (pid {row.pid} on "
+                      f"{row.host}) is gone", flush=True)
+            if conn.execute(sa.select(db.job_runs.c.run_id).where(
+                    db.job_runs.c.run_id == self.run_id)).first() is None:  # a retried commit
+                conn.execute(db.job_runs.insert().values(
+                    run_id=self.run_id, market=self.market, executor=self.args.executor,
+                    host=socket.gethostname(), pid=os.getpid(), time_start=int(self.started),
+                    status="running"))
+
+        db.retry_transaction(self.engine, write, self.retry_seconds, "recording the run")
+
+    def _score(self) -> None:
+        """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
+        from predict.scoring import score
+
+        print(score(self.engine, self.options.interval, self.market).line(
+            self.options.interval), flush=True)
+
+    def _record_end(self, status: str, outcomes: list[PairOutcome], reason: str | None) -> None:
+        """Close the run's row; a database that stays away is said in one line (the next
+        run then marks the row abandoned)."""
         ok = sum(1 for o in outcomes if o.status == "ok")
-        failures = {o.symbol: o.reason or o.status for o in outcomes if o.status != "ok"}
-        with db.transaction(self.engine) as conn:
-            conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
-                status=status, time_end=int(time.time()), pairs_ok=ok,
-                pairs_failed=len(outcomes) - ok, failures=json.dumps(failures)))
+        update = (db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
+            status=status, time_end=int(time.time()), pairs_ok=ok,
+            pairs_failed=len(outcomes) - ok, reason=_cut(reason),
+            failures=json.dumps({o.symbol: o.reason or o.status for o in outcomes
+                                 if o.status != "ok"})))
+        try:
+            db.retry_transaction(self.engine, lambda conn: conn.execute(update),
+                                 self.retry_seconds, "closing the run's job_runs row")
+        except CoinlstmError as exc:
+            print(f"run {self.run_id}: {exc}", file=sys.stderr, flush=True)
 
     def _track_records(self, outcomes: list[PairOutcome]) -> None:
         """Add each trained pair's forward track record (predict/scoring.py) to its result:
@@ -234,23 +335,31 @@ class MarketJob:
         from predict.track_record import EDGE
 
         edges = {}
-        with self.engine.connect() as conn:
+
+        def read(conn) -> None:
             for outcome in (o for o in outcomes if o.status == "ok"):
                 result = outcome.result
                 verdict, record = pair_verdict(conn, outcome.coin_id, result.get("model"),
                                                result.get("target"), self.options.interval)
-                result["a_positive"] = result.get("edge")
+                result.setdefault("a_positive", result.get("edge"))
                 result["verdict"] = verdict
                 result["edge"] = edges[outcome.coin_id] = verdict == EDGE
                 for name in ("scored", "skill", "dm_pvalue"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
-        with db.transaction(self.engine) as conn:
-            db.set_prediction_edges(conn, self.run_id, edges)
 
-    def _report(self, outcomes: list[PairOutcome]) -> dict:
+        db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
+        db.retry_transaction(self.engine,
+                             lambda conn: db.set_prediction_edges(conn, self.run_id, edges),
+                             self.retry_seconds, "writing the verdicts")
+
+    def _report(self, outcomes: list[PairOutcome], status: str, reason: str | None,
+                exit_code: int) -> dict:
         import resource
 
-        self._track_records(outcomes)
+        try:
+            self._track_records(outcomes)
+        except CoinlstmError as exc:  # the summary is printed without them
+            print(f"run {self.run_id}: no track records: {exc}", file=sys.stderr, flush=True)
         finished = time.time()
         ordered = sorted(outcomes, key=_rank_key)
         ok = sum(1 for o in outcomes if o.status == "ok")
@@ -268,12 +377,29 @@ class MarketJob:
             "crawl": self.crawl_summary,
             "pairs": [o.to_dict() for o in ordered],
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
-            "exit_code": EXIT_OK if ok == len(outcomes) else EXIT_SOME_PAIRS_FAILED,
+            "status": status,
+            "reason": reason,
+            "exit_code": exit_code,
         }
 
 
+def _exit_code_of(failure: BaseException) -> int:
+    if isinstance(failure, CoinlstmError):
+        return failure.exit_code
+    return 130 if isinstance(failure, KeyboardInterrupt) else EXIT_FAILURE
+
+
+def _pairs_reason(outcomes: list[PairOutcome]) -> str | None:
+    failed = [o.symbol for o in outcomes if o.status != "ok"]
+    return f"{len(failed)} of {len(outcomes)} pairs failed: {', '.join(failed)}" if failed else None
+
+
+def _cut(reason: str | None) -> str | None:
+    return None if reason is None else reason[:db.JOB_REASON_LENGTH]
+
+
 def _rank_key(outcome: PairOutcome) -> tuple:
-    """Pairs whose verdict is edge first, then the other trained pairs, each by predicted change
+    """Pairs with an edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
     return (change is None, outcome.result.get("verdict") != "edge", -(change or 0.0),
@@ -288,10 +414,31 @@ def _num(value, spec: str = ".6g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _band_label(report: dict) -> str | None:
+    """The narrowest level the pairs' bands have (all pairs of a run share the levels)."""
+    for pair in report["pairs"]:
+        bands = (pair.get("result") or {}).get("bands")
+        if bands:
+            return next(iter(bands))
+    return None
+
+
+def _band_pct(result: dict, label: str | None) -> str:
+    """The next close's band as % of the last close, e.g. "-0.72/+0.54"."""
+    band = (result.get("bands") or {}).get(label) if label else None
+    last = result.get("last_close")
+    if not band or not last:
+        return "-"
+    return (f"{(band['lower'] - last) / last * 100:+.2f}/"
+            f"{(band['upper'] - last) / last * 100:+.2f}")
+
+
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
-    header = ("symbol", "status", "seconds", "last close", "next close", "change %", "RMSE",
-              "naive RMSE", "test skill", "a", "30d skill", "DM p", "verdict")
+    label = _band_label(report)
+    header = ("symbol", "status", "seconds", "last close", "next close", "change %",
+              f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
+              "test skill", "a", "30d skill", "DM p", "verdict")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
@@ -299,7 +446,8 @@ def format_summary(report: dict) -> str:
                    if result.get("forward_skill") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
-                     _num(result.get("change_pct"), "+.3f"), _num(result.get("rmse"), ".4g"),
+                     _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
+                     _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), forward,
                      _num(result.get("forward_dm_pvalue"), ".3f"),
@@ -312,16 +460,21 @@ def format_summary(report: dict) -> str:
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    if report.get("status") not in (None, "ok", "partial"):
+        lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
                  "naive forecast (next close = last close), < 0 is worse than it.")
-    lines.append("a = shrinkage toward the last close fitted on validation (0: the forecast "
-                 "is the last close); 30d skill (count) and DM p = the forward track record of "
-                 "the forecasts published in the last 30 days against the closes that came; "
-                 "verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no evidence "
-                 "(docs/track-record.md). Pairs whose verdict is edge are listed first.")
+    lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "
+                 "last close (split conformal on the calibration slice, scaled by a volatility "
+                 "forecast; docs/intervals.md).")
+    lines.append("a = shrinkage toward the last close fitted on the calibration slice (0: the "
+                 "forecast is the last close); 30d skill (count) and DM p = the forward track "
+                 "record of the forecasts published in the last 30 days against the closes that "
+                 "came; verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no "
+                 "evidence (docs/track-record.md). Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol
 from train import formulations
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
+from train.intervals import DEFAULT_CALIBRATION_SIZE, DEFAULT_LEVELS, parse_levels
 from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
 from train.withpairs import check_with
 
@@ -57,6 +58,11 @@ class TrainOptions:
     #: Candle interval: which candle table is read, and the step of the gap rule and of
     #: openTime_next.
     interval: str = DEFAULT_INTERVAL
+    #: Levels of the prediction bands (train/intervals.py).
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    #: Samples before the test slice that only calibration reads (the shrinkage and the
+    #: bands; train/dataset.py, "Split"); 0: calibrate on the validation slice.
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE
 
     @property
     def interval_ms(self) -> int:
@@ -77,6 +83,10 @@ class TrainOptions:
                                f"got {getattr(self, name)}")
         if self.patience < 0:
             raise BadInput(f"--patience must be 0 or more, got {self.patience}")
+        if self.calibration_size < 0:
+            raise BadInput(f"--calibration-size must be 0 or more, got "
+                           f"{self.calibration_size}")
+        parse_levels(self.levels)
         # `not 0 <= x` also refuses NaN, which every comparison fails.
         if not 0 <= self.dropout < 1:
             raise BadInput(f"--dropout must be at least 0 and below 1, got {self.dropout}")
@@ -104,7 +114,8 @@ def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions
     try:
         return build_dataset(open_times, values, options.window, options.test_size,
                              options.val_size, options.interval_ms, options.target,
-                             horizon=options.horizon, with_series=with_series)
+                             horizon=options.horizon, with_series=with_series,
+                             calibration_size=options.calibration_size)
     except BadInput as exc:
         raise BadInput(f"{symbol}: {exc}") from None
 
@@ -126,13 +137,17 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
     from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
-    engine = db.open_database(settings.db_url)
+    # A pair started while the database is down (or restarting) waits for it, for the
+    # budget its market job passed down (a run by hand: only if given one).
+    retry_seconds = settings.db_retry_seconds or 0.0
+    engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
         from train.candles import load_candles
 
-        open_times, values, with_series = load_candles(engine, coin_id, symbol,
-                                                       options.history, options.with_pairs,
-                                                       options.interval)
+        open_times, values, with_series = db.retry(
+            lambda: load_candles(engine, coin_id, symbol, options.history, options.with_pairs,
+                                 options.interval),
+            retry_seconds, f"{symbol}: reading candles")
         testhooks.stall_if_asked(symbol)
         dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
@@ -152,7 +167,7 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
 
     keras = backend.load_keras(backend_name)
     backend.seed(options.seed, backend_name)
-    forecast = forecasters.get(options.model).fit_forecast(dataset, options)
+    forecast = forecasters.get(options.model).forecast(dataset, options)
     test = dataset.split.test
     metrics = evaluate(dataset.actual_closes(test), forecast.test_predictions,
                        dataset.last_closes(test))
@@ -167,7 +182,8 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
                    dataset, forecast),
         train_row(run, dataset, forecast, metrics),
         prediction_row(run, dataset, forecast, metrics),
-        before_last_rename=testhooks.pause_before_last_rename)
+        before_last_rename=testhooks.pause_before_last_rename,
+        retry_seconds=settings.db_retry_seconds or 0.0)
     return train_result(symbol, coin_id, options, backend_name, dataset, forecast, metrics,
                         time.perf_counter() - started, written)
 
@@ -175,13 +191,14 @@ def _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id
 def _plot_writer(symbol, dataset, forecast, metrics):
     """The PNG of the test slice: each sample's first step (the rows hold all K)."""
     from predict import plots
+    from train.intervals import first_steps
 
     test = dataset.split.test
     outcome = forecast.outcome
     return lambda path: plots.draw(
         path, symbol, dataset.open_times[test].tolist(), dataset.actual_closes(test)[:, 0],
         forecast.test_predictions[:, 0], dataset.last_closes(test), outcome.loss,
-        outcome.val_loss, metrics.verdict())
+        outcome.val_loss, metrics.verdict(), bands=first_steps(forecast.bands.test))
 
 
 __all__ = ["MIN_TRAIN_SAMPLES", "TrainOptions", "TrainResult", "failure_dict", "train_pair"]

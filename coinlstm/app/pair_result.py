@@ -1,8 +1,8 @@
 """What one pair's run produced: the result JSON the market job reads, and the report text.
 
 The report is what ``coinlstm train`` prints: the run's set-up, the model's errors beside the
-naive ones, the calibration (the return target's shrinkage, when there is one) and the next
-close(s).
+naive ones, the calibration (the return target's shrinkage, when there is one), the next
+close(s) and their prediction bands with the bands' test-slice scores.
 """
 
 from __future__ import annotations
@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from coinlstm.core.columns import (
+    BAND_SCORES,
+    STORED_LEVELS,
+    band_columns,
+    band_score_columns,
+    level_label,
+)
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.metrics import SliceMetrics
@@ -51,14 +58,29 @@ class TrainResult:
     test_predictions: list = field(default_factory=list, repr=False)
     #: The K closes after the newest candle (``predicted_close`` is the first).
     forecasts: list[float] = field(default_factory=list, repr=False)
+    #: Per level in percent ("80"): the next close's band and the band's test-slice scores,
+    #: {"lower", "upper", "coverage", "width", "winkler"}.
+    bands: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         keys = ("symbol", "id_coin", "status", "exit_code", "error", "last_close",
                 "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                 "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
                 "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
-                "shrinkage", "edge")
-        return {key: getattr(self, key) for key in keys}
+                "shrinkage", "edge", "bands")
+        return {key: getattr(self, key) for key in keys} | _stored_band_keys(self.bands)
+
+
+def _stored_band_keys(bands: dict[str, dict[str, float]]) -> dict:
+    """lower_80, upper_80, coverage_80, ... of the stored levels: the rows' column names."""
+    keys: dict = {}
+    for level in STORED_LEVELS:
+        band = bands.get(level_label(level), {})
+        for name, column in zip(("lower", "upper"), band_columns(level), strict=True):
+            keys[column] = band.get(name)
+        for name, column in zip(BAND_SCORES, band_score_columns(level), strict=True):
+            keys[column] = band.get(name)
+    return keys
 
 
 def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds: float,
@@ -69,7 +91,7 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
             "epochs_run", "train_seconds", "target", "shrinkage", "edge")
     return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
             "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
-            "model": model}
+            "model": model, "bands": {}, **_stored_band_keys({})}
 
 
 def _utc(ms: int) -> str:
@@ -87,8 +109,9 @@ def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: 
                       f", with {', '.join(dataset.with_pairs)}" if dataset.with_pairs else ""])
     summary = (f"{symbol} (id {coin_id}), {options.model} on {backend_name}, target "
                f"{dataset.target}{inputs}: "
-               f"{len(split.train)} train / {len(split.val)} validation / {len(split.test)} "
-               f"test samples, {outcome.epochs_run} epochs (best {outcome.best_epoch}), "
+               f"{len(split.train)} train / {len(split.val)} validation / "
+               f"{_calibration_count(split)}{len(split.test)} test samples, "
+               f"{outcome.epochs_run} epochs (best {outcome.best_epoch}), "
                f"{outcome.train_seconds:.1f} s")
     change_pct = change_percent(predicted_next, last_close)
     next_line = (f"next close ({_utc(open_time_next)} UTC): {predicted_next:.8g} "
@@ -99,7 +122,47 @@ def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: 
                      + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
     calibration = forecast.calibration.describe()
     return "\n".join([summary, metrics.table(),
-                      *([] if calibration is None else [calibration]), next_line])
+                      *([] if calibration is None else [calibration]), next_line,
+                      *band_lines(dataset, forecast, last_close)])
+
+
+def band_summary(dataset: Dataset, forecast: Forecast) -> dict[str, dict[str, float]]:
+    """Per level: the next close's band and the band's scores on the test slice."""
+    test = dataset.split.test
+    scores = forecast.bands.scores(dataset.actual_closes(test), dataset.last_closes(test))
+    return {level_label(band.level): {"lower": float(band.lower[0, 0]),
+                                      "upper": float(band.upper[0, 0]),
+                                      "coverage": score.coverage, "width": score.width,
+                                      "winkler": score.winkler}
+            for band, score in zip(forecast.bands.next, scores, strict=True)}
+
+
+def band_lines(dataset: Dataset, forecast: Forecast, last_close: float) -> list[str]:
+    """How the bands were made, then per level the next close's band (as % of the last
+    close) beside the band's coverage, width and Winkler score on the test slice."""
+    bands = forecast.bands
+    if bands.calibration is not None:
+        split = dataset.split
+        where = ("the calibration slice" if split.separate_calibration
+                 else "the validation slice (too short for a calibration slice)")
+        how = (f"bands: split conformal on {bands.calibration.samples} forecasts of {where}, "
+               "scaled by a volatility forecast")
+    else:
+        how = f"bands: {bands.method} (naive, from the returns before each hour)"
+    lines = [how]
+    for label, band in band_summary(dataset, forecast).items():
+        lines.append(
+            f"  {label.replace('_', '.')} % band of the next close: {band['lower']:.8g} .. "
+            f"{band['upper']:.8g} ({change_percent(band['lower'], last_close):+.3f} % .. "
+            f"{change_percent(band['upper'], last_close):+.3f} %); test slice: coverage "
+            f"{band['coverage']:.3f}, width {band['width']:.3f} %, Winkler "
+            f"{band['winkler']:.3f} %")
+    return lines
+
+
+def _calibration_count(split) -> str:
+    """"240 calibration / " when calibration has a slice of its own, else nothing."""
+    return f"{len(split.calibration)} calibration / " if split.separate_calibration else ""
 
 
 def change_percent(predicted: float, last_close: float) -> float:
@@ -127,4 +190,5 @@ def train_result(symbol: str, coin_id: int, options, backend_name: str, dataset:
         rows_written=rows_written,
         report=report_text(symbol, coin_id, options, backend_name, dataset, forecast, metrics),
         test_predictions=forecast.test_predictions.tolist(),
-        forecasts=[float(v) for v in forecast.next_closes])
+        forecasts=[float(v) for v in forecast.next_closes],
+        bands=band_summary(dataset, forecast))

@@ -13,7 +13,7 @@ Ray is an optional extra: ``pip install -e '.[ray]'``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from coinlstm.app.executors import PairOutcome, PairTask, outcome_from_result
@@ -65,6 +65,8 @@ class RayExecutor:
         self.timeout = timeout
         self.address = address
         self.logs_dir = logs_dir
+        #: As SubprocessExecutor.gate: None to start the next pair, else why not.
+        self.gate: Callable[[], str | None] | None = None
 
     def _connect(self) -> None:
         ray = self.ray
@@ -89,6 +91,10 @@ class RayExecutor:
             while queue or in_flight:
                 while queue and len(in_flight) < self.workers:
                     task = queue.pop(0)
+                    why = self.gate() if self.gate is not None else None
+                    if why is not None:
+                        yield PairOutcome(task.coin_id, task.symbol, "failed", 0.0, why)
+                        continue
                     ref = remote.remote(settings, task, self.options, self.run_id)
                     in_flight[ref] = (task, time.monotonic())
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)

@@ -23,6 +23,7 @@ from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train
 from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import formulations
+from train.intervals import format_levels, parse_levels
 from train.models import MODEL_NAMES
 from train.withpairs import format_with, parse_with
 
@@ -92,6 +93,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                             "interval's table (candlestick_data_5m, ...; 1h is "
                             "candlestick_data) and forecasts its next candle "
                             "(default %(default)s)")
+    group.add_argument("--levels", type=parse_levels, default=_DEFAULTS.levels,
+                       metavar="L,L",
+                       help="levels of the prediction bands around every forecast "
+                            f"(default {format_levels(_DEFAULTS.levels)}: 80 %% and 95 %%)")
+    group.add_argument("--calibration-size", type=int, default=_DEFAULTS.calibration_size,
+                       metavar="N",
+                       help="samples before the test slice that only calibration reads (the "
+                            "return target's shrinkage and the bands), unseen by early "
+                            "stopping (default %(default)s; 0: calibrate on the validation "
+                            "slice; falls back to it for short series)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +123,8 @@ def options_from_args(args: argparse.Namespace) -> TrainOptions:
 
 #: Options whose flag is not ``--`` + the field name with dashes.
 _FLAGS = {"with_pairs": "--with"}
+#: How a tuple option is written back as its flag's value.
+_FORMATS = {"with_pairs": format_with, "levels": format_levels}
 
 
 def training_argv(options: TrainOptions) -> list[str]:
@@ -123,7 +136,7 @@ def training_argv(options: TrainOptions) -> list[str]:
             continue
         flag = _FLAGS.get(option.name, f"--{option.name.replace('_', '-')}")
         # str() of a float is its repr: it parses back to the very same float.
-        argv += [flag, format_with(value) if isinstance(value, tuple) else str(value)]
+        argv += [flag, _FORMATS[option.name](value) if isinstance(value, tuple) else str(value)]
     return argv
 
 

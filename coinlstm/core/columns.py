@@ -33,3 +33,27 @@ CLOSE_INDEX = FEATURE_COLUMNS.index("close")
 #: Characters the kline's last field ("ignore", Binance's unused field) may have: its
 #: column's width.
 IGNORE_WIDTH = 40
+
+#: Levels whose prediction bands have columns of their own (``lower_80``, ``coverage_95``
+#: ...) in the result tables; also the default --levels. Other levels live in the JSON
+#: ``price_bands`` columns only.
+STORED_LEVELS: tuple[float, ...] = (0.8, 0.95)
+#: A band's scores per level (train/intervals.py): share covered, mean width and mean
+#: Winkler score (both in % of the base close).
+BAND_SCORES: tuple[str, ...] = ("coverage", "width", "winkler")
+
+
+def level_label(level: float) -> str:
+    """The level in percent as column names use it: 0.8 -> "80", 0.975 -> "97_5"."""
+    return f"{level * 100:.4g}".replace(".", "_")
+
+
+def band_columns(level: float) -> tuple[str, str]:
+    """("lower_80", "upper_80") for 0.8: the band's bounds of the next close."""
+    label = level_label(level)
+    return f"lower_{label}", f"upper_{label}"
+
+
+def band_score_columns(level: float) -> tuple[str, ...]:
+    """("coverage_80", "width_80", "winkler_80") for 0.8."""
+    return tuple(f"{score}_{level_label(level)}" for score in BAND_SCORES)

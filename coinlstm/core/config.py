@@ -20,6 +20,7 @@ ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
+ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
@@ -38,6 +39,12 @@ INTERVAL_MS: dict[str, int] = {
     "1w": 604_800_000,
 }
 DEFAULT_MARKET = "ETH"
+#: How long a transient database error (server restarting, lost connection, deadlock) is
+#: waited out before it counts as a failure (coinlstm.db.retry), in the market job's driver
+#: and the pairs it starts: cron runs them unattended, and a restart must not cost the hour.
+#: A command a user runs by hand (train, crawl, import) answers at once unless given
+#: --db-retry-seconds: a wrong port should not look like a hang.
+DEFAULT_DB_RETRY_SECONDS = 60.0
 
 
 def _default_home() -> Path:
@@ -57,6 +64,8 @@ class Settings:
     binance_url: str
     artifacts: Path
     backend: str = DEFAULT_BACKEND
+    #: None: not chosen (flag or env); see DEFAULT_DB_RETRY_SECONDS.
+    db_retry_seconds: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -98,6 +107,7 @@ def load(
     artifacts: str | os.PathLike | None = None,
     backend: str | None = None,
     env: os._Environ | dict | None = None,
+    db_retry_seconds: float | None = None,
 ) -> Settings:
     """Resolve the settings from flags (arguments here), then the environment, then defaults."""
     env = os.environ if env is None else env
@@ -113,5 +123,23 @@ def load(
             f"unknown Keras backend {chosen_backend!r}; "
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
         )
+    retry = _retry_seconds(db_retry_seconds, env.get(ENV_DB_RETRY_SECONDS))
     return Settings(home=home, db_url=db, binance_url=exchange, artifacts=art,
-                    backend=chosen_backend)
+                    backend=chosen_backend, db_retry_seconds=retry)
+
+
+def _retry_seconds(flag: float | None, env_value: str | None) -> float | None:
+    """--db-retry-seconds, else its environment variable, else None (the command's
+    default); 0 or more."""
+    from coinlstm.core.errors import BadInput
+
+    value = flag if flag is not None else env_value
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise BadInput(f"--db-retry-seconds must be a number, got {value!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise BadInput(f"--db-retry-seconds must be 0 or more, got {value}")
+    return seconds

@@ -33,7 +33,15 @@ class BadInput(CoinlstmError):
 
 
 class DatabaseUnavailable(CoinlstmError):
-    """The database cannot be reached or the URL is wrong."""
+    """The database cannot be reached or the URL is wrong.
+
+    ``transient``: the failure may pass by itself (server restarting, lost connection, lock
+    wait timeout, deadlock), so coinlstm.db.retry waits it out within its budget.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ExchangeUnavailable(CoinlstmError):
@@ -42,3 +50,7 @@ class ExchangeUnavailable(CoinlstmError):
 
 class LockHeld(CoinlstmError):
     """Another job holds the market's lock."""
+
+
+class LockLost(CoinlstmError):
+    """The running job lost the market's lock (database restart) and could not retake it."""

@@ -155,18 +155,40 @@ _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 def kline_from_line(line: str, interval_ms: int | None) -> list:
     """A kline line's 12 fields as stored, checked by every rule (``interval_ms`` None: by
-    none, for text already checked or whose interval is still to be found).
+    none, for text whose interval is still to be found).
 
     Stored form: times (ms) and trade count as int, the eight decimals as exact text, the
-    last field as text. A line as Binance writes it keeps its own text and costs a regex and a
-    few float comparisons (an import's hot loop); any other line is split as CSV and takes
-    the slow way, which gives the same result or names the broken rule.
+    last field as text. A line as Binance writes it (:func:`plain_kline`) keeps its own text
+    and costs a regex and a few float comparisons (an import's hot loop); any other line is
+    split as CSV and takes the slow way, which gives the same result or names the broken rule.
     """
-    if _PLAIN_LINE.fullmatch(line):
-        kline = _plain_kline(line, interval_ms)
-        if kline is not None:
+    kline = plain_kline(line)
+    if kline is not None:
+        if interval_ms is None:
             return kline
+        try:
+            check_kline(kline, interval_ms)
+            return kline
+        except BadKline:
+            pass  # the slow way names the rule, in the same words
     return _parsed_kline(next(csv.reader([line])), interval_ms)
+
+
+def plain_kline(line: str) -> list | None:
+    """The stored form of a line as Binance writes it, not yet checked by the rules; None
+    for any other line (which only kline_from_line reads)."""
+    return split_plain_line(line) if _PLAIN_LINE.fullmatch(line) else None
+
+
+def split_plain_line(line: str) -> list:
+    """plain_kline without its regex: only for the very text plain_kline accepted before
+    (an import's second pass, which compares the file's SHA-256 with the first's)."""
+    kline: list = line.split(",")
+    open_ms, close_ms = int(kline[0]), int(kline[6])
+    kline[0] = open_ms if open_ms < _MICROSECOND_THRESHOLD else open_ms // 1000
+    kline[6] = close_ms if close_ms < _MICROSECOND_THRESHOLD else close_ms // 1000
+    kline[8] = int(kline[8])
+    return kline
 
 
 def kline_from_fields(fields: Sequence, interval_ms: int | None) -> list:
@@ -176,25 +198,8 @@ def kline_from_fields(fields: Sequence, interval_ms: int | None) -> list:
             and all(type(value) is str or type(value) is int for value in fields)):
         line = ",".join(map(str, fields))
         if _PLAIN_LINE.fullmatch(line):
-            kline = _plain_kline(line, interval_ms)
-            if kline is not None:
-                return kline
+            return kline_from_line(line, interval_ms)
     return _parsed_kline(fields, interval_ms)
-
-
-def _plain_kline(line: str, interval_ms: int | None) -> list | None:
-    """The stored form of a line _PLAIN_LINE matched; None if it breaks a rule (the slow way
-    then says which, in exact decimals)."""
-    kline: list = line.split(",")
-    kline[0] = to_milliseconds(kline[0])
-    kline[6] = to_milliseconds(kline[6])
-    kline[8] = int(kline[8])
-    if interval_ms is not None:
-        try:
-            check_kline(kline, interval_ms)
-        except BadKline:
-            return None
-    return kline
 
 
 def _parsed_kline(fields: Sequence, interval_ms: int | None) -> list:

@@ -7,6 +7,7 @@ here formats values into SQL text.
 - :mod:`coinlstm.db.types`: the exact-decimal column type;
 - :mod:`coinlstm.db.schema`: the tables and their DDL;
 - :mod:`coinlstm.db.engine`: engines, the schema lock, the in-place upgrade, transactions;
+- :mod:`coinlstm.db.retry`: transient errors (restart, lost connection, deadlock) waited out;
 - :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`,
   :mod:`coinlstm.db.scores` (forward scores, track records), :mod:`coinlstm.db.dashboard`
   (the read-only queries of ``coinlstm serve``): queries.
@@ -19,9 +20,11 @@ from coinlstm.db.coins import *  # noqa: F403
 from coinlstm.db.dashboard import *  # noqa: F403
 from coinlstm.db.engine import *  # noqa: F403
 from coinlstm.db.results import *  # noqa: F403
+from coinlstm.db.retry import error_reason, is_transient, retry, retry_read, retry_transaction
 from coinlstm.db.schema import *  # noqa: F403
 from coinlstm.db.scores import *  # noqa: F403
 from coinlstm.db.types import ExactDecimal
 
 __all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "PRICE_SCALE",
-           "ExactDecimal", "to_exact_decimal"]
+           "ExactDecimal", "error_reason", "is_transient", "retry", "retry_read",
+           "retry_transaction", "to_exact_decimal"]

@@ -91,23 +91,42 @@ def _schema_lock(conn: Connection):
         conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
-def open_database(url: str, create: bool = True) -> Engine:
-    """Connect once (so an unreachable server fails here, clearly) and ensure the schema."""
+def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> Engine:
+    """Connect once (so an unreachable server fails here, clearly) and ensure the schema.
+
+    ``retry_seconds``: how long a server that is down or restarting is waited for
+    (coinlstm.db.retry) before this fails.
+    """
+    from coinlstm.db.retry import retry
+
     engine = create_engine(url)
+
+    def connect() -> None:
+        try:
+            with engine.begin() as conn:
+                if create:
+                    with _schema_lock(conn):
+                        metadata.create_all(conn, checkfirst=True)
+                        add_missing_columns(conn)
+                        add_missing_indexes(conn)
+                else:
+                    conn.execute(sa.text("SELECT 1"))
+        except DBAPIError as exc:
+            raise _unavailable(f"cannot use database {describe_url(url)}", exc) from None
+
     try:
-        with engine.begin() as conn:
-            if create:
-                with _schema_lock(conn):
-                    metadata.create_all(conn, checkfirst=True)
-                    add_missing_columns(conn)
-                    add_missing_indexes(conn)
-            else:
-                conn.execute(sa.text("SELECT 1"))
-    except DBAPIError as exc:
+        retry(connect, retry_seconds, f"database {describe_url(url)}")
+    except BaseException:
         engine.dispose()
-        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise DatabaseUnavailable(f"cannot use database {describe_url(url)}: {reason}") from None
+        raise
     return engine
+
+
+def _unavailable(prefix: str, exc: DBAPIError) -> DatabaseUnavailable:
+    """A DBAPI error as the one-line DatabaseUnavailable, transient when it may pass."""
+    from coinlstm.db.retry import error_reason, is_transient
+
+    return DatabaseUnavailable(f"{prefix}: {error_reason(exc)}", transient=is_transient(exc))
 
 
 def add_missing_columns(conn: Connection) -> list[str]:
@@ -159,6 +178,4 @@ def transaction(engine: Engine):
         with engine.begin() as conn:
             yield conn
     except DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        raise DatabaseUnavailable(f"database error on {describe_url(str(engine.url))}: "
-                                  f"{reason}") from None
+        raise _unavailable(f"database error on {describe_url(str(engine.url))}", exc) from None

@@ -7,7 +7,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.columns import IGNORE_WIDTH
+from coinlstm.core.columns import (
+    IGNORE_WIDTH,
+    STORED_LEVELS,
+    band_columns,
+    band_score_columns,
+)
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
 from coinlstm.db.types import ExactDecimal
@@ -85,6 +90,9 @@ def candles_table(interval: str = DEFAULT_INTERVAL) -> sa.Table:
                        f"{', '.join(CANDLE_TABLES)}") from None
 
 
+#: Longest job_runs.reason kept (a longer line is cut).
+JOB_REASON_LENGTH = 500
+
 job_runs = sa.Table(
     "job_runs",
     metadata,
@@ -97,9 +105,14 @@ job_runs = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("time_start", sa.Integer, nullable=False, index=True),
     sa.Column("time_end", sa.Integer, nullable=True),
+    # running, ok, partial, failed, lock_lost, or abandoned (a later run found its holder
+    # gone: SIGKILLed, its host rebooted).
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pairs_ok", sa.Integer, nullable=True),
     sa.Column("pairs_failed", sa.Integer, nullable=True),
+    # Why the run ended as it did when not ok (the one line the job printed); added in place
+    # by add_missing_columns on older databases.
+    sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
     sa.Column("failures", sa.Text, nullable=True),
     **_TABLE_ARGS,
@@ -152,6 +165,15 @@ historical_train = sa.Table(
     # before intervals existed, which were all 1h. (INTERVAL is a reserved word in MySQL:
     # a hand-written query names it `interval`, in backticks.)
     sa.Column("interval", sa.String(8), nullable=True),
+    # Samples of the calibration slice (the shrinkage and the bands; train/dataset.py "Split");
+    # 0 when the series was too short for one and calibration read the validation slice.
+    sa.Column("n_cal", sa.Integer, nullable=True),
+    # Prediction bands of the test slice (train/intervals.py): per stored level its coverage,
+    # mean width and Winkler score (% of the last close), and every level's bounds per test
+    # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).
+    *(sa.Column(name, sa.Double, nullable=True)
+      for level in STORED_LEVELS for name in band_score_columns(level)),
+    sa.Column("price_bands", sa.Text, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
     **_TABLE_ARGS,
 )
@@ -180,6 +202,11 @@ historical_price_predictions = sa.Table(
     sa.Column("price_predict_horizon", sa.Text, nullable=True),
     # The interval of the forecast candle (openTime_next is one interval after the newest).
     sa.Column("interval", sa.String(8), nullable=True),
+    # The prediction band of the next close per stored level (NULL when that level was not
+    # asked for), and every level's K-step bands as JSON {"80": {"lower": [..K], ...}}.
+    *(sa.Column(name, sa.Double, nullable=True)
+      for level in STORED_LEVELS for name in band_columns(level)),
+    sa.Column("price_bands", sa.Text, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     # The scorer joins each forecast to the candle it was for; the dashboard reads a pair's
     # newest forecasts of one interval.

@@ -320,6 +320,13 @@ def test_command_unusable_database_is_one_line(synthetic_candles, tmp_path, url,
     assert len(stderr.strip().splitlines()) == 1 and text in stderr, stderr
 
 
+def _stored_count(engine) -> int:
+    """Hourly candles stored so far, over every pair (what a kill has to wait past)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(db.candlestick_data))
+                   .scalar_one())
+
+
 def test_sigkill_at_random_points_then_rerun_gives_exactly_the_source(synthetic_candles, db_url,
                                                                      tmp_path, replay_market, cli):
     pairs = ("SYNTH1ETH", "SYNTH3ETH")
@@ -331,13 +338,18 @@ def test_sigkill_at_random_points_then_rerun_gives_exactly_the_source(synthetic_
     seen_after_kills = set()  # total candles stored when each kill landed
     server = replay_market(folder, faults=Faults(delay_ms=100))
     args = ["--db", db_url, "--binance-url", server.url, "--no-progress"]
+    stored = 0
     for _ in range(12):
-        # Kill after a random number of pages has been asked for, plus a random instant:
-        # during a request, a parse or a page's transaction, whatever the machine's load.
-        pages_before = _klines_requests(server)
+        # Kill once the run has committed at least one page of its own (so every kill lands
+        # at a new point, however slowly a loaded machine starts the process), then after a
+        # random number of further page requests plus a random instant: during a request, a
+        # parse or a page's transaction.
         process = cli.start("crawl", *args)
-        wanted = pages_before + chance.randint(1, 3)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
+        while (_stored_count(engine) <= stored and process.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        wanted = _klines_requests(server) + chance.randint(0, 2)
         while (_klines_requests(server) < wanted and process.poll() is None
                and time.monotonic() < deadline):
             time.sleep(0.01)

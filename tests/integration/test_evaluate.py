@@ -103,7 +103,7 @@ def test_folds_never_see_candles_after_their_block(synthetic_candles, sqlite_url
     for j in range(k + 1):
         old, new = built[j][1], rebuilt[j][1]
         assert new.formulation.to_dict() == old.formulation.to_dict()
-        for part in ("train", "val", "test"):
+        for part in ("train", "val", "calibration", "test"):
             assert np.array_equal(getattr(new.split, part), getattr(old.split, part))
         assert np.array_equal(new.features, old.features)
     assert not np.array_equal(rebuilt[k + 1][1].features, built[k + 1][1].features)
@@ -218,4 +218,46 @@ def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
     assert int(newest["test_end_ms"]) == END_OPEN_MS
     assert int(cases[0]["test_end_ms"]) == END_OPEN_MS - 48 * FIVE_MINUTES_MS
     # 395 samples, as in the training test: the gap drops the 2 that would span it.
-    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_test")) == 395
+    assert sum(int(newest[key]) for key in ("n_train", "n_val", "n_cal", "n_test")) == 395
+
+
+def test_evaluate_scores_the_bands(synthetic_candles, sqlite_url, tmp_path, cli):
+    """static, ewma and naive (no training): every case carries coverage, width, Winkler and
+    interval skill per level, recomputable from the CSV text for static; static's skill is 0;
+    the table, summary.json and coverage.png say the same."""
+    _, rows = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", ROWS)
+    out = tmp_path / "out"
+    done = cli("evaluate", "--db", sqlite_url, "--market", "ETH", "--models",
+               "naive,static,ewma", "--folds", "2", "--fold-size", str(FOLD_SIZE),
+               "--levels", "0.8,0.9", "--out", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (out / "cases.csv").open() as handle:
+        cases = list(csv.DictReader(handle))
+    assert len(cases) == 3 * 2
+    closes = np.array([float(row[4]) for row in rows])
+    times = np.array([int(row[0]) for row in rows])
+    for case in cases:
+        for label in ("80", "90"):
+            assert 0 <= float(case[f"coverage_{label}"]) <= 1
+            assert 0 < float(case[f"width_{label}"]) <= float(case[f"winkler_{label}"])
+        assert float(case["width_80"]) < float(case["width_90"])
+        if case["model"] == "static":
+            assert float(case["interval_skill_80"]) == 0.0
+            # The static band recomputed from the CSV: quantiles of the 480 returns before
+            # each test hour (fewer for the first hours of a short series).
+            test = np.flatnonzero((times >= int(case["test_start_ms"]))
+                                  & (times <= int(case["test_end_ms"])))
+            inside = []
+            for row in test:
+                past = np.diff(np.log(closes[max(0, row - 1 - 480):row]))
+                low, high = np.quantile(past, [0.1, 0.9])
+                step = np.log(closes[row] / closes[row - 1])
+                inside.append(low <= step <= high)
+            assert float(case["coverage_80"]) == pytest.approx(np.mean(inside))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["levels"] == [0.8, 0.9]
+    assert summary["per_model_bands"]["static"]["80"]["median_interval_skill"] == 0.0
+    assert set(summary["per_pair_median_coverage"]["90"]) == {"SYNTH1ETH"}
+    assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for words in ("prediction bands", "interval skill", "beats static", "coverage.png"):
+        assert words in done.stdout

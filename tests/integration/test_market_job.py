@@ -212,4 +212,5 @@ def test_run_5m_crawls_selects_and_trains_the_5m_series(sqlite_url, tmp_path, re
     with engine.connect() as conn:
         train = conn.execute(sa.select(db.historical_train)).one()
     engine.dispose()
-    assert (train.interval, train.n_train + train.n_val + train.n_test) == ("5m", 398)
+    assert (train.interval, train.n_train + train.n_val + train.n_cal + train.n_test) == \
+        ("5m", 398)

@@ -65,14 +65,19 @@ def test_coin_ids_are_stable(db_url):
 
 
 def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
-    """A database made before the return target and --horizon (no target, shrinkage, edge,
-    horizon columns) is upgraded in place by the next open; its existing rows stay as they
-    were. (The next test does the same for the interval tables and columns.)"""
+    """A database made before the return target, --horizon and prediction bands (no target,
+    shrinkage, edge, horizon, band columns) is upgraded in place by the next open; its
+    existing rows stay as they were. (The next test does the same for the interval tables and
+    columns.)"""
     engine = db.open_database(db_url)
     new_columns = {"historical_train": ("target", "shrinkage", "shrinkage_t", "edge",
-                                        "horizon"),
+                                        "horizon", "n_cal", "coverage_80", "width_80", "winkler_80",
+                                        "coverage_95", "width_95", "winkler_95",
+                                        "price_bands"),
                    "historical_price_predictions": ("target", "edge", "horizon",
-                                                    "price_predict_horizon")}
+                                                    "price_predict_horizon", "lower_80",
+                                                    "upper_80", "lower_95", "upper_95",
+                                                    "price_bands")}
     with engine.begin() as conn:
         conn.execute(db.historical_train.insert().values(
             id_coin=1, time_create=1, price_test="[1.0]", price_predict="[1.0]", RMSE=0.5,
@@ -87,7 +92,8 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
         assert set(columns) <= {c["name"] for c in inspector.get_columns(table)}, table
     with engine.connect() as conn:
         row = conn.execute(sa.select(db.historical_train)).one()
-        assert (row.RMSE, row.target, row.edge) == (0.5, None, None)
+        assert (row.RMSE, row.target, row.edge, row.coverage_80, row.price_bands) \
+            == (0.5, None, None, None, None)
         assert db.add_missing_columns(conn) == []  # nothing left to add
     engine.dispose()
 

@@ -31,7 +31,8 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
                "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
-               "shrinkage", "edge"}
+               "shrinkage", "edge", "bands", "lower_80", "upper_80", "coverage_80", "width_80",
+               "winkler_80", "lower_95", "upper_95", "coverage_95", "width_95", "winkler_95"}
 #: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
 REFERENCE = ["--target", "close"]
 
@@ -90,7 +91,19 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
     assert train.openTime_last == int(rows[-1][0]) == result["openTime_last"]
     assert prediction.openTime_next == int(rows[-1][0]) + HOUR_MS == result["openTime_next"]
     # Two gaps drop one window-1 sample each: 3,000 candles give 2,997 samples.
-    assert (train.n_train + train.n_val + train.n_test, train.n_test) == (ROWS - 1 - 2, 48)
+    assert (train.n_train + train.n_val + train.n_cal + train.n_test, train.n_test,
+            train.n_cal) == (ROWS - 1 - 2, 48, 240)
+    # The bands: stored as the run's own, around the forecast, scored on the test slice.
+    for level in ("80", "95"):
+        lower, upper = getattr(prediction, f"lower_{level}"), getattr(prediction, f"upper_{level}")
+        assert (lower, upper) == pytest.approx((result[f"lower_{level}"],
+                                                result[f"upper_{level}"]), rel=1e-12)
+        assert 0 < lower < prediction.price_preidct_last < upper
+        bands = json.loads(train.price_bands)[level]
+        inside = ((np.array(bands["lower"]) <= test_closes)
+                  & (test_closes <= np.array(bands["upper"])))
+        assert getattr(train, f"coverage_{level}") == pytest.approx(float(np.mean(inside)))
+    assert result["lower_95"] < result["lower_80"] < result["upper_80"] < result["upper_95"]
     # Test closes and naive figures recomputed here from the CSV text.
     assert json.loads(train.price_test) == pytest.approx(test_closes.tolist(), rel=1e-12)
     assert train.naive_RMSE == pytest.approx(float(np.sqrt(np.mean(naive_errors ** 2))))
@@ -129,7 +142,7 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
         open_times, values = db.load_training_rows(conn, coin_id)
     engine.dispose()
     expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
-                             "close").formulation.to_dict()
+                             "close", calibration_size=240).formulation.to_dict()
     assert loaded.scaler["data_min_"] == pytest.approx(expected["data_min_"])
     assert loaded.scaler["data_max_"] == pytest.approx(expected["data_max_"])
 
@@ -160,7 +173,8 @@ def test_test_and_validation_candles_never_reach_the_scaler(synthetic_candles, t
         with engine.connect() as conn:
             open_times, values = db.load_training_rows(conn, coin_id)
         engine.dispose()
-        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS).formulation.to_dict()
+        return build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
+                             calibration_size=240).formulation.to_dict()
 
     def spike(index: int):
         def edit(rows: list[list[str]]) -> None:

@@ -54,7 +54,7 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     assert result.edge is True
     assert result.shrinkage > 0.5
     assert result.skill > 0.015
-    assert "edge on validation" in result.report
+    assert "edge on the calibration slice" in result.report
     # The saved model alone (its scaler and factor inside) forecasts the same next close.
     from predict.forecast import forecast_next
     from train.formulations.returns import LEAD
@@ -64,6 +64,15 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     _, newest = _features(lines[-(1 + LEAD):])
     assert forecast_next(settings, "ARONEETH", newest) == pytest.approx(
         result.predicted_close, rel=1e-6)
+    # ... and, given all the candles, the same bands.
+    from predict.artifacts import load_model
+    from predict.forecast import bands_from_loaded
+
+    _, every = _features(lines)
+    bands = bands_from_loaded(load_model(settings, "ARONEETH"), every)
+    for level, label in ((0.8, "80"), (0.95, "95")):
+        assert bands[level] == (pytest.approx([result.bands[label]["lower"]], rel=1e-6),
+                                pytest.approx([result.bands[label]["upper"]], rel=1e-6))
     assert result.predicted_close != result.last_close
 
 
@@ -84,8 +93,9 @@ def test_default_says_no_edge_on_a_random_walk(tmp_path):
     assert train_row.edge is False and prediction.edge is False
 
 
-def test_shrinkage_is_fitted_on_validation_rows_only(tmp_path):
-    """Changing test candles never changes the factor; changing validation candles does."""
+def test_shrinkage_is_fitted_on_calibration_rows_only(tmp_path):
+    """Changing test candles never changes the factor; changing calibration candles (the
+    240 samples before the test slice, unseen by early stopping) does."""
     lines = synthetic_klines(2500, seed=13, ar=0.3, start_price=1.0)
     options = {"test_size": 200, "val_size": 400, "epochs": 4}
 
@@ -93,18 +103,30 @@ def test_shrinkage_is_fitted_on_validation_rows_only(tmp_path):
         edited = list(lines)
         fields = edited[index].split(",")
         fields[4] = f"{float(fields[4]) * factor:.8f}"
+        # Keep the candle valid (the kline rules refuse a close outside [low, high]).
+        fields[2] = max(fields[2], fields[4], key=float)
+        fields[3] = min(fields[3], fields[4], key=float)
         edited[index] = ",".join(fields)
         return edited
 
-    base, _ = _train_synthetic(tmp_path / "a", lines, "SHRINKETH", **options)
-    test_changed, _ = _train_synthetic(tmp_path / "b", with_close(-50, 1.03), "SHRINKETH",
-                                       **options)
-    val_changed, _ = _train_synthetic(tmp_path / "c", with_close(-300, 1.03), "SHRINKETH",
-                                      **options)
+    def evidence(url: str) -> float:
+        """The stored t statistic of the slope (the factor itself may be clipped at 1)."""
+        engine = db.open_database(url)
+        with engine.connect() as conn:
+            t_stat = conn.execute(sa.select(db.historical_train.c.shrinkage_t)).scalar_one()
+        engine.dispose()
+        return t_stat
+
+    base, base_url = _train_synthetic(tmp_path / "a", lines, "SHRINKETH", **options)
+    test_changed, test_url = _train_synthetic(tmp_path / "b", with_close(-50, 1.03),
+                                              "SHRINKETH", **options)
+    cal_changed, cal_url = _train_synthetic(tmp_path / "c", with_close(-300, 1.03),
+                                            "SHRINKETH", **options)  # a calibration candle
     assert base.shrinkage > 0
     assert test_changed.shrinkage == base.shrinkage
+    assert evidence(test_url) == evidence(base_url)
     assert test_changed.rmse != base.rmse  # the edit did reach the test slice
-    assert val_changed.shrinkage != base.shrinkage
+    assert evidence(cal_url) != evidence(base_url)
 
 
 @pytest.fixture(autouse=True)

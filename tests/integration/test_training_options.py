@@ -126,10 +126,12 @@ def test_horizon_16_forecasts_16_closes_with_figures_over_every_step(pair, sqlit
     for step in (1, k):
         assert any(line.split()[:3] == [str(step), f"{step_rmse[step - 1]:.6g}",
                                         f"{naive_step[step - 1]:.6g}"] for line in lines), step
-    # All samples (gap-free by hand) minus the 2 x 15 purged before validation and test.
+    # All samples (gap-free by hand) minus the 3 x 15 purged before validation, calibration
+    # and test.
     reach = options.window + lead(target)
-    assert train.n_train + train.n_val + train.n_test == \
-        len(valid_samples(times, reach, k)) - 2 * (k - 1)
+    assert train.n_cal == 240
+    assert train.n_train + train.n_val + train.n_cal + train.n_test == \
+        len(valid_samples(times, reach, k)) - 3 * (k - 1)
 
     # The predictions row: first step in price_preidct_last, all 16 in price_predict_horizon.
     assert prediction.price_preidct_last == pytest.approx(result.forecasts[0], rel=1e-12)
@@ -187,19 +189,22 @@ def test_with_pair_adds_features_aligned_by_open_time(two_pairs, sqlite_url, tmp
     finally:
         engine.dispose()
     dataset = build_dataset(open_times, values, options.window, TEST_SIZE, 240, HOUR_MS,
-                            target, horizon=horizon, with_series=others)
+                            target, horizon=horizon, with_series=others,
+                            calibration_size=options.calibration_size)
     times = np.array([int(row[0]) for row in rows])
     assert dataset.open_times.tolist() == [t for t in times.tolist() if t != missing]
     reach = options.window + lead(target)
     split = dataset.split
-    samples = np.concatenate([split.train, split.val, split.test])
+    samples = np.concatenate([split.train, split.val, split.calibration, split.test])
     first_hours, last_hours = (dataset.open_times[samples - reach],
                                dataset.open_times[samples + horizon - 1])
     assert not np.any((first_hours < missing) & (last_hours > missing))
     # Every sample that read the dropped hour (as input, lead or target) is gone, no other.
     joined_valid = valid_samples(dataset.open_times, reach, horizon)
     assert len(joined_valid) == len(valid_samples(times, reach, horizon)) - (reach + horizon)
-    assert train.n_train + train.n_val + train.n_test == len(joined_valid) - 2 * (horizon - 1)
+    purges = 3 if train.n_cal else 2  # before validation, calibration (if any) and test
+    assert train.n_train + train.n_val + train.n_cal + train.n_test == \
+        len(joined_valid) - purges * (horizon - 1)
 
     # Two more input features (the other pair's close and volume, as levels or as changes).
     from predict.artifacts import load_model
@@ -284,7 +289,7 @@ def test_train_5m_reads_its_table_and_respects_a_5m_gap(sqlite_url, tmp_path, cl
     # 399 candles give 397 samples of the return target (each needs the candle before its
     # window); the missing candle drops exactly the 2 that would span it. Stitching across
     # the gap would keep 397; hourly steps on 5m candles would keep none.
-    assert train.n_train + train.n_val + train.n_test == 395
+    assert train.n_train + train.n_val + train.n_cal + train.n_test == 395
     assert json.loads(train.price_test) == pytest.approx(
         [float(line.split(",")[4]) for line in series[-train.n_test:]])
     assert (train.interval, prediction.interval) == ("5m", "5m")

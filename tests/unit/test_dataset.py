@@ -122,3 +122,32 @@ def test_return_scaler_reads_training_rows_only():
     spiked[100, 3] *= 5.0  # a training candle
     changed = build_dataset(times, spiked, 1, 48, 200, HOUR_MS, target="return")
     assert changed.formulation.to_dict() != base.formulation.to_dict()
+
+
+def test_calibration_slice_sits_between_validation_and_test():
+    """The calibration slice is the newest samples before the test slice, purged from both
+    neighbours at K > 1; early stopping's validation slice lies before it. A series too short
+    for one keeps the old split and calibrates on the validation slice."""
+    from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, split_samples
+
+    targets = np.arange(10, 3010)
+    for horizon in (1, 4):
+        split = split_samples(targets, 48, 200, horizon, calibration_size=240)
+        assert split.separate_calibration and len(split.calibration) == 240
+        assert len(split.val) == 200 and len(split.test) == 48
+        purge = horizon - 1
+        assert split.train[-1] + purge < split.val[0]
+        assert split.val[-1] + purge < split.calibration[0]
+        assert split.calibration[-1] + purge < split.test[0]
+        assert split.val[-1] == split.calibration[0] - 1 - purge  # only the purged between
+        assert split.calibration[-1] == split.test[0] - 1 - purge
+        assert np.array_equal(split.train, targets[:len(split.train)])
+    old = split_samples(targets, 48, 200)
+    assert not old.separate_calibration and old.calibration is old.val
+    shared = split_samples(targets[:48 + 240 + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES - 1], 48,
+                           200, calibration_size=240)
+    assert not shared.separate_calibration  # one sample short of a slice of its own
+    own = split_samples(targets[:48 + 240 + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES], 48, 200,
+                        calibration_size=240)
+    assert own.separate_calibration and len(own.val) == MIN_VAL_SAMPLES
+    assert len(own.train) == MIN_TRAIN_SAMPLES

@@ -22,10 +22,12 @@ import numpy as np
 from train.dataset import Dataset
 from train.fit import FitOutcome
 from train.formulations import UNCALIBRATED, Calibration
+from train.intervals import DEFAULT_LEVELS, ForecastBands
 
-#: The options every forecaster's folds are cut with: all a fit-free forecaster depends on.
+#: The options every forecaster's folds are cut with and its bands made at: all a fit-free
+#: forecaster depends on.
 FOLD_SETTINGS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
-                                  "interval")
+                                  "interval", "calibration_size", "levels")
 
 
 @dataclass
@@ -44,6 +46,18 @@ class Forecast:
     #: The fitted model (None for a forecaster that keeps no state) and how its fit went.
     model: Any = None
     outcome: FitOutcome | None = None
+    #: The calibration slice's forecasts (None: that slice is the validation slice, whose
+    #: forecasts are ``val_predictions``; train/dataset.py, "Split").
+    calibration_predictions: np.ndarray | None = None
+    #: Prediction bands per level (train/forecasters/bands.py); None until attached.
+    bands: ForecastBands | None = None
+
+    @property
+    def calibration_forecasts(self) -> np.ndarray:
+        """The forecasts the shrinkage and the bands are calibrated on."""
+        if self.calibration_predictions is None:
+            return self.val_predictions
+        return self.calibration_predictions
 
     @property
     def factor(self) -> float | None:
@@ -83,8 +97,17 @@ class Forecaster(ABC):
 
     @abstractmethod
     def fit_forecast(self, dataset: Dataset, options) -> Forecast:
-        """Fit on the training slice (validation for early stopping and calibration only),
-        then forecast validation, test and the next candle."""
+        """Fit on the training slice (validation for early stopping, the calibration slice
+        for calibration only), then forecast validation, calibration, test and the next
+        candle."""
+
+    def forecast(self, dataset: Dataset, options) -> Forecast:
+        """:meth:`fit_forecast` with prediction bands at ``options.levels`` (what train_one
+        and evaluate call)."""
+        from train.forecasters.bands import with_bands
+
+        return with_bands(dataset, self.fit_forecast(dataset, options),
+                          getattr(options, "levels", DEFAULT_LEVELS))
 
 
 def repeat_steps(closes: np.ndarray, horizon: int) -> np.ndarray:

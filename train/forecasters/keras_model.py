@@ -51,7 +51,8 @@ class Network(Forecaster):
         """Train ``options.model`` on the training slice (early stopping on validation), then
         forecast validation, test and the next candle with one predict call (one compiled
         shape). The formulation's calibration (the return target's shrinkage) is fitted on
-        the validation outputs only (all K steps of every sample) and applied to all of them.
+        the calibration slice's outputs only (all K steps of every sample; train/dataset.py,
+        "Split") and applied to all of them.
         """
         split = dataset.split
         train_inputs = dataset.inputs(split.train)
@@ -66,12 +67,17 @@ class Network(Forecaster):
         covered = int(split.test[-1]) == len(dataset.open_times) - 1
         previous_input = None if covered else dataset.previous_input()
         extra = [] if previous_input is None else [previous_input]
+        held_out = [split.calibration] if split.separate_calibration else []
         inputs = np.concatenate([dataset.inputs(split.val), dataset.inputs(split.test),
-                                 *extra, dataset.next_input()])
+                                 *(dataset.inputs(rows) for rows in held_out), *extra,
+                                 dataset.next_input()])
         outputs = predict(model, inputs, options.batch_size)
         n_val, n_test = len(split.val), len(split.test)
         val_out, test_out = outputs[:n_val], outputs[n_val:n_val + n_test]
-        calibration = dataset.calibrate(split.val, val_out)
+        n_cal = len(split.calibration) if held_out else 0
+        cal_out = outputs[n_val + n_test:n_val + n_test + n_cal] if held_out else val_out
+        # The shrinkage reads the calibration slice: rows early stopping never watched.
+        calibration = dataset.calibrate(split.calibration, cal_out)
         formulation, factor = dataset.formulation, calibration.factor
         test_predictions = formulation.to_price(test_out, dataset.price_bases(split.test),
                                                 factor)
@@ -86,4 +92,6 @@ class Network(Forecaster):
                                                  factor),
             test_predictions=test_predictions,
             next_closes=formulation.to_price(outputs[-1:], dataset.newest_base(), factor)[0],
-            previous_close=previous, calibration=calibration, model=model, outcome=outcome)
+            previous_close=previous, calibration=calibration, model=model, outcome=outcome,
+            calibration_predictions=(formulation.to_price(
+                cal_out, dataset.price_bases(split.calibration), factor) if held_out else None))

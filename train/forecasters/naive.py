@@ -19,6 +19,9 @@ class Naive(Forecaster):
         split, horizon, closes = dataset.split, dataset.horizon, dataset.closes
         return Forecast(
             val_predictions=repeat_steps(dataset.last_closes(split.val), horizon),
+            calibration_predictions=(repeat_steps(dataset.last_closes(split.calibration),
+                                                  horizon)
+                                     if split.separate_calibration else None),
             test_predictions=repeat_steps(dataset.last_closes(split.test), horizon),
             next_closes=np.full(horizon, float(closes[-1])),
             previous_close=float(closes[-2]))

@@ -1,8 +1,9 @@
 """The forecasters by name: what ``coinlstm evaluate --models`` accepts, in this order.
 
-``naive`` (the last close), the presets ``reference`` (lstm on the close target, SPEC.md) and
-``default`` (lstm on the return target, the tool's default), then every network of the zoo
-(train/models.py) on the passed --target. A new forecaster is one module and one
+``naive`` (the last close), ``static`` and ``ewma`` (the last close with a naive prediction
+band, train/forecasters/naive_bands.py), the presets ``reference`` (lstm on the close target,
+SPEC.md) and ``default`` (lstm on the return target, the tool's default), then every network
+of the zoo (train/models.py) on the passed --target. A new forecaster is one module and one
 :func:`register` line; processes started for a task import :func:`modules` first, so one
 registered elsewhere is known there too.
 """
@@ -13,6 +14,7 @@ from coinlstm.core.errors import BadInput
 from train.forecasters.base import Forecaster
 from train.forecasters.keras_model import Network
 from train.forecasters.naive import Naive
+from train.forecasters.naive_bands import EWMA, STATIC
 from train.models import MODEL_NAMES
 
 _REGISTRY: dict[str, Forecaster] = {}
@@ -42,6 +44,8 @@ def modules() -> tuple[str, ...]:
 
 
 register(Naive())
+register(STATIC)
+register(EWMA)
 register(Network("reference", {"target": "close", "model": "lstm"}))
 register(Network("default", {"target": "return", "model": "lstm"}))
 for _model in MODEL_NAMES:

@@ -14,8 +14,8 @@ on K.
 
 Life cycle. ``fit`` (a classmethod) reads the training rows only and returns the fitted
 formulation (an instance); ``from_dict`` rebuilds it from a saved model. An optional
-``calibrate`` reads the validation outputs (the return target's shrinkage toward the last
-close); a formulation without one reports :data:`UNCALIBRATED`, whose figures are NULL.
+``calibrate`` reads the calibration slice's outputs (the return target's shrinkage toward the
+last close); a formulation without one reports :data:`UNCALIBRATED`, whose figures are NULL.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Formulation(ABC):
 
     def calibrate(self, features: np.ndarray, rows: np.ndarray,
                   outputs: np.ndarray) -> Calibration:
-        """A cheap fit on the validation outputs (samples, K) of target rows ``rows``."""
+        """A cheap fit on the calibration slice's outputs (samples, K) of target rows ``rows``."""
         return UNCALIBRATED
 
     @abstractmethod

@@ -18,7 +18,7 @@ Each input column is standardised with the mean and standard deviation of the tr
 the target (the next candle's close log return) is divided by the training returns' standard
 deviation but not centred, so an output of 0 means "no change". A forecast is turned back into
 a price as ``last close * exp(shrinkage * return)``: the shrinkage factor is this
-formulation's calibration, fitted on the validation outputs (train/shrinkage.py).
+formulation's calibration, fitted on the calibration slice's outputs (train/shrinkage.py).
 
 With ``--horizon K`` the target is the K cumulative log returns log(close[t+h-1] / close[t-1])
 from the last close, h = 1..K, in the same unit (the one-step training returns' standard
@@ -155,7 +155,7 @@ class Returns(Formulation):
 
     def calibrate(self, features: np.ndarray, rows: np.ndarray,
                   outputs: np.ndarray) -> Shrinkage:
-        """The shrinkage factor, on all K steps of every validation sample."""
+        """The shrinkage factor, on all K steps of every calibration sample."""
         return fit_shrinkage(cumulative_log_returns(features, rows).reshape(-1),
                              self.to_returns(outputs).reshape(-1))
 

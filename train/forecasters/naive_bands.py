@@ -1,0 +1,45 @@
+"""The naive forecast with a naive band: the baselines a model's band must beat.
+
+Both forecast the last close (like ``naive``) and build each band from the returns before its
+base candle only, recomputed every hour (train/intervals.py, :func:`naive_bands`):
+
+- ``static``: empirical quantiles of the last 480 hourly log returns;
+- ``ewma``: the same returns over a RiskMetrics volatility (lambda 0.94), times today's
+  (filtered historical simulation).
+
+In ``coinlstm evaluate`` they sit beside the models, so a band is compared like with like;
+interval skill is measured against ``static``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.dataset import Dataset
+from train.forecasters.base import Forecast
+from train.forecasters.naive import Naive
+from train.intervals import DEFAULT_LEVELS, ForecastBands, naive_bands, riskmetrics_scales
+
+
+class NaiveBand(Naive):
+    """The last close, with the ``static`` band (no scales) or the ``ewma`` band."""
+
+    def __init__(self, name: str, filtered: bool) -> None:
+        self.name = name
+        self.filtered = filtered
+
+    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+        forecast = super().fit_forecast(dataset, options)
+        closes, levels = dataset.closes, getattr(options, "levels", DEFAULT_LEVELS)
+        scales = riskmetrics_scales(closes) if self.filtered else None
+        newest = np.array([len(closes) - 1])
+        forecast.bands = ForecastBands(
+            method=self.name,
+            test=tuple(naive_bands(closes, dataset.split.test - 1, levels, scales,
+                                   dataset.horizon)),
+            next=tuple(naive_bands(closes, newest, levels, scales, dataset.horizon)))
+        return forecast
+
+
+STATIC = NaiveBand("static", filtered=False)
+EWMA = NaiveBand("ewma", filtered=True)
