@@ -15,9 +15,11 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-# The unit tier first (no database server, no training, no ../shared: seconds), then the
-# integration tier (real MySQL/MariaDB, loopback HTTP, Keras training).
+# Lint and the import contract (layers import only downward) first, then the unit tier (no
+# database server, no training, no ../shared: seconds), then the integration tier (real
+# MySQL/MariaDB, loopback HTTP, Keras training, a headless browser).
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/unit
 	bash deploy/ensure-mysql.sh

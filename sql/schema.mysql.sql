@@ -14,6 +14,27 @@ CREATE TABLE coin_info (
 )ENGINE=InnoDB CHARSET=utf8mb4;
 CREATE INDEX `ix_coin_info_quoteAsset` ON coin_info (`quoteAsset`);
 
+CREATE TABLE forecast_scores (
+	id INTEGER NOT NULL AUTO_INCREMENT, 
+	id_prediction INTEGER NOT NULL, 
+	id_coin SMALLINT NOT NULL, 
+	model VARCHAR(32) NOT NULL, 
+	target VARCHAR(16) NOT NULL, 
+	`interval` VARCHAR(8) NOT NULL, 
+	`openTime_next` BIGINT NOT NULL, 
+	`openTime_last` BIGINT NOT NULL, 
+	forecast DOUBLE NOT NULL, 
+	naive DOUBLE NOT NULL, 
+	actual DOUBLE NOT NULL, 
+	error DOUBLE NOT NULL, 
+	naive_error DOUBLE NOT NULL, 
+	direction_hit BOOL, 
+	time_scored INTEGER NOT NULL, 
+	PRIMARY KEY (id), 
+	CONSTRAINT uq_forecast_scores_series_next UNIQUE (id_coin, model, target, `interval`, `openTime_next`), 
+	UNIQUE (id_prediction)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
 CREATE TABLE historical_price_predictions (
 	id INTEGER NOT NULL AUTO_INCREMENT, 
 	id_coin SMALLINT NOT NULL, 
@@ -41,6 +62,7 @@ CREATE TABLE historical_price_predictions (
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
+CREATE INDEX ix_historical_pred_coin_interval_next ON historical_price_predictions (id_coin, `interval`, `openTime_next`);
 CREATE INDEX ix_historical_price_predictions_id_coin ON historical_price_predictions (id_coin);
 CREATE INDEX ix_historical_price_predictions_time_create ON historical_price_predictions (time_create);
 
@@ -103,9 +125,32 @@ CREATE TABLE job_runs (
 	pairs_ok INTEGER, 
 	pairs_failed INTEGER, 
 	reason VARCHAR(500), 
+	failures TEXT, 
 	PRIMARY KEY (run_id)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 CREATE INDEX ix_job_runs_time_start ON job_runs (time_start);
+
+CREATE TABLE track_records (
+	id_coin SMALLINT NOT NULL, 
+	model VARCHAR(32) NOT NULL, 
+	target VARCHAR(16) NOT NULL, 
+	`interval` VARCHAR(8) NOT NULL, 
+	`window` VARCHAR(8) NOT NULL, 
+	as_of BIGINT NOT NULL, 
+	scored INTEGER NOT NULL, 
+	rmse DOUBLE, 
+	naive_rmse DOUBLE, 
+	skill DOUBLE, 
+	mae DOUBLE, 
+	naive_mae DOUBLE, 
+	direction DOUBLE, 
+	moved INTEGER NOT NULL, 
+	dm_stat DOUBLE, 
+	dm_pvalue DOUBLE, 
+	dm_pvalue_worse DOUBLE, 
+	verdict VARCHAR(16) NOT NULL, 
+	PRIMARY KEY (id_coin, model, target, `interval`, `window`)
+)ENGINE=InnoDB CHARSET=utf8mb4;
 
 CREATE TABLE candlestick_data (
 	`idCoin` SMALLINT NOT NULL, 

@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
     "evaluate": ("coinlstm.app.evaluate",
                  "walk-forward backtest of models against the naive forecast"),
+    "score": ("coinlstm.app.score_command",
+              "score stored forecasts against the closes that came; update track records"),
+    "serve": ("coinlstm.app.serve", "the read-only dashboard and JSON API (loopback)"),
 }
 
 log = logging.getLogger("coinlstm")

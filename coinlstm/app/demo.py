@@ -1,9 +1,13 @@
-"""``make demo``: the whole hourly job, offline, on a SYNTHETIC sample market.
+"""``make demo``: the whole hourly job, offline, on a SYNTHETIC sample market, then the
+dashboard.
 
 No network is needed: the project writes a small synthetic market (three made-up ETH pairs,
 clearly named SYNTH1ETH..SYNTH3ETH, random-walk prices; not market data), serves it with its
-own Binance-compatible replay server on 127.0.0.1, and runs the real job against it into an
-embedded SQLite database under data/demo/. Everything the job prints is measured on that run.
+own Binance-compatible replay server on 127.0.0.1, and replays the real hourly job over
+consecutive hours by moving the replay server's clock an hour at a time, into an embedded
+SQLite database under data/demo/: each run crawls the new candle, scores the previous
+forecasts against it, trains and forecasts. Then ``coinlstm serve`` shows the result on
+127.0.0.1 until Ctrl-C (``--no-serve``: stop after the runs). Every figure is measured.
 """
 
 from __future__ import annotations
@@ -69,9 +73,18 @@ def write_synthetic_market(folder: Path, candles: int = 1500, seed: int = 7) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coinlstm.app.demo", description=__doc__)
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="training epochs (default 5: a quick demo, not a tuned model)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hours", type=int, default=4,
+                        help="consecutive hourly runs replayed (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="dashboard port on 127.0.0.1 (default %(default)s; 0: any free)")
+    parser.add_argument("--no-serve", action="store_true",
+                        help="build the track record and stop (no dashboard)")
     args = parser.parse_args(argv)
+    if args.hours < 1 or args.epochs < 1 or args.workers < 1:
+        parser.error("--hours, --epochs and --workers must be at least 1")
 
     from coinlstm.app.cli import main as cli_main
     from crawl.replay import ReplayServer
@@ -80,22 +93,50 @@ def main(argv: list[str] | None = None) -> int:
     demo_dir = settings.data_dir / "demo"
     market_dir = demo_dir / "synthetic-market"
     write_synthetic_market(market_dir)
-    db_url = f"sqlite:///{demo_dir / 'demo.sqlite'}"
+    database = demo_dir / "demo.sqlite"
+    for stale in demo_dir.glob("demo.sqlite*"):  # a fresh record: the replay starts over
+        stale.unlink()
+    db_url = f"sqlite:///{database}"
     report = demo_dir / "report.json"
-    # The replay clock stands 10 minutes after the last synthetic candle closed.
-    now_ms = END_OPEN_MS + HOUR_MS + 10 * 60_000
-    print(f"SYNTHETIC demo market ({', '.join(SYMBOLS)}) in {market_dir}")
-    with ReplayServer(market_dir, now=now_ms) as server:
-        print(f"replay server on {server.url} (loopback only); database {db_url}")
-        code = cli_main(["run", "--market", "ETH", "--db", db_url, "--binance-url", server.url,
-                         "--artifacts", str(demo_dir), "--epochs", str(args.epochs),
-                         "--workers", str(args.workers), "--report", str(report),
-                         "--no-progress"])
+    print(f"SYNTHETIC demo market ({', '.join(SYMBOLS)}) in {market_dir}; database {db_url}")
+    print(f"replaying {args.hours} consecutive hours of the hourly job ({args.epochs} epochs: "
+          "a quick demo, not a tuned model); each run first scores the previous hour's "
+          "forecasts against the close that came")
+    code = 0
+    for hour in range(args.hours):
+        # The replay clock stands 10 minutes after a candle closed; each run is an hour later,
+        # the last one 10 minutes after the last synthetic candle closed.
+        now_ms = END_OPEN_MS - (args.hours - 1 - hour) * HOUR_MS + HOUR_MS + 10 * 60_000
+        with ReplayServer(market_dir, now=now_ms) as server:
+            print(f"--- hour {hour + 1}/{args.hours}: replay clock {_utc(now_ms)} UTC, "
+                  f"server {server.url}", flush=True)
+            code = cli_main(["run", "--market", "ETH", "--db", db_url, "--binance-url",
+                             server.url, "--artifacts", str(demo_dir), "--epochs",
+                             str(args.epochs), "--workers", str(args.workers), "--report",
+                             str(report), "--no-progress"])
+        if code not in (0, 3):
+            return code
     print(f"plots: {demo_dir / 'plots'}/SYMBOL.png; models: {demo_dir / 'models'}; "
           f"report: {report}")
     print("live: python run_all.py --market ETH   (crawls api.binance.com into "
           f"{config.default_sqlite_url(settings.home)} unless --db / COINLSTM_DB_URL is set)")
+    if args.no_serve:
+        return code
+    from coinlstm.app.serve import serve
+
+    print(f"a {args.hours}-hour record is short: the verdict says 'no evidence' until 168 "
+          "forecasts are scored, as it should")
+    try:
+        serve(db_url, "127.0.0.1", args.port, None)
+    except KeyboardInterrupt:
+        pass
     return code
+
+
+def _utc(ms: int) -> str:
+    from coinlstm.core.klines import ms_to_utc
+
+    return ms_to_utc(ms)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ The driver itself never imports Keras: its memory stays flat however many pairs 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Iterable
@@ -44,9 +44,6 @@ from coinlstm.core.errors import (
 )
 from coinlstm.core.exchanges import exchange
 from coinlstm.core.tables import figure, format_table
-
-#: Runs of a pair (same model and target) its track record in the summary covers.
-TRACK_RECORD_RUNS = 24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,6 +147,7 @@ class MarketJob:
                 self._record_start()
                 if not self.args.skip_crawl:
                     self.crawl_summary = self._crawl()
+                self._score()
                 tasks, skipped = self._select_pairs()
                 # A pair whose crawl failed is not trained on stale candles: it failed.
                 outcomes += self._crawl_failures()
@@ -298,13 +296,22 @@ class MarketJob:
 
         db.retry_transaction(self.engine, write, self.retry_seconds, "recording the run")
 
+    def _score(self) -> None:
+        """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
+        from predict.scoring import score
+
+        print(score(self.engine, self.options.interval, self.market).line(
+            self.options.interval), flush=True)
+
     def _record_end(self, status: str, outcomes: list[Outcome], reason: str | None) -> None:
         """Close the run's row; a database that stays away is said in one line (the next
         run then marks the row abandoned)."""
         ok = sum(1 for o in outcomes if o.status == "ok")
         update = (db.job_runs.update().where(db.job_runs.c.run_id == self.run_id).values(
             status=status, time_end=int(time.time()), pairs_ok=ok,
-            pairs_failed=len(outcomes) - ok, reason=_cut(reason)))
+            pairs_failed=len(outcomes) - ok, reason=_cut(reason),
+            failures=json.dumps({o.symbol: o.reason or o.status for o in outcomes
+                                 if o.status != "ok"})))
         try:
             db.retry_transaction(self.engine, lambda conn: conn.execute(update),
                                  self.retry_seconds, "closing the run's job_runs row")
@@ -312,29 +319,30 @@ class MarketJob:
             print(f"run {self.run_id}: {exc}", file=sys.stderr, flush=True)
 
     def _track_records(self, outcomes: list[Outcome]) -> None:
-        """Add each trained pair's recent skill and its edge verdict to its result.
+        """Add each trained pair's forward track record (predict/scoring.py) to its result:
+        the verdict of its forecaster (model, target, interval) on the forecasts scored so
+        far, which also becomes the ``edge`` flag of the forecast row this run wrote. The
+        shrinkage's own a > 0 test stays in the result as ``a_positive``."""
+        from predict.scoring import pair_verdict
+        from predict.track_record import EDGE
 
-        A pair has an edge when its current model moves away from the last close (shrinkage
-        factor > 0; the level target has none and passes) and the median skill of its last
-        TRACK_RECORD_RUNS runs of the same model, target and interval, this one included, is
-        above 0.
-        """
+        edges = {}
+
         def read(conn) -> None:
-            for outcome in outcomes:
-                if outcome.status != "ok":
-                    continue
+            for outcome in (o for o in outcomes if o.status == "ok"):
                 result = outcome.result
-                skills = db.recent_skills(conn, outcome.coin_id, TRACK_RECORD_RUNS,
-                                          model=result.get("model"),
-                                          target=result.get("target"),
-                                          interval=self.options.interval)
-                recent = float(statistics.median(skills)) if skills else None
-                anchored = result.get("edge") is not False
-                result["recent_skill"] = recent
-                result["recent_runs"] = len(skills)
-                result["pair_edge"] = bool(anchored and recent is not None and recent > 0)
+                verdict, record = pair_verdict(conn, outcome.coin_id, result.get("model"),
+                                               result.get("target"), self.options.interval)
+                result.setdefault("a_positive", result.get("edge"))
+                result["verdict"] = verdict
+                result["edge"] = edges[outcome.coin_id] = verdict == EDGE
+                for name in ("scored", "skill", "dm_pvalue"):
+                    result[f"forward_{name}"] = None if record is None else record._mapping[name]
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
+        db.retry_transaction(self.engine,
+                             lambda conn: db.set_prediction_edges(conn, self.run_id, edges),
+                             self.retry_seconds, "writing the verdicts")
 
     def _report(self, outcomes: list[Outcome], status: str, reason: str | None,
                 exit_code: int) -> dict:
@@ -386,7 +394,7 @@ def _rank_key(outcome: Outcome) -> tuple:
     """Pairs with an edge first, then the other trained pairs, each by predicted change
     (largest rise first); failures last."""
     change = outcome.result.get("change_pct") if outcome.status == "ok" else None
-    return (change is None, not outcome.result.get("pair_edge", False), -(change or 0.0),
+    return (change is None, outcome.result.get("verdict") != "edge", -(change or 0.0),
             outcome.symbol)
 
 
@@ -417,20 +425,21 @@ def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     label = _band_label(report)
     header = ("symbol", "status", "seconds", "last close", "next close", "change %",
-              f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE", "skill",
-              "a", "recent skill", "edge")
+              f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
+              "test skill", "a", "30d skill", "DM p", "verdict")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
-        recent = (f"{result['recent_skill']:+.3f} ({result['recent_runs']})"
-                  if result.get("recent_skill") is not None else "-")
-        edge = "-" if pair["status"] != "ok" else "yes" if result.get("pair_edge") else "no"
+        forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
+                   if result.get("forward_skill") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      _num(result.get("last_close")), _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
-                     _num(result.get("shrinkage"), ".2f"), recent, edge))
+                     _num(result.get("shrinkage"), ".2f"), forward,
+                     _num(result.get("forward_dm_pvalue"), ".3f"),
+                     result.get("verdict", "-") if pair["status"] == "ok" else "-"))
     lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
@@ -440,14 +449,15 @@ def format_summary(report: dict) -> str:
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
-    lines.append("skill = 1 - RMSE/naive RMSE on the pair's test slice: > 0 beats the naive "
-                 "forecast (next close = last close), < 0 is worse than it.")
+    lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
+                 "naive forecast (next close = last close), < 0 is worse than it.")
     lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "
                  "last close (split conformal on the calibration slice, scaled by a volatility "
                  "forecast; docs/intervals.md).")
-    lines.append(f"a = shrinkage toward the last close fitted on the calibration slice (0: the "
-                 f"forecast is the last close); recent skill = median over the pair's last "
-                 f"{TRACK_RECORD_RUNS} runs (count); edge = a > 0 and recent skill > 0. Pairs "
-                 "with an edge are listed first.")
+    lines.append("a = shrinkage toward the last close fitted on the calibration slice (0: the "
+                 "forecast is the last close); 30d skill (count) and DM p = the forward track "
+                 "record of the forecasts published in the last 30 days against the closes that "
+                 "came; verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no "
+                 "evidence (docs/track-record.md). Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 

@@ -18,6 +18,8 @@ ENV_EXCHANGE_URL = "COINLSTM_EXCHANGE_URL"
 ENV_ARTIFACTS = "COINLSTM_ARTIFACTS"
 ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
+#: The dashboard's access token (coinlstm serve --token): required to bind beyond loopback.
+ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"

@@ -8,17 +8,21 @@ here formats values into SQL text.
 - :mod:`coinlstm.db.schema`: the tables and their DDL;
 - :mod:`coinlstm.db.engine`: engines, the schema lock, the in-place upgrade, transactions;
 - :mod:`coinlstm.db.retry`: transient errors (restart, lost connection, deadlock) waited out;
-- :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`: queries.
+- :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`,
+  :mod:`coinlstm.db.scores` (forward scores, track records), :mod:`coinlstm.db.dashboard`
+  (the read-only queries of ``coinlstm serve``): queries.
 """
 
 from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, FEATURE_COLUMNS
 from coinlstm.core.decimals import PRICE_SCALE, to_exact_decimal
 from coinlstm.db.candles import *  # noqa: F403
 from coinlstm.db.coins import *  # noqa: F403
+from coinlstm.db.dashboard import *  # noqa: F403
 from coinlstm.db.engine import *  # noqa: F403
 from coinlstm.db.results import *  # noqa: F403
 from coinlstm.db.retry import error_reason, is_transient, retry, retry_read, retry_transaction
 from coinlstm.db.schema import *  # noqa: F403
+from coinlstm.db.scores import *  # noqa: F403
 from coinlstm.db.types import ExactDecimal
 
 __all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "PRICE_SCALE",

@@ -108,6 +108,7 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
                     with _schema_lock(conn):
                         metadata.create_all(conn, checkfirst=True)
                         add_missing_columns(conn)
+                        add_missing_indexes(conn)
                 else:
                     conn.execute(sa.text("SELECT 1"))
         except DBAPIError as exc:
@@ -151,6 +152,22 @@ def add_missing_columns(conn: Connection) -> list[str]:
             quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
             conn.execute(sa.text(f"ALTER TABLE {quoted} ADD COLUMN {definition}"))
             added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def add_missing_indexes(conn: Connection) -> list[str]:
+    """Upgrade a database made by an older version: create the indexes its tables lack
+    (``create_all`` makes a new table's indexes, never an existing table's)."""
+    inspector = sa.inspect(conn)
+    present = {table: {index["name"] for index in indexes} for (_, table), indexes
+               in inspector.get_multi_indexes(
+                   filter_names=[t.name for t in metadata.sorted_tables]).items()}
+    added = []
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name not in present.get(table.name, set()):
+                index.create(conn)
+                added.append(index.name)
     return added
 
 

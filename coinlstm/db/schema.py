@@ -119,6 +119,8 @@ job_runs = sa.Table(
     # Why the run ended as it did when not ok (the one line the job printed); added in place
     # by add_missing_columns on older databases.
     sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
+    # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
+    sa.Column("failures", sa.Text, nullable=True),
     **_TABLE_ARGS,
 )
 
@@ -212,6 +214,77 @@ historical_price_predictions = sa.Table(
       for level in STORED_LEVELS for name in band_columns(level)),
     sa.Column("price_bands", sa.Text, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
+    # The scorer joins each forecast to the candle it was for; the dashboard reads a pair's
+    # newest forecasts of one interval.
+    sa.Index("ix_historical_pred_coin_interval_next", "id_coin", "interval", "openTime_next"),
+    **_TABLE_ARGS,
+)
+
+#: The key of a forecast series: one pair's forecasts of one model, target and interval.
+#: Its columns are never NULL in the score tables: a forecast row without a model or target
+#: (written before they existed) is scored under "" and one without an interval under 1h.
+SERIES_COLUMNS: tuple[str, ...] = ("id_coin", "model", "target", "interval")
+
+
+def _series_columns() -> list[sa.Column]:
+    return [sa.Column("id_coin", sa.SmallInteger, nullable=False),
+            sa.Column("model", sa.String(32), nullable=False),
+            sa.Column("target", sa.String(16), nullable=False),
+            sa.Column("interval", sa.String(8), nullable=False)]
+
+
+forecast_scores = sa.Table(
+    "forecast_scores",
+    metadata,
+    # One row per forecast candle of a series: the newest forecast made for it (a rerun's
+    # replaces an older one's) against the close that came. Written by predict/scoring.py.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
+    *_series_columns(),
+    # The candle forecast, and the candle the forecast was made from (its data time).
+    sa.Column("openTime_next", sa.BigInteger, nullable=False),
+    sa.Column("openTime_last", sa.BigInteger, nullable=False),
+    sa.Column("forecast", sa.Double, nullable=False),
+    # The naive forecast: the last close when the forecast was made.
+    sa.Column("naive", sa.Double, nullable=False),
+    sa.Column("actual", sa.Double, nullable=False),
+    # forecast - actual and naive - actual.
+    sa.Column("error", sa.Double, nullable=False),
+    sa.Column("naive_error", sa.Double, nullable=False),
+    # Direction, on moved candles only (actual != naive; NULL when the close did not move):
+    # did the forecast move from the last close the way the close did?
+    sa.Column("direction_hit", sa.Boolean, nullable=True),
+    sa.Column("time_scored", sa.Integer, nullable=False),
+    sa.UniqueConstraint(*SERIES_COLUMNS, "openTime_next", name="uq_forecast_scores_series_next"),
+    **_TABLE_ARGS,
+)
+
+#: The track-record windows, newest data first: name -> length in ms (None: all time).
+TRACK_RECORD_WINDOWS: dict[str, int | None] = {
+    "24h": 24 * 3_600_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "all": None}
+
+track_records = sa.Table(
+    "track_records",
+    metadata,
+    # A series' forward track record per window, recomputed by the scorer whenever the
+    # series gets new scores; the windows end at the newest scored candle (``as_of``), the
+    # data time, never the wall clock. What the market page reads for 400 pairs at once.
+    *_series_columns(),
+    sa.Column("window", sa.String(8), nullable=False),
+    sa.Column("as_of", sa.BigInteger, nullable=False),
+    sa.Column("scored", sa.Integer, nullable=False),
+    sa.Column("rmse", sa.Double, nullable=True),
+    sa.Column("naive_rmse", sa.Double, nullable=True),
+    sa.Column("skill", sa.Double, nullable=True),
+    sa.Column("mae", sa.Double, nullable=True),
+    sa.Column("naive_mae", sa.Double, nullable=True),
+    sa.Column("direction", sa.Double, nullable=True),
+    sa.Column("moved", sa.Integer, nullable=False),
+    sa.Column("dm_stat", sa.Double, nullable=True),
+    sa.Column("dm_pvalue", sa.Double, nullable=True),
+    sa.Column("dm_pvalue_worse", sa.Double, nullable=True),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
     **_TABLE_ARGS,
 )
 

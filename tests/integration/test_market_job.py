@@ -71,16 +71,21 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
             assert trains[0].RMSE == pytest.approx(result["rmse"])
             assert trains[0].naive_RMSE == pytest.approx(result["naive_rmse"])
             assert (tmp_path / "art" / "plots" / f"{pair['symbol']}.png").is_file()
-            # The track record: this first run is the pair's whole record.
-            assert (result["recent_runs"], result["recent_skill"]) == (1, result["skill"])
-            assert result["pair_edge"] == (result["edge"] is not False and result["skill"] > 0)
-            assert trains[0].edge == predictions[0].edge == result["edge"]
+            # The forward track record: nothing is scored before the first run's forecasts'
+            # candles come, so no evidence, and the forecast row's edge flag says so; the
+            # shrinkage's own a > 0 test stays in historical_train and the result.
+            assert (result["verdict"], result["edge"]) == ("no evidence", False)
+            assert result["forward_scored"] is None and result["forward_skill"] is None
+            assert predictions[0].edge is False or predictions[0].edge == 0
+            assert trains[0].edge == result["a_positive"]
             assert trains[0].shrinkage == result["shrinkage"] and trains[0].target == "return"
         run = conn.execute(sa.select(db.job_runs)).one()
         assert (run.status, run.pairs_ok, run.pairs_failed) == ("ok", 3, 0)
-    ranks = [(not p["result"]["pair_edge"], -p["result"]["change_pct"]) for p in report["pairs"]]
+    ranks = [(p["result"]["verdict"] != "edge", -p["result"]["change_pct"])
+             for p in report["pairs"]]
     assert ranks == sorted(ranks)
-    assert "recent skill" in done.stdout and "edge" in done.stdout
+    assert "test skill" in done.stdout and "verdict" in done.stdout
+    assert "scored 0 new 1h forecasts" in done.stdout
     engine.dispose()
 
 
@@ -147,8 +152,9 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db
 
 
 def test_track_record_and_ranking(sqlite_url):
-    """recent skill = median of the pair's last runs of the same model and target; pairs with
-    an edge (a > 0 and recent skill > 0) rank first, then by predicted change."""
+    """recent skills (db.recent_skills, kept for its callers): the pair's last runs of the
+    same model and target; pairs whose verdict is edge rank first, then by predicted
+    change."""
     from coinlstm.app.executors import Outcome
     from coinlstm.app.market_job import _rank_key
     from coinlstm.app.pair_job import TrainOptions
@@ -174,7 +180,7 @@ def test_track_record_and_ranking(sqlite_url):
         if change is None:
             return Outcome(task, "failed", 1.0, "boom")
         return Outcome(task, "ok", 1.0, None,
-                           {"change_pct": change, "pair_edge": edge})
+                       {"change_pct": change, "verdict": "edge" if edge else "no evidence"})
 
     ranked = sorted([outcome("A", 0.5, False), outcome("B", -0.1, True), outcome("C", None, False),
                      outcome("D", 0.2, True), outcome("E", 0.0, False)], key=_rank_key)

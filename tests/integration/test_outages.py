@@ -386,11 +386,12 @@ def _full_or_read_only(fault, shared_data, sqlite_url, tmp_path, art) -> None:
 
     filler = art / "filler"
     if fault == "full":
-        with open(filler, "wb") as handle:  # fill the tmpfs to the last byte
+        # Fill the tmpfs to the last byte. Unbuffered: a buffered file would raise ENOSPC
+        # again when it is closed, flushing what the full disk refused.
+        with open(filler, "wb", buffering=0) as handle:
             try:
                 while True:
                     handle.write(b"\0" * 65536)
-                    handle.flush()
             except OSError:
                 pass
     else:

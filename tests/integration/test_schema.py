@@ -121,6 +121,10 @@ def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
     quote = engine.dialect.identifier_preparer.quote
     with engine.begin() as conn:
         db.candles_table("5m").drop(conn)
+        # That version had no index on the interval column either (added with the scores).
+        for index in db.historical_price_predictions.indexes:
+            if "interval" in index.columns:
+                index.drop(conn)
         for table in ("historical_train", "historical_price_predictions"):
             conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {quote('interval')}"))
         # Rows as the older version wrote them: it knew no interval column.

@@ -1,0 +1,110 @@
+"""``coinlstm serve``: the read-only dashboard and JSON API (coinlstm/app/web).
+
+Loopback by default. Any other address refuses to start without a token (``--token`` or
+COINLSTM_SERVE_TOKEN), and with one every request must carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from coinlstm.core import config
+from coinlstm.core.errors import BadInput, CoinlstmError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to bind (default %(default)s, loopback only; any other "
+                             "needs a token)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="port (default %(default)s; 0 picks a free one)")
+    parser.add_argument("--token", default=None, metavar="T",
+                        help=f"access token every request must carry (env "
+                             f"{config.ENV_SERVE_TOKEN})")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(flag: str | None, env: dict | None = None) -> str | None:
+    """The token: flag > environment; an empty one counts as none."""
+    env = os.environ if env is None else env
+    token = flag or env.get(config.ENV_SERVE_TOKEN) or None
+    if token is not None and len(token) < 8:
+        raise BadInput("the token must have at least 8 characters")
+    return token
+
+
+def check_bind(host: str, port: int, token: str | None) -> None:
+    """BadInput for a bind the rules refuse: beyond loopback without a token, a bad port."""
+    if not 0 <= port <= 65535:
+        raise BadInput(f"--port must be 0..65535, got {port}")
+    if not is_loopback(host) and token is None:
+        raise BadInput(f"refusing to serve on {host}, beyond loopback, without a token: "
+                       f"pass --token or set {config.ENV_SERVE_TOKEN}")
+
+
+def run(args: argparse.Namespace) -> int:
+    token = resolve_token(args.token)
+    check_bind(args.host, args.port, token)
+    serve(args.settings.db_url, args.host, args.port, token)
+    return 0
+
+
+def database_problem(engine) -> str | None:
+    """One line saying why the dashboard cannot read the database now, or None."""
+    import sqlalchemy as sa
+
+    from coinlstm.db import forecast_scores
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(forecast_scores.c.id).limit(1))
+    except sa.exc.DBAPIError as exc:
+        return str(exc.orig or exc).splitlines()[0]
+    return None
+
+
+def serve(db_url: str, host: str, port: int, token: str | None) -> None:
+    """Serve until interrupted; prints the URL once the socket is bound."""
+    import socket
+
+    import uvicorn
+
+    from coinlstm.app.web.server import create_app
+    from coinlstm.db import describe_url
+
+    app = create_app(db_url, token)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CoinlstmError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)  # connections queue from now on, so the URL printed below answers
+    problem = database_problem(app.state.engine)
+    if problem is not None:  # served anyway: pages answer 503 until the database is there
+        print(f"warning: database {describe_url(db_url)} not readable yet ({problem}); "
+              "pages answer 503 until it is (`coinlstm score --db URL` creates missing tables)",
+              file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    print(f"dashboard on {url} (database {describe_url(db_url)}"
+          f"{', token required' if token else ''}); Ctrl-C stops it", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           server_header=False))
+    server.run(sockets=[sock])

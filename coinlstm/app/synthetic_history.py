@@ -1,0 +1,113 @@
+"""A SYNTHETIC forecast history without training: made-up pairs, hourly candles and one
+forecast per pair and hour from a forecaster of known quality, then scored.
+
+Why: the dashboard's benchmark (bench/serve.py: 400 pairs x 30 days, about 290,000
+forecasts) and its browser and API tests need a database the size and shape of months of
+hourly runs, which real training cannot make in minutes. Everything here is labelled
+synthetic (symbols SYNnnnETH); the demo (coinlstm/app/demo.py) makes a real one.
+
+Forecasters: ``signal`` sees part of the next log return (a real edge), ``noise`` moves a
+little at random around the last close (no evidence either way), ``bad`` moves a lot at
+random (worse than naive).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+
+import sqlalchemy as sa
+
+from coinlstm import db
+
+HOUR_MS = 3_600_000
+END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC: the demo market's last candle
+KINDS = ("signal", "noise", "bad")
+
+
+def forecast_price(kind: str, last: float, next_return: float, volatility: float,
+                   rng: random.Random) -> float:
+    """The forecast of one candle's close by a forecaster of the given kind."""
+    if kind == "signal":
+        return last * math.exp(0.5 * next_return + rng.gauss(0.0, 0.2 * volatility))
+    if kind == "noise":
+        return last * math.exp(rng.gauss(0.0, 0.05 * volatility))
+    if kind == "bad":
+        return last * math.exp(rng.gauss(0.0, 2.0 * volatility))
+    raise ValueError(f"unknown forecaster {kind!r}")
+
+
+def _candle(coin_id: int, open_ms: int, open_price: float, close: float,
+            rng: random.Random) -> dict:
+    volume = rng.uniform(1e5, 5e5)
+    return {"idCoin": coin_id, "openTime": open_ms, "open": f"{open_price:.8f}",
+            "high": f"{max(open_price, close) * 1.001:.8f}",
+            "low": f"{min(open_price, close) * 0.999:.8f}", "close": f"{close:.8f}",
+            "volume": f"{volume:.8f}", "closeTime": open_ms + HOUR_MS - 1,
+            "quoteAssetVolume": f"{volume * close:.8f}", "numberOfTrader": rng.randint(100, 900),
+            "takerBuyBaseAssetVolume": f"{volume / 2:.8f}",
+            "takerBuyQuoteAssetVolume": f"{volume * close / 2:.8f}", "ignore": "0"}
+
+
+def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: int = 1,
+          end_open_ms: int = END_OPEN_MS, kinds: tuple[str, ...] = KINDS,
+          volatility: float = 0.006, runs: int = 24) -> list[str]:
+    """Write ``pairs`` synthetic pairs with ``hours`` hourly candles each and a forecast for
+    every candle after the first (plus the next, not yet closed one), then score them.
+    Pair i's forecaster is ``kinds[i % len(kinds)]``. Returns the symbols."""
+    rng = random.Random(seed)
+    symbols = [f"SYN{number:03d}{market}" for number in range(1, pairs + 1)]
+    first_open = end_open_ms - (hours - 1) * HOUR_MS
+    run_ids = [f"{market}-synthetic-{index:04d}" for index in range(runs)]
+    now = int(time.time())
+    with db.transaction(engine) as conn:
+        for index, symbol in enumerate(symbols):
+            coin_id = db.ensure_coin(conn, symbol, symbol[: -len(market)], market, "TRADING")
+            kind = kinds[index % len(kinds)]
+            closes, candles = [], []
+            price = 0.001 * (1 + index % 50)
+            for hour in range(hours):
+                step = rng.gauss(0.0, volatility)
+                candles.append(_candle(coin_id, first_open + hour * HOUR_MS, price,
+                                       price * math.exp(step), rng))
+                price *= math.exp(step)
+                closes.append(price)
+            db.insert_candles(conn, candles)
+            rows = []
+            for hour in range(hours):
+                last = closes[hour]
+                following = math.log(closes[hour + 1] / last) if hour + 1 < hours else 0.0
+                predicted = forecast_price(kind, last, following, volatility, rng)
+                run_id = f"{market}-synthetic-h{hour:05d}"
+                rows.append({
+                    "id_coin": coin_id, "time_create": now - (hours - hour) * 3600,
+                    "price_predict": "[]", "price_actual": "[]",
+                    "price_preidct_last": predicted, "price_actual_last": last,
+                    "price_actual_previous": closes[hour - 1] if hour else None,
+                    "run_id": run_id, "openTime_next": first_open + (hour + 1) * HOUR_MS,
+                    "model": "lstm", "target": "return", "interval": "1h", "edge": None,
+                    "skill": None, "horizon": 1})
+            conn.execute(db.historical_price_predictions.insert(), rows)
+            conn.execute(db.historical_train.insert().values(
+                id_coin=coin_id, time_create=now, price_test="[]", price_predict="[]",
+                RMSE=volatility * price, max_error=3 * volatility * price,
+                openTime_last=end_open_ms, naive_RMSE=volatility * price, skill=0.0,
+                run_id=run_ids[-1], model="lstm", target="return", backend="synthetic",
+                settings=json.dumps({"forecaster": f"synthetic {kind}", "epochs": 0}),
+                n_train=0, n_val=0, n_test=48, epochs_run=0, train_seconds=0.0,
+                interval="1h", horizon=1))
+        for number, run_id in enumerate(run_ids):
+            start = now - (len(run_ids) - number) * 3600
+            failed = {symbols[number % len(symbols)]: "synthetic failure (example)"} \
+                if number % 7 == 3 else {}
+            conn.execute(db.job_runs.insert().values(
+                run_id=run_id, market=market, executor="synthetic", host="localhost",
+                pid=0, time_start=start, time_end=start + 60, status="partial" if failed
+                else "ok", pairs_ok=len(symbols) - len(failed), pairs_failed=len(failed),
+                failures=json.dumps(failed)))
+    from predict.scoring import score
+
+    score(engine, "1h", market)
+    return symbols

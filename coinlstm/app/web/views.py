@@ -1,0 +1,214 @@
+"""What the dashboard shows, as plain JSON-ready dicts: the pages render them and the API
+returns them, so a page never shows a figure the API does not give.
+
+Ages and windows are data time: a pair is behind when its newest candle is older than the
+market's newest, a forecast is behind when it is not for the pair's next candle.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.core.config import INTERVAL_MS
+from predict.track_record import EDGE, NO_EVIDENCE, cumulative_loss_differential
+
+#: A pair or forecast more than this many candles behind is flagged stale.
+STALE_AFTER_CANDLES = 1
+DAY_MS = 86_400_000
+
+
+class NotFound(LookupError):
+    """An unknown symbol or market: the API's 404."""
+
+
+@lru_cache(maxsize=4096)
+def iso(ms: int | None) -> str | None:
+    """UTC time of a ms timestamp as the pages and the API show it (cached: a market's pairs
+    share their candle times)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    """A figure to ``digits`` significant digits (prices in ETH are tiny: 0.0005)."""
+    return None if value is None else float(f"{float(value):.{digits}g}")
+
+
+def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
+    """Every pair of the market: close, newest forecast, change, verdict, 7d/30d forward
+    skill, staleness; pairs with an edge first, then by forecast change (largest rise)."""
+    coins = db.coins_of_market(conn, market)
+    if not coins:
+        raise NotFound(f"no pairs of market {market}")
+    ids = [int(coin.id) for coin in coins]
+    candles = db.newest_candles(conn, interval, ids)
+    forecasts = db.newest_forecasts(conn, interval, ids)
+    records = {}
+    for row in db.stored_track_records(conn, interval, ids, ["7d", "30d"]):
+        records[(int(row.id_coin), row.model, row.target, row.window)] = row
+    step = INTERVAL_MS[interval]
+    market_newest = max((row.openTime for row in candles.values()), default=None)
+    pairs = []
+    for coin in coins:
+        candle, forecast = candles.get(int(coin.id)), forecasts.get(int(coin.id))
+        pairs.append(_ranking_entry(coin, candle, forecast, records, market_newest, step))
+    pairs.sort(key=lambda p: (p["verdict"] != EDGE, p["change_pct"] is None,
+                              -(p["change_pct"] or 0.0), p["symbol"]))
+    run = db.last_run(conn, market)
+    return {"market": market, "interval": interval, "newest_candle": iso(market_newest),
+            "newest_candle_ms": market_newest, "pairs": pairs,
+            "last_run": None if run is None else run_entry(run)}
+
+
+def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict:
+    entry = {"symbol": coin.symbol, "status": coin.status,
+             "last_close": None if candle is None else float(candle.close),
+             "last_candle": None if candle is None else iso(candle.openTime),
+             "candles_behind": None if candle is None else (market_newest - candle.openTime)
+             // step,
+             "forecast": None, "forecast_for": None, "forecast_behind": None,
+             "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
+             "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
+             "dm_pvalue_30d": None}
+    if forecast is not None:
+        base = float(forecast.price_actual_last)
+        model, target = forecast.model or "", forecast.target or ""
+        entry.update(
+            forecast=float(forecast.price_preidct_last), forecast_for=iso(forecast.openTime_next),
+            change_pct=_round((forecast.price_preidct_last - base) / base * 100.0, 4)
+            if base else None, model=model, target=target,
+            forecast_behind=None if candle is None or forecast.openTime_next is None
+            else max(0, (candle.openTime + step - forecast.openTime_next) // step))
+        for window in ("7d", "30d"):
+            record = records.get((int(coin.id), model, target, window))
+            if record is not None:
+                entry[f"skill_{window}"] = _round(record.skill)
+                entry[f"scored_{window}"] = int(record.scored)
+                if window == "30d":
+                    entry["verdict"] = record.verdict
+                    entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
+    entry["stale"] = any(value is not None and value > STALE_AFTER_CANDLES
+                         for value in (entry["candles_behind"], entry["forecast_behind"]))
+    return entry
+
+
+def pair(conn: sa.Connection, symbol: str) -> sa.Row:
+    """The pair's coin_info row; NotFound (the API's 404) for a symbol not in the database."""
+    coin = db.coin_by_symbol(conn, symbol)
+    if coin is None:
+        raise NotFound(f"unknown symbol {symbol}")
+    return coin
+
+
+def _series(conn, coin, interval, model, target) -> tuple[str, str]:
+    """The series shown: the one asked for, else the newest forecast's."""
+    newest = None
+    if model is None or target is None:
+        newest = db.newest_forecasts(conn, interval, [int(coin.id)]).get(int(coin.id))
+    if model is None:
+        model = "" if newest is None else newest.model or ""
+    if target is None:
+        target = "" if newest is None else newest.target or ""
+    return model, target
+
+
+def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | None = None,
+                 target: str | None = None) -> dict:
+    """The pair's forward track record per window for one forecaster (default: the one that
+    made its newest forecast)."""
+    coin = pair(conn, symbol)
+    model, target = _series(conn, coin, interval, model, target)
+    rows = {row.window: row for row in db.stored_track_records(conn, interval, [int(coin.id)])
+            if (row.model, row.target) == (model, target)}
+    windows = []
+    for name in db.TRACK_RECORD_WINDOWS:
+        row = rows.get(name)
+        windows.append({
+            "window": name, "scored": 0 if row is None else int(row.scored),
+            **{key: None if row is None else _round(getattr(row, key))
+               for key in ("rmse", "naive_rmse", "skill", "mae", "naive_mae", "direction",
+                           "dm_stat", "dm_pvalue", "dm_pvalue_worse")},
+            "moved": 0 if row is None else int(row.moved),
+            "verdict": NO_EVIDENCE if row is None else row.verdict,
+            "as_of": None if row is None else iso(row.as_of)})
+    return {"symbol": symbol, "interval": interval, "model": model, "target": target,
+            "windows": windows}
+
+
+def history(conn: sa.Connection, symbol: str, interval: str, days: int,
+            model: str | None = None, target: str | None = None) -> dict:
+    """The last ``days`` of closes, every forecast at the candle it was for (the newest per
+    candle), the naive forecast, the next forecast, and the cumulative squared-error
+    difference model - naive of the scored ones."""
+    coin = pair(conn, symbol)
+    model, target = _series(conn, coin, interval, model, target)
+    newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
+    if newest is None:
+        return {"symbol": symbol, "interval": interval, "model": model, "target": target,
+                "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
+                "cumulative": []}
+    since = newest.openTime - days * DAY_MS
+    closes = db.closes_since(conn, int(coin.id), interval, since)
+    by_candle: dict[int, sa.Row] = {}
+    for row in db.forecasts_since(conn, int(coin.id), interval, since):
+        if (row.model or "", row.target or "") == (model, target):
+            by_candle[row.openTime_next] = row  # ordered by id: the newest wins
+    shown = [by_candle[t] for t in sorted(by_candle)]
+    upcoming = [row for row in shown if row.openTime_next > newest.openTime]
+    scores = db.scores_since(conn, int(coin.id), model, target, interval, since)
+    cumulative = cumulative_loss_differential([s.error for s in scores],
+                                              [s.naive_error for s in scores])
+    return {
+        "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
+        "closes": [[iso(r.openTime), float(r.close)] for r in closes],
+        "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
+                      if r.openTime_next <= newest.openTime],
+        "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
+        "next": None if not upcoming else {"time": iso(upcoming[-1].openTime_next),
+                                           "forecast": float(upcoming[-1].price_preidct_last),
+                                           "last_close": float(upcoming[-1].price_actual_last)},
+        "cumulative": [[iso(s.openTime_next), _round(v, 12)]
+                       for s, v in zip(scores, cumulative, strict=True)],
+    }
+
+
+def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
+    """The pair's newest training run: its settings and test-slice metrics."""
+    coin = pair(conn, symbol)
+    row = db.latest_training(conn, int(coin.id), interval)
+    if row is None:
+        return {"symbol": symbol, "interval": interval, "trained": None}
+    try:
+        settings = json.loads(row.settings) if row.settings else {}
+    except ValueError:
+        settings = {}
+    metrics = {key: _round(getattr(row, key)) for key in (
+        "RMSE", "naive_RMSE", "MAE", "naive_MAE", "skill", "direction_accuracy", "shrinkage",
+        "shrinkage_t", "train_seconds")}
+    return {"symbol": symbol, "interval": interval, "trained": iso(row.time_create * 1000),
+            "run_id": row.run_id, "model": row.model, "target": row.target,
+            "backend": row.backend, "settings": settings, "test_slice": metrics,
+            "samples": {"train": row.n_train, "validation": row.n_val, "test": row.n_test},
+            "epochs_run": row.epochs_run, "last_candle": iso(row.openTime_last)}
+
+
+def run_entry(run: sa.Row) -> dict:
+    try:
+        failures = json.loads(run.failures) if run.failures else {}
+    except ValueError:
+        failures = {}
+    return {"run_id": run.run_id, "market": run.market, "executor": run.executor,
+            "host": run.host, "started": iso(run.time_start * 1000),
+            "duration_s": None if run.time_end is None else run.time_end - run.time_start,
+            "status": run.status, "pairs_ok": run.pairs_ok, "pairs_failed": run.pairs_failed,
+            "failures": failures}
+
+
+def runs(conn: sa.Connection, limit: int, market: str | None = None) -> dict:
+    return {"runs": [run_entry(run) for run in db.recent_runs(conn, limit, market)]}

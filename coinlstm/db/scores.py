@@ -1,0 +1,146 @@
+"""Forward scores (each stored forecast against the close that came) and the track records
+computed from them: the queries the scorer (predict/scoring.py) and the dashboard use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.db.schema import (
+    candles_table,
+    coin_info,
+    forecast_scores,
+    historical_price_predictions,
+    track_records,
+)
+
+#: Rows per statement when scores are written or deleted in bulk.
+BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """One forecaster's series: a pair's forecasts of one model, target and interval."""
+
+    id_coin: int
+    model: str
+    target: str
+    interval: str
+
+    def where(self, table: sa.Table) -> sa.ColumnElement[bool]:
+        return sa.and_(table.c.id_coin == self.id_coin, table.c.model == self.model,
+                       table.c.target == self.target, table.c.interval == self.interval)
+
+
+def interval_filter(column: sa.ColumnElement, interval: str) -> sa.ColumnElement[bool]:
+    """Rows of ``interval``; a forecast stored without one predates intervals: 1h."""
+    if interval == DEFAULT_INTERVAL:
+        return sa.or_(column == interval, column.is_(None))
+    return column == interval
+
+
+def scorable_forecasts(conn: Connection, interval: str,
+                       coin_ids: Sequence[int] | None = None) -> list[sa.Row]:
+    """Forecasts of ``interval`` whose candle is in and that no score covers yet.
+
+    A forecast is scorable once the candle at its ``openTime_next`` is stored: the data
+    decides, never the clock. It is left out when its series already has a score for that
+    candle from the same or a newer forecast, so re-scoring reads nothing; a rerun's newer
+    forecast for a scored candle comes back, with the id of the score it replaces
+    (``replaces``; None for a candle not scored yet).
+    """
+    p, s = historical_price_predictions, forecast_scores
+    candles = candles_table(interval)
+    model = sa.func.coalesce(p.c.model, "")
+    target = sa.func.coalesce(p.c.target, "")
+    query = (
+        sa.select(p.c.id, p.c.id_coin, model.label("model"), target.label("target"),
+                  p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
+                  sa.cast(candles.c.close, sa.Double).label("actual"),
+                  s.c.id.label("replaces"))
+        .join(candles, sa.and_(candles.c.idCoin == p.c.id_coin,
+                               candles.c.openTime == p.c.openTime_next))
+        .outerjoin(s, sa.and_(s.c.id_coin == p.c.id_coin, s.c.model == model,
+                              s.c.target == target, s.c.interval == interval,
+                              s.c.openTime_next == p.c.openTime_next))
+        .where(interval_filter(p.c.interval, interval), p.c.openTime_next.is_not(None),
+               sa.or_(s.c.id.is_(None), s.c.id_prediction < p.c.id))
+        .order_by(p.c.id))
+    if coin_ids is not None:
+        query = query.where(p.c.id_coin.in_(list(coin_ids)))
+    return list(conn.execute(query))
+
+
+def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[int] = ()
+                   ) -> int:
+    """Delete the scores ``replaced`` (ids: older forecasts' scores of candles a rerun
+    forecast again) and store ``rows`` (dicts of forecast_scores columns); in the caller's
+    transaction. Returns rows written."""
+    s = forecast_scores
+    replaced = sorted(set(replaced))
+    for start in range(0, len(replaced), BATCH_ROWS):
+        conn.execute(s.delete().where(s.c.id.in_(replaced[start:start + BATCH_ROWS])))
+    rows = list(rows)
+    # Batches: one executemany of 290,000 rows is one multi-row INSERT on MySQL, beyond its
+    # max_allowed_packet (the server drops the connection).
+    for start in range(0, len(rows), BATCH_ROWS):
+        conn.execute(s.insert(), rows[start:start + BATCH_ROWS])
+    return len(rows)
+
+
+def series_scores(conn: Connection, key: SeriesKey) -> list[sa.Row]:
+    """The series' scores, oldest candle first."""
+    s = forecast_scores
+    return list(conn.execute(
+        sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
+                  s.c.naive_error, s.c.direction_hit)
+        .where(key.where(s)).order_by(s.c.openTime_next)))
+
+
+def replace_track_record(conn: Connection, key: SeriesKey, as_of: int,
+                         windows: Iterable[dict]) -> None:
+    """The series' track record, one row per window, replacing what was stored."""
+    conn.execute(track_records.delete().where(key.where(track_records)))
+    rows = [{"id_coin": key.id_coin, "model": key.model, "target": key.target,
+             "interval": key.interval, "as_of": as_of, **window} for window in windows]
+    if rows:
+        conn.execute(track_records.insert(), rows)
+
+
+def stored_track_records(conn: Connection, interval: str,
+                         coin_ids: Sequence[int] | None = None,
+                         windows: Sequence[str] | None = None) -> list[sa.Row]:
+    """Stored track-record rows of ``interval`` (only those coins and windows when given)."""
+    t = track_records
+    query = sa.select(t).where(t.c.interval == interval)
+    if coin_ids is not None:
+        query = query.where(t.c.id_coin.in_(list(coin_ids)))
+    if windows is not None:
+        query = query.where(t.c.window.in_(list(windows)))
+    return list(conn.execute(query))
+
+
+def market_coin_ids(conn: Connection, market: str | None) -> list[int] | None:
+    """The ids of a market's pairs (None: every pair)."""
+    if market is None:
+        return None
+    return [int(v) for (v,) in conn.execute(
+        sa.select(coin_info.c.id).where(coin_info.c.quoteAsset == market))]
+
+
+def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) -> None:
+    """Set the ``edge`` flag of one run's forecast rows (coin id -> flag): the verdict the
+    dashboards read beside the forecast."""
+    p = historical_price_predictions
+    for coin_id, flag in edges.items():
+        conn.execute(p.update().where(p.c.run_id == run_id, p.c.id_coin == coin_id)
+                     .values(edge=flag))
+
+
+__all__ = ["SeriesKey", "interval_filter", "market_coin_ids", "replace_scores",
+           "replace_track_record", "scorable_forecasts", "series_scores",
+           "set_prediction_edges", "stored_track_records"]

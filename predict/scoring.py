@@ -1,0 +1,106 @@
+"""Forward scoring: every stored forecast against the close that came, and the track record
+of each series recomputed from its scores.
+
+Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
+run finds nothing to score and writes nothing. Scores and the track records they change are
+written in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from predict.track_record import (
+    NO_EVIDENCE,
+    WindowRecord,
+    direction_hit,
+    track_record,
+)
+
+#: The window whose verdict is a pair's verdict (the edge rule counts its last 30 days).
+VERDICT_WINDOW = "30d"
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What one scoring pass did."""
+
+    scored: int
+    series: int
+
+    def line(self, interval: str) -> str:
+        return (f"scored {self.scored} new {interval} forecasts against their closes; "
+                f"{self.series} track records updated")
+
+
+def score_row(forecast: sa.Row, interval: str, now: int) -> dict:
+    """The forecast_scores row of one forecast and the close of its candle."""
+    predicted = float(forecast.price_preidct_last)
+    naive = float(forecast.price_actual_last)
+    actual = float(forecast.actual)
+    return {"id_prediction": int(forecast.id), "id_coin": int(forecast.id_coin),
+            "model": forecast.model, "target": forecast.target, "interval": interval,
+            "openTime_next": int(forecast.openTime_next),
+            "openTime_last": int(forecast.openTime_next) - INTERVAL_MS[interval],
+            "forecast": predicted, "naive": naive, "actual": actual,
+            "error": predicted - actual, "naive_error": naive - actual,
+            "direction_hit": direction_hit(predicted, naive, actual), "time_scored": now}
+
+
+def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
+    """Of several forecasts of one series for the same candle (a rerun), the newest."""
+    newest: dict[tuple, sa.Row] = {}
+    for forecast in forecasts:
+        key = (forecast.id_coin, forecast.model, forecast.target, forecast.openTime_next)
+        if key not in newest or forecast.id > newest[key].id:
+            newest[key] = forecast
+    return sorted(newest.values(), key=lambda row: row.id)
+
+
+def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
+          market: str | None = None) -> ScoreSummary:
+    """Score every scorable forecast of ``interval`` (of ``market``'s pairs when given) and
+    recompute the track record of each series that got a score."""
+    db.candles_table(interval)  # BadInput for an unknown interval
+    with db.transaction(engine) as conn:
+        coin_ids = db.market_coin_ids(conn, market)
+        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids))
+        now = int(time.time())
+        rows = [score_row(forecast, interval, now) for forecast in forecasts]
+        db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
+        keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
+                for row in rows}
+        for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
+            refresh_track_record(conn, key)
+    return ScoreSummary(scored=len(rows), series=len(keys))
+
+
+def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
+    """(as_of, one record per window) of a series, from its stored scores."""
+    scores = db.series_scores(conn, key)
+    return track_record([row.openTime_next for row in scores], [row.error for row in scores],
+                        [row.naive_error for row in scores],
+                        [None if row.direction_hit is None else bool(row.direction_hit)
+                         for row in scores], db.TRACK_RECORD_WINDOWS)
+
+
+def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:
+    as_of, records = series_record(conn, key)
+    db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
+
+
+def pair_verdict(conn: sa.Connection, coin_id: int, model: str | None, target: str | None,
+                 interval: str) -> tuple[str, sa.Row | None]:
+    """The pair's verdict for one forecaster and its 30-day record row (None: not scored)."""
+    key = db.SeriesKey(coin_id, model or "", target or "", interval)
+    rows = [row for row in db.stored_track_records(conn, interval, [coin_id], [VERDICT_WINDOW])
+            if (row.model, row.target) == (key.model, key.target)]
+    if not rows:
+        return NO_EVIDENCE, None
+    return rows[0].verdict, rows[0]

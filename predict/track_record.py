@@ -1,0 +1,185 @@
+"""A forecaster's forward track record: pure maths on scored forecasts, no database.
+
+A test-slice skill says how a model did on candles it was tuned around; the track record
+says how the forecasts the tool actually published did against the closes that came, beside
+the naive forecast (next close = last close). The verdict claims an ``edge`` only when a
+Diebold-Mariano test says the model's squared errors are smaller than the naive ones, on
+enough forecasts; ``worse`` when it says the opposite; otherwise ``no evidence``.
+Definitions and a worked example: docs/track-record.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: At least this many scored forecasts in the window (a week of hours) before ``edge``.
+MIN_SCORED_FOR_EDGE = 168
+#: One-sided significance level of the Diebold-Mariano test for ``edge`` and ``worse``.
+SIGNIFICANCE = 0.05
+#: Fewer losses than this and no test is made (the HAC variance needs a few lags' worth).
+MIN_SCORED_FOR_TEST = 10
+EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
+VERDICTS = (EDGE, NO_EVIDENCE, WORSE)
+
+
+@dataclass(frozen=True)
+class DieboldMariano:
+    """The test of mean(d) = 0 for the loss differential d = model error^2 - naive error^2.
+
+    ``p_better`` is the one-sided p-value for "the model's mean squared error is below the
+    naive one's" (small when d is clearly negative), ``p_worse`` the one for the opposite.
+    """
+
+    statistic: float
+    p_better: float
+    p_worse: float
+    lags: int
+
+
+def newey_west_lags(n: int) -> int:
+    """Newey and West's (1994) automatic bandwidth floor(4 (n/100)^(2/9))."""
+    return int(math.floor(4 * (n / 100.0) ** (2.0 / 9.0))) if n > 0 else 0
+
+
+def hac_variance_of_mean(values: np.ndarray, lags: int) -> float:
+    """Newey-West (Bartlett kernel) estimate of Var(mean(values)).
+
+    Hourly forecast errors are autocorrelated (volatility clusters), so the plain variance
+    of the mean would overstate the evidence; the Bartlett weights 1 - k/(lags+1) keep the
+    estimate non-negative.
+    """
+    n = len(values)
+    centred = values - values.mean()
+    long_run = float(centred @ centred) / n
+    for k in range(1, min(lags, n - 1) + 1):
+        gamma = float(centred[k:] @ centred[:-k]) / n
+        long_run += 2.0 * (1.0 - k / (lags + 1.0)) * gamma
+    return long_run / n
+
+
+def diebold_mariano(errors: Sequence[float], naive_errors: Sequence[float],
+                    lags: int | None = None) -> DieboldMariano | None:
+    """The DM test of squared errors against naive; None with too few forecasts or when the
+    two loss series do not differ at all (nothing to test)."""
+    from scipy.stats import norm
+
+    model = np.asarray(errors, dtype=float)
+    naive = np.asarray(naive_errors, dtype=float)
+    if len(model) < MIN_SCORED_FOR_TEST:
+        return None
+    differential = model**2 - naive**2
+    lags = newey_west_lags(len(differential)) if lags is None else lags
+    variance = hac_variance_of_mean(differential, lags)
+    if not variance > 0:
+        return None
+    statistic = float(differential.mean() / math.sqrt(variance))
+    return DieboldMariano(statistic=statistic, p_better=float(norm.cdf(statistic)),
+                          p_worse=float(norm.sf(statistic)), lags=lags)
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """One window of a track record: what the API's track-record list holds."""
+
+    window: str
+    scored: int
+    rmse: float | None
+    naive_rmse: float | None
+    skill: float | None
+    mae: float | None
+    naive_mae: float | None
+    direction: float | None
+    moved: int
+    dm_stat: float | None
+    dm_pvalue: float | None
+    dm_pvalue_worse: float | None
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def verdict(scored: int, skill: float | None, test: DieboldMariano | None) -> str:
+    """``edge`` only with MIN_SCORED_FOR_EDGE forecasts, skill > 0 and p < SIGNIFICANCE;
+    ``worse`` when naive is better at p < SIGNIFICANCE; else ``no evidence``."""
+    if test is None:
+        return NO_EVIDENCE
+    if (scored >= MIN_SCORED_FOR_EDGE and skill is not None and skill > 0
+            and test.p_better < SIGNIFICANCE):
+        return EDGE
+    if test.p_worse < SIGNIFICANCE:
+        return WORSE
+    return NO_EVIDENCE
+
+
+def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[float],
+                  direction_hits: Sequence[bool | None]) -> WindowRecord:
+    """The figures of one window from its scored forecasts (oldest first).
+
+    ``direction_hits`` holds None for candles whose close did not move from the last close:
+    they count in neither the hits nor the moved candles.
+    """
+    model = np.asarray(errors, dtype=float)
+    naive = np.asarray(naive_errors, dtype=float)
+    scored = len(model)
+    hits = [hit for hit in direction_hits if hit is not None]
+    if scored == 0:
+        return WindowRecord(window, 0, None, None, None, None, None, None, 0, None, None,
+                            None, NO_EVIDENCE)
+    rmse = float(np.sqrt(np.mean(model**2)))
+    naive_rmse = float(np.sqrt(np.mean(naive**2)))
+    skill = 1.0 - rmse / naive_rmse if naive_rmse > 0 else None
+    test = diebold_mariano(model, naive)
+    return WindowRecord(
+        window=window, scored=scored, rmse=rmse, naive_rmse=naive_rmse, skill=skill,
+        mae=float(np.mean(np.abs(model))), naive_mae=float(np.mean(np.abs(naive))),
+        direction=(sum(bool(h) for h in hits) / len(hits)) if hits else None,
+        moved=len(hits), dm_stat=None if test is None else test.statistic,
+        dm_pvalue=None if test is None else test.p_better,
+        dm_pvalue_worse=None if test is None else test.p_worse,
+        verdict=verdict(scored, skill, test))
+
+
+def track_record(open_times: Sequence[int], errors: Sequence[float],
+                 naive_errors: Sequence[float], direction_hits: Sequence[bool | None],
+                 windows: dict[str, int | None]) -> tuple[int, list[WindowRecord]]:
+    """Every window's record of one series, ending at its newest scored candle.
+
+    Returns (as_of, records): as_of is the newest scored candle's open time, the data time
+    the windows end at (never the wall clock, so a replayed history scores like a live one);
+    a window of length L holds the candles opened after as_of - L.
+    """
+    times = np.asarray(open_times, dtype=np.int64)
+    if len(times) == 0:
+        return 0, [window_record(name, [], [], []) for name in windows]
+    as_of = int(times.max())
+    model = np.asarray(errors, dtype=float)
+    naive = np.asarray(naive_errors, dtype=float)
+    hits = list(direction_hits)
+    records = []
+    for name, length in windows.items():
+        keep = np.ones(len(times), bool) if length is None else times > as_of - length
+        records.append(window_record(name, model[keep], naive[keep],
+                                     [h for h, k in zip(hits, keep, strict=True) if k]))
+    return as_of, records
+
+
+def direction_hit(forecast: float, naive: float, actual: float) -> bool | None:
+    """Whether the forecast moved from the last close the way the close did; None when the
+    close did not move (such candles say nothing about direction)."""
+    if actual == naive:
+        return None
+    return (forecast - naive) * (actual - naive) > 0
+
+
+def cumulative_loss_differential(errors: Sequence[float],
+                                 naive_errors: Sequence[float]) -> list[float]:
+    """Running sum of model error^2 - naive error^2: the picture of the DM test (a line
+    drifting down means the model beats naive; up, naive wins)."""
+    model = np.asarray(errors, dtype=float)
+    naive = np.asarray(naive_errors, dtype=float)
+    return np.cumsum(model**2 - naive**2).tolist()

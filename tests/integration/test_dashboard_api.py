@@ -1,0 +1,215 @@
+"""``coinlstm serve`` as a user starts it, over real HTTP on loopback: the JSON API's
+figures against the stored track records, parameter checks (4xx, one line), unknown
+symbols (404), the database going away (503) and coming back (200), the token rules, the
+security headers, and that nothing writes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.app import synthetic_history
+from coinlstm.core.config import ENV_SERVE_TOKEN
+from tests.helpers import Served, run_cli
+
+TOKEN = "s3cret-token-for-tests"
+
+
+@pytest.fixture
+def market_db(db_url):
+    engine = db.open_database(db_url)
+    symbols = synthetic_history.build(engine, pairs=3, hours=200, seed=2)
+    engine.dispose()
+    return db_url, symbols
+
+
+@pytest.fixture
+def served(market_db):
+    server = Served("--db", market_db[0])
+    yield server, market_db[1]
+    server.stop()
+
+
+def test_api_gives_the_stored_figures(served, market_db):
+    server, symbols = served
+    status, headers, body = server.get("/api/markets/ETH/ranking?interval=1h")
+    assert status == 200
+    ranking = json.loads(body)
+    assert sorted(p["symbol"] for p in ranking) == sorted(symbols)
+    for pair in ranking:
+        assert {"symbol", "last_close", "forecast", "change_pct", "verdict"} <= set(pair)
+        assert pair["change_pct"] == pytest.approx(
+            (pair["forecast"] / pair["last_close"] - 1) * 100, abs=1e-3)
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+
+    status, _, body = server.get(f"/api/pairs/{symbols[0]}/track-record?interval=1h")
+    windows = json.loads(body)
+    assert status == 200 and [w["window"] for w in windows] == ["24h", "7d", "30d", "all"]
+    engine = db.open_database(market_db[0])
+    with engine.connect() as conn:
+        coin = db.coin_by_symbol(conn, symbols[0])
+        stored = {r.window: r for r in db.stored_track_records(conn, "1h", [coin.id])}
+    engine.dispose()
+    for window in windows:
+        row = stored[window["window"]]
+        assert window["scored"] == row.scored and window["verdict"] == row.verdict
+        for key in ("rmse", "naive_rmse", "skill", "direction", "dm_pvalue"):
+            assert window[key] == pytest.approx(getattr(row, key), rel=1e-5), key
+    assert windows[-1]["scored"] == 199  # 200 candles: every forecast but the next one
+
+    status, _, body = server.get(f"/api/pairs/{symbols[0]}/history?interval=1h&days=2")
+    history = json.loads(body)
+    assert status == 200 and len(history["closes"]) == 49 and history["next"] is not None
+    for path in ("/market/ETH", f"/pair/{symbols[0]}", "/runs", "/api/docs",
+                 "/api/openapi.json", "/api/runs?limit=3", f"/api/pairs/{symbols[0]}/model"):
+        assert server.get(path)[0] == 200, path
+
+
+def _one_line_error(body: str) -> str:
+    assert "\n" not in body.strip()
+    payload = json.loads(body)
+    assert set(payload) == {"error"} and "Traceback" not in payload["error"]
+    return payload["error"]
+
+
+BAD_REQUESTS = [
+    ("/api/pairs/ada-eth/track-record", 422),
+    ("/api/pairs/ADAETH%2F..%2Fx/track-record", 404),
+    ("/api/pairs/SYN001ETH/track-record?interval=7x", 422),
+    ("/api/pairs/SYN001ETH/track-record?model=%3Cscript%3E", 422),
+    ("/api/pairs/SYN001ETH/history?days=0", 422),
+    ("/api/pairs/SYN001ETH/history?days=100000", 422),
+    ("/api/pairs/SYN001ETH/history?days=abc", 422),
+    ("/api/markets/e/ranking", 422),
+    ("/api/runs?limit=100000", 422),
+    ("/api/pairs/NOSUCHETH/track-record", 404),
+    ("/api/markets/NOSUCH/ranking", 404),
+    ("/api/nothing", 404),
+]
+
+
+def test_bad_parameters_get_a_one_line_4xx(served):
+    server, _ = served
+    for path, status in BAD_REQUESTS:
+        got, headers, body = server.get(path)
+        assert got == status, (path, body)
+        assert headers["content-type"].startswith("application/json"), path
+        _one_line_error(body)
+    status, _, page = server.get("/pair/NOSUCHETH")
+    assert status == 404 and "unknown symbol NOSUCHETH" in page
+
+
+def test_nothing_writes(served, market_db):
+    server, symbols = served
+    engine = db.open_database(market_db[0])
+    with engine.connect() as conn:
+        before = db.table_fingerprint(conn)
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        status, _, body = server.get(f"/api/pairs/{symbols[0]}/track-record", method=method,
+                                     data=b"{}")
+        assert status == 405, (method, body)
+        _one_line_error(body)
+    with engine.connect() as conn:
+        assert db.table_fingerprint(conn) == before
+    engine.dispose()
+
+
+def test_database_gone_gives_503_then_recovers(sqlite_url):
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    engine = db.open_database(sqlite_url)
+    synthetic_history.build(engine, pairs=2, hours=50)
+    engine.dispose()
+    server = Served("--db", sqlite_url)
+    try:
+        assert server.get("/api/markets/ETH/ranking")[0] == 200
+        moved = path.with_name("moved-away.sqlite")
+        shutil.move(path, moved)
+        status, _, body = server.get("/api/markets/ETH/ranking")
+        assert status == 503 and "database unavailable" in _one_line_error(body)
+        status, _, page = server.get("/market/ETH")
+        assert status == 503 and "Traceback" not in page
+        assert not path.exists()  # the server did not create an empty database
+        shutil.move(moved, path)
+        assert server.get("/api/markets/ETH/ranking")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_non_loopback_bind_needs_a_token(sqlite_url):
+    refused = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--db", sqlite_url,
+                      env={ENV_SERVE_TOKEN: ""}, timeout=60)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1 and "token" in refused.stderr
+    assert refused.stdout == ""
+
+
+def test_with_a_token_every_request_needs_it(market_db):
+    url, symbols = market_db
+    server = Served("--db", url, env={ENV_SERVE_TOKEN: TOKEN})
+    try:
+        status, _, body = server.get("/api/markets/ETH/ranking")
+        assert status == 401 and "token" in _one_line_error(body)
+        assert server.get("/market/ETH")[0] == 401
+        assert server.get("/api/markets/ETH/ranking",
+                          {"Authorization": "Bearer wrong-token-x"})[0] == 401
+        assert server.get("/api/markets/ETH/ranking",
+                          {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        # The login form sets a cookie that then opens the pages.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        form = f"token={TOKEN}&next=/market/ETH".encode()
+        with opener.open(urllib.request.Request(server.url + "/login", data=form,
+                                                method="POST"), timeout=30) as reply:
+            assert reply.status == 200 and "ETH market" in reply.read().decode()
+        with opener.open(server.url + f"/pair/{symbols[0]}", timeout=30) as reply:
+            assert reply.status == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.mysql
+def test_a_select_only_mysql_user_is_enough(mysql_url):
+    """docs/dashboard.md's GRANT: the dashboard reads with SELECT and nothing else."""
+    engine = db.open_database(mysql_url)
+    symbols = synthetic_history.build(engine, pairs=2, hours=60)
+    user, password = "dash_" + secrets.token_hex(4), secrets.token_hex(8)
+    # Identifiers cannot be bound; the database name is the fixture's (hex), quoted.
+    database = engine.dialect.identifier_preparer.quote_identifier(engine.url.database)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE USER :user@'127.0.0.1' IDENTIFIED BY :password"),
+                     {"user": user, "password": password})
+        conn.execute(sa.text(f"GRANT SELECT ON {database}.* TO :user@'127.0.0.1'"),
+                     {"user": user})
+    url = engine.url.set(username=user, password=password).render_as_string(
+        hide_password=False)
+    server = Served("--db", url)
+    try:
+        status, _, body = server.get("/api/markets/ETH/ranking")
+        assert status == 200 and len(json.loads(body)) == len(symbols)
+        assert server.get(f"/pair/{symbols[0]}")[0] == 200
+    finally:
+        server.stop()
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP USER :user@'127.0.0.1'"), {"user": user})
+        engine.dispose()
+
+
+def test_a_port_in_use_is_one_line(sqlite_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        refused = run_cli("serve", "--port", port, "--db", sqlite_url, timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"coinlstm serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"]

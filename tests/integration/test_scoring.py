@@ -1,0 +1,194 @@
+"""Forward scoring on a real database (SQLite and MySQL): stored scores and track records
+against figures this test computes from the candles and forecasts it wrote; what is not
+scorable yet; idempotence; a rerun's newer forecast; the verdicts on synthetic forecasters;
+the upgrade of an older database; ``coinlstm score``."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.app import synthetic_history
+from predict.scoring import score
+from tests.helpers import run_cli
+
+HOUR = 3_600_000
+START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
+
+
+def _candle(coin: int, open_ms: int, close: float) -> dict:
+    text = f"{close:.8f}"
+    return dict(idCoin=coin, openTime=open_ms, open=text, high=text, low=text, close=text,
+                volume="1.00000000", closeTime=open_ms + HOUR - 1, quoteAssetVolume="1.00000000",
+                numberOfTrader=1, takerBuyBaseAssetVolume="0.50000000",
+                takerBuyQuoteAssetVolume="0.50000000", ignore="0")
+
+
+def _forecast(coin: int, next_ms: int, predicted: float, last: float, run: str,
+              model: str = "lstm") -> dict:
+    return dict(id_coin=coin, time_create=1, price_predict="[]", price_actual="[]",
+                price_preidct_last=predicted, price_actual_last=last, run_id=run,
+                openTime_next=next_ms, model=model, target="return", interval="1h")
+
+
+def _fill(engine, closes, predictions, rerun=None):
+    """Candles with ``closes``; a forecast for each candle after the first made from the one
+    before; and one forecast for the candle after the last (not in yet)."""
+    with db.transaction(engine) as conn:
+        coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
+        db.insert_candles(conn, [_candle(coin, START + h * HOUR, c) for h, c in
+                                 enumerate(closes)])
+        rows = [_forecast(coin, START + (h + 1) * HOUR, predictions[h], closes[h], f"r{h}")
+                for h in range(len(closes))]
+        conn.execute(db.historical_price_predictions.insert(), rows)
+    return coin
+
+
+def _scores(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(db.forecast_scores)
+                            .order_by(db.forecast_scores.c.openTime_next)).all()
+
+
+def test_scores_and_track_record_match_figures_computed_here(db_url):
+    rng = random.Random(11)
+    closes = [1.0]
+    for _ in range(59):
+        closes.append(round(closes[-1] * math.exp(rng.gauss(0, 0.01)), 8))
+    closes[30] = closes[29]  # one candle that did not move
+    predictions = [round(c * math.exp(rng.gauss(0, 0.005)), 8) for c in closes]
+    engine = db.open_database(db_url)
+    coin = _fill(engine, closes, predictions)
+
+    summary = score(engine)
+    assert (summary.scored, summary.series) == (59, 1)  # the 60th is for a candle not in yet
+    rows = _scores(engine)
+    assert [r.openTime_next for r in rows] == [START + h * HOUR for h in range(1, 60)]
+    for row, h in zip(rows, range(1, 60), strict=True):
+        predicted, last, actual = predictions[h - 1], closes[h - 1], closes[h]
+        assert (row.forecast, row.naive, row.actual) == pytest.approx((predicted, last, actual))
+        assert row.error == pytest.approx(predicted - actual)
+        assert row.naive_error == pytest.approx(last - actual)
+        assert row.openTime_last == START + (h - 1) * HOUR
+        expected_hit = None if actual == last else (predicted - last) * (actual - last) > 0
+        assert (None if row.direction_hit is None else bool(row.direction_hit)) == expected_hit
+    assert rows[29].direction_hit is None
+
+    errors = [predictions[h - 1] - closes[h] for h in range(1, 60)]
+    naive = [closes[h - 1] - closes[h] for h in range(1, 60)]
+    with engine.connect() as conn:
+        records = {r.window: r for r in db.stored_track_records(conn, "1h", [coin])}
+    assert set(records) == {"24h", "7d", "30d", "all"}
+    assert records["24h"].scored == 24 and records["all"].scored == 59
+    assert records["all"].as_of == START + 59 * HOUR
+    rmse = math.sqrt(sum(e * e for e in errors) / 59)
+    naive_rmse = math.sqrt(sum(n * n for n in naive) / 59)
+    assert records["all"].rmse == pytest.approx(rmse, rel=1e-6)
+    assert records["all"].naive_rmse == pytest.approx(naive_rmse, rel=1e-6)
+    assert records["all"].skill == pytest.approx(1 - rmse / naive_rmse, rel=1e-6)
+    assert records["all"].mae == pytest.approx(sum(map(abs, errors)) / 59, rel=1e-6)
+    moved = [(p - lst) * (a - lst) > 0 for p, lst, a in zip(predictions, closes, closes[1:],
+                                                             strict=False) if a != lst]
+    assert records["all"].moved == 58
+    assert records["all"].direction == pytest.approx(sum(moved) / len(moved))
+    last24 = slice(59 - 24, 59)
+    assert records["24h"].rmse == pytest.approx(
+        math.sqrt(sum(e * e for e in errors[last24]) / 24), rel=1e-6)
+    # The DM statistic with 59 losses: lags floor(4 (0.59)^(2/9)) = 3, written out here.
+    d = [e * e - n * n for e, n in zip(errors, naive, strict=True)]
+    mean = sum(d) / 59
+    gammas = [sum((d[t] - mean) * (d[t - k] - mean) for t in range(k, 59)) / 59
+              for k in range(4)]
+    variance = (gammas[0] + sum(2 * (1 - k / 4) * gammas[k] for k in range(1, 4))) / 59
+    z = mean / math.sqrt(variance)
+    assert records["all"].dm_stat == pytest.approx(z, rel=1e-6)
+    assert records["all"].dm_pvalue == pytest.approx(0.5 * (1 + math.erf(z / math.sqrt(2))),
+                                                     rel=1e-6)
+    assert records["all"].verdict == "no evidence"  # 59 scored: never an edge
+
+    # Re-scoring writes nothing; the next candle arriving makes the 60th forecast scorable.
+    before = _fingerprint(engine)
+    assert score(engine).scored == 0
+    assert _fingerprint(engine) == before and len(_scores(engine)) == 59
+    with db.transaction(engine) as conn:
+        db.insert_candles(conn, [_candle(coin, START + 60 * HOUR, closes[-1] * 1.01)])
+    assert score(engine).scored == 1 and len(_scores(engine)) == 60
+    engine.dispose()
+
+
+def _fingerprint(engine):
+    with engine.connect() as conn:
+        return {**db.table_fingerprint(conn),
+                "scored": tuple(conn.execute(sa.select(db.forecast_scores.c.time_scored,
+                                                       db.forecast_scores.c.id)).all())}
+
+
+def test_the_newest_forecast_for_a_candle_counts(db_url):
+    closes = [1.0, 1.1, 1.2]
+    engine = db.open_database(db_url)
+    coin = _fill(engine, closes, [1.05, 1.15, 1.25])
+    with db.transaction(engine) as conn:  # a rerun before scoring: two forecasts, one candle
+        conn.execute(db.historical_price_predictions.insert().values(
+            **_forecast(coin, START + HOUR, 1.09, 1.0, "rerun-1")))
+    assert score(engine).scored == 2
+    first = {r.openTime_next: r.forecast for r in _scores(engine)}
+    assert first == {START + HOUR: pytest.approx(1.09), START + 2 * HOUR: pytest.approx(1.15)}
+    with db.transaction(engine) as conn:  # a rerun after scoring replaces the score
+        conn.execute(db.historical_price_predictions.insert().values(
+            **_forecast(coin, START + 2 * HOUR, 1.19, 1.1, "rerun-2")))
+    assert score(engine).scored == 1
+    assert {r.openTime_next: r.forecast for r in _scores(engine)} == {
+        START + HOUR: pytest.approx(1.09), START + 2 * HOUR: pytest.approx(1.19)}
+    assert score(engine).scored == 0
+    engine.dispose()
+
+
+def test_verdicts_of_synthetic_forecasters(db_url):
+    """30 days of hours: a forecaster that sees half the next return has an edge; one that
+    wiggles a little around the last close of a random walk has no evidence; one that moves
+    a lot at random is worse than naive."""
+    engine = db.open_database(db_url)
+    symbols = synthetic_history.build(engine, pairs=3, hours=30 * 24 + 1, seed=5)
+    with engine.connect() as conn:
+        records = {r.id_coin: r for r in db.stored_track_records(conn, "1h", windows=["30d"])}
+        ids = {symbol: db.coin_by_symbol(conn, symbol).id for symbol in symbols}
+    kinds = dict(zip(symbols, synthetic_history.KINDS, strict=True))
+    verdicts = {kinds[symbol]: records[ids[symbol]].verdict for symbol in symbols}
+    assert verdicts == {"signal": "edge", "noise": "no evidence", "bad": "worse"}
+    assert records[ids[symbols[0]]].scored == 720
+    engine.dispose()
+
+
+def test_older_database_is_upgraded(sqlite_url):
+    engine = db.open_database(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE forecast_scores"))
+        conn.execute(sa.text("DROP TABLE track_records"))
+        conn.execute(sa.text("DROP INDEX ix_historical_pred_coin_interval_next"))
+        conn.execute(sa.text("ALTER TABLE job_runs DROP COLUMN failures"))
+    engine.dispose()
+    engine = db.open_database(sqlite_url)
+    inspector = sa.inspect(engine)
+    assert {"forecast_scores", "track_records"} <= set(inspector.get_table_names())
+    assert "ix_historical_pred_coin_interval_next" in {
+        i["name"] for i in inspector.get_indexes("historical_price_predictions")}
+    assert "failures" in {c["name"] for c in inspector.get_columns("job_runs")}
+    engine.dispose()
+
+
+def test_score_command(sqlite_url):
+    engine = db.open_database(sqlite_url)
+    _fill(engine, [1.0, 1.1, 1.2], [1.05, 1.15, 1.25])
+    engine.dispose()
+    done = run_cli("score", "--market", "ETH", "--db", sqlite_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("scored 2 new 1h forecasts")
+    again = run_cli("score", "--db", sqlite_url)
+    assert again.stdout.startswith("scored 0 new"), again.stdout
+    for bad in (["--market", "eth/"], ["--interval", "7x"]):
+        refused = run_cli("score", "--db", sqlite_url, *bad)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
