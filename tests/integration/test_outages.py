@@ -371,6 +371,7 @@ def test_full_or_read_only_artifacts_disk(fault, shared_data, sqlite_url, tmp_pa
 def _full_or_read_only(fault, shared_data, sqlite_url, tmp_path, art) -> None:
     from coinlstm.core import config
     from predict.artifacts import artifact_paths, load_model
+    from train import backend
 
     pairs = ("ADAETH", "TRXETH")
     now = _serve(shared_data, tmp_path / "serve", pairs)
@@ -406,6 +407,9 @@ def _full_or_read_only(fault, shared_data, sqlite_url, tmp_path, art) -> None:
         assert expected in pair["reason"] and "\n" not in pair["reason"], pair["reason"]
         assert f"{pair['symbol']} failed: {pair['reason']}" in second.stdout
     assert _table_counts(sqlite_url)["historical_train"] == rows_before["historical_train"]
+    # Loaded in this process on the backend the training tests use (Keras keeps the backend
+    # it was first imported with for the whole pytest process).
+    backend.prepare("jax", settings.cache_dir)
     for symbol in pairs:
         assert artifact_paths(settings, symbol).weights.read_bytes() == before[symbol]
         assert load_model(settings, symbol).meta["symbol"] == symbol
