@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from coinlstm.core.columns import CANDLE_COLUMNS
 from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import check_symbol
+from coinlstm.core.klines import check_interval, check_symbol
 
 #: Every kline column after the open time (Binance's order).
 KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]
@@ -48,6 +48,8 @@ class Exchange:
         return symbol
 
     def check_interval(self, interval: str) -> str:
+        # An interval no exchange has is refused in the words every command uses for it.
+        check_interval(interval)
         if interval not in self.intervals:
             raise BadInput(f"{self.name} has no {interval!r} candles; choose one of "
                            f"{', '.join(self.intervals)}")
