@@ -38,6 +38,14 @@ class BadReply(ExchangeUnavailable):
     pair)."""
 
 
+def given_up(label: str, failures: int, reason: str, bad_reply: bool) -> ExchangeUnavailable:
+    """The one-line failure once every attempt at ``label`` failed: BadReply when the last
+    reply broke the kline rules, else ExchangeUnavailable (every source's retry loop)."""
+    if bad_reply:
+        return BadReply(f"{label} sent a bad reply {failures} times, giving up; last: {reason}")
+    return ExchangeUnavailable(f"{label} failed {failures} times, giving up; last: {reason}")
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try. Defaults: 5 attempts with 0.5+1+2+4 s of backoff in between.
@@ -177,12 +185,7 @@ class BinanceClient:
                     bad_reply = True
             failures += 1
             if failures >= self.retry.attempts:
-                if bad_reply:
-                    raise BadReply(f"{self._url(endpoint)} sent a bad reply {failures} times, "
-                                   f"giving up; last: {reason}") from None
-                raise ExchangeUnavailable(
-                    f"{self._url(endpoint)} failed {failures} times, giving up; last: "
-                    f"{reason}") from None
+                raise given_up(self._url(endpoint), failures, reason, bad_reply) from None
             pause = self.retry.backoff(failures)
             self.retries += 1
             log.debug("%s: %s; retry %d/%d in %.1f s", self._url(endpoint), reason,

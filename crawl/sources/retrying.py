@@ -64,7 +64,7 @@ class Retrier:
         failure, retried like a cut-off reply) and its value is what the call returns; when
         every attempt broke the rules, :class:`crawl.binance.BadReply` says so (the crawl
         skips that pair and goes on)."""
-        from crawl.binance import BadReply
+        from crawl.binance import given_up
 
         failures = rate_limited = 0
         bad_reply = False
@@ -92,11 +92,7 @@ class Retrier:
                     reason, bad_reply = str(exc), True
             failures += 1
             if failures >= self.retry.attempts:
-                if bad_reply:
-                    raise BadReply(f"{label} sent a bad reply {failures} times, giving up; "
-                                   f"last: {reason}") from None
-                raise ExchangeUnavailable(
-                    f"{label} failed {failures} times, giving up; last: {reason}") from None
+                raise given_up(label, failures, reason, bad_reply) from None
             self.retries += 1
             pause = self.retry.backoff(failures)
             log.debug("%s: %s; retry %d/%d in %.1f s", label, reason, failures,
