@@ -104,7 +104,7 @@ def estimate_seconds(samples: dict[int, list[float]], candles: int) -> float:
     if len(means) >= 2:
         slope, intercept = statistics.linear_regression(list(means), list(means.values()))
         return intercept + slope * candles
-    return statistics.fmean(next(iter(means.values())))
+    return next(iter(means.values()))
 
 
 def sample_pairs(pairs: tuple[markets.Pair, ...], count: int) -> list[markets.Pair]:
