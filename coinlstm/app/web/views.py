@@ -14,8 +14,14 @@ from functools import lru_cache
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
 from coinlstm.core.config import INTERVAL_MS
-from predict.track_record import EDGE, NO_EVIDENCE, cumulative_loss_differential
+from predict.track_record import (
+    EDGE,
+    NO_EVIDENCE,
+    band_width_pct,
+    cumulative_loss_differential,
+)
 
 #: A pair or forecast more than this many candles behind is flagged stale.
 STALE_AFTER_CANDLES = 1
@@ -40,9 +46,23 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else float(f"{float(value):.{digits}g}")
 
 
+def _bounds(row: sa.Row, level: float) -> tuple[float | None, float | None]:
+    """A forecast row's band of ``level`` (None, None without one)."""
+    lower, upper = (row._mapping[name] for name in band_columns(level))
+    if lower is None or upper is None:
+        return None, None
+    return float(lower), float(upper)
+
+
+def levels() -> list[dict]:
+    """The band levels the pages show: {"level": 0.8, "label": "80"}, ..."""
+    return [{"level": level, "label": level_label(level)} for level in STORED_LEVELS]
+
+
 def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
-    """Every pair of the market: close, newest forecast, change, verdict, 7d/30d forward
-    skill, staleness; pairs with an edge first, then by forecast change (largest rise)."""
+    """Every pair of the market: close, newest forecast, change, its band's width, verdict,
+    7d/30d forward skill and 30d band coverage, staleness; pairs with an edge first, then
+    by forecast change (largest rise)."""
     coins = db.coins_of_market(conn, market)
     if not coins:
         raise NotFound(f"no pairs of market {market}")
@@ -62,7 +82,7 @@ def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
                               -(p["change_pct"] or 0.0), p["symbol"]))
     run = db.last_run(conn, market)
     return {"market": market, "interval": interval, "newest_candle": iso(market_newest),
-            "newest_candle_ms": market_newest, "pairs": pairs,
+            "newest_candle_ms": market_newest, "pairs": pairs, "levels": levels(),
             "last_run": None if run is None else run_entry(run)}
 
 
@@ -76,6 +96,14 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
              "dm_pvalue_30d": None}
+    for level in STORED_LEVELS:
+        label = level_label(level)
+        lower, upper = (None, None) if forecast is None else _bounds(forecast, level)
+        base = None if forecast is None else float(forecast.price_actual_last)
+        width = band_width_pct(lower, upper, base)
+        entry.update({f"lower_{label}": lower, f"upper_{label}": upper,
+                      f"band_{label}_pct": None if width is None else _round(width, 4),
+                      f"coverage_{label}_30d": None, f"banded_{label}_30d": 0})
     if forecast is not None:
         base = float(forecast.price_actual_last)
         model, target = forecast.model or "", forecast.target or ""
@@ -93,6 +121,10 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 if window == "30d":
                     entry["verdict"] = record.verdict
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
+                    for level in STORED_LEVELS:
+                        coverage, banded, _ = record_band_columns(level)
+                        entry[f"{coverage}_30d"] = _round(record._mapping[coverage])
+                        entry[f"{banded}_30d"] = int(record._mapping[banded] or 0)
     entry["stale"] = any(value is not None and value > STALE_AFTER_CANDLES
                          for value in (entry["candles_behind"], entry["forecast_behind"]))
     return entry
@@ -136,9 +168,26 @@ def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | N
                            "dm_stat", "dm_pvalue", "dm_pvalue_worse")},
             "moved": 0 if row is None else int(row.moved),
             "verdict": NO_EVIDENCE if row is None else row.verdict,
-            "as_of": None if row is None else iso(row.as_of)})
+            "as_of": None if row is None else iso(row.as_of),
+            **_band_figures(row)})
     return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-            "windows": windows}
+            "levels": levels(), "windows": windows}
+
+
+def _band_figures(row: sa.Row | None) -> dict:
+    """A window's forward band figures per stored level beside the level itself:
+    ``nominal_80`` (0.8), ``coverage_80`` (None when no scored forecast had a band),
+    ``banded_80`` and ``width_80`` (mean width, % of the last close)."""
+    figures = {}
+    for level in STORED_LEVELS:
+        coverage, banded, width = record_band_columns(level)
+        values = {} if row is None else row._mapping
+        figures.update({
+            f"nominal_{level_label(level)}": level,
+            coverage: _round(values.get(coverage)),
+            banded: int(values.get(banded) or 0),
+            width: _round(values.get(width))})
+    return figures
 
 
 def history(conn: sa.Connection, symbol: str, interval: str, days: int,
@@ -152,7 +201,7 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     if newest is None:
         return {"symbol": symbol, "interval": interval, "model": model, "target": target,
                 "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
-                "cumulative": []}
+                "bands": {level["label"]: [] for level in levels()}, "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
     by_candle: dict[int, sa.Row] = {}
@@ -164,18 +213,33 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     scores = db.scores_since(conn, int(coin.id), model, target, interval, since)
     cumulative = cumulative_loss_differential([s.error for s in scores],
                                               [s.naive_error for s in scores])
+    following = None
+    if upcoming:
+        following = {"time": iso(upcoming[-1].openTime_next),
+                     "forecast": float(upcoming[-1].price_preidct_last),
+                     "last_close": float(upcoming[-1].price_actual_last),
+                     "bands": {level_label(level): list(_bounds(upcoming[-1], level))
+                               for level in STORED_LEVELS
+                               if _bounds(upcoming[-1], level)[0] is not None}}
     return {
         "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
         "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
                       if r.openTime_next <= newest.openTime],
         "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
-        "next": None if not upcoming else {"time": iso(upcoming[-1].openTime_next),
-                                           "forecast": float(upcoming[-1].price_preidct_last),
-                                           "last_close": float(upcoming[-1].price_actual_last)},
+        "next": following,
+        "bands": {level_label(level): _band_points(shown, level) for level in STORED_LEVELS},
         "cumulative": [[iso(s.openTime_next), _round(v, 12)]
                        for s, v in zip(scores, cumulative, strict=True)],
     }
+
+
+def _band_points(shown: list[sa.Row], level: float) -> list[list]:
+    """``[time, lower, upper]`` of every forecast shown (the next one's too) at the candle it
+    was for; ``None`` bounds where a forecast had no band (the chart leaves a gap), and an
+    empty list when none had one."""
+    points = [[iso(row.openTime_next), *_bounds(row, level)] for row in shown]
+    return points if any(point[1] is not None for point in points) else []
 
 
 def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
