@@ -193,8 +193,8 @@ def _band_figures(row: sa.Row | None) -> dict:
 def history(conn: sa.Connection, symbol: str, interval: str, days: int,
             model: str | None = None, target: str | None = None) -> dict:
     """The last ``days`` of closes, every forecast at the candle it was for (the newest per
-    candle), the naive forecast, the next forecast, and the cumulative squared-error
-    difference model - naive of the scored ones."""
+    candle) with its bands per stored level, the naive forecast, the next forecast and its
+    bands, and the cumulative squared-error difference model - naive of the scored ones."""
     coin = pair(conn, symbol)
     model, target = _series(conn, coin, interval, model, target)
     newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
@@ -215,12 +215,12 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
                                               [s.naive_error for s in scores])
     following = None
     if upcoming:
-        following = {"time": iso(upcoming[-1].openTime_next),
-                     "forecast": float(upcoming[-1].price_preidct_last),
-                     "last_close": float(upcoming[-1].price_actual_last),
-                     "bands": {level_label(level): list(_bounds(upcoming[-1], level))
-                               for level in STORED_LEVELS
-                               if _bounds(upcoming[-1], level)[0] is not None}}
+        row = upcoming[-1]
+        bounds = {level_label(level): _bounds(row, level) for level in STORED_LEVELS}
+        following = {"time": iso(row.openTime_next), "forecast": float(row.price_preidct_last),
+                     "last_close": float(row.price_actual_last),
+                     "bands": {label: list(band) for label, band in bounds.items()
+                               if band[0] is not None}}
     return {
         "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
