@@ -115,8 +115,6 @@ def test_api_gives_the_bands_and_their_forward_coverage(served, market_db):
     ranking = {p["symbol"]: p for p in json.loads(
         server.get("/api/markets/ETH/ranking?interval=1h")[2])}
     entry = ranking[symbols[0]]
-    assert entry["lower_80"] == pytest.approx(newest.lower_80)
-    assert entry["upper_95"] == pytest.approx(newest.upper_95)
     for level in ("80", "95"):
         width = (newest._mapping[f"upper_{level}"] - newest._mapping[f"lower_{level}"]) \
             / newest.price_actual_last * 100

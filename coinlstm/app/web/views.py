@@ -8,6 +8,7 @@ market's newest, a forecast is behind when it is not for the pair's next candle.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -46,9 +47,26 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else float(f"{float(value):.{digits}g}")
 
 
-def _bounds(row: sa.Row, level: float) -> tuple[float | None, float | None]:
-    """A forecast row's band of ``level`` (None, None without one)."""
-    lower, upper = (row._mapping[name] for name in band_columns(level))
+@dataclass(frozen=True)
+class _LevelNames:
+    """One stored level's names, worked out once (the market page reads them 400 times)."""
+
+    level: float
+    label: str
+    lower: str
+    upper: str
+    coverage: str
+    banded: str
+    width: str
+
+
+_LEVELS = tuple(_LevelNames(level, level_label(level), *band_columns(level),
+                            *record_band_columns(level)) for level in STORED_LEVELS)
+
+
+def _bounds(row: sa.Row, names: _LevelNames) -> tuple[float | None, float | None]:
+    """A forecast row's band of one level (None, None without one)."""
+    lower, upper = getattr(row, names.lower), getattr(row, names.upper)
     if lower is None or upper is None:
         return None, None
     return float(lower), float(upper)
@@ -56,7 +74,7 @@ def _bounds(row: sa.Row, level: float) -> tuple[float | None, float | None]:
 
 def levels() -> list[dict]:
     """The band levels the pages show: {"level": 0.8, "label": "80"}, ..."""
-    return [{"level": level, "label": level_label(level)} for level in STORED_LEVELS]
+    return [{"level": names.level, "label": names.label} for names in _LEVELS]
 
 
 def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
@@ -96,15 +114,13 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
              "dm_pvalue_30d": None}
-    for level in STORED_LEVELS:
-        label = level_label(level)
-        lower, upper = (None, None) if forecast is None else _bounds(forecast, level)
-        base = None if forecast is None else float(forecast.price_actual_last)
-        width = band_width_pct(lower, upper, base)
-        entry.update({f"lower_{label}": lower, f"upper_{label}": upper,
-                      f"band_{label}_pct": None if width is None else _round(width, 4),
-                      f"coverage_{label}_30d": None, f"banded_{label}_30d": 0})
+    for names in _LEVELS:
+        entry.update({f"band_{names.label}_pct": None, f"{names.coverage}_30d": None,
+                      f"{names.banded}_30d": 0})
     if forecast is not None:
+        for names in _LEVELS:
+            width = band_width_pct(*_bounds(forecast, names), forecast.price_actual_last)
+            entry[f"band_{names.label}_pct"] = None if width is None else _round(width, 4)
         base = float(forecast.price_actual_last)
         model, target = forecast.model or "", forecast.target or ""
         entry.update(
@@ -121,10 +137,10 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 if window == "30d":
                     entry["verdict"] = record.verdict
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
-                    for level in STORED_LEVELS:
-                        coverage, banded, _ = record_band_columns(level)
-                        entry[f"{coverage}_30d"] = _round(record._mapping[coverage])
-                        entry[f"{banded}_30d"] = int(record._mapping[banded] or 0)
+                    for names in _LEVELS:
+                        entry[f"{names.coverage}_30d"] = _round(getattr(record,
+                                                                        names.coverage))
+                        entry[f"{names.banded}_30d"] = int(getattr(record, names.banded) or 0)
     entry["stale"] = any(value is not None and value > STALE_AFTER_CANDLES
                          for value in (entry["candles_behind"], entry["forecast_behind"]))
     return entry
@@ -179,14 +195,12 @@ def _band_figures(row: sa.Row | None) -> dict:
     ``nominal_80`` (0.8), ``coverage_80`` (None when no scored forecast had a band),
     ``banded_80`` and ``width_80`` (mean width, % of the last close)."""
     figures = {}
-    for level in STORED_LEVELS:
-        coverage, banded, width = record_band_columns(level)
-        values = {} if row is None else row._mapping
+    for names in _LEVELS:
         figures.update({
-            f"nominal_{level_label(level)}": level,
-            coverage: _round(values.get(coverage)),
-            banded: int(values.get(banded) or 0),
-            width: _round(values.get(width))})
+            f"nominal_{names.label}": names.level,
+            names.coverage: None if row is None else _round(getattr(row, names.coverage)),
+            names.banded: 0 if row is None else int(getattr(row, names.banded) or 0),
+            names.width: None if row is None else _round(getattr(row, names.width))})
     return figures
 
 
@@ -201,7 +215,7 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     if newest is None:
         return {"symbol": symbol, "interval": interval, "model": model, "target": target,
                 "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
-                "bands": {level["label"]: [] for level in levels()}, "cumulative": []}
+                "bands": {names.label: [] for names in _LEVELS}, "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
     by_candle: dict[int, sa.Row] = {}
@@ -216,7 +230,7 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     following = None
     if upcoming:
         row = upcoming[-1]
-        bounds = {level_label(level): _bounds(row, level) for level in STORED_LEVELS}
+        bounds = {names.label: _bounds(row, names) for names in _LEVELS}
         following = {"time": iso(row.openTime_next), "forecast": float(row.price_preidct_last),
                      "last_close": float(row.price_actual_last),
                      "bands": {label: list(band) for label, band in bounds.items()
@@ -228,17 +242,17 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
                       if r.openTime_next <= newest.openTime],
         "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
         "next": following,
-        "bands": {level_label(level): _band_points(shown, level) for level in STORED_LEVELS},
+        "bands": {names.label: _band_points(shown, names) for names in _LEVELS},
         "cumulative": [[iso(s.openTime_next), _round(v, 12)]
                        for s, v in zip(scores, cumulative, strict=True)],
     }
 
 
-def _band_points(shown: list[sa.Row], level: float) -> list[list]:
+def _band_points(shown: list[sa.Row], names: _LevelNames) -> list[list]:
     """``[time, lower, upper]`` of every forecast shown (the next one's too) at the candle it
     was for; ``None`` bounds where a forecast had no band (the chart leaves a gap), and an
     empty list when none had one."""
-    points = [[iso(row.openTime_next), *_bounds(row, level)] for row in shown]
+    points = [[iso(row.openTime_next), *_bounds(row, names)] for row in shown]
     return points if any(point[1] is not None for point in points) else []
 
 
