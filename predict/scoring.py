@@ -9,7 +9,7 @@ written in one transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -106,24 +106,30 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
 def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
     """(as_of, one record per window) of a series, from its stored scores."""
     scores = db.series_scores(conn, key)
-    return track_record([row.openTime_next for row in scores], [row.error for row in scores],
-                        [row.naive_error for row in scores],
-                        [None if row.direction_hit is None else bool(row.direction_hit)
-                         for row in scores], db.TRACK_RECORD_WINDOWS,
-                        [band_series(scores, level) for level in STORED_LEVELS])
+    # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
+    # up to a month of hours each.
+    columns = (dict(zip(scores[0]._fields, zip(*scores, strict=True), strict=True))
+               if scores else {})
+
+    def column(name: str) -> Sequence:
+        return columns.get(name, ())
+
+    return track_record(column("openTime_next"), column("error"), column("naive_error"),
+                        [None if hit is None else bool(hit)
+                         for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
+                        [band_series(column, level) for level in STORED_LEVELS])
 
 
-def band_series(scores: Sequence[sa.Row], level: float) -> BandSeries:
-    """One level's band outcomes of a series' stored scores (oldest first)."""
+def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
+    """One level's band outcomes of a series' stored scores (``column(name)``: a score
+    column's values, oldest first)."""
     lower_name, upper_name = band_columns(level)
-    inside, widths = [], []
-    for row in scores:
-        values = row._mapping
-        hit = values[inside_column(level)]
-        inside.append(None if hit is None else bool(hit))
-        widths.append(None if hit is None else
-                      band_width_pct(values[lower_name], values[upper_name], row.naive))
-    return BandSeries(level, inside, widths)
+    inside = column(inside_column(level))
+    widths = [None if hit is None else band_width_pct(lower, upper, naive)
+              for hit, lower, upper, naive in zip(inside, column(lower_name),
+                                                  column(upper_name), column("naive"),
+                                                  strict=True)]
+    return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
 def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:

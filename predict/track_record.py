@@ -92,7 +92,7 @@ def diebold_mariano(errors: Sequence[float], naive_errors: Sequence[float],
 class BandSeries:
     """One level's band outcomes of a series' scored forecasts, oldest first: whether the
     close fell inside (None: the forecast had no band of this level) and the band's width
-    in % of the last close (None likewise)."""
+    in % of the last close (None likewise); or the same as float arrays, NaN for None."""
 
     level: float
     inside: Sequence[bool | None]
@@ -117,15 +117,22 @@ class BandRecord:
                         (self.coverage, self.banded, self.width), strict=True))
 
 
+def _as_floats(values: Sequence) -> np.ndarray:
+    """Flags or figures with None as floats with NaN (True 1, False 0): one vector pass."""
+    return np.asarray(values, dtype=float)
+
+
 def band_record(level: float, inside: Sequence[bool | None],
                 widths: Sequence[float | None]) -> BandRecord:
     """The band figures of one window from its forecasts' outcomes (None: no band)."""
-    outcomes = [bool(hit) for hit in inside if hit is not None]
-    sizes = [float(width) for width in widths if width is not None]
-    if not outcomes:
+    hits, sizes = _as_floats(inside), _as_floats(widths)
+    banded = ~np.isnan(hits)
+    count = int(banded.sum())
+    if count == 0:
         return BandRecord(level, 0, None, None)
-    return BandRecord(level, len(outcomes), sum(outcomes) / len(outcomes),
-                      sum(sizes) / len(sizes) if sizes else None)
+    known = sizes[~np.isnan(sizes)]
+    return BandRecord(level, count, float(hits[banded].mean()),
+                      float(known.mean()) if known.size else None)
 
 
 @dataclass(frozen=True)
@@ -222,17 +229,15 @@ def track_record(open_times: Sequence[int], errors: Sequence[float],
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
     hits = list(direction_hits)
+    band_values = [(series.level, _as_floats(series.inside), _as_floats(series.widths))
+                   for series in bands]
     records = []
     for name, length in windows.items():
         keep = np.ones(len(times), bool) if length is None else times > as_of - length
-
-        def kept(values: Sequence, keep: np.ndarray = keep) -> list:
-            return [value for value, k in zip(values, keep, strict=True) if k]
-
         records.append(window_record(
-            name, model[keep], naive[keep], kept(hits),
-            [BandSeries(series.level, kept(series.inside), kept(series.widths))
-             for series in bands]))
+            name, model[keep], naive[keep], [h for h, k in zip(hits, keep, strict=True) if k],
+            [BandSeries(level, inside[keep], widths[keep])
+             for level, inside, widths in band_values]))
     return as_of, records
 
 
