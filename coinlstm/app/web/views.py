@@ -100,7 +100,7 @@ def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
                               -(p["change_pct"] or 0.0), p["symbol"]))
     run = db.last_run(conn, market)
     return {"market": market, "interval": interval, "newest_candle": iso(market_newest),
-            "newest_candle_ms": market_newest, "pairs": pairs, "levels": levels(),
+            "newest_candle_ms": market_newest, "pairs": pairs,
             "last_run": None if run is None else run_entry(run)}
 
 
