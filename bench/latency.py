@@ -193,7 +193,8 @@ class MarketBench:
                 *self.cold_flags, *self.args.job_flags]
         wall, _, code = run_measured(argv, self._env(self.cold_env),
                                      self.run_dir / "prime.log")
-        scratch.unlink()
+        for leftover in self.run_dir.glob(f"{scratch.name}*"):  # with its lock files
+            leftover.unlink()
         if code != 0:
             raise SystemExit(f"{self.market.name}: the priming run failed (exit {code}); see "
                              f"{self.run_dir / 'prime.log'}")

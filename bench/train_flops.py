@@ -66,15 +66,17 @@ def numpy_round(shapes: list[tuple[int, int, int]], steps: int) -> Callable[[], 
         x = rng.standard_normal((m, k), dtype=np.float32)
         w = rng.standard_normal((k, n), dtype=np.float32)
         g = rng.standard_normal((m, n), dtype=np.float32)
-        operands.append((x, w, g, x.T.copy(), w.T.copy()))
+        # the products land in buffers allocated once, as a compiled step's do
+        operands.append((x, w, g, x.T.copy(), w.T.copy(), np.empty((m, n), np.float32),
+                         np.empty((m, k), np.float32), np.empty((k, n), np.float32)))
 
     def one_round() -> float:
         started = time.perf_counter()
         for _ in range(steps):
-            for x, w, g, x_t, w_t in operands:
-                np.matmul(x, w)
-                np.matmul(g, w_t)
-                np.matmul(x_t, g)
+            for x, w, g, x_t, w_t, y, dx, dw in operands:
+                np.matmul(x, w, out=y)
+                np.matmul(g, w_t, out=dx)
+                np.matmul(x_t, g, out=dw)
         return time.perf_counter() - started
 
     return one_round
@@ -122,27 +124,40 @@ def keras_epoch(backend: str, cache: Path, batch: int, window: int, features: in
 def measure(backend: str = "jax", batch: int = 128, window: int = 1,
             features: int = DEFAULT_FEATURES, units: int = 64, steps: int = 160,
             rounds: int = 30) -> dict:
-    """Numpy rounds and training epochs of ``steps`` steps, taken in turn (the machine is
-    shared: both see the same load), after one of each to warm up and compile; the best of
-    ``rounds`` each."""
+    """Numpy rounds (with the BLAS's own threads, and with one thread) and training epochs of
+    ``steps`` steps, taken in turn (the machine is shared: all see the same load), after one
+    of each to warm up and compile; the best of ``rounds`` each. The floor is the faster
+    numpy: at these small shapes a threaded BLAS can lose to one thread, and on a loaded
+    machine its threads wait for each other."""
+    from threadpoolctl import threadpool_limits
+
     shapes = step_matmuls(batch, window, features, units)
     flops = step_flops(batch, window, features, units)
     with tempfile.TemporaryDirectory(prefix="coinlstm-flops-") as cache:
         numpy_time = numpy_round(shapes, steps)
         train_time = keras_epoch(backend, Path(cache), batch, window, features, units, steps)
-        numpy_time()
-        train_time()
-        numpy_best, train_best = float("inf"), float("inf")
-        for _ in range(rounds):
-            numpy_best = min(numpy_best, numpy_time())
-            train_best = min(train_best, train_time())
-    step_seconds, numpy_seconds = train_best / steps, numpy_best / steps
+
+        def numpy_one_thread() -> float:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return numpy_time()
+
+        timers = {"numpy": numpy_time, "numpy_1": numpy_one_thread, "train": train_time}
+        best = {name: float("inf") for name in timers}
+        for round_number in range(rounds + 1):
+            for name, timer in timers.items():
+                seconds = timer()
+                if round_number:  # round 0 warms up and compiles
+                    best[name] = min(best[name], seconds)
+    step_seconds = best["train"] / steps
+    numpy_seconds = min(best["numpy"], best["numpy_1"]) / steps
     return {
         "backend": backend, "batch": batch, "window": window, "features": features,
         "units": units, "shapes": [list(shape) for shape in shapes],
         "step_mflop": flops / 1e6, "step_ms": step_seconds * 1e3,
         "train_gflops": flops / step_seconds / 1e9,
         "numpy_step_ms": numpy_seconds * 1e3, "numpy_gflops": flops / numpy_seconds / 1e9,
+        "numpy_threaded_gflops": flops / (best["numpy"] / steps) / 1e9,
+        "numpy_one_thread_gflops": flops / (best["numpy_1"] / steps) / 1e9,
         "floor_ratio": step_seconds / numpy_seconds,
         "load": os.getloadavg()[0],
     }
@@ -156,7 +171,9 @@ def describe(result: dict) -> str:
             f"{result['step_mflop']:.1f} MFLOP counted): {result['step_ms']:.3f} ms = "
             f"{result['train_gflops']:.1f} GFLOP/s; numpy float32 matmul at the same shapes "
             f"({shapes}, forward and both backward products): {result['numpy_step_ms']:.3f} ms "
-            f"= {result['numpy_gflops']:.1f} GFLOP/s; the step takes "
+            f"= {result['numpy_gflops']:.1f} GFLOP/s (BLAS threads "
+            f"{result['numpy_threaded_gflops']:.1f}, one thread "
+            f"{result['numpy_one_thread_gflops']:.1f}); the step takes "
             f"{result['floor_ratio']:.2f}x the matmul floor (load {result['load']:.1f})")
 
 
