@@ -55,6 +55,9 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
     report = json.loads(report_path.read_text())
     assert report["totals"] == {"ok": 3, "failed": 0, "pairs": 3}
     assert "naive RMSE" in done.stdout and "pairs ok 3, failed 0" in done.stdout
+    # Each pair was forked from the fork server, which imported Keras once for all three.
+    assert "fork server ready in" in done.stdout
+    assert "fork server closed: 3 tasks forked" in done.stdout
     engine = db.open_database(db_url)
     with engine.connect() as conn:
         for pair in report["pairs"]:
@@ -91,28 +94,58 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
 
 def test_failed_and_timed_out_pairs_do_not_stop_the_others(synthetic_candles, sqlite_url,
                                                            tmp_path, replay_market):
-    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH3ETH"))
+    """A too short pair, a stalled one (killed at --timeout) and one whose process dies
+    (SIGKILL) each cost only that pair, in one line, and the next pairs still run."""
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH2ETH",
+                                                          "SYNTH3ETH", "SYNTH4ETH"))
     # too short:
     write_sample(synthetic_candles / "SYNTH5ETH.csv", tmp_path / "serve", 60, tail=True)
     report_path = tmp_path / "report.json"
     server = replay_market(tmp_path / "serve", now=now)
     done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
                 "--artifacts", str(tmp_path / "art"), "--workers", "2", "--timeout", "45",
-                "--only", "SYNTH1ETH,SYNTH3ETH,SYNTH5ETH", "--report", str(report_path), *FAST,
-                env={"COINLSTM_TEST_STALL": "SYNTH3ETH"})
+                "--only", "SYNTH1ETH,SYNTH2ETH,SYNTH3ETH,SYNTH4ETH,SYNTH5ETH",
+                "--report", str(report_path), *FAST,
+                env={"COINLSTM_TEST_STALL": "SYNTH3ETH", "COINLSTM_TEST_CRASH": "SYNTH2ETH"})
     assert done.returncode == 3, done.stdout + done.stderr
     report = json.loads(report_path.read_text())
     by_symbol = {p["symbol"]: p for p in report["pairs"]}
-    assert by_symbol["SYNTH1ETH"]["status"] == "ok"
+    assert by_symbol["SYNTH1ETH"]["status"] == by_symbol["SYNTH4ETH"]["status"] == "ok"
+    assert by_symbol["SYNTH2ETH"]["status"] == "failed"
+    assert by_symbol["SYNTH2ETH"]["reason"] == (
+        "killed by signal SIGKILL: coinlstm-test: crashing SYNTH2ETH")
     assert by_symbol["SYNTH3ETH"]["status"] == "timeout"
     assert "timed out after 45 s" in by_symbol["SYNTH3ETH"]["reason"]
     assert by_symbol["SYNTH5ETH"]["status"] == "failed"
     assert "candles" in by_symbol["SYNTH5ETH"]["reason"]
-    assert report["totals"] == {"ok": 1, "failed": 2, "pairs": 3}
+    assert report["totals"] == {"ok": 2, "failed": 3, "pairs": 5}
+    assert "fork server closed: 5 tasks forked" in done.stdout
     engine = db.open_database(sqlite_url)
     with engine.connect() as conn:
-        assert db.table_fingerprint(conn)["historical_train"] == 1
+        assert db.table_fingerprint(conn)["historical_train"] == 2
     engine.dispose()
+
+
+def test_a_forked_pair_trains_as_a_fresh_process_does(synthetic_candles, tmp_path,
+                                                      replay_market):
+    """Same seed, same candles: the pair forked from the fork server and the pair in a fresh
+    interpreter (--fresh-processes) forecast the very same figures."""
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH",))
+    server = replay_market(tmp_path / "serve", now=now)
+    results = {}
+    for how in ("forked", "fresh"):
+        report_path = tmp_path / f"{how}.json"
+        done = _job("--market", "ETH", "--db", f"sqlite:///{tmp_path / how}.sqlite",
+                    "--binance-url", server.url, "--artifacts", str(tmp_path / how),
+                    "--report", str(report_path), *FAST,
+                    *(["--fresh-processes"] if how == "fresh" else []))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ("fork server closed: 1 tasks forked" in done.stdout) is (how == "forked")
+        [pair] = json.loads(report_path.read_text())["pairs"]
+        results[how] = pair["result"]
+    for key in ("predicted_close", "rmse", "naive_rmse", "skill", "shrinkage", "epochs_run",
+                "lower_80", "upper_95"):
+        assert results["forked"][key] == results["fresh"][key], key
 
 
 def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db_url, tmp_path,
