@@ -32,6 +32,7 @@ from coinlstm.app.executors import (
 )
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
+from tests.helpers import REPO, alive, parent_of, wait_for
 
 #: The keys of every outcome (Outcome.to_dict) after the task's own identity keys.
 OUTCOME_KEYS = ["status", "seconds", "reason", "result", "peak_rss_mb", "log", "attempts"]
@@ -135,23 +136,10 @@ def test_an_abandoned_run_kills_its_running_children(tmp_path, fork):
     pid = int(pid_file.read_text())
     running.close()  # the driver was interrupted
     deadline = time.monotonic() + 30
-    while _alive(pid):
+    while alive(pid):
         assert time.monotonic() < deadline, "the child outlived its abandoned run"
         time.sleep(0.1)
     assert not (tmp_path / "logs" / "QUEUED.log").exists()  # never started
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie, ended but not yet reaped by whoever adopted it, is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_registry_names_every_kind_and_refuses_others(tmp_path):
@@ -225,7 +213,7 @@ def test_each_task_is_a_forked_child_of_a_server_that_imported_keras(tmp_path, c
         assert result["lifeline_parent"] == str(server)  # it dies with the server
         assert result["keras_imported"] is True and result["os_threads"] == 1
     assert "fork server closed: 4 tasks forked" in output
-    assert not _alive(server)  # the run closed it
+    assert not alive(server)  # the run closed it
     assert (tmp_path / "logs" / "fork-server.log").exists()
 
 
@@ -276,14 +264,14 @@ def test_a_dead_server_costs_its_running_task_only(tmp_path, capsys):
     running = executor.run([ScriptTask(1, "HANG", HANG_WITH_LIFELINE),
                             ScriptTask(2, "AFTER", WHO)])
     pid_file = tmp_path / "logs" / "HANG.result.json.pid"
-    _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    wait_for(lambda: pid_file.exists() and pid_file.read_text())
     child = int(pid_file.read_text())
     os.kill(_server_pid(capsys.readouterr().out), signal.SIGKILL)
     outcomes = {o.symbol: o for o in running}
     assert outcomes["HANG"].status == FAILED
     assert outcomes["HANG"].reason == ("the fork server ended (killed by signal SIGKILL), "
                                        "while the task ran")
-    _wait_for(lambda: not _alive(child))
+    wait_for(lambda: not alive(child))
     assert outcomes["AFTER"].ok and outcomes["AFTER"].result["ppid"] == os.getpid()
     assert "the remaining tasks start fresh processes" in capsys.readouterr().out
 
@@ -302,29 +290,20 @@ list(executor.run([ScriptTask(1, "HANG", HANG)]))
 
 
 def test_a_killed_driver_takes_the_server_and_its_children_along(tmp_path):
-    from tests.helpers import REPO
-
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], cwd=REPO,
                               stdout=subprocess.PIPE, text=True)
     try:
         pid_file = tmp_path / "logs" / "HANG.result.json.pid"
-        _wait_for(lambda: pid_file.exists() and pid_file.read_text()
+        wait_for(lambda: pid_file.exists() and pid_file.read_text()
                   or driver.poll() is not None)
         assert driver.poll() is None, driver.stdout.read()
         child = int(pid_file.read_text())
-        server = _parent_of(child)
-        assert server != driver.pid and _parent_of(server) == driver.pid
+        server = parent_of(child)
+        assert server != driver.pid and parent_of(server) == driver.pid
         driver.kill()
         driver.wait()
-        _wait_for(lambda: not _alive(server) and not _alive(child))
+        wait_for(lambda: not alive(server) and not alive(child))
     finally:
         if driver.poll() is None:
             driver.kill()
         driver.wait()
-
-
-def _wait_for(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.1)

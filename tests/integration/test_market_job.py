@@ -17,9 +17,13 @@ from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
 from tests.helpers import (
     REPO,
     after_last,
+    alive,
     as_tuples,
+    children_of,
     import_into,
+    parent_of,
     text_rows,
+    wait_for,
     write_csv,
     write_market,
     write_sample,
@@ -146,6 +150,40 @@ def test_a_forked_pair_trains_as_a_fresh_process_does(synthetic_candles, tmp_pat
     for key in ("predicted_close", "rmse", "naive_rmse", "skill", "shrinkage", "epochs_run",
                 "lower_80", "upper_95"):
         assert results["forked"][key] == results["fresh"][key], key
+
+
+def test_sigterm_of_the_job_stops_its_forked_pairs_and_the_fork_server(
+        synthetic_candles, sqlite_url, tmp_path, replay_market):
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH",))
+    server = replay_market(tmp_path / "serve", now=now)
+    job = subprocess.Popen(
+        [sys.executable, str(REPO / "run_all.py"), "--market", "ETH", "--db", sqlite_url,
+         "--binance-url", server.url, "--artifacts", str(tmp_path / "art"), *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, COINLSTM_TEST_STALL="SYNTH1ETH",
+                 COINLSTM_HOME=str(tmp_path / "home")))
+    try:
+        for line in job.stdout:  # the job's own lines, up to the fork server's
+            if line.startswith("fork server ready"):
+                break
+        else:
+            raise AssertionError(f"no fork server: {job.communicate()}")
+        fork_server = int(line.split("(pid ")[1].split(",")[0])
+        assert parent_of(fork_server) == job.pid
+        wait_for(lambda: any("coinlstm-test: stalling SYNTH1ETH" in log.read_text()
+                             for log in (tmp_path / "home").glob("logs/*/SYNTH1ETH.log")),
+                 what="the stalled pair")
+        [pair] = children_of(fork_server)
+        os.kill(job.pid, signal.SIGTERM)
+        out, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode == 128 + signal.SIGTERM, out + err
+    assert err.strip().splitlines()[-1] == "coinlstm run: error: stopped by signal SIGTERM"
+    assert "SYNTH1ETH" in out and "fork server closed: 1 tasks forked" in out
+    wait_for(lambda: not alive(pair) and not alive(fork_server), what="the pair's end")
 
 
 def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db_url, tmp_path,
