@@ -217,6 +217,25 @@ def test_each_task_is_a_forked_child_of_a_server_that_imported_keras(tmp_path, c
     assert (tmp_path / "logs" / "fork-server.log").exists()
 
 
+def test_warm_up_starts_the_server_before_the_tasks_and_close_ends_it(tmp_path, capsys):
+    """The market job warms the executor up before its crawl: the server imports meanwhile,
+    the tasks then fork from that same server, and close() ends it even if no task ran."""
+    executor = _executor(tmp_path, timeout=60)
+    executor.warm_up()
+    executor.close()  # nothing to train after all
+    output = capsys.readouterr().out
+    assert not alive(_server_pid(output))
+    assert "fork server closed: 0 tasks forked" in output
+    executor = _executor(tmp_path, timeout=60)
+    executor.warm_up()
+    wait_for(lambda: (tmp_path / "logs" / "fork-server.log").exists())
+    outcomes = list(executor.run([ScriptTask(1, "WHO1", WHO), ScriptTask(2, "WHO2", WHO)]))
+    executor.close()
+    output = capsys.readouterr().out
+    assert [o.result["ppid"] for o in outcomes] == [_server_pid(output)] * 2
+    assert output.count("fork server closed") == 1 and "2 tasks forked" in output
+
+
 def test_fresh_processes_when_asked(tmp_path, capsys):
     [outcome] = _executor(tmp_path, timeout=60, fork=False).run([ScriptTask(1, "WHO", WHO)])
     assert outcome.ok, outcome.reason

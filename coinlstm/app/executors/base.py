@@ -113,12 +113,22 @@ class ExecutorConfig:
 class Executor(Protocol):
     name: str
 
+    def warm_up(self) -> None:
+        """Begin, in the background, what the tasks will need (the subprocess executor's fork
+        server imports Keras), so that it overlaps the caller's own work (the crawl). A
+        caller that warms up closes the executor (:meth:`close`) when done."""
+        ...
+
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         """Start the tasks (at most ``workers`` at once) and yield each outcome as it ends.
 
         The iterator has ``close()``: the caller calls it when it stops early (interrupted),
         and the executor then starts no more tasks and stops the running ones.
         """
+        ...
+
+    def close(self) -> None:
+        """Release what :meth:`warm_up` or :meth:`run` started; may be called again."""
         ...
 
 

@@ -97,6 +97,7 @@ class SubprocessExecutor:
         self._server: ForkServer | None = None
         self._forking: bool | None = None if config.settings.fork_server else False
         self._server_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     def child_env(self) -> dict[str, str]:
         # The database URL travels in the environment, not argv: `ps` shows argv to everyone.
@@ -111,6 +112,21 @@ class SubprocessExecutor:
         if self.settings.db_retry_seconds is not None:
             env[ENV_DB_RETRY_SECONDS] = repr(self.settings.db_retry_seconds)
         return env
+
+    def warm_up(self) -> None:
+        """Start the fork server in the background (its imports take seconds)."""
+        if self._forking is None and self._warming is None:
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            self._warming = threading.Thread(target=self._ready_server,
+                                             name="fork-server-start", daemon=True)
+            self._warming.start()
+
+    def close(self) -> None:
+        """Close the fork server (after its start, if that is under way)."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
+        self._close_server()
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         """Starts every task now (not on the first ``next``), so the caller can work meanwhile."""
@@ -213,9 +229,13 @@ class SubprocessExecutor:
         return _FreshChild(process)
 
     def _fork_server(self, argv: list[str]) -> ForkServer | None:
-        """The run's fork server, started on first use; None: start a fresh process."""
+        """The fork server to run ``argv`` in; None: start a fresh process."""
         if self._forking is False or not forkable(argv):
             return None
+        return self._ready_server()
+
+    def _ready_server(self) -> ForkServer | None:
+        """The run's fork server, started on first use (None: forking is off)."""
         with self._server_lock:  # the other tasks wait here while the server starts
             if self._forking is None:
                 self._server = self._start_server()
@@ -247,6 +267,8 @@ class SubprocessExecutor:
     def _close_server(self) -> None:
         with self._server_lock:
             server, self._server = self._server, None
+            if self._forking:  # a later run starts a server of its own
+                self._forking = None
         if server is not None:
             rss_end = server.close()
             _say(f"fork server closed: {server.forked} tasks forked; RSS "
