@@ -6,13 +6,13 @@ hourly job on it with ``--skip-crawl`` and tiny epochs, once with the fork serve
 and once with ``--fresh-processes``, in the same run. While each job runs, its process tree is
 sampled every 0.1 s from /proc.
 
-Prints, per mode: wall time, per-pair median seconds, the driver's peak RSS (the job's report),
-the fork server's RSS when first seen and when last seen (and its largest), the pairs'
-peak RSS (wait4's ru_maxrss, the job's report: for a forked child it counts the pages it
-shares with the server) over the first and the last ``--window`` pairs, the largest, and the
-largest sampled private memory (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup: what
-a pair's process adds to the machine). Flat memory: the last pairs' figures equal the
-first pairs'.
+Prints, per mode: wall time, per-pair median seconds, the driver's peak RSS (the job's
+report), the fork server's RSS when ready and at the end (the job's own lines) and its largest
+sampled, the pairs' peak RSS (wait4's ru_maxrss, the job's report: for a forked child it
+counts the pages it shares with the server) over the first and the last ``--window`` pairs,
+the largest, and the largest sampled private memory (Private_Clean + Private_Dirty of
+/proc/PID/smaps_rollup: what a pair's process adds to the machine). Flat memory: the last
+pairs' figures equal the first pairs'.
 
     .venv/bin/python bench/pool.py                      # 32 pairs, both modes, 2 workers
     .venv/bin/python bench/pool.py --pairs 60 --modes fork
@@ -181,9 +181,8 @@ def describe(mode: str, data: dict, window: int) -> list[str]:
         if private else "       pair private memory: no sample",
     ]
     if server:
-        lines.append(f"       fork server RSS: {server[0]:.0f} MB when first seen, "
-                     f"{server[-1]:.0f} MB when last seen, largest {max(server):.0f} MB "
-                     f"({len(server)} samples)")
+        lines.append(f"       fork server RSS (sampled): largest {max(server):.0f} MB, last "
+                     f"{server[-1]:.0f} MB ({len(server)} samples)")
     notes = [line for line in data["bench_out"].splitlines() if line.startswith("fork server")]
     lines += [f"       job: {line}" for line in notes]
     return lines

@@ -175,8 +175,9 @@ class SubprocessExecutor:
         lost = None
         try:
             returncode, peak_kb = child.wait()
-        except ForkUnavailable as exc:  # the server died with the child: no exit status
+        except ForkUnavailable as exc:  # the server died before the child: no exit status
             returncode, peak_kb, lost = None, None, str(exc)
+            kill_group(child.pid)  # its lifeline would end it within a second; now, then
         finally:
             if timer is not None:
                 timer.cancel()
