@@ -249,6 +249,8 @@ class MarketBench:
             result.notes.append(f"the job exited {code}: see {self.run_dir / label}.log")
         result.notes.append(f"driver start-up {wall - data['wall_seconds']:.1f} s; largest "
                             f"process of the tree {tree_mb:.0f} MB")
+        result.notes += [line for line in (self.run_dir / f"{label}.log").read_text()
+                         .splitlines() if line.startswith("fork server")]
         return result
 
     def _last_forecast(self, run_id: str, database: Path) -> tuple[float | None, str]:
