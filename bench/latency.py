@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -249,6 +250,11 @@ class MarketBench:
             result.notes.append(f"the job exited {code}: see {self.run_dir / label}.log")
         result.notes.append(f"driver start-up {wall - data['wall_seconds']:.1f} s; largest "
                             f"process of the tree {tree_mb:.0f} MB")
+        fits = Counter((pair.get("result") or {}).get("fit") for pair in pairs)
+        fits.pop(None, None)
+        if fits:  # warm start says which pairs were fine-tuned and which fitted from scratch
+            result.notes.append("fits: " + ", ".join(f"{kind} {count}"
+                                                     for kind, count in sorted(fits.items())))
         result.notes += [line for line in (self.run_dir / f"{label}.log").read_text()
                          .splitlines() if line.startswith("fork server")]
         return result
