@@ -277,10 +277,12 @@ class MarketBench:
         finally:
             engine.dispose()
         if newest_file is not None:
-            if newest_row is not None and not newest_row - 1 <= newest_file <= newest_row + 2:
-                return newest_file, (f"last result file {newest_file:.1f} but newest row "
-                                     f"time_create {newest_row}")
-            return newest_file, "last forecast: the pairs' result files"
+            if newest_row is None:
+                return newest_file, "last forecast: the pairs' result files (no rows?)"
+            # time_create is taken before the store (artifacts, plot, commit), to the second
+            return newest_file, (f"last forecast: the pairs' result files, "
+                                 f"{newest_file - newest_row:.1f} s after the newest row's "
+                                 f"time_create")
         if newest_row is not None:
             return newest_row + 1.0, "last forecast: time_create + 1 s (no result files)"
         return None, "no forecast written"
