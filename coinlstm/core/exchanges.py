@@ -36,6 +36,9 @@ class Exchange:
     intervals: tuple[str, ...]
     #: The real API (used when no --exchange-url points elsewhere).
     default_url: str
+    #: How a (base, quote) pair is written as a symbol, and in which case.
+    symbol_format: str = "{base}{quote}"
+    lower_case: bool = False
 
     def check_symbol(self, symbol: str) -> str:
         """The symbol if it has this exchange's form; BadInput (one line) otherwise."""
@@ -76,6 +79,11 @@ class Exchange:
             raise BadInput(f"{symbol} is quoted in {named}, not {quote.upper()}")
         return base, named
 
+    def symbol_of(self, base: str, quote: str) -> str:
+        """The symbol of (base, quote) in this exchange's form (:meth:`assets`' inverse)."""
+        text = self.symbol_format.format(base=base, quote=quote)
+        return self.check_symbol(text.lower() if self.lower_case else text.upper())
+
     def lacks(self) -> tuple[str, ...]:
         """The kline columns this exchange does not have (in kline order)."""
         return tuple(name for name in KLINE_COLUMNS
@@ -91,18 +99,19 @@ EXCHANGES: dict[str, Exchange] = {
         "poloniex", re.compile(r"(?P<base>[A-Z0-9]{1,12})_(?P<quote>[A-Z0-9]{2,10})"),
         "BASE_QUOTE", "BTC_USDT", "USDT", _EVERY_COLUMN,
         ("1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "3d", "1w"),
-        "https://api.poloniex.com"),
+        "https://api.poloniex.com", "{base}_{quote}"),
     "bithumb": Exchange(
         "bithumb", re.compile(r"(?P<quote>[A-Z][A-Z0-9]{1,9})-(?P<base>[A-Z0-9]{1,12})"),
         "QUOTE-BASE", "KRW-ETH", "KRW",
         frozenset({"open", "high", "low", "close", "volume", "closeTime", "quoteAssetVolume"}),
-        ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"), "https://api.bithumb.com"),
+        ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"), "https://api.bithumb.com",
+        "{quote}-{base}"),
     "coingecko": Exchange(
         "coingecko", re.compile(
             r"(?=[a-z0-9-]*[a-z])(?P<base>[a-z0-9][a-z0-9-]*)-(?P<quote>[a-z0-9]{2,10})"),
         "COINID-VS in lower case", "bitcoin-usd", "USD",
         frozenset({"close", "closeTime", "quoteAssetVolume"}), ("1h", "1d"),
-        "https://api.coingecko.com"),
+        "https://api.coingecko.com", "{base}-{quote}", lower_case=True),
 }
 
 
