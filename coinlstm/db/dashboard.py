@@ -12,6 +12,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from coinlstm.core.columns import STORED_LEVELS, band_columns
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     SERIES_COLUMNS,
@@ -32,6 +33,11 @@ def markets(conn: Connection, exchange: str | None = None) -> list[str]:
     if exchange is not None:
         query = query.where(coin_info.c.exchange == exchange)
     return [v for (v,) in conn.execute(query)]
+
+
+def _band_bounds(table: sa.Table) -> list[sa.Column]:
+    """The stored levels' bounds of a forecast: lower_80, upper_80, lower_95, upper_95."""
+    return [table.c[name] for level in STORED_LEVELS for name in band_columns(level)]
 
 
 #: What the dashboard reads of a pair (every value costs decoding time on MySQL).
@@ -133,12 +139,13 @@ def newest_of_pairs(conn: Connection, interval: str, *, market: str | None = Non
 
 
 def forecasts_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, sa.Row]:
-    """Forecast rows by id (primary key): what the dashboard shows of a forecast."""
+    """Forecast rows by id (primary key): what the dashboard shows of a forecast, its
+    bands included."""
     if not ids:
         return {}
     p = historical_price_predictions
     query = sa.select(p.c.id, p.c.id_coin, p.c.openTime_next, p.c.price_preidct_last,
-                      p.c.price_actual_last, p.c.model, p.c.target
+                      p.c.price_actual_last, p.c.model, p.c.target, *_band_bounds(p)
                       ).where(p.c.id.in_(sorted(set(ids))))
     return {int(row.id): row for row in conn.execute(query)}
 
@@ -184,11 +191,12 @@ def closes_since(conn: Connection, coin_id: int, interval: str, since: int) -> l
 
 def forecasts_since(conn: Connection, coin_id: int, interval: str, since: int
                     ) -> list[sa.Row]:
-    """The pair's forecasts for candles opened at or after ``since``, oldest first."""
+    """The pair's forecasts (and their bands) for candles opened at or after ``since``,
+    oldest first."""
     p = historical_price_predictions
     return list(conn.execute(
         sa.select(p.c.id, p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
-                  p.c.model, p.c.target)
+                  p.c.model, p.c.target, *_band_bounds(p))
         .where(p.c.id_coin == coin_id, interval_filter(p.c.interval, interval),
                p.c.openTime_next >= since)
         .order_by(p.c.openTime_next, p.c.id)))
