@@ -10,7 +10,7 @@ of the following ones, with the statements each request sent to its database. Wi
 databases, their requests alternate, so the machine's load weighs on both alike.
 
     .venv/bin/python bench/serve.py                  # SQLite and MySQL, side by side
-    .venv/bin/python bench/serve.py --only sqlite    # SQLite file in a temp folder
+    .venv/bin/python bench/serve.py --only sqlite    # SQLite file in a temp folder, removed after
     .venv/bin/python bench/serve.py --only mysql     # a fresh MySQL database, dropped after
     .venv/bin/python bench/serve.py --keep data/bench-serve.sqlite --mysql-database bench_serve
                                                      # build each once, reuse it after
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import sys
@@ -179,9 +180,12 @@ def main() -> int:
             if kind == "mysql":
                 url, cleanup = mysql_database(args.mysql_database)
                 cleanups.append(cleanup)
-            else:
-                path = args.keep or Path(tempfile.mkdtemp(prefix="bench-serve-")) / "s.sqlite"
-                url = f"sqlite:///{path.resolve()}"
+            elif args.keep is not None:
+                url = f"sqlite:///{args.keep.resolve()}"
+            else:  # a temp folder of its own, removed after
+                folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+                cleanups.append(lambda folder=folder: shutil.rmtree(folder, ignore_errors=True))
+                url = f"sqlite:///{folder / 's.sqlite'}"
             if not is_built(url):
                 seconds = build(url, args.pairs, args.days)
                 print(f"{kind}: built {args.pairs} pairs x {args.days} days of hourly "
