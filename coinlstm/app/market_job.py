@@ -54,11 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--skip-crawl", action="store_true",
                      help="train on the stored candles: the market's TRADING pairs and the "
                           "ones only imported from files (status unknown)")
-    from crawl.crawler import DEFAULT_SINCE
+    from crawl.crawler import DEFAULT_SINCE, add_crawl_workers_argument
 
     job.add_argument("--since", default=None, metavar="DATE",
                      help=f"where a new pair's history starts when the crawl backfills it "
                           f"(UTC; default {DEFAULT_SINCE})")
+    add_crawl_workers_argument(job)
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
     add_executor_arguments(job, "pair", timeout=1800.0)
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
+    from crawl.crawler import check_crawl_workers
+
+    check_crawl_workers(args.crawl_workers)
     check_timeout(args.timeout)
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
@@ -196,7 +200,8 @@ class MarketJob:
             lambda: crawl_market(self.engine, self.settings.exchange_url, self.market,
                                  interval=self.options.interval, since_ms=self.since_ms,
                                  only=self.only, progress=not self.args.no_progress,
-                                 exchange_name=self.settings.exchange),
+                                 exchange_name=self.settings.exchange,
+                                 workers=self.args.crawl_workers),
             self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
