@@ -195,3 +195,18 @@ def test_a_worker_count_out_of_range_is_refused_before_anything(workers, sqlite_
         _crawl(engine, server, workers=workers)
     assert server.request_log == []
     engine.dispose()
+
+
+@pytest.mark.parametrize("command, workers", [("crawl", "0"), ("run", "33")])
+def test_the_flag_out_of_range_is_one_line_exit_2(command, workers, sqlite_url, tmp_path,
+                                                  replay_market, cli):
+    write_wide_market(tmp_path / "serve", pairs=2, candles=10)
+    server = replay_market(tmp_path / "serve", now=AFTER_LAST)
+    done = cli(command, "--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
+               "--crawl-workers", workers, "--no-progress", "--artifacts", str(tmp_path / "a"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"coinlstm {command}: error: --crawl-workers must be from 1 to 32, "
+                     f"got {workers}"], done.stderr
+    assert server.request_log == []
+    assert not (tmp_path / "coinlstm.sqlite").exists()  # refused before the database too
