@@ -52,13 +52,15 @@ class RequestGate:
             self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
             self.rate_limit_waits += 1
 
-    def space(self, seconds: float) -> None:
+    def space(self, seconds: float) -> float:
         """Wait until ``seconds`` have passed since the previous spaced request started (of any
-        thread), then mark this one's start: ccxt's ``rateLimit`` rule, across threads."""
+        thread), then mark this one's start (returned, time.monotonic()): ccxt's
+        ``rateLimit`` rule, across threads."""
         with self._cond:
             while (pause := self._last_spaced + seconds - time.monotonic()) > 0:
                 self._cond.wait(pause)
             self._last_spaced = time.monotonic()
+            return self._last_spaced
 
     def count_retry(self) -> None:
         with self._cond:
