@@ -49,9 +49,9 @@ DEFAULT_EXCHANGE = "binance"
 #: Pairs a crawl fetches at once (crawl --crawl-workers, run --crawl-workers). Every thread
 #: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: with
 #: replies 50-100 ms slow (a round trip to the exchange) it beat 8 in every run of
-#: bench/crawl.py's 400-pair market on 2 cores, and 24 or 32 were no better within the noise
-#: (docs/benchmarks.md). At most MAX_CRAWL_WORKERS: the HTTP connection pool keeps that many
-#: connections per exchange.
+#: bench/crawl.py's 400-pair market on 2 cores; 24 was as fast within the noise and 32 no
+#: faster (docs/benchmarks.md). At most MAX_CRAWL_WORKERS: the HTTP connection pool keeps
+#: that many connections per exchange.
 DEFAULT_CRAWL_WORKERS = 16
 MAX_CRAWL_WORKERS = 32
 #: How long a transient database error (server restarting, lost connection, deadlock) is
