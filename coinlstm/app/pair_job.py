@@ -157,6 +157,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOpti
                                  options.interval),
             retry_seconds, f"{symbol}: reading candles")
         testhooks.stall_if_asked(symbol)
+        testhooks.crash_if_asked(symbol)
         dataset = _dataset(open_times, values, with_series, symbol, options)
         return _train_and_store(settings, engine, dataset, coin_id, symbol, options, run_id,
                                 backend_name, paths, started)

@@ -8,14 +8,22 @@ market's newest, a forecast is behind when it is not for the pair's next candle.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import INTERVAL_MS
-from predict.track_record import EDGE, NO_EVIDENCE, cumulative_loss_differential
+from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
+from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
+from coinlstm.core.exchanges import job_name, split_job_name
+from predict.track_record import (
+    EDGE,
+    NO_EVIDENCE,
+    band_width_pct,
+    cumulative_loss_differential,
+)
 
 #: A pair or forecast more than this many candles behind is flagged stale.
 STALE_AFTER_CANDLES = 1
@@ -40,17 +48,58 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else float(f"{float(value):.{digits}g}")
 
 
-def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
-    """Every pair of the market: close, newest forecast, change, verdict, 7d/30d forward
-    skill, staleness; pairs with an edge first, then by forecast change (largest rise)."""
-    coins = db.coins_of_market(conn, market)
-    if not coins:
-        raise NotFound(f"no pairs of market {market}")
-    ids = [int(coin.id) for coin in coins]
-    candles = db.newest_candles(conn, interval, ids)
-    forecasts = db.newest_forecasts(conn, interval, ids)
+@dataclass(frozen=True)
+class _LevelNames:
+    """One stored level's names, worked out once (the market page reads them 400 times)."""
+
+    level: float
+    label: str
+    lower: str
+    upper: str
+    coverage: str
+    banded: str
+    width: str
+
+
+_LEVELS = tuple(_LevelNames(level, level_label(level), *band_columns(level),
+                            *record_band_columns(level)) for level in STORED_LEVELS)
+
+
+def _bounds(row: sa.Row, names: _LevelNames) -> tuple[float | None, float | None]:
+    """A forecast row's band of one level (None, None without one)."""
+    lower, upper = getattr(row, names.lower), getattr(row, names.upper)
+    if lower is None or upper is None:
+        return None, None
+    return float(lower), float(upper)
+
+
+def levels() -> list[dict]:
+    """The band levels the pages show: {"level": 0.8, "label": "80"}, ..."""
+    return [{"level": names.level, "label": names.label} for names in _LEVELS]
+
+
+#: What the ranking shows of a pair's stored 7d and 30d track records.
+RANKING_RECORD_COLUMNS = ("scored", "skill", "verdict", "dm_pvalue",
+                          *(name for names in _LEVELS for name in (names.coverage,
+                                                                   names.banded)))
+
+
+def ranking(conn: sa.Connection, market: str, interval: str,
+            exchange: str = DEFAULT_EXCHANGE) -> dict:
+    """Every pair of the market on ``exchange``: close, newest forecast, change, its band's
+    width, verdict, 7d/30d forward skill and 30d band coverage, staleness; pairs with an
+    edge first, then by forecast change (largest rise). Three statements for the pairs,
+    whatever their number."""
+    newest = db.newest_of_pairs(conn, interval, market=market, exchange=exchange)
+    if not newest:
+        raise NotFound(f"no pairs of market {market} on {exchange}")
+    coins = [pair.coin for pair in newest]
+    candles = {int(pair.coin.id): pair.candle for pair in newest if pair.candle is not None}
+    forecasts = {int(pair.coin.id): pair.forecast for pair in newest
+                 if pair.forecast is not None}
     records = {}
-    for row in db.stored_track_records(conn, interval, ids, ["7d", "30d"]):
+    for row in db.market_track_records(conn, interval, market, exchange, ["7d", "30d"],
+                                       RANKING_RECORD_COLUMNS):
         records[(int(row.id_coin), row.model, row.target, row.window)] = row
     step = INTERVAL_MS[interval]
     market_newest = max((row.openTime for row in candles.values()), default=None)
@@ -60,10 +109,10 @@ def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
         pairs.append(_ranking_entry(coin, candle, forecast, records, market_newest, step))
     pairs.sort(key=lambda p: (p["verdict"] != EDGE, p["change_pct"] is None,
                               -(p["change_pct"] or 0.0), p["symbol"]))
-    run = db.last_run(conn, market)
-    return {"market": market, "interval": interval, "newest_candle": iso(market_newest),
-            "newest_candle_ms": market_newest, "pairs": pairs,
-            "last_run": None if run is None else run_entry(run)}
+    run = db.last_run(conn, job_name(exchange, market))
+    return {"market": market, "exchange": exchange, "interval": interval,
+            "newest_candle": iso(market_newest), "newest_candle_ms": market_newest,
+            "pairs": pairs, "last_run": None if run is None else run_entry(run)}
 
 
 def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict:
@@ -76,7 +125,13 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
              "dm_pvalue_30d": None}
+    for names in _LEVELS:
+        entry.update({f"band_{names.label}_pct": None, f"{names.coverage}_30d": None,
+                      f"{names.banded}_30d": 0})
     if forecast is not None:
+        for names in _LEVELS:
+            width = band_width_pct(*_bounds(forecast, names), forecast.price_actual_last)
+            entry[f"band_{names.label}_pct"] = None if width is None else _round(width, 4)
         base = float(forecast.price_actual_last)
         model, target = forecast.model or "", forecast.target or ""
         entry.update(
@@ -93,37 +148,44 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 if window == "30d":
                     entry["verdict"] = record.verdict
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
+                    for names in _LEVELS:
+                        entry[f"{names.coverage}_30d"] = _round(getattr(record,
+                                                                        names.coverage))
+                        entry[f"{names.banded}_30d"] = int(getattr(record, names.banded) or 0)
     entry["stale"] = any(value is not None and value > STALE_AFTER_CANDLES
                          for value in (entry["candles_behind"], entry["forecast_behind"]))
     return entry
 
 
-def pair(conn: sa.Connection, symbol: str) -> sa.Row:
-    """The pair's coin_info row; NotFound (the API's 404) for a symbol not in the database."""
-    coin = db.coin_by_symbol(conn, symbol)
+def pair(conn: sa.Connection, symbol: str, exchange: str = DEFAULT_EXCHANGE) -> sa.Row:
+    """The pair's coin_info row on ``exchange``; NotFound (the API's 404) for a symbol the
+    database does not have there."""
+    coin = db.coin_by_symbol(conn, symbol, exchange)
     if coin is None:
-        raise NotFound(f"unknown symbol {symbol}")
+        raise NotFound(f"unknown symbol {symbol} on {exchange}")
     return coin
 
 
-def _series(conn, coin, interval, model, target) -> tuple[str, str]:
+def _newest(conn: sa.Connection, coin: sa.Row, interval: str) -> db.PairNewest:
+    return db.newest_of_pairs(conn, interval, coin_ids=[int(coin.id)])[0]
+
+
+def _series(newest: db.PairNewest, model: str | None, target: str | None) -> tuple[str, str]:
     """The series shown: the one asked for, else the newest forecast's."""
-    newest = None
-    if model is None or target is None:
-        newest = db.newest_forecasts(conn, interval, [int(coin.id)]).get(int(coin.id))
+    forecast = newest.forecast
     if model is None:
-        model = "" if newest is None else newest.model or ""
+        model = "" if forecast is None else forecast.model or ""
     if target is None:
-        target = "" if newest is None else newest.target or ""
+        target = "" if forecast is None else forecast.target or ""
     return model, target
 
 
-def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | None = None,
+def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
                  target: str | None = None) -> dict:
-    """The pair's forward track record per window for one forecaster (default: the one that
-    made its newest forecast)."""
-    coin = pair(conn, symbol)
-    model, target = _series(conn, coin, interval, model, target)
+    """The pair's (:func:`pair`) forward track record per window for one forecaster
+    (default: the one that made its newest forecast)."""
+    if model is None or target is None:
+        model, target = _series(_newest(conn, coin, interval), model, target)
     rows = {row.window: row for row in db.stored_track_records(conn, interval, [int(coin.id)])
             if (row.model, row.target) == (model, target)}
     windows = []
@@ -136,22 +198,40 @@ def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | N
                            "dm_stat", "dm_pvalue", "dm_pvalue_worse")},
             "moved": 0 if row is None else int(row.moved),
             "verdict": NO_EVIDENCE if row is None else row.verdict,
-            "as_of": None if row is None else iso(row.as_of)})
-    return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-            "windows": windows}
+            "as_of": None if row is None else iso(row.as_of),
+            **_band_figures(row)})
+    return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
+            "model": model, "target": target, "levels": levels(), "windows": windows}
 
 
-def history(conn: sa.Connection, symbol: str, interval: str, days: int,
+def _band_figures(row: sa.Row | None) -> dict:
+    """A window's forward band figures per stored level beside the level itself:
+    ``nominal_80`` (0.8), ``coverage_80`` (None when no scored forecast had a band),
+    ``banded_80`` and ``width_80`` (mean width, % of the last close)."""
+    figures = {}
+    for names in _LEVELS:
+        figures.update({
+            f"nominal_{names.label}": names.level,
+            names.coverage: None if row is None else _round(getattr(row, names.coverage)),
+            names.banded: 0 if row is None else int(getattr(row, names.banded) or 0),
+            names.width: None if row is None else _round(getattr(row, names.width))})
+    return figures
+
+
+def history(conn: sa.Connection, coin: sa.Row, interval: str, days: int,
             model: str | None = None, target: str | None = None) -> dict:
-    """The last ``days`` of closes, every forecast at the candle it was for (the newest per
-    candle), the naive forecast, the next forecast, and the cumulative squared-error
-    difference model - naive of the scored ones."""
-    coin = pair(conn, symbol)
-    model, target = _series(conn, coin, interval, model, target)
-    newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
+    """The pair's (:func:`pair`) last ``days`` of closes, every forecast at the candle it
+    was for (the newest per candle) with its bands per stored level, the naive forecast,
+    the next forecast and its bands, and the cumulative squared-error difference model -
+    naive of the scored ones."""
+    symbol, exchange = coin.symbol, coin.exchange
+    pair_newest = _newest(conn, coin, interval)
+    model, target = _series(pair_newest, model, target)
+    newest = pair_newest.candle
     if newest is None:
-        return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-                "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
+        return {"symbol": symbol, "exchange": exchange, "interval": interval, "model": model,
+                "target": target, "days": days, "closes": [], "forecasts": [], "naive": [],
+                "next": None, "bands": {names.label: [] for names in _LEVELS},
                 "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
@@ -164,26 +244,43 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     scores = db.scores_since(conn, int(coin.id), model, target, interval, since)
     cumulative = cumulative_loss_differential([s.error for s in scores],
                                               [s.naive_error for s in scores])
+    following = None
+    if upcoming:
+        row = upcoming[-1]
+        bounds = {names.label: _bounds(row, names) for names in _LEVELS}
+        following = {"time": iso(row.openTime_next), "forecast": float(row.price_preidct_last),
+                     "last_close": float(row.price_actual_last),
+                     "bands": {label: list(band) for label, band in bounds.items()
+                               if band[0] is not None}}
     return {
-        "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
+        "symbol": symbol, "exchange": exchange, "interval": interval, "model": model,
+        "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
         "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
                       if r.openTime_next <= newest.openTime],
         "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
-        "next": None if not upcoming else {"time": iso(upcoming[-1].openTime_next),
-                                           "forecast": float(upcoming[-1].price_preidct_last),
-                                           "last_close": float(upcoming[-1].price_actual_last)},
+        "next": following,
+        "bands": {names.label: _band_points(shown, names) for names in _LEVELS},
         "cumulative": [[iso(s.openTime_next), _round(v, 12)]
                        for s, v in zip(scores, cumulative, strict=True)],
     }
 
 
-def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
-    """The pair's newest training run: its settings and test-slice metrics."""
-    coin = pair(conn, symbol)
+def _band_points(shown: list[sa.Row], names: _LevelNames) -> list[list]:
+    """``[time, lower, upper]`` of every forecast shown (the next one's too) at the candle it
+    was for; ``None`` bounds where a forecast had no band (the chart leaves a gap), and an
+    empty list when none had one."""
+    points = [[iso(row.openTime_next), *_bounds(row, names)] for row in shown]
+    return points if any(point[1] is not None for point in points) else []
+
+
+def model_info(conn: sa.Connection, coin: sa.Row, interval: str) -> dict:
+    """The pair's (:func:`pair`) newest training run: its settings and test-slice metrics."""
+    symbol, exchange = coin.symbol, coin.exchange
     row = db.latest_training(conn, int(coin.id), interval)
     if row is None:
-        return {"symbol": symbol, "interval": interval, "trained": None}
+        return {"symbol": symbol, "exchange": exchange, "interval": interval,
+                "trained": None}
     try:
         settings = json.loads(row.settings) if row.settings else {}
     except ValueError:
@@ -191,7 +288,8 @@ def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
     metrics = {key: _round(getattr(row, key)) for key in (
         "RMSE", "naive_RMSE", "MAE", "naive_MAE", "skill", "direction_accuracy", "shrinkage",
         "shrinkage_t", "train_seconds")}
-    return {"symbol": symbol, "interval": interval, "trained": iso(row.time_create * 1000),
+    return {"symbol": symbol, "exchange": exchange, "interval": interval,
+            "trained": iso(row.time_create * 1000),
             "run_id": row.run_id, "model": row.model, "target": row.target,
             "backend": row.backend, "settings": settings, "test_slice": metrics,
             "samples": {"train": row.n_train, "validation": row.n_val, "test": row.n_test},
@@ -203,7 +301,9 @@ def run_entry(run: sa.Row) -> dict:
         failures = json.loads(run.failures) if run.failures else {}
     except ValueError:
         failures = {}
-    return {"run_id": run.run_id, "market": run.market, "executor": run.executor,
+    exchange, market = split_job_name(run.market)
+    return {"run_id": run.run_id, "market": market, "exchange": exchange,
+            "executor": run.executor,
             "host": run.host, "started": iso(run.time_start * 1000),
             "duration_s": None if run.time_end is None else run.time_end - run.time_start,
             "status": run.status, "pairs_ok": run.pairs_ok, "pairs_failed": run.pairs_failed,
