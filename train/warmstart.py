@@ -46,8 +46,10 @@ from pathlib import Path
 import numpy as np
 
 from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.errors import BadInput, one_line
 from train import formulations
 from train.dataset import Split, exact_split, lead
+from train.formulations import Formulation
 
 FULL = "full"
 WARM = "warm"
@@ -86,8 +88,8 @@ class FitPlan:
     #: Validation and calibration sizes of that full fit (a warm run keeps them).
     val: int = 0
     calibration: int = 0
-    #: The saved formulation state (scaler JSON) a warm run reuses.
-    scaler: dict | None = None
+    #: The saved formulation (the scaler) a warm run reuses.
+    formulation: Formulation | None = None
     #: The reason is a fault the user should see (an unreadable saved model).
     note: bool = False
 
@@ -109,7 +111,7 @@ class FitPlan:
         """build_dataset's keywords: a warm run's saved formulation and its split rule."""
         if not self.warm:
             return {}
-        return {"fitted": formulations.from_dict(self.scaler),
+        return {"fitted": self.formulation,
                 "splitter": warm_splitter(options, self.val, self.calibration, test_size)}
 
     def start(self, weights: Path) -> Path | None:
@@ -161,11 +163,18 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
     if hours >= refit_every:
         return full(f"refit due: {hours:g} h of data since the last full fit "
                     f"(--refit-every {refit_every})")
-    split = meta["split"]
+    try:
+        formulation = formulations.from_dict(saved.scaler)
+        split = meta["split"]
+        val, calibration = int(split["val"]), int(split["calibration"])
+    except (KeyError, TypeError, ValueError, BadInput) as exc:
+        return full(f"saved model unreadable: its scaler or split: {one_line(exc)}", note=True)
+    if formulation.name != settings.get("target"):
+        return full(f"saved model unreadable: its scaler is {formulation.name!r}, its "
+                    f"settings {settings.get('target')!r}", note=True)
     return FitPlan(WARM, f"{hours:g} h of data since the last full fit, refit at "
-                         f"{refit_every} h", full_fit_open_time=full_fit,
-                   val=int(split["val"]), calibration=int(split["calibration"]),
-                   scaler=saved.scaler)
+                         f"{refit_every} h", full_fit_open_time=full_fit, val=val,
+                   calibration=calibration, formulation=formulation)
 
 
 def warm_history(options, val: int, calibration: int, test_size: int | None = None) -> int:
