@@ -170,3 +170,12 @@ def test_warm_steps_cover_the_block_once():
     assert steps(12, 1) == [(i, i + 1) for i in range(12)]
     assert steps(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert steps(3, 5) == [(0, 3)]
+
+
+def test_warm_start_flags_are_checked():
+    for bad, words in (({"refit_every": -1}, "--refit-every"),
+                       ({"warm_epochs": 0}, "--warm-epochs"),
+                       ({"warm_samples": MIN_TRAIN_SAMPLES - 1}, "--warm-samples")):
+        with pytest.raises(BadInput, match=words):
+            TrainOptions(**bad).check()
+    TrainOptions(refit_every=0, warm_epochs=1, warm_samples=MIN_TRAIN_SAMPLES).check()
