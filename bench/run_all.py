@@ -8,8 +8,12 @@ pair at the reference settings. Each configuration starts from a copy of that da
 Prints, per configuration: wall time of the whole job (crawl included), per-pair median
 seconds, peak RSS of the driver and of the largest child, and the pairs' skill. Also the
 driver's peak RSS for a 1-pair run, to show the driver's memory does not grow with pairs.
+With the subprocess executor each worker count runs twice, side by side: the pairs forked
+from the fork server (the default) and fresh processes (``--fresh-processes``), followed by
+a per-pair table of both.
 
-    .venv/bin/python bench/run_all.py                       # workers 1 and 2
+    .venv/bin/python bench/run_all.py                       # workers 1 and 2, fork and fresh
+    .venv/bin/python bench/run_all.py --workers 2 --processes fork
     .venv/bin/python bench/run_all.py --executor ray --workers 2
 """
 
@@ -78,6 +82,8 @@ def run_job(label: str, workdir: Path, base_db: Path, server_url: str, executor:
     data = json.loads(report.read_text())
     data["bench_wall_seconds"] = wall
     data["bench_exit_code"] = completed.returncode
+    data["bench_notes"] = [line for line in completed.stdout.splitlines()
+                           if line.startswith("fork server")]
     return data
 
 
@@ -94,7 +100,27 @@ def describe(label: str, data: dict) -> str:
             f"(job {data['wall_seconds']:.1f} s)  per-pair median {statistics.median(seconds):.1f}"
             f" s  driver peak {data['driver_peak_rss_mb']:.0f} MB  largest child "
             f"{child_peak:.0f} MB  crawled {added_total} candles  median skill "
-            f"{statistics.median(skills) if skills else float('nan'):+.3f}")
+            f"{statistics.median(skills) if skills else float('nan'):+.3f}"
+            + "".join(f"\n{'':<26}{line}" for line in data.get("bench_notes", [])))
+
+
+def side_by_side(fork: dict, fresh: dict) -> str:
+    """Per pair: seconds (start of its process to its end, as the driver measured) and peak
+    RSS, forked and fresh."""
+    rows = [["pair", "forked s", "fresh s", "forked peak MB", "fresh peak MB"]]
+    fresh_pairs = {p["symbol"]: p for p in fresh["pairs"]}
+    for pair in sorted(fork["pairs"], key=lambda p: p["symbol"]):
+        other = fresh_pairs.get(pair["symbol"], {})
+        rows.append([pair["symbol"], f"{pair['seconds']:.1f}",
+                     f"{other.get('seconds', float('nan')):.1f}",
+                     f"{pair.get('peak_rss_mb') or 0:.0f}",
+                     f"{other.get('peak_rss_mb') or 0:.0f}"])
+    medians = [statistics.median(p["seconds"] for p in data["pairs"]) for data in (fork, fresh)]
+    rows.append(["median", f"{medians[0]:.1f}", f"{medians[1]:.1f}", "", ""])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(width) if i else cell.ljust(width)
+                               for i, (cell, width) in enumerate(zip(row, widths, strict=True)))
+                     for row in rows)
 
 
 def main() -> int:
@@ -106,6 +132,9 @@ def main() -> int:
                         help="newest candles per pair left for the job's crawl")
     parser.add_argument("--skip-single", action="store_true",
                         help="skip the 1-pair run (driver memory comparison)")
+    parser.add_argument("--processes", default="fork,fresh",
+                        help="subprocess executor: fork (children of the fork server), fresh "
+                             "(--fresh-processes) or both, side by side (default)")
     parser.add_argument("--target", default="close", choices=("close", "return"),
                         help="close (default): the reference model of SPEC.md, as the "
                              "targets are stated; return: the tool's default forecaster")
@@ -124,11 +153,20 @@ def main() -> int:
               f"--target {args.target}; executor {args.executor}; {os.cpu_count()} cores")
         results = {}
         with ReplayServer(serve_dir, now=now_ms) as server:
+            modes = args.processes.split(",") if args.executor == "subprocess" else ["-"]
             for workers in [int(w) for w in args.workers.split(",")]:
-                label = f"{args.executor} workers={workers}"
-                results[label] = run_job(f"w{workers}", workdir, base_db, server.url,
-                                         args.executor, workers, args.train_flags)
-                print(describe(label, results[label]), flush=True)
+                for mode in modes:
+                    label = f"{args.executor} workers={workers}" + (
+                        f" {mode}" if mode != "-" else "")
+                    fresh_flag = ["--fresh-processes"] if mode == "fresh" else []
+                    results[label] = run_job(f"w{workers}{mode}", workdir, base_db,
+                                             server.url, args.executor, workers,
+                                             [*args.train_flags, *fresh_flag])
+                    print(describe(label, results[label]), flush=True)
+                if modes == ["fork", "fresh"]:
+                    print(side_by_side(results[f"{args.executor} workers={workers} fork"],
+                                       results[f"{args.executor} workers={workers} fresh"]),
+                          flush=True)
             if not args.skip_single:
                 single = run_job("single", workdir, base_db, server.url, args.executor, 1,
                                  ["--only", "ADAETH", *args.train_flags])

@@ -9,17 +9,21 @@ written in one transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.track_record import (
     NO_EVIDENCE,
+    BandSeries,
     WindowRecord,
+    band_width_pct,
     direction_hit,
+    inside_band,
     track_record,
 )
 
@@ -50,7 +54,25 @@ def score_row(forecast: sa.Row, interval: str, now: int) -> dict:
             "openTime_last": int(forecast.openTime_next) - INTERVAL_MS[interval],
             "forecast": predicted, "naive": naive, "actual": actual,
             "error": predicted - actual, "naive_error": naive - actual,
-            "direction_hit": direction_hit(predicted, naive, actual), "time_scored": now}
+            "direction_hit": direction_hit(predicted, naive, actual), "time_scored": now,
+            **band_scores(forecast, actual)}
+
+
+def band_scores(forecast: sa.Row, actual: float) -> dict:
+    """The forecast's band per stored level and whether ``actual`` fell inside it: lower_80,
+    upper_80, inside_80, ... (all None for a level the forecast has no band of). Levels only
+    in ``price_bands`` are not scored: the dashboards read the stored levels, and parsing a
+    JSON per forecast would cost the scorer more than everything else it does."""
+    columns: dict = {}
+    for level in STORED_LEVELS:
+        lower_name, upper_name = band_columns(level)
+        lower, upper = forecast._mapping[lower_name], forecast._mapping[upper_name]
+        if lower is None or upper is None:
+            lower = upper = None
+        columns[lower_name] = None if lower is None else float(lower)
+        columns[upper_name] = None if upper is None else float(upper)
+        columns[inside_column(level)] = inside_band(lower, upper, actual)
+    return columns
 
 
 def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
@@ -84,10 +106,30 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
 def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
     """(as_of, one record per window) of a series, from its stored scores."""
     scores = db.series_scores(conn, key)
-    return track_record([row.openTime_next for row in scores], [row.error for row in scores],
-                        [row.naive_error for row in scores],
-                        [None if row.direction_hit is None else bool(row.direction_hit)
-                         for row in scores], db.TRACK_RECORD_WINDOWS)
+    # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
+    # up to a month of hours each.
+    columns = (dict(zip(scores[0]._fields, zip(*scores, strict=True), strict=True))
+               if scores else {})
+
+    def column(name: str) -> Sequence:
+        return columns.get(name, ())
+
+    return track_record(column("openTime_next"), column("error"), column("naive_error"),
+                        [None if hit is None else bool(hit)
+                         for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
+                        [band_series(column, level) for level in STORED_LEVELS])
+
+
+def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
+    """One level's band outcomes of a series' stored scores (``column(name)``: a score
+    column's values, oldest first)."""
+    lower_name, upper_name = band_columns(level)
+    inside = column(inside_column(level))
+    widths = [None if hit is None else band_width_pct(lower, upper, naive)
+              for hit, lower, upper, naive in zip(inside, column(lower_name),
+                                                  column(upper_name), column("naive"),
+                                                  strict=True)]
+    return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
 def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:

@@ -5,6 +5,11 @@ says how the forecasts the tool actually published did against the closes that c
 the naive forecast (next close = last close). The verdict claims an ``edge`` only when a
 Diebold-Mariano test says the model's squared errors are smaller than the naive ones, on
 enough forecasts; ``worse`` when it says the opposite; otherwise ``no evidence``.
+
+Bands are scored forward too: per level, the share of the window's banded forecasts whose
+close fell inside the band (its forward coverage, to read beside the nominal level), how
+many had a band, and their mean width. Forecasts without a band count in none of these,
+so a window without any band has coverage None, never 0.
 Definitions and a worked example: docs/track-record.md.
 """
 
@@ -12,9 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from coinlstm.core.columns import record_band_columns
 
 #: At least this many scored forecasts in the window (a week of hours) before ``edge``.
 MIN_SCORED_FOR_EDGE = 168
@@ -82,6 +89,53 @@ def diebold_mariano(errors: Sequence[float], naive_errors: Sequence[float],
 
 
 @dataclass(frozen=True)
+class BandSeries:
+    """One level's band outcomes of a series' scored forecasts, oldest first: whether the
+    close fell inside (None: the forecast had no band of this level) and the band's width
+    in % of the last close (None likewise); or the same as float arrays, NaN for None."""
+
+    level: float
+    inside: Sequence[bool | None]
+    widths: Sequence[float | None]
+
+
+@dataclass(frozen=True)
+class BandRecord:
+    """One level's forward band figures in one window."""
+
+    level: float
+    #: Forecasts of the window that had a band of this level.
+    banded: int
+    #: Share of those whose close fell inside the band; None when none had a band.
+    coverage: float | None
+    #: Their mean band width, % of the last close; None when none had a band.
+    width: float | None
+
+    def columns(self) -> dict:
+        """{"coverage_80": ..., "banded_80": ..., "width_80": ...}: the stored columns."""
+        return dict(zip(record_band_columns(self.level),
+                        (self.coverage, self.banded, self.width), strict=True))
+
+
+def _as_floats(values: Sequence) -> np.ndarray:
+    """Flags or figures with None as floats with NaN (True 1, False 0): one vector pass."""
+    return np.asarray(values, dtype=float)
+
+
+def band_record(level: float, inside: Sequence[bool | None],
+                widths: Sequence[float | None]) -> BandRecord:
+    """The band figures of one window from its forecasts' outcomes (None: no band)."""
+    hits, sizes = _as_floats(inside), _as_floats(widths)
+    banded = ~np.isnan(hits)
+    count = int(banded.sum())
+    if count == 0:
+        return BandRecord(level, 0, None, None)
+    known = sizes[~np.isnan(sizes)]
+    return BandRecord(level, count, float(hits[banded].mean()),
+                      float(known.mean()) if known.size else None)
+
+
+@dataclass(frozen=True)
 class WindowRecord:
     """One window of a track record: what the API's track-record list holds."""
 
@@ -98,9 +152,17 @@ class WindowRecord:
     dm_pvalue: float | None
     dm_pvalue_worse: float | None
     verdict: str
+    #: Forward band figures per level (empty when the caller gave no band outcomes).
+    bands: tuple[BandRecord, ...] = field(default=())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat row the track_records table and the API hold: every figure, and each
+        level's band figures under its columns' names (coverage_80, banded_80, ...)."""
+        row = {item.name: getattr(self, item.name) for item in fields(self)
+               if item.name != "bands"}
+        for band in self.bands:
+            row.update(band.columns())
+        return row
 
 
 def verdict(scored: int, skill: float | None, test: DieboldMariano | None) -> str:
@@ -117,19 +179,23 @@ def verdict(scored: int, skill: float | None, test: DieboldMariano | None) -> st
 
 
 def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[float],
-                  direction_hits: Sequence[bool | None]) -> WindowRecord:
+                  direction_hits: Sequence[bool | None],
+                  bands: Sequence[BandSeries] = ()) -> WindowRecord:
     """The figures of one window from its scored forecasts (oldest first).
 
     ``direction_hits`` holds None for candles whose close did not move from the last close:
-    they count in neither the hits nor the moved candles.
+    they count in neither the hits nor the moved candles. ``bands``: per level, the same
+    forecasts' band outcomes.
     """
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
     scored = len(model)
     hits = [hit for hit in direction_hits if hit is not None]
+    band_records = tuple(band_record(series.level, series.inside, series.widths)
+                         for series in bands)
     if scored == 0:
         return WindowRecord(window, 0, None, None, None, None, None, None, 0, None, None,
-                            None, NO_EVIDENCE)
+                            None, NO_EVIDENCE, band_records)
     rmse = float(np.sqrt(np.mean(model**2)))
     naive_rmse = float(np.sqrt(np.mean(naive**2)))
     skill = 1.0 - rmse / naive_rmse if naive_rmse > 0 else None
@@ -141,30 +207,37 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
         moved=len(hits), dm_stat=None if test is None else test.statistic,
         dm_pvalue=None if test is None else test.p_better,
         dm_pvalue_worse=None if test is None else test.p_worse,
-        verdict=verdict(scored, skill, test))
+        verdict=verdict(scored, skill, test), bands=band_records)
 
 
 def track_record(open_times: Sequence[int], errors: Sequence[float],
                  naive_errors: Sequence[float], direction_hits: Sequence[bool | None],
-                 windows: dict[str, int | None]) -> tuple[int, list[WindowRecord]]:
+                 windows: dict[str, int | None], bands: Sequence[BandSeries] = ()
+                 ) -> tuple[int, list[WindowRecord]]:
     """Every window's record of one series, ending at its newest scored candle.
 
     Returns (as_of, records): as_of is the newest scored candle's open time, the data time
     the windows end at (never the wall clock, so a replayed history scores like a live one);
-    a window of length L holds the candles opened after as_of - L.
+    a window of length L holds the candles opened after as_of - L. ``bands``: per level, the
+    scored forecasts' band outcomes, in the same order as the other sequences.
     """
     times = np.asarray(open_times, dtype=np.int64)
     if len(times) == 0:
-        return 0, [window_record(name, [], [], []) for name in windows]
+        empty = [BandSeries(series.level, [], []) for series in bands]
+        return 0, [window_record(name, [], [], [], empty) for name in windows]
     as_of = int(times.max())
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
     hits = list(direction_hits)
+    band_values = [(series.level, _as_floats(series.inside), _as_floats(series.widths))
+                   for series in bands]
     records = []
     for name, length in windows.items():
         keep = np.ones(len(times), bool) if length is None else times > as_of - length
-        records.append(window_record(name, model[keep], naive[keep],
-                                     [h for h, k in zip(hits, keep, strict=True) if k]))
+        records.append(window_record(
+            name, model[keep], naive[keep], [h for h, k in zip(hits, keep, strict=True) if k],
+            [BandSeries(level, inside[keep], widths[keep])
+             for level, inside, widths in band_values]))
     return as_of, records
 
 
@@ -174,6 +247,23 @@ def direction_hit(forecast: float, naive: float, actual: float) -> bool | None:
     if actual == naive:
         return None
     return (forecast - naive) * (actual - naive) > 0
+
+
+def inside_band(lower: float | None, upper: float | None, actual: float) -> bool | None:
+    """Whether the close fell inside the band, bounds included (as the test slice's coverage
+    counts it, train/intervals.py); None when the forecast had no band."""
+    if lower is None or upper is None:
+        return None
+    return float(lower) <= actual <= float(upper)
+
+
+def band_width_pct(lower: float | None, upper: float | None, base: float | None
+                   ) -> float | None:
+    """The band's width in % of ``base`` (the last close when the forecast was made), as
+    the test slice's width is measured; None without a band or a base."""
+    if lower is None or upper is None or not base:
+        return None
+    return (float(upper) - float(lower)) / float(base) * 100.0
 
 
 def cumulative_loss_differential(errors: Sequence[float],

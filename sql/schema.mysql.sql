@@ -30,6 +30,12 @@ CREATE TABLE forecast_scores (
 	naive_error DOUBLE NOT NULL, 
 	direction_hit BOOL, 
 	time_scored INTEGER NOT NULL, 
+	lower_80 DOUBLE, 
+	upper_80 DOUBLE, 
+	inside_80 BOOL, 
+	lower_95 DOUBLE, 
+	upper_95 DOUBLE, 
+	inside_95 BOOL, 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_forecast_scores_series_next UNIQUE (id_coin, model, target, `interval`, `openTime_next`), 
 	UNIQUE (id_prediction)
@@ -149,6 +155,12 @@ CREATE TABLE track_records (
 	dm_pvalue DOUBLE, 
 	dm_pvalue_worse DOUBLE, 
 	verdict VARCHAR(16) NOT NULL, 
+	coverage_80 DOUBLE, 
+	banded_80 INTEGER, 
+	width_80 DOUBLE, 
+	coverage_95 DOUBLE, 
+	banded_95 INTEGER, 
+	width_95 DOUBLE, 
 	PRIMARY KEY (id_coin, model, target, `interval`, `window`)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 

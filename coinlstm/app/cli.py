@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     artifacts=args.artifacts,
                                     backend=getattr(args, "backend", None),
                                     db_retry_seconds=args.db_retry_seconds,
-                                    exchange=getattr(args, "exchange", None))
+                                    exchange=getattr(args, "exchange", None),
+                                    fork_server=False if getattr(args, "fresh_processes", False)
+                                    else None)
         return int(args._run(args) or 0)
     except CoinlstmError as exc:
         if verbose:

@@ -134,6 +134,8 @@ class MarketJob:
         self.since_ms = since_ms
         self.retry_seconds = settings.db_retry_seconds
         self.keeper = LockKeeper(lock, settings.db_retry_seconds) if lock is not None else None
+        #: The pairs to train, once selected (a failure reports those it cut short).
+        self.tasks: list = []
 
     def run(self) -> int:
         """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
@@ -141,28 +143,12 @@ class MarketJob:
         the report written, and then the failure is raised for the CLI's one line."""
         status, failure = "failed", None
         outcomes: list[Outcome] = []
-        tasks: list = []
         try:
             with signals_raise(), keeping(self.keeper):
                 self._record_start()
-                if not self.args.skip_crawl:
-                    self.crawl_summary = self._crawl()
-                self._score()
-                tasks, skipped = self._select_pairs()
-                # A pair whose crawl failed is not trained on stale candles: it failed.
-                outcomes += self._crawl_failures()
-                crawl_failed = {o.symbol for o in outcomes}
-                tasks = [task for task in tasks if task.symbol not in crawl_failed]
-                if not tasks and not outcomes:
-                    raise BadInput(self._nothing_to_train(skipped))
-                if tasks:
-                    executor = self._executor()
-                    print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
-                          f"({self.options.interval} candles), "
-                          f"{executor.name} executor, {self.args.workers} workers", flush=True)
-                    with closing(executor.run(tasks)) as running:
-                        for outcome in self._progress(running, len(tasks)):
-                            outcomes.append(outcome)
+                with closing(self._executor()) as executor:
+                    executor.warm_up()  # the fork server's imports overlap the crawl
+                    self._steps(executor, outcomes)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
             if self.keeper is not None and self.keeper.lost is not None:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
@@ -171,7 +157,7 @@ class MarketJob:
         if failure is not None:  # the pairs the failure cut short are reported, not lost
             ended = {o.coin_id for o in outcomes}
             outcomes += [Outcome(task, FAILED, 0.0, f"not finished: {one_line(failure)}")
-                         for task in tasks if task.coin_id not in ended]
+                         for task in self.tasks if task.coin_id not in ended]
         reason = one_line(failure) if failure is not None else _pairs_reason(outcomes)
         code = (_exit_code_of(failure) if failure is not None
                 else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
@@ -186,6 +172,28 @@ class MarketJob:
         return code
 
     # -- steps -------------------------------------------------------------------
+
+    def _steps(self, executor, outcomes: list[Outcome]) -> None:
+        """Crawl, score, select (self.tasks), train: each pair's outcome appended to
+        ``outcomes`` as it ends (so a failure keeps those that ended)."""
+        if not self.args.skip_crawl:
+            self.crawl_summary = self._crawl()
+        self._score()
+        tasks, skipped = self._select_pairs()
+        # A pair whose crawl failed is not trained on stale candles: it failed.
+        outcomes += self._crawl_failures()
+        crawl_failed = {o.symbol for o in outcomes}
+        tasks = [task for task in tasks if task.symbol not in crawl_failed]
+        self.tasks = tasks
+        if not tasks and not outcomes:
+            raise BadInput(self._nothing_to_train(skipped))
+        if tasks:
+            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+                  f"({self.options.interval} candles), "
+                  f"{executor.name} executor, {self.args.workers} workers", flush=True)
+            with closing(executor.run(tasks)) as running:
+                for outcome in self._progress(running, len(tasks)):
+                    outcomes.append(outcome)
 
     def _crawl(self) -> dict:
         from crawl.crawler import crawl_market

@@ -243,6 +243,7 @@ class _PairRun:
                                  plan.history(options), options.with_pairs, options.interval),
             self.retry_seconds, f"{self.symbol}: reading candles")
         testhooks.stall_if_asked(self.symbol)
+        testhooks.crash_if_asked(self.symbol)
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
         return self._train_and_store(dataset, plan)

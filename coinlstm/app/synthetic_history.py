@@ -8,7 +8,9 @@ synthetic (symbols SYNnnnETH); the demo (coinlstm/app/demo.py) makes a real one.
 
 Forecasters: ``signal`` sees part of the next log return (a real edge), ``noise`` moves a
 little at random around the last close (no evidence either way), ``bad`` moves a lot at
-random (worse than naive).
+random (worse than naive). Each forecast has 80 % and 95 % bands: normal quantiles of its
+kind's own miss (the spread of log(actual / forecast), known here from how the series and
+the forecast are drawn), so forward coverage comes out near nominal.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import json
 import math
 import random
 import time
+from statistics import NormalDist
 
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns
 
 HOUR_MS = 3_600_000
 END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC: the demo market's last candle
@@ -39,6 +43,26 @@ def forecast_price(kind: str, last: float, next_return: float, volatility: float
     raise ValueError(f"unknown forecaster {kind!r}")
 
 
+#: Standard deviation of log(actual / forecast) per kind, in units of the series'
+#: volatility: signal 0.5 r - e (e ~ 0.2), noise r - e (e ~ 0.05), bad r - e (e ~ 2).
+MISS_SPREAD = {"signal": math.sqrt(0.5**2 + 0.2**2), "noise": math.sqrt(1 + 0.05**2),
+               "bad": math.sqrt(1 + 2.0**2)}
+
+
+def forecast_bands(kind: str, predicted: float, volatility: float) -> dict:
+    """lower_80, upper_80, lower_95, upper_95 of one forecast: the forecast times
+    exp(-/+ z sigma), sigma the kind's miss spread; draws no random number (so the series
+    and forecasts are the same with or without bands)."""
+    spread = MISS_SPREAD[kind] * volatility
+    columns = {}
+    for level in STORED_LEVELS:
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        lower, upper = band_columns(level)
+        columns[lower] = predicted * math.exp(-z * spread)
+        columns[upper] = predicted * math.exp(z * spread)
+    return columns
+
+
 def _candle(coin_id: int, open_ms: int, open_price: float, close: float,
             rng: random.Random) -> dict:
     volume = rng.uniform(1e5, 5e5)
@@ -53,10 +77,11 @@ def _candle(coin_id: int, open_ms: int, open_price: float, close: float,
 
 def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: int = 1,
           end_open_ms: int = END_OPEN_MS, kinds: tuple[str, ...] = KINDS,
-          volatility: float = 0.006, runs: int = 24) -> list[str]:
+          volatility: float = 0.006, runs: int = 24, bands: bool = True) -> list[str]:
     """Write ``pairs`` synthetic pairs with ``hours`` hourly candles each and a forecast for
-    every candle after the first (plus the next, not yet closed one), then score them.
-    Pair i's forecaster is ``kinds[i % len(kinds)]``. Returns the symbols."""
+    every candle after the first (plus the next, not yet closed one), with its 80 % and
+    95 % bands unless ``bands`` is False, then score them. Pair i's forecaster is
+    ``kinds[i % len(kinds)]``. Returns the symbols."""
     rng = random.Random(seed)
     symbols = [f"SYN{number:03d}{market}" for number in range(1, pairs + 1)]
     first_open = end_open_ms - (hours - 1) * HOUR_MS
@@ -88,7 +113,8 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
                     "price_actual_previous": closes[hour - 1] if hour else None,
                     "run_id": run_id, "openTime_next": first_open + (hour + 1) * HOUR_MS,
                     "model": "lstm", "target": "return", "interval": "1h", "edge": None,
-                    "skill": None, "horizon": 1})
+                    "skill": None, "horizon": 1,
+                    **(forecast_bands(kind, predicted, volatility) if bands else {})})
             conn.execute(db.historical_price_predictions.insert(), rows)
             conn.execute(db.historical_train.insert().values(
                 id_coin=coin_id, time_create=now, price_test="[]", price_predict="[]",

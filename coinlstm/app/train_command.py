@@ -12,6 +12,7 @@ training flags through to every pair's process.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -29,6 +30,15 @@ from train.withpairs import format_with, parse_with
 
 #: When this process started running our code (the "seconds" of the result: whole run).
 _PROCESS_START = time.perf_counter()
+
+
+def _restart_clock() -> None:
+    """A child forked from the fork server (coinlstm/app/executors) starts its run now."""
+    global _PROCESS_START
+    _PROCESS_START = time.perf_counter()
+
+
+os.register_at_fork(after_in_child=_restart_clock)
 _DEFAULTS = TrainOptions()
 
 __all__ = ["PairTrainTask", "TrainOptions", "TrainResult", "add_arguments",

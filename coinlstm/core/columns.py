@@ -57,3 +57,23 @@ def band_columns(level: float) -> tuple[str, str]:
 def band_score_columns(level: float) -> tuple[str, ...]:
     """("coverage_80", "width_80", "winkler_80") for 0.8."""
     return tuple(f"{score}_{level_label(level)}" for score in BAND_SCORES)
+
+
+def inside_column(level: float) -> str:
+    """"inside_80" for 0.8: whether a scored forecast's close fell inside its band (NULL
+    when the forecast had no band of that level)."""
+    return f"inside_{level_label(level)}"
+
+
+#: A band's forward track-record figures per level (predict/track_record.py): share of the
+#: banded forecasts whose close fell inside, their count, and their mean width (% of the
+#: last close).
+RECORD_BAND_FIGURES: tuple[str, ...] = ("coverage", "banded", "width")
+
+
+def record_band_columns(level: float) -> tuple[str, str, str]:
+    """("coverage_80", "banded_80", "width_80") for 0.8: a track-record window's band
+    figures."""
+    label = level_label(level)
+    coverage, banded, width = (f"{figure}_{label}" for figure in RECORD_BAND_FIGURES)
+    return coverage, banded, width

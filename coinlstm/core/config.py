@@ -26,6 +26,9 @@ ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
 #: Set by a driver (market job, evaluate) in its children: the schema is ensured, do not
 #: check or upgrade it again in every task.
 ENV_SCHEMA_READY = "COINLSTM_SCHEMA_READY"
+#: "0": the subprocess executor starts every task as a fresh process instead of forking it
+#: from its pre-imported fork server (also --fresh-processes; coinlstm/app/executors).
+ENV_FORK_SERVER = "COINLSTM_FORK_SERVER"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
@@ -81,6 +84,9 @@ class Settings:
     schema_ready: bool = False
     #: The candle source (coinlstm.core.exchanges): binance unless --exchange says otherwise.
     exchange: str = DEFAULT_EXCHANGE
+    #: The subprocess executor forks tasks from a server that imported Keras once (False:
+    #: --fresh-processes or COINLSTM_FORK_SERVER=0, a fresh interpreter per task).
+    fork_server: bool = True
 
     @property
     def exchange_url(self) -> str:
@@ -127,12 +133,13 @@ def load(
     env: os._Environ | dict | None = None,
     db_retry_seconds: float | None = None,
     exchange: str | None = None,
+    fork_server: bool | None = None,
 ) -> Settings:
     """Resolve the settings from flags (arguments here), then the environment, then defaults.
 
     ``binance_url`` is --exchange-url (alias --binance-url): the chosen exchange's base URL;
     without it, COINLSTM_EXCHANGE_URL, then (for Binance) COINLSTM_BINANCE_URL, then the
-    exchange's real API.
+    exchange's real API. ``fork_server``: False for --fresh-processes (None: not given).
     """
     from coinlstm.core.exchanges import exchange as exchange_named
 
@@ -153,9 +160,12 @@ def load(
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
         )
     retry = _retry_seconds(db_retry_seconds, env.get(ENV_DB_RETRY_SECONDS))
+    if fork_server is None:
+        fork_server = env.get(ENV_FORK_SERVER, "1").strip() != "0"
     return Settings(home=home, db_url=db, binance_url=url, artifacts=art,
                     backend=chosen_backend, db_retry_seconds=retry,
-                    schema_ready=env.get(ENV_SCHEMA_READY) == "1", exchange=source.name)
+                    schema_ready=env.get(ENV_SCHEMA_READY) == "1", exchange=source.name,
+                    fork_server=fork_server)
 
 
 def _retry_seconds(flag: float | None, env_value: str | None) -> float | None:

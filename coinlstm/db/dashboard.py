@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from coinlstm.core.columns import STORED_LEVELS, band_columns
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     candles_table,
@@ -25,6 +26,11 @@ def markets(conn: Connection) -> list[str]:
     """The quote assets that have pairs, alphabetically."""
     return [v for (v,) in conn.execute(
         sa.select(coin_info.c.quoteAsset).distinct().order_by(coin_info.c.quoteAsset))]
+
+
+def _band_bounds(table: sa.Table) -> list[sa.Column]:
+    """The stored levels' bounds of a forecast: lower_80, upper_80, lower_95, upper_95."""
+    return [table.c[name] for level in STORED_LEVELS for name in band_columns(level)]
 
 
 def _newest_per_coin(conn: Connection, column: sa.Column, coin_column: sa.Column,
@@ -81,7 +87,7 @@ def newest_forecasts(conn: Connection, interval: str, coin_ids: Sequence[int]
         conditions.append(p.c.interval.is_(None))
     query = sa.select(p.c.id_coin, p.c.openTime_next, p.c.id, p.c.time_create,
                       p.c.price_preidct_last, p.c.price_actual_last, p.c.model, p.c.target,
-                      p.c.run_id)
+                      p.c.run_id, *_band_bounds(p))
     newest: dict[int, sa.Row] = {}
     for condition in conditions:
         at = _newest_per_coin(conn, p.c.openTime_next, p.c.id_coin, coin_ids, condition)
@@ -115,11 +121,12 @@ def closes_since(conn: Connection, coin_id: int, interval: str, since: int) -> l
 
 def forecasts_since(conn: Connection, coin_id: int, interval: str, since: int
                     ) -> list[sa.Row]:
-    """The pair's forecasts for candles opened at or after ``since``, oldest first."""
+    """The pair's forecasts (and their bands) for candles opened at or after ``since``,
+    oldest first."""
     p = historical_price_predictions
     return list(conn.execute(
         sa.select(p.c.id, p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
-                  p.c.model, p.c.target)
+                  p.c.model, p.c.target, *_band_bounds(p))
         .where(p.c.id_coin == coin_id, interval_filter(p.c.interval, interval),
                p.c.openTime_next >= since)
         .order_by(p.c.openTime_next, p.c.id)))

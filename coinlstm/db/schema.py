@@ -12,6 +12,8 @@ from coinlstm.core.columns import (
     STORED_LEVELS,
     band_columns,
     band_score_columns,
+    inside_column,
+    record_band_columns,
 )
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
@@ -233,6 +235,20 @@ def _series_columns() -> list[sa.Column]:
             sa.Column("interval", sa.String(8), nullable=False)]
 
 
+def _score_band_columns(level: float) -> list[sa.Column]:
+    lower, upper = band_columns(level)
+    return [sa.Column(lower, sa.Double, nullable=True),
+            sa.Column(upper, sa.Double, nullable=True),
+            sa.Column(inside_column(level), sa.Boolean, nullable=True)]
+
+
+def _record_band_columns(level: float) -> list[sa.Column]:
+    coverage, banded, width = record_band_columns(level)
+    return [sa.Column(coverage, sa.Double, nullable=True),
+            sa.Column(banded, sa.Integer, nullable=True),
+            sa.Column(width, sa.Double, nullable=True)]
+
+
 forecast_scores = sa.Table(
     "forecast_scores",
     metadata,
@@ -255,6 +271,11 @@ forecast_scores = sa.Table(
     # did the forecast move from the last close the way the close did?
     sa.Column("direction_hit", sa.Boolean, nullable=True),
     sa.Column("time_scored", sa.Integer, nullable=False),
+    # The forecast's band per stored level (lower_80, upper_80, ...) and whether the close
+    # fell inside it, bounds included (inside_80, ...); all NULL when the forecast had no
+    # band of that level. Levels beyond the stored ones (price_bands only) are not scored.
+    # Added in place on older databases; their scores get them on the next scoring pass.
+    *(column for level in STORED_LEVELS for column in _score_band_columns(level)),
     sa.UniqueConstraint(*SERIES_COLUMNS, "openTime_next", name="uq_forecast_scores_series_next"),
     **_TABLE_ARGS,
 )
@@ -284,6 +305,10 @@ track_records = sa.Table(
     sa.Column("dm_pvalue", sa.Double, nullable=True),
     sa.Column("dm_pvalue_worse", sa.Double, nullable=True),
     sa.Column("verdict", sa.String(16), nullable=False),
+    # Forward band coverage per stored level: the share of the window's banded forecasts
+    # whose close fell inside (NULL when none had a band), how many had one, and their mean
+    # width in % of the last close. Nullable: added in place on older databases.
+    *(column for level in STORED_LEVELS for column in _record_band_columns(level)),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
     **_TABLE_ARGS,
 )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     candles_table,
@@ -43,6 +44,23 @@ def interval_filter(column: sa.ColumnElement, interval: str) -> sa.ColumnElement
     return column == interval
 
 
+def _band_columns(table: sa.Table) -> list[sa.Column]:
+    """lower_80, upper_80, lower_95, ... of ``table``: the stored levels' bounds."""
+    return [table.c[name] for level in STORED_LEVELS for name in band_columns(level)]
+
+
+def _score_lacks_band(prediction: sa.Table, score: sa.Table) -> sa.ColumnElement[bool]:
+    """The forecast has a band of some stored level that its score has no verdict on: a
+    score written before bands were scored (an upgraded database)."""
+    lacking = []
+    for level in STORED_LEVELS:
+        lower, upper = band_columns(level)
+        lacking.append(sa.and_(prediction.c[lower].is_not(None),
+                               prediction.c[upper].is_not(None),
+                               score.c[inside_column(level)].is_(None)))
+    return sa.or_(*lacking)
+
+
 def scorable_forecasts(conn: Connection, interval: str,
                        coin_ids: Sequence[int] | None = None) -> list[sa.Row]:
     """Forecasts of ``interval`` whose candle is in and that no score covers yet.
@@ -51,7 +69,9 @@ def scorable_forecasts(conn: Connection, interval: str,
     decides, never the clock. It is left out when its series already has a score for that
     candle from the same or a newer forecast, so re-scoring reads nothing; a rerun's newer
     forecast for a scored candle comes back, with the id of the score it replaces
-    (``replaces``; None for a candle not scored yet).
+    (``replaces``; None for a candle not scored yet). So does a scored forecast with a band
+    its score has no inside flag for (scored before bands were, on an older database):
+    scored again once, with the band.
     """
     p, s = historical_price_predictions, forecast_scores
     candles = candles_table(interval)
@@ -60,7 +80,7 @@ def scorable_forecasts(conn: Connection, interval: str,
     query = (
         sa.select(p.c.id, p.c.id_coin, model.label("model"), target.label("target"),
                   p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
-                  sa.cast(candles.c.close, sa.Double).label("actual"),
+                  *_band_columns(p), sa.cast(candles.c.close, sa.Double).label("actual"),
                   s.c.id.label("replaces"))
         .join(candles, sa.and_(candles.c.idCoin == p.c.id_coin,
                                candles.c.openTime == p.c.openTime_next))
@@ -68,7 +88,8 @@ def scorable_forecasts(conn: Connection, interval: str,
                               s.c.target == target, s.c.interval == interval,
                               s.c.openTime_next == p.c.openTime_next))
         .where(interval_filter(p.c.interval, interval), p.c.openTime_next.is_not(None),
-               sa.or_(s.c.id.is_(None), s.c.id_prediction < p.c.id))
+               sa.or_(s.c.id.is_(None), s.c.id_prediction < p.c.id,
+                      sa.and_(s.c.id_prediction == p.c.id, _score_lacks_band(p, s))))
         .order_by(p.c.id))
     if coin_ids is not None:
         query = query.where(p.c.id_coin.in_(list(coin_ids)))
@@ -97,7 +118,8 @@ def series_scores(conn: Connection, key: SeriesKey) -> list[sa.Row]:
     s = forecast_scores
     return list(conn.execute(
         sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
-                  s.c.naive_error, s.c.direction_hit)
+                  s.c.naive_error, s.c.direction_hit, *_band_columns(s),
+                  *(s.c[inside_column(level)] for level in STORED_LEVELS))
         .where(key.where(s)).order_by(s.c.openTime_next)))
 
 

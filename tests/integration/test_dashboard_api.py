@@ -25,8 +25,10 @@ TOKEN = "s3cret-token-for-tests"
 
 @pytest.fixture
 def market_db(db_url):
+    """Three banded ETH pairs, and a BTC pair whose forecasts have no bands."""
     engine = db.open_database(db_url)
     symbols = synthetic_history.build(engine, pairs=3, hours=200, seed=2)
+    synthetic_history.build(engine, pairs=1, hours=60, market="BTC", seed=3, bands=False)
     engine.dispose()
     return db_url, symbols
 
@@ -72,6 +74,75 @@ def test_api_gives_the_stored_figures(served, market_db):
     for path in ("/market/ETH", f"/pair/{symbols[0]}", "/runs", "/api/docs",
                  "/api/openapi.json", "/api/runs?limit=3", f"/api/pairs/{symbols[0]}/model"):
         assert server.get(path)[0] == 200, path
+
+
+def _banded_forecasts(url: str, symbol: str) -> tuple[list, dict]:
+    """(the pair's forecasts oldest first, openTime -> close) as the test wrote them."""
+    engine = db.open_database(url)
+    p, candles = db.historical_price_predictions, db.candlestick_data
+    with engine.connect() as conn:
+        coin = db.coin_by_symbol(conn, symbol).id
+        forecasts = conn.execute(sa.select(p).where(p.c.id_coin == coin)
+                                 .order_by(p.c.openTime_next)).all()
+        closes = {int(t): float(c) for t, c in conn.execute(
+            sa.select(candles.c.openTime, candles.c.close).where(candles.c.idCoin == coin))}
+    engine.dispose()
+    return forecasts, closes
+
+
+def test_api_gives_the_bands_and_their_forward_coverage(served, market_db):
+    server, symbols = served
+    forecasts, closes = _banded_forecasts(market_db[0], symbols[0])
+    scored = [f for f in forecasts if f.openTime_next in closes]
+    newest = forecasts[-1]
+
+    windows = {w["window"]: w for w in json.loads(
+        server.get(f"/api/pairs/{symbols[0]}/track-record?interval=1h")[2])}
+    for level in ("80", "95"):
+        inside = [f._mapping[f"lower_{level}"] <= closes[f.openTime_next]
+                  <= f._mapping[f"upper_{level}"] for f in scored]
+        widths = [(f._mapping[f"upper_{level}"] - f._mapping[f"lower_{level}"])
+                  / f.price_actual_last * 100 for f in scored]
+        every = windows["all"]
+        assert every[f"nominal_{level}"] == int(level) / 100
+        assert every[f"banded_{level}"] == len(scored) == 199
+        assert every[f"coverage_{level}"] == pytest.approx(sum(inside) / len(inside), rel=1e-5)
+        assert every[f"width_{level}"] == pytest.approx(sum(widths) / len(widths), rel=1e-5)
+        day = windows["24h"]
+        assert day[f"coverage_{level}"] == pytest.approx(sum(inside[-24:]) / 24, rel=1e-5)
+    assert 0 < windows["all"]["coverage_80"] < windows["all"]["coverage_95"] <= 1
+
+    ranking = {p["symbol"]: p for p in json.loads(
+        server.get("/api/markets/ETH/ranking?interval=1h")[2])}
+    entry = ranking[symbols[0]]
+    for level in ("80", "95"):
+        width = (newest._mapping[f"upper_{level}"] - newest._mapping[f"lower_{level}"]) \
+            / newest.price_actual_last * 100
+        assert entry[f"band_{level}_pct"] == pytest.approx(width, rel=1e-3)
+    month = windows["30d"]
+    assert entry["coverage_80_30d"] == pytest.approx(month["coverage_80"], rel=1e-5)
+    assert entry["banded_80_30d"] == month["banded_80"]
+
+    history = json.loads(server.get(f"/api/pairs/{symbols[0]}/history?interval=1h&days=2")[2])
+    shown = [f for f in forecasts if f.openTime_next >= forecasts[-1].openTime_next - 49
+             * 3_600_000]
+    band = history["bands"]["80"]
+    assert len(band) == len(shown) == len(history["naive"])
+    assert [b[1:] for b in band] == [pytest.approx([f.lower_80, f.upper_80]) for f in shown]
+    assert history["next"]["bands"]["95"] == pytest.approx([newest.lower_95, newest.upper_95])
+    page = server.get(f"/pair/{symbols[0]}")[2]
+    assert "coverage of the 80 % band" in page and "95 % band" in page
+
+    # A pair whose forecasts had no bands: no coverage (null), not a coverage of 0.
+    plain = json.loads(server.get("/api/pairs/SYN001BTC/track-record?interval=1h")[2])
+    assert plain[-1]["window"] == "all" and plain[-1]["scored"] == 59
+    for window in plain:
+        assert window["coverage_80"] is None and window["banded_80"] == 0
+        assert window["coverage_95"] is None and window["width_95"] is None
+    btc = json.loads(server.get("/api/markets/BTC/ranking?interval=1h")[2])[0]
+    assert btc["band_80_pct"] is None and btc["coverage_80_30d"] is None
+    history = json.loads(server.get("/api/pairs/SYN001BTC/history?interval=1h")[2])
+    assert history["bands"] == {"80": [], "95": []} and history["next"]["bands"] == {}
 
 
 def _one_line_error(body: str) -> str:

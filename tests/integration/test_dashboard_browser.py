@@ -2,7 +2,8 @@
 chromium-driver, against ``coinlstm serve`` on loopback over a demo-like database.
 
 It opens the market page, finds every pair, follows a pair's link, checks that both charts
-drew (plotly's SVG with non-empty paths) and that the browser console shows no error (a
+drew (plotly's SVG with non-empty paths), the two prediction bands among them as shaded
+areas, and that the browser console shows no error (a
 Content-Security-Policy violation would be one). Without chromium the test is skipped,
 except under CI=true, where a missing browser is a failure (.ci/run installs it).
 """
@@ -70,6 +71,16 @@ def _drawn_paths(driver, chart_id: str) -> int:
         "  var d = p.getAttribute('d'); return d && d.length > 10; }).length;", chart_id)
 
 
+def _drawn_fills(driver, chart_id: str) -> int:
+    """Non-empty filled areas of a plotly chart (the shaded bands)."""
+    return driver.execute_script(
+        "var chart = document.getElementById(arguments[0]);"
+        "var fills = chart ? chart.querySelectorAll('svg.main-svg .scatterlayer path.js-fill')"
+        "  : [];"
+        "return Array.prototype.filter.call(fills, function (p) {"
+        "  var d = p.getAttribute('d'); return d && d.length > 10; }).length;", chart_id)
+
+
 def test_market_page_lists_every_pair_and_a_pair_page_draws_its_charts(browser, sqlite_url):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
@@ -101,6 +112,7 @@ def test_market_page_lists_every_pair_and_a_pair_page_draws_its_charts(browser, 
         WebDriverWait(browser, 30).until(expected_conditions.title_contains(symbols[0]))
         WebDriverWait(browser, 60).until(lambda d: _drawn_paths(d, "price-chart") > 0)
         assert _drawn_paths(browser, "price-chart") >= 2  # the close line and the forecasts
+        assert _drawn_fills(browser, "price-chart") == 2  # the 80 % and 95 % bands, shaded
         assert _drawn_paths(browser, "dm-chart") >= 1
         table = browser.find_element(By.ID, "track-record").text
         assert "30d" in table and "all" in table

@@ -36,3 +36,13 @@ def test_demo_replays_hours_and_scores_each_previous_forecast(tmp_path):
     assert {s.id_prediction for s in scores} == first_hour  # the second hour's is not in yet
     assert [r.scored for r in records] == [1] * len(SYMBOLS)
     assert all(r.verdict == "no evidence" for r in records)
+    # Trained forecasts carry bands: each score checked its close against them.
+    by_id = {f.id: f for f in forecasts}
+    for score in scores:
+        forecast = by_id[score.id_prediction]
+        for level in ("80", "95"):
+            lower, upper = getattr(forecast, f"lower_{level}"), getattr(forecast, f"upper_{level}")
+            assert lower is not None and upper is not None
+            assert bool(getattr(score, f"inside_{level}")) == (lower <= score.actual <= upper)
+    assert [r.banded_80 for r in records] == [1] * len(SYMBOLS)
+    assert all(r.coverage_80 in (0.0, 1.0) for r in records)

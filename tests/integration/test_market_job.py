@@ -17,9 +17,13 @@ from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
 from tests.helpers import (
     REPO,
     after_last,
+    alive,
     as_tuples,
+    children_of,
     import_into,
+    parent_of,
     text_rows,
+    wait_for,
     write_csv,
     write_market,
     write_sample,
@@ -55,6 +59,9 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
     report = json.loads(report_path.read_text())
     assert report["totals"] == {"ok": 3, "failed": 0, "pairs": 3}
     assert "naive RMSE" in done.stdout and "pairs ok 3, failed 0" in done.stdout
+    # Each pair was forked from the fork server, which imported Keras once for all three.
+    assert "fork server ready in" in done.stdout
+    assert "fork server closed: 3 tasks forked" in done.stdout
     engine = db.open_database(db_url)
     with engine.connect() as conn:
         for pair in report["pairs"]:
@@ -91,28 +98,92 @@ def test_job_trains_every_pair_and_report_matches_database(synthetic_candles, db
 
 def test_failed_and_timed_out_pairs_do_not_stop_the_others(synthetic_candles, sqlite_url,
                                                            tmp_path, replay_market):
-    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH3ETH"))
+    """A too short pair, a stalled one (killed at --timeout) and one whose process dies
+    (SIGKILL) each cost only that pair, in one line, and the next pairs still run."""
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH2ETH",
+                                                          "SYNTH3ETH", "SYNTH4ETH"))
     # too short:
     write_sample(synthetic_candles / "SYNTH5ETH.csv", tmp_path / "serve", 60, tail=True)
     report_path = tmp_path / "report.json"
     server = replay_market(tmp_path / "serve", now=now)
     done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", server.url,
                 "--artifacts", str(tmp_path / "art"), "--workers", "2", "--timeout", "45",
-                "--only", "SYNTH1ETH,SYNTH3ETH,SYNTH5ETH", "--report", str(report_path), *FAST,
-                env={"COINLSTM_TEST_STALL": "SYNTH3ETH"})
+                "--only", "SYNTH1ETH,SYNTH2ETH,SYNTH3ETH,SYNTH4ETH,SYNTH5ETH",
+                "--report", str(report_path), *FAST,
+                env={"COINLSTM_TEST_STALL": "SYNTH3ETH", "COINLSTM_TEST_CRASH": "SYNTH2ETH"})
     assert done.returncode == 3, done.stdout + done.stderr
     report = json.loads(report_path.read_text())
     by_symbol = {p["symbol"]: p for p in report["pairs"]}
-    assert by_symbol["SYNTH1ETH"]["status"] == "ok"
+    assert by_symbol["SYNTH1ETH"]["status"] == by_symbol["SYNTH4ETH"]["status"] == "ok"
+    assert by_symbol["SYNTH2ETH"]["status"] == "failed"
+    assert by_symbol["SYNTH2ETH"]["reason"] == (
+        "killed by signal SIGKILL: coinlstm-test: crashing SYNTH2ETH")
     assert by_symbol["SYNTH3ETH"]["status"] == "timeout"
     assert "timed out after 45 s" in by_symbol["SYNTH3ETH"]["reason"]
     assert by_symbol["SYNTH5ETH"]["status"] == "failed"
     assert "candles" in by_symbol["SYNTH5ETH"]["reason"]
-    assert report["totals"] == {"ok": 1, "failed": 2, "pairs": 3}
+    assert report["totals"] == {"ok": 2, "failed": 3, "pairs": 5}
+    assert "fork server closed: 5 tasks forked" in done.stdout
     engine = db.open_database(sqlite_url)
     with engine.connect() as conn:
-        assert db.table_fingerprint(conn)["historical_train"] == 1
+        assert db.table_fingerprint(conn)["historical_train"] == 2
     engine.dispose()
+
+
+def test_a_forked_pair_trains_as_a_fresh_process_does(synthetic_candles, tmp_path,
+                                                      replay_market):
+    """Same seed, same candles: the pair forked from the fork server and the pair in a fresh
+    interpreter (--fresh-processes) forecast the very same figures."""
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH",))
+    server = replay_market(tmp_path / "serve", now=now)
+    results = {}
+    for how in ("forked", "fresh"):
+        report_path = tmp_path / f"{how}.json"
+        done = _job("--market", "ETH", "--db", f"sqlite:///{tmp_path / how}.sqlite",
+                    "--binance-url", server.url, "--artifacts", str(tmp_path / how),
+                    "--report", str(report_path), *FAST,
+                    *(["--fresh-processes"] if how == "fresh" else []))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ("fork server closed: 1 tasks forked" in done.stdout) is (how == "forked")
+        [pair] = json.loads(report_path.read_text())["pairs"]
+        results[how] = pair["result"]
+    for key in ("predicted_close", "rmse", "naive_rmse", "skill", "shrinkage", "epochs_run",
+                "lower_80", "upper_95"):
+        assert results["forked"][key] == results["fresh"][key], key
+
+
+def test_sigterm_of_the_job_stops_its_forked_pairs_and_the_fork_server(
+        synthetic_candles, sqlite_url, tmp_path, replay_market):
+    now = _market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH",))
+    server = replay_market(tmp_path / "serve", now=now)
+    job = subprocess.Popen(
+        [sys.executable, str(REPO / "run_all.py"), "--market", "ETH", "--db", sqlite_url,
+         "--binance-url", server.url, "--artifacts", str(tmp_path / "art"), *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, COINLSTM_TEST_STALL="SYNTH1ETH",
+                 COINLSTM_HOME=str(tmp_path / "home")))
+    try:
+        for line in job.stdout:  # the job's own lines, up to the fork server's
+            if line.startswith("fork server ready"):
+                break
+        else:
+            raise AssertionError(f"no fork server: {job.communicate()}")
+        fork_server = int(line.split("(pid ")[1].split(",")[0])
+        assert parent_of(fork_server) == job.pid
+        wait_for(lambda: any("coinlstm-test: stalling SYNTH1ETH" in log.read_text()
+                             for log in (tmp_path / "home").glob("logs/*/SYNTH1ETH.log")),
+                 what="the stalled pair")
+        [pair] = children_of(fork_server)
+        os.kill(job.pid, signal.SIGTERM)
+        out, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode == 128 + signal.SIGTERM, out + err
+    assert err.strip().splitlines()[-1] == "coinlstm run: error: stopped by signal SIGTERM"
+    assert "SYNTH1ETH" in out and "fork server closed: 1 tasks forked" in out
+    wait_for(lambda: not alive(pair) and not alive(fork_server), what="the pair's end")
 
 
 def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db_url, tmp_path,

@@ -29,20 +29,24 @@ def _candle(coin: int, open_ms: int, close: float) -> dict:
 
 
 def _forecast(coin: int, next_ms: int, predicted: float, last: float, run: str,
-              model: str = "lstm") -> dict:
+              model: str = "lstm", bands: dict | None = None) -> dict:
+    unbanded = dict.fromkeys(("lower_80", "upper_80", "lower_95", "upper_95"))
     return dict(id_coin=coin, time_create=1, price_predict="[]", price_actual="[]",
                 price_preidct_last=predicted, price_actual_last=last, run_id=run,
-                openTime_next=next_ms, model=model, target="return", interval="1h")
+                openTime_next=next_ms, model=model, target="return", interval="1h",
+                **{**unbanded, **(bands or {})})
 
 
-def _fill(engine, closes, predictions, rerun=None):
+def _fill(engine, closes, predictions, bands=None):
     """Candles with ``closes``; a forecast for each candle after the first made from the one
-    before; and one forecast for the candle after the last (not in yet)."""
+    before (with ``bands[h]``'s columns when given); and one forecast for the candle after
+    the last (not in yet)."""
     with db.transaction(engine) as conn:
         coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
         db.insert_candles(conn, [_candle(coin, START + h * HOUR, c) for h, c in
                                  enumerate(closes)])
-        rows = [_forecast(coin, START + (h + 1) * HOUR, predictions[h], closes[h], f"r{h}")
+        rows = [_forecast(coin, START + (h + 1) * HOUR, predictions[h], closes[h], f"r{h}",
+                          bands=None if bands is None else bands[h])
                 for h in range(len(closes))]
         conn.execute(db.historical_price_predictions.insert(), rows)
     return coin
@@ -125,6 +129,131 @@ def _fingerprint(engine):
         return {**db.table_fingerprint(conn),
                 "scored": tuple(conn.execute(sa.select(db.forecast_scores.c.time_scored,
                                                        db.forecast_scores.c.id)).all())}
+
+
+def _banded_history(seed=7, hours=60):
+    """A random walk, forecasts around it, and bands of every width: an 80 % band on all
+    forecasts but every fifth (none there), a 95 % band from hour 20 on; half-widths drawn
+    at random so some closes land inside and some outside."""
+    rng = random.Random(seed)
+    closes = [1.0]
+    for _ in range(hours - 1):
+        closes.append(round(closes[-1] * math.exp(rng.gauss(0, 0.01)), 8))
+    predictions = [round(c * math.exp(rng.gauss(0, 0.003)), 8) for c in closes]
+    bands = []
+    for h, predicted in enumerate(predictions):
+        half80, half95 = rng.uniform(0.002, 0.02), rng.uniform(0.0, 0.008)
+        band = {}
+        if h % 5 != 4:
+            band.update(lower_80=predicted * math.exp(-half80),
+                        upper_80=predicted * math.exp(half80))
+        if h >= 20:
+            band.update(lower_95=predicted * math.exp(-half80 - half95),
+                        upper_95=predicted * math.exp(half80 + half95))
+        bands.append(band)
+    return closes, predictions, bands
+
+
+def _expected_coverage(closes, bands, level, hours):
+    """(share inside, count with a band, mean width %) of the forecasts for the candles
+    ``hours`` (1-based), computed here from what the test wrote."""
+    lower, upper = f"lower_{level}", f"upper_{level}"
+    inside, widths = [], []
+    for h in hours:
+        band = bands[h - 1]
+        if lower in band:
+            inside.append(band[lower] <= closes[h] <= band[upper])
+            widths.append((band[upper] - band[lower]) / closes[h - 1] * 100)
+    if not inside:
+        return None, 0, None
+    return sum(inside) / len(inside), len(inside), sum(widths) / len(widths)
+
+
+def test_band_coverage_matches_figures_computed_here(db_url):
+    closes, predictions, bands = _banded_history()
+    engine = db.open_database(db_url)
+    coin = _fill(engine, closes, predictions, bands)
+    with db.transaction(engine) as conn:  # a second forecaster of the pair with no bands
+        conn.execute(db.historical_price_predictions.insert(), [
+            _forecast(coin, START + (h + 1) * HOUR, closes[h], closes[h], f"plain{h}",
+                      model="plain") for h in range(len(closes))])
+    assert score(engine).scored == 2 * 59
+
+    rows = [r for r in _scores(engine) if r.model == "lstm"]
+    for row, h in zip(rows, range(1, 60), strict=True):
+        band = bands[h - 1]
+        for level in ("80", "95"):
+            inside = getattr(row, f"inside_{level}")
+            if f"lower_{level}" in band:
+                assert bool(inside) == (band[f"lower_{level}"] <= closes[h]
+                                        <= band[f"upper_{level}"]), (h, level)
+                assert getattr(row, f"lower_{level}") == pytest.approx(band[f"lower_{level}"])
+            else:
+                assert inside is None and getattr(row, f"lower_{level}") is None, (h, level)
+    for level in ("80", "95"):  # the bands were drawn so that both outcomes occur
+        outcomes = {getattr(r, f"inside_{level}") for r in rows}
+        assert {bool(v) for v in outcomes if v is not None} == {True, False}, level
+
+    with engine.connect() as conn:
+        records = {(r.model, r.window): r for r in db.stored_track_records(conn, "1h", [coin])}
+    for window, hours in (("all", range(1, 60)), ("24h", range(36, 60))):
+        record = records[("lstm", window)]
+        for level in ("80", "95"):
+            coverage, banded, width = _expected_coverage(closes, bands, level, hours)
+            assert getattr(record, f"banded_{level}") == banded, (window, level)
+            assert getattr(record, f"coverage_{level}") == pytest.approx(coverage), window
+            assert getattr(record, f"width_{level}") == pytest.approx(width), window
+    # Forecasts 0..58 are scored: no 80 % band at 4, 9, .., 54; 95 % bands from 20 on.
+    assert records[("lstm", "all")].banded_80 == 59 - 11
+    assert records[("lstm", "all")].banded_95 == 59 - 20
+    for window in ("24h", "7d", "30d", "all"):  # no band at all: NULL coverage, not 0
+        plain = records[("plain", window)]
+        assert plain.scored > 0 and plain.banded_80 == 0 and plain.banded_95 == 0
+        assert plain.coverage_80 is None and plain.coverage_95 is None
+        assert plain.width_80 is None
+    before = _fingerprint(engine)
+    assert score(engine).scored == 0 and _fingerprint(engine) == before
+    engine.dispose()
+
+
+def test_scores_of_an_older_database_gain_their_bands_once(db_url):
+    """A database scored before bands were: the new columns are added in place, the next
+    scoring pass scores each banded forecast's band (once), and nothing after that."""
+    closes, predictions, bands = _banded_history(seed=9, hours=30)
+    engine = db.open_database(db_url)
+    coin = _fill(engine, closes, predictions, bands)
+    assert score(engine).scored == 29
+    with engine.begin() as conn:  # back to the schema before band scores
+        for statement in (
+                "ALTER TABLE forecast_scores DROP COLUMN lower_80",
+                "ALTER TABLE forecast_scores DROP COLUMN upper_80",
+                "ALTER TABLE forecast_scores DROP COLUMN inside_80",
+                "ALTER TABLE forecast_scores DROP COLUMN lower_95",
+                "ALTER TABLE forecast_scores DROP COLUMN upper_95",
+                "ALTER TABLE forecast_scores DROP COLUMN inside_95",
+                "ALTER TABLE track_records DROP COLUMN coverage_80",
+                "ALTER TABLE track_records DROP COLUMN banded_80",
+                "ALTER TABLE track_records DROP COLUMN width_80"):
+            conn.execute(sa.text(statement))
+    engine.dispose()
+    engine = db.open_database(db_url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("forecast_scores")}
+    assert {"inside_80", "lower_80", "upper_80", "inside_95"} <= columns
+    with engine.connect() as conn:
+        old = {r.window: r for r in db.stored_track_records(conn, "1h", [coin])}
+    assert old["all"].coverage_80 is None and old["all"].banded_80 is None
+
+    banded = sum(1 for band in bands[:29] if band)
+    assert score(engine).scored == banded  # the banded forecasts, scored again with the band
+    assert len(_scores(engine)) == 29
+    with engine.connect() as conn:
+        record = {r.window: r for r in db.stored_track_records(conn, "1h", [coin])}["all"]
+    coverage, count, width = _expected_coverage(closes, bands, "80", range(1, 30))
+    assert (record.banded_80, record.coverage_80) == (count, pytest.approx(coverage))
+    assert record.width_80 == pytest.approx(width) and record.scored == 29
+    before = _fingerprint(engine)
+    assert score(engine).scored == 0 and _fingerprint(engine) == before
+    engine.dispose()
 
 
 def test_the_newest_forecast_for_a_candle_counts(db_url):

@@ -33,3 +33,11 @@ def test_flag_beats_environment_beats_default(tmp_path):
 def test_an_unknown_backend_is_bad_input(tmp_path):
     with pytest.raises(BadInput, match="unknown Keras backend 'theano'"):
         config.load(env={config.ENV_HOME: str(tmp_path), config.ENV_BACKEND: "theano"})
+
+
+def test_fork_server_is_on_unless_the_flag_or_the_environment_turns_it_off(tmp_path):
+    home = {config.ENV_HOME: str(tmp_path)}
+    assert config.load(env=home).fork_server is True
+    assert config.load(env={**home, config.ENV_FORK_SERVER: "1"}).fork_server is True
+    assert config.load(env={**home, config.ENV_FORK_SERVER: "0"}).fork_server is False
+    assert config.load(env=home, fork_server=False).fork_server is False  # --fresh-processes

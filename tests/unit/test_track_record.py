@@ -13,9 +13,12 @@ from predict.track_record import (
     MIN_SCORED_FOR_EDGE,
     NO_EVIDENCE,
     WORSE,
+    BandSeries,
     DieboldMariano,
+    band_width_pct,
     diebold_mariano,
     direction_hit,
+    inside_band,
     newey_west_lags,
     track_record,
     verdict,
@@ -103,3 +106,45 @@ def test_windows_end_at_the_newest_scored_candle_not_the_clock():
                                                        ("30d", 720), ("all", 744)]
     empty_as_of, empty = track_record([], [], [], [], {"all": None})
     assert empty_as_of == 0 and empty[0].scored == 0 and empty[0].verdict == NO_EVIDENCE
+
+
+def test_band_coverage_counts_only_forecasts_with_a_band():
+    assert inside_band(0.9, 1.1, 1.0) is True
+    assert inside_band(0.9, 1.1, 0.9) is True and inside_band(0.9, 1.1, 1.1) is True  # bounds in
+    assert inside_band(0.9, 1.1, 1.2) is False and inside_band(0.9, 1.1, 0.8) is False
+    assert inside_band(None, 1.1, 1.0) is None and inside_band(0.9, None, 1.0) is None
+    assert band_width_pct(0.98, 1.02, 2.0) == pytest.approx(2.0)
+    assert band_width_pct(None, 1.02, 2.0) is None
+
+    inside = [True, None, False, True, None, True]
+    widths = [2.0, None, 4.0, 3.0, None, 1.0]
+    record = window_record("all", [0.1] * 6, [0.2] * 6, [True] * 6,
+                           [BandSeries(0.8, inside, widths), BandSeries(0.95, [None] * 6,
+                                                                        [None] * 6)])
+    eighty, ninety_five = record.bands
+    assert (eighty.level, eighty.banded) == (0.8, 4)
+    assert eighty.coverage == pytest.approx(3 / 4)  # the two unbanded ones count nowhere
+    assert eighty.width == pytest.approx(10.0 / 4)
+    # No band at all: no coverage (None), never a coverage of 0.
+    assert (ninety_five.banded, ninety_five.coverage, ninety_five.width) == (0, None, None)
+    row = record.to_dict()
+    assert row["coverage_80"] == pytest.approx(0.75) and row["banded_80"] == 4
+    assert row["width_80"] == pytest.approx(2.5)
+    assert row["coverage_95"] is None and row["banded_95"] == 0 and "bands" not in row
+    assert row["scored"] == 6 and row["verdict"] == NO_EVIDENCE
+
+
+def test_band_coverage_per_window():
+    times = [HOUR * h for h in range(1, 49)]
+    inside = [h % 3 != 0 for h in range(48)]  # misses every third close
+    inside[-1] = None  # the newest forecast had no band
+    as_of, records = track_record(times, [0.1] * 48, [0.2] * 48, [True] * 48,
+                                  {"24h": 24 * HOUR, "all": None},
+                                  [BandSeries(0.8, inside, [1.0] * 48)])
+    day, everything = (record.bands[0] for record in records)
+    last_day = inside[24:47]
+    assert day.banded == 23 and day.coverage == pytest.approx(sum(last_day) / 23)
+    assert everything.banded == 47
+    assert everything.coverage == pytest.approx(sum(inside[:47]) / 47)
+    _, empty = track_record([], [], [], [], {"all": None}, [BandSeries(0.8, [], [])])
+    assert empty[0].bands[0].coverage is None and empty[0].bands[0].banded == 0

@@ -2,7 +2,7 @@
 
 Why one protocol: the market job (``run``: one task per pair) and the backtest
 (``evaluate``: one task per pair, model and repeat) both need the same things from wherever
-their tasks run: a fresh process per task (Keras memory goes back to the OS), a time limit,
+their tasks run: a process of its own per task (Keras memory goes back to the OS), a time limit,
 children that die with the driver, a log per task, and one way to say what happened. Each
 kind of executor is one small class (subprocess.py, ray.py) in :data:`EXECUTORS`; a task says
 what to run (:class:`Task`); every executor answers with the same :class:`Outcome`.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from coinlstm.core.config import Settings
+from coinlstm.core.config import ENV_FORK_SERVER, Settings
 from coinlstm.core.errors import BadInput
 
 #: Outcome statuses: the task's result said ok; it failed (its own answer, or its process
@@ -44,7 +44,8 @@ class Task(Protocol):
 
     def argv(self, result_path: Path) -> list[str]:
         """The command line doing the task in a fresh local process; it writes the result
-        dict to ``result_path`` as JSON, on failure too."""
+        dict to ``result_path`` as JSON, on failure too. ``[sys.executable, "-m", MODULE,
+        ...]`` (or ``-c CODE``) can also run in a child of the fork server (forkserver.py)."""
         ...
 
     def run_here(self, settings: Settings) -> dict:
@@ -112,12 +113,22 @@ class ExecutorConfig:
 class Executor(Protocol):
     name: str
 
+    def warm_up(self) -> None:
+        """Begin, in the background, what the tasks will need (the subprocess executor's fork
+        server imports Keras), so that it overlaps the caller's own work (the crawl). A
+        caller that warms up closes the executor (:meth:`close`) when done."""
+        ...
+
     def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
         """Start the tasks (at most ``workers`` at once) and yield each outcome as it ends.
 
         The iterator has ``close()``: the caller calls it when it stops early (interrupted),
         and the executor then starts no more tasks and stops the running ones.
         """
+        ...
+
+    def close(self) -> None:
+        """Release what :meth:`warm_up` or :meth:`run` started; may be called again."""
         ...
 
 
@@ -146,6 +157,10 @@ def add_executor_arguments(group, what: str, timeout: float | None) -> None:
                        help=f"where {what}s run: local subprocesses (default) or a Ray cluster")
     group.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
                        help="Ray cluster to join (default: start a local one)")
+    group.add_argument("--fresh-processes", action="store_true",
+                       help=f"subprocess executor: start every {what} as a fresh Python "
+                            "process instead of forking it from a server that imported "
+                            f"Keras once (env {ENV_FORK_SERVER}=0)")
 
 
 def check_timeout(timeout: float | None) -> None:

@@ -63,6 +63,12 @@ class RayExecutor:
         self.logs_dir = config.logs_dir
         self.gate = config.gate
 
+    def warm_up(self) -> None:
+        """Nothing to warm: Ray starts (or joins) its cluster on the first run."""
+
+    def close(self) -> None:
+        """Nothing held between runs: the cluster outlives the job (or ends with it)."""
+
     def _connect(self) -> None:
         ray = self.ray
         if ray.is_initialized():

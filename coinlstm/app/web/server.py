@@ -257,14 +257,16 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
 
     @app.get("/api/markets/{market}/ranking",
              summary="Every pair of a market: close, forecast, change %, verdict, forward "
-                     "skill, staleness; edge first")
+                     "skill, the newest band's width and the bands' 30-day coverage, "
+                     "staleness; edge first")
     def api_ranking(market: str = PathParam(pattern=MARKET, examples=["ETH"]),
                     interval: str = Query(DEFAULT_INTERVAL, examples=["1h"])) -> list[dict]:
         _interval(interval)
         return read(views.ranking, market, interval)["pairs"]
 
     @app.get("/api/pairs/{symbol}/track-record",
-             summary="A pair's forward track record per window (24h, 7d, 30d, all)")
+             summary="A pair's forward track record per window (24h, 7d, 30d, all), with "
+                     "its prediction bands' coverage beside their nominal level")
     def api_track_record(symbol: str = PathParam(pattern=SYMBOL, examples=["ADAETH"]),
                          interval: str = Query(DEFAULT_INTERVAL),
                          model: str | None = Query(None, pattern=SERIES_NAME),
@@ -275,8 +277,9 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
                  "interval": interval} for window in record["windows"]]
 
     @app.get("/api/pairs/{symbol}/history",
-             summary="Closes, past forecasts, naive forecasts, the next forecast and the "
-                     "cumulative squared-error difference over the last N days")
+             summary="Closes, past forecasts and their bands, naive forecasts, the next "
+                     "forecast and its bands, and the cumulative squared-error difference "
+                     "over the last N days")
     def api_history(symbol: str = PathParam(pattern=SYMBOL),
                     interval: str = Query(DEFAULT_INTERVAL),
                     days: int = Query(7, ge=1, le=MAX_DAYS)) -> dict:

@@ -8,14 +8,21 @@ market's newest, a forecast is behind when it is not for the pair's next candle.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
 from coinlstm.core.config import INTERVAL_MS
-from predict.track_record import EDGE, NO_EVIDENCE, cumulative_loss_differential
+from predict.track_record import (
+    EDGE,
+    NO_EVIDENCE,
+    band_width_pct,
+    cumulative_loss_differential,
+)
 
 #: A pair or forecast more than this many candles behind is flagged stale.
 STALE_AFTER_CANDLES = 1
@@ -40,9 +47,40 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else float(f"{float(value):.{digits}g}")
 
 
+@dataclass(frozen=True)
+class _LevelNames:
+    """One stored level's names, worked out once (the market page reads them 400 times)."""
+
+    level: float
+    label: str
+    lower: str
+    upper: str
+    coverage: str
+    banded: str
+    width: str
+
+
+_LEVELS = tuple(_LevelNames(level, level_label(level), *band_columns(level),
+                            *record_band_columns(level)) for level in STORED_LEVELS)
+
+
+def _bounds(row: sa.Row, names: _LevelNames) -> tuple[float | None, float | None]:
+    """A forecast row's band of one level (None, None without one)."""
+    lower, upper = getattr(row, names.lower), getattr(row, names.upper)
+    if lower is None or upper is None:
+        return None, None
+    return float(lower), float(upper)
+
+
+def levels() -> list[dict]:
+    """The band levels the pages show: {"level": 0.8, "label": "80"}, ..."""
+    return [{"level": names.level, "label": names.label} for names in _LEVELS]
+
+
 def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
-    """Every pair of the market: close, newest forecast, change, verdict, 7d/30d forward
-    skill, staleness; pairs with an edge first, then by forecast change (largest rise)."""
+    """Every pair of the market: close, newest forecast, change, its band's width, verdict,
+    7d/30d forward skill and 30d band coverage, staleness; pairs with an edge first, then
+    by forecast change (largest rise)."""
     coins = db.coins_of_market(conn, market)
     if not coins:
         raise NotFound(f"no pairs of market {market}")
@@ -76,7 +114,13 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
              "dm_pvalue_30d": None}
+    for names in _LEVELS:
+        entry.update({f"band_{names.label}_pct": None, f"{names.coverage}_30d": None,
+                      f"{names.banded}_30d": 0})
     if forecast is not None:
+        for names in _LEVELS:
+            width = band_width_pct(*_bounds(forecast, names), forecast.price_actual_last)
+            entry[f"band_{names.label}_pct"] = None if width is None else _round(width, 4)
         base = float(forecast.price_actual_last)
         model, target = forecast.model or "", forecast.target or ""
         entry.update(
@@ -93,6 +137,10 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 if window == "30d":
                     entry["verdict"] = record.verdict
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
+                    for names in _LEVELS:
+                        entry[f"{names.coverage}_30d"] = _round(getattr(record,
+                                                                        names.coverage))
+                        entry[f"{names.banded}_30d"] = int(getattr(record, names.banded) or 0)
     entry["stale"] = any(value is not None and value > STALE_AFTER_CANDLES
                          for value in (entry["candles_behind"], entry["forecast_behind"]))
     return entry
@@ -136,23 +184,38 @@ def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | N
                            "dm_stat", "dm_pvalue", "dm_pvalue_worse")},
             "moved": 0 if row is None else int(row.moved),
             "verdict": NO_EVIDENCE if row is None else row.verdict,
-            "as_of": None if row is None else iso(row.as_of)})
+            "as_of": None if row is None else iso(row.as_of),
+            **_band_figures(row)})
     return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-            "windows": windows}
+            "levels": levels(), "windows": windows}
+
+
+def _band_figures(row: sa.Row | None) -> dict:
+    """A window's forward band figures per stored level beside the level itself:
+    ``nominal_80`` (0.8), ``coverage_80`` (None when no scored forecast had a band),
+    ``banded_80`` and ``width_80`` (mean width, % of the last close)."""
+    figures = {}
+    for names in _LEVELS:
+        figures.update({
+            f"nominal_{names.label}": names.level,
+            names.coverage: None if row is None else _round(getattr(row, names.coverage)),
+            names.banded: 0 if row is None else int(getattr(row, names.banded) or 0),
+            names.width: None if row is None else _round(getattr(row, names.width))})
+    return figures
 
 
 def history(conn: sa.Connection, symbol: str, interval: str, days: int,
             model: str | None = None, target: str | None = None) -> dict:
     """The last ``days`` of closes, every forecast at the candle it was for (the newest per
-    candle), the naive forecast, the next forecast, and the cumulative squared-error
-    difference model - naive of the scored ones."""
+    candle) with its bands per stored level, the naive forecast, the next forecast and its
+    bands, and the cumulative squared-error difference model - naive of the scored ones."""
     coin = pair(conn, symbol)
     model, target = _series(conn, coin, interval, model, target)
     newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
     if newest is None:
         return {"symbol": symbol, "interval": interval, "model": model, "target": target,
                 "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
-                "cumulative": []}
+                "bands": {names.label: [] for names in _LEVELS}, "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
     by_candle: dict[int, sa.Row] = {}
@@ -164,18 +227,33 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
     scores = db.scores_since(conn, int(coin.id), model, target, interval, since)
     cumulative = cumulative_loss_differential([s.error for s in scores],
                                               [s.naive_error for s in scores])
+    following = None
+    if upcoming:
+        row = upcoming[-1]
+        bounds = {names.label: _bounds(row, names) for names in _LEVELS}
+        following = {"time": iso(row.openTime_next), "forecast": float(row.price_preidct_last),
+                     "last_close": float(row.price_actual_last),
+                     "bands": {label: list(band) for label, band in bounds.items()
+                               if band[0] is not None}}
     return {
         "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
         "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
                       if r.openTime_next <= newest.openTime],
         "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
-        "next": None if not upcoming else {"time": iso(upcoming[-1].openTime_next),
-                                           "forecast": float(upcoming[-1].price_preidct_last),
-                                           "last_close": float(upcoming[-1].price_actual_last)},
+        "next": following,
+        "bands": {names.label: _band_points(shown, names) for names in _LEVELS},
         "cumulative": [[iso(s.openTime_next), _round(v, 12)]
                        for s, v in zip(scores, cumulative, strict=True)],
     }
+
+
+def _band_points(shown: list[sa.Row], names: _LevelNames) -> list[list]:
+    """``[time, lower, upper]`` of every forecast shown (the next one's too) at the candle it
+    was for; ``None`` bounds where a forecast had no band (the chart leaves a gap), and an
+    empty list when none had one."""
+    points = [[iso(row.openTime_next), *_bounds(row, names)] for row in shown]
+    return points if any(point[1] is not None for point in points) else []
 
 
 def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:

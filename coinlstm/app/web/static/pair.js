@@ -1,22 +1,50 @@
 // The pair page's two charts, drawn with plotly.js served by this server (no CDN): the close
-// with every past forecast at the hour it was for, the naive forecast and the next forecast;
+// with every past forecast at the hour it was for, its prediction bands shaded (95 % light,
+// 80 % darker, the next forecast's included), the naive forecast and the next forecast;
 // and the cumulative squared-error difference model - naive (the Diebold-Mariano picture).
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("pair-data").textContent);
   function xs(points) { return points.map(function (p) { return p[0]; }); }
   function ys(points) { return points.map(function (p) { return p[1]; }); }
-  var traces = [
+  function column(points, i) { return points.map(function (p) { return p[i]; }); }
+  // Each band: its upper bound (an invisible line), then its lower bound filled up to it.
+  // Widest first, so the narrower band is drawn over it. A forecast without a band leaves
+  // a gap (null bounds, not connected).
+  var shades = { "95": "rgba(26, 95, 180, 0.12)", "80": "rgba(26, 95, 180, 0.25)" };
+  var labels = Object.keys(data.bands || {}).sort(function (a, b) {
+    return parseFloat(b.replace("_", ".")) - parseFloat(a.replace("_", "."));
+  });
+  var traces = [];
+  labels.forEach(function (label) {
+    var points = data.bands[label];
+    if (!points.length) { return; }
+    var name = label.replace("_", ".") + " % band";
+    traces.push({ name: name + " (upper)", x: xs(points), y: column(points, 2),
+      mode: "lines", line: { width: 0, color: shades[label] || "rgba(26, 95, 180, 0.18)" },
+      connectgaps: false, showlegend: false, hoverinfo: "x+y+name" });
+    traces.push({ name: name, x: xs(points), y: column(points, 1), mode: "lines",
+      line: { width: 0, color: shades[label] || "rgba(26, 95, 180, 0.18)" },
+      fill: "tonexty", fillcolor: shades[label] || "rgba(26, 95, 180, 0.18)",
+      connectgaps: false, hoverinfo: "x+y+name" });
+  });
+  traces = traces.concat([
     { name: "close", x: xs(data.closes), y: ys(data.closes), mode: "lines",
       line: { color: "#1d2330", width: 1.5 } },
     { name: "naive forecast (last close)", x: xs(data.naive), y: ys(data.naive), mode: "lines",
       line: { color: "#9aa5b8", width: 1, dash: "dot" } },
     { name: "forecast", x: xs(data.forecasts), y: ys(data.forecasts), mode: "markers",
       marker: { color: "#1a5fb4", size: 5 } }
-  ];
+  ]);
   if (data.next) {
-    traces.push({ name: "next forecast", x: [data.next.time], y: [data.next.forecast],
-      mode: "markers", marker: { color: "#e66100", size: 13, symbol: "star" } });
+    var star = { name: "next forecast", x: [data.next.time], y: [data.next.forecast],
+      mode: "markers", marker: { color: "#e66100", size: 13, symbol: "star" } };
+    var inner = data.next.bands && data.next.bands[labels[labels.length - 1]];
+    if (inner) {  // the next forecast's narrowest band as an error bar on its star
+      star.error_y = { type: "data", symmetric: false, array: [inner[1] - data.next.forecast],
+        arrayminus: [data.next.forecast - inner[0]], color: "#e66100", thickness: 1.5 };
+    }
+    traces.push(star);
   }
   var config = { displaylogo: false, responsive: true };
   // Both charts span the same hours: the closes shown up to the next forecast.

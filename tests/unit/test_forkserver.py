@@ -1,0 +1,67 @@
+"""The fork server's pure rules: which command lines it can run, when forking is unsafe, and
+how it runs a command line's work as the interpreter would (exit codes included)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from coinlstm.app.executors.forkclient import forkable
+from coinlstm.app.executors.forkserver import entry_of, fork_hazard, run_entry
+
+PY = "/usr/bin/python3"
+
+
+def test_only_python_dash_m_and_dash_c_command_lines_are_forked():
+    assert entry_of([PY, "-m", "coinlstm", "train", "-id", "1"], PY) == (
+        "module", "coinlstm", ["train", "-id", "1"])
+    assert entry_of([PY, "-c", "print(1)", "a"], PY) == ("code", "print(1)", ["a"])
+    assert entry_of([PY, "-m", "coinlstm"], PY) == ("module", "coinlstm", [])
+    assert entry_of(["/other/python", "-m", "coinlstm"], PY) is None  # another interpreter
+    assert entry_of([PY, "-X", "importtime", "-m", "coinlstm"], PY) is None  # options
+    assert entry_of([PY, "script.py"], PY) is None
+    assert entry_of([PY, "-m"], PY) is None
+    assert forkable([sys.executable, "-m", "coinlstm.app.evaluate_tasks", "--task", "{}"])
+    assert not forkable(["/bin/true"])
+
+
+def test_forking_is_safe_only_with_one_thread_and_jax_uninitialised():
+    assert fork_hazard(1, ["MainThread"], False) is None
+    assert fork_hazard(2, ["MainThread"], False) == "the server has 2 OS threads, not 1"
+    assert fork_hazard(0, ["MainThread"], False) == (
+        "the server has unknown (no /proc/self/task) OS threads, not 1")
+    assert fork_hazard(1, ["MainThread", "watcher"], False) == (
+        "the server runs Python threads: MainThread, watcher")
+    assert fork_hazard(1, ["MainThread"], True) == "JAX's backend is initialised in the server"
+
+
+@pytest.fixture
+def saved_argv():
+    argv = list(sys.argv)
+    yield
+    sys.argv[:] = argv
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("x = 1", 0),
+    ("import sys; sys.exit()", 0),
+    ("import sys; sys.exit(3)", 3),
+    ("import sys; sys.exit(256 + 2)", 2),
+    ("import sys; sys.exit('bad input')", 1),
+    ("raise ValueError('boom')", 1),
+])
+def test_code_runs_with_the_interpreters_exit_code(code, expected, saved_argv, capsys):
+    assert run_entry("code", code, ["arg"]) == expected
+    err = capsys.readouterr().err
+    if "ValueError" in code:
+        assert "ValueError: boom" in err
+    if "bad input" in code:
+        assert err == "bad input\n"
+
+
+def test_a_module_runs_as_main_with_its_arguments(saved_argv, capsys):
+    assert run_entry("module", "json.tool", ["--help"]) == 0
+    assert "json.tool" in capsys.readouterr().out
+    assert run_entry("code", "import sys; print(sys.argv)", ["a", "b"]) == 0
+    assert capsys.readouterr().out == "['-c', 'a', 'b']\n"
