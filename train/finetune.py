@@ -35,7 +35,7 @@ def start_model(start, input_shape: tuple[int, ...], options):
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
     if they do not load."""
     if isinstance(start, str | Path):
-        model = build_model(options.model, input_shape, options)
+        model = build_model(options.model, input_shape, options, blank=True)
         # Keras saves the optimizer's variables with the weights, and loads them only into
         # an optimizer that is built: Adam's moments go on where the last fit left them.
         model.optimizer.build(model.trainable_variables)

@@ -38,6 +38,13 @@ from train.warmstart import warm_history, warm_splitter
 FULL = "full"
 WARM = "warm"
 DEFAULT_SCHEDULE = FULL
+#: Between a model's name and its schedule in a case's label: ``default@warm``.
+LABEL_MARK = "@"
+
+
+def base_model(label: str) -> str:
+    """The model a case label names: ``default`` for ``default@warm:4`` and ``default``."""
+    return label.split(LABEL_MARK, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class Schedule:
 
     def label(self, model: str) -> str:
         """The cases' "model": ``default`` on full, ``default@warm`` (``@warm:4``) warm."""
-        return model if not self.warm else f"{model}@{self.name}"
+        return model if not self.warm else f"{model}{LABEL_MARK}{self.name}"
 
 
 def parse_schedule(text: str) -> Schedule:

@@ -33,6 +33,7 @@ from coinlstm.app.evaluate_report import (
     LEGEND,
     format_bands,
     format_report,
+    format_schedules,
     write_files,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
@@ -50,7 +51,13 @@ from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
-from train.scoring import add_interval_skill, pair_medians, summarise, summarise_bands
+from train.scoring import (
+    add_interval_skill,
+    pair_medians,
+    schedule_differences,
+    summarise,
+    summarise_bands,
+)
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -213,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(cases, labels)
     per_pair = pair_medians(cases, labels)
     bands = summarise_bands(cases, labels, levels)
+    differences = schedule_differences(cases, labels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
     finished = time.time()
     report = {
@@ -227,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         "started": iso_utc(started), "finished": iso_utc(finished),
         "wall_seconds": round(finished - started, 2),
         "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
+        "schedule_differences": differences,
         "per_model_bands": bands,
         "per_pair_median_coverage": {
             label: pair_medians(cases, labels, coverage)
@@ -240,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
                 f"{args.fold_size} (> 0 beats last close)", levels)
     print(format_report(summary, per_pair, labels, failures))
+    if differences:
+        print(format_schedules(differences))
     print(format_bands(bands, labels))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "

@@ -179,3 +179,24 @@ def test_warm_start_flags_are_checked():
         with pytest.raises(BadInput, match=words):
             TrainOptions(**bad).check()
     TrainOptions(refit_every=0, warm_epochs=1, warm_samples=MIN_TRAIN_SAMPLES).check()
+
+
+def test_warm_cases_are_paired_with_the_full_cases_of_the_same_hours():
+    from train.scoring import schedule_differences
+
+    def case(model, pair, fold, skill):
+        return {"model": model, "pair": pair, "fold": fold, "repeat": 0, "skill": skill}
+
+    cases = [case("default", "A", 0, 0.0), case("default", "A", 1, -0.03),
+             case("default", "B", 0, 0.01), case("default@warm", "A", 0, 0.002),
+             case("default@warm", "A", 1, -0.01), case("default@warm", "B", 0, -0.025),
+             case("default@warm", "C", 0, 0.5),  # no full twin: not paired
+             case("naive", "A", 0, 0.0)]
+    differences = schedule_differences(cases, ["naive", "default", "default@warm"])
+    assert list(differences) == ["default@warm"]
+    figures = differences["default@warm"]
+    assert (figures["versus"], figures["cases"]) == ("default", 3)
+    assert figures["median_difference"] == pytest.approx(0.002)
+    assert figures["share_warm_better"] == pytest.approx(2 / 3)
+    assert (figures["full_below_-0.02"], figures["warm_below_-0.02"]) == (1, 1)
+    assert schedule_differences(cases, ["default@warm"]) == {}  # no full schedule asked
