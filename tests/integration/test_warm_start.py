@@ -303,7 +303,13 @@ def test_evaluate_scores_the_warm_schedule_beside_the_full_one(pair, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"] == ["naive", "default", "default@warm:2"]
     assert summary["schedules"] == ["full", "warm:2"]
-    assert "default@warm:2" in done.stdout
+    # The paired table: warm - full on the same pair and fold, as the cases say.
+    paired = summary["schedule_differences"]["default@warm:2"]
+    differences = sorted(float(case["skill"]) - float(full[case["fold"]]["skill"])
+                         for case in cases if case["model"] == "default@warm:2")
+    assert (paired["versus"], paired["cases"]) == ("default", 2)
+    assert paired["median_difference"] == pytest.approx(float(np.median(differences)))
+    assert "warm vs full schedule" in done.stdout and "default@warm:2" in done.stdout
 
 
 @pytest.mark.slow
