@@ -33,10 +33,9 @@ from train.dataset import Dataset
 from train.forecasters.base import Forecast, Forecaster
 from train.intervals import Band, ForecastBands
 from train.walkforward import Fold, step_dataset
-from train.warmstart import warm_history, warm_splitter
+from train.warmstart import FULL, WARM, warm_history, warm_splitter
 
-FULL = "full"
-WARM = "warm"
+#: The schedules' names are the fits': full, warm.
 DEFAULT_SCHEDULE = FULL
 #: Between a model's name and its schedule in a case's label: ``default@warm``.
 LABEL_MARK = "@"
