@@ -340,3 +340,27 @@ def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
     # Each step's bands surround its own forecasts.
     for band in results["warm:2"].bands.test:
         assert np.all(band.lower < warm) and np.all(warm < band.upper)
+
+
+def test_a_blank_network_is_the_same_network_with_zero_kernels():
+    """What a warm start builds before loading weights (train/models.py, blank): every zoo
+    network with the same weights, the same layers and the same outputs once loaded."""
+    from train import backend
+    from train.models import MODEL_NAMES, build_model
+
+    backend.prepare("jax", _settings("sqlite://", Path(".")).cache_dir)
+    backend.load_keras("jax")
+    options, shape = _options("--dropout", "0.1", "--l2", "1e-5"), (3, 8)
+    inputs = np.random.default_rng(5).normal(size=(4, *shape)).astype("float32")
+    for name in MODEL_NAMES:
+        backend.seed(3, "jax")
+        fitted, blank = build_model(name, shape, options), build_model(name, shape, options,
+                                                                          blank=True)
+        assert [type(layer).__name__ for layer in blank.layers] == [
+            type(layer).__name__ for layer in fitted.layers]
+        assert [w.shape for w in blank.get_weights()] == [w.shape for w in fitted.get_weights()]
+        kernels = [w for w in blank.weights if "kernel" in w.path]
+        assert kernels and all(not np.any(np.asarray(w)) for w in kernels), name
+        blank.set_weights(fitted.get_weights())
+        np.testing.assert_allclose(blank.predict(inputs, verbose=0),
+                                   fitted.predict(inputs, verbose=0), rtol=1e-6)
