@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import Exchange
 from coinlstm.core.klines import (
     RULE_ORDER,
     BadKline,
@@ -40,6 +41,12 @@ DUMP_NAME = re.compile(
     r"(?P<symbol>[^-]+)-(?P<interval>[^-]+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.(?:zip|csv)")
 #: A plain per-pair file, as in /work/shared/data/binance-1h: SYMBOL.csv.
 PLAIN_NAME = re.compile(r"(?P<symbol>[^-.]+)\.csv")
+#: The same names with another exchange's symbol, which may hold a '-' (Bithumb
+#: ``KRW-ETH``, CoinGecko ``bitcoin-usd``): a dump's symbol is everything before its
+#: interval, and the exchange's own symbol rule checks it after.
+OTHER_DUMP_NAME = re.compile(
+    r"(?P<symbol>.+)-(?P<interval>[^-]+)-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.(?:zip|csv)")
+OTHER_PLAIN_NAME = re.compile(r"(?P<symbol>[^.]+)\.csv")
 KLINE_SUFFIXES = (".zip", ".csv")
 CHECKSUM_SUFFIX = ".CHECKSUM"
 _INTERVAL_BY_MS = {ms: name for name, ms in INTERVAL_MS.items()}
@@ -67,14 +74,18 @@ class KlineText:
     plain: bool = False
 
 
-def describe_file(path: Path, interval: str | None = None) -> KlineFile:
+def describe_file(path: Path, interval: str | None = None,
+                  exchange: Exchange | None = None) -> KlineFile:
     """Symbol and interval of a file from its name (the dumps hold no symbol column).
 
     A dump's name carries its interval, which must agree with ``interval`` if given; a plain
-    ``SYMBOL.csv`` is of ``interval``. BadInput for a name that says neither.
+    ``SYMBOL.csv`` is of ``interval``. BadInput for a name that says neither, or a symbol
+    or interval ``exchange`` (default Binance) does not have.
     """
-    dump = DUMP_NAME.fullmatch(path.name)
-    plain = PLAIN_NAME.fullmatch(path.name)
+    if exchange is not None and exchange.name == DEFAULT_EXCHANGE:
+        exchange = None  # Binance's names and rules, as they always were
+    dump = (DUMP_NAME if exchange is None else OTHER_DUMP_NAME).fullmatch(path.name)
+    plain = (PLAIN_NAME if exchange is None else OTHER_PLAIN_NAME).fullmatch(path.name)
     if dump:
         symbol, file_interval = dump["symbol"], dump["interval"]
         if interval is not None and interval != file_interval:
@@ -87,9 +98,14 @@ def describe_file(path: Path, interval: str | None = None) -> KlineFile:
                        "SYMBOL-1h-YYYY-MM.zip, SYMBOL-1h-YYYY-MM-DD.zip, their .csv, "
                        "or SYMBOL.csv")
     try:
-        check_symbol(symbol)
-        if file_interval is not None:
-            check_interval(file_interval)
+        if exchange is None:
+            check_symbol(symbol)
+            if file_interval is not None:
+                check_interval(file_interval)
+        else:
+            exchange.check_symbol(symbol)
+            if file_interval is not None:
+                exchange.check_interval(file_interval)
     except BadInput as exc:
         raise BadInput(f"{path}: {exc}") from None
     return KlineFile(path=path, symbol=symbol, interval=file_interval)

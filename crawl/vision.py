@@ -1,4 +1,5 @@
-"""``coinlstm import``: load Binance's kline dumps (data.binance.vision) into the database.
+"""``coinlstm import``: load Binance's kline dumps (data.binance.vision) into the database,
+or another exchange's candles in the same 12-column files (``--exchange``).
 
 Accepted: monthly ``SYMBOL-1h-YYYY-MM.zip`` and daily ``SYMBOL-1h-YYYY-MM-DD.zip`` dumps (a
 ``.CHECKSUM`` beside a zip is verified), the CSV inside one, plain ``SYMBOL.csv`` files in the
@@ -8,6 +9,12 @@ same 12-column kline order, and folders of any of these (walked recursively, so 
 Each file's candles go to the table of its interval (``candlestick_data`` for 1h,
 ``candlestick_data_5m`` for 5m, ...), so one import may hold several intervals, even of one
 symbol: they are separate series.
+
+``--exchange NAME`` (default binance) says whose candles they are: each file's symbol must
+have that exchange's form (``BTC_USDT.csv`` for poloniex, ``KRW-ETH.csv`` for bithumb,
+``bitcoin-usd.csv`` for coingecko; coinlstm.core.exchanges), its interval must be one the
+exchange has, and a new pair is registered on that exchange with the base and quote its
+symbol names, as that exchange's crawl would register it.
 
 An import runs in two passes so that bad input never half-lands: the first reads and checks
 every file completely (names, checksums, zips, every line through the kline rules, time
@@ -28,9 +35,11 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import SYMBOL_PATTERN, check_interval, split_symbol
+from coinlstm.core.exchanges import Exchange, add_exchange_argument
+from coinlstm.core.exchanges import exchange as exchange_named
+from coinlstm.core.klines import SYMBOL_PATTERN, check_interval
 from crawl.klinefiles import KLINE_SUFFIXES, KlineFile, describe_file, read_klines
 
 #: Candles per insert statement: a month of hourly candles in one go, and a few hundred kB
@@ -47,6 +56,7 @@ class CheckedFile:
     base: str
     quote: str
     sha256: str
+    exchange: str
     candles: int
     #: Every line as Binance writes it: the second pass splits them without the regex.
     plain: bool = False
@@ -86,17 +96,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_INTERVAL}); dump names carry their own, which must "
                              "then agree. Each interval has its own table "
                              "(candlestick_data_5m, ...)")
+    add_exchange_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # Names and paths are checked before the database is even opened.
-    find_kline_files(args.paths, args.interval)
+    exchange = args.settings.exchange
+    find_kline_files(args.paths, args.interval, exchange)
     engine = db.open_database(args.settings.db_url)
     try:
         summary = import_paths(engine, args.paths, quote=args.quote, interval=args.interval,
-                               progress=not args.no_progress and sys.stderr.isatty())
+                               progress=not args.no_progress and sys.stderr.isatty(),
+                               exchange=exchange)
     finally:
         engine.dispose()
     print(f"{summary.line()} into {db.describe_url(args.settings.db_url)} "
@@ -108,20 +121,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def import_paths(engine: Engine, paths: list[Path], quote: str | None = None,
-                 interval: str | None = None, progress: bool = False) -> ImportSummary:
+                 interval: str | None = None, progress: bool = False,
+                 exchange: str = DEFAULT_EXCHANGE) -> ImportSummary:
     """Check every file, then load each in its own transaction; BadInput before any write.
 
     ``quote`` names the quote asset when a symbol's is not a known one; ``interval`` is that
     of plain ``SYMBOL.csv`` files (default 1h) and, if given, must match the dumps' names.
+    ``exchange``: whose candles they are (symbols and intervals checked by its rules).
     Importing the same files again adds nothing.
     """
     quote = _check_quote(quote)
-    sources = find_kline_files(paths, interval)
+    facts = exchange_named(exchange)
+    sources = find_kline_files(paths, interval, facts.name)
     first_files = {source.symbol: source for source in reversed(sources)}
     with engine.connect() as conn:
-        pairs = {symbol: _base_and_quote(conn, source, quote)
+        pairs = {symbol: _base_and_quote(conn, source, quote, facts)
                  for symbol, source in first_files.items()}
-    checked = [check_file(source, *pairs[source.symbol])
+    checked = [check_file(source, *pairs[source.symbol], exchange=facts.name)
                for source in _progress(sources, "checking", progress)]
     summary = ImportSummary()
     for item in _progress(checked, "importing", progress):
@@ -135,20 +151,24 @@ def import_paths(engine: Engine, paths: list[Path], quote: str | None = None,
     return summary
 
 
-def find_kline_files(paths: Sequence[Path], interval: str | None = None) -> list[KlineFile]:
+def find_kline_files(paths: Sequence[Path], interval: str | None = None,
+                     exchange: str = DEFAULT_EXCHANGE) -> list[KlineFile]:
     """Every kline file named by ``paths`` (folders walked), in a stable order.
 
-    BadInput for a missing path, an empty folder, a name that yields no symbol or interval.
-    One symbol may come at several intervals: each goes to its own table.
+    BadInput for a missing path, an empty folder, a name that yields no symbol or interval
+    (or one ``exchange`` does not have). One symbol may come at several intervals: each goes
+    to its own table.
     """
+    facts = exchange_named(exchange)
     if interval is not None:
         check_interval(interval)
+        facts.check_interval(interval)
     if not paths:
         raise BadInput("no files given: name dump zips, kline CSVs or folders")
     found: dict[Path, KlineFile] = {}
     for path in paths:
         for file in _walk(Path(path)):
-            found.setdefault(file.resolve(), _describe(file, interval))
+            found.setdefault(file.resolve(), _describe(file, interval, facts))
     return sorted(found.values(), key=lambda s: (s.symbol, s.path.name, str(s.path)))
 
 
@@ -164,9 +184,9 @@ def _walk(path: Path) -> list[Path]:
     return files
 
 
-def _describe(path: Path, interval: str | None) -> KlineFile:
+def _describe(path: Path, interval: str | None, exchange: Exchange) -> KlineFile:
     """A file's symbol and interval; a plain SYMBOL.csv is hourly unless --interval says."""
-    source = describe_file(path, interval)
+    source = describe_file(path, interval, exchange)
     return source if source.interval else replace(source, interval=DEFAULT_INTERVAL)
 
 
@@ -179,16 +199,20 @@ def _check_quote(quote: str | None) -> str | None:
     return quote.upper()
 
 
-def _base_and_quote(conn: Connection, source: KlineFile, quote: str | None) -> tuple[str, str]:
+def _base_and_quote(conn: Connection, source: KlineFile, quote: str | None,
+                    exchange: Exchange) -> tuple[str, str]:
     """The pair's assets: as the database knows them (the exchange said so), else by name."""
     known = db.coin_by_symbol(conn, source.symbol)
     if known is not None:
+        if known.exchange not in (None, exchange.name):
+            raise BadInput(f"{source.path}: {source.symbol} is a pair of {known.exchange}, "
+                           f"not {exchange.name}")
         if quote not in (None, known.quoteAsset):
             raise BadInput(f"{source.path}: {source.symbol} is registered with quote asset "
                            f"{known.quoteAsset}, not {quote}")
         return known.baseAsset, known.quoteAsset
     try:
-        base, quote = split_symbol(source.symbol, quote)
+        base, quote = exchange.assets(source.symbol, quote)
     except BadInput as exc:
         raise BadInput(f"{source.path}: {exc}") from None
     if len(base) > _ASSET_WIDTH:
@@ -208,14 +232,15 @@ def _progress(items: list, what: str, enabled: bool):
 # --------------------------------------------------------------------------- first pass
 
 
-def check_file(source: KlineFile, base: str, quote: str) -> CheckedFile:
+def check_file(source: KlineFile, base: str, quote: str,
+               exchange: str = DEFAULT_EXCHANGE) -> CheckedFile:
     """Read and check a whole file (:func:`crawl.klinefiles.read_klines`): every line by the
     kline rules, in time order on the interval's grid; BadInput names the file, the line
     and the rule, or says what else is wrong (an empty file, a bad checksum, a corrupt zip).
     """
     text = read_klines(source)
     return CheckedFile(source=source, base=base, quote=quote, sha256=text.sha256,
-                       candles=len(text.klines), plain=text.plain)
+                       candles=len(text.klines), plain=text.plain, exchange=exchange)
 
 
 # --------------------------------------------------------------------------- second pass
@@ -228,7 +253,8 @@ def load_file(engine: Engine, item: CheckedFile) -> int:
     klines = read_klines(item.source, checked_sha256=item.sha256, plain=item.plain).klines
     added = 0
     with db.transaction(engine) as conn:
-        coin_id = db.ensure_coin(conn, item.source.symbol, item.base, item.quote, status=None)
+        coin_id = db.ensure_coin(conn, item.source.symbol, item.base, item.quote, status=None,
+                                 exchange=item.exchange)
         interval = item.source.interval
         stored = db.stored_open_times(conn, coin_id, klines[0][0], klines[-1][0],
                                       interval=interval)

@@ -32,7 +32,8 @@ def _free_port() -> int:
 
 
 class OwnMariaDB:
-    """``start()``, ``kill()`` (SIGKILL, no warning), ``start()`` again on the same data."""
+    """``start()``, ``kill()`` (SIGKILL, no warning) or ``stop()`` (a clean shutdown),
+    ``start()`` again on the same data."""
 
     def __init__(self) -> None:
         # Not pytest's tmp_path: its parents are root-only, and the server runs as mysql.
@@ -73,6 +74,13 @@ class OwnMariaDB:
             return False
         finally:
             engine.dispose()
+
+    def stop(self) -> None:
+        """SIGTERM, as an operator's ``systemctl stop`` would: a clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.process = None
 
     def kill(self) -> None:
         """SIGKILL, as the OOM killer or a crash would: no clean shutdown."""

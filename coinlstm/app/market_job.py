@@ -32,7 +32,7 @@ from coinlstm.app.lock import JobLock, LockKeeper, keeping
 from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
 from coinlstm.app.reporting import iso_utc, write_json_atomically
 from coinlstm.app.stopping import signals_raise
-from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, DEFAULT_EXCHANGE, Settings
+from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -42,7 +42,7 @@ from coinlstm.core.errors import (
     LockLost,
     one_line,
 )
-from coinlstm.core.exchanges import exchange
+from coinlstm.core.exchanges import exchange, job_name
 from coinlstm.core.tables import figure, format_table
 
 
@@ -108,9 +108,7 @@ def run(args: argparse.Namespace) -> int:
 def job_key(settings: Settings, market: str) -> str:
     """One job per (exchange, market): Binance's key is the market alone, as it was; other
     exchanges' are ``exchange-market`` (in the lock, job_runs and the run id)."""
-    if settings.exchange == DEFAULT_EXCHANGE:
-        return market
-    return f"{settings.exchange}-{market}"
+    return job_name(settings.exchange, market)
 
 
 class MarketJob:

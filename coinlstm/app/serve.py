@@ -13,6 +13,7 @@ import sys
 
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput, CoinlstmError
+from coinlstm.core.exchanges import EXCHANGES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, metavar="T",
                         help=f"access token every request must carry (env "
                              f"{config.ENV_SERVE_TOKEN})")
+    parser.add_argument("--exchange", default=None, choices=tuple(EXCHANGES), type=str.lower,
+                        help=f"the exchange the pages show and the API answers for when a "
+                             f"request names none (?exchange=; env {config.ENV_EXCHANGE}; "
+                             f"default {config.DEFAULT_EXCHANGE})")
 
 
 def is_loopback(host: str) -> bool:
@@ -59,7 +64,7 @@ def check_bind(host: str, port: int, token: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     token = resolve_token(args.token)
     check_bind(args.host, args.port, token)
-    serve(args.settings.db_url, args.host, args.port, token)
+    serve(args.settings.db_url, args.host, args.port, token, args.settings.exchange)
     return 0
 
 
@@ -77,8 +82,10 @@ def database_problem(engine) -> str | None:
     return None
 
 
-def serve(db_url: str, host: str, port: int, token: str | None) -> None:
-    """Serve until interrupted; prints the URL once the socket is bound."""
+def serve(db_url: str, host: str, port: int, token: str | None,
+          exchange: str = config.DEFAULT_EXCHANGE) -> None:
+    """Serve until interrupted; prints the URL once the socket is bound. ``exchange``: the
+    one shown when a request names none."""
     import socket
 
     import uvicorn
@@ -86,7 +93,7 @@ def serve(db_url: str, host: str, port: int, token: str | None) -> None:
     from coinlstm.app.web.server import create_app
     from coinlstm.db import describe_url
 
-    app = create_app(db_url, token)
+    app = create_app(db_url, token, exchange)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -103,7 +110,7 @@ def serve(db_url: str, host: str, port: int, token: str | None) -> None:
               file=sys.stderr, flush=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
-    print(f"dashboard on {url} (database {describe_url(db_url)}"
+    print(f"dashboard on {url} (database {describe_url(db_url)}, exchange {exchange}"
           f"{', token required' if token else ''}); Ctrl-C stops it", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            server_header=False))

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns
+from coinlstm.core.config import DEFAULT_EXCHANGE
+from coinlstm.core.exchanges import EXCHANGES, job_name
 
 HOUR_MS = 3_600_000
 END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC: the demo market's last candle
@@ -77,19 +79,25 @@ def _candle(coin_id: int, open_ms: int, open_price: float, close: float,
 
 def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: int = 1,
           end_open_ms: int = END_OPEN_MS, kinds: tuple[str, ...] = KINDS,
-          volatility: float = 0.006, runs: int = 24, bands: bool = True) -> list[str]:
-    """Write ``pairs`` synthetic pairs with ``hours`` hourly candles each and a forecast for
-    every candle after the first (plus the next, not yet closed one), with its 80 % and
-    95 % bands unless ``bands`` is False, then score them. Pair i's forecaster is
-    ``kinds[i % len(kinds)]``. Returns the symbols."""
+          volatility: float = 0.006, runs: int = 24, bands: bool = True,
+          exchange: str = DEFAULT_EXCHANGE) -> list[str]:
+    """Write ``pairs`` synthetic pairs of ``exchange`` with ``hours`` hourly candles each
+    and a forecast for every candle after the first (plus the next, not yet closed one),
+    with its 80 % and 95 % bands unless ``bands`` is False, then score them. Pair i's
+    forecaster is ``kinds[i % len(kinds)]``. Returns the symbols (SYNnnn and the market in
+    the exchange's form: SYN001ETH, SYN001_ETH, ...)."""
     rng = random.Random(seed)
-    symbols = [f"SYN{number:03d}{market}" for number in range(1, pairs + 1)]
+    facts = EXCHANGES[exchange]
+    bases = [f"SYN{number:03d}" for number in range(1, pairs + 1)]
+    symbols = [facts.symbol_of(base, market) for base in bases]
     first_open = end_open_ms - (hours - 1) * HOUR_MS
-    run_ids = [f"{market}-synthetic-{index:04d}" for index in range(runs)]
+    job = job_name(exchange, market)
+    run_ids = [f"{job}-synthetic-{index:04d}" for index in range(runs)]
     now = int(time.time())
     with db.transaction(engine) as conn:
         for index, symbol in enumerate(symbols):
-            coin_id = db.ensure_coin(conn, symbol, symbol[: -len(market)], market, "TRADING")
+            coin_id = db.ensure_coin(conn, symbol, bases[index], market, "TRADING",
+                                     exchange=exchange)
             kind = kinds[index % len(kinds)]
             closes, candles = [], []
             price = 0.001 * (1 + index % 50)
@@ -105,7 +113,7 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
                 last = closes[hour]
                 following = math.log(closes[hour + 1] / last) if hour + 1 < hours else 0.0
                 predicted = forecast_price(kind, last, following, volatility, rng)
-                run_id = f"{market}-synthetic-h{hour:05d}"
+                run_id = f"{job}-synthetic-h{hour:05d}"
                 rows.append({
                     "id_coin": coin_id, "time_create": now - (hours - hour) * 3600,
                     "price_predict": "[]", "price_actual": "[]",
@@ -129,7 +137,7 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
             failed = {symbols[number % len(symbols)]: "synthetic failure (example)"} \
                 if number % 7 == 3 else {}
             conn.execute(db.job_runs.insert().values(
-                run_id=run_id, market=market, executor="synthetic", host="localhost",
+                run_id=run_id, market=job, executor="synthetic", host="localhost",
                 pid=0, time_start=start, time_end=start + 60, status="partial" if failed
                 else "ok", pairs_ok=len(symbols) - len(failed), pairs_failed=len(failed),
                 failures=json.dumps(failed)))

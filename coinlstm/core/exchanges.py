@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from coinlstm.core.columns import CANDLE_COLUMNS
 from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import check_interval, check_symbol
+from coinlstm.core.klines import check_interval, check_symbol, split_symbol
 
 #: Every kline column after the open time (Binance's order).
 KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]
@@ -36,6 +36,9 @@ class Exchange:
     intervals: tuple[str, ...]
     #: The real API (used when no --exchange-url points elsewhere).
     default_url: str
+    #: How a (base, quote) pair is written as a symbol, and in which case.
+    symbol_format: str = "{base}{quote}"
+    lower_case: bool = False
 
     def check_symbol(self, symbol: str) -> str:
         """The symbol if it has this exchange's form; BadInput (one line) otherwise."""
@@ -62,6 +65,25 @@ class Exchange:
         return [self.check_symbol(symbol.strip()) for symbol in text.split(",")
                 if symbol.strip()]
 
+    def assets(self, symbol: str, quote: str | None = None) -> tuple[str, str]:
+        """(base, quote) of a symbol of this exchange, upper case as coin_info and the crawl
+        keep them (``BTC_USDT`` -> BTC, USDT; ``KRW-ETH`` -> ETH, KRW; ``bitcoin-usd`` ->
+        BITCOIN, USD). Binance's symbols are the two glued together: its quote is ``quote``
+        or a known quote asset at the end. BadInput when the symbol is not of this form or
+        ``quote`` disagrees with the one it names."""
+        if self.name == DEFAULT_EXCHANGE:
+            return split_symbol(symbol, quote)
+        parts = self.symbol_pattern.fullmatch(self.check_symbol(symbol))
+        base, named = parts["base"].upper(), parts["quote"].upper()
+        if quote is not None and quote.upper() != named:
+            raise BadInput(f"{symbol} is quoted in {named}, not {quote.upper()}")
+        return base, named
+
+    def symbol_of(self, base: str, quote: str) -> str:
+        """The symbol of (base, quote) in this exchange's form (:meth:`assets`' inverse)."""
+        text = self.symbol_format.format(base=base, quote=quote)
+        return self.check_symbol(text.lower() if self.lower_case else text.upper())
+
     def lacks(self) -> tuple[str, ...]:
         """The kline columns this exchange does not have (in kline order)."""
         return tuple(name for name in KLINE_COLUMNS
@@ -74,20 +96,22 @@ EXCHANGES: dict[str, Exchange] = {
         "binance", re.compile(r"[A-Z0-9]{2,20}"), "2-20 characters A-Z or 0-9", "ADAETH",
         "ETH", _EVERY_COLUMN, tuple(INTERVAL_MS), "https://api.binance.com"),
     "poloniex": Exchange(
-        "poloniex", re.compile(r"[A-Z0-9]{1,12}_[A-Z0-9]{2,10}"), "BASE_QUOTE", "BTC_USDT",
-        "USDT", _EVERY_COLUMN,
+        "poloniex", re.compile(r"(?P<base>[A-Z0-9]{1,12})_(?P<quote>[A-Z0-9]{2,10})"),
+        "BASE_QUOTE", "BTC_USDT", "USDT", _EVERY_COLUMN,
         ("1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "3d", "1w"),
-        "https://api.poloniex.com"),
+        "https://api.poloniex.com", "{base}_{quote}"),
     "bithumb": Exchange(
-        "bithumb", re.compile(r"[A-Z][A-Z0-9]{1,9}-[A-Z0-9]{1,12}"), "QUOTE-BASE", "KRW-ETH",
-        "KRW", frozenset({"open", "high", "low", "close", "volume", "closeTime",
-                          "quoteAssetVolume"}),
-        ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"), "https://api.bithumb.com"),
+        "bithumb", re.compile(r"(?P<quote>[A-Z][A-Z0-9]{1,9})-(?P<base>[A-Z0-9]{1,12})"),
+        "QUOTE-BASE", "KRW-ETH", "KRW",
+        frozenset({"open", "high", "low", "close", "volume", "closeTime", "quoteAssetVolume"}),
+        ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"), "https://api.bithumb.com",
+        "{quote}-{base}"),
     "coingecko": Exchange(
-        "coingecko", re.compile(r"(?=[a-z0-9-]*[a-z])[a-z0-9][a-z0-9-]*-[a-z0-9]{2,10}"),
+        "coingecko", re.compile(
+            r"(?=[a-z0-9-]*[a-z])(?P<base>[a-z0-9][a-z0-9-]*)-(?P<quote>[a-z0-9]{2,10})"),
         "COINID-VS in lower case", "bitcoin-usd", "USD",
         frozenset({"close", "closeTime", "quoteAssetVolume"}), ("1h", "1d"),
-        "https://api.coingecko.com"),
+        "https://api.coingecko.com", "{base}-{quote}", lower_case=True),
 }
 
 
@@ -106,6 +130,23 @@ def exchange_of_symbol(symbol: str) -> str | None:
                 and candidate.symbol_pattern.fullmatch(symbol):
             return candidate.name
     return None
+
+
+def job_name(exchange_name: str, market: str) -> str:
+    """The market job's name for (exchange, market): its lock, its job_runs.market and the
+    start of its run ids. Binance's is the market alone, as it always was; another
+    exchange's is ``exchange-market``. The dashboard finds a market's runs by it."""
+    if exchange_name == DEFAULT_EXCHANGE:
+        return market
+    return f"{exchange_name}-{market}"
+
+
+def split_job_name(name: str) -> tuple[str, str]:
+    """(exchange, market) of a job's name (:func:`job_name`'s inverse)."""
+    prefix, _, market = name.partition("-")
+    if market and prefix in EXCHANGES and prefix != DEFAULT_EXCHANGE:
+        return prefix, market
+    return DEFAULT_EXCHANGE, name
 
 
 def add_exchange_argument(parser) -> None:

@@ -16,10 +16,15 @@ def coin_by_id(conn: Connection, coin_id: int) -> sa.Row | None:
     return conn.execute(sa.select(coin_info).where(coin_info.c.id == coin_id)).first()
 
 
-def coin_by_symbol(conn: Connection, symbol: str) -> sa.Row | None:
-    """The coin of ``symbol`` on whichever exchange: each exchange has its own symbol form
-    (coinlstm.core.exchanges), so a symbol names one coin."""
-    return conn.execute(sa.select(coin_info).where(coin_info.c.symbol == symbol)).first()
+def coin_by_symbol(conn: Connection, symbol: str, exchange: str | None = None
+                   ) -> sa.Row | None:
+    """The coin of ``symbol``: on ``exchange`` only when one is named (the dashboard's pair
+    asked of an exchange), else on whichever exchange (each has its own symbol form,
+    coinlstm.core.exchanges, so a symbol names one coin)."""
+    query = sa.select(coin_info).where(coin_info.c.symbol == symbol)
+    if exchange is not None:
+        query = query.where(coin_info.c.exchange == exchange)
+    return conn.execute(query).first()
 
 
 def coins_of_market(conn: Connection, quote_asset: str, status: str | None = None,

@@ -1,10 +1,13 @@
-"""Read-only queries of the dashboard (coinlstm serve): a market's newest candles and
-forecasts in a few set-based statements (400 pairs in one round trip each, not 400), a
-pair's history, the job runs. Nothing here writes."""
+"""Read-only queries of the dashboard (coinlstm serve): a market's pairs with their newest
+candles and forecasts and their stored track records in three statements whatever the number
+of pairs (each an index seek per pair, never a read of every forecast), a pair's history,
+the job runs. Nothing here writes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -12,20 +15,24 @@ from sqlalchemy.engine import Connection
 from coinlstm.core.columns import STORED_LEVELS, band_columns
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
+    SERIES_COLUMNS,
     candles_table,
     coin_info,
     forecast_scores,
     historical_price_predictions,
     historical_train,
     job_runs,
+    track_records,
 )
 from coinlstm.db.scores import interval_filter
 
 
-def markets(conn: Connection) -> list[str]:
-    """The quote assets that have pairs, alphabetically."""
-    return [v for (v,) in conn.execute(
-        sa.select(coin_info.c.quoteAsset).distinct().order_by(coin_info.c.quoteAsset))]
+def markets(conn: Connection, exchange: str | None = None) -> list[str]:
+    """The quote assets that have pairs (on ``exchange`` when one is named), alphabetically."""
+    query = sa.select(coin_info.c.quoteAsset).distinct().order_by(coin_info.c.quoteAsset)
+    if exchange is not None:
+        query = query.where(coin_info.c.exchange == exchange)
+    return [v for (v,) in conn.execute(query)]
 
 
 def _band_bounds(table: sa.Table) -> list[sa.Column]:
@@ -33,69 +40,132 @@ def _band_bounds(table: sa.Table) -> list[sa.Column]:
     return [table.c[name] for level in STORED_LEVELS for name in band_columns(level)]
 
 
-def _newest_per_coin(conn: Connection, column: sa.Column, coin_column: sa.Column,
-                     coin_ids: Sequence[int], *conditions) -> dict[int, int]:
-    """coin id -> the largest ``column`` among its rows matching ``conditions``.
+#: What the dashboard reads of a pair (every value costs decoding time on MySQL).
+PAIR_COLUMNS: tuple[str, ...] = ("id", "symbol", "quoteAsset", "status", "exchange")
 
-    Per coin, ``ORDER BY column DESC LIMIT 1``: one seek at the end of an index that starts
-    with the coin (the candle table's primary key, the forecasts' (id_coin, interval,
-    openTime_next)), so 400 pairs cost 400 short index reads, never a read of 290,000 rows.
-    Both databases do that seek for this form; not for the others (MariaDB scans for a
-    correlated MAX, and for GROUP BY until the table's statistics are fresh; SQLite scans
-    for GROUP BY). Its own statement: SQLite would flatten it into the caller's join and
-    run it per row.
+
+class NewestCandle(NamedTuple):
+    """A pair's newest candle, as the dashboard shows it."""
+
+    openTime: int  # noqa: N815 (the column's name)
+    close: float
+
+
+@dataclass(frozen=True)
+class PairNewest:
+    """A pair (its :data:`PAIR_COLUMNS` of coin_info) with its newest candle of an interval
+    and its newest forecast of that interval; None where it has none."""
+
+    coin: sa.Row
+    candle: sa.Row | None
+    forecast: sa.Row | None
+
+
+def _newest(column: sa.ColumnElement, coin_column: sa.Column, order: Sequence,
+            *conditions) -> sa.ScalarSelect:
+    """The pair's ``column`` in its newest row (``order``, newest first) matching
+    ``conditions``: a scalar subquery correlated to coin_info.
+
+    ``ORDER BY ... DESC LIMIT 1`` on an index that starts with the coin is one seek at the
+    index's end per pair (the candle table's primary key; the forecasts' (id_coin,
+    interval, openTime_next), whose entries end with the row id on both databases, so
+    ``openTime_next DESC, id DESC`` is read off the index too). Both databases do that
+    seek for this form; they scan for a correlated MAX or a GROUP BY.
     """
-    newest = (sa.select(column).where(coin_column == coin_info.c.id, *conditions)
-              .order_by(column.desc()).limit(1).scalar_subquery())
-    query = sa.select(coin_info.c.id, newest).where(coin_info.c.id.in_(list(coin_ids)))
-    return {int(coin): int(value) for coin, value in conn.execute(query) if value is not None}
+    return (sa.select(column).where(coin_column == coin_info.c.id, *conditions)
+            .order_by(*order).limit(1).scalar_subquery())
 
 
-def _rows_at(conn: Connection, query: sa.Select, coin_column: sa.Column, column: sa.Column,
-             newest: dict[int, int]) -> list[sa.Row]:
-    """The rows of ``query`` at each coin's ``newest`` value: an IN on the coins and on the
-    few distinct newest values (a market's pairs mostly share one), exact pairs kept."""
-    if not newest:
-        return []
-    rows = conn.execute(query.where(coin_column.in_(list(newest)),
-                                    column.in_(sorted(set(newest.values())))))
-    return [row for row in rows if newest.get(int(row[0])) == int(row[1])]
-
-
-def newest_candles(conn: Connection, interval: str, coin_ids: Sequence[int]
-                   ) -> dict[int, sa.Row]:
-    """coin id -> its newest candle of ``interval`` (openTime, close)."""
-    table = candles_table(interval)
-    newest = _newest_per_coin(conn, table.c.openTime, table.c.idCoin, coin_ids)
-    query = sa.select(table.c.idCoin, table.c.openTime,
-                      sa.cast(table.c.close, sa.Double).label("close"))
-    return {int(row.idCoin): row for row in _rows_at(conn, query, table.c.idCoin,
-                                                     table.c.openTime, newest)}
-
-
-def newest_forecasts(conn: Connection, interval: str, coin_ids: Sequence[int]
-                     ) -> dict[int, sa.Row]:
-    """coin id -> its newest forecast of ``interval``: the one for its latest candle (of
-    several for that candle, a rerun's or another model's, the last stored).
-
-    For 1h, rows without an interval (from before intervals) count too; they are read by a
-    second pair of statements, as an OR would stop the index seek at the coin.
-    """
+def _forecast_conditions(interval: str) -> list[sa.ColumnElement[bool]]:
+    """Which forecast rows are of ``interval``, one condition per index seek: for 1h, rows
+    without an interval (from before intervals) too, in a seek of their own, as an OR would
+    stop the seek at the coin."""
     p = historical_price_predictions
     conditions = [p.c.interval == interval]
     if interval == DEFAULT_INTERVAL:
         conditions.append(p.c.interval.is_(None))
-    query = sa.select(p.c.id_coin, p.c.openTime_next, p.c.id, p.c.time_create,
-                      p.c.price_preidct_last, p.c.price_actual_last, p.c.model, p.c.target,
-                      p.c.run_id, *_band_bounds(p))
-    newest: dict[int, sa.Row] = {}
-    for condition in conditions:
-        at = _newest_per_coin(conn, p.c.openTime_next, p.c.id_coin, coin_ids, condition)
-        for row in _rows_at(conn, query.where(condition), p.c.id_coin, p.c.openTime_next, at):
-            kept = newest.get(int(row.id_coin))
-            if kept is None or (row.openTime_next, row.id) > (kept.openTime_next, kept.id):
-                newest[int(row.id_coin)] = row
-    return newest
+    return conditions
+
+
+def newest_of_pairs(conn: Connection, interval: str, *, market: str | None = None,
+                    exchange: str | None = None, coin_ids: Sequence[int] | None = None
+                    ) -> list[PairNewest]:
+    """Each pair (of ``market`` on ``exchange``, or of ``coin_ids``) with its newest candle
+    and newest forecast of ``interval`` (of several for one candle, a rerun's or another
+    model's, the last stored), in coin id order: two statements whatever the number of
+    pairs.
+
+    The first reads the pairs and, per pair, its newest candle's time and close and its
+    newest forecasts' ids (index seeks, above); the second reads those forecasts by primary
+    key. Why not by (coin, openTime_next): MariaDB chose between that index and the
+    forecasts' older one on id_coin alone by statistics, which tie for an IN list of more
+    than eq_range_index_dive_limit (200) coins, and on a tie it read every forecast of
+    every pair (0.8-1.5 s for 400 pairs; measured in bench/serve.py). A primary key leaves
+    it no choice.
+    """
+    candles = candles_table(interval)
+    p = historical_price_predictions
+    newest_candle = [candles.c.openTime.desc()]
+    newest_forecast = [p.c.openTime_next.desc(), p.c.id.desc()]
+    conditions = _forecast_conditions(interval)
+    query = sa.select(
+        *(coin_info.c[name] for name in PAIR_COLUMNS),
+        _newest(candles.c.openTime, candles.c.idCoin, newest_candle).label("candle_open"),
+        _newest(sa.cast(candles.c.close, sa.Double), candles.c.idCoin,
+                newest_candle).label("candle_close"),
+        *(_newest(p.c.id, p.c.id_coin, newest_forecast, condition).label(f"forecast_{index}")
+          for index, condition in enumerate(conditions)),
+    ).order_by(coin_info.c.id)
+    if market is not None:
+        query = query.where(coin_info.c.quoteAsset == market)
+    if exchange is not None:
+        query = query.where(coin_info.c.exchange == exchange)
+    if coin_ids is not None:
+        query = query.where(coin_info.c.id.in_(list(coin_ids)))
+    rows = list(conn.execute(query))
+    names = [f"forecast_{index}" for index in range(len(conditions))]
+    forecasts = forecasts_by_id(conn, [row._mapping[name] for row in rows for name in names
+                                       if row._mapping[name] is not None])
+    found = []
+    for row in rows:
+        mapping = row._mapping
+        candle = None if mapping["candle_open"] is None else NewestCandle(
+            int(mapping["candle_open"]), float(mapping["candle_close"]))
+        # Of the pair's newest 1h and newest interval-less forecast, the newer one.
+        mine = [forecasts[mapping[name]] for name in names if mapping[name] in forecasts]
+        forecast = max(mine, key=lambda f: (f.openTime_next, f.id)) if mine else None
+        found.append(PairNewest(row, candle, forecast))
+    return found
+
+
+def forecasts_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, sa.Row]:
+    """Forecast rows by id (primary key): what the dashboard shows of a forecast, its
+    bands included."""
+    if not ids:
+        return {}
+    p = historical_price_predictions
+    query = sa.select(p.c.id, p.c.id_coin, p.c.openTime_next, p.c.price_preidct_last,
+                      p.c.price_actual_last, p.c.model, p.c.target, *_band_bounds(p)
+                      ).where(p.c.id.in_(sorted(set(ids))))
+    return {int(row.id): row for row in conn.execute(query)}
+
+
+def market_track_records(conn: Connection, interval: str, market: str, exchange: str,
+                         windows: Sequence[str], columns: Sequence[str]) -> list[sa.Row]:
+    """The stored track-record rows of ``windows`` of every pair of ``market`` on
+    ``exchange``, with the series' key, the window and ``columns``: the market's pairs
+    joined to their rows on the table's primary key (id_coin first), one statement.
+
+    Only the columns asked: 800 rows of every column took 32 ms to decode through the
+    pure-Python MySQL driver, of 8 columns 11 ms (the server's part: under 1 ms).
+    """
+    t = track_records
+    return list(conn.execute(
+        sa.select(*(t.c[name] for name in dict.fromkeys(
+            [*SERIES_COLUMNS, "window", *columns])))
+        .join(coin_info, coin_info.c.id == t.c.id_coin)
+        .where(coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange,
+               t.c.interval == interval, t.c.window.in_(list(windows)))))
 
 
 def last_run(conn: Connection, market: str) -> sa.Row | None:
@@ -156,5 +226,6 @@ def latest_training(conn: Connection, coin_id: int, interval: str) -> sa.Row | N
         .order_by(t.c.id.desc()).limit(1)).first()
 
 
-__all__ = ["closes_since", "forecasts_since", "last_run", "latest_training", "markets",
-           "newest_candles", "newest_forecasts", "recent_runs", "scores_since"]
+__all__ = ["NewestCandle", "PairNewest", "closes_since", "forecasts_by_id", "forecasts_since",
+           "last_run", "latest_training", "market_track_records", "markets",
+           "newest_of_pairs", "recent_runs", "scores_since"]

@@ -1,7 +1,8 @@
 """``coinlstm serve`` as a user starts it, over real HTTP on loopback: the JSON API's
 figures against the stored track records, parameter checks (4xx, one line), unknown
-symbols (404), the database going away (503) and coming back (200), the token rules, the
-security headers, and that nothing writes."""
+symbols (404), the database going away (503) and coming back (200) on SQLite and on a
+MariaDB server of the test's own, the exchange asked (?exchange=, serve --exchange), the
+token rules, the security headers, and that nothing writes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from coinlstm import db
 from coinlstm.app import synthetic_history
 from coinlstm.core.config import ENV_SERVE_TOKEN
 from tests.helpers import Served, run_cli
+from tests.own_mariadb import own_mariadb_or_skip
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -213,6 +215,118 @@ def test_database_gone_gives_503_then_recovers(sqlite_url):
         assert server.get("/api/markets/ETH/ranking")[0] == 200
     finally:
         server.stop()
+
+
+@pytest.mark.mysql
+def test_mariadb_gone_gives_503_then_recovers():
+    """The server of the test's own stops (cleanly, then killed) under a running dashboard:
+    every request gets 503 with one line, and the first after the server is back gets 200,
+    with no restart of the dashboard (the pool's pre-ping replaces the dead connections).
+    The shared server on 3306 is never touched."""
+    own = own_mariadb_or_skip()
+    served = None
+    try:
+        url = own.new_database("dashboard_outage")
+        engine = db.open_database(url)
+        symbols = synthetic_history.build(engine, pairs=2, hours=50)
+        engine.dispose()
+        served = Served("--db", url)
+        ranking = "/api/markets/ETH/ranking"
+        assert served.get(ranking)[0] == 200
+        for go_away in (own.stop, own.kill):
+            go_away()
+            for path in (ranking, f"/api/pairs/{symbols[0]}/track-record"):
+                status, headers, body = served.get(path)
+                assert status == 503, (go_away.__name__, path, body)
+                assert headers["content-type"].startswith("application/json")
+                assert _one_line_error(body) == "database unavailable; retry later"
+            status, _, page = served.get("/market/ETH")
+            assert status == 503 and "Traceback" not in page
+            own.start()
+            status, _, body = served.get(ranking)
+            assert status == 200, (go_away.__name__, body)
+            assert sorted(pair["symbol"] for pair in json.loads(body)) == sorted(symbols)
+            assert served.get(f"/pair/{symbols[0]}")[0] == 200
+    finally:
+        if served is not None:
+            served.stop()
+        own.close()
+
+
+def test_the_exchange_asked_picks_the_pairs(db_url):
+    """The same synthetic pairs quoted in ETH on binance (SYN001ETH) and on poloniex
+    (SYN001_ETH), with different histories: each exchange's ranking lists its own pairs, a
+    pair is read on the exchange asked (and refused in another exchange's form), and
+    ``serve --exchange`` changes what a request naming none gets."""
+    engine = db.open_database(db_url)
+    binance = synthetic_history.build(engine, pairs=2, hours=60, seed=3)
+    poloniex = synthetic_history.build(engine, pairs=2, hours=60, seed=4, exchange="poloniex")
+    with engine.connect() as conn:
+        stored = {symbol: {row.window: row for row in db.stored_track_records(
+            conn, "1h", [db.coin_by_symbol(conn, symbol).id])} for symbol in binance + poloniex}
+    engine.dispose()
+    assert poloniex == ["SYN001_ETH", "SYN002_ETH"]
+    server = Served("--db", db_url)
+    try:
+        for query, expected in (("", binance), ("&exchange=binance", binance),
+                                ("&exchange=poloniex", poloniex),
+                                ("&exchange=Poloniex", poloniex)):
+            status, _, body = server.get(f"/api/markets/ETH/ranking?interval=1h{query}")
+            assert status == 200, (query, body)
+            assert sorted(p["symbol"] for p in json.loads(body)) == expected, query
+        for symbol, exchange in ((binance[0], "binance"), (poloniex[0], "poloniex")):
+            status, _, body = server.get(f"/api/pairs/{symbol}/track-record?exchange={exchange}")
+            assert status == 200, body
+            windows = {w["window"]: w for w in json.loads(body)}
+            assert windows["all"]["scored"] == stored[symbol]["all"].scored == 59
+            assert windows["all"]["rmse"] == pytest.approx(stored[symbol]["all"].rmse, rel=1e-5)
+            status, _, body = server.get(f"/api/pairs/{symbol}/history?exchange={exchange}"
+                                         "&days=1")
+            assert status == 200 and json.loads(body)["exchange"] == exchange
+            assert server.get(f"/pair/{symbol}?exchange={exchange}")[0] == 200
+        assert stored[binance[0]]["all"].rmse != stored[poloniex[0]]["all"].rmse
+        status, _, page = server.get("/market/ETH?exchange=poloniex")
+        assert status == 200 and f"/pair/{poloniex[0]}?interval=1h&amp;exchange=poloniex" in page
+        assert binance[0] not in page
+        refused = {
+            "/api/markets/ETH/ranking?exchange=kraken": "unknown exchange 'kraken'",
+            f"/api/pairs/{poloniex[0]}/track-record": "invalid symbol 'SYN001_ETH'",
+            f"/api/pairs/{binance[0]}/history?exchange=poloniex":
+                "invalid poloniex symbol 'SYN001ETH'",
+            f"/api/pairs/{poloniex[0]}/model?exchange=bithumb": "invalid bithumb symbol",
+            "/api/markets/ETH/ranking?exchange=bithumb": None,
+        }
+        for path, message in refused.items():
+            status, _, body = server.get(path)
+            if message is None:  # a known exchange without pairs in ETH
+                assert status == 404 and "no pairs of market ETH on bithumb" in body
+                continue
+            assert status == 422, (path, body)
+            assert message in _one_line_error(body), (path, body)
+    finally:
+        server.stop()
+    other = Served("--db", db_url, "--exchange", "poloniex")
+    try:
+        status, _, body = other.get("/api/markets/ETH/ranking")
+        assert sorted(p["symbol"] for p in json.loads(body)) == poloniex
+        status, _, body = other.get(f"/api/pairs/{poloniex[0]}/track-record")
+        assert status == 200
+        request = urllib.request.Request(other.url + "/", method="GET")
+        opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=30)
+        assert redirect.value.code == 303
+        assert redirect.value.headers["location"] == "/market/ETH?exchange=poloniex"
+    finally:
+        other.stop()
+    refused = run_cli("serve", "--exchange", "kraken", "--db", db_url, timeout=60)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'kraken'" in refused.stderr
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 def test_non_loopback_bind_needs_a_token(sqlite_url):

@@ -386,3 +386,73 @@ def test_import_routes_each_dump_to_its_interval_table(db_url, tmp_path, cli):
                         interval="5m")
     assert (plain.candles_seen, plain.candles_added) == (len(FIVE_MINUTE), 0)
     assert fingerprint(db_url) == before
+
+
+# --------------------------------------------------------------------------- --exchange
+
+#: A file of another exchange's candles is named by that exchange's symbol.
+OTHER_EXCHANGES = {"poloniex": ("SYNTH1_ETH", "SYNTH1"), "bithumb": ("ETH-SYNTH1", "SYNTH1"),
+                   "coingecko": ("synth1-eth", "SYNTH1")}
+
+
+@pytest.mark.parametrize("exchange", OTHER_EXCHANGES)
+def test_another_exchanges_candles_import_on_that_exchange(exchange, db_url, synthetic_candles,
+                                                           tmp_path, cli):
+    """``import --exchange NAME``: a plain file and a dump named by that exchange's symbol
+    land exactly, on a pair registered on that exchange with the assets its symbol names;
+    a second import adds nothing."""
+    symbol, base = OTHER_EXCHANGES[exchange]
+    lines = source_lines(synthetic_candles, "SYNTH1ETH", 300)
+    plain = write_csv(tmp_path / "plain", symbol, lines[:200])
+    dump = write_dump(tmp_path / "dump", f"{symbol}-1h-2021-04", lines[150:])
+
+    done = cli("import", "--exchange", exchange, str(plain), str(dump), "--db", db_url,
+               "--no-progress")
+
+    assert done.returncode == 0, done.stderr
+    assert f"imported 2 files: 350 candles read, 300 new ({symbol} +300)" in done.stdout
+    assert text_rows(db_url, symbol) == as_tuples(lines)
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        coin = db.coin_by_symbol(conn, symbol, exchange)
+        assert [c.symbol for c in db.coins_of_market(conn, "ETH", exchange=exchange)] == [symbol]
+        assert db.coins_of_market(conn, "ETH") == []  # nothing on binance
+    engine.dispose()
+    assert (coin.exchange, coin.baseAsset, coin.quoteAsset) == (exchange, base, "ETH")
+    before = fingerprint(db_url)
+    again = cli("import", "--exchange", exchange, str(plain), "--db", db_url, "--no-progress")
+    assert again.returncode == 0 and f"0 new ({symbol} +0)" in again.stdout
+    assert fingerprint(db_url) == before
+
+
+IMPORT_REFUSALS = [
+    # (exchange flags, file name, interval flags, what the one line says)
+    (["--exchange", "poloniex"], "SYNTH1ETH.csv", [],
+     "invalid poloniex symbol 'SYNTH1ETH': expected BASE_QUOTE such as BTC_USDT"),
+    ([], "SYNTH1_ETH.csv", [], "invalid symbol 'SYNTH1_ETH'"),
+    (["--exchange", "bithumb"], "synth1-eth.csv", [], "invalid bithumb symbol 'synth1-eth'"),
+    (["--exchange", "coingecko"], "synth1-eth.csv", ["--interval", "5m"],
+     "coingecko has no '5m' candles"),
+    (["--exchange", "bithumb"], "ETH-SYNTH1-2h-2021-04.csv", [], "bithumb has no '2h' candles"),
+    (["--exchange", "poloniex", "--quote", "USDT"], "SYNTH1_ETH.csv", [],
+     "SYNTH1_ETH is quoted in ETH, not USDT"),
+    (["--exchange", "kraken"], "SYNTH1ETH.csv", [], "invalid choice: 'kraken'"),
+]
+
+
+@pytest.mark.parametrize("flags, name, interval, message", IMPORT_REFUSALS)
+def test_a_symbol_or_interval_the_exchange_lacks_is_one_line_exit_2(
+        flags, name, interval, message, db_url, synthetic_candles, tmp_path, cli):
+    import_into(db_url, [write_sample(synthetic_candles / "SYNTH4ETH.csv", tmp_path / "seed", 30)])
+    before = fingerprint(db_url)
+    path = tmp_path / "files" / name
+    path.parent.mkdir()
+    path.write_text("\n".join(source_lines(synthetic_candles, "SYNTH1ETH", 48)) + "\n")
+
+    result = cli("import", *flags, *interval, str(path), "--db", db_url, "--no-progress")
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, \
+        result.stderr
+    assert result.stdout == ""
+    assert fingerprint(db_url) == before

@@ -108,3 +108,40 @@ def test_the_retry_rules_of_the_other_sources():
         Retrier(quick).call("x", lambda: (_ for _ in ()).throw(Refused("HTTP 400")))
     with pytest.raises(ExchangeUnavailable, match="asks to wait 900 s"):
         Retrier(quick).call("x", lambda: (_ for _ in ()).throw(RateLimited(429, 900.0)))
+
+
+@pytest.mark.parametrize("name", list(SYMBOLS))
+def test_a_symbol_names_its_assets_and_back(name):
+    """What import registers for a file's symbol, and what the synthetic history writes:
+    (base, quote) from the symbol and the symbol from them, in the exchange's form."""
+    facts = EXCHANGES[name]
+    for symbol in SYMBOLS[name]:
+        base, quote = facts.assets(symbol)
+        assert base == base.upper() and quote == quote.upper()
+        assert facts.symbol_of(base, quote) == symbol
+    expected = {"binance": ("ADAETH", ("ADA", "ETH")), "poloniex": ("ADA_ETH", ("ADA", "ETH")),
+                "bithumb": ("ETH-ADA", ("ADA", "ETH")),
+                "coingecko": ("ada-eth", ("ADA", "ETH"))}[name]
+    assert facts.symbol_of("ADA", "ETH") == expected[0]
+    assert facts.assets(expected[0]) == expected[1]
+
+
+def test_assets_refuse_another_form_and_another_quote():
+    assert EXCHANGES["coingecko"].assets("usd-coin-eur") == ("USD-COIN", "EUR")
+    assert EXCHANGES["binance"].assets("ADAQQQ", "QQQ") == ("ADA", "QQQ")
+    with pytest.raises(BadInput, match="invalid poloniex symbol 'ADAETH'"):
+        EXCHANGES["poloniex"].assets("ADAETH")
+    with pytest.raises(BadInput, match="BTC_USDT is quoted in USDT, not ETH"):
+        EXCHANGES["poloniex"].assets("BTC_USDT", "ETH")
+    with pytest.raises(BadInput, match="cannot tell the quote asset"):
+        EXCHANGES["binance"].assets("ADAQQQ")
+
+
+def test_job_names_per_exchange_and_back():
+    from coinlstm.core.exchanges import job_name, split_job_name
+
+    assert job_name("binance", "ETH") == "ETH"  # as it always was
+    assert job_name("poloniex", "USDT") == "poloniex-USDT"
+    for name in EXCHANGES:
+        assert split_job_name(job_name(name, "KRW")) == (name, "KRW")
+    assert split_job_name("odd-name") == ("binance", "odd-name")

@@ -20,7 +20,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
@@ -33,9 +33,11 @@ from starlette.exceptions import HTTPException
 
 from coinlstm import db
 from coinlstm.app.web import views
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET, INTERVAL_MS
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, DEFAULT_MARKET, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import MARKET_PATTERN, SYMBOL_PATTERN
+from coinlstm.core.exchanges import EXCHANGES, job_name
+from coinlstm.core.exchanges import exchange as exchange_named
+from coinlstm.core.klines import MARKET_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,12 @@ STATIC_FILES = {"style.css": "text/css", "sort.js": "text/javascript",
 #: What the login page itself needs: open without the token.
 PUBLIC_PATHS = ("/login", "/static/style.css", "/static/icon.svg")
 SESSION_COOKIE = "coinlstm_session"
-#: The path and query checks: the symbol and market rules of coinlstm.core.klines.
+#: The path and query checks: the market rule of coinlstm.core.klines; a symbol has the
+#: characters of some exchange's form here, and is then checked by its exchange's own rule
+#: (coinlstm.core.exchanges: ADAETH, BTC_USDT, KRW-ETH, bitcoin-usd).
 MARKET = f"^{MARKET_PATTERN.pattern}$"
-SYMBOL = f"^{SYMBOL_PATTERN.pattern}$"
+SYMBOL = r"^[A-Za-z0-9_-]{2,20}$"
+EXCHANGE_NAME = r"^[A-Za-z]{2,16}$"
 SERIES_NAME = r"^[a-z0-9_-]{0,32}$"
 MAX_DAYS = 90
 MAX_RUNS = 500
@@ -97,8 +102,12 @@ def plotly_js() -> bytes:
     return (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
 
 
-def create_app(db_url: str, token: str | None = None) -> FastAPI:
-    """The application over ``db_url``; with ``token`` every request must carry it."""
+def create_app(db_url: str, token: str | None = None,
+               exchange: str = DEFAULT_EXCHANGE) -> FastAPI:
+    """The application over ``db_url``; with ``token`` every request must carry it.
+    ``exchange``: the one shown and asked when a request names none (``serve --exchange``).
+    """
+    default_exchange = exchange_named(exchange).name
     engine = read_engine(db_url)
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
     templates.filters.update(num=_num, raw=_raw, trend=_trend)
@@ -110,12 +119,45 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
     vendor: dict[str, bytes] = {}
 
     def render(name: str, status: int = 200, **context) -> HTMLResponse:
-        html = templates.get_template(name).render(intervals=list(INTERVAL_MS), **context)
+        html = templates.get_template(name).render(intervals=list(INTERVAL_MS),
+                                                   exchanges=list(EXCHANGES), **context)
         return HTMLResponse(html, status_code=status)
+
+    def chosen(name: str | None) -> str:
+        """The exchange a request asks for (``?exchange=``), else the default; 422 for
+        one we do not know."""
+        if name is None:
+            return default_exchange
+        try:
+            return exchange_named(name).name
+        except BadInput as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    def pair_of(symbol: str, name: str | None) -> tuple[str, str]:
+        """(symbol, exchange): the symbol checked by its exchange's form (422 otherwise:
+        ``ADA_ETH`` is no Binance symbol)."""
+        picked = chosen(name)
+        try:
+            return EXCHANGES[picked].check_symbol(symbol), picked
+        except BadInput as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    def first_market(exchange_name: str) -> str:
+        """The market a page without one shows: ETH where the exchange has it, else the
+        exchange's first market in the database."""
+        with engine.connect() as conn:
+            known = db.markets(conn, exchange_name)
+        return DEFAULT_MARKET if DEFAULT_MARKET in known or not known else known[0]
 
     def read(function: Callable, *args, **kwargs):
         with engine.connect() as conn:
             return function(conn, *args, **kwargs)
+
+    def read_pair(function: Callable, symbol: str, exchange: str | None, *args):
+        """``function(conn, coin, *args)`` for the pair (symbol, exchange) asked."""
+        symbol, picked = pair_of(symbol, exchange)
+        with engine.connect() as conn:
+            return function(conn, views.pair(conn, symbol, picked), *args)
 
     def wants_json(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -181,36 +223,49 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def home() -> Response:
-        return RedirectResponse(f"/market/{DEFAULT_MARKET}", status_code=303)
+        market = first_market(default_exchange)
+        query = urlencode({"exchange": default_exchange})
+        return RedirectResponse(f"/market/{market}?{query}", status_code=303)
 
     @app.get("/market", include_in_schema=False)
     def market_form(market: str = Query(DEFAULT_MARKET, pattern=MARKET),
-                    interval: str = Query(DEFAULT_INTERVAL)) -> Response:
+                    interval: str = Query(DEFAULT_INTERVAL),
+                    exchange: str | None = Query(None, pattern=EXCHANGE_NAME)) -> Response:
         _interval(interval)
-        return RedirectResponse(f"/market/{market}?interval={interval}", status_code=303)
+        picked = chosen(exchange)
+        with engine.connect() as conn:
+            known = db.markets(conn, picked)
+        if known and market not in known:  # another exchange's market: its first one
+            market = first_market(picked)
+        query = urlencode({"interval": interval, "exchange": picked})
+        return RedirectResponse(f"/market/{market}?{query}", status_code=303)
 
     @app.get("/market/{market}", include_in_schema=False)
     def market_page(market: str = PathParam(pattern=MARKET),
-                    interval: str = Query(DEFAULT_INTERVAL)) -> Response:
+                    interval: str = Query(DEFAULT_INTERVAL),
+                    exchange: str | None = Query(None, pattern=EXCHANGE_NAME)) -> Response:
         _interval(interval)
+        picked = chosen(exchange)
         with engine.connect() as conn:
-            data = views.ranking(conn, market, interval)
-            markets = db.markets(conn)
-        return render("market.html", data=data, markets=markets, page="market")
+            data = views.ranking(conn, market, interval, picked)
+            markets = db.markets(conn, picked)
+        return render("market.html", data=data, markets=markets, page="market",
+                      market=market, exchange=picked)
 
     @app.get("/pair/{symbol}", include_in_schema=False)
     def pair_page(symbol: str = PathParam(pattern=SYMBOL),
                   interval: str = Query(DEFAULT_INTERVAL),
-                  days: int = Query(7, ge=1, le=MAX_DAYS)) -> Response:
+                  days: int = Query(7, ge=1, le=MAX_DAYS),
+                  exchange: str | None = Query(None, pattern=EXCHANGE_NAME)) -> Response:
         _interval(interval)
+        symbol, picked = pair_of(symbol, exchange)
         with engine.connect() as conn:
-            coin = views.pair(conn, symbol)
-            chart = views.history(conn, symbol, interval, days)
-            record = views.track_record(conn, symbol, interval, chart["model"],
-                                        chart["target"])
-            model = views.model_info(conn, symbol, interval)
+            coin = views.pair(conn, symbol, picked)
+            chart = views.history(conn, coin, interval, days)
+            record = views.track_record(conn, coin, interval, chart["model"], chart["target"])
+            model = views.model_info(conn, coin, interval)
         return render("pair.html", chart=chart, record=record, model=model,
-                      market=coin.quoteAsset, page="pair")
+                      market=coin.quoteAsset, exchange=picked, page="pair")
 
     @app.get("/runs", include_in_schema=False)
     def runs_page(limit: int = Query(50, ge=1, le=MAX_RUNS)) -> Response:
@@ -251,18 +306,24 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
 
     # -- JSON API ----------------------------------------------------------------------
 
-    @app.get("/api/markets", summary="The quote markets that have pairs")
-    def api_markets() -> dict:
-        return {"markets": read(db.markets)}
+    exchange_query = Query(None, pattern=EXCHANGE_NAME, examples=[DEFAULT_EXCHANGE],
+                           description=f"one of {', '.join(EXCHANGES)}; default "
+                                       f"{default_exchange}")
+
+    @app.get("/api/markets", summary="The quote markets that have pairs on an exchange")
+    def api_markets(exchange: str | None = exchange_query) -> dict:
+        picked = chosen(exchange)
+        return {"exchange": picked, "markets": read(db.markets, picked)}
 
     @app.get("/api/markets/{market}/ranking",
              summary="Every pair of a market: close, forecast, change %, verdict, forward "
                      "skill, the newest band's width and the bands' 30-day coverage, "
                      "staleness; edge first")
     def api_ranking(market: str = PathParam(pattern=MARKET, examples=["ETH"]),
-                    interval: str = Query(DEFAULT_INTERVAL, examples=["1h"])) -> list[dict]:
+                    interval: str = Query(DEFAULT_INTERVAL, examples=["1h"]),
+                    exchange: str | None = exchange_query) -> list[dict]:
         _interval(interval)
-        return read(views.ranking, market, interval)["pairs"]
+        return read(views.ranking, market, interval, chosen(exchange))["pairs"]
 
     @app.get("/api/pairs/{symbol}/track-record",
              summary="A pair's forward track record per window (24h, 7d, 30d, all), with "
@@ -270,9 +331,10 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
     def api_track_record(symbol: str = PathParam(pattern=SYMBOL, examples=["ADAETH"]),
                          interval: str = Query(DEFAULT_INTERVAL),
                          model: str | None = Query(None, pattern=SERIES_NAME),
-                         target: str | None = Query(None, pattern=SERIES_NAME)) -> list[dict]:
+                         target: str | None = Query(None, pattern=SERIES_NAME),
+                         exchange: str | None = exchange_query) -> list[dict]:
         _interval(interval)
-        record = read(views.track_record, symbol, interval, model, target)
+        record = read_pair(views.track_record, symbol, exchange, interval, model, target)
         return [{**window, "model": record["model"], "target": record["target"],
                  "interval": interval} for window in record["windows"]]
 
@@ -282,21 +344,26 @@ def create_app(db_url: str, token: str | None = None) -> FastAPI:
                      "over the last N days")
     def api_history(symbol: str = PathParam(pattern=SYMBOL),
                     interval: str = Query(DEFAULT_INTERVAL),
-                    days: int = Query(7, ge=1, le=MAX_DAYS)) -> dict:
+                    days: int = Query(7, ge=1, le=MAX_DAYS),
+                    exchange: str | None = exchange_query) -> dict:
         _interval(interval)
-        return read(views.history, symbol, interval, days)
+        return read_pair(views.history, symbol, exchange, interval, days)
 
     @app.get("/api/pairs/{symbol}/model",
              summary="The pair's newest training run: settings and test-slice metrics")
     def api_model(symbol: str = PathParam(pattern=SYMBOL),
-                  interval: str = Query(DEFAULT_INTERVAL)) -> dict:
+                  interval: str = Query(DEFAULT_INTERVAL),
+                  exchange: str | None = exchange_query) -> dict:
         _interval(interval)
-        return read(views.model_info, symbol, interval)
+        return read_pair(views.model_info, symbol, exchange, interval)
 
     @app.get("/api/runs", summary="The market job's runs, newest first")
     def api_runs(limit: int = Query(50, ge=1, le=MAX_RUNS),
-                 market: str | None = Query(None, pattern=MARKET)) -> list[dict]:
-        return read(views.runs, limit, market)["runs"]
+                 market: str | None = Query(None, pattern=MARKET),
+                 exchange: str | None = exchange_query) -> list[dict]:
+        # A market's runs are its job's (one per exchange and market: job_name).
+        job = None if market is None else job_name(chosen(exchange), market)
+        return read(views.runs, limit, job)["runs"]
 
     return app
 

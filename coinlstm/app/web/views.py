@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
-from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
+from coinlstm.core.exchanges import job_name, split_job_name
 from predict.track_record import (
     EDGE,
     NO_EVIDENCE,
@@ -77,18 +78,28 @@ def levels() -> list[dict]:
     return [{"level": names.level, "label": names.label} for names in _LEVELS]
 
 
-def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
-    """Every pair of the market: close, newest forecast, change, its band's width, verdict,
-    7d/30d forward skill and 30d band coverage, staleness; pairs with an edge first, then
-    by forecast change (largest rise)."""
-    coins = db.coins_of_market(conn, market)
-    if not coins:
-        raise NotFound(f"no pairs of market {market}")
-    ids = [int(coin.id) for coin in coins]
-    candles = db.newest_candles(conn, interval, ids)
-    forecasts = db.newest_forecasts(conn, interval, ids)
+#: What the ranking shows of a pair's stored 7d and 30d track records.
+RANKING_RECORD_COLUMNS = ("scored", "skill", "verdict", "dm_pvalue",
+                          *(name for names in _LEVELS for name in (names.coverage,
+                                                                   names.banded)))
+
+
+def ranking(conn: sa.Connection, market: str, interval: str,
+            exchange: str = DEFAULT_EXCHANGE) -> dict:
+    """Every pair of the market on ``exchange``: close, newest forecast, change, its band's
+    width, verdict, 7d/30d forward skill and 30d band coverage, staleness; pairs with an
+    edge first, then by forecast change (largest rise). Three statements for the pairs,
+    whatever their number."""
+    newest = db.newest_of_pairs(conn, interval, market=market, exchange=exchange)
+    if not newest:
+        raise NotFound(f"no pairs of market {market} on {exchange}")
+    coins = [pair.coin for pair in newest]
+    candles = {int(pair.coin.id): pair.candle for pair in newest if pair.candle is not None}
+    forecasts = {int(pair.coin.id): pair.forecast for pair in newest
+                 if pair.forecast is not None}
     records = {}
-    for row in db.stored_track_records(conn, interval, ids, ["7d", "30d"]):
+    for row in db.market_track_records(conn, interval, market, exchange, ["7d", "30d"],
+                                       RANKING_RECORD_COLUMNS):
         records[(int(row.id_coin), row.model, row.target, row.window)] = row
     step = INTERVAL_MS[interval]
     market_newest = max((row.openTime for row in candles.values()), default=None)
@@ -98,10 +109,10 @@ def ranking(conn: sa.Connection, market: str, interval: str) -> dict:
         pairs.append(_ranking_entry(coin, candle, forecast, records, market_newest, step))
     pairs.sort(key=lambda p: (p["verdict"] != EDGE, p["change_pct"] is None,
                               -(p["change_pct"] or 0.0), p["symbol"]))
-    run = db.last_run(conn, market)
-    return {"market": market, "interval": interval, "newest_candle": iso(market_newest),
-            "newest_candle_ms": market_newest, "pairs": pairs,
-            "last_run": None if run is None else run_entry(run)}
+    run = db.last_run(conn, job_name(exchange, market))
+    return {"market": market, "exchange": exchange, "interval": interval,
+            "newest_candle": iso(market_newest), "newest_candle_ms": market_newest,
+            "pairs": pairs, "last_run": None if run is None else run_entry(run)}
 
 
 def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict:
@@ -146,32 +157,35 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
     return entry
 
 
-def pair(conn: sa.Connection, symbol: str) -> sa.Row:
-    """The pair's coin_info row; NotFound (the API's 404) for a symbol not in the database."""
-    coin = db.coin_by_symbol(conn, symbol)
+def pair(conn: sa.Connection, symbol: str, exchange: str = DEFAULT_EXCHANGE) -> sa.Row:
+    """The pair's coin_info row on ``exchange``; NotFound (the API's 404) for a symbol the
+    database does not have there."""
+    coin = db.coin_by_symbol(conn, symbol, exchange)
     if coin is None:
-        raise NotFound(f"unknown symbol {symbol}")
+        raise NotFound(f"unknown symbol {symbol} on {exchange}")
     return coin
 
 
-def _series(conn, coin, interval, model, target) -> tuple[str, str]:
+def _newest(conn: sa.Connection, coin: sa.Row, interval: str) -> db.PairNewest:
+    return db.newest_of_pairs(conn, interval, coin_ids=[int(coin.id)])[0]
+
+
+def _series(newest: db.PairNewest, model: str | None, target: str | None) -> tuple[str, str]:
     """The series shown: the one asked for, else the newest forecast's."""
-    newest = None
-    if model is None or target is None:
-        newest = db.newest_forecasts(conn, interval, [int(coin.id)]).get(int(coin.id))
+    forecast = newest.forecast
     if model is None:
-        model = "" if newest is None else newest.model or ""
+        model = "" if forecast is None else forecast.model or ""
     if target is None:
-        target = "" if newest is None else newest.target or ""
+        target = "" if forecast is None else forecast.target or ""
     return model, target
 
 
-def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | None = None,
+def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
                  target: str | None = None) -> dict:
-    """The pair's forward track record per window for one forecaster (default: the one that
-    made its newest forecast)."""
-    coin = pair(conn, symbol)
-    model, target = _series(conn, coin, interval, model, target)
+    """The pair's (:func:`pair`) forward track record per window for one forecaster
+    (default: the one that made its newest forecast)."""
+    if model is None or target is None:
+        model, target = _series(_newest(conn, coin, interval), model, target)
     rows = {row.window: row for row in db.stored_track_records(conn, interval, [int(coin.id)])
             if (row.model, row.target) == (model, target)}
     windows = []
@@ -186,8 +200,8 @@ def track_record(conn: sa.Connection, symbol: str, interval: str, model: str | N
             "verdict": NO_EVIDENCE if row is None else row.verdict,
             "as_of": None if row is None else iso(row.as_of),
             **_band_figures(row)})
-    return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-            "levels": levels(), "windows": windows}
+    return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
+            "model": model, "target": target, "levels": levels(), "windows": windows}
 
 
 def _band_figures(row: sa.Row | None) -> dict:
@@ -204,18 +218,21 @@ def _band_figures(row: sa.Row | None) -> dict:
     return figures
 
 
-def history(conn: sa.Connection, symbol: str, interval: str, days: int,
+def history(conn: sa.Connection, coin: sa.Row, interval: str, days: int,
             model: str | None = None, target: str | None = None) -> dict:
-    """The last ``days`` of closes, every forecast at the candle it was for (the newest per
-    candle) with its bands per stored level, the naive forecast, the next forecast and its
-    bands, and the cumulative squared-error difference model - naive of the scored ones."""
-    coin = pair(conn, symbol)
-    model, target = _series(conn, coin, interval, model, target)
-    newest = db.newest_candles(conn, interval, [int(coin.id)]).get(int(coin.id))
+    """The pair's (:func:`pair`) last ``days`` of closes, every forecast at the candle it
+    was for (the newest per candle) with its bands per stored level, the naive forecast,
+    the next forecast and its bands, and the cumulative squared-error difference model -
+    naive of the scored ones."""
+    symbol, exchange = coin.symbol, coin.exchange
+    pair_newest = _newest(conn, coin, interval)
+    model, target = _series(pair_newest, model, target)
+    newest = pair_newest.candle
     if newest is None:
-        return {"symbol": symbol, "interval": interval, "model": model, "target": target,
-                "days": days, "closes": [], "forecasts": [], "naive": [], "next": None,
-                "bands": {names.label: [] for names in _LEVELS}, "cumulative": []}
+        return {"symbol": symbol, "exchange": exchange, "interval": interval, "model": model,
+                "target": target, "days": days, "closes": [], "forecasts": [], "naive": [],
+                "next": None, "bands": {names.label: [] for names in _LEVELS},
+                "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
     by_candle: dict[int, sa.Row] = {}
@@ -236,7 +253,8 @@ def history(conn: sa.Connection, symbol: str, interval: str, days: int,
                      "bands": {label: list(band) for label, band in bounds.items()
                                if band[0] is not None}}
     return {
-        "symbol": symbol, "interval": interval, "model": model, "target": target, "days": days,
+        "symbol": symbol, "exchange": exchange, "interval": interval, "model": model,
+        "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
         "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
                       if r.openTime_next <= newest.openTime],
@@ -256,12 +274,13 @@ def _band_points(shown: list[sa.Row], names: _LevelNames) -> list[list]:
     return points if any(point[1] is not None for point in points) else []
 
 
-def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
-    """The pair's newest training run: its settings and test-slice metrics."""
-    coin = pair(conn, symbol)
+def model_info(conn: sa.Connection, coin: sa.Row, interval: str) -> dict:
+    """The pair's (:func:`pair`) newest training run: its settings and test-slice metrics."""
+    symbol, exchange = coin.symbol, coin.exchange
     row = db.latest_training(conn, int(coin.id), interval)
     if row is None:
-        return {"symbol": symbol, "interval": interval, "trained": None}
+        return {"symbol": symbol, "exchange": exchange, "interval": interval,
+                "trained": None}
     try:
         settings = json.loads(row.settings) if row.settings else {}
     except ValueError:
@@ -269,7 +288,8 @@ def model_info(conn: sa.Connection, symbol: str, interval: str) -> dict:
     metrics = {key: _round(getattr(row, key)) for key in (
         "RMSE", "naive_RMSE", "MAE", "naive_MAE", "skill", "direction_accuracy", "shrinkage",
         "shrinkage_t", "train_seconds")}
-    return {"symbol": symbol, "interval": interval, "trained": iso(row.time_create * 1000),
+    return {"symbol": symbol, "exchange": exchange, "interval": interval,
+            "trained": iso(row.time_create * 1000),
             "run_id": row.run_id, "model": row.model, "target": row.target,
             "backend": row.backend, "settings": settings, "test_slice": metrics,
             "samples": {"train": row.n_train, "validation": row.n_val, "test": row.n_test},
@@ -281,7 +301,9 @@ def run_entry(run: sa.Row) -> dict:
         failures = json.loads(run.failures) if run.failures else {}
     except ValueError:
         failures = {}
-    return {"run_id": run.run_id, "market": run.market, "executor": run.executor,
+    exchange, market = split_job_name(run.market)
+    return {"run_id": run.run_id, "market": market, "exchange": exchange,
+            "executor": run.executor,
             "host": run.host, "started": iso(run.time_start * 1000),
             "duration_s": None if run.time_end is None else run.time_end - run.time_start,
             "status": run.status, "pairs_ok": run.pairs_ok, "pairs_failed": run.pairs_failed,
