@@ -435,7 +435,7 @@ def _band_pct(result: dict, label: str | None) -> str:
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     label = _band_label(report)
-    header = ("symbol", "status", "seconds", "last close", "next close", "change %",
+    header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
               f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
               "test skill", "a", "30d skill", "DM p", "verdict")
     rows = []
@@ -444,7 +444,8 @@ def format_summary(report: dict) -> str:
         forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
                    if result.get("forward_skill") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
-                     _num(result.get("last_close")), _num(result.get("predicted_close")),
+                     result.get("fit") or "-", _num(result.get("last_close")),
+                     _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
@@ -455,11 +456,19 @@ def format_summary(report: dict) -> str:
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    for pair in report["pairs"]:
+        result = pair.get("result") or {}
+        if result.get("fit_note"):
+            lines.append(f"{pair['symbol']}: {result['fit']} fit, {result['fit_reason']}")
     if report.get("status") not in (None, "ok", "partial"):
         lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
+    lines.append("fit = warm (the pair's saved model fine-tuned on the newest candles) or "
+                 "full (fitted from scratch: every --refit-every hours of data, and whenever "
+                 "the settings changed or the saved model is missing or unreadable; "
+                 "docs/training.md#warm-start).")
     lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
                  "naive forecast (next close = last close), < 0 is worse than it.")
     lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "
