@@ -15,6 +15,14 @@ a per-pair table of both.
     .venv/bin/python bench/run_all.py                       # workers 1 and 2, fork and fresh
     .venv/bin/python bench/run_all.py --workers 2 --processes fork
     .venv/bin/python bench/run_all.py --executor ray --workers 2
+    .venv/bin/python bench/run_all.py --warm --workers 2 --target return
+
+Every configuration has an artifacts folder of its own, so each trains its pairs from scratch
+(a saved model of the same settings would make a run warm: docs/training.md#warm-start).
+``--warm``: instead, the hourly schedule of the market, two runs on one artifacts folder: the
+replay server's clock one hour before the newest candle closes (the job crawls all but it and
+fits every pair from scratch), then an hour later (the job crawls the newest candle and
+fine-tunes every pair's saved model); both runs' figures and each pair's fit side by side.
 """
 
 from __future__ import annotations
@@ -65,14 +73,18 @@ def prepare(workdir: Path, fresh: int) -> tuple[Path, Path, int]:
 
 
 def run_job(label: str, workdir: Path, base_db: Path, server_url: str, executor: str,
-            workers: int, extra: list[str]) -> dict:
-    database = workdir / f"{label}.sqlite"
-    shutil.copy(base_db, database)
+            workers: int, extra: list[str], database: Path | None = None,
+            artifacts: Path | None = None) -> dict:
+    """One job on a copy of ``base_db`` (or on ``database`` as it is) with artifacts of its
+    own (or ``artifacts``)."""
+    if database is None:
+        database = workdir / f"{label}.sqlite"
+        shutil.copy(base_db, database)
     report = workdir / f"{label}.json"
     argv = [sys.executable, str(REPO / "run_all.py"), "--market", "ETH", "--workers",
             str(workers), "--executor", executor, "--report", str(report), "--no-progress",
             "--db", f"sqlite:///{database}", "--binance-url", server_url,
-            "--artifacts", str(workdir / "artifacts"), *extra]
+            "--artifacts", str(artifacts or workdir / f"artifacts-{label}"), *extra]
     started = time.monotonic()
     completed = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
     wall = time.monotonic() - started
@@ -102,6 +114,40 @@ def describe(label: str, data: dict) -> str:
             f"{child_peak:.0f} MB  crawled {added_total} candles  median skill "
             f"{statistics.median(skills) if skills else float('nan'):+.3f}"
             + "".join(f"\n{'':<26}{line}" for line in data.get("bench_notes", [])))
+
+
+def warm_hours(workdir: Path, base_db: Path, serve_dir: Path, now_ms: int, executor: str,
+               workers: int, flags: list[str]) -> None:
+    """The ``--warm`` measurement (module doc)."""
+    from crawl.replay import ReplayServer
+
+    database = workdir / f"hours-w{workers}.sqlite"
+    artifacts = workdir / f"artifacts-hours-w{workers}"
+    shutil.copy(base_db, database)
+    runs = {}
+    for label, now in (("hour 1 (full)", now_ms - HOUR_MS), ("hour 2 (warm)", now_ms)):
+        with ReplayServer(serve_dir, now=now) as server:
+            runs[label] = run_job(f"w{workers}h{label.split()[1]}", workdir, base_db,
+                                  server.url, executor, workers, flags, database=database,
+                                  artifacts=artifacts)
+        print(describe(f"{executor} workers={workers} {label}", runs[label]), flush=True)
+    rows = [["pair", "hour 1 fit", "s", "fit s", "hour 2 fit", "s", "fit s"]]
+    second = {p["symbol"]: p for p in runs["hour 2 (warm)"]["pairs"]}
+    for pair in sorted(runs["hour 1 (full)"]["pairs"], key=lambda p: p["symbol"]):
+        other = second[pair["symbol"]]
+        rows.append([pair["symbol"], *_fit_cells(pair), *_fit_cells(other)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print("\n".join("  ".join(cell.rjust(width) if i else cell.ljust(width)
+                              for i, (cell, width) in enumerate(zip(row, widths, strict=True)))
+                    for row in rows))
+    full, warm = (runs[label]["wall_seconds"] for label in runs)
+    print(f"job wall (crawl included): full {full:.1f} s, warm {warm:.1f} s ({full / warm:.1f}x)")
+
+
+def _fit_cells(pair: dict) -> list[str]:
+    result = pair.get("result") or {}
+    return [str(result.get("fit")), f"{pair['seconds']:.1f}",
+            f"{result.get('train_seconds') or float('nan'):.2f}"]
 
 
 def side_by_side(fork: dict, fresh: dict) -> str:
@@ -138,6 +184,8 @@ def main() -> int:
     parser.add_argument("--target", default="close", choices=("close", "return"),
                         help="close (default): the reference model of SPEC.md, as the "
                              "targets are stated; return: the tool's default forecaster")
+    parser.add_argument("--warm", action="store_true",
+                        help="a full hour then a warm hour on one artifacts folder (module doc)")
     parser.add_argument("train_flags", nargs="*", help="extra flags for the job, after --")
     args = parser.parse_args()
     args.train_flags = ["--target", args.target, *args.train_flags]
@@ -151,6 +199,11 @@ def main() -> int:
         serve_dir, base_db, now_ms = prepare(workdir, args.fresh)
         print(f"9 real ETH pairs, {args.fresh} newest candles per pair left to crawl; "
               f"--target {args.target}; executor {args.executor}; {os.cpu_count()} cores")
+        if args.warm:
+            for workers in [int(w) for w in args.workers.split(",")]:
+                warm_hours(workdir, base_db, serve_dir, now_ms, args.executor, workers,
+                           args.train_flags)
+            return 0
         results = {}
         with ReplayServer(serve_dir, now=now_ms) as server:
             modes = args.processes.split(",") if args.executor == "subprocess" else ["-"]

@@ -12,6 +12,15 @@ a shared machine: compare the rows of one run, not runs of different days.
 
     .venv/bin/python bench/train_one.py                      # ADAETH, jax and tensorflow
     .venv/bin/python bench/train_one.py --pair LTCETH --runs 5
+    .venv/bin/python bench/train_one.py --warm --hours 6      # warm start vs full, default flags
+
+``--warm``: the hourly schedule of one pair on its default settings (JAX). The pair's candles
+but the newest ``--hours`` are imported and trained once from scratch (the full fit a warm run
+continues; it also fills the compile cache, as the previous hour's run did). Then, hour by
+hour, the next candle is inserted and the pair is trained twice: as the hourly job does
+(warm: the saved model fine-tuned) and with ``--cold`` (a full fit from scratch, in its own
+artifacts folder so the warm chain is left alone). Prints per kind the whole process
+(median over the hours), the fit, peak RSS, epochs, and the test slice's skill beside naive.
 """
 
 from __future__ import annotations
@@ -31,15 +40,17 @@ SHARED = REPO.parent / "shared" / "data" / "binance-1h"
 sys.path.insert(0, str(REPO))
 
 
-def import_pair(db_url: str, csv_path: Path) -> int:
-    """The pair's candles into the database, as the importer does; returns the coin id."""
+def import_pair(db_url: str, csv_path: Path, rows: list[list[str]] | None = None) -> int:
+    """The pair's candles (or ``rows`` of them) into the database, as the importer does;
+    returns the coin id."""
     from coinlstm import db
     from coinlstm.core.klines import parse_kline, split_symbol
 
     engine = db.open_database(db_url)
     symbol = csv_path.stem
     base, quote = split_symbol(symbol)
-    rows = [line.split(",") for line in csv_path.read_text().splitlines() if line]
+    if rows is None:
+        rows = read_rows(csv_path)
     with db.transaction(engine) as conn:
         coin_id = db.ensure_coin(conn, symbol, base, quote)
         db.insert_candles(conn, [parse_kline(coin_id, fields) for fields in rows])
@@ -47,14 +58,18 @@ def import_pair(db_url: str, csv_path: Path) -> int:
     return coin_id
 
 
+def read_rows(csv_path: Path) -> list[list[str]]:
+    return [line.split(",") for line in csv_path.read_text().splitlines() if line]
+
+
 def run_once(home: Path, db_url: str, coin_id: int, symbol: str, backend: str,
-             extra: list[str]) -> dict:
+             extra: list[str], artifacts: str = "art") -> dict:
     """One fresh process; its wall time, peak RSS and result JSON."""
     result_path = home / "result.json"
     result_path.unlink(missing_ok=True)
     env = dict(os.environ, COINLSTM_HOME=str(home), KERAS_BACKEND=backend)
     argv = [sys.executable, str(REPO / "train_one.py"), "-id", str(coin_id), "-symbol", symbol,
-            "--db", db_url, "--artifacts", str(home / "art"), "--backend", backend,
+            "--db", db_url, "--artifacts", str(home / artifacts), "--backend", backend,
             "--result-json", str(result_path), *extra]
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -68,6 +83,60 @@ def run_once(home: Path, db_url: str, coin_id: int, symbol: str, backend: str,
     return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024.0, **result}
 
 
+def warm_comparison(pair: str, hours: int) -> None:
+    """The ``--warm`` measurement (module doc)."""
+    from coinlstm import db
+    from coinlstm.core.klines import parse_kline
+
+    csv_path = SHARED / f"{pair}.csv"
+    rows = read_rows(csv_path)
+    with tempfile.TemporaryDirectory(prefix="coinlstm-bench-") as folder:
+        home = Path(folder)
+        db_url = f"sqlite:///{home / 'bench.sqlite'}"
+        coin_id = import_pair(db_url, csv_path, rows[:-hours])
+        print(f"{pair}: {len(rows) - hours} of {len(rows)} candles imported into a temporary "
+              f"SQLite database; default settings on jax; {os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.2f} at start")
+        first = run_once(home, db_url, coin_id, pair, "jax", [])
+        print(f"hour 0: full fit {first['wall']:.1f} s (fit {first['train_seconds']:.1f} s, "
+              f"{first['epochs_run']} epochs): the model the warm runs continue")
+        runs: dict[str, list[dict]] = {"warm": [], "full": []}
+        engine = db.open_database(db_url)
+        for hour in range(1, hours + 1):
+            with db.transaction(engine) as conn:
+                db.insert_candles(conn, [parse_kline(coin_id, rows[len(rows) - hours + hour - 1])])
+            warm = run_once(home, db_url, coin_id, pair, "jax", [])
+            cold = run_once(home, db_url, coin_id, pair, "jax", ["--cold"], artifacts="cold")
+            runs["warm"].append(warm)
+            runs["full"].append(cold)
+            print(f"hour {hour}: {warm['fit']} {warm['wall']:.1f} s (fit "
+                  f"{warm['train_seconds']:.2f} s, {warm['epochs_run']} epochs, skill "
+                  f"{warm['skill']:+.4f}); {cold['fit']} {cold['wall']:.1f} s (fit "
+                  f"{cold['train_seconds']:.2f} s, {cold['epochs_run']} epochs, skill "
+                  f"{cold['skill']:+.4f})", flush=True)
+        engine.dispose()
+        header = ("fit", "runs", "wall s (median)", "fit s (median)", "peak RSS MB",
+                  "epochs (median)", "skill (median)", "a (median)")
+        print("  ".join(header))
+        for kind, results in runs.items():
+            assert all(r["fit"] == kind for r in results), [r["fit_reason"] for r in results]
+            shrink = [r["shrinkage"] for r in results if r["shrinkage"] is not None]
+            walls = ", ".join(f"{r['wall']:.1f}" for r in results)
+            print(f"{kind:<4}  {len(results)}  "
+                  f"{statistics.median(r['wall'] for r in results):6.2f} (runs {walls})  "
+                  f"{statistics.median(r['train_seconds'] for r in results):6.2f}  "
+                  f"{max(r['peak_mb'] for r in results):5.0f}  "
+                  f"{statistics.median(r['epochs_run'] for r in results):4.0f}  "
+                  f"{statistics.median(r['skill'] for r in results):+.4f}  "
+                  f"{statistics.median(shrink) if shrink else float('nan'):.3f}")
+        wall = {k: statistics.median(r["wall"] for r in v) for k, v in runs.items()}
+        fit = {k: statistics.median(r["train_seconds"] for r in v) for k, v in runs.items()}
+        print(f"warm vs full: whole process {wall['full'] / wall['warm']:.1f}x faster, fit "
+              f"{fit['full'] / fit['warm']:.1f}x faster; skill is each run's 48-hour test "
+              "slice beside the naive forecast (1 - RMSE / naive RMSE)")
+        print(f"load {os.getloadavg()[0]:.2f} at end (2 cores shared: figures are noisy)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pair", default="ADAETH")
@@ -76,7 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-window-24", action="store_true", help="skip the window-24 runs")
     parser.add_argument("--only-window-24", action="store_true",
                         help="only the window-24 runs (they take minutes each)")
+    parser.add_argument("--warm", action="store_true",
+                        help="warm start vs full fit, hour by hour (module doc)")
+    parser.add_argument("--hours", type=int, default=5,
+                        help="hours of the --warm comparison (default 5)")
     args = parser.parse_args(argv)
+    if args.warm:
+        warm_comparison(args.pair, args.hours)
+        return 0
     csv_path = SHARED / f"{args.pair}.csv"
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory(prefix="coinlstm-bench-") as folder:

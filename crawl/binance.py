@@ -8,18 +8,24 @@ failures with a capped exponential backoff, and then gives up with a one-line
 :class:`~coinlstm.core.errors.ExchangeUnavailable`. Every request goes to the configured base URL
 (real Binance by default, the replay server in tests), never elsewhere.
 
+One client serves every thread of a concurrent crawl: the weight budget and the
+``Retry-After`` pause are shared (crawl/gate.py), so the rules hold for all the requests in
+flight, not for each thread's alone.
+
 python-binance is imported when a client is built, so importing this module stays light.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import ExchangeUnavailable
 from coinlstm.core.klines import check_interval, klines_from_page
+from crawl.gate import RequestGate, WeightBudget, pool_for_threads
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +93,36 @@ class BinanceClient:
         if urlsplit(self.base_url).hostname in _LOOPBACK:
             # A proxy from the environment must never see (or reroute) loopback traffic.
             self.client.session.trust_env = False
-        self.requests = 0
-        self.retries = 0  # transient failures retried
-        self.rate_limit_waits = 0  # 429/418 replies waited out, and waits for a new minute
+        pool_for_threads(self.client.session)
+        # python-binance keeps the last reply in ``client.response``, which another thread
+        # may overwrite: each thread's own last reply is noted here, by a session hook.
+        self._local = threading.local()
+        self.client.session.hooks["response"].append(self._note_response)
+        #: Retry-After pauses and the counters (requests sent, transient failures retried,
+        #: 429/418 replies waited out and waits for a new minute), for every thread.
+        self.gate = RequestGate()
+        self.budget = WeightBudget()
         self.weight_limit: int | None = None
-        self.used_weight = 0
-        self._blocked_until = 0.0  # time.monotonic() before which nothing may be sent
+        self._clock_lock = threading.Lock()
         self._clock: tuple[float, int] | None = None  # (monotonic, server ms) of last sync
         self._clock_rate: float | None = None  # server ms per real ms, once measured
+
+    @property
+    def requests(self) -> int:
+        return self.gate.requests
+
+    @property
+    def retries(self) -> int:
+        return self.gate.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.gate.rate_limit_waits
+
+    @property
+    def used_weight(self) -> int:
+        """The weight the exchange last reported used this minute (as the budget holds it)."""
+        return self.budget.used
 
     # -- the calls the crawler makes --------------------------------------------------
 
@@ -107,6 +135,7 @@ class BinanceClient:
             if (limit.get("rateLimitType") == "REQUEST_WEIGHT"
                     and limit.get("interval") == "MINUTE" and limit.get("intervalNum") == 1):
                 self.weight_limit = int(limit["limit"])
+                self.budget.ceiling = self.weight_ceiling
         if "serverTime" in info:
             self._note_server_time(int(info["serverTime"]))
         return info
@@ -151,14 +180,9 @@ class BinanceClient:
         failures = rate_limited = 0
         bad_reply = False
         while True:
-            if check_weight:
-                self._keep_weight_under_ceiling(CALL_WEIGHTS[endpoint])
-            self._wait_until_unblocked()
             try:
-                self.requests += 1
-                result = send()
+                result = self._send(endpoint, send, check_weight)
             except BinanceAPIException as exc:
-                self._note_weight(exc.response)
                 status = exc.status_code
                 if status in (429, 418):
                     rate_limited += 1
@@ -170,12 +194,10 @@ class BinanceClient:
                         f"code {exc.code}: {exc.message}") from None
                 reason, bad_reply = f"HTTP {status}", False
             except BinanceRequestException:
-                self._note_weight(self.client.response)
                 reason, bad_reply = "invalid JSON in the reply (cut off?)", False
             except RequestException as exc:
                 reason, bad_reply = _network_reason(exc, self.timeout), False
             else:
-                self._note_weight(self.client.response)
                 if check is None:
                     return result
                 try:
@@ -187,15 +209,25 @@ class BinanceClient:
             if failures >= self.retry.attempts:
                 raise given_up(self._url(endpoint), failures, reason, bad_reply) from None
             pause = self.retry.backoff(failures)
-            self.retries += 1
+            self.gate.count_retry()
             log.debug("%s: %s; retry %d/%d in %.1f s", self._url(endpoint), reason,
                         failures, self.retry.attempts - 1, pause)
             time.sleep(pause)
 
-    def _note_weight(self, response) -> None:
-        value = getattr(response, "headers", {}).get(WEIGHT_HEADER) if response else None
-        if value is not None and str(value).isdigit():
-            self.used_weight = int(value)
+    def _send(self, endpoint: str, send, check_weight: bool):
+        """One request: its weight reserved in the shared budget before it leaves (waiting for
+        room, and for any Retry-After), and settled with the weight its reply reports."""
+        ticket = self.budget.reserve(CALL_WEIGHTS[endpoint],
+                                     self._wait_for_minute if check_weight else None)
+        self._local.response = None
+        try:
+            self.gate.wait_unblocked()
+            return send()
+        finally:
+            self.budget.settle(ticket, _used_weight(self._local.response))
+
+    def _note_response(self, response, *args, **kwargs):
+        self._local.response = response
 
     def _obey_retry_after(self, endpoint: str, exc, times: int) -> None:
         headers = getattr(exc.response, "headers", {}) or {}
@@ -211,40 +243,35 @@ class BinanceClient:
             raise ExchangeUnavailable(
                 f"{self._url(endpoint)} answered HTTP {exc.status_code} {times} times in a "
                 "row; giving up") from None
-        self.rate_limit_waits += 1
         log.debug("%s: HTTP %d, waiting %.1f s as Retry-After asks", self._url(endpoint),
                     exc.status_code, wait)
-        # Measured from the reply's arrival, so the next request cannot leave earlier.
-        self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+        # Measured from the reply's arrival, so no request of any thread leaves earlier.
+        self.gate.pause_all(wait)
 
-    def _wait_until_unblocked(self) -> None:
-        pause = self._blocked_until - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
+    def _wait_for_minute(self, weight: int) -> None:
+        """The budget has no room for a request of ``weight`` and nothing is in flight: ask
+        the used weight (a ``time`` call, weight 1) and, if it is still too much, wait for
+        the server's next minute (its counter then starts over).
 
-    def _keep_weight_under_ceiling(self, weight: int) -> None:
-        """Before a request of ``weight``: if it would pass the ceiling, wait for the
-        server's next minute (its counter then starts over).
-
-        The wait is checked against the server's clock (a ``time`` call, weight 1) rather
-        than ours: the replay server's clock may run faster than real time, and the used
-        weight the server reports after that call is the truth either way.
+        The wait is checked against the server's clock rather than ours: the replay server's
+        clock may run faster than real time, and the used weight the server reports after
+        that call is the truth either way.
         """
-        ceiling = self.weight_ceiling
-        while ceiling is not None and self.used_weight + weight > ceiling:
-            server_ms = self._server_ms(self._call("time", lambda: self.client.get_server_time(),
-                                                   check_weight=False))
-            if self.used_weight + weight <= ceiling:
-                return
-            to_next_minute = MINUTE_MS - server_ms % MINUTE_MS + 50
-            if self._clock_rate is None:
-                pause = min(to_next_minute / 1000, _CLOCK_PROBE_SECONDS)
-            else:
-                pause = to_next_minute / 1000 / self._clock_rate
-            self.rate_limit_waits += 1
-            log.debug("used weight %d of %d: waiting %.1f s for the next minute",
-                     self.used_weight, self.weight_limit, pause)
-            time.sleep(pause)
+        server_ms = self._server_ms(self._call("time", lambda: self.client.get_server_time(),
+                                               check_weight=False))
+        if self.budget.fits(weight):
+            return
+        to_next_minute = MINUTE_MS - server_ms % MINUTE_MS + 50
+        with self._clock_lock:
+            rate = self._clock_rate
+        if rate is None:
+            pause = min(to_next_minute / 1000, _CLOCK_PROBE_SECONDS)
+        else:
+            pause = to_next_minute / 1000 / rate
+        self.gate.count_wait()
+        log.debug("used weight %d of %d: waiting %.1f s for the next minute",
+                  self.budget.used, self.weight_limit, pause)
+        time.sleep(pause)
 
     def _server_ms(self, reply) -> int:
         try:
@@ -256,12 +283,20 @@ class BinanceClient:
 
     def _note_server_time(self, server_ms: int) -> None:
         # Two readings a second or more apart give the server clock's rate (1 for Binance).
-        now = time.monotonic()
-        if self._clock is not None:
-            real_ms = (now - self._clock[0]) * 1000
-            if real_ms >= 1000:
-                self._clock_rate = max(0.5, (server_ms - self._clock[1]) / real_ms)
-        self._clock = (now, server_ms)
+        with self._clock_lock:
+            now = time.monotonic()
+            if self._clock is not None:
+                real_ms = (now - self._clock[0]) * 1000
+                if real_ms >= 1000:
+                    self._clock_rate = max(0.5, (server_ms - self._clock[1]) / real_ms)
+            self._clock = (now, server_ms)
+
+
+def _used_weight(response) -> int | None:
+    """The X-MBX-USED-WEIGHT-1M of a reply (None: no reply, or no such header)."""
+    value = getattr(response, "headers", {}).get(WEIGHT_HEADER) if response is not None \
+        else None
+    return int(value) if value is not None and str(value).isdigit() else None
 
 
 def _network_reason(exc: Exception, timeout: float) -> str:

@@ -8,6 +8,16 @@ checked against the exchange before anything is written.
 
 The exchange is a candle source (crawl/sources: Binance by default, Poloniex, Bithumb,
 CoinGecko); the crawl is the same for each.
+
+Pairs are fetched concurrently, ``workers`` at a time (``--crawl-workers``): an hourly crawl
+of a 400-pair market is 400 small requests, and one after another they cost 400 round trips.
+The threads share the source, so its limits hold for all of them at once (crawl/gate.py:
+one weight budget, one Retry-After pause, one ccxt rateLimit). Each pair is still crawled
+by one thread, page after page in time order, each page in its own transaction, so the
+prefix rule above holds pair by pair. SQLite takes one writer at a time, so there the pages'
+transactions take turns on a lock of ours instead of queueing in SQLite's busy handler
+(which polls with sleeps; bench/crawl.py measured the two within noise of each other, the
+lock ahead at 8 workers); MySQL's run side by side.
 """
 
 from __future__ import annotations
@@ -15,11 +25,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, DEFAULT_MARKET
+from coinlstm.core.config import (
+    DEFAULT_CRAWL_WORKERS,
+    DEFAULT_EXCHANGE,
+    DEFAULT_INTERVAL,
+    DEFAULT_MARKET,
+    MAX_CRAWL_WORKERS,
+)
 from coinlstm.core.errors import EXIT_FAILURE, BadInput
 from coinlstm.core.exchanges import add_exchange_argument, exchange
 from coinlstm.core.klines import (
@@ -74,16 +93,19 @@ class CrawlSummary:
 
 def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_INTERVAL,
                  since_ms: int | None = None, only: list[str] | None = None,
-                 progress: bool = True, client=None, exchange_name: str = DEFAULT_EXCHANGE
-                 ) -> CrawlSummary:
+                 progress: bool = True, client=None, exchange_name: str = DEFAULT_EXCHANGE,
+                 workers: int = DEFAULT_CRAWL_WORKERS) -> CrawlSummary:
     """Register the market's pairs and store every closed candle newer than the stored ones.
 
     Candles go to ``interval``'s own table (:func:`coinlstm.db.candles_table`), and each
     pair resumes from its newest candle of that interval: a 5m crawl neither touches nor
     continues the hourly series.
 
-    A pair whose replies keep breaking the kline rules is skipped (``failed`` says why) and
-    the next pair crawled; an exchange that cannot be reached stops the crawl.
+    Up to ``workers`` pairs are crawled at once, sharing ``client`` (its weight budget and
+    Retry-After pause hold across them). A pair whose replies keep breaking the kline rules
+    is skipped (``failed`` says why) and the other pairs are crawled; an exchange that cannot
+    be reached (or any other error) stops the crawl: no further pair starts, the running
+    ones stop after their current page, and the first error is raised.
 
     ``client`` is a candle source (crawl/sources) or a :class:`crawl.binance.BinanceClient`;
     when None, the source of ``exchange_name`` is built for ``binance_url`` (the exchange's
@@ -92,12 +114,12 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
     before writing.
     """
     started = time.monotonic()
+    check_crawl_workers(workers)
     market = check_market(market)
     interval_ms = check_interval(interval)
     client = _source(client, exchange_name, binance_url)
     client.facts.check_interval(interval)
     only = [client.facts.check_symbol(symbol) for symbol in only] if only else None
-    from crawl.binance import BadReply
     counters_before = (client.requests, client.retries, client.rate_limit_waits)
 
     pairs = client.pairs(market)
@@ -115,17 +137,14 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
         coin_ids = _register(conn, market, pairs, client.name)
         summary.delisted = db.mark_missing_coins(conn, market, [p.symbol for p in pairs],
                                                  exchange=client.name)
+    summary.pairs = [pair.symbol for pair in chosen]
+    summary.candles_added = dict.fromkeys(summary.pairs, 0)
     bars = _Progress(len(chosen), enabled=progress)
+    crawl = _PairCrawl(engine, client, interval, interval_ms, since_ms, server_ms, bars,
+                       summary.candles_added)
     try:
-        for pair in chosen:
-            bars.pair(pair.symbol)
-            summary.pairs.append(pair.symbol)
-            summary.candles_added[pair.symbol] = 0
-            try:
-                _crawl_pair(engine, client, coin_ids[pair.symbol], pair.symbol, interval,
-                            interval_ms, since_ms, server_ms, bars, summary.candles_added)
-            except BadReply as exc:
-                summary.failed[pair.symbol] = str(exc)
+        summary.failed = _crawl_pairs(crawl, [(pair.symbol, coin_ids[pair.symbol])
+                                              for pair in chosen], workers)
     finally:
         bars.close()
         summary.requests = client.requests - counters_before[0]
@@ -174,27 +193,79 @@ def _register(conn, market: str, pairs: list[SourcePair], exchange_name: str
     return coin_ids
 
 
-def _crawl_pair(engine, client, coin_id: int, symbol: str, interval: str, interval_ms: int,
-                since_ms: int, server_ms: int, bars: _Progress, added: dict[str, int]) -> None:
-    """Fetch and store one pair's closed candles page by page, counting them in ``added``.
+def check_crawl_workers(workers: int) -> None:
+    """BadInput (one line) unless 1 <= ``workers`` <= MAX_CRAWL_WORKERS."""
+    if not 1 <= workers <= MAX_CRAWL_WORKERS:
+        raise BadInput(f"--crawl-workers must be from 1 to {MAX_CRAWL_WORKERS}, got {workers}")
 
-    Every page comes checked by the kline rules (BinanceClient.klines); one that keeps
-    breaking them raises BadReply before any of it is stored.
-    """
-    with engine.connect() as conn:
-        newest = db.newest_open_time(conn, coin_id, interval=interval)
-    start_ms = since_ms if newest is None else newest + interval_ms
-    while start_ms < server_ms:
-        page = client.klines(symbol, interval, start_ms, client.page_limit)
-        closed = _until_open(page, server_ms)
-        if closed:
-            # One transaction per page: a kill leaves whole pages, so no hole, ever.
-            with db.transaction(engine) as conn:
-                added[symbol] += db.insert_klines(conn, coin_id, closed, interval=interval)
-            bars.candles(len(closed))
-            start_ms = closed[-1][0] + interval_ms
-        if len(closed) < len(page) or len(page) < client.page_limit:
-            break  # reached the open candle, or the exchange has nothing newer
+
+def _crawl_pairs(crawl: _PairCrawl, pairs: list[tuple[str, int]], workers: int
+                 ) -> dict[str, str]:
+    """Crawl ``pairs`` (symbol, coin id), ``workers`` at a time; the pairs skipped for bad
+    replies and why, in the pairs' order. Any other error stops the crawl and is raised once
+    the running pairs have stopped (a signal's exception in the waiting thread too)."""
+    from crawl.binance import BadReply
+
+    if not pairs:
+        return {}
+    failed: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(pairs)),
+                            thread_name_prefix="crawl") as pool:
+        futures = {pool.submit(crawl.pair, symbol, coin_id): symbol for symbol, coin_id in pairs}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    error = future.exception()
+                    if isinstance(error, BadReply):
+                        failed[futures[future]] = str(error)
+                    elif error is not None:
+                        raise error
+        except BaseException:
+            crawl.stop.set()  # running pairs stop after their page; queued ones never start
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return {symbol: failed[symbol] for symbol, _ in pairs if symbol in failed}
+
+
+class _PairCrawl:
+    """What every pair's crawl shares: the database, the source, the times, the progress
+    bars, the count of candles added per symbol, and the stop signal."""
+
+    def __init__(self, engine, client, interval: str, interval_ms: int, since_ms: int,
+                 server_ms: int, bars: _Progress, added: dict[str, int]):
+        self.engine, self.client, self.bars, self.added = engine, client, bars, added
+        self.interval, self.interval_ms = interval, interval_ms
+        self.since_ms, self.server_ms = since_ms, server_ms
+        self.stop = threading.Event()
+        # SQLite: one writer at a time (see the module's docstring); MySQL: side by side.
+        self.writing = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+
+    def pair(self, symbol: str, coin_id: int) -> None:
+        """Fetch and store one pair's closed candles page by page, counting them in
+        ``added``.
+
+        Every page comes checked by the kline rules (the source's klines); one that keeps
+        breaking them raises BadReply before any of it is stored.
+        """
+        client, interval, interval_ms = self.client, self.interval, self.interval_ms
+        with self.engine.connect() as conn:
+            newest = db.newest_open_time(conn, coin_id, interval=interval)
+        start_ms = self.since_ms if newest is None else newest + interval_ms
+        while start_ms < self.server_ms and not self.stop.is_set():
+            page = client.klines(symbol, interval, start_ms, client.page_limit)
+            closed = _until_open(page, self.server_ms)
+            if closed:
+                # One transaction per page: a kill leaves whole pages, so no hole, ever.
+                with self.writing, db.transaction(self.engine) as conn:
+                    self.added[symbol] += db.insert_klines(conn, coin_id, closed,
+                                                           interval=interval)
+                self.bars.candles(len(closed))
+                start_ms = closed[-1][0] + interval_ms
+            if len(closed) < len(page) or len(page) < client.page_limit:
+                break  # reached the open candle, or the exchange has nothing newer
+        self.bars.pair_done(symbol)
 
 
 def _until_open(page: list[list], server_ms: int) -> list[list]:
@@ -207,33 +278,32 @@ def _until_open(page: list[list], server_ms: int) -> list[list]:
 
 
 class _Progress:
-    """Two tqdm bars on stderr (pairs, candles); nothing at all when disabled."""
+    """Two tqdm bars on stderr (pairs done, candles); nothing at all when disabled. Updated
+    from every crawl thread."""
 
     def __init__(self, pairs: int, enabled: bool):
         self._pairs = self._candles = None
+        self._lock = threading.Lock()
         if enabled:
             from tqdm import tqdm
 
             self._pairs = tqdm(total=pairs, desc="pairs", unit="pair", file=sys.stderr,
                                position=0)
             self._candles = tqdm(desc="candles", unit="candle", file=sys.stderr, position=1)
-        self._started = False
 
-    def pair(self, symbol: str) -> None:
+    def pair_done(self, symbol: str) -> None:
         if self._pairs is not None:
-            if self._started:
+            with self._lock:
                 self._pairs.update(1)
-            self._started = True
-            self._pairs.set_postfix_str(symbol)
+                self._pairs.set_postfix_str(symbol)
 
     def candles(self, count: int) -> None:
         if self._candles is not None:
-            self._candles.update(count)
+            with self._lock:
+                self._candles.update(count)
 
     def close(self) -> None:
         if self._pairs is not None:
-            if self._started:
-                self._pairs.update(1)
             self._pairs.close()
             self._candles.close()
 
@@ -255,8 +325,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attempts", type=int, default=5,
                         help="tries per request before the exchange counts as unavailable "
                              "(default 5, with 0.5, 1, 2, 4 s between them)")
+    add_crawl_workers_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_exchange_argument(parser)
+
+
+def add_crawl_workers_argument(parser) -> None:
+    """``--crawl-workers N``: of ``crawl``, and of ``run`` for its crawl step."""
+    parser.add_argument("--crawl-workers", type=int, default=DEFAULT_CRAWL_WORKERS,
+                        metavar="N",
+                        help=f"pairs fetched at once, within the exchange's one weight budget "
+                             f"and Retry-After pause (default {DEFAULT_CRAWL_WORKERS}, at most "
+                             f"{MAX_CRAWL_WORKERS})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -269,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--only names no symbol")
     if args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
+    check_crawl_workers(args.crawl_workers)
     market = check_market(args.market)
     source.check_interval(args.interval)
 
@@ -282,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
         summary = crawl_market(engine, args.settings.exchange_url, market,
                                interval=args.interval, since_ms=since_ms, only=only,
                                progress=not args.no_progress, client=client,
-                               exchange_name=source.name)
+                               exchange_name=source.name, workers=args.crawl_workers)
     finally:
         engine.dispose()
     print(summary.line())

@@ -80,13 +80,17 @@ class LoggedRequest:
     """One request as the server saw it: when it arrived (time.monotonic()), what, and the
     answer.
 
-    ``used_weight`` is the X-MBX-USED-WEIGHT-1M the reply carried (0 for injected faults).
+    ``used_weight`` is the X-MBX-USED-WEIGHT-1M the reply carried (0 for injected faults);
+    ``replied`` when its reply was ready to send (time.monotonic()); ``concurrent`` how many
+    requests the server was handling when it arrived, this one included.
     """
 
     time: float
     path: str
     status: int
     used_weight: int = 0
+    replied: float = 0.0
+    concurrent: int = 1
 
 
 # --------------------------------------------------------------------------- data
@@ -206,6 +210,7 @@ class ReplayServer:
         self._lock = threading.Lock()
         self._log: list[LoggedRequest] = []
         self._request_count = 0
+        self._in_flight = 0
         self._weight_minute = -1
         self._weight_used = 0
         self._httpd: ThreadingHTTPServer | None = None
@@ -255,8 +260,16 @@ class ReplayServer:
 
     @property
     def request_log(self) -> list[LoggedRequest]:
+        """Every request so far, in the order they arrived."""
         with self._lock:
-            return list(self._log)
+            return sorted(self._log, key=lambda entry: entry.time)
+
+    @property
+    def most_concurrent(self) -> int:
+        """The most requests the server has handled at once (what a concurrent crawl's
+        worker limit bounds)."""
+        with self._lock:
+            return max((entry.concurrent for entry in self._log), default=0)
 
     @property
     def candle_count(self) -> int:
@@ -282,15 +295,22 @@ class ReplayServer:
         with self._lock:
             self._request_count += 1
             number = self._request_count
-        faults = self.faults
-        if Faults.hits(faults.delay_every, number) and faults.delay_ms > 0:
-            time.sleep(faults.delay_ms / 1000)
-        reply = self._answer(target, number)
-        if reply.status == 200 and Faults.hits(faults.truncate_every, number):
-            reply.body = reply.body[: max(1, len(reply.body) // 2)]
+            self._in_flight += 1
+            concurrent = self._in_flight
+        try:
+            faults = self.faults
+            if Faults.hits(faults.delay_every, number) and faults.delay_ms > 0:
+                time.sleep(faults.delay_ms / 1000)
+            reply = self._answer(target, number)
+            if reply.status == 200 and Faults.hits(faults.truncate_every, number):
+                reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         with self._lock:
             used = int(reply.headers.get("X-MBX-USED-WEIGHT-1M", 0))
-            self._log.append(LoggedRequest(arrived, target, reply.status, used))
+            self._log.append(LoggedRequest(arrived, target, reply.status, used,
+                                           time.monotonic(), concurrent))
         return reply
 
     def _answer(self, target: str, number: int) -> _Reply:
@@ -463,6 +483,10 @@ def _integer(query: dict[str, list[str]], name: str, default: int | None) -> int
 class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up mid-reply (a killed crawler) is normal here, not a traceback."""
 
+    # socketserver's default backlog is 5: a concurrent crawl opening more connections at
+    # once than that had the extra ones dropped and retried by TCP a second or more later.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address) -> None:
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError | TimeoutError):
@@ -475,6 +499,9 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its balancer
         server_version = "coinlstm-replay"
+        # The headers and the body leave in two writes: with Nagle's algorithm on, the body
+        # waited for the client's delayed ACK, 40 ms per request on a kept-alive connection.
+        disable_nagle_algorithm = True
         timeout = 30  # an idle kept-alive connection frees its thread
 
         def setup(self) -> None:

@@ -35,6 +35,7 @@ from coinlstm.core.errors import CoinlstmError
 from coinlstm.core.exchanges import exchange
 from train.dataset import Dataset
 from train.forecasters import Forecast
+from train.warmstart import Saved, split_sizes
 from train.withpairs import raw_names
 
 ARCHITECTURE_ATTR = "coinlstm_architecture"
@@ -175,6 +176,37 @@ def read_attributes(settings: Settings, symbol: str) -> tuple[str, dict, dict]:
     return architecture, scaler, meta
 
 
+def saved_fit(settings: Settings, symbol: str) -> tuple[Saved | None, str | None]:
+    """What the warm-start decision (train/warmstart.py) needs of the pair's saved model:
+    (its metadata and scaler, None); (None, None) when there is none; (None, why) when the
+    file cannot be read. Every weight array is read too, so a corrupt file is found here,
+    before a run relies on it, and costs a full fit rather than the run."""
+    import h5py
+
+    path = artifact_paths(settings, symbol).weights
+    if not path.is_file():
+        return None, None
+    try:
+        _, scaler, meta = read_attributes(settings, symbol)
+        with h5py.File(path, "r") as h5:
+            h5.visititems(_read_dataset)
+    except (CoinlstmError, OSError, KeyError, ValueError, RuntimeError) as exc:
+        return None, _reason(exc)
+    return Saved(meta=meta, scaler=scaler), None
+
+
+def _read_dataset(name: str, item) -> None:
+    import h5py
+
+    if isinstance(item, h5py.Dataset):
+        item[()]
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of why a saved model cannot be read."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
 
@@ -207,13 +239,20 @@ def load_model(settings: Settings, symbol: str) -> LoadedModel:
 
 def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
                keras_version: str, settings: dict, dataset: Dataset,
-               forecast: Forecast) -> dict:
+               forecast: Forecast, full_fit_open_time: int | None = None) -> dict:
     """The metadata saved inside the .h5: what the model reads and what it said when saved.
 
     ``shrinkage`` is the formulation's calibration factor (None without one): the forecast of
     a saved model applies it (predict/forecast.py). ``bands`` holds how the prediction bands
     were made (the conformal bounds, None for a naive band) and the next closes' bands, so a
     saved model's forecast gets its bands too.
+
+    Warm start (train/warmstart.py): ``fit`` (``settings["fit"]``: full or warm),
+    ``full_fit_openTime`` (the newest candle of the last full fit: this run's own for a full
+    fit, ``full_fit_open_time`` carried over for a warm one; data time, never the wall clock)
+    and ``split`` (the slice sizes a warm run keeps); ``fine_tune`` says how a warm run's
+    fine-tune went (the validation loss it started from; best epoch 0: the saved weights were
+    kept).
     """
     from datetime import UTC, datetime
 
@@ -227,7 +266,19 @@ def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
             "predicted_close": forecast.next_close, "horizon": dataset.horizon,
             "with": list(dataset.with_pairs),
             "predicted_closes": [float(v) for v in forecast.next_closes],
-            "bands": _bands_meta(forecast)}
+            "bands": _bands_meta(forecast), "fit": settings.get("fit"),
+            "full_fit_openTime": (int(dataset.open_times[-1]) if full_fit_open_time is None
+                                  else full_fit_open_time),
+            "split": split_sizes(dataset.split), "fine_tune": _fine_tune_meta(forecast)}
+
+
+def _fine_tune_meta(forecast: Forecast) -> dict | None:
+    outcome = forecast.outcome
+    if outcome is None or outcome.start_val_loss is None:
+        return None
+    return {"start_val_loss": outcome.start_val_loss, "epochs_run": outcome.epochs_run,
+            "best_epoch": outcome.best_epoch,
+            "best_val_loss": min([outcome.start_val_loss, *outcome.val_loss])}
 
 
 def _bands_meta(forecast: Forecast) -> dict | None:

@@ -54,6 +54,19 @@ def pair_lines(number: int) -> list[str]:
     return [line for index, line in enumerate(lines) if index not in missing]
 
 
+def write_wide_market(folder: Path, pairs: int, candles: int) -> dict[str, list[str]]:
+    """A market of many SYNTHETIC pairs (SYN001ETH ..), ``candles`` hourly candles each ending
+    at the demo's last candle, for the concurrent crawl's tests: symbol -> kline lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for number in range(1, pairs + 1):
+        symbol = f"SYN{number:03d}ETH"
+        lines = synthetic_klines(candles, seed=2000 + number, start_price=0.0001 * number)
+        (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+        written[symbol] = lines
+    return written
+
+
 def write_candle_set(folder: Path) -> Path:
     """Write PAIR.csv for every synthetic pair (and a README saying what they are)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ Shapes. Target rows, targets, outputs and prices are (samples, K), K = 1 include
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -175,6 +175,43 @@ def split_samples(targets: np.ndarray, test_size: int, val_size: int,
                  calibration=calibration)
 
 
+def exact_split(targets: np.ndarray, test_size: int, val_size: int, calibration_size: int,
+                train_size: int, horizon: int = 1) -> Split:
+    """Slices of exactly the sizes given, newest first: test, calibration (0: none, the
+    validation slice calibrates), validation, and at most the newest ``train_size`` training
+    samples; the same purge as :func:`split_samples`.
+
+    Why a second rule: a warm start (train/warmstart.py) fine-tunes on the newest training
+    samples only and must watch the validation slice of the full fit it continues, whereas
+    :func:`split_samples` would shrink the validation slice of a series cut that short.
+    BadInput when the series cannot fill the slices or leaves fewer than MIN_TRAIN_SAMPLES
+    for training.
+    """
+    purge = horizon - 1
+
+    def before(rows: np.ndarray, first: int) -> np.ndarray:
+        return rows[rows + purge < first]
+
+    if test_size < 1 or len(targets) < test_size:
+        raise BadInput(f"{len(targets)} usable samples, fewer than the test slice's {test_size}")
+    test = targets[len(targets) - test_size:]
+    earlier = before(targets[:len(targets) - test_size], int(test[0]))
+    calibration = None
+    if calibration_size > 0:
+        calibration = earlier[max(0, len(earlier) - calibration_size):]
+        earlier = before(earlier[:len(earlier) - len(calibration)],
+                         int(calibration[0]) if len(calibration) else int(test[0]))
+    val = earlier[max(0, len(earlier) - val_size):]
+    train = before(earlier[:len(earlier) - len(val)], int(val[0]) if len(val) else 0)
+    train = train[max(0, len(train) - train_size):]
+    if (len(val) < val_size or (calibration is not None and len(calibration) < calibration_size)
+            or len(train) < MIN_TRAIN_SAMPLES):
+        raise BadInput(f"{len(targets)} usable samples cannot hold a test slice of {test_size}, "
+                       f"a calibration slice of {calibration_size}, a validation slice of "
+                       f"{val_size} and {MIN_TRAIN_SAMPLES} training samples")
+    return Split(train=train, val=val, test=test, calibration=calibration)
+
+
 def windows(scaled: np.ndarray, targets: np.ndarray, window: int) -> np.ndarray:
     """Model inputs (samples, window, features) as float32 for the given target rows."""
     offsets = np.arange(-window, 0, dtype=np.int64)
@@ -281,9 +318,16 @@ def _joined(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
 def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
                   window: int, test_size: int, val_size: int, interval_ms: int,
                   target: str = "close", horizon: int = 1,
-                  with_series: Sequence[WithSeries] = (), calibration_size: int = 0) -> Dataset:
+                  with_series: Sequence[WithSeries] = (), calibration_size: int = 0,
+                  fitted: Formulation | None = None,
+                  splitter: Callable[[np.ndarray], Split] | None = None) -> Dataset:
     """Validate, join (--with), window, split one pair's candles (oldest first) and fit the
-    ``target`` formulation on the training rows."""
+    ``target`` formulation on the training rows.
+
+    A warm start (train/warmstart.py) passes the formulation ``fitted`` at its last full fit
+    (the scaler is refitted only there; its rows are still checked) and ``splitter``, its
+    rule for cutting the sample targets into slices (default: :func:`split_samples`).
+    """
     formulation = formulations.get(target)
     formulation.check(window, horizon)
     times, features = _joined(open_times, values, with_series)
@@ -302,8 +346,12 @@ def build_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | N
                        f"{ms_to_utc(int(times[-1]))} UTC are not consecutive; crawl the missing "
                        "candles or wait for the next ones")
     targets = sample_targets(times, reach, interval_ms, horizon)
-    split = split_samples(targets, test_size, val_size, horizon, calibration_size)
-    fitted = formulation.fit(features, split.train, window, horizon, with_pairs)
+    split = (split_samples(targets, test_size, val_size, horizon, calibration_size)
+             if splitter is None else splitter(targets))
+    if fitted is None:
+        fitted = formulation.fit(features, split.train, window, horizon, with_pairs)
+    else:
+        formulation.check_rows(features)
     return Dataset(times, features, split, fitted, window, horizon, with_pairs, interval_ms)
 
 

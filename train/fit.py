@@ -29,6 +29,9 @@ class FitOutcome:
     train_seconds: float
     loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    #: A warm start's (train/finetune.py): the validation loss of the weights it started
+    #: from; None for a fit from scratch.
+    start_val_loss: float | None = None
 
 
 def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
@@ -37,8 +40,7 @@ def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
     """Fit in time order (shuffle off), stop when val_loss stalls, restore the best weights."""
     import keras
 
-    if keras.backend.backend() != "torch":
-        model.steps_per_execution = STEPS_PER_EXECUTION
+    batch_per_call(model)
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=MIN_DELTA,
                                             patience=patience, restore_best_weights=True)
     started = time.perf_counter()
@@ -51,6 +53,14 @@ def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
     best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(loss)
     return FitOutcome(epochs_run=len(loss), best_epoch=best_epoch, train_seconds=seconds,
                       loss=loss, val_loss=val_loss)
+
+
+def batch_per_call(model) -> None:
+    """Run :data:`STEPS_PER_EXECUTION` steps per compiled call where the backend allows."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        model.steps_per_execution = STEPS_PER_EXECUTION
 
 
 def predict(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:

@@ -43,13 +43,21 @@ class ModelOptions(Protocol):
     horizon: int
 
 
-def _kernel_args(options: ModelOptions) -> dict[str, Any]:
-    """``kernel_regularizer`` for --l1/--l2, or nothing: the default layers stay as they were."""
+def _kernel_args(options: ModelOptions, blank: bool = False) -> dict[str, Any]:
+    """``kernel_regularizer`` for --l1/--l2, or nothing: the default layers stay as they were;
+    with ``blank``, zero kernels (see :func:`build_model`)."""
+    args: dict[str, Any] = {"kernel_initializer": "zeros"} if blank else {}
     if not options.l1 and not options.l2:
-        return {}
+        return args
     import keras
 
-    return {"kernel_regularizer": keras.regularizers.L1L2(l1=options.l1, l2=options.l2)}
+    return {**args,
+            "kernel_regularizer": keras.regularizers.L1L2(l1=options.l1, l2=options.l2)}
+
+
+def _recurrent_args(blank: bool) -> dict[str, Any]:
+    """A recurrent layer's extra arguments: zero recurrent kernels when ``blank``."""
+    return {"recurrent_initializer": "zeros"} if blank else {}
 
 
 def _dropout(options: ModelOptions) -> list[Any]:
@@ -66,37 +74,40 @@ def _compiled(model):
     return model
 
 
-def build_lstm(input_shape: tuple[int, int], options: ModelOptions):
+def build_lstm(input_shape: tuple[int, int], options: ModelOptions,
+               blank: bool = False):
     """The reference model (SPEC.md): two stacked LSTMs and a linear output, mse, adam."""
     import keras
 
-    units, reg = options.units, _kernel_args(options)
+    units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.LSTM(units, return_sequences=True, **reg),
+        keras.layers.LSTM(units, return_sequences=True, **reg, **_recurrent_args(blank)),
         *_dropout(options),
-        keras.layers.LSTM(units, **reg),
+        keras.layers.LSTM(units, **reg, **_recurrent_args(blank)),
         *_dropout(options),
         keras.layers.Dense(options.horizon, **reg),
     ], name="lstm"))
 
 
-def build_gru(input_shape: tuple[int, int], options: ModelOptions):
+def build_gru(input_shape: tuple[int, int], options: ModelOptions,
+              blank: bool = False):
     """The reference model with GRU cells: a third fewer weights, often as good (tutorials)."""
     import keras
 
-    units, reg = options.units, _kernel_args(options)
+    units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.GRU(units, return_sequences=True, **reg),
+        keras.layers.GRU(units, return_sequences=True, **reg, **_recurrent_args(blank)),
         *_dropout(options),
-        keras.layers.GRU(units, **reg),
+        keras.layers.GRU(units, **reg, **_recurrent_args(blank)),
         *_dropout(options),
         keras.layers.Dense(options.horizon, **reg),
     ], name="gru"))
 
 
-def build_cnn(input_shape: tuple[int, int], options: ModelOptions):
+def build_cnn(input_shape: tuple[int, int], options: ModelOptions,
+              blank: bool = False):
     """Two causal 1-D convolutions, flattened, and a linear output: no recurrence, fast.
 
     The kernel spans ``min(3, window)`` candles, so window 1 (the default) works: each
@@ -106,7 +117,7 @@ def build_cnn(input_shape: tuple[int, int], options: ModelOptions):
     """
     import keras
 
-    units, reg = options.units, _kernel_args(options)
+    units, reg = options.units, _kernel_args(options, blank)
     kernel = min(CNN_KERNEL, input_shape[0])
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
@@ -119,7 +130,8 @@ def build_cnn(input_shape: tuple[int, int], options: ModelOptions):
     ], name="cnn"))
 
 
-def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions):
+def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions,
+                     blank: bool = False):
     """The tutorial variant (SPEC.md, "Variants"): LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
 
     The tutorial's Dense(16) of a 16-step forecast becomes Dense(units) plus an output of
@@ -127,10 +139,10 @@ def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions):
     """
     import keras
 
-    units, reg = options.units, _kernel_args(options)
+    units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.LSTM(units, activation="tanh", **reg),
+        keras.layers.LSTM(units, activation="tanh", **reg, **_recurrent_args(blank)),
         *_dropout(options),
         keras.layers.Dense(units, **reg),
         keras.layers.LeakyReLU(),
@@ -138,8 +150,8 @@ def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions):
     ], name="lstm_leaky"))
 
 
-#: name -> builder(input_shape, options). The CLI's --model choices, in this order.
-BUILDERS: dict[str, Callable[[tuple[int, int], ModelOptions], Any]] = {
+#: name -> builder(input_shape, options, blank). The CLI's --model choices, in this order.
+BUILDERS: dict[str, Callable[..., Any]] = {
     "lstm": build_lstm,
     "gru": build_gru,
     "cnn": build_cnn,
@@ -148,8 +160,17 @@ BUILDERS: dict[str, Callable[[tuple[int, int], ModelOptions], Any]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, int], options: ModelOptions):
-    """A compiled model named ``name`` for inputs of ``input_shape`` (window, features)."""
+def build_model(name: str, input_shape: tuple[int, int], options: ModelOptions,
+                blank: bool = False):
+    """A compiled model named ``name`` for inputs of ``input_shape`` (window, features).
+
+    ``blank``: for weights that are loaded right after (a warm start, train/finetune.py):
+    every kernel starts at zero instead of a random draw. The random initialisers (an
+    orthogonal matrix per recurrent kernel) are compiled on first use in every process: the
+    reference network took 1.9 s to build with them and 0.3 s without (medians of 3 fresh
+    processes, 2026-12-01, a loaded machine), for values load_weights overwrites. (Its saved
+    architecture JSON then names zero initialisers; nothing fits from it.)
+    """
     try:
         builder = BUILDERS[name]
     except KeyError:
@@ -157,4 +178,4 @@ def build_model(name: str, input_shape: tuple[int, int], options: ModelOptions):
 
         raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") \
             from None
-    return builder(input_shape, options)
+    return builder(input_shape, options, blank)

@@ -24,6 +24,7 @@ from train.dataset import Dataset
 from train.forecasters.naive_bands import STATIC
 from train.intervals import ForecastBands, interval_skill
 from train.metrics import evaluate
+from train.schedule import base_model
 from train.walkforward import Fold
 
 #: "Clearly worse than naive" in the summary: skill below this.
@@ -163,6 +164,36 @@ def summarise(cases: list[dict], models: list[str]) -> dict[str, dict]:
                             if len(nonzero) else None),
         }
     return summary
+
+
+def schedule_differences(cases: list[dict], labels: list[str]) -> dict[str, dict]:
+    """Per warm-schedule label (``default@warm``) evaluated beside its model's full schedule
+    (``default``): the skill difference warm - full over the cases of the same pair, fold and
+    repeat (the same test hours), its median and quartiles, the share of cases each schedule
+    won, and how many of each fell below CLEARLY_WORSE."""
+    out = {}
+    for label in labels:
+        base = base_model(label)
+        if base == label or base not in labels:
+            continue
+        full = {(c["pair"], c["fold"], c["repeat"]): c["skill"] for c in cases
+                if c["model"] == base and c["skill"] is not None}
+        pairs = [(full[key], c["skill"]) for c in cases if c["model"] == label
+                 and c["skill"] is not None
+                 and (key := (c["pair"], c["fold"], c["repeat"])) in full]
+        diffs = np.array([warm - old for old, warm in pairs], dtype=float)
+        quartiles = (np.percentile(diffs, [25, 50, 75]).tolist() if len(diffs)
+                     else [None, None, None])
+        out[label] = {
+            "versus": base, "cases": len(diffs),
+            "median_difference": quartiles[1], "q25_difference": quartiles[0],
+            "q75_difference": quartiles[2],
+            "share_warm_better": float(np.mean(diffs > 0)) if len(diffs) else None,
+            "share_warm_worse": float(np.mean(diffs < 0)) if len(diffs) else None,
+            "full_below_-0.02": sum(old < CLEARLY_WORSE for old, _ in pairs),
+            "warm_below_-0.02": sum(warm < CLEARLY_WORSE for _, warm in pairs),
+        }
+    return out
 
 
 def pair_medians(cases: list[dict], models: list[str], figure: str = "skill"

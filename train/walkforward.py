@@ -98,3 +98,23 @@ def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | N
     plan = plan_folds(open_times, folds, fold_size, options.window, options.target,
                       options.interval_ms)
     return [(fold, fold_dataset(open_times, values, fold, options)) for fold in plan]
+
+
+def step_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
+                 fold: Fold, start: int, stop: int, options, history: int,
+                 **arguments) -> Dataset:
+    """One step of a fold's simulated hourly schedule (train/schedule.py): the newest
+    ``history`` candles up to the block's sample ``stop - 1``, whose test slice is the
+    block's samples ``start .. stop - 1``; ``arguments`` are build_dataset's (a warm run's
+    saved formulation and split rule). No candle after the step's last target is passed in.
+    """
+    end = int(fold.test_targets[stop - 1]) + 1
+    first = max(0, end - history)
+    dataset = build_dataset(open_times[first:end], values[first:end], options.window,
+                            stop - start, options.val_size, options.interval_ms,
+                            options.target, calibration_size=options.calibration_size,
+                            **arguments)
+    if not np.array_equal(dataset.split.test + first, fold.test_targets[start:stop]):
+        raise CoinlstmError(f"fold {fold.index}, samples {start}..{stop - 1}: the step's "
+                            "test slice is not the planned block's (a bug)")
+    return dataset

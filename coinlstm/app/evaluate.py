@@ -33,6 +33,7 @@ from coinlstm.app.evaluate_report import (
     LEGEND,
     format_bands,
     format_report,
+    format_schedules,
     write_files,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
@@ -49,7 +50,14 @@ from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
-from train.scoring import add_interval_skill, pair_medians, summarise, summarise_bands
+from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
+from train.scoring import (
+    add_interval_skill,
+    pair_medians,
+    schedule_differences,
+    summarise,
+    summarise_bands,
+)
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -74,6 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fold-size", type=int, default=DEFAULT_FOLD_SIZE,
                        help="samples per test block; replaces --test-size "
                             "(default %(default)s: a week of hours)")
+    group.add_argument("--schedule", default=DEFAULT_SCHEDULE, metavar="full|warm[:N]",
+                       help="the schedule inside each fold: 'full' (one fit at the fold's "
+                            "start forecasts the whole block), 'warm' (that fit, then a warm "
+                            "fine-tune every hour, as the hourly job between full refits: "
+                            "each hour forecast by the model of that hour), 'warm:N' (a warm "
+                            "run every N hours), or a list (full,warm: both side by side, the "
+                            "warm cases labelled MODEL@warm); naive, static and ewma run on "
+                            "full only (default %(default)s)")
     group.add_argument("--repeats", type=int, default=1,
                        help="trainings per (pair, model) with seeds --seed + 0..R-1 "
                             "(default %(default)s)")
@@ -104,6 +120,17 @@ def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptio
     """The options a model name stands for (a preset's or a zoo network's; a fit-free
     forecaster such as naive: the passed target, for its folds)."""
     return forecasters.get(name).configure(replace(passed, test_size=fold_size))
+
+
+def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, Schedule]]:
+    """(model, schedule) of every task kind, models first: a forecaster that keeps no state
+    (naive, static, ewma) has nothing to warm and runs once, on the full schedule."""
+    runs = []
+    for name in models:
+        warmable = forecasters.get(name).warmable
+        kinds = [each for each in schedules if warmable or not each.warm] or [Schedule()]
+        runs += [(name, each) for each in kinds]
+    return runs
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
@@ -143,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         # figures; multi-step and multi-pair models are trained and scored by `train`.
         raise BadInput("evaluate scores one-step forecasts of each pair on its own: "
                        "--horizon and --with are not supported here (use coinlstm train)")
+    schedules = parse_schedules(args.schedule)
     options = {name: model_options(name, passed, args.fold_size) for name in models}
     for each in options.values():
         each.check()
@@ -155,10 +183,12 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
     imports = (*formulations.modules(), *forecasters.modules())
+    runs = scheduled(models, schedules)
     tasks = [EvalTask(int(pair.id), pair.symbol, name, options[name], repeat, args.folds,
-                      args.fold_size, imports)
-             for pair in pairs for name in models
+                      args.fold_size, imports, schedule.name)
+             for pair in pairs for name, schedule in runs
              for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
+    labels = [schedule.label(name) for name, schedule in runs]
     trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
     in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
     workers = min(args.workers, max(1, len(trained)))
@@ -176,24 +206,26 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address))
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
     print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
-          f"{', '.join(models)}; {args.folds} folds "
+          f"{', '.join(labels)}; {args.folds} folds "
           f"of {args.fold_size} samples (walk-forward, expanding window), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{workers} workers", flush=True)
     outcomes = run_all(executor, settings, in_driver, trained)
     cases = sorted((case for o in outcomes for case in o.result.get("cases", ())),
-                   key=lambda c: (c["pair"], models.index(c["model"]), c["fold"], c["repeat"]))
+                   key=lambda c: (c["pair"], labels.index(c["model"]), c["fold"], c["repeat"]))
     # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
     levels = passed.levels
     add_interval_skill(cases, levels)
-    summary = summarise(cases, models)
-    per_pair = pair_medians(cases, models)
-    bands = summarise_bands(cases, models, levels)
+    summary = summarise(cases, labels)
+    per_pair = pair_medians(cases, labels)
+    bands = summarise_bands(cases, labels, levels)
+    differences = schedule_differences(cases, labels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
     finished = time.time()
     report = {
-        "market": market, "interval": passed.interval, "models": models,
+        "market": market, "interval": passed.interval, "models": labels,
+        "schedules": [schedule.name for schedule in schedules],
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
         "options": {name: forecasters.get(name).settings(each)
@@ -203,20 +235,23 @@ def run(args: argparse.Namespace) -> int:
         "started": iso_utc(started), "finished": iso_utc(finished),
         "wall_seconds": round(finished - started, 2),
         "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
+        "schedule_differences": differences,
         "per_model_bands": bands,
         "per_pair_median_coverage": {
-            label: pair_medians(cases, models, coverage)
+            label: pair_medians(cases, labels, coverage)
             for label, coverage in ((level_label(level), band_score_columns(level)[0])
                                     for level in levels)},
         "failures": failures,
         "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
         "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
     }
-    write_files(out, report, cases, models,
+    write_files(out, report, cases, labels,
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
                 f"{args.fold_size} (> 0 beats last close)", levels)
-    print(format_report(summary, per_pair, models, failures))
-    print(format_bands(bands, models))
+    print(format_report(summary, per_pair, labels, failures))
+    if differences:
+        print(format_schedules(differences))
+    print(format_bands(bands, labels))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / 'skill.png'}, {out / COVERAGE_PLOT_FILE}",

@@ -43,6 +43,13 @@ BAND_LEGEND = (
     "furthest from the level (docs/intervals.md).",
 )
 
+SCHEDULE_LEGEND = (
+    "warm - full > 0: the warm-start forecasts (a full fit at the fold's start, then a warm "
+    "fine-tune every hour or N hours) beat the from-scratch fit's on those hours; warm "
+    "better/worse: share of paired cases; <-0.02: cases clearly worse than naive under each "
+    "schedule (docs/backtest.md#schedule).",
+)
+
 CASES_FILE = "cases.csv"
 SUMMARY_FILE = "summary.json"
 PLOT_FILE = "skill.png"
@@ -76,6 +83,23 @@ def format_bands(bands: dict[str, dict[str, dict]], models: list[str]) -> str:
                          figure(figures["share_beats_static"], ".2f")))
     return "\n".join(["", "prediction bands (medians over cases):", format_table([header, *rows]),
                       *BAND_LEGEND])
+
+
+def format_schedules(differences: dict[str, dict]) -> str:
+    """The warm schedules against their full twins, case by case (nothing when none)."""
+    if not differences:
+        return ""
+    header = ("model", "versus", "paired cases", "median warm - full", "q25", "q75",
+              "warm better", "warm worse", f"full <{CLEARLY_WORSE:g}",
+              f"warm <{CLEARLY_WORSE:g}")
+    rows = [(label, d["versus"], str(d["cases"]), figure(d["median_difference"], "+.4f"),
+             figure(d["q25_difference"], "+.4f"), figure(d["q75_difference"], "+.4f"),
+             figure(d["share_warm_better"], ".2f"), figure(d["share_warm_worse"], ".2f"),
+             str(d["full_below_-0.02"]), str(d["warm_below_-0.02"]))
+            for label, d in differences.items()]
+    return "\n".join(["", "warm vs full schedule (skill differences on the same pair, fold and "
+                      "repeat: the same test hours):", format_table([header, *rows]),
+                      *SCHEDULE_LEGEND])
 
 
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],

@@ -29,6 +29,7 @@ from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
+from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
 from train.scoring import case_record
 from train.walkforward import fold_datasets
 
@@ -47,13 +48,20 @@ class EvalTask:
     #: Modules a fresh process imports first: where the registered forecasters and
     #: formulations are defined (one registered outside train/ is known there too).
     imports: tuple[str, ...] = ()
+    #: The schedule inside each fold (train/schedule.py): "full", "warm" or "warm:N".
+    schedule: str = DEFAULT_SCHEDULE
+
+    @property
+    def label(self) -> str:
+        """The cases' "model": the forecaster's name, with ``@warm`` for a warm schedule."""
+        return parse_schedule(self.schedule).label(self.model)
 
     @property
     def name(self) -> str:
-        return f"{self.symbol}-{self.model}-{self.repeat}"
+        return f"{self.symbol}-{self.label}-{self.repeat}"
 
     def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol, "model": self.model,
+        return {"coin_id": self.coin_id, "symbol": self.symbol, "model": self.label,
                 "repeat": self.repeat}
 
     def argv(self, result_path: Path) -> list[str]:
@@ -111,20 +119,22 @@ def _fit_folds(task: EvalTask, settings: Settings) -> list[dict]:
     backend_name = options.backend_name(settings)
     open_times, values = _load_candles(settings, task)
     planned = fold_datasets(open_times, values, options, task.folds, task.fold_size)
+    schedule = parse_schedule(task.schedule)
+    # The folds' datasets hold what a full schedule needs; a warm one cuts its steps' too.
+    candles = values if schedule.warm else ()
     del values
     seed = options.seed + task.repeat
     cases = []
     for fold, dataset in planned:
         forecaster.prepare_fit(seed, backend_name)
-        forecast = forecaster.forecast(dataset, options)
-        outcome = forecast.outcome
+        forecast = fold_forecast(forecaster, schedule, fold, dataset, open_times, candles,
+                                 options)
         cases.append(case_record(
-            task.symbol, task.coin_id, task.model, forecaster.network(options),
-            fold, task.repeat, dataset, forecast.test_predictions,
-            seed=seed if forecaster.seeded else None,
-            epochs_run=outcome.epochs_run if outcome else None,
-            train_seconds=outcome.train_seconds if outcome else None,
-            shrinkage=forecast.factor, bands=forecast.bands))
+            task.symbol, task.coin_id, task.label, forecaster.network(options),
+            fold, task.repeat, dataset, forecast.predictions,
+            seed=seed if forecaster.seeded else None, epochs_run=forecast.epochs_run,
+            train_seconds=forecast.train_seconds, shrinkage=forecast.factor,
+            bands=forecast.bands))
         del forecast
     return cases
 
@@ -156,7 +166,7 @@ def run_all(executor: Executor | None, settings: Settings, in_driver: list[EvalT
 
 def _announce(outcome: Outcome) -> Outcome:
     task = outcome.task
-    what = f"{task.symbol} {task.model} repeat {task.repeat}"
+    what = f"{task.symbol} {task.label} repeat {task.repeat}"
     if not outcome.ok:
         print(f"{what}: failed: {outcome.reason}", flush=True)
     else:

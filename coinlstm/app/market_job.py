@@ -54,11 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--skip-crawl", action="store_true",
                      help="train on the stored candles: the market's TRADING pairs and the "
                           "ones only imported from files (status unknown)")
-    from crawl.crawler import DEFAULT_SINCE
+    from crawl.crawler import DEFAULT_SINCE, add_crawl_workers_argument
 
     job.add_argument("--since", default=None, metavar="DATE",
                      help=f"where a new pair's history starts when the crawl backfills it "
                           f"(UTC; default {DEFAULT_SINCE})")
+    add_crawl_workers_argument(job)
     job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="pairs trained at once (default: the number of cores, %(default)s)")
     add_executor_arguments(job, "pair", timeout=1800.0)
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
+    from crawl.crawler import check_crawl_workers
+
+    check_crawl_workers(args.crawl_workers)
     check_timeout(args.timeout)
     options = train_command.options_from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
@@ -202,7 +206,8 @@ class MarketJob:
             lambda: crawl_market(self.engine, self.settings.exchange_url, self.market,
                                  interval=self.options.interval, since_ms=self.since_ms,
                                  only=self.only, progress=not self.args.no_progress,
-                                 exchange_name=self.settings.exchange),
+                                 exchange_name=self.settings.exchange,
+                                 workers=self.args.crawl_workers),
             self.retry_seconds, "crawl")
         return summary.to_dict() if hasattr(summary, "to_dict") else vars(summary)
 
@@ -430,7 +435,7 @@ def _band_pct(result: dict, label: str | None) -> str:
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     label = _band_label(report)
-    header = ("symbol", "status", "seconds", "last close", "next close", "change %",
+    header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
               f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
               "test skill", "a", "30d skill", "DM p", "verdict")
     rows = []
@@ -439,7 +444,8 @@ def format_summary(report: dict) -> str:
         forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
                    if result.get("forward_skill") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
-                     _num(result.get("last_close")), _num(result.get("predicted_close")),
+                     result.get("fit") or "-", _num(result.get("last_close")),
+                     _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
@@ -450,11 +456,19 @@ def format_summary(report: dict) -> str:
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
     for pair in failed:
         lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    for pair in report["pairs"]:
+        result = pair.get("result") or {}
+        if result.get("fit_note"):
+            lines.append(f"{pair['symbol']}: {result['fit']} fit, {result['fit_reason']}")
     if report.get("status") not in (None, "ok", "partial"):
         lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
+    lines.append("fit = warm (the pair's saved model fine-tuned on the newest candles) or "
+                 "full (fitted from scratch: every --refit-every hours of data, and whenever "
+                 "the settings changed or the saved model is missing or unreadable; "
+                 "docs/training.md#warm-start).")
     lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
                  "naive forecast (next close = last close), < 0 is worse than it.")
     lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "

@@ -20,6 +20,7 @@ from coinlstm.core.klines import ms_to_utc
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.metrics import SliceMetrics
+from train.warmstart import FitPlan
 
 
 @dataclass
@@ -49,6 +50,12 @@ class TrainResult:
     shrinkage: float | None = None
     #: Whether the forecast carries the model's view: a > 0 (return target), None (level).
     edge: bool | None = None
+    #: Warm start (train/warmstart.py): "warm" (the saved model fine-tuned) or "full" (from
+    #: scratch), and why; ``fit_note``: the reason is a fault to show (an unreadable saved
+    #: model).
+    fit: str = "full"
+    fit_reason: str = ""
+    fit_note: bool = False
     status: str = "ok"
     exit_code: int = 0
     error: str | None = None
@@ -67,7 +74,7 @@ class TrainResult:
                 "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                 "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
                 "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
-                "shrinkage", "edge", "bands")
+                "shrinkage", "edge", "bands", "fit", "fit_reason", "fit_note")
         return {key: getattr(self, key) for key in keys} | _stored_band_keys(self.bands)
 
 
@@ -88,15 +95,17 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
     """The result JSON of a run that failed: same keys, figures null."""
     keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
             "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
-            "epochs_run", "train_seconds", "target", "shrinkage", "edge")
+            "epochs_run", "train_seconds", "target", "shrinkage", "edge", "fit", "fit_reason",
+            "fit_note")
     return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
             "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
             "model": model, "bands": {}, **_stored_band_keys({})}
 
 
 def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: Dataset,
-                forecast: Forecast, metrics: SliceMetrics) -> str:
-    """The run's report: set-up and fit, errors beside naive, calibration, next close(s)."""
+                forecast: Forecast, metrics: SliceMetrics, plan: FitPlan) -> str:
+    """The run's report: set-up and fit (warm or full, and why), errors beside naive,
+    calibration, next close(s)."""
     split, outcome = dataset.split, forecast.outcome
     last_close = float(dataset.closes[-1])
     predicted_next = forecast.next_close
@@ -117,9 +126,21 @@ def report_text(symbol: str, coin_id: int, options, backend_name: str, dataset: 
                      + ", ".join(f"{v:.8g}" for v in forecast.next_closes)
                      + f" (last close {last_close:.8g}; step 1 {change_pct:+.3f} %)")
     calibration = forecast.calibration.describe()
-    return "\n".join([summary, metrics.table(),
+    return "\n".join([summary, _fit_line(plan, outcome), metrics.table(),
                       *([] if calibration is None else [calibration]), next_line,
                       *band_lines(dataset, forecast, last_close)])
+
+
+def _fit_line(plan: FitPlan, outcome) -> str:
+    """``fit: full (no saved model)``, or a warm run's fine-tune beside the saved weights'
+    validation loss (best epoch 0: they were kept)."""
+    if outcome is None or outcome.start_val_loss is None:
+        return plan.describe()
+    best = min([outcome.start_val_loss, *outcome.val_loss])
+    kept = ("the saved weights kept" if outcome.best_epoch == 0
+            else f"best epoch {outcome.best_epoch}")
+    return (f"{plan.describe()}; fine-tuned {outcome.epochs_run} epochs, validation loss "
+            f"{outcome.start_val_loss:.4g} -> {best:.4g} ({kept})")
 
 
 def band_summary(dataset: Dataset, forecast: Forecast) -> dict[str, dict[str, float]]:
@@ -168,7 +189,7 @@ def change_percent(predicted: float, last_close: float) -> float:
 
 def train_result(symbol: str, coin_id: int, options, backend_name: str, dataset: Dataset,
                  forecast: Forecast, metrics: SliceMetrics, seconds: float,
-                 rows_written: bool) -> TrainResult:
+                 rows_written: bool, plan: FitPlan) -> TrainResult:
     """The result of a stored run."""
     outcome = forecast.outcome
     last_close = float(dataset.closes[-1])
@@ -183,8 +204,9 @@ def train_result(symbol: str, coin_id: int, options, backend_name: str, dataset:
         direction_accuracy=metrics.model.direction_accuracy, openTime_last=open_time_last,
         openTime_next=open_time_last + dataset.interval_ms, epochs_run=outcome.epochs_run,
         train_seconds=round(outcome.train_seconds, 3), seconds=round(seconds, 3),
-        rows_written=rows_written,
-        report=report_text(symbol, coin_id, options, backend_name, dataset, forecast, metrics),
+        rows_written=rows_written, fit=plan.fit, fit_reason=plan.reason, fit_note=plan.note,
+        report=report_text(symbol, coin_id, options, backend_name, dataset, forecast, metrics,
+                           plan),
         test_predictions=forecast.test_predictions.tolist(),
         forecasts=[float(v) for v in forecast.next_closes],
         bands=band_summary(dataset, forecast))

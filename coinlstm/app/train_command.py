@@ -114,6 +114,21 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                             "return target's shrinkage and the bands), unseen by early "
                             "stopping (default %(default)s; 0: calibrate on the validation "
                             "slice; falls back to it for short series)")
+    warm = parser.add_argument_group(
+        "warm start (train and run; docs/training.md#warm-start)")
+    warm.add_argument("--refit-every", type=int, default=_DEFAULTS.refit_every,
+                      metavar="HOURS",
+                      help="a run fine-tunes the pair's saved model (same settings) and fits "
+                           "from scratch at the latest after HOURS hours of data time since "
+                           "the last full fit (default %(default)s; 0: always from scratch)")
+    warm.add_argument("--cold", dest="refit_every", action="store_const", const=0,
+                      help="fit from scratch: the same as --refit-every 0")
+    warm.add_argument("--warm-epochs", type=int, default=_DEFAULTS.warm_epochs, metavar="N",
+                      help="most epochs of a warm run's fine-tune (default %(default)s)")
+    warm.add_argument("--warm-samples", type=int, default=_DEFAULTS.warm_samples,
+                      metavar="N",
+                      help="newest training samples a warm run fine-tunes on "
+                           "(default %(default)s)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -49,6 +49,14 @@ INTERVAL_MS: dict[str, int] = {
 DEFAULT_MARKET = "ETH"
 #: The candle source of every command unless --exchange names another (crawl/sources).
 DEFAULT_EXCHANGE = "binance"
+#: Pairs a crawl fetches at once (crawl --crawl-workers, run --crawl-workers). Every thread
+#: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: with
+#: replies 50-100 ms slow (a round trip to the exchange) it beat 8 in every run of
+#: bench/crawl.py's 400-pair market on 2 cores; 24 was as fast within the noise and 32 no
+#: faster (docs/benchmarks.md). At most MAX_CRAWL_WORKERS: the HTTP connection pool keeps
+#: that many connections per exchange.
+DEFAULT_CRAWL_WORKERS = 16
+MAX_CRAWL_WORKERS = 32
 #: How long a transient database error (server restarting, lost connection, deadlock) is
 #: waited out before it counts as a failure (coinlstm.db.retry), in the market job's driver
 #: and the pairs it starts: cron runs them unattended, and a restart must not cost the hour.

@@ -11,11 +11,18 @@ here the reply's status and headers are noted (``on_rest_response``), a body tha
 complete JSON is a failure to retry, and :class:`crawl.sources.retrying.Retrier` applies
 the Binance crawl's rules. ccxt's own rate limiter (``rateLimit`` ms between requests)
 stays on.
+
+Threads: a ccxt exchange object is not safe to share (it keeps the last reply, and the
+number type is switched around each candle call), so each crawl thread gets its own, made
+like the first and sharing its loaded markets; their ``throttle`` (ccxt's rateLimit wait)
+is the source's one :meth:`crawl.gate.RequestGate.space`, so the spacing holds across all of
+them, as if one object sent every request.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
@@ -54,22 +61,48 @@ class CcxtSource(CountedSource):
     exchange_id = ""
 
     def __init__(self, url: str, retry: RetryPolicy | None = None, timeout: float = 10.0):
-        import ccxt
-
         self.base_url = url.rstrip("/")
-        self.exchange = getattr(ccxt, self.exchange_id)({
-            "timeout": int(timeout * 1000), "enableRateLimit": True})
-        # Every API of the exchange (spot, swap, public, ...) goes to the one base URL.
-        self.exchange.urls["api"] = {key: self.base_url for key in self.exchange.urls["api"]}
-        self.exchange.enableLastJsonResponse = True
-        self.exchange.on_json_response = exact_json
-        self.exchange.on_rest_response = self._note_reply
-        if urlsplit(self.base_url).hostname in _LOOPBACK:
-            self.exchange.session.trust_env = False  # no proxy ever sees loopback traffic
+        self.timeout = timeout
         self.retrier = self.counter = Retrier(retry)
-        self._status: int | None = None
+        self._local = threading.local()
+        self._first = self._new_exchange()
+        self._local.exchange = self._first
         self._server_ms: int | None = None
         self._markets: dict | None = None
+        self._markets_lock = threading.RLock()
+
+    @property
+    def exchange(self):
+        """This thread's ccxt exchange object (the first one for the thread that made the
+        source; others get their own, with the markets already loaded)."""
+        exchange = getattr(self._local, "exchange", None)
+        if exchange is None:
+            exchange = self._local.exchange = self._new_exchange()
+        if exchange.markets is None and self._first.markets is not None:
+            exchange.set_markets_from_exchange(self._first)
+        return exchange
+
+    def _new_exchange(self):
+        import ccxt
+
+        exchange = getattr(ccxt, self.exchange_id)({
+            "timeout": int(self.timeout * 1000), "enableRateLimit": True})
+        # Every API of the exchange (spot, swap, public, ...) goes to the one base URL.
+        exchange.urls["api"] = {key: self.base_url for key in exchange.urls["api"]}
+        exchange.enableLastJsonResponse = True
+        exchange.on_json_response = exact_json
+        exchange.on_rest_response = self._note_reply
+        if urlsplit(self.base_url).hostname in _LOOPBACK:
+            exchange.session.trust_env = False  # no proxy ever sees loopback traffic
+        def throttle(cost=None) -> None:
+            # ccxt's own rule (rateLimit ms x the call's cost since the last request), kept
+            # across every thread's exchange object; the first object's rateLimit is the
+            # source's.
+            self.retrier.gate.space(self._first.rateLimit * (1 if cost is None else cost)
+                                    / 1000)
+
+        exchange.throttle = throttle
+        return exchange
 
     # -- the seam -------------------------------------------------------------------------
 
@@ -93,20 +126,25 @@ class CcxtSource(CountedSource):
 
     def _load_markets(self) -> dict[str, SourcePair]:
         """Symbol -> pair of every spot market (one load per source object)."""
-        if self._markets is None:
-            # ccxt's load_markets in its steps, each retried on its own (a failure in the
-            # second step does not send the first again).
-            currencies = None
-            if self.exchange.has.get("fetchCurrencies") is True:
-                currencies = self._call("currencies", self.exchange.fetch_currencies)
-            markets = self._call("markets", self.exchange.fetch_markets)
-            self.exchange.set_markets(markets, currencies)
-            self._markets = {}
-            for market in self.exchange.markets.values():
-                pair = self._pair(market)
-                if pair is not None:
-                    self._markets[pair.symbol] = pair
-        return self._markets
+        with self._markets_lock:
+            if self._markets is None:
+                # ccxt's load_markets in its steps, each retried on its own (a failure in the
+                # second step does not send the first again).
+                exchange = self.exchange
+                currencies = None
+                if exchange.has.get("fetchCurrencies") is True:
+                    currencies = self._call("currencies", exchange.fetch_currencies)
+                markets = self._call("markets", exchange.fetch_markets)
+                exchange.set_markets(markets, currencies)
+                if exchange is not self._first:  # the other threads' objects copy the first
+                    self._first.set_markets_from_exchange(exchange)
+                found = {}
+                for market in exchange.markets.values():
+                    pair = self._pair(market)
+                    if pair is not None:
+                        found[pair.symbol] = pair
+                self._markets = found
+            return self._markets
 
     def _pair(self, market: dict) -> SourcePair | None:
         if not market.get("spot"):
@@ -152,14 +190,14 @@ class CcxtSource(CountedSource):
         """Run one ccxt call, its outcome in the Retrier's terms."""
         import ccxt
 
-        self._status = None
+        self._local.status = None
         self.exchange.last_json_response = None
         try:
             return send()
         except CutOffReply as exc:
             raise Transient(str(exc)) from None
         except ccxt.BaseError as exc:
-            status = self._status
+            status = getattr(self._local, "status", None)
             if status in (429, 418) or (status is None and isinstance(exc, ccxt.DDoSProtection)):
                 raise RateLimited(status or 429, retry_after_seconds(
                     self.exchange.last_response_headers)) from None
@@ -173,8 +211,8 @@ class CcxtSource(CountedSource):
             raise Transient(f"malformed reply: {type(exc).__name__}: {_first_line(exc)}") from None
 
     def _note_reply(self, code, reason, url, method, headers, body, *request):
-        """ccxt's hook on every reply: keep its status and the server's clock."""
-        self._status = int(code)
+        """ccxt's hook on every reply: keep its status (this thread's) and the server's clock."""
+        self._local.status = int(code)
         self._server_ms = date_header_ms(headers) or self._server_ms
         return body
 

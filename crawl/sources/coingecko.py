@@ -17,7 +17,6 @@ characters); a market is a vs currency (USD, EUR, BTC, ...) and its pairs are th
 from __future__ import annotations
 
 import json
-import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import klines_from_page
 from crawl.binance import RetryPolicy
+from crawl.gate import pool_for_threads
 from crawl.sources import TRADING, SourcePair, make_kline, retrying
 from crawl.sources.retrying import CountedSource, Retrier, date_header_ms
 
@@ -55,13 +55,15 @@ class CoinGeckoSource(CountedSource):
 
         self.base_url = url.rstrip("/")
         self.timeout = timeout
+        # One session for every crawl thread (requests' Session is safe to share for plain
+        # GETs); the pace between requests is kept across threads by the Retrier's gate.
         self.session = requests.Session()
+        pool_for_threads(self.session)
         loopback = urlsplit(self.base_url).hostname in _LOOPBACK
         if loopback:
             self.session.trust_env = False
         self.pace = (0.0 if loopback else PUBLIC_PACE) if pace is None else pace
         self.retrier = self.counter = Retrier(retry)
-        self._last_sent = 0.0
         self._server_ms: int | None = None
         self._coins: dict[str, dict[str, SourcePair]] = {}
 
@@ -129,10 +131,8 @@ class CoinGeckoSource(CountedSource):
     def _send(self, url: str, params: dict):
         from requests import RequestException
 
-        pause = self._last_sent + self.pace - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        self._last_sent = time.monotonic()
+        if self.pace:
+            self.retrier.gate.space(self.pace)
         try:
             reply = self.session.get(url, params=params, timeout=self.timeout)
         except RequestException as exc:

@@ -6,6 +6,9 @@ reply, so no request leaves earlier), up to a count and a length; a 5xx, a netwo
 cut-off or malformed reply is retried with the capped exponential backoff of
 :class:`crawl.binance.RetryPolicy`; a refusal (4xx) is one line at once. A source turns its
 library's errors into the three outcomes below and lets :class:`Retrier` decide.
+
+One Retrier serves every thread of a concurrent crawl: its :class:`crawl.gate.RequestGate`
+makes a ``Retry-After`` pause every thread, and spaces requests for ccxt's ``rateLimit``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 
 from coinlstm.core.errors import ExchangeUnavailable
 from crawl.binance import RetryPolicy
+from crawl.gate import RequestGate
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +52,24 @@ def retry_after_seconds(headers) -> float | None:
 
 
 class Retrier:
-    """Runs one request at a time under the rules; counts what the crawl summary reports."""
+    """Runs requests under the rules, from any number of threads; counts what the crawl
+    summary reports (in its shared ``gate``)."""
 
     def __init__(self, retry: RetryPolicy | None = None):
         self.retry = retry or RetryPolicy()
-        self.requests = 0
-        self.retries = 0
-        self.rate_limit_waits = 0
-        self._blocked_until = 0.0
+        self.gate = RequestGate()
+
+    @property
+    def requests(self) -> int:
+        return self.gate.requests
+
+    @property
+    def retries(self) -> int:
+        return self.gate.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.gate.rate_limit_waits
 
     def call(self, label: str, send: Callable, check: Callable | None = None):
         """``send()`` until it returns, under the rules; ``label`` names it in messages.
@@ -69,10 +83,7 @@ class Retrier:
         failures = rate_limited = 0
         bad_reply = False
         while True:
-            pause = self._blocked_until - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            self.requests += 1
+            self.gate.wait_unblocked()
             try:
                 reply = send()
             except RateLimited as exc:
@@ -93,7 +104,7 @@ class Retrier:
             failures += 1
             if failures >= self.retry.attempts:
                 raise given_up(label, failures, reason, bad_reply) from None
-            self.retries += 1
+            self.gate.count_retry()
             pause = self.retry.backoff(failures)
             log.debug("%s: %s; retry %d/%d in %.1f s", label, reason, failures,
                       self.retry.attempts - 1, pause)
@@ -108,9 +119,8 @@ class Retrier:
         if times > self.retry.max_rate_limit_waits:
             raise ExchangeUnavailable(
                 f"{label} answered HTTP {exc.status} {times} times in a row; giving up") from None
-        self.rate_limit_waits += 1
         log.debug("%s: HTTP %d, waiting %.1f s as Retry-After asks", label, exc.status, wait)
-        self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+        self.gate.pause_all(wait)  # from the reply's arrival, for every thread
 
 
 class CountedSource:

@@ -32,7 +32,8 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
                "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
                "shrinkage", "edge", "bands", "lower_80", "upper_80", "coverage_80", "width_80",
-               "winkler_80", "lower_95", "upper_95", "coverage_95", "width_95", "winkler_95"}
+               "winkler_80", "lower_95", "upper_95", "coverage_95", "width_95", "winkler_95",
+               "fit", "fit_reason", "fit_note"}
 #: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
 REFERENCE = ["--target", "close"]
 
@@ -71,6 +72,8 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
     assert set(result) == RESULT_KEYS
     assert (result["status"], result["exit_code"], result["backend"]) == ("ok", 0, backend)
     assert result["epochs_run"] == 2
+    assert (result["fit"], result["fit_reason"], result["fit_note"]) == (
+        "full", "no saved model", False)
 
     closes = np.array([float(row[4]) for row in rows])
     test_closes, last_closes = closes[-TEST_SIZE:], closes[-TEST_SIZE - 1:-1]

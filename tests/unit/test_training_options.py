@@ -27,3 +27,13 @@ def test_training_flags_round_trip_to_the_market_jobs_children():
     assert "--dropout" in argv and "--l1" in argv
     assert options_from_args(parser.parse_args(argv)) == options
     assert training_argv(TrainOptions()) == []
+
+
+def test_warm_start_flags_round_trip_and_cold_is_refit_every_0():
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    options = TrainOptions(refit_every=6, warm_epochs=3, warm_samples=100)
+    assert options_from_args(parser.parse_args(training_argv(options))) == options
+    cold = options_from_args(parser.parse_args(["--cold"]))
+    assert cold.refit_every == 0 and training_argv(cold) == ["--refit-every", "0"]
+    assert options_from_args(parser.parse_args([])).refit_every == 24

@@ -78,6 +78,9 @@ class Forecaster(ABC):
     needs_keras: ClassVar[bool] = False
     #: Whether the seed matters: evaluate repeats only these (--repeats).
     seeded: ClassVar[bool] = False
+    #: Whether :meth:`warm_forecast` continues a fitted state: evaluate runs the others on
+    #: the full schedule only (train/schedule.py).
+    warmable: ClassVar[bool] = False
 
     def configure(self, options):
         """The options this forecaster runs with (a preset overrides some)."""
@@ -101,13 +104,21 @@ class Forecaster(ABC):
         for calibration only), then forecast validation, calibration, test and the next
         candle."""
 
-    def forecast(self, dataset: Dataset, options) -> Forecast:
-        """:meth:`fit_forecast` with prediction bands at ``options.levels`` (what train_one
-        and evaluate call)."""
+    def warm_forecast(self, dataset: Dataset, options, start: Any) -> Forecast:
+        """Continue from ``start`` (a warm start, train/warmstart.py: the saved model's
+        weights file, or the model an earlier :class:`Forecast` holds) instead of fitting
+        from scratch, then forecast as :meth:`fit_forecast` does. A forecaster that keeps no
+        state has nothing to continue: it just runs."""
+        return self.fit_forecast(dataset, options)
+
+    def forecast(self, dataset: Dataset, options, start: Any = None) -> Forecast:
+        """:meth:`fit_forecast` (or with a ``start``, :meth:`warm_forecast`) with prediction
+        bands at ``options.levels`` (what train_one and evaluate call)."""
         from train.forecasters.bands import with_bands
 
-        return with_bands(dataset, self.fit_forecast(dataset, options),
-                          getattr(options, "levels", DEFAULT_LEVELS))
+        forecast = (self.fit_forecast(dataset, options) if start is None
+                    else self.warm_forecast(dataset, options, start))
+        return with_bands(dataset, forecast, getattr(options, "levels", DEFAULT_LEVELS))
 
 
 def repeat_steps(closes: np.ndarray, horizon: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from train.dataset import Dataset
-from train.fit import fit_model, predict
+from train.fit import FitOutcome, fit_model, predict
 from train.forecasters.base import Forecast, Forecaster
 from train.models import build_model
 
@@ -28,6 +28,7 @@ class Network(Forecaster):
 
     needs_keras = True
     seeded = True
+    warmable = True
 
     def configure(self, options):
         return replace(options, **self.overrides)
@@ -61,6 +62,24 @@ class Network(Forecaster):
                             dataset.inputs(split.val), dataset.scaled_targets(split.val),
                             epochs=options.epochs, batch_size=options.batch_size,
                             patience=options.patience)
+        return self._forecast_with(model, outcome, dataset, options)
+
+    def warm_forecast(self, dataset: Dataset, options, start) -> Forecast:
+        """Fine-tune the network ``start`` holds (a weights file or a fitted model;
+        train/finetune.py) on the dataset's training slice, then forecast as a full fit
+        does: the calibration is fitted anew on this dataset's calibration slice."""
+        from train import finetune
+
+        input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
+        model = finetune.start_model(start, input_shape, options)
+        outcome = finetune.fine_tune(model, dataset, options)
+        return self._forecast_with(model, outcome, dataset, options)
+
+    def _forecast_with(self, model, outcome: FitOutcome, dataset: Dataset,
+                       options) -> Forecast:
+        """The fitted ``model``'s forecasts of validation, test and the next candle (one
+        predict call), priced with the calibration fitted on the calibration slice."""
+        split = dataset.split
         # The newest candle's one-step forecast is the newest test sample's first step when
         # that sample's first target is the newest candle (one step ahead); otherwise its
         # input is one more row of the same predict call.

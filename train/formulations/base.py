@@ -84,6 +84,12 @@ class Formulation(ABC):
         return None
 
     @classmethod
+    def check_rows(cls, features: np.ndarray) -> None:
+        """BadInput for candles this formulation cannot transform (none by default); ``fit``
+        checks them, and so does a warm start that reuses a fitted formulation."""
+        return None
+
+    @classmethod
     @abstractmethod
     def fit(cls, features: np.ndarray, train_targets: np.ndarray, window: int,
             horizon: int = 1, with_pairs: Sequence[str] = ()) -> Formulation:

@@ -129,11 +129,15 @@ class Returns(Formulation):
     extra: tuple[str, ...] = ()
 
     @classmethod
+    def check_rows(cls, features: np.ndarray) -> None:
+        check_prices(features)
+
+    @classmethod
     def fit(cls, features: np.ndarray, train_targets: np.ndarray, window: int,
             horizon: int = 1, with_pairs: Sequence[str] = ()) -> Returns:
         """Mean and spread of the rows the training samples read (inputs and all K targets),
         nothing newer; BadInput for a price <= 0."""
-        check_prices(features)
+        cls.check_rows(features)
         first_row = int(train_targets[0]) - window
         last_row = int(train_targets[-1]) + horizon - 1
         rows = return_features(features[first_row - LEAD:last_row + 1])[LEAD:]
