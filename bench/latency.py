@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -209,16 +210,18 @@ class MarketBench:
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**os.environ, "COINLSTM_HOME": str(self.home), **(extra or {})}
 
-    def jobs(self) -> list[PathResult]:
-        """The cold run, then the warm run an hour later on the same database and models."""
+    def jobs(self) -> Iterator[PathResult]:
+        """The cold run, then the warm run an hour later on the same database and models
+        (each result as soon as its run ends)."""
         database = self.run_dir / "job.sqlite"
         shutil.copy(self.market.base_db, database)
         first_close = markets.LAST_OPEN_MS  # the close of the second newest candle
         cold = self._job("cold", database, first_close, self.cold_flags, self.cold_env)
         cold.notes += [note for note in self.notes if "warm" not in note]
+        yield cold
         warm = self._job("warm", database, first_close + HOUR_MS, self.warm_flags, {})
         warm.notes += self.notes
-        return [cold, warm]
+        yield warm
 
     def _job(self, label: str, database: Path, close_ms: int, flags: list[str],
              env: dict[str, str]) -> PathResult:
