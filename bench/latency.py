@@ -21,9 +21,13 @@ Paths, each measured in this run on the same market:
    with the job's defaults (warm start and the pre-imported worker pool, where this checkout
    has them) after the cold run's full fits.
 
+Before the cold run a 1-pair job on a scratch copy fills JAX's compile cache (unmeasured): an
+hourly job finds it filled by the hours before.
+
 Figures per path: close -> last forecast written (wall: from the candle's close on the replay
 clock to the newest commit of a forecast, taken from each pair's result file, written right
-after its commit; the job's rows' time_create agrees to the second), the job's wall time,
+after its commit; the rows' time_create, taken before the store, is said beside), the job's
+wall time,
 per-pair p50/p95 seconds (the job's JSON report), the driver's peak RSS and the largest
 child's (the report's wait4 figures). Then the training throughput of the default model in
 GFLOP/s beside numpy's float32 matmul at the same shapes (bench/train_flops.py). The machine
@@ -31,6 +35,7 @@ is shared: figures are noisy, compare the rows of one run.
 
     .venv/bin/python bench/latency.py                            # both markets (long)
     .venv/bin/python bench/latency.py --pairs30-only             # the 30-pair market only
+    .venv/bin/python bench/latency.py --skip-30 --synthetic-pairs 40 --tutorial-pairs 2
     .venv/bin/python bench/latency.py --skip-tutorial --synthetic-pairs 40 --skip-30
     .venv/bin/python bench/latency.py --workdir /tmp/lat -- --epochs 2   # flags for the job
 """
