@@ -480,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for line in comparisons(results):
         print(line)
+    if args.job_flags:
+        print(f"the jobs ran with {' '.join(args.job_flags)}: the tutorial's stack did not, "
+              "so its ratios above compare different work")
     if flops is not None:
         from train_flops import describe as describe_flops
 
