@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from coinlstm.core.errors import ExchangeUnavailable
 from coinlstm.core.klines import check_interval, klines_from_page
-from crawl.gate import RequestGate, WeightBudget, pool_for_threads
+from crawl.gate import GateCounters, RequestGate, WeightBudget, pool_for_threads
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class RetryPolicy:
         return min(self.first_backoff * 2 ** (failures - 1), self.max_backoff)
 
 
-class BinanceClient:
+class BinanceClient(GateCounters):
     """python-binance's ``Client`` against ``base_url``, with rate limits and retries.
 
     ``requests`` counts every HTTP request sent (a test compares it with the server's log).
@@ -106,18 +106,6 @@ class BinanceClient:
         self._clock_lock = threading.Lock()
         self._clock: tuple[float, int] | None = None  # (monotonic, server ms) of last sync
         self._clock_rate: float | None = None  # server ms per real ms, once measured
-
-    @property
-    def requests(self) -> int:
-        return self.gate.requests
-
-    @property
-    def retries(self) -> int:
-        return self.gate.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.gate.rate_limit_waits
 
     @property
     def used_weight(self) -> int:

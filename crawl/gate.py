@@ -71,6 +71,26 @@ class RequestGate:
             self.rate_limit_waits += 1
 
 
+class GateCounters:
+    """The three figures a crawl summary reports (requests sent, transient failures retried,
+    429/418 replies waited out), read from the object's shared ``gate``: one definition for
+    the Binance client, the ccxt/CoinGecko retrier and every source that wraps either."""
+
+    gate: RequestGate
+
+    @property
+    def requests(self) -> int:
+        return self.gate.requests
+
+    @property
+    def retries(self) -> int:
+        return self.gate.retries
+
+    @property
+    def rate_limit_waits(self) -> int:
+        return self.gate.rate_limit_waits
+
+
 @dataclass(frozen=True)
 class Ticket:
     """One request's reserved weight; ``alone``: nothing else was in flight when it left."""

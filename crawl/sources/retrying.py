@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from coinlstm.core.errors import ExchangeUnavailable
 from crawl.binance import RetryPolicy
-from crawl.gate import RequestGate
+from crawl.gate import GateCounters, RequestGate
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +51,13 @@ def retry_after_seconds(headers) -> float | None:
         return None
 
 
-class Retrier:
+class Retrier(GateCounters):
     """Runs requests under the rules, from any number of threads; counts what the crawl
     summary reports (in its shared ``gate``)."""
 
     def __init__(self, retry: RetryPolicy | None = None):
         self.retry = retry or RetryPolicy()
         self.gate = RequestGate()
-
-    @property
-    def requests(self) -> int:
-        return self.gate.requests
-
-    @property
-    def retries(self) -> int:
-        return self.gate.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.gate.rate_limit_waits
 
     def call(self, label: str, send: Callable, check: Callable | None = None):
         """``send()`` until it returns, under the rules; ``label`` names it in messages.
@@ -123,25 +111,17 @@ class Retrier:
         self.gate.pause_all(wait)  # from the reply's arrival, for every thread
 
 
-class CountedSource:
+class CountedSource(GateCounters):
     """What every source shares: its counters (read from ``self.counter``: a Retrier, or the
     wrapped Binance client, which counts the same three things) and its symbol check (its
     exchange's form, ``self.facts``)."""
 
-    counter: object
+    counter: GateCounters
     facts: object
 
     @property
-    def requests(self) -> int:
-        return self.counter.requests
-
-    @property
-    def retries(self) -> int:
-        return self.counter.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.counter.rate_limit_waits
+    def gate(self) -> RequestGate:
+        return self.counter.gate
 
     def check_symbol(self, symbol: str) -> str:
         return self.facts.check_symbol(symbol)
