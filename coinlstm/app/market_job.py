@@ -347,7 +347,7 @@ class MarketJob:
                 result.setdefault("a_positive", result.get("edge"))
                 result["verdict"] = verdict
                 result["edge"] = edges[outcome.coin_id] = verdict == EDGE
-                for name in ("scored", "skill", "dm_pvalue"):
+                for name in ("scored", "skill", "dm_pvalue", "coverage_80", "banded_80"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
@@ -437,12 +437,14 @@ def format_summary(report: dict) -> str:
     label = _band_label(report)
     header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
               f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
-              "test skill", "a", "30d skill", "DM p", "verdict")
+              "test skill", "a", "30d skill", "DM p", "30d cov 80", "verdict")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
         forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
                    if result.get("forward_skill") is not None else "-")
+        coverage = (f"{result['forward_coverage_80']:.2f} ({result['forward_banded_80']})"
+                    if result.get("forward_coverage_80") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
                      result.get("fit") or "-", _num(result.get("last_close")),
                      _num(result.get("predicted_close")),
@@ -450,7 +452,7 @@ def format_summary(report: dict) -> str:
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), forward,
-                     _num(result.get("forward_dm_pvalue"), ".3f"),
+                     _num(result.get("forward_dm_pvalue"), ".3f"), coverage,
                      result.get("verdict", "-") if pair["status"] == "ok" else "-"))
     lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
@@ -478,6 +480,8 @@ def format_summary(report: dict) -> str:
                  "forecast is the last close); 30d skill (count) and DM p = the forward track "
                  "record of the forecasts published in the last 30 days against the closes that "
                  "came; verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no "
-                 "evidence (docs/track-record.md). Pairs whose verdict is edge are listed first.")
+                 "evidence (docs/track-record.md); 30d cov 80 (count) = the share of the last 30 "
+                 "days' published 80 % bands whose close fell inside (calibrated: about 0.80). "
+                 "Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 
