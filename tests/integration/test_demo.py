@@ -4,6 +4,7 @@ forecasts against the candle that came (tiny epochs: a demo, not a tuned model).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -46,3 +47,9 @@ def test_demo_replays_hours_and_scores_each_previous_forecast(tmp_path):
             assert bool(getattr(score, f"inside_{level}")) == (lower <= score.actual <= upper)
     assert [r.banded_80 for r in records] == [1] * len(SYMBOLS)
     assert all(r.coverage_80 in (0.0, 1.0) for r in records)
+    # The second hour's summary and report carry that forward coverage per pair.
+    report = json.loads((tmp_path / "data" / "demo" / "report.json").read_text())
+    coverage = {p["symbol"]: p["result"]["forward_coverage_80"] for p in report["pairs"]}
+    assert sorted(coverage) == sorted(SYMBOLS) and set(coverage.values()) <= {0.0, 1.0}
+    assert all(p["result"]["forward_banded_80"] == 1 for p in report["pairs"])
+    assert "30d cov 80" in done.stdout
