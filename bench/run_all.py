@@ -110,7 +110,8 @@ def describe(label: str, data: dict) -> str:
     return (f"{label:<24} exit {data['bench_exit_code']}  pairs ok {data['totals']['ok']}/"
             f"{data['totals']['pairs']}  wall {data['bench_wall_seconds']:.1f} s  "
             f"(job {data['wall_seconds']:.1f} s)  per-pair median {statistics.median(seconds):.2f}"
-            f" s, p95 {_p95(seconds):.2f} s  driver peak {data['driver_peak_rss_mb']:.0f} MB  largest child "
+            f" s, p95 {_p95(seconds):.2f} s  driver peak {data['driver_peak_rss_mb']:.0f} MB  "
+            f"largest child "
             f"{child_peak:.0f} MB  crawled {added_total} candles  median skill "
             f"{statistics.median(skills) if skills else float('nan'):+.3f}"
             + "".join(f"\n{'':<26}{line}" for line in data.get("bench_notes", [])))
