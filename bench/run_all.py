@@ -109,11 +109,18 @@ def describe(label: str, data: dict) -> str:
     added_total = sum(added.values()) if isinstance(added, dict) else added
     return (f"{label:<24} exit {data['bench_exit_code']}  pairs ok {data['totals']['ok']}/"
             f"{data['totals']['pairs']}  wall {data['bench_wall_seconds']:.1f} s  "
-            f"(job {data['wall_seconds']:.1f} s)  per-pair median {statistics.median(seconds):.1f}"
-            f" s  driver peak {data['driver_peak_rss_mb']:.0f} MB  largest child "
+            f"(job {data['wall_seconds']:.1f} s)  per-pair median {statistics.median(seconds):.2f}"
+            f" s, p95 {_p95(seconds):.2f} s  driver peak {data['driver_peak_rss_mb']:.0f} MB  "
+            f"largest child "
             f"{child_peak:.0f} MB  crawled {added_total} candles  median skill "
             f"{statistics.median(skills) if skills else float('nan'):+.3f}"
             + "".join(f"\n{'':<26}{line}" for line in data.get("bench_notes", [])))
+
+
+def _p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
 
 
 def warm_hours(workdir: Path, base_db: Path, serve_dir: Path, now_ms: int, executor: str,

@@ -65,3 +65,30 @@ def test_a_module_runs_as_main_with_its_arguments(saved_argv, capsys):
     assert "json.tool" in capsys.readouterr().out
     assert run_entry("code", "import sys; print(sys.argv)", ["a", "b"]) == 0
     assert capsys.readouterr().out == "['-c', 'a', 'b']\n"
+
+
+def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
+    """The fork server draws a throwaway plot before forking (forkserver._warm_up): it must
+    leave the process forkable (no thread started) and a pair's plot byte for byte as it
+    would have been without it."""
+    import threading
+
+    import numpy as np
+
+    from coinlstm.app.executors.forkserver import os_threads
+    from predict import plots
+    from train.intervals import Band
+
+    closes = np.array([1.0, 1.1, 1.05, 1.2])
+
+    def draw(path):
+        plots.draw(path, "ADAETH", [i * 3_600_000 for i in range(4)], closes, closes * 1.01,
+                   closes * 0.99, [0.5, 0.2, 0.1], [0.6, 0.3, 0.2], "skill +0.010",
+                   bands=[Band(0.8, closes - 0.1, closes + 0.1)])
+
+    draw(tmp_path / "before.png")
+    threads, python_threads = os_threads(), threading.active_count()
+    plots.warm_up()
+    assert (os_threads(), threading.active_count()) == (threads, python_threads)
+    draw(tmp_path / "after.png")
+    assert (tmp_path / "after.png").read_bytes() == (tmp_path / "before.png").read_bytes()
