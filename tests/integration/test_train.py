@@ -23,6 +23,7 @@ from coinlstm.core import config
 from tests.helpers import REPO
 from tests.trainkit import CLI_WITH_TF_PROBE, FAST, child_env, load_pair, train_cli
 from train.dataset import build_dataset
+from train.intervals import DEFAULT_CALIBRATION_SIZE
 
 HOUR_MS = 3_600_000
 ROWS = 3000
@@ -95,7 +96,7 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
     assert prediction.openTime_next == int(rows[-1][0]) + HOUR_MS == result["openTime_next"]
     # Two gaps drop one window-1 sample each: 3,000 candles give 2,997 samples.
     assert (train.n_train + train.n_val + train.n_cal + train.n_test, train.n_test,
-            train.n_cal) == (ROWS - 1 - 2, 48, 240)
+            train.n_cal) == (ROWS - 1 - 2, 48, DEFAULT_CALIBRATION_SIZE)
     # The bands: stored as the run's own, around the forecast, scored on the test slice.
     for level in ("80", "95"):
         lower, upper = getattr(prediction, f"lower_{level}"), getattr(prediction, f"upper_{level}")
@@ -144,8 +145,8 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
     with engine.connect() as conn:
         open_times, values = db.load_training_rows(conn, coin_id)
     engine.dispose()
-    expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS,
-                             "close", calibration_size=240).formulation.to_dict()
+    expected = build_dataset(open_times, values, 1, TEST_SIZE, 240, HOUR_MS, "close",
+                             calibration_size=DEFAULT_CALIBRATION_SIZE).formulation.to_dict()
     assert loaded.scaler["data_min_"] == pytest.approx(expected["data_min_"])
     assert loaded.scaler["data_max_"] == pytest.approx(expected["data_max_"])
 
