@@ -29,6 +29,12 @@ from train.walkforward import Fold
 
 #: "Clearly worse than naive" in the summary: skill below this.
 CLEARLY_WORSE = -0.02
+#: A case's key holding its test hours' first-step figures (open times, actual closes,
+#: forecasts, naive forecasts): evaluate's hours.csv and the per-case Diebold-Mariano test.
+HOURS = "hours"
+#: One-sided level at which a case's Diebold-Mariano test (its ``dm_p_better``, set by
+#: evaluate) counts as evidence that it beat, or lost to, the naive forecast.
+DM_LEVEL = 0.05
 
 
 def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold, repeat: int,
@@ -39,10 +45,12 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
 
     ``network``: what the forecaster fitted (the zoo network, or its own name); ``predictions``
     (samples, K) in prices; ``bands``: the forecast's prediction bands, scored per level.
+    Under :data:`HOURS` the case keeps its test hours' first steps, so a test of the errors
+    hour by hour (evaluate's Diebold-Mariano) needs no second run.
     """
     split = dataset.split
-    metrics = evaluate(dataset.actual_closes(split.test), predictions,
-                       dataset.last_closes(split.test))
+    actual = dataset.actual_closes(split.test)
+    metrics = evaluate(actual, predictions, dataset.last_closes(split.test))
     errors, naive = metrics.model, metrics.naive
     train_steps = np.abs(dataset.closes[split.train] - dataset.last_closes(split.train))
     step = float(np.mean(train_steps))
@@ -50,8 +58,7 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
     first, last_time = int(times[split.test[0]]), int(times[split.test[-1]])
     band_figures = {}
     if bands is not None:
-        for score in bands.scores(dataset.actual_closes(split.test),
-                                  dataset.last_closes(split.test)):
+        for score in bands.scores(actual, dataset.last_closes(split.test)):
             coverage, width, winkler = band_score_columns(score.level)
             band_figures |= {coverage: score.coverage, width: score.width,
                              winkler: score.winkler}
@@ -73,6 +80,10 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
         "shrinkage": shrinkage,
         "n_cal": len(split.calibration) if split.separate_calibration else 0,
         **band_figures,
+        HOURS: {"open_time_ms": times[split.test].tolist(),
+                "actual": actual[:, 0].tolist(),
+                "forecast": np.asarray(predictions, dtype=np.float64)[:, 0].tolist(),
+                "naive": dataset.last_closes(split.test).tolist()},
     }
 
 
@@ -136,7 +147,9 @@ def median(values: Sequence[float | None]) -> float | None:
 
 
 def summarise(cases: list[dict], models: list[str]) -> dict[str, dict]:
-    """Per model over all its cases: skill distribution, sign test, medians of the rest."""
+    """Per model over all its cases: skill distribution, sign test, the cases whose own
+    Diebold-Mariano test (``dm_p_better``, when evaluate set it) is significant either way,
+    medians of the rest."""
     from scipy.stats import binomtest
 
     summary = {}
@@ -145,6 +158,7 @@ def summarise(cases: list[dict], models: list[str]) -> dict[str, dict]:
         skills = np.array([c["skill"] for c in rows if c["skill"] is not None], dtype=float)
         nonzero = skills[skills != 0]
         wins = int(np.sum(nonzero > 0))
+        dm_p = [c["dm_p_better"] for c in rows if c.get("dm_p_better") is not None]
         quartiles = (np.percentile(skills, [25, 50, 75]).tolist() if len(skills)
                      else [None, None, None])
         summary[name] = {
@@ -162,6 +176,8 @@ def summarise(cases: list[dict], models: list[str]) -> dict[str, dict]:
             "sign_test_cases": len(nonzero), "sign_test_wins": wins,
             "sign_test_p": (float(binomtest(wins, len(nonzero), 0.5).pvalue)
                             if len(nonzero) else None),
+            "dm_better_cases": sum(p < DM_LEVEL for p in dm_p),
+            "dm_worse_cases": sum(p > 1.0 - DM_LEVEL for p in dm_p),
         }
     return summary
 

@@ -1,20 +1,29 @@
 """How far the forecast may move away from the last close: a factor fitted on held-out rows.
 
-The forecast is ``last close * exp(a * predicted return)`` with ``a`` in [0, 1]. ``a`` is the
-least-squares slope of the actual validation returns on the predicted ones (no intercept),
-clipped to [0, 1], and kept only when the validation slice shows it with a t statistic of at
-least :data:`MIN_T`; otherwise ``a = 0``: the forecast is the last close and the tool says "no
-edge" instead of presenting noise as a model's insight.
+The forecast is ``last close * exp(a * predicted return)`` with ``a`` in [0, 1]. The
+evidence is the least-squares slope of the actual calibration returns on the predicted ones
+(no intercept) and its t statistic. ``a`` is the slope's lower confidence bound, ``slope -``
+:data:`MIN_T` ``x standard error`` (= ``slope (1 - MIN_T / t)``), clipped to [0, 1]: 0 unless
+the calibration slice shows the edge with ``t > MIN_T``, and then only as much of the slope as
+the evidence backs. ``a = 0``: the forecast is the last close and the tool says "no edge"
+instead of presenting noise as a model's insight.
+
+Why the lower bound and not the slope itself: a slope that just passes the test may be an
+accident of the slice (2 % of random walks pass it), and at full weight such an accident cost
+0.034 of skill in one week (LTCETH, docs/intervals.md; 0.008 with the bound). The test
+error is convex in ``a`` and equals the naive one at ``a = 0``, so a smaller ``a`` keeps
+every week that the full slope won a win (smaller) and shrinks every loss.
 
 Why this anchors the default on the naive forecast: with ``a = 0`` the forecast *is* the naive
 one, so the typical pair (no learnable signal in hourly returns) loses nothing to it; a model
 earns a non-zero ``a`` only with evidence on data it was not fitted on: the calibration slice
 (train/dataset.py, "Split"), which early stopping never watched. (Fitted on the validation
 slice that early stopping picked the best epoch on, ``a`` came out optimistic: on 21 ETH
-pairs, every case whose skill fell below -0.02 had ``a`` between 0.8 and 1.0; issue 16.) A
-series too short for a calibration slice of its own falls back to the validation slice. The
-t threshold of 2 allows about 2 % false edges on a random walk. The test slice is never
-read here.
+pairs, every case whose skill fell below -0.02 had ``a`` between 0.8 and 1.0; issue 16.) The
+slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that the test has the power to
+see a weak edge. A series too short for a calibration slice of its own falls back to the
+validation slice. The t threshold of 2 allows about 2 % false edges on a random walk, and
+those get a small ``a``. The test slice is never read here.
 """
 
 from __future__ import annotations
@@ -65,5 +74,7 @@ def fit_shrinkage(actual: np.ndarray, predicted: np.ndarray, min_t: float = MIN_
     residual = actual - slope * predicted
     variance = float(np.dot(residual, residual)) / (n - 1)
     t_stat = slope / math.sqrt(variance / energy) if variance > 0 else math.inf
-    factor = min(max(slope, 0.0), 1.0) if t_stat >= min_t else 0.0
+    # The lower confidence bound slope - min_t x standard error, i.e. slope (1 - min_t / t).
+    bound = slope * (1.0 - min_t / t_stat) if math.isfinite(t_stat) else slope
+    factor = min(max(bound, 0.0), 1.0) if t_stat >= min_t else 0.0
     return Shrinkage(factor=factor, slope=slope, t_stat=t_stat, samples=n)

@@ -27,6 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.app.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
 from coinlstm.app.evaluate_report import (
     BAND_LEGEND,
     COVERAGE_PLOT_FILE,
@@ -217,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     failures = [o.to_dict() for o in outcomes if not o.ok]
     levels = passed.levels
     add_interval_skill(cases, levels)
+    add_dm_tests(cases)
     summary = summarise(cases, labels)
     per_pair = pair_medians(cases, labels)
     bands = summarise_bands(cases, labels, levels)
@@ -248,13 +250,15 @@ def run(args: argparse.Namespace) -> int:
     write_files(out, report, cases, labels,
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
                 f"{args.fold_size} (> 0 beats last close)", levels)
+    write_hours(out / HOURS_FILE, cases)
     print(format_report(summary, per_pair, labels, failures))
     if differences:
         print(format_schedules(differences))
     print(format_bands(bands, labels))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
-          f"{out / 'summary.json'}, {out / 'skill.png'}, {out / COVERAGE_PLOT_FILE}",
+          f"{out / 'summary.json'}, {out / HOURS_FILE}, {out / 'skill.png'}, "
+          f"{out / COVERAGE_PLOT_FILE}",
           flush=True)
     return exit_code
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.tables import figure, format_table
-from train.scoring import CLEARLY_WORSE, band_case_columns
+from train.scoring import CLEARLY_WORSE, DM_LEVEL, band_case_columns
 
 #: Columns of cases.csv, in order.
 CASE_COLUMNS: tuple[str, ...] = (
     "pair", "coin_id", "model", "network", "target", "fold", "repeat", "seed",
     "test_start", "test_end", "test_start_ms", "test_end_ms", "n_train", "n_val", "n_test",
     "rmse", "mae", "mape", "mase", "direction_accuracy", "naive_rmse", "naive_mae", "skill",
-    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage", "n_cal")
+    "epochs_run", "train_seconds", "seconds_per_epoch", "shrinkage", "n_cal",
+    "dm_statistic", "dm_p_better")
 
 LEGEND = (
     "skill = 1 - RMSE / RMSE of the naive forecast \"next close = last close\" on the same "
@@ -31,7 +32,9 @@ LEGEND = (
     "training rows; MAPE in %; direction: share of test hours whose predicted move had the "
     "actual move's sign (an unmoved hour counts only for a 'no move' forecast); s/epoch: "
     "fit seconds / epochs run (a process's first fold includes compiling); sign p: two-sided "
-    "sign test that the median skill is 0 (cases with skill != 0).",
+    "sign test that the median skill is 0 (cases with skill != 0); DM better/worse: cases "
+    f"whose Diebold-Mariano test of squared errors against naive over the test hours is "
+    f"one-sided significant at {DM_LEVEL:g} in the model's favour / against it.",
     "case = one (pair, model, fold, repeat); naive is deterministic: one case per "
     "(pair, fold). Every figure is measured on this run.",
 )
@@ -105,7 +108,8 @@ def format_schedules(differences: dict[str, dict]) -> str:
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
                   failures: list[dict]) -> str:
     header = ("model", "cases", "median skill", "q25", "q75", ">0", "=0",
-              f"<{CLEARLY_WORSE:g}", "MASE", "MAPE %", "direction", "s/epoch", "sign p")
+              f"<{CLEARLY_WORSE:g}", "MASE", "MAPE %", "direction", "s/epoch", "sign p",
+              "DM better/worse")
     rows = []
     for name in models:
         s = summary[name]
@@ -114,7 +118,8 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
                      figure(s["share_skill_above_0"], ".2f"), figure(s["share_skill_0"], ".2f"),
                      figure(s["share_skill_below_-0.02"], ".2f"), figure(s["median_mase"], ".3f"),
                      figure(s["median_mape"], ".3f"), figure(s["median_direction_accuracy"], ".3f"),
-                     figure(s["median_seconds_per_epoch"], ".3f"), figure(s["sign_test_p"], ".3g")))
+                     figure(s["median_seconds_per_epoch"], ".3f"), figure(s["sign_test_p"], ".3g"),
+                     f"{s['dm_better_cases']}/{s['dm_worse_cases']}"))
     pair_rows = [(pair, *(figure(medians[name], "+.4f") for name in models))
                  for pair, medians in per_pair.items()]
     parts = ["", format_table([header, *rows]), *LEGEND, "",
@@ -128,7 +133,9 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
 def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = ()) -> None:
     """One row per case: CASE_COLUMNS, then each level's band columns."""
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels)))
+        # The test hours (train/scoring.py, HOURS) go to hours.csv, not here.
+        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels)),
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(cases)
 

@@ -168,8 +168,21 @@ def test_evaluate_cli_end_to_end(synthetic_candles, sqlite_url, tmp_path, cli):
         "naive": 4, "reference": 4, "default": 4}
     assert set(summary["per_pair_median_skill"]) == set(pairs)
     assert (out / "skill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for words in ("median skill", "sign p", "beats it", "median skill per pair",
-                  str(out / "cases.csv")):
+    with (out / "hours.csv").open() as handle:
+        hours = list(csv.DictReader(handle))
+    assert len(hours) == len(cases) * FOLD_SIZE
+    for case in cases:  # every test hour, and the case's RMSE from them
+        mine = [h for h in hours if (h["pair"], h["model"], h["fold"])
+                == (case["pair"], case["model"], case["fold"])]
+        assert [int(h["open_time_ms"]) for h in mine][::FOLD_SIZE - 1] == [
+            int(case["test_start_ms"]), int(case["test_end_ms"])]
+        errors = np.array([float(h["forecast"]) - float(h["actual"]) for h in mine])
+        assert float(np.sqrt(np.mean(errors ** 2))) == pytest.approx(float(case["rmse"]),
+                                                                      rel=1e-9)
+        # a DM test whenever the forecast is not the last close every hour
+        assert (case["dm_p_better"] == "") == all(h["forecast"] == h["naive"] for h in mine)
+    for words in ("median skill", "sign p", "DM better/worse", "beats it",
+                  "median skill per pair", str(out / "cases.csv")):
         assert words in done.stdout
 
 

@@ -95,7 +95,7 @@ def test_default_says_no_edge_on_a_random_walk(tmp_path):
 
 def test_shrinkage_is_fitted_on_calibration_rows_only(tmp_path):
     """Changing test candles never changes the factor; changing calibration candles (the
-    240 samples before the test slice, unseen by early stopping) does."""
+    samples before the test slice, unseen by early stopping) does."""
     lines = synthetic_klines(2500, seed=13, ar=0.3, start_price=1.0)
     options = {"test_size": 200, "val_size": 400, "epochs": 4}
 

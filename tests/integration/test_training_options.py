@@ -36,6 +36,7 @@ from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import FAST, folder_snapshot, load_pair
 from train.dataset import build_dataset, lead
 from train.formulations.returns import RETURN_FEATURES
+from train.intervals import DEFAULT_CALIBRATION_SIZE
 
 HOUR_MS = 3_600_000
 ROWS = 1200
@@ -129,7 +130,7 @@ def test_horizon_16_forecasts_16_closes_with_figures_over_every_step(pair, sqlit
     # All samples (gap-free by hand) minus the 3 x 15 purged before validation, calibration
     # and test.
     reach = options.window + lead(target)
-    assert train.n_cal == 240
+    assert train.n_cal == DEFAULT_CALIBRATION_SIZE
     assert train.n_train + train.n_val + train.n_cal + train.n_test == \
         len(valid_samples(times, reach, k)) - 3 * (k - 1)
 

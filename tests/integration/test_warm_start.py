@@ -25,6 +25,7 @@ from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from tests.helpers import REPO, import_into, read_csv_rows, run_cli, write_sample
 from tests.trainkit import FAST, load_pair
+from train.intervals import DEFAULT_CALIBRATION_SIZE
 
 SYMBOL = "SYNTH1ETH"
 ROWS = 1500
@@ -113,7 +114,9 @@ def test_the_second_run_of_a_pair_fine_tunes_the_saved_model(synthetic_candles, 
         "full", "warm")
     assert (warm_row.run_id, warm_row.n_train, warm_row.n_val, warm_row.n_cal,
             warm_row.n_test) == ("r2", 200, full_row.n_val, full_row.n_cal, full_row.n_test)
-    assert full_row.n_train > 900
+    # The full fit trained on everything before its slices (1,500 candles less the 960-sample
+    # calibration slice, 240 validation, 48 test): well beyond the warm run's 200.
+    assert full_row.n_cal == DEFAULT_CALIBRATION_SIZE and full_row.n_train > 300
     assert warm_row.skill == pytest.approx(second["skill"], rel=1e-12)
 
     # The model file: replaced (renamed into place, no temporary left), its scaler the full
