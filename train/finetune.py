@@ -22,7 +22,7 @@ from pathlib import Path
 
 from coinlstm.core.errors import CoinlstmError, one_line
 from train.dataset import Dataset
-from train.fit import FitOutcome, batch_per_call, fit_model
+from train.fit import FitOutcome, batch_per_call, fit_model, whole_batches
 from train.models import build_model
 
 
@@ -60,8 +60,12 @@ def fine_tune(model, dataset: Dataset, options) -> FitOutcome:
     started = time.perf_counter()
     batch_per_call(model)
     start_weights = model.get_weights()
-    start_loss = _loss(model.evaluate(val_inputs, val_targets, batch_size=options.batch_size,
-                                      verbose=0))
+    # Padded as the fit pads its validation slice: the same compiled evaluate step, and
+    # the same (unpadded) loss.
+    validation = whole_batches(val_inputs, val_targets, options.batch_size)
+    start_loss = validation.loss(_loss(model.evaluate(
+        validation.inputs, validation.targets, sample_weight=validation.weights,
+        batch_size=options.batch_size, verbose=0)))
     outcome = fit_model(model, dataset.inputs(split.train), dataset.scaled_targets(split.train),
                         val_inputs, val_targets, epochs=options.warm_epochs,
                         batch_size=options.batch_size, patience=options.patience)

@@ -57,8 +57,10 @@ WARM = "warm"
 DEFAULT_REFIT_EVERY = 24
 #: Most epochs of a warm run's fine-tune.
 DEFAULT_WARM_EPOCHS = 5
-#: Training samples a warm run fine-tunes on: the newest 30 days of hours.
-DEFAULT_WARM_SAMPLES = 720
+#: Training samples a warm run fine-tunes on: the newest 32 days of hours, 6 whole batches of
+#: the default batch size (128). A partial last batch would cost the fine-tune a second
+#: compiled train step (train/fit.py); padding it is no option (it changes the gradient).
+DEFAULT_WARM_SAMPLES = 768
 #: Candles a warm run reads beyond what its slices need, for maintenance gaps in them.
 GAP_MARGIN = 48
 #: Settings that say how a model is scheduled, not what it is: a change refits nothing.
