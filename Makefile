@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch: the optional --backend torch, installed here so that `make test` (and CI) covers it.
 EXTRAS ?= dev,ray,torch
+# pytest-xdist workers of the integration tier (0: serial, in one process). More workers than
+# cores: much of the tier waits (processes starting, servers, sleeps, timeouts) rather than
+# computes. docs/development.md has the measured times.
+TEST_WORKERS ?= 3
 
 .PHONY: install test demo lint bench clean-demo
 
@@ -17,13 +21,14 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 
 # Lint and the import contract (layers import only downward) first, then the unit tier (no
 # database server, no training, no ../shared: seconds), then the integration tier (real
-# MySQL/MariaDB, loopback HTTP, Keras training, a headless browser).
+# MySQL/MariaDB, loopback HTTP, Keras training, a headless browser) on TEST_WORKERS workers,
+# handed one test at a time (--maxschedchunk 1), slowest first (tests/conftest.py).
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/unit
 	bash deploy/ensure-mysql.sh
-	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/integration
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/integration -n $(TEST_WORKERS) --maxschedchunk 1
 
 demo: install
 	$(PY) -m coinlstm.app.demo

@@ -4,6 +4,12 @@ ones), a replay market on loopback, the CLI as a user runs it.
 ``db_url`` is parametrised over the embedded SQLite default and MySQL/MariaDB (a fresh
 database per test, dropped afterwards). Under CI=true a MySQL server that does not answer
 fails the MySQL tests instead of skipping them. Plain helpers are in tests/helpers.py.
+
+Under pytest-xdist (``make test`` runs the integration tier with ``-n TEST_WORKERS``) every
+worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME), its own temporary folders
+(``tmp_path_factory``: the synthetic candles are written once per worker) and its own MySQL
+databases (random names); ports are the OS's free ones. The slowest tests are handed out first
+(``pytest_collection_modifyitems``), so that the run does not end on one long test.
 """
 
 from __future__ import annotations
@@ -16,12 +22,74 @@ import pytest
 import sqlalchemy as sa
 
 from tests import synthetic
-from tests.helpers import SHARED_DATA, CliRunner
+from tests.helpers import SHARED_DATA, TEST_HOME, XDIST_WORKER, CliRunner
 
 MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+if XDIST_WORKER:
+    # Inherited by every command the worker's tests start without a home of their own
+    # (run_all.py, the CLI, the Ray cluster's workers).
+    TEST_HOME.mkdir(parents=True, exist_ok=True)
+    os.environ["COINLSTM_HOME"] = str(TEST_HOME)
+
+#: The longest tests of a serial run (``pytest tests/integration --durations=25``, slowest
+#: first: 116 s down to 22 s, on 2 cores shared with other jobs at load 2.5-18), handed out
+#: first under xdist; then the other ``slow`` ones, then the rest in file order. A list gone
+#: stale costs wall time only.
+LONGEST_FIRST = (
+    # waits out its 120 s pair --timeout, so the longest now (63 s with 45 s)
+    "tests/integration/test_market_job.py::test_failed_and_timed_out_pairs_do_not_stop_the_others",
+    "tests/integration/test_ray.py::test_pairs_survive_a_killed_worker_node",
+    "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",
+    "tests/integration/test_exchange_recipes.py::test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
+    "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
+    "tests/integration/test_ray.py::test_evaluate_runs_its_training_tasks_on_ray",
+    "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
+    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[full]",
+    "tests/integration/test_train_models.py::"
+    "test_every_model_trains_stores_and_reloads[tensorflow]",
+    "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",
+    "tests/integration/test_train_models.py::test_every_model_trains_stores_and_reloads[jax]",
+    "tests/integration/test_outages.py::test_lock_retaken_after_restart_and_second_job_refused",
+    "tests/integration/test_market_job.py::test_a_forked_pair_trains_as_a_fresh_process_does",
+    "tests/integration/test_market_job.py::"
+    "test_job_trains_every_pair_and_report_matches_database[sqlite]",
+    "tests/integration/test_bad_klines.py::test_the_job_does_not_train_a_pair_whose_crawl_failed",
+    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[read-only]",
+    "tests/integration/test_market_job.py::"
+    "test_job_trains_every_pair_and_report_matches_database[mysql]",
+    "tests/integration/test_market_job.py::"
+    "test_two_jobs_never_overlap_and_sigkill_frees_the_lock[sqlite]",
+    "tests/integration/test_outages.py::test_lock_lost_to_another_holder_stops_launching",
+    "tests/integration/test_exchange_recipes.py::"
+    "test_coingecko_daily_prices_reference_lstm_on_torch",
+    "tests/integration/test_outages.py::"
+    "test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one",
+    "tests/integration/test_outages.py::test_server_killed_for_five_seconds_while_pairs_train",
+    "tests/integration/test_exchange_recipes.py::test_bithumb_eth_krw_hourly_reference_lstm",
+    "tests/integration/test_warm_start.py::"
+    "test_every_pair_of_the_market_job_runs_warm_after_its_first_run",
+    "tests/integration/test_crawl.py::"
+    "test_full_nine_pairs_every_value_equal_and_second_crawl_adds_nothing[mysql]",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, the slowest tests first: a worker that draws a long test at the end keeps
+    the whole run waiting. Every worker collects and sorts alike (xdist requires the same
+    order on all of them). A serial run keeps pytest's file order."""
+    if not XDIST_WORKER:
+        return
+    longest = {nodeid: rank for rank, nodeid in enumerate(LONGEST_FIRST)}
+
+    def rank(item) -> tuple[int, int]:
+        if item.nodeid in longest:
+            return (0, longest[item.nodeid])
+        return (1 if item.get_closest_marker("slow") else 2, 0)
+
+    items.sort(key=rank)  # stable: file order within each rank
 
 
 def _mysql_unavailable_reason() -> str | None:
@@ -97,7 +165,8 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_candles(tmp_path_factory) -> Path:
-    """The synthetic candle set of tests/synthetic.py (SYNTHnETH.csv), written once a run."""
+    """The synthetic candle set of tests/synthetic.py (SYNTHnETH.csv), written once a run (under
+    xdist once per worker, in its own basetemp: 0.2 s, no folder shared between workers)."""
     return synthetic.write_candle_set(tmp_path_factory.mktemp("synthetic-candles"))
 
 

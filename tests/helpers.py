@@ -16,6 +16,13 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The pytest-xdist worker this process is (gw0, gw1 ..), None in a serial run.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+#: COINLSTM_HOME of what the tests run without a home of their own: the checkout, as for a user
+#: running from it; under pytest-xdist a home per worker (REPO/.cache/xdist/gwN, which
+#: tests/conftest.py exports), so that workers running at once share no JAX compile cache (JAX
+#: writes an entry in place: another process may read it half-written), logs or default database.
+TEST_HOME = REPO / ".cache" / "xdist" / XDIST_WORKER if XDIST_WORKER else REPO
 SHARED_DATA = REPO.parent / "shared" / "data" / "binance-1h"
 ETH_PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH",
              "TRXETH", "XRPETH")
@@ -101,7 +108,7 @@ def after_last(folder: Path) -> int:
 
 def cli_env(env: dict | None = None, cwd: Path | None = None) -> dict[str, str]:
     full_env = dict(os.environ)
-    full_env.setdefault("COINLSTM_HOME", str(cwd or REPO))
+    full_env.setdefault("COINLSTM_HOME", str(cwd or TEST_HOME))
     if env:
         full_env.update(env)
     return full_env

@@ -18,7 +18,7 @@ from coinlstm.app.train_command import add_training_arguments, options_from_args
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline, split_symbol
 from predict.forecast import forecast_path
-from tests.helpers import REPO, read_csv_rows
+from tests.helpers import REPO, TEST_HOME, read_csv_rows
 from train.models import MODEL_NAMES
 
 #: Tiny but real training: what every training test passes.
@@ -85,7 +85,7 @@ def train_every_model(db_url: str, artifacts_root: str, coin_id: int, symbol: st
         options = options_from_args(parser.parse_args(
             [*FAST, *flags, "--model", model, "--backend", backend]))
         settings = config.load(db_url=db_url, artifacts=Path(artifacts_root) / model,
-                               env={"COINLSTM_HOME": str(REPO)})
+                               env={"COINLSTM_HOME": str(TEST_HOME)})
         result = train_pair(settings, coin_id, symbol, options,
                             run_id=f"{run_prefix}{backend}-{model}")
         newest = np.array(newest_features(db_url, coin_id, options.window))
@@ -112,7 +112,7 @@ CLI_WITH_TF_PROBE = ("import sys\nfrom coinlstm.app.cli import main\ncode = main
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process that picks its own Keras backend."""
-    env = dict(os.environ, COINLSTM_HOME=str(REPO), **extra)
+    env = dict(os.environ, COINLSTM_HOME=str(TEST_HOME), **extra)
     env.pop("KERAS_BACKEND", None)
     return env
 

@@ -154,6 +154,7 @@ def test_crawl_command_names_pair_candle_and_rule_and_exits_1(synthetic_candles,
     assert f"crawled market ETH: 2 pairs, 1 failed ({BAD})" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_job_does_not_train_a_pair_whose_crawl_failed(synthetic_candles, sqlite_url,
                                                           tmp_path):
     """run --market eth (lower case: the one market rule) through the proxy: SOUND is
@@ -196,6 +197,7 @@ def test_the_job_does_not_train_a_pair_whose_crawl_failed(synthetic_candles, sql
 # --------------------------------------------------------------------------- one market rule
 
 
+@pytest.mark.slow
 def test_crawl_run_and_evaluate_take_a_lower_case_market(synthetic_candles, sqlite_url,
                                                          tmp_path):
     folder, now = _serve(synthetic_candles, tmp_path / "serve", rows=300)

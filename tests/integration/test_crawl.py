@@ -240,7 +240,9 @@ def test_unavailable_exchange_raises_quickly_and_writes_nothing(synthetic_candle
     server = replay_market(folder, faults=Faults(banned_every=1, retry_after=3600))
     with pytest.raises(ExchangeUnavailable, match="asks to wait 3600 s"):
         _crawl(engine, server)
-    assert time.monotonic() - started < 10
+    # Quickly: no 3600 s Retry-After slept through, no long backoff (QUICK: under a second
+    # a crawl; the bound is generous because 3 pytest-xdist workers share 2 cores).
+    assert time.monotonic() - started < 30
     with engine.connect() as conn:
         assert db.table_fingerprint(conn) == before
     engine.dispose()
@@ -266,6 +268,7 @@ def test_bad_input_raises_before_writing(synthetic_candles, sqlite_url, tmp_path
 # --------------------------------------------------------------------------- as a user runs it
 
 
+@pytest.mark.slow
 def test_command_bad_input_one_line_nonzero_database_unchanged(synthetic_candles, db_url,
                                                                tmp_path, replay_market, cli):
     folder = write_market(synthetic_candles, tmp_path / "serve", ("SYNTH1ETH", "SYNTH3ETH"), 300)
@@ -331,6 +334,7 @@ def _stored_count(engine) -> int:
                    .scalar_one())
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_gives_exactly_the_source(synthetic_candles, db_url,
                                                                      tmp_path, replay_market, cli):
     # Two pairs crawled at once of four (so kills land with two pairs' pages in flight and

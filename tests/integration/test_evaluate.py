@@ -128,6 +128,7 @@ def _naive_rmse(rows: list[list[str]], case: dict) -> float:
     return float(np.sqrt(np.mean((closes[chosen] - closes[chosen - 1]) ** 2)))
 
 
+@pytest.mark.slow
 def test_evaluate_cli_end_to_end(synthetic_candles, sqlite_url, tmp_path, cli):
     pairs = ("SYNTH1ETH", "SYNTH2ETH")
     rows = {symbol: load_pair(sqlite_url, synthetic_candles / f"{symbol}.csv", ROWS)[1]

@@ -95,6 +95,7 @@ def test_a_full_crawl_stores_every_candle_and_a_second_adds_nothing(
     _assert_exact(db_url, exchange, written)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exchange", NEW_SOURCES)
 def test_sigkill_at_random_points_then_rerun_gives_exactly_the_source(
         exchange, db_url, tmp_path, replay_market, cli):

@@ -217,6 +217,7 @@ def test_each_task_is_a_forked_child_of_a_server_that_imported_keras(tmp_path, c
     assert (tmp_path / "logs" / "fork-server.log").exists()
 
 
+@pytest.mark.slow
 def test_warm_up_starts_the_server_before_the_tasks_and_close_ends_it(tmp_path, capsys):
     """The market job warms the executor up before its crawl: the server imports meanwhile,
     the tasks then fork from that same server, and close() ends it even if no task ran."""

@@ -32,8 +32,11 @@ FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress
 PAIR_LINE = re.compile(r"^([A-Z0-9]+): (ok|failed|timeout) in ")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def own_server():
+    """One server per pytest process (per xdist worker: its own port and data directory), so
+    that the slowest-first order, which scatters this file's tests, does not install one per
+    test; ``own_url`` restarts it if a test left it down."""
     server = own_mariadb_or_skip()
     try:
         yield server
@@ -151,6 +154,7 @@ def _pair_lines(output: str) -> dict[str, str]:
 # ---------------------------------------------------------------------- server restarts
 
 
+@pytest.mark.slow
 def test_server_killed_for_five_seconds_while_pairs_train(own_server, own_url, shared_data,
                                                           tmp_path):
     now = _serve(shared_data, tmp_path / "serve")
@@ -181,6 +185,7 @@ def test_server_killed_for_five_seconds_while_pairs_train(own_server, own_url, s
         report["run_id"], "ok", 4, 0, None)
 
 
+@pytest.mark.slow
 def test_server_down_longer_than_the_retry_budget(own_server, own_url, shared_data, tmp_path):
     now = _serve(shared_data, tmp_path / "serve")
     report_path = tmp_path / "report.json"
@@ -220,6 +225,7 @@ def test_server_down_longer_than_the_retry_budget(own_server, own_url, shared_da
     assert report["totals"] == {"ok": 4, "failed": 0, "pairs": 4}
 
 
+@pytest.mark.slow
 def test_lock_retaken_after_restart_and_second_job_refused(own_server, own_url, shared_data,
                                                             tmp_path):
     """The first job holds the lock; the server restarts (freeing every GET_LOCK); a second
@@ -253,6 +259,7 @@ def test_lock_retaken_after_restart_and_second_job_refused(own_server, own_url, 
         (tmp_path / "home2" / "logs").iterdir())
 
 
+@pytest.mark.slow
 def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared_data,
                                                      tmp_path):
     """The job's lock connection dies and another holder takes the lock at once: the job
@@ -309,6 +316,7 @@ def _wait_for_save_pause(home: Path, job: RunningJob, timeout: float = 300) -> N
 # ---------------------------------------------------------------------- signals
 
 
+@pytest.mark.slow
 def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_data, sqlite_url,
                                                                       tmp_path):
     now = _serve(shared_data, tmp_path / "serve", ("ADAETH",))
@@ -321,10 +329,10 @@ def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_dat
         try:
             terminated.wait_for(r"^run ETH-")
             time.sleep(3)
-            started = time.monotonic()
             os.kill(terminated.process.pid, signal.SIGTERM)
-            code = terminated.finish(timeout=60)
-            assert time.monotonic() - started < 30  # the stalled pair was killed, not awaited
+            # The stalled pair was killed, not awaited: it stalls for ever, so awaiting it
+            # would run into this timeout (generous: 3 pytest-xdist workers on 2 cores).
+            code = terminated.finish(timeout=120)
         finally:
             terminated.kill()
         assert code == 128 + signal.SIGTERM, terminated.output + terminated.stderr
@@ -353,6 +361,7 @@ def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_dat
 # ---------------------------------------------------------------------- files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_full_or_read_only_artifacts_disk(fault, shared_data, sqlite_url, tmp_path):
     """A pair that cannot stage its model fails in one line; the previous model stays
@@ -430,6 +439,7 @@ def _table_counts(url: str) -> dict[str, int]:
 # ---------------------------------------------------------------------- new-user paths
 
 
+@pytest.mark.slow
 def test_imported_pairs_train_offline(shared_data, sqlite_url, tmp_path):
     """import, then run --skip-crawl: imported pairs (exchange status unknown) are trained."""
     for symbol in ("ADAETH", "TRXETH"):

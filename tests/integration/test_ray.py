@@ -19,6 +19,9 @@ from tests.trainkit import load_pair
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
+#: Each test starts a 2-node cluster and trains pairs on it.
+pytestmark = pytest.mark.slow
+
 PAIRS = ("SYNTH1ETH", "SYNTH2ETH", "SYNTH4ETH", "SYNTH3ETH")
 FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress"]
 
@@ -26,8 +29,12 @@ FAST = ["--epochs", "2", "--val-size", "96", "--test-size", "24", "--no-progress
 @pytest.fixture
 def ray_cluster():
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Every port the OS's choice: the head's dashboard agent would take Ray's fixed 52365,
+    # which the cluster of another pytest-xdist worker may hold (the added node already
+    # gets a free one from cluster_utils).
     cluster = ray_cluster_utils.Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                              "dashboard_agent_listen_port": None})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     try:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app import testhooks
 from coinlstm.core import config
-from tests.helpers import REPO
+from tests.helpers import REPO, TEST_HOME
 from tests.trainkit import CLI_WITH_TF_PROBE, FAST, child_env, load_pair, train_cli
 from train.dataset import build_dataset
 
@@ -44,7 +44,7 @@ CALIBRATION = ["--calibration-size", str(CALIBRATION_SIZE)]
 
 
 def _settings(db_url: str, artifacts) -> config.Settings:
-    return config.load(db_url=db_url, artifacts=artifacts, env={"COINLSTM_HOME": str(REPO)})
+    return config.load(db_url=db_url, artifacts=artifacts, env={"COINLSTM_HOME": str(TEST_HOME)})
 
 
 def _load_in_process(settings: config.Settings, symbol: str):

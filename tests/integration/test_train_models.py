@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core import config
-from tests.helpers import REPO, fingerprint
+from tests.helpers import REPO, TEST_HOME, fingerprint
 from tests.trainkit import (
     FAST,
     child_env,
@@ -59,7 +59,7 @@ def _load_under_jax(artifacts, symbol: str = SYMBOL):
     from predict.artifacts import load_model
     from train import backend
 
-    settings = config.load(artifacts=artifacts, env={"COINLSTM_HOME": str(REPO)})
+    settings = config.load(artifacts=artifacts, env={"COINLSTM_HOME": str(TEST_HOME)})
     backend.prepare("jax", settings.cache_dir)
     return load_model(settings, symbol)
 
@@ -191,7 +191,7 @@ def _layer_names(model) -> list[str]:
 def test_regularisation_flags_change_the_graph_and_defaults_keep_the_reference():
     from train import backend
 
-    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(REPO)}).cache_dir)
+    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(TEST_HOME)}).cache_dir)
     keras = backend.load_keras("jax")
     shape = (1, len(db.FEATURE_COLUMNS))
     reference = build_model("lstm", shape, TrainOptions())

@@ -15,7 +15,7 @@ from coinlstm import db
 from coinlstm.app.demo import synthetic_klines
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
-from tests.helpers import REPO, fingerprint
+from tests.helpers import TEST_HOME, fingerprint
 from tests.trainkit import load_pair, newest_features
 
 HOUR_MS = 3_600_000
@@ -40,7 +40,7 @@ def _train_synthetic(tmp_path, lines: list[str], symbol: str, **overrides):
         db.insert_candles(conn, [parse_kline(coin_id, line.split(",")) for line in lines])
     engine.dispose()
     settings = config.load(db_url=url, artifacts=tmp_path / "art",
-                           env={"COINLSTM_HOME": str(REPO)})
+                           env={"COINLSTM_HOME": str(TEST_HOME)})
     options = TrainOptions(**{"epochs": 8, "patience": 3, "test_size": 600, "val_size": 600,
                               "backend": "jax", **overrides})
     return train_pair(settings, coin_id, symbol, options), url
@@ -60,7 +60,7 @@ def test_default_finds_real_signal_in_ar1_returns(tmp_path):
     from train.formulations.returns import LEAD
 
     settings = config.load(db_url=url, artifacts=tmp_path / "art",
-                           env={"COINLSTM_HOME": str(REPO)})
+                           env={"COINLSTM_HOME": str(TEST_HOME)})
     _, newest = _features(lines[-(1 + LEAD):])
     assert forecast_next(settings, "ARONEETH", newest) == pytest.approx(
         result.predicted_close, rel=1e-6)
@@ -141,7 +141,7 @@ def test_window_target_trains_stores_and_reloads(synthetic_candles, sqlite_url, 
 
     coin_id, _ = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", 900, tail=True)
     settings = config.load(db_url=sqlite_url, artifacts=tmp_path / "art",
-                           env={"COINLSTM_HOME": str(REPO)})
+                           env={"COINLSTM_HOME": str(TEST_HOME)})
     options = TrainOptions(target="window", window=6, epochs=2, val_size=120, backend="jax")
     result = train_pair(settings, coin_id, "SYNTH1ETH", options)
     assert (result.target, result.shrinkage, result.edge) == ("window", None, None)

@@ -25,7 +25,7 @@ from coinlstm.app.train_command import add_training_arguments, options_from_args
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
 from tests.helpers import (
-    REPO,
+    TEST_HOME,
     fingerprint,
     import_into,
     valid_samples,
@@ -53,7 +53,7 @@ def _train(db_url: str, art, coin_id: int, *flags: str):
     parser = argparse.ArgumentParser()
     add_training_arguments(parser)
     options = options_from_args(parser.parse_args([*FAST, "--backend", "jax", *flags]))
-    settings = config.load(db_url=db_url, artifacts=art, env={"COINLSTM_HOME": str(REPO)})
+    settings = config.load(db_url=db_url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
     return train_pair(settings, coin_id, SYMBOL, options, run_id="h"), settings, options
 
 
@@ -297,7 +297,7 @@ def test_train_5m_reads_its_table_and_respects_a_5m_gap(sqlite_url, tmp_path, cl
     assert json.loads(train.settings)["interval"] == "5m"
     from predict.artifacts import read_attributes
 
-    settings = config.load(db_url=sqlite_url, artifacts=art, env={"COINLSTM_HOME": str(REPO)})
+    settings = config.load(db_url=sqlite_url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
     assert read_attributes(settings, INTERVAL_SYMBOL)[2]["interval"] == "5m"
 
 

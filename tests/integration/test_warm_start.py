@@ -23,7 +23,7 @@ from coinlstm.app.pair_job import train_pair
 from coinlstm.app.train_command import add_training_arguments, options_from_args
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
-from tests.helpers import REPO, import_into, read_csv_rows, run_cli, write_sample
+from tests.helpers import TEST_HOME, import_into, read_csv_rows, run_cli, write_sample
 from tests.trainkit import FAST, load_pair
 from train.intervals import DEFAULT_CALIBRATION_SIZE
 
@@ -49,7 +49,7 @@ def _options(*flags: str):
 
 
 def _settings(url: str, art: Path) -> config.Settings:
-    return config.load(db_url=url, artifacts=art, env={"COINLSTM_HOME": str(REPO)})
+    return config.load(db_url=url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
 
 
 def _train(url: str, art: Path, coin_id: int, run_id: str, *flags: str) -> dict:
