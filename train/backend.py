@@ -24,6 +24,9 @@ from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput, CoinlstmError
 
 TORCH_INSTALL_HINT = "pip install -e '.[torch]'"
+#: The folder of the warm fine-tune's compiled steps (train/compiled_steps.py) under the
+#: settings' cache folder, set by :func:`prepare` for JAX; None: that path is off.
+_step_cache: Path | None = None
 
 
 def prepare(backend: str, cache_dir: Path) -> str:
@@ -42,9 +45,18 @@ def prepare(backend: str, cache_dir: Path) -> str:
     os.environ["KERAS_BACKEND"] = backend
     # TensorFlow's C++ start-up chatter is not ours to print on every pair.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    global _step_cache
+    _step_cache = None
     if backend == "jax":
         _enable_jax_cache(cache_dir / "jax")
+        _step_cache = cache_dir / "steps"
     return backend
+
+
+def step_cache_dir() -> Path | None:
+    """Where train/compiled_steps.py keeps its executables (None until :func:`prepare` chose
+    JAX in this process)."""
+    return _step_cache
 
 
 def _enable_jax_cache(folder: Path) -> None:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from coinlstm.core.errors import CoinlstmError, one_line
+from train import compiled_steps
 from train.dataset import Dataset
 from train.fit import FitOutcome, batch_per_call, fit_model, whole_batches
 from train.models import build_model
@@ -30,11 +31,23 @@ class WarmStartFailed(CoinlstmError):
     """The weights to continue from could not be loaded: the caller fits from scratch."""
 
 
-def start_model(start, input_shape: tuple[int, ...], options):
+def start_model(start, input_shape: tuple[int, ...], options, train_rows: int = 0):
     """A compiled network of ``options`` holding the weights of ``start`` (a weights file
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
-    if they do not load."""
+    if they do not load. From a weights file, on JAX, that is the saved state on compiled
+    steps (train/compiled_steps.py) where they apply to the fine-tune of ``train_rows``
+    samples, else a Keras model."""
     if isinstance(start, str | Path):
+        from train import backend
+
+        try:
+            network = compiled_steps.load(start, input_shape, options,
+                                          backend.step_cache_dir(), train_rows)
+        except (OSError, ValueError, KeyError) as exc:
+            raise WarmStartFailed(f"weights of {Path(start).name} do not load: "
+                                  f"{one_line(exc)}") from None
+        if network is not None:
+            return network
         model = build_model(options.model, input_shape, options, blank=True)
         # Keras saves the optimizer's variables with the weights, and loads them only into
         # an optimizer that is built: Adam's moments go on where the last fit left them.
@@ -55,6 +68,8 @@ def fine_tune(model, dataset: Dataset, options) -> FitOutcome:
     """Fine-tune ``model`` on the dataset's training slice (module doc); its outcome's
     ``best_epoch`` is 0 when the starting weights were kept, its seconds include measuring
     them."""
+    if isinstance(model, compiled_steps.CompiledNetwork):
+        return compiled_steps.fine_tune(model, dataset, options)
     split = dataset.split
     val_inputs, val_targets = dataset.inputs(split.val), dataset.scaled_targets(split.val)
     started = time.perf_counter()

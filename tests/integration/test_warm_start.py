@@ -29,8 +29,10 @@ from train.intervals import DEFAULT_CALIBRATION_SIZE
 
 SYMBOL = "SYNTH1ETH"
 ROWS = 1500
-#: A warm run's fine-tune, tiny: what every test here passes besides FAST.
-WARM = ["--warm-samples", "200", "--warm-epochs", "2"]
+#: A warm run's fine-tune, tiny: what every test here passes besides FAST. Two whole batches
+#: of the default 128, as the default's 6: the fine-tune runs on compiled steps
+#: (train/compiled_steps.py) as in the hourly job.
+WARM = ["--warm-samples", "256", "--warm-epochs", "2"]
 HOUR_MS = 3_600_000
 
 
@@ -108,15 +110,15 @@ def test_the_second_run_of_a_pair_fine_tunes_the_saved_model(synthetic_candles, 
         + HOUR_MS
 
     # The rows: one per run, each saying how it was fitted; the warm one fine-tuned on the
-    # newest 200 training samples and kept the full fit's validation and calibration slices.
+    # newest 256 training samples and kept the full fit's validation and calibration slices.
     full_row, warm_row = _rows(db_url)
     assert (json.loads(full_row.settings)["fit"], json.loads(warm_row.settings)["fit"]) == (
         "full", "warm")
     assert (warm_row.run_id, warm_row.n_train, warm_row.n_val, warm_row.n_cal,
-            warm_row.n_test) == ("r2", 200, full_row.n_val, full_row.n_cal, full_row.n_test)
+            warm_row.n_test) == ("r2", 256, full_row.n_val, full_row.n_cal, full_row.n_test)
     # The full fit trained on everything before its slices (1,500 candles less the 960-sample
-    # calibration slice, 240 validation, 48 test): well beyond the warm run's 200.
-    assert full_row.n_cal == DEFAULT_CALIBRATION_SIZE and full_row.n_train > 300
+    # calibration slice, 240 validation, 48 test): beyond the warm run's 256.
+    assert full_row.n_cal == DEFAULT_CALIBRATION_SIZE and full_row.n_train > 256
     assert warm_row.skill == pytest.approx(second["skill"], rel=1e-12)
 
     # The model file: replaced (renamed into place, no temporary left), its scaler the full

@@ -71,7 +71,8 @@ class Network(Forecaster):
         from train import finetune
 
         input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
-        model = finetune.start_model(start, input_shape, options)
+        model = finetune.start_model(start, input_shape, options,
+                                     train_rows=len(dataset.split.train))
         outcome = finetune.fine_tune(model, dataset, options)
         return self._forecast_with(model, outcome, dataset, options)
 

@@ -1,0 +1,535 @@
+"""A warm fine-tune without Keras' per-process tracing: its steps kept compiled on disk (JAX).
+
+Why: a warm pair's process fine-tunes a saved network for a few epochs of six batches: a few
+milliseconds of arithmetic. Through ``model.fit`` it cost about 0.9 s of CPU in a forked child
+(docs/benchmarks.md, "Where a warm forked pair's time goes"): building the Keras network and
+its optimizer, loading the weights into it, and, for every step function, Keras' trace and
+JAX's lowering, which run in every process even when the executable itself is a hit in JAX's
+persistent cache (the hit is looked up by the lowered module's hash). Every pair of a market
+runs the same network at the same shapes; so here the three step functions are compiled once
+and their executables written to disk, and every later process loads them (a few
+milliseconds each) and calls them on arrays read straight from the saved ``.weights.h5``.
+No Keras model is built on that path.
+
+What runs is Keras' own step code: the executables are ``jax.lax.scan`` loops over the JAX
+trainer's ``train_step``, ``test_step`` and ``predict_step`` (the functions ``model.fit``
+compiles), traced once from a network built by train/models.py. The epoch loop around them is
+``fit``'s with :class:`keras.callbacks.EarlyStopping` (train/fit.py's settings: ``min_delta``,
+``patience``, best weights restored) and train/finetune.py's rule that the starting weights
+are epoch 0. tests/integration/test_compiled_steps.py checks the outcome against the Keras path
+from the same saved model.
+
+Where it applies (:func:`load`, None otherwise, and the caller takes the Keras path): the JAX
+backend, a start from a weights file, no dropout (the seed generators' state is not in the
+``.weights.h5``: with dropout a fresh process would draw other masks), and a training slice of
+whole batches (the warm default: train/warmstart.py).
+
+The cache (``settings.cache_dir / "steps"``): one folder per network, named by a hash of what
+the executables depend on: the network's settings and input shape, the batch size, the
+versions of JAX, jaxlib and Keras, the XLA platform, the CPU's instruction set, and the source
+of train/models.py and of this module. In it, ``layout.json`` (which variable of the step
+functions is which dataset of the ``.weights.h5``) and one file per compiled function and
+shape (a SHA-256 of the payload first). Every file is written under a temporary name and
+renamed; a file that fails its checksum or does not load is compiled again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from coinlstm.core.errors import CoinlstmError
+from train.fit import MIN_DELTA, FitOutcome, whole_batches
+
+#: Bumped when the layout or the executables' calling convention changes.
+FORMAT = 1
+LAYOUT_FILE = "layout.json"
+#: The module sources whose code the executables hold.
+SOURCES = ("models.py", "compiled_steps.py")
+
+
+#: Executables loaded in this process, by file: each is loaded once per process. XLA:CPU does
+#: not take a second load of an executable while the first lives (its calls then fail with
+#: "Function ... not found"), and a process that trains several pairs (tests, ``evaluate``)
+#: would otherwise load them again for each.
+_LOADED: dict[Path, object] = {}
+#: Those of :data:`_LOADED` read from their file (not compiled in this process).
+_FROM_FILE: set[Path] = set()
+
+
+class NotCompilable(CoinlstmError):
+    """This network cannot run on compiled steps: the caller takes the Keras path."""
+
+
+# ------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The step functions' state, in their argument order: trainable variables, non-trainable
+    ones, the optimizer's; for each the ``.weights.h5`` dataset holding it, or None (a seed
+    generator's state, which Keras does not save) with the value to use instead."""
+
+    paths: list[str | None]
+    shapes: list[list[int]]
+    dtypes: list[str]
+    counts: tuple[int, int, int]
+    #: Indices of ``model.weights`` (what EarlyStopping saves and restores).
+    weights: list[int]
+    unsaved: dict[int, list]
+    metrics: list[tuple[list[int], str]]
+    #: ``model.to_json()`` of the network (built blank, as a warm start builds it).
+    architecture: str
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "paths": self.paths, "shapes": self.shapes,
+                           "dtypes": self.dtypes, "counts": list(self.counts),
+                           "weights": self.weights,
+                           "unsaved": {str(k): v for k, v in self.unsaved.items()},
+                           "metrics": self.metrics, "architecture": self.architecture})
+
+    @classmethod
+    def from_json(cls, text: str) -> Layout:
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ValueError("another format")
+        return cls(paths=data["paths"], shapes=data["shapes"], dtypes=data["dtypes"],
+                   counts=tuple(data["counts"]), weights=data["weights"],
+                   unsaved={int(k): v for k, v in data["unsaved"].items()},
+                   metrics=[(shape, dtype) for shape, dtype in data["metrics"]],
+                   architecture=data["architecture"])
+
+    def read_state(self, h5_path: str | Path) -> list[np.ndarray]:
+        """Every state array from the saved ``.weights.h5`` (ValueError if one is missing or
+        has another shape or type)."""
+        import h5py
+
+        arrays = []
+        with h5py.File(h5_path, "r") as h5:
+            for index, path in enumerate(self.paths):
+                shape, dtype = tuple(self.shapes[index]), np.dtype(self.dtypes[index])
+                if path is None:
+                    arrays.append(np.asarray(self.unsaved[index], dtype=dtype).reshape(shape))
+                    continue
+                value = np.asarray(h5[path][()])
+                if value.shape != shape or value.dtype != dtype:
+                    raise ValueError(f"{path} holds {value.dtype}{list(value.shape)}, the "
+                                     f"network {dtype}{list(shape)}")
+                arrays.append(value)
+        return arrays
+
+
+def _layout_of(model) -> Layout:
+    """Which dataset of ``save_weights``' file holds which variable: every variable set to
+    its own index + 1, the file written and read back (Keras' public API only)."""
+    import h5py
+
+    variables = [*model.trainable_variables, *model.non_trainable_variables,
+                 *model.optimizer.variables]
+    initial = [np.asarray(v.value) for v in variables]
+    for index, variable in enumerate(variables):
+        variable.assign(np.full(variable.shape, index + 1, dtype=variable.dtype))
+    paths: list[str | None] = [None] * len(variables)
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "layout.weights.h5"
+        model.save_weights(str(file))
+
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset):
+                values = np.unique(np.asarray(item[()]))
+                if len(values) != 1 or not 1 <= int(values[0]) <= len(variables) \
+                        or paths[int(values[0]) - 1] is not None:
+                    raise NotCompilable(f"cannot tell which variable {name} holds")
+                paths[int(values[0]) - 1] = name
+
+        with h5py.File(file, "r") as h5:
+            h5.visititems(visit)
+    for variable, value in zip(variables, initial, strict=True):
+        variable.assign(value)
+    n_trainable = len(model.trainable_variables)
+    n_non_trainable = len(model.non_trainable_variables)
+    if None in paths[:n_trainable] or None in paths[n_trainable + n_non_trainable:]:
+        raise NotCompilable("a trainable or optimizer variable is not in the weights file")
+    index_of = {id(v): i for i, v in enumerate(variables)}
+    return Layout(
+        paths=paths, shapes=[list(v.shape) for v in variables],
+        dtypes=[str(np.dtype(v.dtype)) for v in variables],
+        counts=(n_trainable, n_non_trainable, len(model.optimizer.variables)),
+        weights=[index_of[id(w)] for w in model.weights],
+        unsaved={i: initial[i].tolist() for i, p in enumerate(paths) if p is None},
+        metrics=[(list(v.shape), str(np.dtype(v.dtype))) for v in model.metrics_variables],
+        architecture=model.to_json())
+
+
+# ------------------------------------------------------------------------- the cache
+
+
+def network_key(options, input_shape: tuple[int, ...]) -> str:
+    """The cache folder's name: a hash of everything the executables depend on (module doc)."""
+    import jax
+    import jaxlib
+    import keras
+
+    here = Path(__file__).parent
+    parts = {
+        "format": FORMAT,
+        "versions": [jax.__version__, jaxlib.__version__, keras.__version__],
+        "platform": jax.devices()[0].client.platform_version,
+        "cpu": _cpu_flags(),
+        "network": [options.model, options.units, options.dropout, options.l1, options.l2,
+                    options.horizon, list(input_shape), options.batch_size],
+        "sources": [hashlib.sha256((here / name).read_bytes()).hexdigest()
+                    for name in SOURCES],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cpu_flags() -> str:
+    """The instruction set XLA compiled for: executables hold machine code for this CPU."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return hashlib.sha256(line.encode()).hexdigest()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _read_checked(path: Path) -> bytes | None:
+    """The payload of a cache file, or None when it is missing or fails its checksum."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    digest, payload = data[:32], data[32:]
+    return payload if hashlib.sha256(payload).digest() == digest else None
+
+
+# ------------------------------------------------------------------------- the steps
+
+
+def _scan_steps(model, name: str, counts: tuple[int, int, int]):
+    """The pure function compiled for ``name`` ("train", "test", "predict"): Keras' own step
+    scanned over the batches (axis 0 of each data argument); flat arrays in, a flat tuple
+    out, so that its argument and result trees are known without tracing."""
+    import jax
+
+    n_t, n_n, n_o = counts
+
+    if name == "train":
+        def run(*args):
+            trainable, non_trainable = list(args[:n_t]), list(args[n_t:n_t + n_n])
+            optimizer = list(args[n_t + n_n:n_t + n_n + n_o])
+            metrics, (xs, ys) = list(args[n_t + n_n + n_o:-2]), args[-2:]
+
+            def step(state, batch):
+                logs, state = model.train_step(state, batch)
+                return state, logs["loss"]
+
+            state, losses = jax.lax.scan(step, (trainable, non_trainable, optimizer, metrics),
+                                         (xs, ys))
+            return (*state[0], *state[1], *state[2], losses[-1])
+    elif name == "test":
+        def run(*args):
+            trainable, non_trainable = list(args[:n_t]), list(args[n_t:n_t + n_n])
+            metrics, (xs, ys, ws) = list(args[n_t + n_n:-3]), args[-3:]
+
+            def step(state, batch):
+                logs, state = model.test_step(state, batch)
+                return state, logs["loss"]
+
+            _, losses = jax.lax.scan(step, (trainable, non_trainable, metrics), (xs, ys, ws))
+            return (losses[-1],)
+    else:
+        def run(*args):
+            trainable, non_trainable, xs = list(args[:n_t]), list(args[n_t:n_t + n_n]), args[-1]
+
+            def step(state, x):
+                outputs, _ = model.predict_step(state, (x,))
+                return state, outputs
+
+            _, outputs = jax.lax.scan(step, (trainable, non_trainable), xs)
+            return (outputs,)
+    return run
+
+
+@dataclass(frozen=True)
+class StepSignature:
+    """One compiled function: its name and the shapes of its data arguments (batches first)."""
+
+    name: str
+    data: tuple[tuple[tuple[int, ...], str], ...]
+    n_outputs: int
+
+    def file_name(self) -> str:
+        shapes = "_".join("x".join(map(str, shape)) for shape, _ in self.data)
+        return f"{self.name}-{shapes}.xla"
+
+
+class StepCache:
+    """The network's folder of the cache: its layout, and its executables by signature,
+    compiled (from a Keras network built on demand) when missing."""
+
+    def __init__(self, folder: Path, options, input_shape: tuple[int, ...]) -> None:
+        self.folder = folder
+        self.options = options
+        self.input_shape = input_shape
+        self._model = None
+        self._layout: Layout | None = None
+
+    def layout(self) -> Layout:
+        if self._layout is None:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                self._layout = Layout.from_json((self.folder / LAYOUT_FILE).read_text())
+            if self._layout is None:
+                self._layout = _layout_of(self._keras_model())
+                with contextlib.suppress(OSError):  # a read-only cache: found again next time
+                    _write_atomically(self.folder / LAYOUT_FILE,
+                                      self._layout.to_json().encode())
+        return self._layout
+
+    def call(self, signature: StepSignature, *args) -> list[np.ndarray]:
+        """Run ``signature``'s executable on ``args``: its outputs as numpy arrays. An
+        executable loaded from disk that fails to run (a file of another build that passed
+        its checksum) is compiled again, once."""
+        import jax
+
+        try:
+            return [np.asarray(out) for out in self._executable(signature)(*args)]
+        except (jax.errors.JaxRuntimeError, TypeError, ValueError):
+            if self.folder / signature.file_name() not in _FROM_FILE:
+                raise
+        return [np.asarray(out) for out in self._executable(signature, fresh=True)(*args)]
+
+    def _executable(self, signature: StepSignature, fresh: bool = False):
+        """The loaded executable of ``signature``: loaded already in this process, else from
+        its file, else (or when ``fresh``) compiled and its file written."""
+        path = self.folder / signature.file_name()
+        if path in _LOADED and not fresh:
+            return _LOADED[path]
+        import jax
+        from jax.experimental import serialize_executable
+
+        layout = self.layout()
+        n_args = self._state_count(signature.name) + len(layout.metrics) * (
+            signature.name != "predict") + len(signature.data)
+        in_tree = jax.tree.structure((tuple(range(n_args)), {}))
+        out_tree = jax.tree.structure(tuple(range(signature.n_outputs)))
+        payload = None if fresh else _read_checked(path)
+        executable = None
+        if payload is not None:
+            with contextlib.suppress(Exception):  # stale or foreign: compiled again below
+                executable = serialize_executable.deserialize_and_load(payload, in_tree,
+                                                                       out_tree)
+                _FROM_FILE.add(path)
+        if executable is None:
+            executable = self._compile(signature, layout)
+            _FROM_FILE.discard(path)
+            payload, _, _ = serialize_executable.serialize(executable)
+            with contextlib.suppress(OSError):  # a read-only cache: compiled again next time
+                _write_atomically(path, hashlib.sha256(payload).digest() + payload)
+        _LOADED[path] = executable
+        return executable
+
+    def _state_count(self, name: str) -> int:
+        n_t, n_n, n_o = self.layout().counts
+        return n_t + n_n + (n_o if name == "train" else 0)
+
+    def _compile(self, signature: StepSignature, layout: Layout):
+        """Trace Keras' step and compile it, bypassing JAX's persistent cache: an executable
+        that cache hands back re-serializes without its code (measured: its calls then fail
+        with "Function ... not found" in the process that loads it)."""
+        import jax
+
+        model = self._keras_model()
+        count = self._state_count(signature.name)
+        specs = [jax.ShapeDtypeStruct(tuple(shape), dtype)
+                 for shape, dtype in zip(layout.shapes[:count], layout.dtypes[:count],
+                                         strict=True)]
+        if signature.name != "predict":
+            specs += [jax.ShapeDtypeStruct(tuple(shape), dtype) for shape, dtype
+                      in layout.metrics]
+        specs += [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in signature.data]
+        lowered = jax.jit(_scan_steps(model, signature.name, layout.counts)).lower(*specs)
+        enabled = jax.config.jax_enable_compilation_cache
+        jax.config.update("jax_enable_compilation_cache", False)
+        try:
+            return lowered.compile()
+        finally:
+            jax.config.update("jax_enable_compilation_cache", enabled)
+    def _keras_model(self):
+        """The network whose steps are compiled (built once per process, on a miss only)."""
+        if self._model is None:
+            from train.models import build_model
+
+            model = build_model(self.options.model, self.input_shape, self.options,
+                                blank=True)
+            model.optimizer.build(model.trainable_variables)
+            self._model = model
+        return self._model
+
+
+# ------------------------------------------------------------------------- the network
+
+
+class CompiledNetwork:
+    """A saved network's state as arrays, stepped by :class:`StepCache`'s executables.
+
+    It answers what the pipeline asks of a Keras model after a fine-tune (``predict``,
+    ``to_json``, ``save_weights``, ``input_shape``), so the forecast, the artifacts and the
+    rows are made by the same code either way.
+    """
+
+    def __init__(self, cache: StepCache, state: list[np.ndarray], source: Path,
+                 architecture: str) -> None:
+        # The architecture is the blank network's, as the Keras path's warm start saves it.
+        self.cache = cache
+        self.state = state
+        self.source = source
+        self.architecture = architecture
+        self.input_shape = (None, *cache.input_shape)
+
+    # What the pipeline reads.
+    def to_json(self) -> str:
+        return self.architecture
+
+    def save_weights(self, path: str) -> None:
+        """The source file with every saved variable replaced: the same datasets and
+        attributes ``model.save_weights`` would write for this network."""
+        import h5py
+
+        shutil.copyfile(self.source, path)
+        layout = self.cache.layout()
+        with h5py.File(path, "r+") as h5:
+            for index, dataset in enumerate(layout.paths):
+                if dataset is not None:
+                    h5[dataset][...] = self.state[index]
+
+    def predict(self, inputs: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
+        """Outputs of ``inputs`` (whole batches: train/fit.py pads them)."""
+        batches = self._batched(inputs, batch_size)
+        signature = StepSignature("predict", ((batches.shape, "float32"),), 1)
+        n_t, n_n, _ = self.cache.layout().counts
+        (outputs,) = self.cache.call(signature, *self.state[:n_t + n_n], batches)
+        return outputs.reshape(len(inputs), *outputs.shape[2:])
+
+    # What the fine-tune does.
+    def weights(self) -> list[np.ndarray]:
+        return [self.state[i] for i in self.cache.layout().weights]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        for index, value in zip(self.cache.layout().weights, weights, strict=True):
+            self.state[index] = value
+
+    def train_epoch(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> float:
+        """One epoch in order (shuffle off): Keras' loss figure of the epoch."""
+        xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
+        signature = StepSignature("train", ((xs.shape, "float32"), (ys.shape, "float32")),
+                                  len(self.state) + 1)
+        *state, loss = self.cache.call(signature, *self.state, *self._metrics(), xs, ys)
+        self.state = state
+        return float(loss)
+
+    def evaluate(self, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                 batch_size: int) -> float:
+        """Keras' ``evaluate`` figure of whole batches with sample weights."""
+        xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
+        ws = self._batched(weights, batch_size)
+        signature = StepSignature("test", ((xs.shape, "float32"), (ys.shape, "float32"),
+                                           (ws.shape, "float32")), 1)
+        n_t, n_n, _ = self.cache.layout().counts
+        (loss,) = self.cache.call(signature, *self.state[:n_t + n_n], *self._metrics(),
+                                  xs, ys, ws)
+        return float(loss)
+
+    def _metrics(self) -> list[np.ndarray]:
+        """The loss tracker reset, as Keras resets it before every epoch and evaluate."""
+        return [np.zeros(shape, dtype=dtype) for shape, dtype in self.cache.layout().metrics]
+
+    @staticmethod
+    def _batched(array: np.ndarray, batch_size: int) -> np.ndarray:
+        if len(array) % batch_size:
+            raise NotCompilable(f"{len(array)} rows are not whole batches of {batch_size}")
+        return np.ascontiguousarray(array, dtype=np.float32).reshape(
+            len(array) // batch_size, batch_size, *array.shape[1:])
+
+
+def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
+         train_rows: int) -> CompiledNetwork | None:
+    """The saved network ``start`` on compiled steps, or None where they do not apply (module
+    doc). ValueError, KeyError or OSError if the weights file does not hold this network."""
+    import keras
+
+    if (cache_root is None or keras.backend.backend() != "jax"
+            or not isinstance(start, str | Path) or options.dropout
+            or not train_rows or train_rows % options.batch_size):
+        return None
+    cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
+    try:
+        layout = cache.layout()
+    except NotCompilable:
+        return None
+    return CompiledNetwork(cache, layout.read_state(start), Path(start), layout.architecture)
+
+
+def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
+    """train/finetune.py's fine-tune on compiled steps: the starting weights' validation loss
+    (epoch 0), then at most ``options.warm_epochs`` epochs under ``fit_model``'s early
+    stopping, whose rule is Keras' EarlyStopping's (min_delta :data:`MIN_DELTA`, ``patience``,
+    the best epoch's weights restored: the model's weights, not the optimizer's state), and
+    the starting weights put back when no epoch beats them."""
+    split, batch = dataset.split, options.batch_size
+    started = time.perf_counter()
+    validation = whole_batches(dataset.inputs(split.val), dataset.scaled_targets(split.val),
+                               batch)
+
+    def keras_val_loss() -> float:  # the padded slice's figure, which early stopping watches
+        return network.evaluate(validation.inputs, validation.targets, validation.weights,
+                                batch)
+
+    start_weights = network.weights()
+    start_loss = validation.loss(keras_val_loss())
+    train_inputs, train_targets = dataset.inputs(split.train), dataset.scaled_targets(split.train)
+    loss, val_loss = [], []
+    best, best_weights, wait = None, None, 0
+    for epoch in range(options.warm_epochs):
+        loss.append(network.train_epoch(train_inputs, train_targets, batch))
+        current = keras_val_loss()
+        val_loss.append(validation.loss(current))
+        if best_weights is None:
+            best_weights = network.weights()
+        wait += 1
+        if best is None or current + MIN_DELTA < best:
+            best, best_weights, wait = current, network.weights(), 0
+        elif wait >= options.patience and epoch > 0:
+            break
+    if best_weights is not None:
+        network.set_weights(best_weights)
+    outcome = FitOutcome(epochs_run=len(loss),
+                         best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else len(loss),
+                         train_seconds=0.0, loss=loss, val_loss=val_loss,
+                         start_val_loss=start_loss)
+    if not (val_loss and min(val_loss) < start_loss):
+        network.set_weights(start_weights)
+        outcome.best_epoch = 0
+    outcome.train_seconds = time.perf_counter() - started
+    return outcome
