@@ -11,11 +11,12 @@ elementwise work and Adam's update are left out, a few per cent at these shapes)
 
 The step time is measured on the project's own model and fit settings (train.models,
 ``steps_per_execution`` of train/fit.py, the JAX backend by default): one epoch to compile,
-then timed epochs over random data, divided by the steps per epoch. The matmul floor is numpy
-running exactly the step's matmuls (forward and both backward ones of every layer and time
-step) in rounds of as many steps. Epochs and numpy rounds are taken in turn and the best of
-each is kept, because the machine is shared; the ratio says how far the training step is
-from the floor.
+then timed epochs over random data, divided by the steps per epoch. On JAX also the warm
+path's compiled train step (train/compiled_steps.py: the epoch in one executable call). The
+matmul floor is numpy running exactly the step's matmuls (forward and both backward ones of
+every layer and time step) in rounds of as many steps. Epochs and numpy rounds are taken in
+turn and the best of each is kept, because the machine is shared; the ratio says how far the
+training step is from the floor.
 
     .venv/bin/python bench/train_flops.py            # a table
     .venv/bin/python bench/train_flops.py --json     # one JSON line (bench/latency.py reads it)
@@ -121,6 +122,37 @@ def keras_epoch(backend: str, cache: Path, batch: int, window: int, features: in
     return one_epoch
 
 
+def compiled_epoch(cache: Path, batch: int, window: int, features: int, units: int,
+                   steps: int) -> Callable[[], float]:
+    """A function timing one epoch of ``steps`` batches on the warm path's compiled train
+    step (train/compiled_steps.py: Keras' train_step scanned over the epoch, one executable
+    call), from the default model's saved weights; JAX only. Call after :func:`keras_epoch`
+    (which prepares the backend)."""
+    import numpy as np
+
+    from coinlstm.app.pair_job import TrainOptions
+    from train import compiled_steps
+    from train.models import build_model
+
+    options = TrainOptions(units=units, batch_size=batch, window=window)
+    model = build_model(options.model, (window, features), options)
+    model.optimizer.build(model.trainable_variables)
+    weights = cache / "start.weights.h5"
+    model.save_weights(str(weights))
+    network = compiled_steps.load(weights, (window, features), options, cache / "steps",
+                                  steps * batch)
+    rng = np.random.default_rng(0)
+    inputs = rng.standard_normal((steps * batch, window, features), dtype=np.float32)
+    targets = rng.standard_normal((steps * batch, 1), dtype=np.float32)
+
+    def one_epoch() -> float:
+        started = time.perf_counter()
+        network.train_epoch(inputs, targets, batch)
+        return time.perf_counter() - started
+
+    return one_epoch
+
+
 def measure(backend: str = "jax", batch: int = 128, window: int = 1,
             features: int = DEFAULT_FEATURES, units: int = 64, steps: int = 160,
             rounds: int = 30) -> dict:
@@ -142,6 +174,9 @@ def measure(backend: str = "jax", batch: int = 128, window: int = 1,
                 return numpy_time()
 
         timers = {"numpy": numpy_time, "numpy_1": numpy_one_thread, "train": train_time}
+        if backend == "jax":
+            timers["compiled"] = compiled_epoch(Path(cache), batch, window, features, units,
+                                                steps)
         best = {name: float("inf") for name in timers}
         for round_number in range(rounds + 1):
             for name, timer in timers.items():
@@ -159,6 +194,10 @@ def measure(backend: str = "jax", batch: int = 128, window: int = 1,
         "numpy_threaded_gflops": flops / (best["numpy"] / steps) / 1e9,
         "numpy_one_thread_gflops": flops / (best["numpy_1"] / steps) / 1e9,
         "floor_ratio": step_seconds / numpy_seconds,
+        **({"compiled_step_ms": best["compiled"] / steps * 1e3,
+            "compiled_gflops": flops / (best["compiled"] / steps) / 1e9,
+            "compiled_floor_ratio": best["compiled"] / steps / numpy_seconds}
+           if "compiled" in best else {}),
         "load": os.getloadavg()[0],
     }
 
@@ -174,7 +213,12 @@ def describe(result: dict) -> str:
             f"= {result['numpy_gflops']:.1f} GFLOP/s (BLAS threads "
             f"{result['numpy_threaded_gflops']:.1f}, one thread "
             f"{result['numpy_one_thread_gflops']:.1f}); the step takes "
-            f"{result['floor_ratio']:.2f}x the matmul floor (load {result['load']:.1f})")
+            f"{result['floor_ratio']:.2f}x the matmul floor"
+            + (f"; the warm path's compiled step (one call per epoch): "
+               f"{result['compiled_step_ms']:.3f} ms = {result['compiled_gflops']:.1f} GFLOP/s,"
+               f" {result['compiled_floor_ratio']:.2f}x the floor"
+               if "compiled_step_ms" in result else "")
+            + f" (load {result['load']:.1f})")
 
 
 def main(argv: list[str] | None = None) -> int:
