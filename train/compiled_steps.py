@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coinlstm.core.errors import CoinlstmError
+from coinlstm.core.errors import CoinlstmError, one_line
 from train.fit import MIN_DELTA, FitOutcome, whole_batches
 
 #: Bumped when the layout or the executables' calling convention changes.
@@ -284,6 +285,24 @@ class StepSignature:
         shapes = "_".join("x".join(map(str, shape)) for shape, _ in self.data)
         return f"{self.name}-{shapes}.xla"
 
+    @classmethod
+    def train(cls, inputs: tuple[int, ...], targets: tuple[int, ...],
+              n_state: int) -> StepSignature:
+        """An epoch of batched ``inputs`` and ``targets`` (batches, batch size, ...): the
+        state and the epoch's loss out."""
+        return cls("train", ((inputs, "float32"), (targets, "float32")), n_state + 1)
+
+    @classmethod
+    def test(cls, inputs: tuple[int, ...], targets: tuple[int, ...]) -> StepSignature:
+        """The loss of batched inputs, targets and sample weights (the weights: the first
+        two dimensions)."""
+        return cls("test", ((inputs, "float32"), (targets, "float32"),
+                            (targets[:2], "float32")), 1)
+
+    @classmethod
+    def predict(cls, inputs: tuple[int, ...]) -> StepSignature:
+        return cls("predict", ((inputs, "float32"),), 1)
+
 
 class StepCache:
     """The network's folder of the cache: its layout, and its executables by signature,
@@ -314,13 +333,13 @@ class StepCache:
         import jax
 
         try:
-            return [np.asarray(out) for out in self._executable(signature)(*args)]
+            return [np.asarray(out) for out in self.executable(signature)(*args)]
         except (jax.errors.JaxRuntimeError, TypeError, ValueError):
             if self.folder / signature.file_name() not in _FROM_FILE:
                 raise
-        return [np.asarray(out) for out in self._executable(signature, fresh=True)(*args)]
+        return [np.asarray(out) for out in self.executable(signature, fresh=True)(*args)]
 
-    def _executable(self, signature: StepSignature, fresh: bool = False):
+    def executable(self, signature: StepSignature, fresh: bool = False):
         """The loaded executable of ``signature``: loaded already in this process, else from
         its file, else (or when ``fresh``) compiled and its file written."""
         path = self.folder / signature.file_name()
@@ -427,7 +446,7 @@ class CompiledNetwork:
     def predict(self, inputs: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
         """Outputs of ``inputs`` (whole batches: train/fit.py pads them)."""
         batches = self._batched(inputs, batch_size)
-        signature = StepSignature("predict", ((batches.shape, "float32"),), 1)
+        signature = StepSignature.predict(batches.shape)
         n_t, n_n, _ = self.cache.layout().counts
         (outputs,) = self.cache.call(signature, *self.state[:n_t + n_n], batches)
         return outputs.reshape(len(inputs), *outputs.shape[2:])
@@ -443,8 +462,7 @@ class CompiledNetwork:
     def train_epoch(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> float:
         """One epoch in order (shuffle off): Keras' loss figure of the epoch."""
         xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
-        signature = StepSignature("train", ((xs.shape, "float32"), (ys.shape, "float32")),
-                                  len(self.state) + 1)
+        signature = StepSignature.train(xs.shape, ys.shape, len(self.state))
         *state, loss = self.cache.call(signature, *self.state, *self._metrics(), xs, ys)
         self.state = state
         return float(loss)
@@ -454,8 +472,7 @@ class CompiledNetwork:
         """Keras' ``evaluate`` figure of whole batches with sample weights."""
         xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
         ws = self._batched(weights, batch_size)
-        signature = StepSignature("test", ((xs.shape, "float32"), (ys.shape, "float32"),
-                                           (ws.shape, "float32")), 1)
+        signature = StepSignature.test(xs.shape, ys.shape)
         n_t, n_n, _ = self.cache.layout().counts
         (loss,) = self.cache.call(signature, *self.state[:n_t + n_n], *self._metrics(),
                                   xs, ys, ws)
@@ -473,15 +490,56 @@ class CompiledNetwork:
             len(array) // batch_size, batch_size, *array.shape[1:])
 
 
+def applies(options, cache_root: Path | None, train_rows: int) -> bool:
+    """Whether a warm fine-tune of ``train_rows`` samples runs on compiled steps (module doc)."""
+    import keras
+
+    return (cache_root is not None and keras.backend.backend() == "jax"
+            and not options.dropout and train_rows > 0
+            and train_rows % options.batch_size == 0)
+
+
+def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_rows: int,
+            predict_rows: int) -> list[str]:
+    """Compile now, where missing, the steps the next warm runs of this network will load:
+    a fine-tune of ``options.warm_samples``, a validation slice of ``val_rows`` and a predict
+    call of ``predict_rows`` (both padded to whole batches, as train/fit.py pads them). A full
+    fit calls it, so that the first warm hour of a market loads its steps instead of
+    compiling them in every worker. The names of the files compiled."""
+    if not applies(options, cache_root, options.warm_samples):
+        return []
+    try:
+        return _prepare(input_shape, options, cache_root, val_rows, predict_rows)
+    except Exception as exc:  # noqa: BLE001 - a saving only: the warm run compiles instead
+        print(f"warm steps not compiled ahead: {one_line(exc)}", file=sys.stderr)
+        return []
+
+
+def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: int,
+             predict_rows: int) -> list[str]:
+    batch = options.batch_size
+    cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
+
+    def batched(rows: int, *shape: int) -> tuple[int, ...]:
+        return (-(-rows // batch), batch, *shape)
+
+    n_state = sum(cache.layout().counts)
+    signatures = [
+        StepSignature.train(batched(options.warm_samples, *input_shape),
+                            batched(options.warm_samples, options.horizon), n_state),
+        StepSignature.test(batched(val_rows, *input_shape), batched(val_rows, options.horizon)),
+        StepSignature.predict(batched(predict_rows, *input_shape))]
+    missing = [s for s in signatures if not (cache.folder / s.file_name()).is_file()]
+    for signature in missing:
+        cache.executable(signature)
+    return [signature.file_name() for signature in missing]
+
+
 def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
          train_rows: int) -> CompiledNetwork | None:
     """The saved network ``start`` on compiled steps, or None where they do not apply (module
     doc). ValueError, KeyError or OSError if the weights file does not hold this network."""
-    import keras
-
-    if (cache_root is None or keras.backend.backend() != "jax"
-            or not isinstance(start, str | Path) or options.dropout
-            or not train_rows or train_rows % options.batch_size):
+    if not isinstance(start, str | Path) or not applies(options, cache_root, train_rows):
         return None
     cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
     try:

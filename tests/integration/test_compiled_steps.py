@@ -84,12 +84,14 @@ def test_compiled_steps_fine_tune_exactly_as_keras_fit_does(saved_then_an_hour, 
     url, coin_id, art, saved, steps = saved_then_an_hour
     start = _datasets(_weights(art))
 
-    compiled = _train(url, art, coin_id, "compiled")
-    assert compiled["fit"] == "warm", compiled["fit_reason"]
-    # The steps were compiled and written: the layout and one executable per step.
+    # The full fit compiled the next hours' warm steps ahead: the layout and one executable
+    # per step, at the shapes the warm run asks for (it compiles nothing: the files stay).
     files = _step_files(steps)
     assert sorted(Path(name).name.split("-")[0] for name in files) == [
         "layout.json", "predict", "test", "train"]
+    compiled = _train(url, art, coin_id, "compiled")
+    assert compiled["fit"] == "warm", compiled["fit_reason"]
+    assert _step_files(steps) == files
     compiled_weights = _datasets(_weights(art))
     compiled_tune = _saved(url, art)[1]["fine_tune"]
 
@@ -122,7 +124,7 @@ def test_compiled_steps_fine_tune_exactly_as_keras_fit_does(saved_then_an_hour, 
             a, b = compiled_row._mapping[column], keras_row._mapping[column]
             assert a == (pytest.approx(b, rel=1e-5) if isinstance(b, float) else b), column
 
-    # A later process reads the steps from disk and compiles nothing.
+    # Another run reads the steps (loaded already in this process) and compiles nothing.
     _restore(art, saved)
     again = _train(url, art, coin_id, "again")
     assert _step_files(steps) == files

@@ -92,6 +92,11 @@ class Network(Forecaster):
                                  *(dataset.inputs(rows) for rows in held_out), *extra,
                                  dataset.next_input()])
         outputs = predict(model, inputs, options.batch_size)
+        if outcome.start_val_loss is None:  # a full fit: the next hours' warm steps, now
+            from train import backend, compiled_steps
+
+            compiled_steps.prepare(tuple(inputs.shape[1:]), options, backend.step_cache_dir(),
+                                   val_rows=len(split.val), predict_rows=len(inputs))
         n_val, n_test = len(split.val), len(split.test)
         val_out, test_out = outputs[:n_val], outputs[n_val:n_val + n_test]
         n_cal = len(split.calibration) if held_out else 0
