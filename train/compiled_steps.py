@@ -1,4 +1,5 @@
-"""A warm fine-tune without Keras' per-process tracing: its steps kept compiled on disk (JAX).
+"""Training on compiled steps kept on disk (JAX): Keras' own steps without Keras' per-process
+tracing or its per-step dispatch.
 
 Why: a warm pair's process fine-tunes a saved network for a few epochs of six batches: a few
 milliseconds of arithmetic. Through ``model.fit`` it cost about 0.9 s of CPU in a forked child
@@ -6,23 +7,27 @@ milliseconds of arithmetic. Through ``model.fit`` it cost about 0.9 s of CPU in 
 its optimizer, loading the weights into it, and, for every step function, Keras' trace and
 JAX's lowering, which run in every process even when the executable itself is a hit in JAX's
 persistent cache (the hit is looked up by the lowered module's hash). Every pair of a market
-runs the same network at the same shapes; so here the three step functions are compiled once
-and their executables written to disk, and every later process loads them (a few
-milliseconds each) and calls them on arrays read straight from the saved ``.weights.h5``.
-No Keras model is built on that path.
+runs the same network at the same shapes; so here the step functions are compiled once and
+their executables written to disk, and every later process loads them (a few milliseconds
+each) and calls them on arrays read straight from the saved ``.weights.h5``: no Keras model
+is built on that path. A full fit (:func:`fit`) runs its epochs on the same executables: a
+``fit`` epoch calls one jitted step per batch from Python, these scan the batches inside one
+call (bench/train_flops.py measured the step at 1.64x numpy's matmul floor through ``fit``
+and 1.00x here).
 
 What runs is Keras' own step code: the executables are ``jax.lax.scan`` loops over the JAX
 trainer's ``train_step``, ``test_step`` and ``predict_step`` (the functions ``model.fit``
 compiles), traced once from a network built by train/models.py. The epoch loop around them is
 ``fit``'s with :class:`keras.callbacks.EarlyStopping` (train/fit.py's settings: ``min_delta``,
-``patience``, best weights restored) and train/finetune.py's rule that the starting weights
-are epoch 0. tests/integration/test_compiled_steps.py checks the outcome against the Keras path
-from the same saved model.
+``patience``, best weights restored) and, for a fine-tune, train/finetune.py's rule that the
+starting weights are epoch 0. tests/integration/test_compiled_steps.py checks the weights,
+optimizer state and figures against Keras' ``fit`` from the same start.
 
-Where it applies (:func:`load`, None otherwise, and the caller takes the Keras path): the JAX
-backend, a start from a weights file, no dropout (the seed generators' state is not in the
-``.weights.h5``: with dropout a fresh process would draw other masks), and a training slice of
-whole batches (the warm default: train/warmstart.py).
+Where it applies (:func:`applies`; elsewhere the callers take the Keras path): the JAX
+backend and no dropout (the seed generators' state is not in the ``.weights.h5``: with
+dropout a fresh process would draw other masks). An epoch is cut into calls of
+:data:`CHUNK` whole batches, the rest of the whole batches and the partial last batch, so
+that every pair's full fit shares the chunk's executable.
 
 The cache (``settings.cache_dir / "steps"``): one folder per network, named by a hash of what
 the executables depend on: the network's settings and input shape, the batch size, the
@@ -30,7 +35,7 @@ versions of JAX, jaxlib and Keras, the XLA platform, the CPU's instruction set, 
 of train/models.py and of this module. In it, ``layout.json`` (which variable of the step
 functions is which dataset of the ``.weights.h5``) and one file per compiled function and
 shape (a SHA-256 of the payload first). Every file is written under a temporary name and
-renamed; a file that fails its checksum or does not load is compiled again.
+renamed; a file that fails its checksum, does not load or does not run is compiled again.
 """
 
 from __future__ import annotations
@@ -52,7 +57,10 @@ from coinlstm.core.errors import CoinlstmError, one_line
 from train.fit import MIN_DELTA, FitOutcome, whole_batches
 
 #: Bumped when the layout or the executables' calling convention changes.
-FORMAT = 1
+FORMAT = 2
+#: Batches per call of a long epoch (a full fit's): one executable for every pair's chunks,
+#: the remaining whole batches in one call and a partial last batch in another.
+CHUNK = 16
 LAYOUT_FILE = "layout.json"
 #: The module sources whose code the executables hold.
 SOURCES = ("models.py", "compiled_steps.py")
@@ -134,8 +142,7 @@ def _layout_of(model) -> Layout:
     its own index + 1, the file written and read back (Keras' public API only)."""
     import h5py
 
-    variables = [*model.trainable_variables, *model.non_trainable_variables,
-                 *model.optimizer.variables]
+    variables = _state_variables(model)
     initial = [np.asarray(v.value) for v in variables]
     for index, variable in enumerate(variables):
         variable.assign(np.full(variable.shape, index + 1, dtype=variable.dtype))
@@ -248,7 +255,7 @@ def _scan_steps(model, name: str, counts: tuple[int, int, int]):
 
             state, losses = jax.lax.scan(step, (trainable, non_trainable, optimizer, metrics),
                                          (xs, ys))
-            return (*state[0], *state[1], *state[2], losses[-1])
+            return (*state[0], *state[1], *state[2], *state[3], losses[-1])
     elif name == "test":
         def run(*args):
             trainable, non_trainable = list(args[:n_t]), list(args[n_t:n_t + n_n])
@@ -288,8 +295,9 @@ class StepSignature:
     @classmethod
     def train(cls, inputs: tuple[int, ...], targets: tuple[int, ...],
               n_state: int) -> StepSignature:
-        """An epoch of batched ``inputs`` and ``targets`` (batches, batch size, ...): the
-        state and the epoch's loss out."""
+        """Steps over batched ``inputs`` and ``targets`` (batches, batch size, ...): the state
+        and the loss tracker's variables (``n_state`` in all) and the epoch's loss so far
+        out."""
         return cls("train", ((inputs, "float32"), (targets, "float32")), n_state + 1)
 
     @classmethod
@@ -410,6 +418,16 @@ class StepCache:
 # ------------------------------------------------------------------------- the network
 
 
+def _calls(rows: int, batch_size: int) -> list[tuple[int, int]]:
+    """The row ranges of an epoch's executable calls: chunks of :data:`CHUNK` whole batches,
+    the whole batches left in one call, the partial last batch in one more."""
+    whole = rows // batch_size * batch_size
+    chunk = CHUNK * batch_size
+    bounds = [*range(0, whole - whole % chunk, chunk), whole - whole % chunk]
+    calls = [(a, b) for a, b in zip(bounds, [*bounds[1:], whole], strict=True) if b > a]
+    return calls + ([(whole, rows)] if rows > whole else [])
+
+
 class CompiledNetwork:
     """A saved network's state as arrays, stepped by :class:`StepCache`'s executables.
 
@@ -460,11 +478,20 @@ class CompiledNetwork:
             self.state[index] = value
 
     def train_epoch(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> float:
-        """One epoch in order (shuffle off): Keras' loss figure of the epoch."""
-        xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
-        signature = StepSignature.train(xs.shape, ys.shape, len(self.state))
-        *state, loss = self.cache.call(signature, *self.state, *self._metrics(), xs, ys)
-        self.state = state
+        """One epoch in order (shuffle off), a partial last batch included, as ``fit`` runs
+        it: Keras' loss figure of the epoch (its loss tracker, carried from call to call)."""
+        metrics = self._metrics()
+        n_state = len(self.state)
+        loss = float("nan")
+        for start, stop in _calls(len(inputs), batch_size):
+            size = min(batch_size, stop - start)
+            xs = np.ascontiguousarray(inputs[start:stop], dtype=np.float32).reshape(
+                -1, size, *inputs.shape[1:])
+            ys = np.ascontiguousarray(targets[start:stop], dtype=np.float32).reshape(
+                -1, size, *targets.shape[1:])
+            signature = StepSignature.train(xs.shape, ys.shape, n_state + len(metrics))
+            *state, loss = self.cache.call(signature, *self.state, *metrics, xs, ys)
+            self.state, metrics = state[:n_state], state[n_state:]
         return float(loss)
 
     def evaluate(self, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray,
@@ -490,13 +517,11 @@ class CompiledNetwork:
             len(array) // batch_size, batch_size, *array.shape[1:])
 
 
-def applies(options, cache_root: Path | None, train_rows: int) -> bool:
-    """Whether a warm fine-tune of ``train_rows`` samples runs on compiled steps (module doc)."""
+def applies(options, cache_root: Path | None) -> bool:
+    """Whether this network trains on compiled steps (module doc)."""
     import keras
 
-    return (cache_root is not None and keras.backend.backend() == "jax"
-            and not options.dropout and train_rows > 0
-            and train_rows % options.batch_size == 0)
+    return cache_root is not None and keras.backend.backend() == "jax" and not options.dropout
 
 
 def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_rows: int,
@@ -506,7 +531,7 @@ def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_
     call of ``predict_rows`` (both padded to whole batches, as train/fit.py pads them). A full
     fit calls it, so that the first warm hour of a market loads its steps instead of
     compiling them in every worker. The names of the files compiled."""
-    if not applies(options, cache_root, options.warm_samples):
+    if not applies(options, cache_root) or options.warm_samples % options.batch_size:
         return []
     try:
         return _prepare(input_shape, options, cache_root, val_rows, predict_rows)
@@ -523,7 +548,7 @@ def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: 
     def batched(rows: int, *shape: int) -> tuple[int, ...]:
         return (-(-rows // batch), batch, *shape)
 
-    n_state = sum(cache.layout().counts)
+    n_state = sum(cache.layout().counts) + len(cache.layout().metrics)
     signatures = [
         StepSignature.train(batched(options.warm_samples, *input_shape),
                             batched(options.warm_samples, options.horizon), n_state),
@@ -539,7 +564,7 @@ def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
          train_rows: int) -> CompiledNetwork | None:
     """The saved network ``start`` on compiled steps, or None where they do not apply (module
     doc). ValueError, KeyError or OSError if the weights file does not hold this network."""
-    if not isinstance(start, str | Path) or not applies(options, cache_root, train_rows):
+    if not isinstance(start, str | Path) or not applies(options, cache_root) or not train_rows:
         return None
     cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
     try:
@@ -549,39 +574,84 @@ def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
     return CompiledNetwork(cache, layout.read_state(start), Path(start), layout.architecture)
 
 
-def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
-    """train/finetune.py's fine-tune on compiled steps: the starting weights' validation loss
-    (epoch 0), then at most ``options.warm_epochs`` epochs under ``fit_model``'s early
-    stopping, whose rule is Keras' EarlyStopping's (min_delta :data:`MIN_DELTA`, ``patience``,
-    the best epoch's weights restored: the model's weights, not the optimizer's state), and
-    the starting weights put back when no epoch beats them."""
-    split, batch = dataset.split, options.batch_size
-    started = time.perf_counter()
-    validation = whole_batches(dataset.inputs(split.val), dataset.scaled_targets(split.val),
-                               batch)
-
-    def keras_val_loss() -> float:  # the padded slice's figure, which early stopping watches
-        return network.evaluate(validation.inputs, validation.targets, validation.weights,
-                                batch)
-
-    start_weights = network.weights()
-    start_loss = validation.loss(keras_val_loss())
-    train_inputs, train_targets = dataset.inputs(split.train), dataset.scaled_targets(split.train)
+def _fit_epochs(network: CompiledNetwork, train_inputs: np.ndarray,
+                train_targets: np.ndarray, validation, epochs: int, batch_size: int,
+                patience: int) -> tuple[list[float], list[float]]:
+    """``fit_model``'s loop (train/fit.py): at most ``epochs`` epochs in order, the validation
+    slice's loss after each, stopped and the best epoch's weights restored by Keras'
+    EarlyStopping rule (``min_delta`` :data:`MIN_DELTA` on Keras' figure of the padded slice,
+    ``patience``; the model's weights restored, not the optimizer's state). The epochs'
+    losses and (unpadded) validation losses."""
     loss, val_loss = [], []
     best, best_weights, wait = None, None, 0
-    for epoch in range(options.warm_epochs):
-        loss.append(network.train_epoch(train_inputs, train_targets, batch))
-        current = keras_val_loss()
+    for epoch in range(epochs):
+        loss.append(network.train_epoch(train_inputs, train_targets, batch_size))
+        current = network.evaluate(validation.inputs, validation.targets, validation.weights,
+                                   batch_size)
         val_loss.append(validation.loss(current))
         if best_weights is None:
             best_weights = network.weights()
         wait += 1
         if best is None or current + MIN_DELTA < best:
             best, best_weights, wait = current, network.weights(), 0
-        elif wait >= options.patience and epoch > 0:
+        elif wait >= patience and epoch > 0:
             break
     if best_weights is not None:
         network.set_weights(best_weights)
+    return loss, val_loss
+
+
+def fit(model, train_inputs: np.ndarray, train_targets: np.ndarray, val_inputs: np.ndarray,
+        val_targets: np.ndarray, options, cache_root: Path | None) -> FitOutcome | None:
+    """``fit_model`` (train/fit.py) of a built Keras ``model`` on compiled steps, its state
+    written back into the model; None where the steps do not apply (the caller fits with
+    Keras). Keras' ``fit`` builds the optimizer before its first step: so does this."""
+    if not applies(options, cache_root) or not len(train_inputs):
+        return None
+    input_shape = tuple(train_inputs.shape[1:])
+    cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
+    try:
+        layout = cache.layout()
+    except NotCompilable:
+        return None
+    model.optimizer.build(model.trainable_variables)
+    variables = _state_variables(model)
+    if [list(v.shape) for v in variables] != layout.shapes:
+        return None
+    started = time.perf_counter()
+    network = CompiledNetwork(cache, [np.asarray(v.value) for v in variables], Path(),
+                              layout.architecture)
+    validation = whole_batches(val_inputs, val_targets, options.batch_size)
+    loss, val_loss = _fit_epochs(network, train_inputs, train_targets, validation,
+                                 options.epochs, options.batch_size, options.patience)
+    for variable, value in zip(variables, network.state, strict=True):
+        variable.assign(value)
+    return FitOutcome(epochs_run=len(loss),
+                      best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else len(loss),
+                      train_seconds=time.perf_counter() - started, loss=loss,
+                      val_loss=val_loss)
+
+
+def _state_variables(model) -> list:
+    """The model's variables in the steps' argument order (:class:`Layout`)."""
+    return [*model.trainable_variables, *model.non_trainable_variables,
+            *model.optimizer.variables]
+
+
+def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
+    """train/finetune.py's fine-tune on compiled steps: the starting weights' validation loss
+    (epoch 0), then at most ``options.warm_epochs`` epochs of :func:`_fit_epochs`, and the
+    starting weights put back when no epoch beats them."""
+    split, batch = dataset.split, options.batch_size
+    started = time.perf_counter()
+    validation = whole_batches(dataset.inputs(split.val), dataset.scaled_targets(split.val),
+                               batch)
+    start_weights = network.weights()
+    start_loss = validation.loss(network.evaluate(validation.inputs, validation.targets,
+                                                  validation.weights, batch))
+    loss, val_loss = _fit_epochs(network, dataset.inputs(split.train),
+                                 dataset.scaled_targets(split.train), validation,
+                                 options.warm_epochs, batch, options.patience)
     outcome = FitOutcome(epochs_run=len(loss),
                          best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else len(loss),
                          train_seconds=0.0, loss=loss, val_loss=val_loss,

@@ -30,7 +30,7 @@ from tests.integration.test_warm_start import (
     _weights,
 )
 from tests.trainkit import FAST, load_pair
-from train import backend
+from train import backend, compiled_steps
 
 #: Columns of the training row that differ between two runs of the same work.
 RUN_COLUMNS = {"id", "run_id", "time_create", "train_seconds", "settings"}
@@ -183,3 +183,32 @@ def test_a_weights_file_missing_a_variable_costs_a_full_fit(saved_then_an_hour):
     assert result["status"] == "ok" and result["fit"] == "full"
     assert result["fit_reason"].startswith("warm start failed: weights of ")
     assert "do not load" in result["fit_reason"]
+
+
+@pytest.mark.slow
+def test_a_full_fit_on_compiled_steps_equals_keras_fit(synthetic_candles, sqlite_url, tmp_path,
+                                                      monkeypatch):
+    """From the same seed: the same weights, optimizer state and figures as Keras' fit, over
+    an epoch of several calls (chunks of whole batches, the rest, a partial last batch) and
+    early stopping."""
+    url = sqlite_url
+    coin_id, _ = load_pair(url, synthetic_candles / f"{SYMBOL}.csv", 3000)
+    monkeypatch.setattr(compiled_steps, "CHUNK", 2)  # 1,700-odd samples: chunks, rest, part
+    flags = ("--epochs", "4", "--patience", "1")
+    compiled = _train(url, tmp_path / "compiled", coin_id, "compiled", *flags)
+    compiled_weights = _datasets(tmp_path / "compiled" / "weights" /
+                                 f"weight_{SYMBOL}.weights.h5")
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "step_cache_dir", lambda: None)
+        keras_run = _train(url, tmp_path / "keras", coin_id, "keras", *flags)
+    keras_weights = _datasets(tmp_path / "keras" / "weights" / f"weight_{SYMBOL}.weights.h5")
+    assert compiled["fit"] == keras_run["fit"] == "full"
+    n_train = _rows(url)[0].n_train
+    assert n_train % 128 and n_train // 128 > 2 * compiled_steps.CHUNK  # every kind of call
+    assert sorted(compiled_weights) == sorted(keras_weights)
+    for name, value in keras_weights.items():
+        np.testing.assert_allclose(compiled_weights[name], value, rtol=1e-5, atol=1e-7,
+                                   err_msg=name)
+    assert compiled["epochs_run"] == keras_run["epochs_run"]
+    for key in ("rmse", "skill", "predicted_close", "shrinkage"):
+        assert compiled[key] == pytest.approx(keras_run[key], rel=1e-5, abs=1e-12), key

@@ -49,7 +49,8 @@ class Network(Forecaster):
         backend.seed(seed, backend_name)
 
     def fit_forecast(self, dataset: Dataset, options) -> Forecast:
-        """Train ``options.model`` on the training slice (early stopping on validation), then
+        """Train ``options.model`` on the training slice (early stopping on validation; on
+        compiled steps where they apply, train/compiled_steps.py, else Keras' fit), then
         forecast validation, test and the next candle with one predict call (one compiled
         shape). The formulation's calibration (the return target's shrinkage) is fitted on
         the calibration slice's outputs only (all K steps of every sample; train/dataset.py,
@@ -57,11 +58,15 @@ class Network(Forecaster):
         """
         split = dataset.split
         train_inputs = dataset.inputs(split.train)
+        from train import backend, compiled_steps
+
         model = build_model(options.model, tuple(train_inputs.shape[1:]), options)
-        outcome = fit_model(model, train_inputs, dataset.scaled_targets(split.train),
-                            dataset.inputs(split.val), dataset.scaled_targets(split.val),
-                            epochs=options.epochs, batch_size=options.batch_size,
-                            patience=options.patience)
+        fit_data = (train_inputs, dataset.scaled_targets(split.train),
+                    dataset.inputs(split.val), dataset.scaled_targets(split.val))
+        outcome = compiled_steps.fit(model, *fit_data, options, backend.step_cache_dir())
+        if outcome is None:
+            outcome = fit_model(model, *fit_data, epochs=options.epochs,
+                                batch_size=options.batch_size, patience=options.patience)
         return self._forecast_with(model, outcome, dataset, options)
 
     def warm_forecast(self, dataset: Dataset, options, start) -> Forecast:
