@@ -9,14 +9,15 @@ pass does two matmuls of the same size per forward one (gradients of the inputs 
 weights), so a step is 3x the forward matmul FLOPs (the Dense layer counted alike; the gates'
 elementwise work and Adam's update are left out, a few per cent at these shapes).
 
-The step time is measured on the project's own model and fit settings (train.models,
-``steps_per_execution`` of train/fit.py, the JAX backend by default): one epoch to compile,
-then timed epochs over random data, divided by the steps per epoch. On JAX also the warm
-path's compiled train step (train/compiled_steps.py: the epoch in one executable call). The
-matmul floor is numpy running exactly the step's matmuls (forward and both backward ones of
-every layer and time step) in rounds of as many steps. Epochs and numpy rounds are taken in
-turn and the best of each is kept, because the machine is shared; the ratio says how far the
-training step is from the floor.
+The step time is measured on the project's own model: through Keras' ``fit`` with the fit
+settings of train/fit.py (``steps_per_execution``; the path of the TensorFlow and PyTorch
+backends and of ``--dropout``), and on JAX also on the compiled steps every JAX full fit and
+warm run trains on (train/compiled_steps.py: the epoch's batches scanned in one executable
+call): one epoch to compile, then timed epochs over random data, divided by the steps per
+epoch. The matmul floor is numpy running exactly the step's matmuls (forward and both
+backward ones of every layer and time step) in rounds of as many steps. Epochs and numpy
+rounds are taken in turn and the best of each is kept, because the machine is shared; the
+ratio says how far the training step is from the floor.
 
     .venv/bin/python bench/train_flops.py            # a table
     .venv/bin/python bench/train_flops.py --json     # one JSON line (bench/latency.py reads it)
@@ -205,8 +206,9 @@ def measure(backend: str = "jax", batch: int = 128, window: int = 1,
 def describe(result: dict) -> str:
     shapes = ", ".join(f"{m}x{k} @ {k}x{n}" for m, k, n in dict.fromkeys(
         tuple(shape) for shape in result["shapes"]))
-    return (f"training step ({result['backend']}, batch {result['batch']}, window "
-            f"{result['window']}, {result['features']} features, {result['units']} units; "
+    return (f"training step through Keras' fit ({result['backend']}, batch "
+            f"{result['batch']}, window {result['window']}, {result['features']} features, "
+            f"{result['units']} units; "
             f"{result['step_mflop']:.1f} MFLOP counted): {result['step_ms']:.3f} ms = "
             f"{result['train_gflops']:.1f} GFLOP/s; numpy float32 matmul at the same shapes "
             f"({shapes}, forward and both backward products): {result['numpy_step_ms']:.3f} ms "
@@ -214,7 +216,7 @@ def describe(result: dict) -> str:
             f"{result['numpy_threaded_gflops']:.1f}, one thread "
             f"{result['numpy_one_thread_gflops']:.1f}); the step takes "
             f"{result['floor_ratio']:.2f}x the matmul floor"
-            + (f"; the warm path's compiled step (one call per epoch): "
+            + (f"; on compiled steps (JAX's full fits and warm runs, one call per epoch): "
                f"{result['compiled_step_ms']:.3f} ms = {result['compiled_gflops']:.1f} GFLOP/s,"
                f" {result['compiled_floor_ratio']:.2f}x the floor"
                if "compiled_step_ms" in result else "")
