@@ -26,8 +26,8 @@ optimizer state and figures against Keras' ``fit`` from the same start.
 Where it applies (:func:`applies`; elsewhere the callers take the Keras path): the JAX
 backend and no dropout (the seed generators' state is not in the ``.weights.h5``: with
 dropout a fresh process would draw other masks). An epoch is cut into calls of
-:data:`CHUNK` whole batches, the rest of the whole batches and the partial last batch, so
-that every pair's full fit shares the chunk's executable.
+:data:`CHUNK` whole batches, of one batch, and of the partial last batch, so that every
+pair's epochs share two executables (the part's aside).
 
 The cache (``settings.cache_dir / "steps"``): one folder per network, named by a hash of what
 the executables depend on: the network's settings and input shape, the batch size, the
@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from coinlstm.core.errors import CoinlstmError, one_line
-from train.fit import MIN_DELTA, FitOutcome, whole_batches
+from train.fit import MIN_DELTA, FitOutcome, batch_per_call, whole_batches
 
 #: Bumped when the layout or the executables' calling convention changes.
 FORMAT = 2
@@ -420,11 +420,13 @@ class StepCache:
 
 def _calls(rows: int, batch_size: int) -> list[tuple[int, int]]:
     """The row ranges of an epoch's executable calls: chunks of :data:`CHUNK` whole batches,
-    the whole batches left in one call, the partial last batch in one more."""
+    then one call per whole batch left, then the partial last batch. Three executables serve
+    every epoch of a network (a chunk, one batch, the part), the part's shape aside: a call
+    of the few batches left would need one executable per count."""
     whole = rows // batch_size * batch_size
-    chunk = CHUNK * batch_size
-    bounds = [*range(0, whole - whole % chunk, chunk), whole - whole % chunk]
-    calls = [(a, b) for a, b in zip(bounds, [*bounds[1:], whole], strict=True) if b > a]
+    chunked = whole - whole % (CHUNK * batch_size)
+    calls = [(a, a + CHUNK * batch_size) for a in range(0, chunked, CHUNK * batch_size)]
+    calls += [(a, a + batch_size) for a in range(chunked, whole, batch_size)]
     return calls + ([(whole, rows)] if rows > whole else [])
 
 
@@ -549,9 +551,10 @@ def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: 
         return (-(-rows // batch), batch, *shape)
 
     n_state = sum(cache.layout().counts) + len(cache.layout().metrics)
+    train_calls = {stop - start for start, stop in _calls(options.warm_samples, batch)}
     signatures = [
-        StepSignature.train(batched(options.warm_samples, *input_shape),
-                            batched(options.warm_samples, options.horizon), n_state),
+        *(StepSignature.train(batched(rows, *input_shape), batched(rows, options.horizon),
+                              n_state) for rows in sorted(train_calls)),
         StepSignature.test(batched(val_rows, *input_shape), batched(val_rows, options.horizon)),
         StepSignature.predict(batched(predict_rows, *input_shape))]
     missing = [s for s in signatures if not (cache.folder / s.file_name()).is_file()]
@@ -618,6 +621,10 @@ def fit(model, train_inputs: np.ndarray, train_targets: np.ndarray, val_inputs: 
     variables = _state_variables(model)
     if [list(v.shape) for v in variables] != layout.shapes:
         return None
+    # As fit_model sets it: Keras makes its predict and train functions for the model's
+    # steps_per_execution of that moment, and a fine-tune of this model in memory (evaluate's
+    # warm schedule) goes on with fit_model's.
+    batch_per_call(model)
     started = time.perf_counter()
     network = CompiledNetwork(cache, [np.asarray(v.value) for v in variables], Path(),
                               layout.architecture)
