@@ -23,10 +23,12 @@ import numpy as np
 
 #: EarlyStopping of the reference model (SPEC.md): any improvement counts.
 MIN_DELTA = 1e-15
-#: Training steps per compiled call on JAX and TensorFlow. At the reference model's size a
-#: step is about a millisecond of arithmetic, so Keras' per-step Python dispatch is a large
-#: share of the fit; 16 steps per call cut the fit of a full pair from 7.5 s to about 5 s on
-#: JAX (bench/train_one.py) with the same weights. PyTorch's trainer only accepts 1.
+#: Keras' ``steps_per_execution`` on JAX and TensorFlow. At the reference model's size a step
+#: is about a millisecond of arithmetic, so Keras' per-step Python work is a large share of
+#: the fit; 16 cut the fit of a full pair from 7.5 s to about 5 s on JAX (bench/train_one.py)
+#: with the same weights. (Keras 3's JAX trainer still calls its jitted step once per batch,
+#: from a Python loop: JAX fits without dropout now run on train/compiled_steps.py instead,
+#: which scans the batches inside one call.) PyTorch's trainer only accepts 1.
 STEPS_PER_EXECUTION = 16
 
 
