@@ -397,12 +397,20 @@ class StepCache:
                       in layout.metrics]
         specs += [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in signature.data]
         lowered = jax.jit(_scan_steps(model, signature.name, layout.counts)).lower(*specs)
+        # JAX decides once per process whether it uses its cache: the flag alone is not read
+        # again until the cache is reset (measured: with the flag alone, the test and predict
+        # steps still came from that cache, and every child that loaded them compiled them
+        # again).
+        from jax.experimental.compilation_cache import compilation_cache
+
         enabled = jax.config.jax_enable_compilation_cache
         jax.config.update("jax_enable_compilation_cache", False)
+        compilation_cache.reset_cache()
         try:
             return lowered.compile()
         finally:
             jax.config.update("jax_enable_compilation_cache", enabled)
+            compilation_cache.reset_cache()
     def _keras_model(self):
         """The network whose steps are compiled (built once per process, on a miss only)."""
         if self._model is None:

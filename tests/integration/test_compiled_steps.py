@@ -147,14 +147,28 @@ def test_a_damaged_cached_step_is_compiled_again(saved_then_an_hour, tmp_path):
 
     def warm_run(run_id: str) -> dict:
         _restore(art, saved)
-        result = tmp_path / f"{run_id}.json"
-        done = run_cli(*command, "--run-id", run_id, "--result-json", str(result),
+        result = tmp_path / f"{run_id.replace(' ', '-')}.json"
+        done = run_cli(*command, "--run-id", run_id.replace(" ", "-"), "--result-json", str(result),
                        env={"COINLSTM_HOME": str(home)})
         assert done.returncode == 0, done.stderr
         return json.loads(result.read_text())
 
     first = warm_run("first")
     assert first["fit"] == "warm", first["fit_reason"]
+    steps = next(home.rglob("steps/*/layout.json")).parent
+    written = _step_files(steps.parent)
+    # A later process loads them and compiles nothing: the files stay as they are. So does
+    # one after the steps were compiled again while JAX's own compile cache held them (an
+    # executable from that cache serializes without its code: every later process would
+    # find it broken and compile it again).
+    assert warm_run("loads")["rmse"] == first["rmse"]
+    assert _step_files(steps.parent) == written
+    shutil.rmtree(steps)
+    assert warm_run("compiles again")["rmse"] == first["rmse"]
+    written = _step_files(steps.parent)
+    assert warm_run("loads again")["rmse"] == first["rmse"]
+    assert _step_files(steps.parent) == written
+
     train_step = next(home.rglob("steps/*/train-*.xla"))
     good = train_step.read_bytes()
     damaged = good[:100] + bytes(b ^ 0xFF for b in good[100:200]) + good[200:]
