@@ -39,7 +39,7 @@ if XDIST_WORKER:
 #: first under xdist; then the other ``slow`` ones, then the rest in file order. A list gone
 #: stale costs wall time only.
 LONGEST_FIRST = (
-    # waits out its 120 s pair --timeout, so the longest now (63 s with 45 s)
+    # waits out its 40 s pair --timeout after a warm-up job (49 s serially; 129 s with 120 s)
     "tests/integration/test_market_job.py::test_failed_and_timed_out_pairs_do_not_stop_the_others",
     "tests/integration/test_ray.py::test_pairs_survive_a_killed_worker_node",
     "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",

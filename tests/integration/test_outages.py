@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from crawl.replay import ReplayServer
-from tests.helpers import HOUR_MS, REPO, fingerprint, run_cli, write_sample
+from tests.helpers import HOUR_MS, REPO, TEST_HOME, fingerprint, run_cli, write_sample
 from tests.own_mariadb import own_mariadb_or_skip
 
 PAIRS = ("ADAETH", "BNBETH", "TRXETH", "XRPETH")
@@ -112,6 +112,21 @@ class RunningJob:
         self.process.wait()
 
 
+def _home(tmp_path: Path, name: str = "home") -> Path:
+    """A COINLSTM_HOME of the test's own (its logs, lock and default database) whose compile
+    cache (``.cache``: JAX's and the compiled train steps) is this pytest process's
+    (tests.helpers.TEST_HOME): the pairs of the first job of every test here load the
+    networks' compiled steps instead of compiling them again (a few seconds of CPU per pair
+    on a loaded machine); no two pytest-xdist workers share a cache."""
+    home = tmp_path / name
+    home.mkdir(exist_ok=True)
+    cache = TEST_HOME / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (home / ".cache").exists():
+        (home / ".cache").symlink_to(cache, target_is_directory=True)
+    return home
+
+
 def _job(*args: str, env: dict | None = None, timeout: float = 600):
     return subprocess.run([sys.executable, str(REPO / "run_all.py"), *args],
                           capture_output=True, text=True, timeout=timeout,
@@ -163,7 +178,7 @@ def test_server_killed_for_five_seconds_while_pairs_train(own_server, own_url, s
         job = RunningJob(["--market", "ETH", "--db", own_url, "--binance-url", replay.url,
                           "--artifacts", str(tmp_path / "art"), "--workers", "2",
                           "--report", str(report_path), *FAST],
-                         env={"COINLSTM_HOME": str(tmp_path / "home")})
+                         env={"COINLSTM_HOME": str(_home(tmp_path))})
         try:
             job.wait_for(r"^run ETH-.*: 4 pairs")
             time.sleep(2)  # the first two pairs are starting and training
@@ -193,7 +208,7 @@ def test_server_down_longer_than_the_retry_budget(own_server, own_url, shared_da
         common = ["--market", "ETH", "--db", own_url, "--binance-url", replay.url,
                   "--artifacts", str(tmp_path / "art"), "--workers", "2",
                   "--db-retry-seconds", "2", *FAST]
-        env = {"COINLSTM_HOME": str(tmp_path / "home")}
+        env = {"COINLSTM_HOME": str(_home(tmp_path))}
         job = RunningJob([*common, "--report", str(report_path)], env=env)
         try:
             job.wait_for(r"^run ETH-.*: 4 pairs")
@@ -231,7 +246,7 @@ def test_lock_retaken_after_restart_and_second_job_refused(own_server, own_url, 
     """The first job holds the lock; the server restarts (freeing every GET_LOCK); a second
     job started right then does not train: the two never train at the same time."""
     now = _serve(shared_data, tmp_path / "serve", ("ADAETH", "TRXETH"))
-    home = tmp_path / "home"
+    home = _home(tmp_path)
     with ReplayServer(tmp_path / "serve", now=now) as replay:
         common = ["--market", "ETH", "--db", own_url, "--binance-url", replay.url,
                   "--artifacts", str(tmp_path / "art"), *FAST]
@@ -242,7 +257,7 @@ def test_lock_retaken_after_restart_and_second_job_refused(own_server, own_url, 
             own_server.kill()
             time.sleep(2)
             own_server.start()
-            second = _job(*common, env={"COINLSTM_HOME": str(tmp_path / "home2")})
+            second = _job(*common, env={"COINLSTM_HOME": str(_home(tmp_path, "home2"))})
             code = first.finish()
         finally:
             first.kill()
@@ -265,7 +280,7 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
     """The job's lock connection dies and another holder takes the lock at once: the job
     launches no more pairs, lets the running one finish, reports and exits 1 in one line."""
     now = _serve(shared_data, tmp_path / "serve", ("ADAETH", "TRXETH"))
-    home = tmp_path / "home"
+    home = _home(tmp_path)
     report_path = tmp_path / "report.json"
     with ReplayServer(tmp_path / "serve", now=now) as replay:
         job = RunningJob(["--market", "ETH", "--db", own_url, "--binance-url", replay.url,
@@ -323,7 +338,7 @@ def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_dat
     with ReplayServer(tmp_path / "serve", now=now) as replay:
         common = ["--market", "ETH", "--db", sqlite_url, "--binance-url", replay.url,
                   "--artifacts", str(tmp_path / "art"), *FAST]
-        stalled = {"COINLSTM_TEST_STALL": "ADAETH", "COINLSTM_HOME": str(tmp_path / "home")}
+        stalled = {"COINLSTM_TEST_STALL": "ADAETH", "COINLSTM_HOME": str(_home(tmp_path))}
         report_path = tmp_path / "report.json"
         terminated = RunningJob([*common, "--report", str(report_path)], env=stalled)
         try:
@@ -352,7 +367,7 @@ def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_dat
             killed.kill()
         assert [r.status for r in _job_runs(sqlite_url)] == ["failed", "running"]
 
-        done = _job(*common, env={"COINLSTM_HOME": str(tmp_path / "home")})
+        done = _job(*common, env={"COINLSTM_HOME": str(_home(tmp_path))})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "marked abandoned" in done.stdout
     assert [r.status for r in _job_runs(sqlite_url)] == ["failed", "abandoned", "ok"]
@@ -384,7 +399,7 @@ def _full_or_read_only(fault, shared_data, sqlite_url, tmp_path, art) -> None:
 
     pairs = ("ADAETH", "TRXETH")
     now = _serve(shared_data, tmp_path / "serve", pairs)
-    env = {"COINLSTM_HOME": str(tmp_path / "home")}
+    env = {"COINLSTM_HOME": str(_home(tmp_path))}
     common = ["--market", "ETH", "--db", sqlite_url, "--artifacts", str(art), "--workers", "1",
               *FAST]
     with ReplayServer(tmp_path / "serve", now=now) as replay:
@@ -444,7 +459,7 @@ def test_imported_pairs_train_offline(shared_data, sqlite_url, tmp_path):
     """import, then run --skip-crawl: imported pairs (exchange status unknown) are trained."""
     for symbol in ("ADAETH", "TRXETH"):
         write_sample(shared_data / f"{symbol}.csv", tmp_path / "dumps", 700, tail=True)
-    env = {"COINLSTM_HOME": str(tmp_path / "home")}
+    env = {"COINLSTM_HOME": str(_home(tmp_path))}
     imported = run_cli("import", str(tmp_path / "dumps"), "--db", sqlite_url, env=env)
     assert imported.returncode == 0, imported.stderr
     done = run_cli("run", "--market", "ETH", "--skip-crawl", "--db", sqlite_url,
@@ -468,7 +483,7 @@ def test_run_since_sets_the_first_backfill(shared_data, sqlite_url, tmp_path):
     now = _serve(shared_data, tmp_path / "serve", ("ADAETH",))
     lines = (tmp_path / "serve" / "ADAETH.csv").read_text().splitlines()
     since_ms = int(lines[300].split(",")[0])
-    env = {"COINLSTM_HOME": str(tmp_path / "home")}
+    env = {"COINLSTM_HOME": str(_home(tmp_path))}
     common = ["--market", "ETH", "--db", sqlite_url, "--artifacts", str(tmp_path / "art"),
               *FAST]
     refused = run_cli("run", *common, "--skip-crawl", "--since", "2024-01-01", env=env)
@@ -495,7 +510,7 @@ def test_failed_crawl_closes_the_run_and_reports(sqlite_url, tmp_path):
     report_path = tmp_path / "report.json"
     done = _job("--market", "ETH", "--db", sqlite_url, "--binance-url", "http://127.0.0.1:9",
                 "--artifacts", str(tmp_path / "art"), "--report", str(report_path), *FAST,
-                env={"COINLSTM_HOME": str(tmp_path / "home")})
+                env={"COINLSTM_HOME": str(_home(tmp_path))})
     assert done.returncode == 1, done.stdout + done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("coinlstm run: error: ")
