@@ -528,10 +528,14 @@ class CompiledNetwork:
 
 
 def applies(options, cache_root: Path | None) -> bool:
-    """Whether this network trains on compiled steps (module doc)."""
+    """Whether this network trains on compiled steps (module doc). The executables' files
+    need ``jax.experimental.serialize_executable``: a JAX without it trains with Keras."""
+    import importlib.util
+
     import keras
 
-    return cache_root is not None and keras.backend.backend() == "jax" and not options.dropout
+    return (cache_root is not None and keras.backend.backend() == "jax" and not options.dropout
+            and importlib.util.find_spec("jax.experimental.serialize_executable") is not None)
 
 
 def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_rows: int,
