@@ -41,6 +41,7 @@ renamed; a file that fails its checksum, does not load or does not run is compil
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -70,9 +71,7 @@ SOURCES = ("models.py", "compiled_steps.py")
 #: not take a second load of an executable while the first lives (its calls then fail with
 #: "Function ... not found"), and a process that trains several pairs (tests, ``evaluate``)
 #: would otherwise load them again for each.
-_LOADED: dict[Path, object] = {}
-#: Those of :data:`_LOADED` read from their file (not compiled in this process).
-_FROM_FILE: set[Path] = set()
+_LOADED: dict[Path, tuple[object, bool]] = {}  # file -> (executable, read from the file)
 
 
 class NotCompilable(CoinlstmError):
@@ -183,22 +182,30 @@ def _layout_of(model) -> Layout:
 
 def network_key(options, input_shape: tuple[int, ...]) -> str:
     """The cache folder's name: a hash of everything the executables depend on (module doc)."""
+    parts = {
+        **_build_parts(),
+        "network": [options.model, options.units, options.dropout, options.l1, options.l2,
+                    options.horizon, list(input_shape), options.batch_size],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@functools.cache
+def _build_parts() -> dict:
+    """The key's parts that hold for the whole process (read once: a full fit asks twice)."""
     import jax
     import jaxlib
     import keras
 
     here = Path(__file__).parent
-    parts = {
+    return {
         "format": FORMAT,
         "versions": [jax.__version__, jaxlib.__version__, keras.__version__],
         "platform": jax.devices()[0].client.platform_version,
         "cpu": _cpu_flags(),
-        "network": [options.model, options.units, options.dropout, options.l1, options.l2,
-                    options.horizon, list(input_shape), options.batch_size],
         "sources": [hashlib.sha256((here / name).read_bytes()).hexdigest()
                     for name in SOURCES],
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _cpu_flags() -> str:
@@ -343,7 +350,7 @@ class StepCache:
         try:
             return [np.asarray(out) for out in self.executable(signature)(*args)]
         except (jax.errors.JaxRuntimeError, TypeError, ValueError):
-            if self.folder / signature.file_name() not in _FROM_FILE:
+            if not _LOADED[self.folder / signature.file_name()][1]:
                 raise
         return [np.asarray(out) for out in self.executable(signature, fresh=True)(*args)]
 
@@ -352,14 +359,12 @@ class StepCache:
         its file, else (or when ``fresh``) compiled and its file written."""
         path = self.folder / signature.file_name()
         if path in _LOADED and not fresh:
-            return _LOADED[path]
+            return _LOADED[path][0]
         import jax
         from jax.experimental import serialize_executable
 
-        layout = self.layout()
-        n_args = self._state_count(signature.name) + len(layout.metrics) * (
-            signature.name != "predict") + len(signature.data)
-        in_tree = jax.tree.structure((tuple(range(n_args)), {}))
+        specs = self._specs(signature)
+        in_tree = jax.tree.structure((tuple(range(len(specs))), {}))
         out_tree = jax.tree.structure(tuple(range(signature.n_outputs)))
         payload = None if fresh else _read_checked(path)
         executable = None
@@ -367,36 +372,38 @@ class StepCache:
             with contextlib.suppress(Exception):  # stale or foreign: compiled again below
                 executable = serialize_executable.deserialize_and_load(payload, in_tree,
                                                                        out_tree)
-                _FROM_FILE.add(path)
+        from_file = executable is not None
         if executable is None:
-            executable = self._compile(signature, layout)
-            _FROM_FILE.discard(path)
+            executable = self._compile(signature, specs)
             payload, _, _ = serialize_executable.serialize(executable)
             with contextlib.suppress(OSError):  # a read-only cache: compiled again next time
                 _write_atomically(path, hashlib.sha256(payload).digest() + payload)
-        _LOADED[path] = executable
+        _LOADED[path] = (executable, from_file)
         return executable
 
-    def _state_count(self, name: str) -> int:
-        n_t, n_n, n_o = self.layout().counts
-        return n_t + n_n + (n_o if name == "train" else 0)
+    def _specs(self, signature: StepSignature) -> list:
+        """The shapes and types of the step's arguments: the state it reads (the optimizer's
+        for a train step only), the loss tracker's (not for predict), then its data."""
+        import jax
 
-    def _compile(self, signature: StepSignature, layout: Layout):
+        layout = self.layout()
+        n_t, n_n, n_o = layout.counts
+        count = n_t + n_n + (n_o if signature.name == "train" else 0)
+        arguments = list(zip(layout.shapes[:count], layout.dtypes[:count], strict=True))
+        if signature.name != "predict":
+            arguments += layout.metrics
+        arguments += signature.data
+        return [jax.ShapeDtypeStruct(tuple(shape), dtype) for shape, dtype in arguments]
+
+    def _compile(self, signature: StepSignature, specs: list):
         """Trace Keras' step and compile it, bypassing JAX's persistent cache: an executable
         that cache hands back re-serializes without its code (measured: its calls then fail
         with "Function ... not found" in the process that loads it)."""
         import jax
 
         model = self._keras_model()
-        count = self._state_count(signature.name)
-        specs = [jax.ShapeDtypeStruct(tuple(shape), dtype)
-                 for shape, dtype in zip(layout.shapes[:count], layout.dtypes[:count],
-                                         strict=True)]
-        if signature.name != "predict":
-            specs += [jax.ShapeDtypeStruct(tuple(shape), dtype) for shape, dtype
-                      in layout.metrics]
-        specs += [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in signature.data]
-        lowered = jax.jit(_scan_steps(model, signature.name, layout.counts)).lower(*specs)
+        lowered = jax.jit(_scan_steps(model, signature.name, self.layout().counts)).lower(
+            *specs)
         # JAX decides once per process whether it uses its cache: the flag alone is not read
         # again until the cache is reset (measured: with the flag alone, the test and predict
         # steps still came from that cache, and every child that loaded them compiled them
@@ -438,6 +445,14 @@ def _calls(rows: int, batch_size: int) -> list[tuple[int, int]]:
     return calls + ([(whole, rows)] if rows > whole else [])
 
 
+def _batched(array: np.ndarray, batch_size: int) -> np.ndarray:
+    """``array`` as float32 batches (batches, ``batch_size``, ...): whole batches only."""
+    if len(array) % batch_size:
+        raise NotCompilable(f"{len(array)} rows are not whole batches of {batch_size}")
+    return np.ascontiguousarray(array, dtype=np.float32).reshape(
+        len(array) // batch_size, batch_size, *array.shape[1:])
+
+
 class CompiledNetwork:
     """A saved network's state as arrays, stepped by :class:`StepCache`'s executables.
 
@@ -473,7 +488,7 @@ class CompiledNetwork:
 
     def predict(self, inputs: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
         """Outputs of ``inputs`` (whole batches: train/fit.py pads them)."""
-        batches = self._batched(inputs, batch_size)
+        batches = _batched(inputs, batch_size)
         signature = StepSignature.predict(batches.shape)
         n_t, n_n, _ = self.cache.layout().counts
         (outputs,) = self.cache.call(signature, *self.state[:n_t + n_n], batches)
@@ -495,10 +510,7 @@ class CompiledNetwork:
         loss = float("nan")
         for start, stop in _calls(len(inputs), batch_size):
             size = min(batch_size, stop - start)
-            xs = np.ascontiguousarray(inputs[start:stop], dtype=np.float32).reshape(
-                -1, size, *inputs.shape[1:])
-            ys = np.ascontiguousarray(targets[start:stop], dtype=np.float32).reshape(
-                -1, size, *targets.shape[1:])
+            xs, ys = _batched(inputs[start:stop], size), _batched(targets[start:stop], size)
             signature = StepSignature.train(xs.shape, ys.shape, n_state + len(metrics))
             *state, loss = self.cache.call(signature, *self.state, *metrics, xs, ys)
             self.state, metrics = state[:n_state], state[n_state:]
@@ -507,8 +519,8 @@ class CompiledNetwork:
     def evaluate(self, inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                  batch_size: int) -> float:
         """Keras' ``evaluate`` figure of whole batches with sample weights."""
-        xs, ys = self._batched(inputs, batch_size), self._batched(targets, batch_size)
-        ws = self._batched(weights, batch_size)
+        xs, ys = _batched(inputs, batch_size), _batched(targets, batch_size)
+        ws = _batched(weights, batch_size)
         signature = StepSignature.test(xs.shape, ys.shape)
         n_t, n_n, _ = self.cache.layout().counts
         (loss,) = self.cache.call(signature, *self.state[:n_t + n_n], *self._metrics(),
@@ -519,12 +531,6 @@ class CompiledNetwork:
         """The loss tracker reset, as Keras resets it before every epoch and evaluate."""
         return [np.zeros(shape, dtype=dtype) for shape, dtype in self.cache.layout().metrics]
 
-    @staticmethod
-    def _batched(array: np.ndarray, batch_size: int) -> np.ndarray:
-        if len(array) % batch_size:
-            raise NotCompilable(f"{len(array)} rows are not whole batches of {batch_size}")
-        return np.ascontiguousarray(array, dtype=np.float32).reshape(
-            len(array) // batch_size, batch_size, *array.shape[1:])
 
 
 def applies(options, cache_root: Path | None) -> bool:
@@ -545,7 +551,7 @@ def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_
     call of ``predict_rows`` (both padded to whole batches, as train/fit.py pads them). A full
     fit calls it, so that the first warm hour of a market loads its steps instead of
     compiling them in every worker. The names of the files compiled."""
-    if not applies(options, cache_root) or options.warm_samples % options.batch_size:
+    if not applies(options, cache_root):
         return []
     try:
         return _prepare(input_shape, options, cache_root, val_rows, predict_rows)
@@ -559,14 +565,16 @@ def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: 
     batch = options.batch_size
     cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
 
-    def batched(rows: int, *shape: int) -> tuple[int, ...]:
-        return (-(-rows // batch), batch, *shape)
+    def batched(rows: int, *shape: int, size: int = batch) -> tuple[int, ...]:
+        return (-(-rows // size), size, *shape)
 
     n_state = sum(cache.layout().counts) + len(cache.layout().metrics)
-    train_calls = {stop - start for start, stop in _calls(options.warm_samples, batch)}
+    train_calls = {(stop - start, min(batch, stop - start))
+                   for start, stop in _calls(options.warm_samples, batch)}
     signatures = [
-        *(StepSignature.train(batched(rows, *input_shape), batched(rows, options.horizon),
-                              n_state) for rows in sorted(train_calls)),
+        *(StepSignature.train(batched(rows, *input_shape, size=size),
+                              batched(rows, options.horizon, size=size), n_state)
+          for rows, size in sorted(train_calls)),
         StepSignature.test(batched(val_rows, *input_shape), batched(val_rows, options.horizon)),
         StepSignature.predict(batched(predict_rows, *input_shape))]
     missing = [s for s in signatures if not (cache.folder / s.file_name()).is_file()]

@@ -36,7 +36,7 @@ def start_model(start, input_shape: tuple[int, ...], options, train_rows: int = 
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
     if they do not load. From a weights file, on JAX, that is the saved state on compiled
     steps (train/compiled_steps.py) where they apply to the fine-tune of ``train_rows``
-    samples, else a Keras model."""
+    samples (none given: a Keras model, which predicts as Keras does), else a Keras model."""
     if isinstance(start, str | Path):
         from train import backend
 
