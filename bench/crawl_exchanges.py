@@ -25,9 +25,9 @@ PAIRS = ("ADAETH", "BNBETH", "XRPETH")
 
 def main() -> int:
     from coinlstm import db
-    from crawl.binance import RetryPolicy
     from crawl.crawler import crawl_market
     from crawl.replay import ReplayServer
+    from crawl.retry import RetryPolicy
     from crawl.sources import open_source
 
     if not all((SHARED / f"{pair}.csv").is_file() for pair in PAIRS):

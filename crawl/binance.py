@@ -5,7 +5,9 @@ and knows nothing of the per-minute request weight. :class:`BinanceClient` keeps
 weight (``X-MBX-USED-WEIGHT-1M``) under a share of the limit that exchangeInfo announces,
 honours every ``Retry-After`` (no request leaves before it has passed), retries transient
 failures with a capped exponential backoff, and then gives up with a one-line
-:class:`~coinlstm.core.errors.ExchangeUnavailable`. Every request goes to the configured base URL
+:class:`~coinlstm.core.errors.ExchangeUnavailable`: the rules of every source
+(:class:`crawl.retry.Retrier`), fed by this client's translation of python-binance's
+errors. Every request goes to the configured base URL
 (real Binance by default, the replay server in tests), never elsewhere.
 
 One client serves every thread of a concurrent crawl: the weight budget and the
@@ -20,12 +22,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import ExchangeUnavailable
 from coinlstm.core.klines import check_interval, klines_from_page
-from crawl.gate import GateCounters, RequestGate, WeightBudget, pool_for_threads
+from crawl.gate import GateCounters, WeightBudget, pool_for_threads
+from crawl.retry import (
+    RateLimited,
+    Refused,
+    Retrier,
+    RetryPolicy,
+    Transient,
+    retry_after_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,42 +45,6 @@ CALL_WEIGHTS = {"ping": 1, "time": 1, "exchangeInfo": 20, "klines": 2}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: While the server's clock rate is unknown, sleep at most this long between clock checks.
 _CLOCK_PROBE_SECONDS = 2.0
-
-
-class BadReply(ExchangeUnavailable):
-    """The exchange answered, every time, with klines that break a rule: that pair's data
-    cannot be trusted now, but the exchange itself is up (the crawl goes on with the next
-    pair)."""
-
-
-def given_up(label: str, failures: int, reason: str, bad_reply: bool) -> ExchangeUnavailable:
-    """The one-line failure once every attempt at ``label`` failed: BadReply when the last
-    reply broke the kline rules, else ExchangeUnavailable (every source's retry loop)."""
-    if bad_reply:
-        return BadReply(f"{label} sent a bad reply {failures} times, giving up; last: {reason}")
-    return ExchangeUnavailable(f"{label} failed {failures} times, giving up; last: {reason}")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try. Defaults: 5 attempts with 0.5+1+2+4 s of backoff in between.
-
-    Rate-limit replies (429/418) are not failures: their ``Retry-After`` is waited out, up to
-    ``max_rate_limit_waits`` times per call, unless it asks for more than
-    ``max_retry_after`` seconds (a long ban is better reported than slept through).
-    """
-
-    attempts: int = 5
-    first_backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_rate_limit_waits: int = 20
-    max_retry_after: float = 300.0
-    #: Share of the announced REQUEST_WEIGHT limit the client allows itself.
-    weight_share: float = 0.8
-
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
-        return min(self.first_backoff * 2 ** (failures - 1), self.max_backoff)
 
 
 class BinanceClient(GateCounters):
@@ -98,9 +71,11 @@ class BinanceClient(GateCounters):
         # may overwrite: each thread's own last reply is noted here, by a session hook.
         self._local = threading.local()
         self.client.session.hooks["response"].append(self._note_response)
-        #: Retry-After pauses and the counters (requests sent, transient failures retried,
-        #: 429/418 replies waited out and waits for a new minute), for every thread.
-        self.gate = RequestGate()
+        #: The shared retry rules; its gate holds the Retry-After pauses and the counters
+        #: (requests sent, transient failures retried, 429/418 replies waited out and waits
+        #: for a new minute), for every thread.
+        self.retrier = Retrier(self.retry)
+        self.gate = self.retrier.gate
         self.budget = WeightBudget()
         self.weight_limit: int | None = None
         self._clock_lock = threading.Lock()
@@ -159,82 +134,36 @@ class BinanceClient(GateCounters):
         return max(1, min(share, self.weight_limit - 3))
 
     def _call(self, endpoint: str, send, check_weight: bool = True, check=None):
-        """Send one API call, waiting out rate limits and retrying transient failures; with
-        ``check``, a reply it refuses (ValueError) is one more transient failure, and its
-        value is what the call returns."""
-        from binance.exceptions import BinanceAPIException, BinanceRequestException
-        from requests import RequestException
-
-        failures = rate_limited = 0
-        bad_reply = False
-        while True:
-            try:
-                result = self._send(endpoint, send, check_weight)
-            except BinanceAPIException as exc:
-                status = exc.status_code
-                if status in (429, 418):
-                    rate_limited += 1
-                    self._obey_retry_after(endpoint, exc, rate_limited)
-                    continue
-                if status < 500:
-                    raise ExchangeUnavailable(
-                        f"{self._url(endpoint)} refused the request: HTTP {status}, "
-                        f"code {exc.code}: {exc.message}") from None
-                reason, bad_reply = f"HTTP {status}", False
-            except BinanceRequestException:
-                reason, bad_reply = "invalid JSON in the reply (cut off?)", False
-            except RequestException as exc:
-                reason, bad_reply = _network_reason(exc, self.timeout), False
-            else:
-                if check is None:
-                    return result
-                try:
-                    return check(result)
-                except ValueError as exc:
-                    reason = str(exc)
-                    bad_reply = True
-            failures += 1
-            if failures >= self.retry.attempts:
-                raise given_up(self._url(endpoint), failures, reason, bad_reply) from None
-            pause = self.retry.backoff(failures)
-            self.gate.count_retry()
-            log.debug("%s: %s; retry %d/%d in %.1f s", self._url(endpoint), reason,
-                        failures, self.retry.attempts - 1, pause)
-            time.sleep(pause)
+        """Send one API call under the shared retry rules; with ``check``, a reply it refuses
+        (ValueError) is one more transient failure, and its value is what the call returns."""
+        return self.retrier.call(self._url(endpoint),
+                                 lambda: self._send(endpoint, send, check_weight),
+                                 check=check, gated=False)
 
     def _send(self, endpoint: str, send, check_weight: bool):
         """One request: its weight reserved in the shared budget before it leaves (waiting for
-        room, and for any Retry-After), and settled with the weight its reply reports."""
+        room, then for any Retry-After), settled with the weight its reply reports, and
+        python-binance's errors told in the retry rules' terms."""
+        from binance.exceptions import BinanceAPIException, BinanceRequestException
+        from requests import RequestException
+
         ticket = self.budget.reserve(CALL_WEIGHTS[endpoint],
                                      self._wait_for_minute if check_weight else None)
         self._local.response = None
         try:
             self.gate.wait_unblocked()
             return send()
+        except BinanceAPIException as exc:
+            raise _told(exc) from None
+        except BinanceRequestException:
+            raise Transient("invalid JSON in the reply (cut off?)") from None
+        except RequestException as exc:
+            raise Transient(_network_reason(exc, self.timeout)) from None
         finally:
             self.budget.settle(ticket, _used_weight(self._local.response))
 
     def _note_response(self, response, *args, **kwargs):
         self._local.response = response
-
-    def _obey_retry_after(self, endpoint: str, exc, times: int) -> None:
-        headers = getattr(exc.response, "headers", {}) or {}
-        try:
-            wait = float(headers.get("Retry-After", ""))
-        except ValueError:
-            wait = self.retry.backoff(times)  # no usable Retry-After: back off instead
-        if wait > self.retry.max_retry_after:
-            raise ExchangeUnavailable(
-                f"{self._url(endpoint)} answered HTTP {exc.status_code} and asks to wait "
-                f"{wait:.0f} s (over {self.retry.max_retry_after:.0f} s); try later") from None
-        if times > self.retry.max_rate_limit_waits:
-            raise ExchangeUnavailable(
-                f"{self._url(endpoint)} answered HTTP {exc.status_code} {times} times in a "
-                "row; giving up") from None
-        log.debug("%s: HTTP %d, waiting %.1f s as Retry-After asks", self._url(endpoint),
-                    exc.status_code, wait)
-        # Measured from the reply's arrival, so no request of any thread leaves earlier.
-        self.gate.pause_all(wait)
 
     def _wait_for_minute(self, weight: int) -> None:
         """The budget has no room for a request of ``weight`` and nothing is in flight: ask
@@ -278,6 +207,17 @@ class BinanceClient(GateCounters):
                 if real_ms >= 1000:
                     self._clock_rate = max(0.5, (server_ms - self._clock[1]) / real_ms)
             self._clock = (now, server_ms)
+
+
+def _told(exc) -> Exception:
+    """A python-binance API error in the retry rules' terms: 429/418 a rate limit, another
+    4xx a refusal, a 5xx a transient failure."""
+    status = exc.status_code
+    if status in (429, 418):
+        return RateLimited(status, retry_after_seconds(getattr(exc.response, "headers", None)))
+    if status < 500:
+        return Refused(f"HTTP {status}, code {exc.code}: {exc.message}")
+    return Transient(f"HTTP {status}")
 
 
 def _used_weight(response) -> int | None:

@@ -47,6 +47,7 @@ from coinlstm.core.klines import (
     ms_to_utc,
     parse_time,
 )
+from crawl.retry import BadReply, RetryPolicy
 from crawl.sources import SourcePair
 
 log = logging.getLogger(__name__)
@@ -204,8 +205,6 @@ def _crawl_pairs(crawl: _PairCrawl, pairs: list[tuple[str, int]], workers: int
     """Crawl ``pairs`` (symbol, coin id), ``workers`` at a time; the pairs skipped for bad
     replies and why, in the pairs' order. Any other error stops the crawl and is raised once
     the running pairs have stopped (a signal's exception in the waiting thread too)."""
-    from crawl.binance import BadReply
-
     if not pairs:
         return {}
     failed: dict[str, str] = {}
@@ -353,7 +352,6 @@ def run(args: argparse.Namespace) -> int:
     market = check_market(args.market)
     source.check_interval(args.interval)
 
-    from crawl.binance import RetryPolicy
     from crawl.sources import open_source
 
     client = open_source(source.name, args.settings.exchange_url,

@@ -9,7 +9,7 @@ rules (and the counters the crawl summary reports) for all threads, and Binance'
 adds one :class:`WeightBudget`.
 
 The rules themselves (what a 429 is, when to give up) stay with the sources
-(crawl/binance.py, crawl/sources/retrying.py); this only makes them hold across threads.
+(crawl/retry.py); this only makes them hold across threads.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ import logging
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import check_symbol
-from crawl.binance import BinanceClient, RetryPolicy
+from crawl.binance import BinanceClient
+from crawl.retry import RetryPolicy
 from crawl.sources import SourcePair
 from crawl.sources.retrying import CountedSource
 

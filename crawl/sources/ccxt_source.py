@@ -8,7 +8,7 @@ way into DECIMAL(38, 8); here a reply's numbers are kept as their JSON text (ccx
 (``exchange.number = str``). ccxt raises on a
 429 but does not wait for its ``Retry-After`` and takes a cut-off reply for an empty one;
 here the reply's status and headers are noted (``on_rest_response``), a body that is not
-complete JSON is a failure to retry, and :class:`crawl.sources.retrying.Retrier` applies
+complete JSON is a failure to retry, and :class:`crawl.retry.Retrier` applies
 the Binance crawl's rules. ccxt's own rate limiter (``rateLimit`` ms between requests)
 stays on.
 
@@ -26,17 +26,16 @@ import threading
 from urllib.parse import urlsplit
 
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
-from crawl.binance import RetryPolicy
-from crawl.sources import TRADING, SourcePair
-from crawl.sources.retrying import (
-    CountedSource,
+from crawl.retry import (
     RateLimited,
     Refused,
     Retrier,
+    RetryPolicy,
     Transient,
-    date_header_ms,
     retry_after_seconds,
 )
+from crawl.sources import TRADING, SourcePair
+from crawl.sources.retrying import CountedSource, date_header_ms
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

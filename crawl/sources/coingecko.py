@@ -25,10 +25,11 @@ from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import klines_from_page
-from crawl.binance import RetryPolicy
+from crawl import retry as retrying
 from crawl.gate import pool_for_threads
-from crawl.sources import TRADING, SourcePair, make_kline, retrying
-from crawl.sources.retrying import CountedSource, Retrier, date_header_ms
+from crawl.retry import Retrier, RetryPolicy
+from crawl.sources import TRADING, SourcePair, make_kline
+from crawl.sources.retrying import CountedSource, date_header_ms
 
 API = "/api/v3"
 DAY_MS = INTERVAL_MS["1d"]

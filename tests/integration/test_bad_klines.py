@@ -18,10 +18,11 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core import klines
-from crawl.binance import BinanceClient, RetryPolicy
+from crawl.binance import BinanceClient
 from crawl.crawler import crawl_market
 from crawl.klinefiles import describe_file, read_klines
 from crawl.replay import ReplayServer
+from crawl.retry import RetryPolicy
 from tests.helpers import REPO, read_csv_rows, run_cli, write_sample
 from tests.tamper_proxy import ALTERATIONS, Tamper, TamperProxy
 

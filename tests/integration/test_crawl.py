@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app.demo import END_OPEN_MS
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
-from crawl.binance import BinanceClient, RetryPolicy
+from crawl.binance import BinanceClient
 from crawl.crawler import crawl_market
 from crawl.replay import Faults, ReplayServer
+from crawl.retry import RetryPolicy
 from tests.helpers import (
     ETH_PAIRS,
     HOUR_MS,

@@ -17,9 +17,10 @@ import pytest
 from coinlstm import db
 from coinlstm.app.demo import END_OPEN_MS
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
-from crawl.binance import BinanceClient, RetryPolicy
+from crawl.binance import BinanceClient
 from crawl.crawler import crawl_market
 from crawl.replay import Faults
+from crawl.retry import RetryPolicy
 from crawl.sources import open_source
 from tests.helpers import HOUR_MS, write_csv
 from tests.synthetic import write_wide_market

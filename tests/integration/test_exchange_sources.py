@@ -15,8 +15,8 @@ import pytest
 from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
-from crawl.binance import RetryPolicy
 from crawl.replay import Faults
+from crawl.retry import RetryPolicy
 from crawl.sources import open_source
 from tests.helpers import EXCHANGE_MARKETS, as_source_rows, write_exchange_market
 

@@ -83,8 +83,7 @@ def test_coingecko_granularity_follows_the_range():
 
 def test_the_retry_rules_of_the_other_sources():
     from coinlstm.core.errors import ExchangeUnavailable
-    from crawl.binance import BadReply, RetryPolicy
-    from crawl.sources.retrying import RateLimited, Refused, Retrier, Transient
+    from crawl.retry import BadReply, RateLimited, Refused, Retrier, RetryPolicy, Transient
 
     quick = RetryPolicy(attempts=3, first_backoff=0.0, max_backoff=0.0)
     replies = iter([Transient("HTTP 502"), RateLimited(429, 0.0), [1, 2]])
