@@ -8,8 +8,8 @@ over everything we send. So one :class:`RequestGate` per candle source holds the
 rules (and the counters the crawl summary reports) for all threads, and Binance's client
 adds one :class:`WeightBudget`.
 
-The rules themselves (what a 429 is, when to give up) stay with the sources
-(crawl/retry.py); this only makes them hold across threads.
+The rules themselves (what a 429 is, when to give up) live once, for every source,
+in crawl/retry.py; this only makes them hold across threads.
 """
 
 from __future__ import annotations
