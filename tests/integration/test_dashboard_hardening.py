@@ -230,6 +230,8 @@ def test_head_is_get_without_a_body_and_405_says_what_is_allowed(served):
             assert headers["allow"] == "GET, HEAD", (method, path)
     status, headers, _ = request(served, "/logout")
     assert status == 405 and headers["allow"] == "POST"
+    status, headers, _ = request(served, "/login", "PUT")
+    assert status == 405 and headers["allow"] == "GET, HEAD, POST"
 
 
 def test_the_404_does_not_echo_what_it_was_sent(served):
@@ -313,16 +315,18 @@ def test_stored_text_is_escaped_everywhere(tmp_path):
     url = _database(tmp_path)
     short = XSS[:16]  # the 16-character columns
     _update(url, db.coin_info, {"status": XSS[:20]})
+    _update(url, db.coin_info, {"symbol": XSS[:20]}, db.coin_info.c.symbol == "SYN002ETH")
     _update(url, db.historical_price_predictions, {"model": XSS[:32], "target": short})
     _update(url, db.historical_train, {"model": XSS[:32], "target": short, "backend": short,
                                        "run_id": XSS, "settings": json.dumps({XSS: XSS})})
     _update(url, db.job_runs, {"executor": short, "host": XSS, "status": short,
+                               "market": short, "reason": XSS[:200],
                                "failures": json.dumps({XSS: XSS})})
     _update(url, db.track_records, {"verdict": short})
     server = Served("--db", url)
     try:
         model, target = quote(XSS[:32]), quote(short)
-        for path in ("/market/ETH", "/runs", "/pair/SYN001ETH", "/pair/SYN002ETH",
+        for path in ("/market/ETH", "/runs", "/pair/SYN001ETH", "/runs?limit=1",
                      f"/pair/SYN001ETH?model={model}&target={target}"):
             status, headers, page = request(server, path)
             assert status in (200, 422), path

@@ -28,37 +28,37 @@ MAX_DAYS = 90
 MAX_RUNS = 500
 
 
-def site(request: Request) -> Site:
+def current_site(request: Request) -> Site:
     """The dashboard the request is served by (``app.state.site``)."""
     return request.app.state.site
 
 
-def exchange(request: Request, exchange: str | None = Query(  # noqa: A002
+def asked_exchange(request: Request, exchange: str | None = Query(
         None, pattern=EXCHANGE_NAME, examples=[DEFAULT_EXCHANGE],
         description=f"one of {', '.join(EXCHANGES)}; default the server's "
                     f"(serve --exchange, else {DEFAULT_EXCHANGE})")) -> str:
     """The exchange asked, else the server's default; 422 for one we do not know."""
     if exchange is None:
-        return site(request).default_exchange
+        return current_site(request).default_exchange
     try:
         return exchange_named(exchange).name
     except BadInput as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-def interval(interval: str = Query(DEFAULT_INTERVAL, examples=["1h"])) -> str:
+def checked_interval(interval: str = Query(DEFAULT_INTERVAL, examples=["1h"])) -> str:
     if interval not in INTERVAL_MS:
         raise HTTPException(422, f"invalid interval {interval[:20]!r}: choose one of "
                                  f"{', '.join(INTERVAL_MS)}")
     return interval
 
 
-def market(market: str = PathParam(pattern=MARKET, examples=["ETH"])) -> str:
+def market_path(market: str = PathParam(pattern=MARKET, examples=["ETH"])) -> str:
     return market
 
 
-def pair(symbol: Annotated[str, PathParam(pattern=SYMBOL, examples=["ADAETH"])],
-         exchange: Annotated[str, Depends(exchange)]) -> tuple[str, str]:
+def checked_pair(symbol: Annotated[str, PathParam(pattern=SYMBOL, examples=["ADAETH"])],
+                 exchange: Annotated[str, Depends(asked_exchange)]) -> tuple[str, str]:
     """(symbol, exchange): the symbol checked by its exchange's form (422 otherwise:
     ``ADA_ETH`` is no Binance symbol)."""
     try:
@@ -67,10 +67,10 @@ def pair(symbol: Annotated[str, PathParam(pattern=SYMBOL, examples=["ADAETH"])],
         raise HTTPException(422, str(exc)) from None
 
 
-SiteDep = Annotated[Site, Depends(site)]
-Exchange = Annotated[str, Depends(exchange)]
-Interval = Annotated[str, Depends(interval)]
-Market = Annotated[str, Depends(market)]
-Pair = Annotated[tuple[str, str], Depends(pair)]
+SiteDep = Annotated[Site, Depends(current_site)]
+Exchange = Annotated[str, Depends(asked_exchange)]
+Interval = Annotated[str, Depends(checked_interval)]
+Market = Annotated[str, Depends(market_path)]
+Pair = Annotated[tuple[str, str], Depends(checked_pair)]
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS)]
 Limit = Annotated[int, Query(ge=1, le=MAX_RUNS)]

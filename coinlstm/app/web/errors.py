@@ -21,6 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coinlstm.app.web import views
@@ -55,8 +56,8 @@ def install(app: FastAPI, site: Site, hosts: AllowedHosts) -> None:
             message = f"no such page: {path}" if _SHOWN_PATH.fullmatch(path) else \
                 "no such page"
         headers = dict(exc.headers or {})
-        if "Allow" in headers and "GET" in headers["Allow"].split(", "):
-            headers["Allow"] += ", HEAD"  # the shield answers HEAD wherever GET is
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
         return site.failure(request, exc.status_code, message, headers or None)
 
     async def not_found(request: Request, exc: views.NotFound) -> Response:
@@ -115,6 +116,17 @@ class Shield:
             if not started:
                 await self.site.failure(connection, 500, "internal error")(
                     scope, receive, shielded)
+
+
+def _allowed(request: Request) -> str:
+    """The methods some route answers on the request's path (``Allow``), each tried against
+    the routes; HEAD wherever GET is, as the shield answers it."""
+    allowed = [method for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                      for route in request.app.router.routes)]
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")
+    return ", ".join(allowed)
 
 
 def _secure(headers: MutableHeaders) -> None:
