@@ -204,11 +204,14 @@ def test_bad_stored_values_show_a_placeholder(tmp_path):
     _update(url, db.historical_train, {"settings": "[1, 2]", "time_create": huge // 1000})
     server = Served("--db", url)
     try:
-        for path in ("/market/ETH", "/runs", "/pair/SYN001ETH", "/pair/SYN002ETH", *API):
+        for path in ("/market/ETH", "/runs", "/pair/SYN001ETH", "/pair/SYN002ETH", *API,
+                     "/api/pairs/SYN002ETH/history"):
             status, _, body = request(server, path)
             assert status == 200, (path, body[:300])
         runs = json.loads(request(server, "/api/runs")[2])
         assert runs[0]["started"] is None and runs[0]["failures"] == {}
+        history = json.loads(request(server, "/api/pairs/SYN002ETH/history")[2])
+        assert history["next"]["time"] is None  # the huge openTime_next
         model = json.loads(request(server, "/api/pairs/SYN002ETH/model")[2])
         assert model["settings"] == {} and model["trained"] is None
         assert "<td>-</td>" in request(server, "/runs")[2]
