@@ -1,7 +1,8 @@
 """``coinlstm serve``: the read-only dashboard and JSON API (coinlstm/app/web).
 
-Loopback by default. Any other address refuses to start without a token (``--token`` or
-COINLSTM_SERVE_TOKEN), and with one every request must carry it.
+Loopback by default. Any other address refuses to start without a token (``--token``,
+``--token-file`` or COINLSTM_SERVE_TOKEN), and with one every request must carry it. Only
+the Host names of the bind address, localhost and ``--allowed-hosts`` are answered.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "needs a token)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="port (default %(default)s; 0 picks a free one)")
-    parser.add_argument("--token", default=None, metavar="T",
-                        help=f"access token every request must carry (env "
-                             f"{config.ENV_SERVE_TOKEN})")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--token", default=None, metavar="T",
+                       help=f"access token every request must carry (shows in ps: prefer "
+                            f"--token-file or env {config.ENV_SERVE_TOKEN})")
+    given.add_argument("--token-file", default=None, metavar="PATH",
+                       help="read the access token from this file (its first line)")
+    parser.add_argument("--allowed-hosts", default=None, metavar="NAMES",
+                        help=f"comma-separated Host names answered besides the bind address "
+                             f"and localhost, e.g. a reverse proxy's (env "
+                             f"{config.ENV_SERVE_ALLOWED_HOSTS})")
     parser.add_argument("--exchange", default=None, choices=tuple(EXCHANGES), type=str.lower,
                         help=f"the exchange the pages show and the API answers for when a "
                              f"request names none (?exchange=; env {config.ENV_EXCHANGE}; "
@@ -43,13 +51,39 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(flag: str | None, env: dict | None = None) -> str | None:
-    """The token: flag > environment; an empty one counts as none."""
+def resolve_token(flag: str | None, env: dict | None = None,
+                  file: str | None = None) -> str | None:
+    """The token: --token > --token-file > environment; an empty one counts as none."""
     env = os.environ if env is None else env
-    token = flag or env.get(config.ENV_SERVE_TOKEN) or None
+    token = flag or (read_token_file(file) if file else None) \
+        or env.get(config.ENV_SERVE_TOKEN) or None
     if token is not None and len(token) < 8:
         raise BadInput("the token must have at least 8 characters")
     return token
+
+
+def read_token_file(path: str) -> str:
+    """The first line of ``path``, stripped; BadInput when it cannot be read or is empty."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.readline(4096).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read --token-file {path}: "
+                       f"{getattr(exc, 'strerror', None) or exc}") from None
+    if not token:
+        raise BadInput(f"--token-file {path} holds no token")
+    return token
+
+
+def allowed_hosts(host: str, flag: str | None, env: dict | None = None):
+    """The Host names answered: the bind address, localhost (and loopback's addresses for
+    a loopback bind), and those of ``--allowed-hosts`` and the environment."""
+    from coinlstm.app.web.hosts import AllowedHosts
+
+    env = os.environ if env is None else env
+    names = [name for given in (flag, env.get(config.ENV_SERVE_ALLOWED_HOSTS))
+             for name in (given or "").split(",") if name.strip()]
+    return AllowedHosts(host, tuple(names))
 
 
 def check_bind(host: str, port: int, token: str | None) -> None:
@@ -62,9 +96,10 @@ def check_bind(host: str, port: int, token: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    token = resolve_token(args.token)
+    token = resolve_token(args.token, file=args.token_file)
     check_bind(args.host, args.port, token)
-    serve(args.settings.db_url, args.host, args.port, token, args.settings.exchange)
+    hosts = allowed_hosts(args.host, args.allowed_hosts)
+    serve(args.settings.db_url, args.host, args.port, token, args.settings.exchange, hosts)
     return 0
 
 
@@ -83,9 +118,10 @@ def database_problem(engine) -> str | None:
 
 
 def serve(db_url: str, host: str, port: int, token: str | None,
-          exchange: str = config.DEFAULT_EXCHANGE) -> None:
+          exchange: str = config.DEFAULT_EXCHANGE, hosts=None) -> None:
     """Serve until interrupted; prints the URL once the socket is bound. ``exchange``: the
-    one shown when a request names none."""
+    one shown when a request names none; ``hosts``: the Host names answered (default: the
+    bind address's and localhost, :func:`allowed_hosts`)."""
     import socket
 
     import uvicorn
@@ -93,7 +129,7 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     from coinlstm.app.web.server import create_app
     from coinlstm.db import describe_url
 
-    app = create_app(db_url, token, exchange)
+    app = create_app(db_url, token, exchange, hosts or allowed_hosts(host, None))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

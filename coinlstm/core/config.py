@@ -20,6 +20,8 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: The dashboard's access token (coinlstm serve --token): required to bind beyond loopback.
 ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
+#: Host names the dashboard answers to besides its bind address and localhost (comma list).
+ENV_SERVE_ALLOWED_HOSTS = "COINLSTM_SERVE_ALLOWED_HOSTS"
 #: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"

@@ -37,10 +37,16 @@ class NotFound(LookupError):
 @lru_cache(maxsize=4096)
 def iso(ms: int | None) -> str | None:
     """UTC time of a ms timestamp as the pages and the API show it (cached: a market's pairs
-    share their candle times)."""
+    share their candle times).
+
+    A stored time no calendar can show (years beyond 9999, a value that is no number) is
+    None, shown as '-': one bad row never takes a page down."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, TypeError, ValueError):
+        return None
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
@@ -281,30 +287,39 @@ def model_info(conn: sa.Connection, coin: sa.Row, interval: str) -> dict:
     if row is None:
         return {"symbol": symbol, "exchange": exchange, "interval": interval,
                 "trained": None}
-    try:
-        settings = json.loads(row.settings) if row.settings else {}
-    except ValueError:
-        settings = {}
+    settings = _json_object(row.settings)
     metrics = {key: _round(getattr(row, key)) for key in (
         "RMSE", "naive_RMSE", "MAE", "naive_MAE", "skill", "direction_accuracy", "shrinkage",
         "shrinkage_t", "train_seconds")}
     return {"symbol": symbol, "exchange": exchange, "interval": interval,
-            "trained": iso(row.time_create * 1000),
+            "trained": iso(_ms(row.time_create)),
             "run_id": row.run_id, "model": row.model, "target": row.target,
             "backend": row.backend, "settings": settings, "test_slice": metrics,
             "samples": {"train": row.n_train, "validation": row.n_val, "test": row.n_test},
             "epochs_run": row.epochs_run, "last_candle": iso(row.openTime_last)}
 
 
-def run_entry(run: sa.Row) -> dict:
+def _json_object(text: str | None) -> dict:
+    """A stored JSON object (settings, failures); {} for none, for bad JSON, or for JSON
+    that is no object (a list), so the pages can always list its items."""
     try:
-        failures = json.loads(run.failures) if run.failures else {}
-    except ValueError:
-        failures = {}
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _ms(seconds) -> int | float | None:
+    """A stored time in seconds as ms (for :func:`iso`), or None."""
+    return None if seconds is None else seconds * 1000
+
+
+def run_entry(run: sa.Row) -> dict:
+    failures = _json_object(run.failures)
     exchange, market = split_job_name(run.market)
     return {"run_id": run.run_id, "market": market, "exchange": exchange,
             "executor": run.executor,
-            "host": run.host, "started": iso(run.time_start * 1000),
+            "host": run.host, "started": iso(_ms(run.time_start)),
             "duration_s": None if run.time_end is None else run.time_end - run.time_start,
             "status": run.status, "pairs_ok": run.pairs_ok, "pairs_failed": run.pairs_failed,
             "failures": failures}
