@@ -44,13 +44,13 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
+from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
 from train.scoring import (
     add_interval_skill,
@@ -117,7 +117,7 @@ def parse_models(text: str) -> list[str]:
     return names
 
 
-def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptions:
+def model_options(name: str, passed: TrainConfig, fold_size: int) -> TrainConfig:
     """The options a model name stands for (a preset's or a zoo network's; a fit-free
     forecaster such as naive: the passed target, for its folds)."""
     return forecasters.get(name).configure(replace(passed, test_size=fold_size))
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         "schedules": [schedule.name for schedule in schedules],
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
-        "options": {name: forecasters.get(name).settings(each)
+        "options": {name: forecasters.get(name).reported_options(each)
                     for name, each in options.items()},
         "backend": passed.backend_name(settings),
         "pairs": [pair.symbol for pair in pairs],

@@ -24,11 +24,11 @@ import numpy as np
 
 from coinlstm import db
 from coinlstm.app.executors import FAILED, OK, Executor, Outcome
-from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
+from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
 from train.scoring import case_record
 from train.walkforward import fold_datasets
@@ -41,7 +41,7 @@ class EvalTask:
     coin_id: int
     symbol: str
     model: str
-    options: TrainOptions
+    options: TrainConfig
     repeat: int
     folds: int
     fold_size: int
@@ -92,10 +92,7 @@ class EvalTask:
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalTask:
-        options = dict(data["options"])
-        if options.get("with_pairs") is not None:
-            options["with_pairs"] = tuple(options["with_pairs"])
-        return cls(**{**data, "options": TrainOptions(**options),
+        return cls(**{**data, "options": TrainConfig.from_dict(data["options"]),
                       "imports": tuple(data.get("imports", ()))})
 
 
