@@ -1,0 +1,67 @@
+"""--layers N end to end: the saved network has N recurrent layers, a changed depth refits
+from scratch, a warm run rebuilds the saved depth, and a warm fine-tune is capped by --epochs.
+
+Real parts only: the SYNTHETIC SYNTH1ETH candles of tests/synthetic.py in SQLite, real Keras
+training on JAX (one epoch) in this process through ``train_pair`` (what ``coinlstm train``
+runs), the model loaded back from its files.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from coinlstm.app.pair_job import train_pair
+from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.core import config
+from tests.helpers import TEST_HOME, read_csv_rows
+from tests.integration.test_warm_start import _add_hours
+from tests.trainkit import load_pair
+
+SYMBOL = "SYNTH1ETH"
+ROWS = 700
+#: One epoch, a warm fine-tune of two whole batches that may run 5 epochs (capped by 1).
+TINY = ["--epochs", "1", "--val-size", "240", "--warm-samples", "256", "--warm-epochs", "5",
+        "--units", "8", "--calibration-size", "0", "--backend", "jax"]
+
+
+def _train(url: str, art, coin_id: int, run_id: str, *flags: str) -> dict:
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    options = options_from_args(parser.parse_args([*TINY, *flags]))
+    settings = config.load(db_url=url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
+    return train_pair(settings, coin_id, SYMBOL, options, run_id=run_id).to_dict()
+
+
+def _recurrent_layers(url: str, art) -> list[str]:
+    from predict.artifacts import load_model
+
+    settings = config.load(db_url=url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
+    loaded = load_model(settings, SYMBOL)
+    return [type(layer).__name__ for layer in loaded.model.layers
+            if type(layer).__name__ in ("LSTM", "GRU")]
+
+
+@pytest.mark.slow
+def test_layers_build_that_many_lstms_refit_on_change_and_warm_runs_keep_the_depth(
+        synthetic_candles, sqlite_url, tmp_path):
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", ROWS)
+    later = read_csv_rows(synthetic_candles / f"{SYMBOL}.csv", limit=ROWS + 3)[ROWS:]
+    art = tmp_path / "art"
+
+    one = _train(sqlite_url, art, coin_id, "r1", "--layers", "1")
+    assert one["fit"] == "full" and _recurrent_layers(sqlite_url, art) == ["LSTM"]
+
+    _add_hours(sqlite_url, coin_id, later[:1])
+    three = _train(sqlite_url, art, coin_id, "r2", "--layers", "3")
+    assert (three["fit"], three["fit_reason"]) == ("full", "settings changed: layers 1 -> 3")
+    assert _recurrent_layers(sqlite_url, art) == ["LSTM"] * 3
+
+    # The next hour fine-tunes the 3-layer model (no fallback: the saved weights load into
+    # the depth rebuilt from the settings), at most --epochs 1 epoch, not --warm-epochs 5.
+    _add_hours(sqlite_url, coin_id, later[1:2])
+    warm = _train(sqlite_url, art, coin_id, "r3", "--layers", "3")
+    assert (warm["fit"], warm["fit_note"]) == ("warm", False), warm["fit_reason"]
+    assert warm["epochs_run"] == 1
+    assert _recurrent_layers(sqlite_url, art) == ["LSTM"] * 3
