@@ -46,6 +46,7 @@ from coinlstm.app.evaluate_sweep import (
     parse_sweeps,
     point_columns,
     same_for_every_point,
+    summarise_points,
     summarise_sweep,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
@@ -264,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(cases, labels)
     per_pair = pair_medians(cases, labels)
     per_value = summarise_sweep(cases, sweeps, labels, taken)
+    per_point = summarise_points(cases, points, labels, taken) if len(sweeps) > 1 else []
     bands = summarise_bands(cases, labels, levels)
     differences = schedule_differences(cases, labels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
@@ -281,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         "wall_seconds": round(finished - started, 2),
         "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
         "schedule_differences": differences,
-        "sweep": {"options": sweeps, "per_value": per_value},
+        "sweep": {"options": sweeps, "per_value": per_value, "per_point": per_point},
         "per_model_bands": bands,
         "per_pair_median_coverage": {
             label: pair_medians(cases, labels, coverage)
@@ -302,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_schedules(differences))
     print(format_bands(bands, labels))
     if sweeps:
-        print(format_sweep(per_value))
+        print(format_sweep(per_value, per_point))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / HOURS_FILE}, {out / 'skill.png'}, "

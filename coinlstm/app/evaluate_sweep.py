@@ -81,24 +81,40 @@ def point_columns(point: Point, taken: Sequence[str]) -> dict[str, Any]:
 def summarise_sweep(cases: list[dict], sweeps: dict[str, list[Any]], labels: list[str],
                     taken: Sequence[str]) -> dict[str, list[dict]]:
     """Per swept option: one row per (value, model) with describe()'s statistics of skill
-    over its cases (NaN-free: a case without skill is left out)."""
-    import pandas as pd
-
+    over its cases (with several options: over every value of the others)."""
     summary: dict[str, list[dict]] = {}
     for name, values in sweeps.items():
         key = column(name, taken)
-        rows = []
-        for value, model in itertools.product(values, labels):
-            skills = pd.Series([c["skill"] for c in cases if c["model"] == model
-                                and key in c and c[key] == value and c["skill"] is not None],
-                               dtype=float)
-            if skills.empty:
-                continue
-            described = skills.describe()
-            rows.append({"value": value, "model": model,
-                         **{stat: _plain(described.get(stat)) for stat in STATISTICS}})
-        summary[name] = rows
+        rows = [{"value": value, "model": model,
+                 **_described([c for c in cases if c["model"] == model and key in c
+                               and c[key] == value])}
+                for value, model in itertools.product(values, labels)]
+        summary[name] = [row for row in rows if row["count"]]
     return summary
+
+
+def summarise_points(cases: list[dict], points: list[Point], labels: list[str],
+                     taken: Sequence[str]) -> list[dict]:
+    """One row per (grid point, model) with describe()'s statistics of skill: the grid's
+    every combination (``summarise_sweep`` pools the other options' values)."""
+    rows = []
+    for point, model in itertools.product(points, labels):
+        columns = point_columns(point, taken)
+        chosen = [c for c in cases if c["model"] == model
+                  and all(key in c and c[key] == value for key, value in columns.items())]
+        rows.append({"point": dict(point), "model": model, **_described(chosen)})
+    return [row for row in rows if row["count"]]
+
+
+def _described(cases: list[dict]) -> dict[str, Any]:
+    """pandas' describe() of the cases' skill (a case without skill is left out)."""
+    import pandas as pd
+
+    skills = pd.Series([c["skill"] for c in cases if c["skill"] is not None], dtype=float)
+    if skills.empty:
+        return {"count": 0}
+    described = skills.describe()
+    return {stat: _plain(described.get(stat)) for stat in STATISTICS}
 
 
 def _plain(value: Any) -> float | int | None:
@@ -108,16 +124,25 @@ def _plain(value: Any) -> float | int | None:
     return int(value) if float(value).is_integer() and abs(value) < 2 ** 53 else float(value)
 
 
-def format_sweep(summary: dict[str, list[dict]]) -> str:
-    """The printed tables: skill per swept value and model."""
+def format_sweep(summary: dict[str, list[dict]], per_point: list[dict] | None = None) -> str:
+    """The printed tables: skill per swept value and model (and per grid point, when
+    several options form the grid)."""
     parts = []
     for name, rows in summary.items():
-        header = ("value", "model", *STATISTICS)
-        body = [(str(row["value"]), row["model"], str(row["count"]),
-                 *(figure(row[stat], "+.4f") for stat in STATISTICS[1:])) for row in rows]
         parts += ["", f"skill per value of {name} (over pairs, folds and repeats):",
-                  format_table([header, *body])]
+                  _table("value", [(str(row["value"]), row) for row in rows])]
+    if per_point:
+        parts += ["", "skill per grid point:",
+                  _table("point", [(label(tuple(row["point"].items())), row)
+                                   for row in per_point])]
     return "\n".join(parts)
+
+
+def _table(first: str, rows: list[tuple[str, dict]]) -> str:
+    header = (first, "model", *STATISTICS)
+    return format_table([header, *((text, row["model"], str(row["count"]),
+                                    *(figure(row[stat], "+.4f") for stat in STATISTICS[1:]))
+                                   for text, row in rows)])
 
 
 def plot_path(out: Path, name: str) -> Path:
