@@ -216,6 +216,10 @@ def run(args: argparse.Namespace) -> int:
     for each in options.values():
         each.check()
     sweeps = parse_sweeps(args.sweep)
+    if sweeps and len(schedules) > 1:
+        # The warm-vs-full table pairs cases by pair, fold and repeat: one value per pair.
+        raise BadInput("--sweep runs one schedule at a time; give --schedule one of "
+                       f"{', '.join(schedule.name for schedule in schedules)}")
     points = grid(sweeps)
     runs = scheduled(models, schedules)
     configured = configure_runs(runs, passed, points, args.fold_size)

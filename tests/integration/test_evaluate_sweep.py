@@ -61,6 +61,7 @@ def test_a_sweep_runs_every_value_and_summarises_skill_per_value(synthetic_candl
     ("layers=2,5", "--layers must be between 1 and 4, got 5"),
     ("bias_l1", "expected NAME=V1,V2,..."),
     ("interval=1h,4h", "one evaluate run holds it fixed"),
+    ("bias_l1=0,0.1 --schedule full,warm", "--sweep runs one schedule at a time"),
 ])
 def test_a_bad_sweep_is_one_line_exit_2_and_writes_nothing(synthetic_candles, sqlite_url,
                                                            tmp_path, capsys, sweep, words):
@@ -70,8 +71,9 @@ def test_a_bad_sweep_is_one_line_exit_2_and_writes_nothing(synthetic_candles, sq
     before = fingerprint(sqlite_url)
     out = tmp_path / "out"
     capsys.readouterr()
+    sweep, *more = sweep.split()
     code = main(["evaluate", "--db", sqlite_url, "--market", "ETH", "--sweep", sweep,
-                 "--out", str(out)])
+                 "--out", str(out), *more])
     err = capsys.readouterr().err
     assert code == 2, err
     lines = err.strip().splitlines()

@@ -65,3 +65,39 @@ def test_layers_build_that_many_lstms_refit_on_change_and_warm_runs_keep_the_dep
     assert (warm["fit"], warm["fit_note"]) == ("warm", False), warm["fit_reason"]
     assert warm["epochs_run"] == 1
     assert _recurrent_layers(sqlite_url, art) == ["LSTM"] * 3
+
+
+@pytest.mark.slow
+def test_the_regularisers_are_on_their_layers_and_stored_with_the_model(
+        synthetic_candles, sqlite_url, tmp_path):
+    import json
+
+    import sqlalchemy as sa
+
+    from coinlstm import db
+    from predict.artifacts import load_model
+
+    coin_id, _ = load_pair(sqlite_url, synthetic_candles / f"{SYMBOL}.csv", ROWS)
+    art = tmp_path / "art"
+    result = _train(sqlite_url, art, coin_id, "r1", "--model", "gru", "--bias-l1", "0.01",
+                    "--bias-l2", "0.001", "--recurrent-l2", "0.002", "--activity-l1", "1e-05")
+    assert result["status"] == "ok"
+    engine = db.open_database(sqlite_url)
+    with engine.connect() as conn:
+        stored = json.loads(conn.execute(sa.select(db.historical_train.c.settings)).scalar_one())
+    engine.dispose()
+    assert (stored["bias_l1"], stored["bias_l2"], stored["recurrent_l2"],
+            stored["activity_l1"], stored["l1"], stored["layers"]) == (
+        0.01, 0.001, 0.002, 1e-05, 0.0, 2)
+
+    settings = config.load(db_url=sqlite_url, artifacts=art,
+                           env={"COINLSTM_HOME": str(TEST_HOME)})
+    for layer in load_model(settings, SYMBOL).model.layers:
+        layer_config = layer.get_config()
+        assert layer_config["kernel_regularizer"] is None  # --l1/--l2 left at 0
+        bias = layer_config["bias_regularizer"]["config"]
+        assert (bias["l1"], bias["l2"]) == pytest.approx((0.01, 0.001))
+        assert layer_config["activity_regularizer"]["config"]["l1"] == pytest.approx(1e-05)
+        if type(layer).__name__ == "GRU":
+            recurrent = layer_config["recurrent_regularizer"]["config"]
+            assert (recurrent["l1"], recurrent["l2"]) == pytest.approx((0.0, 0.002))
