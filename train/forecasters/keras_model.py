@@ -86,7 +86,7 @@ class Network(Forecaster):
         return self._forecast_with(model, outcome, dataset, options)
 
     def _forecast_with(self, model, outcome: FitOutcome, dataset: Dataset,
-                       options) -> Forecast:
+                       options: TrainConfig) -> Forecast:
         """The fitted ``model``'s forecasts of validation, test and the next candle (one
         predict call), priced with the calibration fitted on the calibration slice."""
         split = dataset.split
