@@ -141,7 +141,8 @@ def format_sweep(summary: dict[str, list[dict]], per_point: list[dict] | None = 
 def _table(first: str, rows: list[tuple[str, dict]]) -> str:
     header = (first, "model", *STATISTICS)
     return format_table([header, *((text, row["model"], str(row["count"]),
-                                    *(figure(row[stat], "+.4f") for stat in STATISTICS[1:]))
+                                    *(figure(row[stat], ".4f" if stat == "std" else "+.4f")
+                                      for stat in STATISTICS[1:]))
                                    for text, row in rows)])
 
 
