@@ -5,7 +5,8 @@ Why it exists: one test slice of 48 hours says little about a model (FORECAST-NO
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
 the statistics over cases (train/scoring.py), the tasks and their processes
-(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py);
+(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
+the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py);
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
