@@ -51,11 +51,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from coinlstm.core.errors import CoinlstmError, one_line
 from train.fit import MIN_DELTA, FitOutcome, batch_per_call, whole_batches
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 #: Bumped when the layout or the executables' calling convention changes.
 FORMAT = 2
@@ -180,12 +184,11 @@ def _layout_of(model) -> Layout:
 # ------------------------------------------------------------------------- the cache
 
 
-def network_key(options, input_shape: tuple[int, ...]) -> str:
+def network_key(options: TrainConfig, input_shape: tuple[int, ...]) -> str:
     """The cache folder's name: a hash of everything the executables depend on (module doc)."""
     parts = {
         **_build_parts(),
-        "network": [options.model, options.units, options.dropout, options.l1, options.l2,
-                    options.horizon, list(input_shape), options.batch_size],
+        "network": [options.network_settings(), list(input_shape), options.batch_size],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -323,7 +326,7 @@ class StepCache:
     """The network's folder of the cache: its layout, and its executables by signature,
     compiled (from a Keras network built on demand) when missing."""
 
-    def __init__(self, folder: Path, options, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, folder: Path, options: TrainConfig, input_shape: tuple[int, ...]) -> None:
         self.folder = folder
         self.options = options
         self.input_shape = input_shape
@@ -533,7 +536,7 @@ class CompiledNetwork:
 
 
 
-def applies(options, cache_root: Path | None) -> bool:
+def applies(options: TrainConfig, cache_root: Path | None) -> bool:
     """Whether this network trains on compiled steps (module doc). The executables' files
     need ``jax.experimental.serialize_executable``: a JAX without it trains with Keras."""
     import importlib.util
@@ -544,8 +547,8 @@ def applies(options, cache_root: Path | None) -> bool:
             and importlib.util.find_spec("jax.experimental.serialize_executable") is not None)
 
 
-def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_rows: int,
-            predict_rows: int) -> list[str]:
+def prepare(input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path | None,
+            val_rows: int, predict_rows: int) -> list[str]:
     """Compile now, where missing, the steps the next warm runs of this network will load:
     a fine-tune of ``options.warm_samples``, a validation slice of ``val_rows`` and a predict
     call of ``predict_rows`` (both padded to whole batches, as train/fit.py pads them). A full
@@ -560,8 +563,8 @@ def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_
         return []
 
 
-def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: int,
-             predict_rows: int) -> list[str]:
+def _prepare(input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path,
+             val_rows: int, predict_rows: int) -> list[str]:
     batch = options.batch_size
     cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
 
@@ -583,7 +586,7 @@ def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: 
     return [signature.file_name() for signature in missing]
 
 
-def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
+def load(start, input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path | None,
          train_rows: int) -> CompiledNetwork | None:
     """The saved network ``start`` on compiled steps, or None where they do not apply (module
     doc). ValueError, KeyError or OSError if the weights file does not hold this network."""
@@ -625,7 +628,8 @@ def _fit_epochs(network: CompiledNetwork, train_inputs: np.ndarray,
 
 
 def fit(model, train_inputs: np.ndarray, train_targets: np.ndarray, val_inputs: np.ndarray,
-        val_targets: np.ndarray, options, cache_root: Path | None) -> FitOutcome | None:
+        val_targets: np.ndarray, options: TrainConfig, cache_root: Path | None
+        ) -> FitOutcome | None:
     """``fit_model`` (train/fit.py) of a built Keras ``model`` on compiled steps, its state
     written back into the model; None where the steps do not apply (the caller fits with
     Keras). Keras' ``fit`` builds the optimizer before its first step: so does this."""
@@ -665,9 +669,9 @@ def _state_variables(model) -> list:
             *model.optimizer.variables]
 
 
-def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
+def fine_tune(network: CompiledNetwork, dataset, options: TrainConfig) -> FitOutcome:
     """train/finetune.py's fine-tune on compiled steps: the starting weights' validation loss
-    (epoch 0), then at most ``options.warm_epochs`` epochs of :func:`_fit_epochs`, and the
+    (epoch 0), then at most ``options.fine_tune_epochs`` epochs of :func:`_fit_epochs`, and the
     starting weights put back when no epoch beats them."""
     split, batch = dataset.split, options.batch_size
     started = time.perf_counter()
@@ -678,7 +682,7 @@ def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
                                                   validation.weights, batch))
     loss, val_loss = _fit_epochs(network, dataset.inputs(split.train),
                                  dataset.scaled_targets(split.train), validation,
-                                 options.warm_epochs, batch, options.patience)
+                                 options.fine_tune_epochs, batch, options.patience)
     outcome = FitOutcome(epochs_run=len(loss),
                          best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else len(loss),
                          train_seconds=0.0, loss=loss, val_loss=val_loss,
