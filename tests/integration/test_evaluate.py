@@ -195,7 +195,8 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
     for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
                          (["--only", "SYNTH1ETH,FOOETH"],
                           "not pairs of market ETH in the database: FOOETH"),
-                         (["--horizon", "4"], "--horizon and --with are not supported")):
+                         (["--with", "BTCETH"], "--with is not supported"),
+                         (["--horizon", "4", "--schedule", "warm"], "full schedule only")):
         done = cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
