@@ -18,7 +18,13 @@ noise per sample), ``persistent`` (h x an AR(1) noise with coefficient 0.98). Po
 returns with coefficient 0.1 and their optimal K-step forecast (a short-memory edge), and
 returns with a slowly drifting mean (AR(1) 0.99, step-1 correlation 0.1) forecast from it.
 
-    .venv/bin/python bench/false_edge.py [--series 400] [--seed 0]
+Second table: the per-step Diebold-Mariano test of ``evaluate --horizon`` (coinlstm/app/
+evaluate_steps.py). Two equally good forecasts of a random walk's h-step close, on a block of
+168 hours (a momentum one, as above at half weight, and a persistent noise of the same
+spread), are told apart at 5 % (one-sided) in this share of blocks, with the Newey-West
+variance on the automatic bandwidth alone and on ``step_lags`` (at least h - 1 lags).
+
+    .venv/bin/python bench/false_edge.py [--series 400] [--blocks 1000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from coinlstm.app.evaluate_steps import step_lags  # noqa: E402
 from coinlstm.core.columns import FEATURE_COLUMNS  # noqa: E402
+from predict.track_record import diebold_mariano, newey_west_lags  # noqa: E402
 from train.formulations.base import CLOSE_INDEX  # noqa: E402
 from train.formulations.returns import Returns  # noqa: E402
 from train.intervals import DEFAULT_CALIBRATION_SIZE  # noqa: E402
@@ -113,9 +121,29 @@ def rates(make, kind: str, series: int, horizon: int, rng) -> dict[str, float]:
     return {method: float(np.mean([v[method] for v in verdicts])) for method in METHODS}
 
 
+def dm_sizes(rng, blocks: int, horizon: int, size: int = 168) -> dict[str, float]:
+    """Share of blocks whose DM test calls the first of two equally good h-step forecasts
+    better at 5 %, per choice of lags."""
+    choices = {"automatic lags": newey_west_lags(size), "step_lags": step_lags(size, horizon)}
+    rejected = dict.fromkeys(choices, 0)
+    for _ in range(blocks):
+        cumulative = np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.01,
+                                                                 size + 100 + horizon))])
+        base = np.arange(60, 60 + size)
+        actual = cumulative[base + horizon] - cumulative[base]
+        first = (cumulative[base] - cumulative[base - LOOKBACK]) / LOOKBACK * horizon * 0.5
+        noise = ar1(rng, size, 0.9, 1.0)
+        second = noise * first.std() / noise.std()
+        for name, lags in choices.items():
+            test = diebold_mariano(first - actual, second - actual, lags=lags)
+            rejected[name] += test is not None and test.p_better < 0.05
+    return {name: count / blocks for name, count in rejected.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=400, help="series per cell")
+    parser.add_argument("--blocks", type=int, default=1000, help="DM blocks per step")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -129,6 +157,13 @@ def main() -> int:
                 shares = rates(make, kind, args.series, horizon, rng)
                 print(f"{title + ', ' + kind:<28}{horizon:>3}"
                       + "".join(f"{shares[m]:>13.3f}" for m in METHODS), flush=True)
+    print(f"\nper-step DM test, {args.blocks} blocks of 168 hours per row, nominal 0.05: "
+          "share of blocks that called one of two equally good forecasts better")
+    print(f"{'h':>3}{'automatic lags':>16}{'step_lags':>12}")
+    for horizon in HORIZONS:
+        sizes = dm_sizes(rng, args.blocks, horizon)
+        print(f"{horizon:>3}{sizes['automatic lags']:>16.3f}{sizes['step_lags']:>12.3f}",
+              flush=True)
     return 0
 
 
