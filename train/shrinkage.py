@@ -29,14 +29,12 @@ Multi-step forecasts (``--horizon K``): the test reads step 1 of every calibrati
 only, and ``a`` (one factor for all K steps) is that step's lower bound. Why: the K
 cumulative returns of a sample share their first returns, and sample i's step h shares
 returns with the next K - 1 samples' steps, so the K x n values are far from n x K
-independent observations. Pooled into the ordinary t test they passed a random walk in
-15-27 % of slices at K = 4 and 29-44 % at K = 16 instead of about 2 %. Step 1's n values
-do not overlap: its test is exactly the K = 1 test, with its size (about 2 %). The other
-remedy, the pooled slope with a Newey-West (HAC) standard error, was measured too (bench/
-false_edge.py): its size is near nominal only with more than K - 1 Bartlett lags, and its
-power collapses for an edge of short memory (a correlation-0.1 AR(1) edge found in 15 % of
-slices at K = 16 against 84 % on step 1), while for a slowly drifting edge it is no better
-than step 1 (80 % against 79 %). At K = 1 nothing changes.
+independent observations, and pooled into the ordinary t test they pass random walks as
+edges many times more often than the nominal rate. Step 1's n values share no return: its
+test is exactly the K = 1 test, with its size. A pooled slope with a Newey-West (HAC)
+standard error was the alternative; it weighs the long, noisy steps most and so loses most
+of its power on an edge of short memory (the measurements: docs/intervals.md,
+bench/false_edge.py). At K = 1 nothing changes.
 """
 
 from __future__ import annotations
@@ -69,7 +67,7 @@ class Shrinkage:
         evidence = f"slope {self.slope:+.3f}, t {self.t_stat:+.2f} on {self.samples} " \
                    "calibration samples"
         if self.steps > 1:  # the overlapping later steps are not more evidence
-            evidence += f" (step 1 of {self.steps}: their overlapping steps add no evidence)"
+            evidence += f"; step 1 of {self.steps} only, the later steps overlap"
         if self.edge:
             return f"shrinkage a = {self.factor:.3f} ({evidence}): edge on the calibration slice"
         return (f"shrinkage a = 0 ({evidence}, needs t >= {MIN_T:g}): no edge, the forecast "
