@@ -67,7 +67,7 @@ class Shrinkage:
         evidence = f"slope {self.slope:+.3f}, t {self.t_stat:+.2f} on {self.samples} " \
                    "calibration samples"
         if self.steps > 1:  # the overlapping later steps are not more evidence
-            evidence += f"; step 1 of {self.steps} only, the later steps overlap"
+            evidence += f", step 1 of {self.steps} only"
         if self.edge:
             return f"shrinkage a = {self.factor:.3f} ({evidence}): edge on the calibration slice"
         return (f"shrinkage a = 0 ({evidence}, needs t >= {MIN_T:g}): no edge, the forecast "

@@ -105,4 +105,4 @@ def test_a_real_edge_is_still_found_at_four_steps():
     assert np.mean([fit.edge for fit in found]) >= 0.75
     edge = next(fit for fit in found if fit.edge)
     assert edge.t_stat > MIN_T and 0 < edge.factor <= 1
-    assert "on 960 calibration samples; step 1 of 4 only" in edge.describe()
+    assert "on 960 calibration samples, step 1 of 4 only" in edge.describe()
