@@ -40,9 +40,9 @@ from coinlstm.app.evaluate_report import (
 from coinlstm.app.evaluate_steps import (
     STEPS_FILE,
     STEPS_PLOT_FILE,
-    add_step_dm_tests,
     draw_steps,
     format_steps,
+    steps_report,
     write_steps,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
@@ -67,7 +67,6 @@ from train.scoring import (
     step_skill_column,
     summarise,
     summarise_bands,
-    summarise_steps,
 )
 
 DEFAULT_MODELS = "naive,reference,default"
@@ -285,14 +284,5 @@ def run(args: argparse.Namespace) -> int:
           f"{out / COVERAGE_PLOT_FILE}{steps_files}",
           flush=True)
     return exit_code
-
-
-def steps_report(cases: list[dict], labels: list[str], horizon: int) -> dict | None:
-    """K > 1: each case's per-step DM tests, and the per-step figures over cases; K = 1:
-    None (nothing is added to the run's output)."""
-    if horizon == 1:
-        return None
-    add_step_dm_tests(cases)
-    return summarise_steps(cases, labels, horizon)
 
 

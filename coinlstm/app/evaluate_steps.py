@@ -28,6 +28,7 @@ from train.scoring import (
     STEP_ERRORS,
     step_dm_column,
     step_skill_column,
+    summarise_steps,
 )
 
 STEPS_FILE = "steps.csv"
@@ -68,6 +69,15 @@ def add_step_dm_tests(cases: list[dict]) -> None:
                          "dm_statistic": case[f"dm_statistic_h{h}"],
                          "dm_p_better": case[step_dm_column(h)]})
         case["steps"] = rows
+
+
+def steps_report(cases: list[dict], labels: list[str], horizon: int) -> dict | None:
+    """K > 1: each case's per-step DM tests, then the per-step figures over the cases
+    (train/scoring.summarise_steps); K = 1: None, and nothing is added to the run's output."""
+    if horizon == 1:
+        return None
+    add_step_dm_tests(cases)
+    return summarise_steps(cases, labels, horizon)
 
 
 def _rmse(errors: list[float]) -> float:
