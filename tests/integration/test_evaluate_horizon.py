@@ -104,28 +104,3 @@ def test_evaluate_horizon_scores_every_step_against_naive(synthetic_candles, sql
     # steps.png: one panel (the reference; naive's skill is 0 at every step)
     assert _png_size(out / "steps.png") == (480, 320)
     assert str(out / "steps.png") in done.stdout
-
-
-def test_one_step_output_is_unchanged_and_warm_horizon_is_refused(synthetic_candles,
-                                                                  sqlite_url, tmp_path, cli):
-    """K = 1 (naive only: no training) writes today's cases.csv columns and no steps files;
-    a warm schedule with --horizon is one clear line, exit 2, and writes nothing."""
-    load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", ROWS)
-    common = ["evaluate", "--db", sqlite_url, "--market", "ETH", "--models", "naive",
-              "--folds", "2", "--fold-size", str(FOLD_SIZE), *FAST]
-    out = tmp_path / "one"
-    done = cli(*common, "--out", str(out))
-    assert done.returncode == 0, done.stdout + done.stderr
-    with (out / "cases.csv").open() as handle:
-        assert csv.DictReader(handle).fieldnames == [*CASE_COLUMNS,
-                                                     *band_case_columns((0.8, 0.95))]
-    assert not (out / "steps.csv").exists() and not (out / "steps.png").exists()
-    assert "per_step" not in json.loads((out / "summary.json").read_text())
-    assert "skill per forecast step" not in done.stdout
-
-    done = cli(*common, "--horizon", "4", "--schedule", "full,warm",
-               "--out", str(tmp_path / "never"))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "full schedule only" in done.stderr
-    assert not (tmp_path / "never").exists()
