@@ -347,7 +347,8 @@ class MarketJob:
                 result.setdefault("a_positive", result.get("edge"))
                 result["verdict"] = verdict
                 result["edge"] = edges[outcome.coin_id] = verdict == EDGE
-                for name in ("scored", "skill", "dm_pvalue", "coverage_80", "banded_80"):
+                for name in ("scored", "skill", "dm_pvalue", "dm_pvalue_adjusted",
+                             "coverage_80", "banded_80"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
@@ -364,7 +365,7 @@ class MarketJob:
         except CoinlstmError as exc:  # the summary is printed without them
             print(f"run {self.run_id}: no track records: {exc}", file=sys.stderr, flush=True)
         finished = time.time()
-        ordered = sorted(outcomes, key=_rank_key)
+        pairs = [o.to_dict() for o in sorted(outcomes, key=_rank_key)]
         ok = sum(1 for o in outcomes if o.status == "ok")
         return {
             "run_id": self.run_id,
@@ -378,8 +379,9 @@ class MarketJob:
             "driver_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             "crawl": self.crawl_summary,
-            "pairs": [o.to_dict() for o in ordered],
+            "pairs": pairs,
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
+            "edges": edge_count(pairs),
             "status": status,
             "reason": reason,
             "exit_code": exit_code,
@@ -432,12 +434,29 @@ def _band_pct(result: dict, label: str | None) -> str:
             f"{(band['upper'] - last) / last * 100:+.2f}")
 
 
+def edge_count(pairs: list[dict]) -> dict:
+    """How many of the trained pairs (report entries) show an edge: the verdicts are
+    Benjamini-Hochberg across the market's pairs (predict/track_record.py), so k of N is a
+    claim whose false share is at most the FDR level."""
+    from predict.track_record import EDGE, FDR
+
+    verdicts = [(pair.get("result") or {}).get("verdict") for pair in pairs
+                if pair["status"] == "ok"]
+    return {"edge": verdicts.count(EDGE), "pairs": len(verdicts), "fdr": FDR}
+
+
+def edge_line(edges: dict) -> str:
+    """"k of N pairs show an edge at FDR 10 %"."""
+    return (f"{edges['edge']} of {edges['pairs']} pairs show an edge at FDR "
+            f"{edges['fdr'] * 100:g} %")
+
+
 def format_summary(report: dict) -> str:
     """The table cron's log keeps: every figure in it comes from the pair's own run."""
     label = _band_label(report)
     header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
               f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
-              "test skill", "a", "30d skill", "DM p", "30d cov 80", "verdict")
+              "test skill", "a", "30d skill", "DM p", "adj p", "30d cov 80", "verdict")
     rows = []
     for pair in report["pairs"]:
         result = pair.get("result") or {}
@@ -452,7 +471,8 @@ def format_summary(report: dict) -> str:
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), forward,
-                     _num(result.get("forward_dm_pvalue"), ".3f"), coverage,
+                     _num(result.get("forward_dm_pvalue"), ".3f"),
+                     _num(result.get("forward_dm_pvalue_adjusted"), ".3f"), coverage,
                      result.get("verdict", "-") if pair["status"] == "ok" else "-"))
     lines = format_table([header, *rows], left=2).split("\n")
     failed = [p for p in report["pairs"] if p["status"] != "ok"]
@@ -464,6 +484,8 @@ def format_summary(report: dict) -> str:
             lines.append(f"{pair['symbol']}: {result['fit']} fit, {result['fit_reason']}")
     if report.get("status") not in (None, "ok", "partial"):
         lines.append(f"job {report['status']}: {report.get('reason')}")
+    if report.get("edges"):
+        lines.append(edge_line(report["edges"]))
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
@@ -479,9 +501,11 @@ def format_summary(report: dict) -> str:
     lines.append("a = shrinkage toward the last close fitted on the calibration slice (0: the "
                  "forecast is the last close); 30d skill (count) and DM p = the forward track "
                  "record of the forecasts published in the last 30 days against the closes that "
-                 "came; verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no "
-                 "evidence (docs/track-record.md); 30d cov 80 (count) = the share of the last 30 "
-                 "days' published 80 % bands whose close fell inside (calibrated: about 0.80). "
+                 "came; adj p = DM p Benjamini-Hochberg adjusted across the market's pairs; "
+                 "verdict: edge (>= 168 scored, skill > 0, adj p <= 0.10: a false-discovery "
+                 "rate of 10 %), worse, or no evidence (docs/track-record.md); 30d cov 80 "
+                 "(count) = the share of the last 30 days' published 80 % bands whose close "
+                 "fell inside (calibrated: about 0.80). "
                  "Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 
