@@ -109,8 +109,9 @@ def _one_line_error(done) -> str:
 def test_bad_market_lists_stop_before_anything_is_crawled(small_market, tmp_path):
     server = small_market(statuses={"ETHBTC": "BREAK"})
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    # Fresh processes: no fork server to start for jobs that stop at their crawl.
     common = ["--db", url, "--binance-url", server.url, "--artifacts", str(tmp_path / "art"),
-              *FAST]
+              "--fresh-processes", *FAST]
     # ALL already holds ETH: refused before the database or the exchange is touched.
     line = _one_line_error(run_cli("run", "--market", "ALL,ETH", *common))
     assert "ALL already holds every market" in line
