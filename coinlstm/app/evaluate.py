@@ -66,7 +66,13 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.pairs import (
+    add_pair_arguments,
+    job_markets,
+    market_coins,
+    pair_symbols,
+    stored_markets,
+)
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
@@ -185,11 +191,11 @@ def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, S
     return runs
 
 
-def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
+def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | None,
                  interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
                  ) -> list[sa.Row]:
-    """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
-    --only); no crawl."""
+    """The market's (or markets') pairs in coin_info that hold candles of ``interval``
+    (narrowed by --only); no crawl."""
     coins, counts, _ = market_coins(engine, market, only, interval,
                                     exchange_name=exchange_name)
     if only:
@@ -199,16 +205,16 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
                            "crawl or import them first")
     pairs = [coin for coin in coins if counts.get(coin.id)]
     if not pairs:
-        raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
+        named = market if isinstance(market, str) else ", ".join(market)
+        raise BadInput(f"no pair of market {named} has {interval} candles in the database; "
                        "crawl or import them first")
     return pairs
 
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import check_market
-
-    market = check_market(args.market)
+    markets = job_markets(args.market)  # one market, a list, or ALL (the stored ones)
+    market = markets.label
     models = parse_models(args.models)
     only = pair_symbols(args.settings, args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
@@ -241,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(engine, market, only, passed.interval, settings.exchange)
+        pairs = select_pairs(engine, stored_markets(engine, markets, settings.exchange) or market,
+                             only, passed.interval, settings.exchange)
     finally:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
