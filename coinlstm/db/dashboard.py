@@ -176,8 +176,10 @@ def market_track_records(conn: Connection, interval: str, market: str, exchange:
                t.c.interval == interval, t.c.window.in_(list(windows)))))
 
 
-def last_run(conn: Connection, market: str) -> sa.Row | None:
-    return conn.execute(sa.select(job_runs).where(job_runs.c.market == market)
+def last_run(conn: Connection, jobs: Sequence[str]) -> sa.Row | None:
+    """The newest run of any of ``jobs`` (a market's own job and the exchange's job of
+    several markets both train its pairs)."""
+    return conn.execute(sa.select(job_runs).where(job_runs.c.market.in_(list(jobs)))
                         .order_by(job_runs.c.time_start.desc()).limit(1)).first()
 
 
