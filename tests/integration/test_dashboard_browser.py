@@ -1,9 +1,9 @@
 """The dashboard in a real browser: Debian's chromium, headless, driven by Selenium through
 chromium-driver, against ``coinlstm serve`` on loopback over a demo-like database.
 
-It opens the market page, finds every pair and the movers section, follows a pair's link, checks that both charts
-drew (plotly's SVG with non-empty paths), the two prediction bands among them as shaded
-areas, and that the browser console shows no error (a
+It opens the market page, finds every pair and the movers section, follows a pair's link,
+checks that both charts drew (plotly's SVG with non-empty paths), the two prediction bands
+among them as shaded areas, and that the browser console shows no error (a
 Content-Security-Policy violation would be one). Without chromium the test is skipped,
 except under CI=true, where a missing browser is a failure (.ci/run installs it).
 """
