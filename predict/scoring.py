@@ -2,8 +2,8 @@
 of each series recomputed from its scores.
 
 Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
-run finds nothing to score and writes nothing. Scores and the track records they change are
-written in one transaction.
+run finds nothing to score and writes nothing. Scores and the track records they change
+(and the movers and costs evidence, predict/evidence.py) are written in one transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from predict.evidence import refresh_evidence
 from predict.track_record import (
     NO_EVIDENCE,
     BandSeries,
@@ -100,6 +101,7 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
                 for row in rows}
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
             refresh_track_record(conn, key)
+        refresh_evidence(conn, interval, rows)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 

@@ -168,38 +168,6 @@ def market_track_records(conn: Connection, interval: str, market: str, exchange:
                t.c.interval == interval, t.c.window.in_(list(windows)))))
 
 
-def market_scores_since(conn: Connection, interval: str, market: str, exchange: str,
-                        since: int, level: float) -> list[sa.Row]:
-    """The forward scores of every pair of ``market`` on ``exchange`` for candles opened at
-    or after ``since``: series, candle, forecast id, forecast, last close (``naive``),
-    actual close and the ``level`` band; one statement (the scores' unique key starts with
-    the coin), in no particular order."""
-    s = forecast_scores
-    lower, upper = band_columns(level)
-    return list(conn.execute(
-        sa.select(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next, s.c.id_prediction,
-                  s.c.forecast, s.c.naive, s.c.actual, s.c[lower].label("lower"),
-                  s.c[upper].label("upper"))
-        .join(coin_info, coin_info.c.id == s.c.id_coin)
-        .where(coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange,
-               s.c.interval == interval, s.c.openTime_next >= since)))
-
-
-def market_closes_since(conn: Connection, interval: str, market: str, exchange: str,
-                        since: int) -> list[sa.Row]:
-    """(idCoin, openTime, close) of every candle of the pairs of ``market`` on
-    ``exchange`` opened at or after ``since``, by pair and time: one statement, a range of
-    the candle table's primary key per pair."""
-    table = candles_table(interval)
-    return list(conn.execute(
-        sa.select(table.c.idCoin, table.c.openTime,
-                  sa.cast(table.c.close, sa.Double).label("close"))
-        .join(coin_info, coin_info.c.id == table.c.idCoin)
-        .where(coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange,
-               table.c.openTime >= since)
-        .order_by(table.c.idCoin, table.c.openTime)))
-
-
 def last_run(conn: Connection, market: str) -> sa.Row | None:
     return conn.execute(sa.select(job_runs).where(job_runs.c.market == market)
                         .order_by(job_runs.c.time_start.desc()).limit(1)).first()
@@ -260,6 +228,5 @@ def latest_training(conn: Connection, coin_id: int, interval: str) -> sa.Row | N
 
 
 __all__ = ["NewestCandle", "PairNewest", "closes_since", "forecasts_by_id", "forecasts_since",
-           "last_run", "latest_training", "market_closes_since", "market_scores_since",
-           "market_track_records", "markets",
+           "last_run", "latest_training", "market_track_records", "markets",
            "newest_of_pairs", "recent_runs", "scores_since"]

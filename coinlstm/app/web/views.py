@@ -151,10 +151,11 @@ def _percent(fraction: float | None) -> float | None:
     return None if fraction is None else _round(fraction * 100.0, 4)
 
 
-def _costs_figures(costs: PairCosts | None, spread) -> dict:
-    """The spread (% of the price; None where Roll's estimator is undefined) and the value
-    after it (% per traded hour, the traded hours, its one-sided p-value)."""
-    value = None if costs is None else costs.value
+def _costs_figures(costs: PairCosts) -> dict:
+    """The spread (% of the price; None where Roll's estimator is undefined or none is
+    stored yet) and the value after it (% per traded hour, the traded hours, its one-sided
+    p-value)."""
+    spread, value = costs.spread, costs.value
     return {"spread_pct": _percent(None if spread is None else spread.spread),
             "spread_autocovariance": None if spread is None
             else _round(spread.autocovariance),
@@ -168,13 +169,12 @@ def _evidence_entry(coin: sa.Row, entry: dict, evidence: MarketEvidence) -> dict
     """A ranking entry's movers and costs figures; its verdict after the spread
     (``record_verdict``: the track record's own)."""
     coin_id = int(coin.id)
-    spread = evidence.spreads.get(coin_id)
-    value = evidence.values.get((coin_id, entry["model"] or "", entry["target"] or ""))
+    costs = evidence.costs.get((coin_id, entry["model"] or "", entry["target"] or ""),
+                               PairCosts(None, None))
     naive = evidence.naive_now.get(coin_id)
     return {"naive_move_pct": None if naive is None else _round(naive, 4),
-            **_costs_figures(None if value is None else PairCosts(spread, value), spread),
-            "record_verdict": entry["verdict"],
-            "verdict": after_costs(entry["verdict"], value)}
+            **_costs_figures(costs), "record_verdict": entry["verdict"],
+            "verdict": after_costs(entry["verdict"], costs.value)}
 
 
 def movers(conn: sa.Connection, market: str, interval: str,
@@ -294,11 +294,11 @@ def costs(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = 
     rows = [row for row in db.stored_track_records(conn, interval, [int(coin.id)], ["30d"])
             if (row.model, row.target) == (model, target)]
     record_verdict = rows[0].verdict if rows else NO_EVIDENCE
-    found = pair_costs(conn, int(coin.id), interval, model, target,
-                       None if newest.candle is None else newest.candle.openTime)
+    found = pair_costs(conn, int(coin.id), interval, model, target)
     return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
-            "model": model, "target": target, "spread_returns": found.spread.pairs,
-            **_costs_figures(found, found.spread), "record_verdict": record_verdict,
+            "model": model, "target": target,
+            "spread_returns": 0 if found.spread is None else found.spread.pairs,
+            **_costs_figures(found), "record_verdict": record_verdict,
             "verdict": after_costs(record_verdict, found.value)}
 
 
