@@ -207,3 +207,34 @@ def test_short_and_empty_markets_show_placeholders_never_a_500(market):
     assert "no evidence: 0 hours scored" in server.get("/market/USDT")[2]
     assert server.get("/api/movers?market=NOSUCH")[0] == 404
     assert server.get("/api/movers?market=e")[0] == 422
+
+
+def test_the_scoring_pass_adds_the_new_hour_and_a_second_pass_writes_nothing(market, db_url):
+    server, pairs = market
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        before = len(db.stored_movers_hours(conn, "binance", "ETH", "1h", 0))
+    with db.transaction(engine) as conn:  # candle 200 closes: forecast 199 becomes scorable
+        for symbol, pair in pairs.items():
+            coin = db.coin_by_symbol(conn, symbol).id
+            db.insert_candles(conn, [_candle(coin, FIRST_OPEN + HOURS * HOUR,
+                                             float(pair["next_close"]))])
+    assert score(engine, "1h", "ETH").scored == len(pairs)
+    with engine.connect() as conn:
+        hours = db.stored_movers_hours(conn, "binance", "ETH", "1h", 0)
+        fingerprint = db.table_fingerprint(conn)
+    assert len(hours) == before + 1 and hours[-1].openTime == FIRST_OPEN + HOURS * HOUR
+    closes = {s: np.append(p["closes"], p["next_close"]) for s, p in pairs.items()}
+    sizes = [pairs[s]["half_width"][HOURS - 1] for s in pairs]
+    naive = [_naive(closes[s], HOURS - 1) for s in pairs]
+    realised = [abs(closes[s][HOURS] / closes[s][HOURS - 1] - 1) for s in pairs]
+    assert hours[-1].pairs == len(pairs)
+    assert hours[-1].spearman == pytest.approx(spearmanr(sizes, realised).statistic)
+    assert hours[-1].naive_spearman == pytest.approx(spearmanr(naive, realised).statistic)
+    assert score(engine, "1h", "ETH").scored == 0
+    with engine.connect() as conn:
+        assert db.table_fingerprint(conn) == fingerprint
+    engine.dispose()
+    movers = json.loads(server.get("/api/movers?market=ETH")[2])
+    assert movers["score"]["as_of"] == "2025-01-01 08:00"  # the new hour ends the windows
+    assert movers["score"]["windows"][-1]["hours"] == before + 1
