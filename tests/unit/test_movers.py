@@ -21,6 +21,7 @@ from predict.movers import (
     average_ranks,
     expected_move_pct,
     hourly_correlations,
+    latest_volatility,
     movers_score,
     spearman,
     trailing_volatility,
@@ -69,6 +70,11 @@ def test_trailing_volatility_is_the_rms_of_the_24_returns_ending_at_the_candle()
     gapped = trailing_volatility(times, closes, HOUR)
     kept = [r for i, r in enumerate(returns, start=1) if i not in (30, 31)][-22:]
     assert gapped[times[-1]] == pytest.approx(math.sqrt(sum(r * r for r in kept) / 22) * 100)
+    # The newest candle's alone, as the market page reads it: the same figure.
+    for upto in (len(times), 35, 29, 13, 12):
+        latest = latest_volatility(times[:upto], closes[:upto], HOUR)
+        expected = trailing_volatility(times[:upto], closes[:upto], HOUR).get(times[upto - 1])
+        assert latest == pytest.approx(expected) if expected is not None else latest is None
 
 
 def test_hourly_correlations_match_scipy_per_hour_on_the_pairs_with_every_figure():

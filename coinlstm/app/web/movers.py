@@ -16,8 +16,8 @@ from predict.movers import (
     NAIVE_RETURNS,
     HourCorrelation,
     MoversScore,
+    latest_volatility,
     movers_score,
-    trailing_volatility,
 )
 
 __all__ = ["MOVERS_LEVEL", "MarketEvidence", "PairCosts", "market_evidence", "pair_costs"]
@@ -66,9 +66,9 @@ def market_evidence(conn: sa.Connection, market: str, interval: str, exchange: s
         closes = closes_by_pair(db.market_closes_between(
             conn, interval, exchange, market, newest_ms - NAIVE_RETURNS * step, newest_ms))
         for coin, (times, values) in closes.items():
-            sizes = trailing_volatility(times, values, step)
-            if times[-1] in sizes:
-                naive_now[coin] = sizes[times[-1]]
+            size = latest_volatility(times, values, step)
+            if size is not None:
+                naive_now[coin] = size
     costs = {(int(row.id_coin), row.model, row.target): _costs(row)
              for row in db.stored_pair_costs(conn, interval, market=(exchange, market))}
     return MarketEvidence(as_of, scores, naive_now, costs)
