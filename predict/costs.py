@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from predict.movers import normal_tail
 from predict.track_record import EDGE, SIGNIFICANCE, hac_variance_of_mean, newey_west_lags
 
 EDGE_WITHIN_SPREAD = "edge within the spread"
@@ -90,8 +91,6 @@ def value_after_costs(forecasts: Sequence[float], lasts: Sequence[float],
     """Trade each hour whose predicted move |forecast - last| / last exceeds ``spread`` in
     the forecast's direction, pay the spread: the mean of what that earned, with a one-sided
     test of mean > 0 (Newey-West variance, normal approximation)."""
-    from scipy.stats import norm
-
     if spread is None:
         return ValueAfterCosts(0, None, None, None)
     forecast = np.asarray(forecasts, dtype=float)
@@ -106,7 +105,7 @@ def value_after_costs(forecasts: Sequence[float], lasts: Sequence[float],
     if len(earned) >= MIN_TRADES_FOR_TEST:
         variance = hac_variance_of_mean(earned, newey_west_lags(len(earned)))
         if variance > 0:
-            p_value = float(norm.sf(float(earned.mean()) / math.sqrt(variance)))
+            p_value = normal_tail(float(earned.mean()) / math.sqrt(variance))
     return ValueAfterCosts(int(len(earned)), float(earned.mean()), p_value, spread)
 
 

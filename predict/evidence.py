@@ -29,6 +29,7 @@ from predict.movers import (
     PairHour,
     expected_move_pct,
     hourly_correlations,
+    latest_volatility,
     trailing_volatility,
 )
 
@@ -101,7 +102,8 @@ def refresh_market_hours(conn: sa.Connection, interval: str, exchange: str, mark
 def series_costs(conn: sa.Connection, key: db.SeriesKey, as_of: int) -> dict:
     """The pair_costs row of a series whose newest scored candle is ``as_of``: over the
     candles opened after as_of - 30 days up to as_of, its pair's Roll spread and the value
-    of its forecasts after it."""
+    of its forecasts after it; and the pair's realised volatility of the 24 hours to as_of
+    (the naive size of its next move)."""
     since = as_of - LOOKBACK_MS + 1
     candles = [c for c in db.closes_since(conn, key.id_coin, key.interval, since)
                if c.openTime <= as_of]
@@ -112,9 +114,11 @@ def series_costs(conn: sa.Connection, key: db.SeriesKey, as_of: int) -> dict:
     value = value_after_costs([float(s.forecast) for s in scores],
                               [float(s.naive) for s in scores],
                               [float(s.actual) for s in scores], spread.spread)
+    naive = latest_volatility([int(c.openTime) for c in candles],
+                              [float(c.close) for c in candles], INTERVAL_MS[key.interval])
     return {"as_of": as_of, "spread": spread.spread, "autocovariance": spread.autocovariance,
             "spread_returns": spread.pairs, "trades": value.trades, "value": value.mean,
-            "value_pvalue": value.p_value}
+            "value_pvalue": value.p_value, "naive_size": naive}
 
 
 def refresh_evidence(conn: sa.Connection, interval: str, scores: Sequence[dict]) -> None:

@@ -115,6 +115,12 @@ def latest_volatility(open_times: Sequence[int], closes: Sequence[float], step_m
     return float(np.sqrt(np.mean(found**2)) * 100.0)
 
 
+def normal_tail(statistic: float) -> float:
+    """P(Z > statistic) for a standard normal Z (the dashboard's read path needs no scipy:
+    importing scipy.stats took seconds on a page's first view)."""
+    return 0.5 * math.erfc(statistic / math.sqrt(2.0))
+
+
 class PairHour(NamedTuple):
     """One pair's forecast hour: the forecast size of its move, the naive size (realised
     volatility before it), and the absolute return that came (all in %)."""
@@ -200,8 +206,6 @@ def window_score(window: str, correlations: Sequence[HourCorrelation]) -> Movers
     """The score of one window's hours: a Diebold-Mariano-style test on the differences
     d = tool - naive correlation (mean(d) > 0, Newey-West variance: hours of one volatile
     day are alike), normal approximation, with at least MIN_HOURS_FOR_TEST hours."""
-    from scipy.stats import norm
-
     if not correlations:
         return MoversScore(window, 0, None, None, None, None, None, None, NO_EVIDENCE)
     tool = np.array([c.spearman for c in correlations])
@@ -213,10 +217,10 @@ def window_score(window: str, correlations: Sequence[HourCorrelation]) -> Movers
         variance = hac_variance_of_mean(differences, newey_west_lags(len(differences)))
         if variance > 0:
             statistic = float(differences.mean() / math.sqrt(variance))
-            p_value = float(norm.sf(statistic))
+            p_value = normal_tail(statistic)
             if p_value < SIGNIFICANCE:
                 verdict = BEATS_NAIVE
-            elif float(norm.cdf(statistic)) < SIGNIFICANCE:
+            elif normal_tail(-statistic) < SIGNIFICANCE:
                 verdict = NAIVE_BETTER
     return MoversScore(window, len(correlations),
                        float(np.mean([c.pairs for c in correlations])), float(tool.mean()),

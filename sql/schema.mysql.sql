@@ -159,6 +159,7 @@ CREATE TABLE pair_costs (
 	trades INTEGER NOT NULL, 
 	value DOUBLE, 
 	value_pvalue DOUBLE, 
+	naive_size DOUBLE, 
 	PRIMARY KEY (id_coin, model, target, `interval`)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 

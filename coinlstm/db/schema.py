@@ -348,6 +348,9 @@ pair_costs = sa.Table(
     sa.Column("trades", sa.Integer, nullable=False),
     sa.Column("value", sa.Double, nullable=True),
     sa.Column("value_pvalue", sa.Double, nullable=True),
+    # The pair's realised volatility over the 24 hourly returns ending at as_of, in %: the
+    # naive size of its next move, beside the band's.
+    sa.Column("naive_size", sa.Double, nullable=True),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS),
     **_TABLE_ARGS,
 )

@@ -125,3 +125,12 @@ def test_windows_end_at_the_newest_scored_hour():
     assert as_of == 199 * HOUR
     assert [(s.window, s.hours) for s in scores] == [("24h", 24), ("7d", 168), ("30d", 200)]
     assert movers_score([])[0] is None
+
+
+def test_normal_tail_is_scipys_survival_function():
+    from scipy.stats import norm
+
+    from predict.movers import normal_tail
+
+    for statistic in (-6.0, -1.645, 0.0, 0.3, 1.645, 4.0):
+        assert normal_tail(statistic) == pytest.approx(norm.sf(statistic), rel=1e-12)

@@ -1,6 +1,6 @@
 """A market's movers and costs evidence as the dashboard reads it: the hours and costs the
-scorer stored (predict/evidence.py), and each pair's naive move size now from its last 24
-hours of candles. Three statements whatever the number of pairs; nothing written."""
+scorer stored (predict/evidence.py). Three statements whatever the number of pairs; nothing
+written."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import INTERVAL_MS
 from predict.costs import RollSpread, ValueAfterCosts
-from predict.evidence import LOOKBACK_MS, MOVERS_LEVEL, closes_by_pair
-from predict.movers import (
-    NAIVE_RETURNS,
-    HourCorrelation,
-    MoversScore,
-    latest_volatility,
-    movers_score,
-)
+from predict.evidence import LOOKBACK_MS, MOVERS_LEVEL
+from predict.movers import HourCorrelation, MoversScore, movers_score
 
 __all__ = ["MOVERS_LEVEL", "MarketEvidence", "PairCosts", "market_evidence", "pair_costs"]
 
@@ -50,28 +43,25 @@ class MarketEvidence:
     costs: dict[tuple[int, str, str], PairCosts] = field(default_factory=dict)
 
 
-def market_evidence(conn: sa.Connection, market: str, interval: str, exchange: str,
-                    newest_ms: int | None) -> MarketEvidence:
-    """The market's stored movers hours of the 30 days before its newest one, its pairs'
-    volatility over the 24 hours before ``newest_ms`` (the market's newest candle; None:
-    no candles) and its series' stored costs."""
+def market_evidence(conn: sa.Connection, market: str, interval: str, exchange: str
+                    ) -> MarketEvidence:
+    """The market's stored movers hours of the 30 days before its newest one and its
+    series' stored costs (with their pairs' naive move size: the volatility of the 24 hours
+    to their newest scored candle)."""
     newest_hour = db.newest_movers_hour(conn, exchange, market, interval)
     stored = [] if newest_hour is None else db.stored_movers_hours(
         conn, exchange, market, interval, newest_hour - LOOKBACK_MS)
     as_of, scores = movers_score([HourCorrelation(int(h.openTime), int(h.pairs), h.spearman,
                                                   h.naive_spearman) for h in stored])
-    naive_now = {}
-    if newest_ms is not None:
-        step = INTERVAL_MS[interval]
-        closes = closes_by_pair(db.market_closes_between(
-            conn, interval, exchange, market, newest_ms - NAIVE_RETURNS * step, newest_ms))
-        for coin, (times, values) in closes.items():
-            size = latest_volatility(times, values, step)
-            if size is not None:
-                naive_now[coin] = size
-    costs = {(int(row.id_coin), row.model, row.target): _costs(row)
-             for row in db.stored_pair_costs(conn, interval, market=(exchange, market))}
+    rows = db.stored_pair_costs(conn, interval, market=(exchange, market))
+    naive_now = {int(row.id_coin): row.naive_size for row in sorted(rows, key=_as_of)
+                 if row.naive_size is not None}  # of several series, the newest's
+    costs = {(int(row.id_coin), row.model, row.target): _costs(row) for row in rows}
     return MarketEvidence(as_of, scores, naive_now, costs)
+
+
+def _as_of(row: sa.Row) -> int:
+    return int(row.as_of)
 
 
 def pair_costs(conn: sa.Connection, coin_id: int, interval: str, model: str, target: str

@@ -123,7 +123,7 @@ def ranking(conn: sa.Connection, market: str, interval: str,
         records[(int(row.id_coin), row.model, row.target, row.window)] = row
     step = INTERVAL_MS[interval]
     market_newest = max((row.openTime for row in candles.values()), default=None)
-    evidence = market_evidence(conn, market, interval, exchange, market_newest)
+    evidence = market_evidence(conn, market, interval, exchange)
     pairs = []
     for coin in coins:
         candle, forecast = candles.get(int(coin.id)), forecasts.get(int(coin.id))
