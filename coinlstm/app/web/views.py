@@ -108,8 +108,8 @@ def ranking(conn: sa.Connection, market: str, interval: str,
     width and the expected move (its half-width), verdict (after the spread), 7d/30d
     forward skill and 30d band coverage, the Roll spread and the value after it, staleness;
     pairs with an edge first, then by forecast change (largest rise); and the movers score
-    of the market (``movers``). Three statements for the pairs and two for the evidence,
-    whatever their number."""
+    of the market (``movers``). Three statements for the pairs and three for the stored
+    evidence (coinlstm.app.web.movers), whatever their number."""
     newest = db.newest_of_pairs(conn, interval, market=market, exchange=exchange)
     if not newest:
         raise NotFound(f"no pairs of market {market} on {exchange}")
@@ -285,10 +285,10 @@ def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | 
 
 def costs(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
           target: str | None = None) -> dict:
-    """The pair's (:func:`pair`) Roll spread over its last 30 days of candles, the value
-    of one forecaster's forecasts after it (default: the newest forecast's), and the pair's
-    verdict: its 30-day record's, ``edge within the spread`` where an edge is not worth
-    trading after the spread."""
+    """The pair's (:func:`pair`) Roll spread and the value of one forecaster's forecasts
+    after it (default: the newest forecast's), as the scorer stored them for the 30 days to
+    the series' newest scored candle, and the pair's verdict: its 30-day record's, ``edge
+    within the spread`` where an edge is not worth trading after the spread."""
     newest = _newest(conn, coin, interval)
     model, target = _series(newest, model, target)
     rows = [row for row in db.stored_track_records(conn, interval, [int(coin.id)], ["30d"])
