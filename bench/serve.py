@@ -42,7 +42,9 @@ PAGES = {"market page /market/ETH": "/market/ETH?interval=1h",
          "pair page /pair/SYN001ETH": "/pair/SYN001ETH?interval=1h",
          "API ranking": "/api/markets/ETH/ranking?interval=1h",
          "API track-record": "/api/pairs/SYN001ETH/track-record?interval=1h",
-         "API history (7 days)": "/api/pairs/SYN001ETH/history?interval=1h"}
+         "API history (7 days)": "/api/pairs/SYN001ETH/history?interval=1h",
+         "API movers": "/api/movers?market=ETH&interval=1h",
+         "API costs": "/api/pairs/SYN001ETH/costs?interval=1h"}
 
 
 def build(url: str, pairs: int, days: int) -> float:

@@ -2,9 +2,9 @@
 of each series recomputed from its scores.
 
 Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
-run finds nothing to score and writes nothing. Scores, the track records they change and
-the verdicts of those series' markets (judged together, :func:`judge_family`) are written
-in one transaction.
+run finds nothing to score and writes nothing. Scores, the track records they change, the
+verdicts of those series' markets (judged together, :func:`judge_family`) and the movers and
+costs evidence (predict/evidence.py) are written in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from predict.evidence import refresh_evidence
 from predict.track_record import (
     NO_EVIDENCE,
     BandSeries,
@@ -105,6 +106,7 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
             refresh_track_record(conn, key)
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
+        refresh_evidence(conn, interval, rows)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 

@@ -136,6 +136,33 @@ CREATE TABLE job_runs (
 )ENGINE=InnoDB CHARSET=utf8mb4;
 CREATE INDEX ix_job_runs_time_start ON job_runs (time_start);
 
+CREATE TABLE movers_hours (
+	exchange VARCHAR(16) NOT NULL, 
+	market VARCHAR(16) NOT NULL, 
+	`interval` VARCHAR(8) NOT NULL, 
+	`openTime` BIGINT NOT NULL, 
+	pairs INTEGER NOT NULL, 
+	spearman DOUBLE NOT NULL, 
+	naive_spearman DOUBLE NOT NULL, 
+	PRIMARY KEY (exchange, market, `interval`, `openTime`)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE pair_costs (
+	id_coin SMALLINT NOT NULL, 
+	model VARCHAR(32) NOT NULL, 
+	target VARCHAR(16) NOT NULL, 
+	`interval` VARCHAR(8) NOT NULL, 
+	as_of BIGINT NOT NULL, 
+	spread DOUBLE, 
+	autocovariance DOUBLE, 
+	spread_returns INTEGER NOT NULL, 
+	trades INTEGER NOT NULL, 
+	value DOUBLE, 
+	value_pvalue DOUBLE, 
+	naive_size DOUBLE, 
+	PRIMARY KEY (id_coin, model, target, `interval`)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
 CREATE TABLE track_records (
 	id_coin SMALLINT NOT NULL, 
 	model VARCHAR(32) NOT NULL, 

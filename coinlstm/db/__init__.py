@@ -10,7 +10,8 @@ here formats values into SQL text.
 - :mod:`coinlstm.db.retry`: transient errors (restart, lost connection, deadlock) waited out;
 - :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`,
   :mod:`coinlstm.db.scores` (forward scores, track records), :mod:`coinlstm.db.dashboard`
-  (the read-only queries of ``coinlstm serve``): queries.
+  (the read-only queries of ``coinlstm serve``), :mod:`coinlstm.db.movers` (the movers and
+  costs evidence): queries.
 """
 
 from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, FEATURE_COLUMNS
@@ -19,6 +20,7 @@ from coinlstm.db.candles import *  # noqa: F403
 from coinlstm.db.coins import *  # noqa: F403
 from coinlstm.db.dashboard import *  # noqa: F403
 from coinlstm.db.engine import *  # noqa: F403
+from coinlstm.db.movers import *  # noqa: F403
 from coinlstm.db.results import *  # noqa: F403
 from coinlstm.db.retry import error_reason, is_transient, retry, retry_read, retry_transaction
 from coinlstm.db.schema import *  # noqa: F403

@@ -217,7 +217,8 @@ def scores_since(conn: Connection, coin_id: int, model: str, target: str, interv
     """One series' scores for candles opened at or after ``since``, oldest first."""
     s = forecast_scores
     return list(conn.execute(
-        sa.select(s.c.openTime_next, s.c.error, s.c.naive_error)
+        sa.select(s.c.openTime_next, s.c.error, s.c.naive_error, s.c.forecast, s.c.naive,
+                  s.c.actual)
         .where(s.c.id_coin == coin_id, s.c.model == model, s.c.target == target,
                s.c.interval == interval, s.c.openTime_next >= since)
         .order_by(s.c.openTime_next)))

@@ -320,6 +320,48 @@ track_records = sa.Table(
 )
 
 
+movers_hours = sa.Table(
+    "movers_hours",
+    metadata,
+    # One row per market and scored candle: the cross-sectional Spearman correlations of
+    # ranking the market's pairs by the forecast size of their move (the tool's) and by
+    # their realised volatility of the 24 hours before (the naive one) against the absolute
+    # returns that came, across ``pairs`` pairs. Written by the scorer (predict/evidence.py);
+    # the dashboard averages them per window. A new table: made in place on older databases.
+    sa.Column("exchange", sa.String(16), nullable=False),
+    sa.Column("market", sa.String(16), nullable=False),
+    sa.Column("interval", sa.String(8), nullable=False),
+    sa.Column("openTime", sa.BigInteger, nullable=False),
+    sa.Column("pairs", sa.Integer, nullable=False),
+    sa.Column("spearman", sa.Double, nullable=False),
+    sa.Column("naive_spearman", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("exchange", "market", "interval", "openTime"),
+    **_TABLE_ARGS,
+)
+
+pair_costs = sa.Table(
+    "pair_costs",
+    metadata,
+    # A series' costs over the 30 days before its newest scored candle (``as_of``): its
+    # pair's effective spread (Roll's estimator; NULL where undefined) and what its forecasts
+    # earned after it in the hours whose predicted move exceeded it. Written by the scorer
+    # with the track record. A new table: made in place on older databases.
+    *_series_columns(),
+    sa.Column("as_of", sa.BigInteger, nullable=False),
+    sa.Column("spread", sa.Double, nullable=True),
+    sa.Column("autocovariance", sa.Double, nullable=True),
+    sa.Column("spread_returns", sa.Integer, nullable=False),
+    sa.Column("trades", sa.Integer, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("value_pvalue", sa.Double, nullable=True),
+    # The pair's realised volatility over the 24 hourly returns ending at as_of, in %: the
+    # naive size of its next move, beside the band's.
+    sa.Column("naive_size", sa.Double, nullable=True),
+    sa.PrimaryKeyConstraint(*SERIES_COLUMNS),
+    **_TABLE_ARGS,
+)
+
+
 def table_fingerprint(conn: Connection) -> dict[str, int]:
     """Row counts of every table: what a test compares to prove 'the database is unchanged'."""
     return {table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table))

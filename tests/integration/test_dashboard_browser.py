@@ -1,9 +1,9 @@
 """The dashboard in a real browser: Debian's chromium, headless, driven by Selenium through
 chromium-driver, against ``coinlstm serve`` on loopback over a demo-like database.
 
-It opens the market page, finds every pair, follows a pair's link, checks that both charts
-drew (plotly's SVG with non-empty paths), the two prediction bands among them as shaded
-areas, and that the browser console shows no error (a
+It opens the market page, finds every pair and the movers section, follows a pair's link,
+checks that both charts drew (plotly's SVG with non-empty paths), the two prediction bands
+among them as shaded areas, and that the browser console shows no error (a
 Content-Security-Policy violation would be one). Without chromium the test is skipped,
 except under CI=true, where a missing browser is a failure (.ci/run installs it).
 """
@@ -105,6 +105,14 @@ def test_market_page_lists_every_pair_and_a_pair_page_draws_its_charts(browser, 
         header.click()
         assert [a.text for a in browser.find_elements(
             By.CSS_SELECTOR, "#ranking a.pair")] == sorted(symbols, reverse=True)
+        # The movers section: the ten pairs with the largest expected move, and the
+        # ranking's forward score per window with the hours it rests on.
+        movers = browser.find_elements(By.CSS_SELECTOR, "#movers-top tbody tr")
+        assert len(movers) == len(symbols)
+        score = [row.text for row in browser.find_elements(By.CSS_SELECTOR,
+                                                           "#movers-score tbody tr")]
+        assert [row.split()[:2] for row in score] == [["24h", "24"], ["7d", "168"],
+                                                      ["30d", "227"]]
         assert _errors(browser) == []
 
         target = browser.find_element(By.LINK_TEXT, symbols[0])
@@ -116,6 +124,7 @@ def test_market_page_lists_every_pair_and_a_pair_page_draws_its_charts(browser, 
         assert _drawn_paths(browser, "dm-chart") >= 1
         table = browser.find_element(By.ID, "track-record").text
         assert "30d" in table and "all" in table
+        assert "verdict after the spread" in browser.find_element(By.ID, "costs").text
         assert _errors(browser) == []
     finally:
         server.stop()

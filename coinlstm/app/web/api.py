@@ -19,6 +19,7 @@ from coinlstm.app.web.deps import (
     SiteDep,
 )
 from coinlstm.app.web.site import Site
+from coinlstm.core.config import DEFAULT_MARKET
 from coinlstm.core.exchanges import job_name
 
 router = APIRouter(prefix="/api")
@@ -53,6 +54,25 @@ def api_track_record(site: SiteDep, pair: Pair, interval: Interval,
     record = _for_pair(site, pair, views.track_record, interval, model, target)
     return [{**window, "model": record["model"], "target": record["target"],
              "interval": interval} for window in record["windows"]]
+
+
+@router.get("/pairs/{symbol}/costs",
+            summary="The pair's effective spread (Roll's estimator, last 30 days of "
+                    "candles), what its forecasts earned after it in the hours whose "
+                    "predicted move exceeded it, and its verdict after the spread")
+def api_costs(site: SiteDep, pair: Pair, interval: Interval,
+              model: str | None = Query(None, pattern=SERIES_NAME),
+              target: str | None = Query(None, pattern=SERIES_NAME)) -> dict:
+    return _for_pair(site, pair, views.costs, interval, model, target)
+
+
+@router.get("/movers",
+            summary="A market's pairs by the forecast size of their next move (the 80 % "
+                    "band's half-width, % of the last close) beside a naive size, and the "
+                    "forward score of that ranking against the naive one (24h, 7d, 30d)")
+def api_movers(site: SiteDep, interval: Interval, exchange: Exchange,
+               market: str = Query(DEFAULT_MARKET, pattern=MARKET)) -> dict:
+    return site.read(views.movers, market, interval, exchange)
 
 
 @router.get("/pairs/{symbol}/history",

@@ -51,7 +51,8 @@ def pair_page(site: SiteDep, pair: Pair, interval: Interval, days: Days = 7) -> 
         chart = views.history(conn, coin, interval, days)
         record = views.track_record(conn, coin, interval, chart["model"], chart["target"])
         model = views.model_info(conn, coin, interval)
-    return site.render("pair.html", chart=chart, record=record, model=model,
+        costs = views.costs(conn, coin, interval, chart["model"], chart["target"])
+    return site.render("pair.html", chart=chart, record=record, model=model, costs=costs,
                        market=coin.quoteAsset, exchange=exchange, page="pair")
 
 

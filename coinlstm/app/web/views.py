@@ -15,10 +15,19 @@ from functools import lru_cache
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.app.web.movers import (
+    MOVERS_LEVEL,
+    MarketEvidence,
+    PairCosts,
+    market_evidence,
+    pair_costs,
+)
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
 from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.exchanges import job_name, split_job_name
 from coinlstm.core.klines import EVERY_MARKET
+from predict.costs import after_costs
+from predict.movers import expected_move_pct
 from predict.track_record import (
     EDGE,
     NO_EVIDENCE,
@@ -83,6 +92,9 @@ def _bounds(row: sa.Row, names: _LevelNames) -> tuple[float | None, float | None
     return float(lower), float(upper)
 
 
+_MOVERS_NAMES = next(names for names in _LEVELS if names.level == MOVERS_LEVEL)
+
+
 def levels() -> list[dict]:
     """The band levels the pages show: {"level": 0.8, "label": "80"}, ..."""
     return [{"level": names.level, "label": names.label} for names in _LEVELS]
@@ -97,9 +109,11 @@ RANKING_RECORD_COLUMNS = ("scored", "skill", "verdict", "dm_pvalue",
 def ranking(conn: sa.Connection, market: str, interval: str,
             exchange: str = DEFAULT_EXCHANGE) -> dict:
     """Every pair of the market on ``exchange``: close, newest forecast, change, its band's
-    width, verdict, 7d/30d forward skill and 30d band coverage, staleness; pairs with an
-    edge first, then by forecast change (largest rise). Three statements for the pairs,
-    whatever their number."""
+    width and the expected move (its half-width), verdict (after the spread), 7d/30d
+    forward skill and 30d band coverage, the Roll spread and the value after it, staleness;
+    pairs with an edge first, then by forecast change (largest rise); and the movers score
+    of the market (``movers``). Three statements for the pairs and three for the stored
+    evidence (coinlstm.app.web.movers), whatever their number."""
     newest = db.newest_of_pairs(conn, interval, market=market, exchange=exchange)
     if not newest:
         raise NotFound(f"no pairs of market {market} on {exchange}")
@@ -113,24 +127,80 @@ def ranking(conn: sa.Connection, market: str, interval: str,
         records[(int(row.id_coin), row.model, row.target, row.window)] = row
     step = INTERVAL_MS[interval]
     market_newest = max((row.openTime for row in candles.values()), default=None)
+    evidence = market_evidence(conn, market, interval, exchange)
     pairs = []
     for coin in coins:
         candle, forecast = candles.get(int(coin.id)), forecasts.get(int(coin.id))
-        pairs.append(_ranking_entry(coin, candle, forecast, records, market_newest, step))
+        entry = _ranking_entry(coin, candle, forecast, records, market_newest, step)
+        entry.update(_evidence_entry(coin, entry, evidence))
+        pairs.append(entry)
     pairs.sort(key=lambda p: (p["verdict"] != EDGE, p["change_pct"] is None,
                               -(p["change_pct"] or 0.0), p["symbol"]))
     run = db.last_run(conn, [job_name(exchange, market), job_name(exchange, EVERY_MARKET)])
     return {"market": market, "exchange": exchange, "interval": interval,
             "newest_candle": iso(market_newest), "newest_candle_ms": market_newest,
             "pairs": pairs, "edges": _edge_count(pairs),
-            "last_run": None if run is None else run_entry(run)}
+            "last_run": None if run is None else run_entry(run),
+            "movers": movers_record(evidence)}
 
 
 def _edge_count(pairs: list[dict]) -> dict:
-    """How many of the market's pairs show an edge once the market's DM p-values are
-    Benjamini-Hochberg adjusted (the verdict already is), out of how many pairs."""
+    """How many of the market's pairs show an edge (their verdict, Benjamini-Hochberg
+    adjusted across the market's pairs and then held against the spread), of how many."""
     return {"edge": sum(p["verdict"] == EDGE for p in pairs), "pairs": len(pairs),
             "fdr": EDGE_FDR}
+
+
+def movers_record(evidence: MarketEvidence) -> dict:
+    """The movers score per window as the API gives it (rounded), with its end hour."""
+    return {"as_of": iso(evidence.as_of), "level": MOVERS_LEVEL,
+            "windows": [{key: _round(value) if isinstance(value, float) else value
+                         for key, value in score.to_dict().items()}
+                        for score in evidence.scores]}
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else _round(fraction * 100.0, 4)
+
+
+def _costs_figures(costs: PairCosts) -> dict:
+    """The spread (% of the price; None where Roll's estimator is undefined or none is
+    stored yet) and the value after it (% per traded hour, the traded hours, its one-sided
+    p-value)."""
+    spread, value = costs.spread, costs.value
+    return {"spread_pct": _percent(None if spread is None else spread.spread),
+            "spread_autocovariance": None if spread is None
+            else _round(spread.autocovariance),
+            "value_after_costs_pct": _percent(None if value is None else value.mean),
+            "traded_hours": 0 if value is None else value.trades,
+            "value_pvalue": None if value is None else _round(value.p_value),
+            "worth_trading": False if value is None else value.worth_trading}
+
+
+def _evidence_entry(coin: sa.Row, entry: dict, evidence: MarketEvidence) -> dict:
+    """A ranking entry's movers and costs figures; its verdict after the spread
+    (``record_verdict``: the track record's own)."""
+    coin_id = int(coin.id)
+    costs = evidence.costs.get((coin_id, entry["model"] or "", entry["target"] or ""),
+                               PairCosts(None, None))
+    naive = evidence.naive_now.get(coin_id)
+    return {"naive_move_pct": None if naive is None else _round(naive, 4),
+            **_costs_figures(costs), "record_verdict": entry["verdict"],
+            "verdict": after_costs(entry["verdict"], costs.value)}
+
+
+def movers(conn: sa.Connection, market: str, interval: str,
+           exchange: str = DEFAULT_EXCHANGE) -> dict:
+    """The market's pairs by the forecast size of their next move (largest first; pairs
+    without one last), beside the naive size, and the ranking's forward score."""
+    data = ranking(conn, market, interval, exchange)
+    keys = ("symbol", "expected_move_pct", "naive_move_pct", "last_close", "forecast_for",
+            "band_80_pct", "spread_pct", "verdict", "stale")
+    pairs = [{key: pair[key] for key in keys} for pair in data["pairs"]]
+    pairs.sort(key=lambda p: (p["expected_move_pct"] is None, -(p["expected_move_pct"] or 0),
+                              p["symbol"]))
+    return {"market": market, "exchange": exchange, "interval": interval,
+            "newest_candle": data["newest_candle"], "score": data["movers"], "pairs": pairs}
 
 
 def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict:
@@ -140,7 +210,8 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "candles_behind": None if candle is None else (market_newest - candle.openTime)
              // step,
              "forecast": None, "forecast_for": None, "forecast_behind": None,
-             "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
+             "change_pct": None, "expected_move_pct": None, "model": None, "target": None,
+             "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
              "dm_pvalue_30d": None, "dm_pvalue_adjusted_30d": None}
     for names in _LEVELS:
@@ -151,6 +222,8 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
             width = band_width_pct(*_bounds(forecast, names), forecast.price_actual_last)
             entry[f"band_{names.label}_pct"] = None if width is None else _round(width, 4)
         base = float(forecast.price_actual_last)
+        move = expected_move_pct(*_bounds(forecast, _MOVERS_NAMES), base)
+        entry["expected_move_pct"] = None if move is None else _round(move, 4)
         model, target = forecast.model or "", forecast.target or ""
         entry.update(
             forecast=float(forecast.price_preidct_last), forecast_for=iso(forecast.openTime_next),
@@ -222,6 +295,25 @@ def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | 
             **_band_figures(row)})
     return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
             "model": model, "target": target, "levels": levels(), "windows": windows}
+
+
+def costs(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
+          target: str | None = None) -> dict:
+    """The pair's (:func:`pair`) Roll spread and the value of one forecaster's forecasts
+    after it (default: the newest forecast's), as the scorer stored them for the 30 days to
+    the series' newest scored candle, and the pair's verdict: its 30-day record's, ``edge
+    within the spread`` where an edge is not worth trading after the spread."""
+    newest = _newest(conn, coin, interval)
+    model, target = _series(newest, model, target)
+    rows = [row for row in db.stored_track_records(conn, interval, [int(coin.id)], ["30d"])
+            if (row.model, row.target) == (model, target)]
+    record_verdict = rows[0].verdict if rows else NO_EVIDENCE
+    found = pair_costs(conn, int(coin.id), interval, model, target)
+    return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
+            "model": model, "target": target,
+            "spread_returns": 0 if found.spread is None else found.spread.pairs,
+            **_costs_figures(found), "record_verdict": record_verdict,
+            "verdict": after_costs(record_verdict, found.value)}
 
 
 def _band_figures(row: sa.Row | None) -> dict:
