@@ -32,6 +32,10 @@ MIN_SCORED_FOR_EDGE = 168
 #: The false-discovery rate ``edge`` and ``worse`` control across a market's pairs: the
 #: Benjamini-Hochberg level q of the one-sided Diebold-Mariano p-values.
 FDR = 0.10
+#: The level of a single test that is not one of many pairs' edge claims: the movers
+#: ranking against the naive one (one per market), a pair's value after the spread (asked
+#: only of a pair whose edge already survived the market's FDR).
+SIGNIFICANCE = 0.05
 #: Fewer losses than this and no test is made (the HAC variance needs a few lags' worth).
 MIN_SCORED_FOR_TEST = 10
 EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
