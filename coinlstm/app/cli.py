@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # mysql.connector logs its auth plugin at INFO on every connect: noise, not news,
         # and it would break the "one line per error" rule on stderr.
         logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+        # Alembic logs its plugins and every revision it runs at INFO: the same noise.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)
