@@ -21,6 +21,8 @@ from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, on
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
+    "db": ("coinlstm.app.db_command",
+           "schema revisions (upgrade, current, history, --sql); adopt the original system's DB"),
     "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
     "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
     "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
