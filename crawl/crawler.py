@@ -264,16 +264,27 @@ class _PairCrawl:
             closed = _until_open(page, self.server_ms)
             if closed:
                 # One transaction per page: a kill leaves whole pages, so no hole, ever.
-                with self.writing, db.transaction(self.engine) as conn:
-                    db.repair_candles(conn, coin_id, [k for k in closed if k[0] <= newest],
-                                      interval=interval)
-                    self.added[symbol] += db.insert_klines(
-                        conn, coin_id, [k for k in closed if k[0] > newest], interval=interval)
+                # A deadlock between pairs (an adopted table's secondary unique key takes gap
+                # locks across coins) is retried: the page is written whole or not at all.
+                with self.writing:
+                    self.added[symbol] += db.retry_deadlocks(
+                        self.engine, _page_writer(coin_id, closed, newest, interval),
+                        what=f"{symbol} candles")
                 self.bars.candles(len(closed))
                 start_ms = closed[-1][0] + interval_ms
             if len(closed) < len(page) or len(page) < client.page_limit:
                 break  # reached the open candle, or the exchange has nothing newer
         self.bars.pair_done(symbol)
+
+
+def _page_writer(coin_id: int, closed: list[list], newest: int, interval: str):
+    """One page's writes: the stored candles repaired, the new ones inserted; how many new."""
+    def write(conn) -> int:
+        db.repair_candles(conn, coin_id, [k for k in closed if k[0] <= newest],
+                          interval=interval)
+        return db.insert_klines(conn, coin_id, [k for k in closed if k[0] > newest],
+                                interval=interval)
+    return write
 
 
 def _until_open(page: list[list], server_ms: int) -> list[list]:

@@ -173,10 +173,10 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
 
     done = tutorial.Adoption()
     with engine.connect() as conn, schema_lock(conn):
-        tutorial.check_adoptable(conn)
         state = schema_state(conn)
         if state.kind == "foreign":
             raise BadInput(f"not the original system's database: {state.detail}")
+        tutorial.check_adoptable(conn)
         if state.kind == "versioned":
             refuse_unless_upgradable(state)
         done.identical_removed = tutorial.remove_identical_duplicates(conn, dry_run)

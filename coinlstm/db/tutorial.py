@@ -63,7 +63,7 @@ class Adoption:
 
 
 def _quote(conn: Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
+    return conn.dialect.identifier_preparer.quote_identifier(name)
 
 
 def remove_identical_duplicates(conn: Connection, dry_run: bool) -> int:
