@@ -137,7 +137,18 @@ def upgrade(conn: Connection, target: str = "head") -> None:
 
 
 def downgrade(conn: Connection, target: str) -> None:
-    refuse_unless_upgradable(schema_state(conn))
+    """``coinlstm db downgrade``: to ``target``, never below the baseline (which would drop
+    every table), refused before anything runs."""
+    state = schema_state(conn)
+    refuse_unless_upgradable(state)
+    try:
+        undone = [script.revision for script in
+                  scripts().iterate_revisions(state.revision or "base", target)]
+    except Exception as exc:  # alembic's many revision errors: the user's target
+        raise BadInput(f"cannot downgrade to {target!r}: {exc}") from None
+    if "0001" in undone:
+        raise BadInput(f"cannot downgrade to {target!r}: 0001 is the baseline and cannot be "
+                       "downgraded")
     command.downgrade(alembic_config(str(conn.engine.url), conn), target)
 
 
