@@ -110,10 +110,17 @@ def keep_lowest_ids(conn: Connection) -> int:
 
 
 def _duplicate_keys(conn: Connection) -> list[tuple[int, int]]:
-    query = (sa.select(_candles.c.idCoin, _candles.c.openTime)
-             .group_by(_candles.c.idCoin, _candles.c.openTime)
-             .having(sa.func.count() > 1))
-    return [(int(coin), int(open_time)) for coin, open_time in conn.execute(query)]
+    """(idCoin, openTime) of every candle stored more than once. Coin by coin, on the
+    ``idCoin`` key: each grouping fits in memory, where one over millions of candles would
+    sort them in a temporary table on disk."""
+    coins = conn.execute(sa.select(_candles.c.idCoin).distinct()
+                         .where(_candles.c.idCoin.is_not(None))).scalars().all()
+    keys = []
+    for coin in coins:
+        query = (sa.select(_candles.c.openTime).where(_candles.c.idCoin == coin)
+                 .group_by(_candles.c.openTime).having(sa.func.count() > 1))
+        keys += [(int(coin), int(open_time)) for open_time in conn.execute(query).scalars()]
+    return keys
 
 
 def _group_rows(conn: Connection, keys: list[tuple[int, int]]) -> list[list[dict]]:
