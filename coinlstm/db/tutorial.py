@@ -194,7 +194,11 @@ def check_adoptable(conn: Connection) -> None:
     if conn.dialect.name != "mysql":
         raise BadInput("coinlstm db adopt adopts the original system's MySQL/MariaDB database; "
                        f"this is {conn.dialect.name}")
-    present = set(sa.inspect(conn).get_table_names())
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
     missing = sorted(set(TUTORIAL_COLUMNS) - present)
     if missing:
         raise BadInput(f"not the original system's database: no table {', '.join(missing)}")
+    if not is_unadopted_tutorial(inspector, present):
+        raise BadInput("this database is coinlstm's own (candles without an id): nothing to "
+                       "adopt")

@@ -103,3 +103,14 @@ def test_a_revision_unknown_to_this_coinlstm_is_refused_untouched(db_url):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
     engine.dispose()
+
+
+def test_adopt_refuses_coinlstms_own_database_unchanged(db_url):
+    db.open_database(db_url).dispose()
+    done = run_cli("db", "adopt", "--db", db_url)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "this is sqlite" if db_url.startswith("sqlite") else
+        "this database is coinlstm's own (candles without an id): nothing to adopt")
+    current = run_cli("db", "current", "--db", db_url)
+    assert current.stdout.strip().endswith("revision 0002 (head)")

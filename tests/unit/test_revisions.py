@@ -34,3 +34,17 @@ def test_the_ddl_of_a_new_sqlite_database_is_printed_without_connecting(tmp_path
     sql = migrations.upgrade_sql(url, None)
     assert "CREATE TABLE coin_info" in sql and "ADD COLUMN \"openTime_newest\"" in sql
     assert not (tmp_path / "never.sqlite").exists()
+
+
+def test_adopt_refuses_what_is_not_the_original_systems_mysql_database(tmp_path):
+    """SQLite, and coinlstm's own database: one line, exit 2, nothing changed."""
+    from tests.helpers import run_cli
+
+    url = f"sqlite:///{tmp_path / 'own.sqlite'}"
+    done = run_cli("db", "adopt", "--db", url)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "adopts the original system's MySQL/MariaDB database; this is sqlite")
+    assert not (tmp_path / "own.sqlite").exists() or run_cli(
+        "db", "current", "--db", url).stdout.strip().endswith("empty (no coinlstm table); "
+                                                               "any command creates the schema")
