@@ -99,7 +99,6 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
     ``retry_seconds``: how long a server that is down or restarting is waited for
     (coinlstm.db.retry) before this fails.
     """
-    from coinlstm.db.migrations import ensure_schema
     from coinlstm.db.retry import retry
 
     engine = create_engine(url)
@@ -108,6 +107,10 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
         try:
             with engine.begin() as conn:
                 if create:
+                    # Alembic is imported only here: a pair process opening a database its
+                    # driver made ready (create=False) never pays for it.
+                    from coinlstm.db.migrations import ensure_schema
+
                     with schema_lock(conn):
                         ensure_schema(conn)
                 else:
