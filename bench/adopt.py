@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adopted {total:,} candles in {seconds:.1f} s on "
               f"{engine.dialect.server_version_info}: {done.identical_removed:,} duplicates "
               f"removed, {kept:,} kept, revision {revision}")
+        print("  parts: " + ", ".join(f"{part} {seconds:.1f} s"
+                                      for part, seconds in done.seconds.items()))
         for step in done.steps:
             print(f"  {step}")
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -190,18 +191,21 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
         tutorial.check_adoptable(conn)
         if state.kind == "versioned":
             refuse_unless_upgradable(state)
-        done.identical_removed = tutorial.remove_identical_duplicates(conn, dry_run)
+        started = time.monotonic()
+        keys = tutorial.duplicate_keys(conn)  # one scan; the steps below look at these only
+        done.identical_removed = tutorial.remove_identical_duplicates(conn, keys, dry_run)
         conn.commit()
         if done.identical_removed:
             done.steps.append(f"remove {done.identical_removed} identical duplicate candles "
                               "(the lowest id of each kept)")
-        done.differing = tutorial.differing_duplicates(conn)
+        done.differing = tutorial.differing_duplicates(conn, keys)
         if done.differing and resolve == "lowest":
-            removed = 0 if dry_run else tutorial.keep_lowest_ids(conn)
+            removed = 0 if dry_run else tutorial.keep_lowest_ids(conn, keys)
             conn.commit()
             done.steps.append(f"keep the lowest id of {len(done.differing)} differing duplicate "
                               f"candles ({removed or 'the others'} removed)")
             done.differing = []
+        done.seconds["duplicates"] = time.monotonic() - started
         if done.differing:
             return done
         changes = tutorial.widening_changes(conn)
@@ -212,8 +216,11 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
             done.steps.append(f"add coinlstm's tables, columns and keys; schema revision "
                               f"{state.revision or 'none'} -> {head_revision()}")
         if not dry_run:
+            started = time.monotonic()
             tutorial.apply_widening(conn, changes)
+            done.seconds["alter"] = time.monotonic() - started
             if behind:
                 command.upgrade(alembic_config(str(conn.engine.url), conn), "head")
                 conn.commit()
+            done.seconds["revisions"] = time.monotonic() - started - done.seconds["alter"]
     return done

@@ -60,16 +60,18 @@ class Adoption:
     steps: list[str] = field(default_factory=list)
     identical_removed: int = 0
     differing: list[list[dict]] = field(default_factory=list)
+    #: Wall seconds per part (duplicates, alter, revisions): what bench/adopt.py prints.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote_identifier(name)
 
 
-def remove_identical_duplicates(conn: Connection, dry_run: bool) -> int:
+def remove_identical_duplicates(conn: Connection, keys: list[tuple[int, int]],
+                                dry_run: bool) -> int:
     """Delete every candle equal in all values to one of the same (idCoin, openTime) with a
-    lower id; how many (would be) deleted. One statement over the duplicated keys only."""
-    keys = _duplicate_keys(conn)
+    lower id, among the ``keys`` of :func:`duplicate_keys`; how many (would be) deleted."""
     if not keys:
         return 0
     doomed = []
@@ -87,11 +89,11 @@ def remove_identical_duplicates(conn: Connection, dry_run: bool) -> int:
     return len(doomed)
 
 
-def differing_duplicates(conn: Connection) -> list[list[dict]]:
-    """The groups of candles with one (idCoin, openTime) and different values: the lowest id
-    of each distinct set of values, lowest first."""
+def differing_duplicates(conn: Connection, keys: list[tuple[int, int]]) -> list[list[dict]]:
+    """The groups of candles with one of ``keys`` and different values: the lowest id of
+    each distinct set of values, lowest first."""
     groups = []
-    for rows in _group_rows(conn, _duplicate_keys(conn)):
+    for rows in _group_rows(conn, keys):
         distinct: dict[tuple, dict] = {}
         for row in rows:
             distinct.setdefault(tuple(row[name] for name in VALUE_COLUMNS), row)
@@ -100,16 +102,17 @@ def differing_duplicates(conn: Connection) -> list[list[dict]]:
     return groups
 
 
-def keep_lowest_ids(conn: Connection) -> int:
-    """``--resolve lowest``: of every duplicated candle keep the lowest id, delete the others
-    (the repair from the exchange then gives the kept one the final values)."""
-    doomed = [row["id"] for rows in _group_rows(conn, _duplicate_keys(conn)) for row in rows[1:]]
+def keep_lowest_ids(conn: Connection, keys: list[tuple[int, int]]) -> int:
+    """``--resolve lowest``: of every candle of ``keys`` still stored more than once keep the
+    lowest id, delete the others (the repair from the exchange then gives the kept one the
+    final values)."""
+    doomed = [row["id"] for rows in _group_rows(conn, keys) for row in rows[1:]]
     for start in range(0, len(doomed), 1000):
         conn.execute(_candles.delete().where(_candles.c.id.in_(doomed[start:start + 1000])))
     return len(doomed)
 
 
-def _duplicate_keys(conn: Connection) -> list[tuple[int, int]]:
+def duplicate_keys(conn: Connection) -> list[tuple[int, int]]:
     """(idCoin, openTime) of every candle stored more than once. Coin by coin, on the
     ``idCoin`` key: each grouping fits in memory, where one over millions of candles would
     sort them in a temporary table on disk."""
