@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Where a new pair's backfill starts: Binance spot opened in July 2017.
 DEFAULT_SINCE = "2017-07-01"
+#: Stored candles before the newest that every crawl fetches again and repairs if they differ.
+RECHECKED = 2
 TRADING = "TRADING"
 
 
@@ -290,20 +292,37 @@ class _PairCrawl:
         client, interval, interval_ms = self.client, self.interval, self.interval_ms
         with self.engine.connect() as conn:
             newest = db.newest_open_time(conn, coin_id, interval=interval)
-        start_ms = self.since_ms if newest is None else newest + interval_ms
+        # The newest stored candles are fetched again (same page, no extra request) and
+        # repaired where they differ: another crawler (the original system's, beside this one)
+        # may have stored them while they were still open.
+        start_ms = self.since_ms if newest is None else newest - RECHECKED * interval_ms
+        newest = -1 if newest is None else newest
         while start_ms < self.server_ms and not self.stop.is_set():
             page = client.klines(symbol, interval, start_ms, client.page_limit)
             closed = _until_open(page, self.server_ms)
             if closed:
                 # One transaction per page: a kill leaves whole pages, so no hole, ever.
-                with self.writing, db.transaction(self.engine) as conn:
-                    self.added[symbol] += db.insert_klines(conn, coin_id, closed,
-                                                           interval=interval)
+                # A deadlock between pairs (an adopted table's secondary unique key takes gap
+                # locks across coins) is retried: the page is written whole or not at all.
+                with self.writing:
+                    self.added[symbol] += db.retry_deadlocks(
+                        self.engine, _page_writer(coin_id, closed, newest, interval),
+                        what=f"{symbol} candles")
                 self.bars.candles(len(closed))
                 start_ms = closed[-1][0] + interval_ms
             if len(closed) < len(page) or len(page) < client.page_limit:
                 break  # reached the open candle, or the exchange has nothing newer
         self.bars.pair_done(symbol)
+
+
+def _page_writer(coin_id: int, closed: list[list], newest: int, interval: str):
+    """One page's writes: the stored candles repaired, the new ones inserted; how many new."""
+    def write(conn) -> int:
+        db.repair_candles(conn, coin_id, [k for k in closed if k[0] <= newest],
+                          interval=interval)
+        return db.insert_klines(conn, coin_id, [k for k in closed if k[0] > newest],
+                                interval=interval)
+    return write
 
 
 def _until_open(page: list[list], server_ms: int) -> list[list]:
@@ -366,6 +385,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tries per request before the exchange counts as unavailable "
                              "(default 5, with 0.5, 1, 2, 4 s between them)")
     add_crawl_workers_argument(parser)
+    parser.add_argument("--verify", action="store_true",
+                        help="fetch the market's stored candles (from --since; default all) "
+                             "again and repair every one that differs from the exchange's "
+                             "final values; no new candles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_exchange_argument(parser)
 
@@ -399,6 +422,14 @@ def run(args: argparse.Namespace) -> int:
     client = open_source(source.name, args.settings.exchange_url,
                          retry=RetryPolicy(attempts=args.attempts))
     engine = db.open_database(args.settings.db_url)
+    if args.verify:
+        from crawl.verify import report_repairs, verify_market
+
+        try:
+            return report_repairs(verify_market(engine, client, interval=args.interval,
+                                                since_ms=since_ms, market=market))
+        finally:
+            engine.dispose()
     try:
         summary = crawl_market(engine, args.settings.exchange_url, market,
                                interval=args.interval, since_ms=since_ms, only=only,

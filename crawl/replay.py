@@ -25,6 +25,7 @@ import threading
 import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -462,7 +463,37 @@ class ReplayServer:
         if start is None:
             first = max(first, visible_end - limit)
         last = min(visible_end, first + limit)
-        return ("[" + ",".join(candles.rendered[first:last]) + "]").encode()
+        rendered = candles.rendered[first:last]
+        now = self.now_ms()
+        if rendered and candles.close_times[last - 1] >= now:
+            rendered[-1] = open_candle_so_far(rendered[-1], now)
+        return ("[" + ",".join(rendered) + "]").encode()
+
+
+def open_candle_so_far(rendered: str, now: int) -> str:
+    """A still-open candle as Binance serves it at ``now``: its values so far, not its final
+    ones. Volumes and trades are the final ones times the elapsed share of the interval;
+    the close moves from the open towards the final close by that share, and the high and
+    low so far lie between the open/close so far and the final ones (so every value stays
+    inside the final candle's range, and a client storing it gets a candle that differs
+    from the final one, as it would on the exchange). The open and both times are final."""
+    kline = json.loads(rendered)
+    open_time, close_time = int(kline[0]), int(kline[6])
+    share = Decimal(max(0, now - open_time)) / Decimal(close_time + 1 - open_time)
+    quantum = Decimal("1").scaleb(-8)
+
+    def so_far(value: Decimal) -> str:
+        return str(value.quantize(quantum, rounding=ROUND_DOWN))
+
+    first, high, low, final = (Decimal(kline[i]) for i in (1, 2, 3, 4))
+    close = first + (final - first) * share
+    kline[2] = so_far(max(first, close) + (high - max(first, close)) * share)
+    kline[3] = so_far(min(first, close) + (low - min(first, close)) * share)
+    kline[4] = so_far(close)
+    for index in (5, 7, 9, 10):
+        kline[index] = so_far(Decimal(kline[index]) * share)
+    kline[8] = int(int(kline[8]) * share)
+    return _render_kline(kline)
 
 
 def _one(query: dict[str, list[str]], name: str) -> str:

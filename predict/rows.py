@@ -100,6 +100,18 @@ class RunInfo:
     interval: str = DEFAULT_INTERVAL
 
 
+def test_window_after(dataset: Dataset) -> int:
+    """historical_train.openTime_last as the original system means it: the open time of the
+    candle before the test window's first target, so that its predictor's and website's
+    ``openTime > openTime_last`` reads exactly the test candles (one interval before the
+    first when the series starts there)."""
+    first = int(dataset.target_rows(dataset.split.test).min())
+    if first > 0:
+        return int(dataset.open_times[first - 1])
+    return int(dataset.open_times[first]) - (int(dataset.open_times[1] - dataset.open_times[0])
+                                             if len(dataset.open_times) > 1 else 1)
+
+
 def train_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
               metrics: SliceMetrics) -> dict:
     """The historical_train row: the test slice, the model's errors and the naive ones, and
@@ -113,7 +125,8 @@ def train_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
         "price_predict": _json(forecast.test_predictions),
         "RMSE": metrics.model.rmse,
         "max_error": metrics.model.max_error,
-        "openTime_last": int(dataset.open_times[-1]),
+        "openTime_last": test_window_after(dataset),
+        "openTime_newest": int(dataset.open_times[-1]),
         "MAE": metrics.model.mae,
         "MAPE": metrics.model.mape,
         "direction_accuracy": metrics.model.direction_accuracy,

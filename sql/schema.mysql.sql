@@ -81,6 +81,7 @@ CREATE TABLE historical_train (
 	`RMSE` DOUBLE NOT NULL, 
 	max_error DOUBLE NOT NULL, 
 	`openTime_last` BIGINT NOT NULL, 
+	`openTime_newest` BIGINT, 
 	`MAE` DOUBLE, 
 	`MAPE` DOUBLE, 
 	direction_accuracy DOUBLE, 
@@ -444,3 +445,9 @@ CREATE TABLE candlestick_data_8h (
 	PRIMARY KEY (`idCoin`, `openTime`), 
 	FOREIGN KEY(`idCoin`) REFERENCES coin_info (id)
 )ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE alembic_version (
+	version_num VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (version_num)
+);
+INSERT INTO alembic_version (version_num) VALUES ('0002');

@@ -21,6 +21,8 @@ from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, on
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
+    "db": ("coinlstm.app.db_command",
+           "schema revisions (upgrade, current, history, --sql); adopt the original system's DB"),
     "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
     "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
     "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
@@ -110,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # mysql.connector logs its auth plugin at INFO on every connect: noise, not news,
         # and it would break the "one line per error" rule on stderr.
         logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+        # Alembic logs its plugins and every revision it runs at INFO: the same noise.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)

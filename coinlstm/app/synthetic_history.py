@@ -127,7 +127,8 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
             conn.execute(db.historical_train.insert().values(
                 id_coin=coin_id, time_create=now, price_test="[]", price_predict="[]",
                 RMSE=volatility * price, max_error=3 * volatility * price,
-                openTime_last=end_open_ms, naive_RMSE=volatility * price, skill=0.0,
+                openTime_last=end_open_ms - 48 * HOUR_MS, openTime_newest=end_open_ms,
+                naive_RMSE=volatility * price, skill=0.0,
                 run_id=run_ids[-1], model="lstm", target="return", backend="synthetic",
                 settings=json.dumps({"forecaster": f"synthetic {kind}", "epochs": 0}),
                 n_train=0, n_val=0, n_test=48, epochs_run=0, train_seconds=0.0,

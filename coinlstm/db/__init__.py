@@ -22,11 +22,18 @@ from coinlstm.db.dashboard import *  # noqa: F403
 from coinlstm.db.engine import *  # noqa: F403
 from coinlstm.db.movers import *  # noqa: F403
 from coinlstm.db.results import *  # noqa: F403
-from coinlstm.db.retry import error_reason, is_transient, retry, retry_read, retry_transaction
+from coinlstm.db.retry import (
+    error_reason,
+    is_transient,
+    retry,
+    retry_deadlocks,
+    retry_read,
+    retry_transaction,
+)
 from coinlstm.db.schema import *  # noqa: F403
 from coinlstm.db.scores import *  # noqa: F403
 from coinlstm.db.types import ExactDecimal
 
 __all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "PRICE_SCALE",
-           "ExactDecimal", "error_reason", "is_transient", "retry", "retry_read",
+           "ExactDecimal", "error_reason", "is_transient", "retry", "retry_deadlocks", "retry_read",
            "retry_transaction", "to_exact_decimal"]

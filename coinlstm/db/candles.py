@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
 from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.decimals import to_exact_decimal
 from coinlstm.core.errors import BadInput
 from coinlstm.db.schema import CANDLE_TABLES, candles_table
 
@@ -199,3 +200,57 @@ def stored_open_times(conn: Connection, coin_id: int, first: int, last: int, *,
     query = sa.select(table.c.openTime).where(
         table.c.idCoin == coin_id, table.c.openTime.between(first, last))
     return {int(value) for (value,) in conn.execute(query)}
+
+
+#: The candle values a repair compares with the exchange's final ones (``ignore`` is not a
+#: value: the original system stores it as a decimal, coinlstm as text).
+REPAIRED_COLUMNS = ("open", "high", "low", "close", "volume", "closeTime", "quoteAssetVolume",
+                    "numberOfTrader", "takerBuyBaseAssetVolume", "takerBuyQuoteAssetVolume")
+
+
+def repair_candles(conn: Connection, coin_id: int, klines: Sequence[Sequence], *,
+                   interval: str = DEFAULT_INTERVAL) -> int:
+    """Give the coin's stored candles the values of ``klines`` (closed klines of the
+    exchange, as the crawl checks them) where any differs; how many candles changed.
+
+    Candles not stored are left to the crawl; the stored ones keep their row (and id).
+    """
+    if not klines:
+        return 0
+    table = candles_table(interval)
+    fields = dict(zip(CANDLE_COLUMNS[1:], range(12), strict=True))
+    times = [int(kline[0]) for kline in klines]
+    stored = {int(row.openTime): row for row in conn.execute(
+        sa.select(table.c.openTime, *(table.c[name] for name in REPAIRED_COLUMNS))
+        .where(table.c.idCoin == coin_id, table.c.openTime.between(min(times), max(times))))}
+    changed = 0
+    for kline in klines:
+        row = stored.get(int(kline[0]))
+        if row is None:
+            continue
+        final = {name: _exact(name, kline[fields[name]]) for name in REPAIRED_COLUMNS}
+        if all(_exact(name, getattr(row, name)) == value for name, value in final.items()):
+            continue
+        conn.execute(table.update().where(table.c.idCoin == coin_id,
+                                          table.c.openTime == int(kline[0])).values(**final))
+        changed += 1
+    return changed
+
+
+def _exact(name: str, value: object) -> object:
+    if name in ("closeTime", "numberOfTrader"):
+        return int(value)
+    return to_exact_decimal(value)
+
+
+def stored_time_range(conn: Connection, coin_id: int, since: int | None = None, *,
+                      interval: str = DEFAULT_INTERVAL) -> tuple[int, int] | None:
+    """The open times of the coin's oldest (at or after ``since``) and newest stored candles
+    of ``interval``; None when it has none."""
+    table = candles_table(interval)
+    query = sa.select(sa.func.min(table.c.openTime), sa.func.max(table.c.openTime)).where(
+        table.c.idCoin == coin_id)
+    if since is not None:
+        query = query.where(table.c.openTime >= since)
+    first, last = conn.execute(query).one()
+    return None if first is None else (int(first), int(last))

@@ -232,7 +232,10 @@ def latest_training(conn: Connection, coin_id: int, interval: str) -> sa.Row | N
                   t.c.settings, t.c.RMSE, t.c.naive_RMSE, t.c.MAE, t.c.naive_MAE, t.c.skill,
                   t.c.direction_accuracy, t.c.shrinkage, t.c.shrinkage_t, t.c.n_train,
                   t.c.n_val, t.c.n_test, t.c.epochs_run, t.c.train_seconds,
-                  t.c.openTime_last)
+                  # the newest candle trained on (rows from before revision 0002 hold it in
+                  # openTime_last, rewritten there; the original system's have neither)
+                  sa.func.coalesce(t.c.openTime_newest, t.c.openTime_last)
+                  .label("openTime_last"))
         .where(t.c.id_coin == coin_id, interval_filter(t.c.interval, interval))
         .order_by(t.c.id.desc()).limit(1)).first()
 

@@ -1,4 +1,4 @@
-"""Engines, the schema lock and the in-place upgrade, and the one transaction helper:
+"""Engines, the schema lock and the schema check on open, and the one transaction helper:
 how a process reaches the database and what it turns a failure into."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 @contextmanager
-def _schema_lock(conn: Connection):
+def schema_lock(conn: Connection):
     """One process at a time checks and creates the schema. DDL commits at once on MySQL and
     runs outside a transaction with pysqlite, so neither database serialises it by itself:
     MySQL gets a named server lock per database, a SQLite file an ``flock`` on a file beside
@@ -92,7 +92,9 @@ def _schema_lock(conn: Connection):
 
 
 def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> Engine:
-    """Connect once (so an unreachable server fails here, clearly) and ensure the schema.
+    """Connect once (so an unreachable server fails here, clearly) and ensure the schema:
+    a database behind the newest revision is upgraded (coinlstm.db.migrations), one that is
+    not coinlstm's to upgrade is refused in one line, before anything is written.
 
     ``retry_seconds``: how long a server that is down or restarting is waited for
     (coinlstm.db.retry) before this fails.
@@ -105,10 +107,12 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
         try:
             with engine.begin() as conn:
                 if create:
-                    with _schema_lock(conn):
-                        metadata.create_all(conn, checkfirst=True)
-                        add_missing_columns(conn)
-                        add_missing_indexes(conn)
+                    # Alembic is imported only here: a pair process opening a database its
+                    # driver made ready (create=False) never pays for it.
+                    from coinlstm.db.migrations import ensure_schema
+
+                    with schema_lock(conn):
+                        ensure_schema(conn)
                 else:
                     conn.execute(sa.text("SELECT 1"))
         except DBAPIError as exc:
@@ -130,45 +134,18 @@ def _unavailable(prefix: str, exc: DBAPIError) -> DatabaseUnavailable:
 
 
 def add_missing_columns(conn: Connection) -> list[str]:
-    """Upgrade a database made by an older version: add the nullable columns it lacks.
+    """The nullable columns of the current schema the database lacks, added (the in-place
+    upgrade of the releases before migrations; revision 0001 runs it on their databases)."""
+    from coinlstm.db.legacy import add_missing_columns as add
 
-    Only additions of nullable columns happen here (what each release so far has needed), so
-    old rows stay valid and old readers keep working. DDL takes no bound parameters; the
-    names are this module's own, quoted by the dialect.
-    """
-    from sqlalchemy.schema import CreateColumn
-
-    inspector = sa.inspect(conn)
-    # One catalogue query for all tables (there is a candle table per interval), not one each.
-    names = [table.name for table in metadata.sorted_tables]
-    columns = inspector.get_multi_columns(filter_names=names)
-    added = []
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in columns.get((None, table.name), ())}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            definition = CreateColumn(column).compile(dialect=conn.dialect)
-            quoted = conn.dialect.identifier_preparer.quote_identifier(table.name)
-            conn.execute(sa.text(f"ALTER TABLE {quoted} ADD COLUMN {definition}"))
-            added.append(f"{table.name}.{column.name}")
-    return added
+    return add(conn, metadata)
 
 
 def add_missing_indexes(conn: Connection) -> list[str]:
-    """Upgrade a database made by an older version: create the indexes its tables lack
-    (``create_all`` makes a new table's indexes, never an existing table's)."""
-    inspector = sa.inspect(conn)
-    present = {table: {index["name"] for index in indexes} for (_, table), indexes
-               in inspector.get_multi_indexes(
-                   filter_names=[t.name for t in metadata.sorted_tables]).items()}
-    added = []
-    for table in metadata.sorted_tables:
-        for index in table.indexes:
-            if index.name not in present.get(table.name, set()):
-                index.create(conn)
-                added.append(index.name)
-    return added
+    """The indexes of the current schema the database's tables lack, created."""
+    from coinlstm.db.legacy import add_missing_indexes as add
+
+    return add(conn, metadata)
 
 
 @contextmanager

@@ -118,3 +118,30 @@ def retry_read(engine: Engine, work: Callable[[Connection], T], seconds: float,
             return work(conn)
 
     return retry(once, seconds, what)
+
+
+#: MySQL's "deadlock found" and "lock wait timeout": the transaction lost to another one.
+LOST_TO_ANOTHER = frozenset({1205, 1213})
+
+
+def retry_deadlocks(engine: Engine, work: Callable[[Connection], T], attempts: int = 5,
+                    what: str = "database transaction") -> T:
+    """``work(conn)`` in one transaction, run again (whole) when InnoDB chose it as a
+    deadlock victim or its lock wait timed out; any other failure is raised at once, as
+    :func:`coinlstm.db.engine.transaction` raises it. For writers that contend only with
+    each other (a crawl's pairs), so a few quick attempts are enough."""
+    from sqlalchemy.exc import DBAPIError
+
+    from coinlstm.db.engine import _unavailable, describe_url
+
+    attempt = 1
+    while True:
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or error_number(exc) not in LOST_TO_ANOTHER:
+                raise _unavailable(f"{what}: database error on {describe_url(str(engine.url))}",
+                                   exc) from None
+        time.sleep(0.05 * attempt)
+        attempt += 1

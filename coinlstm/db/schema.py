@@ -149,7 +149,11 @@ historical_train = sa.Table(
     sa.Column("price_predict", sa.Text, nullable=False),
     sa.Column("RMSE", sa.Double, nullable=False),
     sa.Column("max_error", sa.Double, nullable=False),
+    # The original system's meaning (its predictor and website read it): the open time of the
+    # candle before the test window, so the test candles are those opened after it. coinlstm's
+    # newest candle is openTime_newest (NULL in the original system's rows). Revision 0002.
     sa.Column("openTime_last", sa.BigInteger, nullable=False),
+    sa.Column("openTime_newest", sa.BigInteger, nullable=True),
     *(sa.Column(name, sa.Double, nullable=True) for name in METRIC_COLUMNS),
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("model", sa.String(32), nullable=True),
@@ -381,4 +385,14 @@ def mysql_ddl() -> str:
         for index in sorted(table.indexes, key=lambda i: i.name or ""):
             parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";")
         parts.append("")
+    from coinlstm.db.migrations import head_revision
+
+    # The revision these tables are, so coinlstm takes a database made from this file as
+    # at head instead of upgrading it again (Alembic's own table, as Alembic makes it).
+    version = sa.Table("alembic_version", sa.MetaData(),
+                       sa.Column("version_num", sa.String(32), primary_key=True))
+    insert = version.insert().values(version_num=head_revision())
+    parts += [str(CreateTable(version).compile(dialect=dialect)).strip() + ";",
+              str(insert.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+              + ";", ""]
     return "\n".join(parts)

@@ -26,6 +26,12 @@ def test_sql_file_creates_same_tables_as_code(mysql_url):
     engine.dispose()
 
 
+def _as_before_migrations(conn) -> None:
+    """What a release before migrations left: no version row, no openTime_newest."""
+    conn.execute(sa.text("DROP TABLE alembic_version"))
+    conn.execute(sa.text("ALTER TABLE historical_train DROP COLUMN openTime_newest"))
+
+
 def _candle(coin_id: int, open_time: int, close: str = "0.00061806") -> dict:
     return dict(idCoin=coin_id, openTime=open_time, open="0.00062088", high="0.00062397",
                 low="0.00061552", close=close, volume="402934.00000000",
@@ -85,6 +91,7 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_rows(db_url):
         for table, columns in new_columns.items():
             for column in columns:
                 conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        _as_before_migrations(conn)
     engine.dispose()
     engine = db.open_database(db_url)
     inspector = sa.inspect(engine)
@@ -135,6 +142,7 @@ def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
             {"id_coin": 1, "time_create": 1, "price_test": "[]", "price_predict": "[]",
              "RMSE": 0.5, "max_error": 0.5, "openTime_last": 0, "skill": skill}
             for skill in (0.1, 0.2)])
+        _as_before_migrations(conn)
     engine.dispose()
 
     engine = db.open_database(db_url)
@@ -172,6 +180,7 @@ def test_an_older_database_gains_the_exchange_column_and_its_coins_stay_binance(
              "time_update": 1}])
         ids = {row.symbol: row.id for row in conn.execute(sa.select(old_coins.c.symbol,
                                                                     sa.column("id")))}
+        _as_before_migrations(conn)
     engine.dispose()
 
     engine = db.open_database(db_url)

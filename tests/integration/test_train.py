@@ -96,7 +96,9 @@ def test_training_writes_rows_matching_its_result(synthetic_candles, db_url, tmp
     assert train.skill == pytest.approx(result["skill"], rel=1e-12)
     assert prediction.price_preidct_last == pytest.approx(result["predicted_close"], rel=1e-12)
     assert (train.run_id, train.model, train.backend) == ("r1", "lstm", backend)
-    assert train.openTime_last == int(rows[-1][0]) == result["openTime_last"]
+    assert train.openTime_newest == int(rows[-1][0]) == result["openTime_last"]
+    # openTime_last as the original system means it: the candle before the 48 test candles.
+    assert train.openTime_last == int(rows[-49][0])
     assert prediction.openTime_next == int(rows[-1][0]) + HOUR_MS == result["openTime_next"]
     # Two gaps drop one window-1 sample each: 3,000 candles give 2,997 samples.
     assert (train.n_train + train.n_val + train.n_cal + train.n_test, train.n_test,

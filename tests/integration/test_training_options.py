@@ -285,7 +285,7 @@ def test_train_5m_reads_its_table_and_respects_a_5m_gap(sqlite_url, tmp_path, cl
         train = conn.execute(sa.select(db.historical_train)).one()
         prediction = conn.execute(sa.select(db.historical_price_predictions)).one()
     engine.dispose()
-    assert result["openTime_last"] == train.openTime_last == END_OPEN_MS
+    assert result["openTime_last"] == train.openTime_newest == END_OPEN_MS
     assert result["openTime_next"] == prediction.openTime_next == END_OPEN_MS + FIVE_MINUTES_MS
     # 399 candles give 397 samples of the return target (each needs the candle before its
     # window); the missing candle drops exactly the 2 that would span it. Stitching across

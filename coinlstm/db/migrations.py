@@ -1,0 +1,226 @@
+"""Schema revisions (Alembic): where a database stands, and bringing it to head.
+
+The revisions are package data (``coinlstm/db/revisions``), so an installed coinlstm carries
+them. Every process that opens a database with ``create`` runs :func:`ensure_schema` under
+the schema lock: a database behind head is upgraded there and then (what cron users had
+before migrations: a new version just works on the next hour), one ahead of head or of
+another application is refused in one line, and the original system's database is refused
+until ``coinlstm db adopt`` has made it coinlstm's.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from functools import cache
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from coinlstm.core.errors import BadInput
+from coinlstm.db.schema import metadata
+from coinlstm.db.tutorial import TUTORIAL_COLUMNS, is_unadopted_tutorial
+
+SCRIPT_LOCATION = "coinlstm.db:revisions"
+#: The tables whose presence marks a database as coinlstm's or the original system's.
+_OWN_TABLES = ("coin_info", "candlestick_data", "historical_train",
+               "historical_price_predictions")
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def alembic_config(url: str, connection: Connection | None = None,
+                   output: io.StringIO | None = None) -> Config:
+    """Alembic's configuration without an ini file: the packaged scripts, the URL (for
+    ``--sql``) and the caller's connection (for everything else)."""
+    config = Config(output_buffer=output)
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    # ConfigParser interpolation: a URL's "%" (an escaped password) must be doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str:
+    return scripts().get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The database's revision; None for a database not under migrations."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database stands: ``kind`` is one of fresh (no coinlstm table), versioned,
+    legacy (made by a coinlstm before migrations), tutorial (the original system's, not yet
+    adopted) or foreign (another application's tables under these names)."""
+
+    kind: str
+    revision: str | None
+    detail: str = ""
+
+
+def schema_state(conn: Connection) -> SchemaState:
+    revision = current_revision(conn)
+    if revision is not None:
+        return SchemaState("versioned", revision)
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
+    if not present & set(_OWN_TABLES):
+        return SchemaState("fresh", None)
+    differences = foreign_differences(inspector, present)
+    if differences:
+        return SchemaState("foreign", None, "; ".join(differences))
+    if is_unadopted_tutorial(inspector, present):
+        return SchemaState("tutorial", None)
+    return SchemaState("legacy", None)
+
+
+def foreign_differences(inspector, present: set[str]) -> list[str]:
+    """What the database's tables of coinlstm's names have that neither coinlstm nor the
+    original system has, or lack of what both need: empty for either's database."""
+    differences = []
+    for name in _OWN_TABLES:
+        if name not in present:
+            continue
+        have = {column["name"] for column in inspector.get_columns(name)}
+        ours = {column.name for column in metadata.tables[name].columns}
+        required = {column.name for column in metadata.tables[name].columns
+                    if not column.nullable}
+        unknown = sorted(have - ours - TUTORIAL_COLUMNS[name])
+        missing = sorted(required - have)
+        if unknown or missing:
+            differences.append(f"{name}" + (f" has {', '.join(unknown)}" if unknown else "")
+                               + (" and" if unknown and missing else "")
+                               + (f" lacks {', '.join(missing)}" if missing else ""))
+    return differences
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Bring the database to head, or refuse in one line (BadInput) when that is not ours
+    to do: a revision this coinlstm does not know, another application's tables, the
+    original system's database before ``coinlstm db adopt``. The caller holds the schema
+    lock."""
+    state = schema_state(conn)
+    if state.kind == "versioned" and state.revision == head_revision():
+        return
+    refuse_unless_upgradable(state)
+    command.upgrade(alembic_config(str(conn.engine.url), conn), "head")
+
+
+def refuse_unless_upgradable(state: SchemaState) -> None:
+    if state.kind == "foreign":
+        raise BadInput(f"not a coinlstm database (nor the original system's): {state.detail}")
+    if state.kind == "tutorial":
+        raise BadInput("this is the original system's database, not yet coinlstm's: run "
+                       "`coinlstm db adopt` (see `coinlstm db adopt --dry-run` first)")
+    if state.kind == "versioned" and state.revision not in {
+            script.revision for script in scripts().walk_revisions()}:
+        raise BadInput(f"database schema at revision {state.revision}, unknown to this "
+                       f"coinlstm (head {head_revision()}): upgrade coinlstm")
+
+
+def upgrade(conn: Connection, target: str = "head") -> None:
+    """``coinlstm db upgrade``: to ``target``, refusing what ensure_schema refuses."""
+    refuse_unless_upgradable(schema_state(conn))
+    command.upgrade(alembic_config(str(conn.engine.url), conn), target)
+
+
+def downgrade(conn: Connection, target: str) -> None:
+    """``coinlstm db downgrade``: to ``target``, never below the baseline (which would drop
+    every table), refused before anything runs."""
+    state = schema_state(conn)
+    refuse_unless_upgradable(state)
+    try:
+        undone = [script.revision for script in
+                  scripts().iterate_revisions(state.revision or "base", target)]
+    except Exception as exc:  # alembic's many revision errors: the user's target
+        raise BadInput(f"cannot downgrade to {target!r}: {exc}") from None
+    if "0001" in undone:
+        raise BadInput(f"cannot downgrade to {target!r}: 0001 is the baseline and cannot be "
+                       "downgraded")
+    command.downgrade(alembic_config(str(conn.engine.url), conn), target)
+
+
+def stamp(conn: Connection, revision: str) -> None:
+    command.stamp(alembic_config(str(conn.engine.url), conn), revision)
+
+
+def upgrade_sql(url: str, start: str | None, target: str = "head") -> str:
+    """The DDL from ``start`` (None: an empty database) to ``target``, for a DBA to apply;
+    nothing connects."""
+    output = io.StringIO()
+    span = f"{start}:{target}" if start else target
+    command.upgrade(alembic_config(url, output=output), span, sql=True)
+    return output.getvalue()
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """(revision, down revision, first line of its message), oldest first."""
+    entries = [(script.revision, script.down_revision, (script.doc or "").splitlines()[0])
+               for script in scripts().walk_revisions()]
+    return list(reversed(entries))
+
+
+def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
+    """``coinlstm db adopt``: make the original system's database coinlstm's, keeping every
+    row but identical duplicate candles. Returns the :class:`~coinlstm.db.tutorial.Adoption`;
+    stops before any DDL when differing duplicates remain and ``resolve`` is not "lowest".
+    Each step is skipped when done already, so a second run (or one after a failure) goes on
+    where the first stopped. Under the schema lock, so no job opens the database meanwhile.
+    """
+    from coinlstm.db import tutorial
+    from coinlstm.db.engine import schema_lock
+
+    done = tutorial.Adoption()
+    with engine.connect() as conn, schema_lock(conn):
+        state = schema_state(conn)
+        if state.kind == "foreign":
+            raise BadInput(f"not the original system's database: {state.detail}")
+        tutorial.check_adoptable(conn)
+        if state.kind == "versioned":
+            refuse_unless_upgradable(state)
+        started = time.monotonic()
+        keys = tutorial.duplicate_keys(conn)  # one scan; the steps below look at these only
+        done.identical_removed = tutorial.remove_identical_duplicates(conn, keys, dry_run)
+        conn.commit()
+        if done.identical_removed:
+            done.steps.append(f"remove {done.identical_removed} identical duplicate candles "
+                              "(the lowest id of each kept)")
+        done.differing = tutorial.differing_duplicates(conn, keys)
+        if done.differing and resolve == "lowest":
+            removed = 0 if dry_run else tutorial.keep_lowest_ids(conn, keys)
+            conn.commit()
+            done.steps.append(f"keep the lowest id of {len(done.differing)} differing duplicate "
+                              f"candles ({removed or 'the others'} removed)")
+            done.differing = []
+        done.seconds["duplicates"] = time.monotonic() - started
+        if done.differing:
+            return done
+        changes = tutorial.widening_changes(conn)
+        done.steps += [f"ALTER TABLE {table} {', '.join(clauses)}"
+                       for table, clauses in changes.items()]
+        behind = state.kind != "versioned" or state.revision != head_revision()
+        if behind:
+            done.steps.append(f"add coinlstm's tables, columns and keys; schema revision "
+                              f"{state.revision or 'none'} -> {head_revision()}")
+        if not dry_run:
+            started = time.monotonic()
+            tutorial.apply_widening(conn, changes)
+            done.seconds["alter"] = time.monotonic() - started
+            if behind:
+                command.upgrade(alembic_config(str(conn.engine.url), conn), "head")
+                conn.commit()
+            done.seconds["revisions"] = time.monotonic() - started - done.seconds["alter"]
+    return done

@@ -1,0 +1,116 @@
+"""Schema revisions (Alembic) on both databases: a new database at head is exactly the
+code's schema, the newest revision goes down and up again keeping its rows, the commands, and
+a database at a revision this coinlstm does not know is refused untouched."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from coinlstm import db
+from coinlstm.db import migrations
+from tests.helpers import run_cli
+
+NEWEST = 1_700_000_000_000
+HOUR_MS = 3_600_000
+
+
+def test_a_new_database_at_head_is_the_code_schema(db_url):
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.head_revision() == "0002"
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"compare_type": True}), db.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def _train_row(conn, **values) -> None:
+    conn.execute(db.historical_train.insert().values(
+        id_coin=301, time_create=1, price_test="[]", price_predict="[]", RMSE=0.5,
+        max_error=0.5, **values))
+
+
+def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        _train_row(conn, run_id="r1", n_test=48, interval="1h", openTime_newest=NEWEST,
+                   openTime_last=NEWEST - 48 * HOUR_MS)
+        _train_row(conn, run_id="r2", n_test=10, interval="5m", openTime_newest=NEWEST,
+                   openTime_last=NEWEST - 10 * 300_000)
+        _train_row(conn, openTime_last=NEWEST - 48 * HOUR_MS)  # the original system's row
+    engine.dispose()
+    down = run_cli("db", "downgrade", "0001", "--db", db_url)
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0002 -> 0001"
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert "openTime_newest" not in {c["name"] for c in
+                                         sa.inspect(conn).get_columns("historical_train")}
+        # What the releases before 0002 wrote there: the newest candle's open time.
+        assert conn.execute(sa.text("SELECT openTime_last FROM historical_train ORDER BY id")
+                            ).scalars().all() == [NEWEST, NEWEST, NEWEST - 48 * HOUR_MS]
+    engine.dispose()
+    sql = run_cli("db", "upgrade", "--sql", "--db", db_url)
+    assert sql.returncode == 0, sql.stderr
+    assert "ALTER TABLE historical_train ADD" in sql.stdout and "CREATE TABLE" not in sql.stdout
+    assert "UPDATE alembic_version SET version_num='0002'" in sql.stdout
+    current = run_cli("db", "current", "--db", db_url)
+    assert current.stdout.strip().endswith("revision 0001, head is 0002")
+    up = run_cli("db", "upgrade", "--db", db_url)
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0001 -> 0002"
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(db.historical_train.c.openTime_last,
+                                      db.historical_train.c.openTime_newest)
+                            .order_by(db.historical_train.c.id)).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (NEWEST - 48 * HOUR_MS, NEWEST), (NEWEST - 10 * 300_000, NEWEST),
+        (NEWEST - 48 * HOUR_MS, None)]
+    baseline = run_cli("db", "downgrade", "base", "--db", db_url)
+    assert baseline.returncode != 0
+    assert baseline.stderr.strip().splitlines()[-1].endswith(
+        "cannot downgrade to 'base': 0001 is the baseline and cannot be downgraded")
+
+
+def test_history_and_the_ddl_of_a_new_database(db_url):
+    history = run_cli("db", "history", "--db", db_url)
+    assert history.stdout.splitlines()[0].startswith("<base> -> 0001: Baseline")
+    assert history.stdout.splitlines()[1].startswith("0001 -> 0002: historical_train.openTime")
+    sql = run_cli("db", "upgrade", "--sql", "--from", "none", "--db", db_url)
+    assert sql.returncode == 0, sql.stderr
+    assert sql.stdout.count("CREATE TABLE candlestick_data") == 14  # 1h and 13 intervals more
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql.stdout
+    # --sql connects nowhere: the database is still empty.
+    engine = sa.create_engine(db_url)
+    assert sa.inspect(engine).get_table_names() == []
+    engine.dispose()
+
+
+def test_a_revision_unknown_to_this_coinlstm_is_refused_untouched(db_url):
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    for args in (("init-db",), ("db", "upgrade")):
+        done = run_cli(*args, "--db", db_url)
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines()[-1].endswith(
+            "database schema at revision 0099, unknown to this coinlstm (head 0002): "
+            "upgrade coinlstm")
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
+    engine.dispose()
+
+
+def test_adopt_refuses_coinlstms_own_database_unchanged(db_url):
+    db.open_database(db_url).dispose()
+    done = run_cli("db", "adopt", "--db", db_url)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "this is sqlite" if db_url.startswith("sqlite") else
+        "this database is coinlstm's own (candles without an id): nothing to adopt")
+    current = run_cli("db", "current", "--db", db_url)
+    assert current.stdout.strip().endswith("revision 0002 (head)")
