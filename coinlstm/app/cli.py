@@ -93,6 +93,22 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+#: The project's own loggers: their INFO lines are its progress output.
+PROJECT_LOGGERS = ("coinlstm", "crawl", "train", "predict")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """-v: everything at DEBUG. Otherwise the project's own loggers at INFO and every
+    library's at WARNING: a library's INFO lines (JAX's "Resetting cache" on a new shape's
+    first fit, mysql.connector's auth plugin on every connect) are noise, not news, and would
+    break the "one line per error" rule on stderr."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for name in PROJECT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -104,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(COMMANDS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     verbose = "-v" in rest or "--verbose" in rest
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news,
-        # and it would break the "one line per error" rule on stderr.
-        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+    _configure_logging(verbose)
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)

@@ -50,6 +50,7 @@ from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
+from coinlstm.core.exchanges import exchange
 from train import forecasters, formulations
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
 from train.scoring import (
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from coinlstm.core.klines import check_market
 
     market = check_market(args.market)
+    exchange(args.settings.exchange).check_interval(args.interval)  # as crawl and run
     models = parse_models(args.models)
     only = pair_symbols(args.settings, args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):

@@ -220,7 +220,9 @@ class MarketJob:
             self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
                                        for symbol in failed},
             self.retry_seconds, "reading the crawl's failed pairs")
-        return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
+        # A new pair whose first page failed was never registered: it has no id (0).
+        return [Outcome(PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0, symbol,
+                                      self.options, self.run_id),
                         FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
