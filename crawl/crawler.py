@@ -165,6 +165,16 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
     return summary
 
 
+def check_market_listed(binance_url: str, market: str, only: list[str] | None,
+                        exchange_name: str = DEFAULT_EXCHANGE) -> None:
+    """BadInput (one line) when the exchange lists no pair of ``market``, or ``only`` names a
+    pair it does not trade there: the checks a crawl makes before it writes, made by a
+    driver before it starts anything (one request: the exchange's pair list)."""
+    source = _source(None, exchange_name, binance_url)
+    _choose([pair for pair in source.pairs(check_market(market)) if pair.status == TRADING],
+            only, market)
+
+
 def _source(client, exchange_name: str, url: str):
     """The candle source the crawl reads: ``client`` itself, a BinanceClient wrapped, or a
     new source of ``exchange_name`` for ``url``."""

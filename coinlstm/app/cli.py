@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "walk-forward backtest of models against the naive forecast"),
     "score": ("coinlstm.app.score_command",
               "score stored forecasts against the closes that came; update track records"),
+    "pairs": ("coinlstm.app.pairs_command",
+              "list the pairs in the database: ids (for train -id), symbols, candles"),
     "serve": ("coinlstm.app.serve", "the read-only dashboard and JSON API (loopback)"),
 }
 

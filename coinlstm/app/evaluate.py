@@ -46,10 +46,11 @@ from coinlstm.app.executors import (
 )
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.preflight import short_pairs
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
-from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
+from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
 from coinlstm.core.exchanges import exchange
 from train import forecasters, formulations
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
@@ -60,6 +61,7 @@ from train.scoring import (
     summarise,
     summarise_bands,
 )
+from train.walkforward import required_candles
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -136,10 +138,11 @@ def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, S
 
 
 def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
-                 interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
-                 ) -> list[sa.Row]:
+                 interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE,
+                 needed: int = 0, settings_text: str = "these settings") -> list[sa.Row]:
     """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
-    --only); no crawl."""
+    --only); no crawl. BadInput when none holds ``needed`` candles (coinlstm/app/
+    preflight.py)."""
     coins, counts, _ = market_coins(engine, market, only, interval,
                                     exchange_name=exchange_name)
     if only:
@@ -151,6 +154,8 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
     if not pairs:
         raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
                        "crawl or import them first")
+    short_pairs({pair.symbol: counts[pair.id] for pair in pairs}, needed, market, interval,
+                settings_text)
     return pairs
 
 
@@ -181,7 +186,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(engine, market, only, passed.interval, settings.exchange)
+        pairs = select_pairs(
+            engine, market, only, passed.interval, settings.exchange,
+            needed=min(required_candles(args.folds, args.fold_size, each.window, each.target)
+                       for each in options.values()),
+            settings_text=f"{args.folds} folds of {args.fold_size} samples with --window "
+                          f"{passed.window}")
     finally:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
@@ -218,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
                    key=lambda c: (c["pair"], labels.index(c["model"]), c["fold"], c["repeat"]))
     # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
+    if outcomes and not any(o.ok for o in outcomes):
+        raise EveryTaskFailed(f"all {len(outcomes)} tasks failed (each on its line above; "
+                              f"logs in {out / 'logs'}); no figures, nothing else written")
     levels = passed.levels
     add_interval_skill(cases, levels)
     add_dm_tests(cases)

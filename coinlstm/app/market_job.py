@@ -30,6 +30,7 @@ from coinlstm.app.executors import (
 )
 from coinlstm.app.lock import JobLock, LockKeeper, keeping
 from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.preflight import short_pairs
 from coinlstm.app.reporting import iso_utc, write_json_atomically
 from coinlstm.app.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
@@ -143,6 +144,7 @@ class MarketJob:
         """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
         lock), the job_runs row is closed with its status and reason, the summary printed and
         the report written, and then the failure is raised for the CLI's one line."""
+        chosen = self._preflight()  # a bad input starts nothing and records nothing
         status, failure = "failed", None
         outcomes: list[Outcome] = []
         try:
@@ -150,7 +152,7 @@ class MarketJob:
                 self._record_start()
                 with closing(self._executor()) as executor:
                     executor.warm_up()  # the fork server's imports overlap the crawl
-                    self._steps(executor, outcomes)
+                    self._steps(executor, outcomes, chosen)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
             if self.keeper is not None and self.keeper.lost is not None:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
@@ -175,13 +177,34 @@ class MarketJob:
 
     # -- steps -------------------------------------------------------------------
 
-    def _steps(self, executor, outcomes: list[Outcome]) -> None:
-        """Crawl, score, select (self.tasks), train: each pair's outcome appended to
-        ``outcomes`` as it ends (so a failure keeps those that ended)."""
+    def _preflight(self) -> tuple[list, str] | None:
+        """The checks made before the job starts anything (a fork server, a job_runs row):
+        with --skip-crawl the pairs to train are chosen now (returned); before a crawl, a
+        market the database does not know yet must be one the exchange lists."""
+        if self.args.skip_crawl:
+            chosen = self._select_pairs()
+            if not chosen[0]:
+                raise BadInput(self._nothing_to_train(chosen[1]))
+            return chosen
+        known = db.retry_read(self.engine, lambda conn: db.coins_of_market(
+            conn, self.market, exchange=self.settings.exchange), self.retry_seconds,
+            "reading the market's pairs")
+        if not known:
+            from crawl.crawler import check_market_listed
+
+            check_market_listed(self.settings.exchange_url, self.market, self.only,
+                                self.settings.exchange)
+        return None
+
+    def _steps(self, executor, outcomes: list[Outcome], chosen: tuple[list, str] | None
+               ) -> None:
+        """Crawl, score, select (self.tasks; ``chosen`` if the preflight chose them), train:
+        each pair's outcome appended to ``outcomes`` as it ends (so a failure keeps those
+        that ended)."""
         if not self.args.skip_crawl:
             self.crawl_summary = self._crawl()
         self._score()
-        tasks, skipped = self._select_pairs()
+        tasks, skipped = chosen or self._select_pairs()
         # A pair whose crawl failed is not trained on stale candles: it failed.
         outcomes += self._crawl_failures()
         crawl_failed = {o.symbol for o in outcomes}
@@ -240,6 +263,9 @@ class MarketJob:
         coins, counts, self.statuses = market_coins(
             self.engine, self.market, self.only, self.options.interval, statuses=trainable,
             retry_seconds=self.retry_seconds, exchange_name=self.settings.exchange)
+        if self.only:  # every named pair too short: bad input, as without --only
+            short_pairs({coin.symbol: counts.get(coin.id, 0) for coin in coins}, needed,
+                        self.market, self.options.interval, "these training settings")
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
@@ -250,7 +276,7 @@ class MarketJob:
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
-        if short:
+        if short and tasks:  # (none to train: the one error line says it)
             print(f"skipped, {skipped}")
         return tasks, skipped
 

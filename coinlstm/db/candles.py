@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
-from coinlstm.db.schema import CANDLE_TABLES, candles_table
+from coinlstm.db.schema import CANDLE_TABLES, candles_table, coin_info
 
 
 def insert_candles(conn: Connection, rows: Sequence[dict], *,
@@ -199,3 +199,26 @@ def stored_open_times(conn: Connection, coin_id: int, first: int, last: int, *,
     query = sa.select(table.c.openTime).where(
         table.c.idCoin == coin_id, table.c.openTime.between(first, last))
     return {int(value) for (value,) in conn.execute(query)}
+
+
+def pairs_with_candle_spans(conn: Connection, *, interval: str = DEFAULT_INTERVAL,
+                            market: str | None = None, exchange: str | None = None
+                            ) -> list[sa.Row]:
+    """coin_info's pairs (of ``market`` / ``exchange`` when named), id order, each with its
+    candles of ``interval``: ``candles`` (0 for none), ``first_open`` and ``last_open`` (ms,
+    None for none); one statement."""
+    table = candles_table(interval)
+    spans = (sa.select(table.c.idCoin, sa.func.count().label("candles"),
+                       sa.func.min(table.c.openTime).label("first_open"),
+                       sa.func.max(table.c.openTime).label("last_open"))
+             .group_by(table.c.idCoin).subquery())
+    query = (sa.select(coin_info.c.id, coin_info.c.exchange, coin_info.c.symbol,
+                       coin_info.c.quoteAsset, coin_info.c.status,
+                       sa.func.coalesce(spans.c.candles, 0).label("candles"),
+                       spans.c.first_open, spans.c.last_open)
+             .outerjoin(spans, spans.c.idCoin == coin_info.c.id).order_by(coin_info.c.id))
+    if market is not None:
+        query = query.where(coin_info.c.quoteAsset == market)
+    if exchange is not None:
+        query = query.where(coin_info.c.exchange == exchange)
+    return list(conn.execute(query))

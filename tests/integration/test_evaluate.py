@@ -195,7 +195,13 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
     for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
                          (["--only", "SYNTH1ETH,FOOETH"],
                           "not pairs of market ETH in the database: FOOETH"),
-                         (["--horizon", "4"], "--horizon and --with are not supported")):
+                         (["--horizon", "4"], "--horizon and --with are not supported"),
+                         # every chosen pair too short: bad input, before any task starts
+                         (["--only", "SYNTH3ETH"], "no pair of market ETH has enough 1h "
+                          "candles: 2 folds of 24 samples with --window 1 need at least 121, "
+                          "the most is 100 (SYNTH3ETH)"),
+                         (["--window", "100000"], "need at least 100120, the most is 400 "
+                          "(SYNTH1ETH)")):
         done = cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
@@ -222,7 +228,8 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
     # A trained model's task fails in its own process (the subprocess executor's child):
     # the same line, the same schema, the child's exit code and log kept.
     out = tmp_path / "trained"
-    done = cli(*common, "--models", "default", "--only", "SYNTH3ETH", "--out", str(out))
+    done = cli(*common, "--models", "default", "--only", "SYNTH1ETH,SYNTH3ETH", "--out",
+               str(out))
     assert done.returncode == 3, done.stdout + done.stderr
     assert ("SYNTH3ETH default repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
             "120") in done.stdout
