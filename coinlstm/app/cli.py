@@ -21,9 +21,12 @@ from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, on
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
-    "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
-    "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
-    "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
+    "crawl": ("crawl.crawler", "fetch new candles of a quote market from an exchange "
+                        "(binance, poloniex, bithumb, coingecko)"),
+    "import": ("crawl.vision", "load candle files: Binance kline dumps (data.binance.vision "
+                         "zips, CSVs) or another exchange's candles in the same files"),
+    "replay-server": ("crawl.replay", "serve kline files as an exchange's REST API (binance, "
+                                        "poloniex, bithumb, coingecko)"),
     "train": ("coinlstm.app.train_command",
               "train one pair's model, predict its next close, store rows"),
     "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
@@ -54,7 +57,8 @@ def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
     return argparse.ArgumentParser(
         prog="coinlstm",
-        description="Per-pair LSTM forecasts for a Binance quote market, stored in MySQL.",
+        description="Per-pair LSTM forecasts for a quote market of Binance, Poloniex, "
+                    "Bithumb or CoinGecko, stored in MySQL or SQLite.",
         epilog="commands:\n" + "\n".join(lines) + "\n\n'coinlstm COMMAND --help' for its flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="coinlstm COMMAND [options]",
