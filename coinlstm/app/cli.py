@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                         "(binance, poloniex, bithumb, coingecko)"),
     "import": ("crawl.vision", "load candle files: Binance kline dumps (data.binance.vision "
                          "zips, CSVs) or another exchange's candles in the same files"),
+    "resample": ("crawl.resample",
+                 "build a coarser interval's candles (4h, 1d) from finer ones in the database"),
     "replay-server": ("crawl.replay", "serve kline files as an exchange's REST API (binance, "
                                         "poloniex, bithumb, coingecko)"),
     "train": ("coinlstm.app.train_command",
