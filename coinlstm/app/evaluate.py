@@ -31,10 +31,10 @@ from coinlstm.app.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
 from coinlstm.app.evaluate_report import (
     BAND_LEGEND,
     COVERAGE_PLOT_FILE,
-    LEGEND,
     format_bands,
     format_report,
     format_schedules,
+    legend,
     write_files,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
@@ -260,13 +260,14 @@ def run(args: argparse.Namespace) -> int:
                                     for level in levels)},
         "failures": failures,
         "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
-        "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
+        "exit_code": exit_code, "legend": [*legend(passed.interval), *BAND_LEGEND],
     }
     write_files(out, report, cases, labels,
-                f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-                f"{args.fold_size} (> 0 beats last close)", levels)
+                f"{settings.exchange} {market} {passed.interval}: skill per case, "
+                f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size} "
+                "(> 0 beats last close)", levels)
     write_hours(out / HOURS_FILE, cases)
-    print(format_report(summary, per_pair, labels, failures))
+    print(format_report(summary, per_pair, labels, failures, passed.interval))
     if differences:
         print(format_schedules(differences))
     print(format_bands(bands, labels))

@@ -255,6 +255,12 @@ def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads((out / "summary.json").read_text())["interval"] == "5m"
+    # the legend and the plot name the interval (and the plot the exchange)
+    assert "mean |5m close change|" in done.stdout and "test 5m candles" in done.stdout
+    assert "hourly" not in done.stdout and "test hours" not in done.stdout
+    from PIL import Image
+
+    assert Image.open(out / "skill.png").text["Title"].startswith("binance ETH 5m: skill")
     with (out / "cases.csv").open() as handle:
         cases = {int(case["fold"]): case for case in csv.DictReader(handle)}
     newest = cases[1]
