@@ -169,8 +169,12 @@ def check_market_listed(binance_url: str, market: str, only: list[str] | None,
                         exchange_name: str = DEFAULT_EXCHANGE) -> None:
     """BadInput (one line) when the exchange lists no pair of ``market``, or ``only`` names a
     pair it does not trade there: the checks a crawl makes before it writes, made by a
-    driver before it starts anything (one request: the exchange's pair list)."""
-    source = _source(None, exchange_name, binance_url)
+    driver before it starts anything (one request, not retried: the exchange's pair
+    list)."""
+    from crawl.binance import RetryPolicy
+    from crawl.sources import open_source
+
+    source = open_source(exchange_name, binance_url, retry=RetryPolicy(attempts=1))
     _choose([pair for pair in source.pairs(check_market(market)) if pair.status == TRADING],
             only, market)
 

@@ -167,7 +167,8 @@ class MarketJob:
                 else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
         self._record_end(status, outcomes, reason)
         report = self._report(outcomes, status, reason, code)
-        print(format_summary(report), flush=True)
+        if outcomes or not isinstance(failure, BadInput):  # else the error line says it all
+            print(format_summary(report), flush=True)
         if self.args.report:
             write_json_atomically(self.args.report, report)
             print(f"report written to {self.args.report}", flush=True)
@@ -192,8 +193,13 @@ class MarketJob:
         if not known:
             from crawl.crawler import check_market_listed
 
-            check_market_listed(self.settings.exchange_url, self.market, self.only,
-                                self.settings.exchange)
+            try:
+                check_market_listed(self.settings.exchange_url, self.market, self.only,
+                                    self.settings.exchange)
+            except BadInput:
+                raise
+            except Exception:  # noqa: BLE001 - an exchange that does not answer: the crawl
+                pass  # meets it again, and the job records it as the fault it is
         return None
 
     def _steps(self, executor, outcomes: list[Outcome], chosen: tuple[list, str] | None
