@@ -79,6 +79,8 @@ class CrawlSummary:
     #: Pairs skipped because the exchange kept sending klines that break a rule, and why
     #: (the candle and the rule); their earlier pages stay, nothing of the bad one is stored.
     failed: dict[str, str] = field(default_factory=dict)
+    #: Pairs this crawl registered in coin_info and kept, and their ids (symbol -> id).
+    new_pairs: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_added(self) -> int:
@@ -144,7 +146,9 @@ def crawl_market(engine, binance_url: str, market: str | Markets,
     coin_ids: dict[str, int] = {}
     with db.transaction(engine) as conn:
         for name, pairs in listed.items():
-            coin_ids.update(_register(conn, name, pairs, client.name))
+            ids, new = _register(conn, name, pairs, client.name)
+            coin_ids.update(ids)
+            summary.new_pairs.update(new)
             summary.delisted += db.mark_missing_coins(conn, name, [p.symbol for p in pairs],
                                                       exchange=client.name)
     summary.pairs = [pair.symbol for pair in chosen]
@@ -155,6 +159,15 @@ def crawl_market(engine, binance_url: str, market: str | Markets,
     try:
         summary.failed = _crawl_pairs(crawl, [(pair.symbol, coin_ids[pair.symbol])
                                               for pair in chosen], workers)
+    except BaseException:
+        try:
+            _forget_empty(engine, summary, everything=True)
+        except Exception:  # noqa: BLE001 - the crawl's own error is the one to report
+            log.debug("could not remove the pairs of a failed crawl", exc_info=True)
+        raise
+    else:
+        if summary.failed:
+            _forget_empty(engine, summary)
     finally:
         bars.close()
         summary.requests = client.requests - counters_before[0]
@@ -196,6 +209,21 @@ def market_pairs(client, markets: Markets) -> dict[str, list[SourcePair]]:
     return {markets.names[0]: client.pairs(markets.names[0])}
 
 
+def check_market_listed(binance_url: str, markets: Markets, only: list[str] | None,
+                        exchange_name: str = DEFAULT_EXCHANGE) -> None:
+    """BadInput (one line) when the exchange lists no pair of a market asked for (or, of
+    several, no TRADING one), or ``only`` names a pair it does not trade there: the checks a
+    crawl makes before it writes, made by a driver before it starts anything (the exchange's
+    pair list, not retried)."""
+    from crawl.sources import open_source
+
+    source = open_source(exchange_name, binance_url, retry=RetryPolicy(attempts=1))
+    listed = market_pairs(source, markets)
+    if markets.single is not None:
+        _choose([pair for pair in listed[markets.single] if pair.status == TRADING],
+                only, markets.single)
+
+
 def _source(client, exchange_name: str, url: str):
     """The candle source the crawl reads: ``client`` itself, a BinanceClient wrapped, or a
     new source of ``exchange_name`` for ``url``."""
@@ -222,17 +250,34 @@ def _choose(trading: list[SourcePair], only: list[str] | None, market: str) -> l
 
 
 def _register(conn, market: str, pairs: list[SourcePair], exchange_name: str
-              ) -> dict[str, int]:
-    """Ids of the trading pairs (new ones registered); statuses of known pairs updated."""
-    coin_ids = {}
+              ) -> tuple[dict[str, int], dict[str, int]]:
+    """Ids of the trading pairs (new ones registered), and those of the new ones; statuses
+    of known pairs updated."""
+    coin_ids, new = {}, {}
     for pair in pairs:
         if pair.status == TRADING:
+            if db.coin_by_symbol(conn, pair.symbol) is None:
+                new[pair.symbol] = db.ensure_coin(conn, pair.symbol, pair.base_asset, market,
+                                                  status=pair.status, exchange=exchange_name)
             coin_ids[pair.symbol] = db.ensure_coin(conn, pair.symbol, pair.base_asset, market,
                                                    status=pair.status, exchange=exchange_name)
         elif db.coin_by_symbol(conn, pair.symbol) is not None:
             db.ensure_coin(conn, pair.symbol, pair.base_asset, market, status=pair.status,
                            exchange=exchange_name)
-    return coin_ids
+    return coin_ids, new
+
+
+def _forget_empty(engine, summary: CrawlSummary, everything: bool = False) -> None:
+    """A crawl that failed (``everything``: it stopped; else some pairs failed) removes the
+    pairs it registered and stored no candle of: a failed crawl adds no coin_info row. A
+    new pair that got candles stays (the crawl keeps whole pages, and resumes there)."""
+    empty = {symbol: coin_id for symbol, coin_id in summary.new_pairs.items()
+             if not summary.candles_added.get(symbol)
+             and (everything or symbol in summary.failed or symbol not in summary.pairs)}
+    if empty:
+        with db.transaction(engine) as conn:
+            db.forget_new_coins(conn, empty.values())
+        summary.new_pairs = {s: i for s, i in summary.new_pairs.items() if s not in empty}
 
 
 def check_crawl_workers(workers: int) -> None:
@@ -438,6 +483,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(summary.line())
+    if summary.new_pairs:
+        print("new pairs (id symbol; 'coinlstm pairs' lists every pair): "
+              + ", ".join(f"{coin_id} {symbol}" for symbol, coin_id
+                          in sorted(summary.new_pairs.items(), key=lambda item: item[1])))
     if summary.delisted:
         print(f"no longer listed (candles kept): {', '.join(summary.delisted)}")
     for symbol, reason in summary.failed.items():

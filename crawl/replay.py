@@ -35,6 +35,7 @@ from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import SYMBOL_PATTERN, parse_time, split_symbol
 from crawl.klinefiles import DUMP_NAME, KlineFile, describe_file, read_klines
 from crawl.replayformats import REPLAY_EXCHANGES, ReplyError, dumps, reply_format
+from crawl.replayformats.coarser import coarser_klines
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,26 @@ def load_klines(source_dir: Path) -> dict[str, SymbolCandles]:
             rendered=[_render_kline(rows[t]) for t in open_times],
         )
     return symbols
+
+
+def candles_at(candles: SymbolCandles, interval: str) -> SymbolCandles | None:
+    """A symbol's candles at ``interval``: its own, or a coarser interval aggregated from
+    them (crawl/replayformats/coarser.py; built on the first request and kept); None when
+    that interval cannot be served from them."""
+    if interval == candles.interval:
+        return candles
+    with _AGGREGATING:
+        kept = vars(candles).setdefault("_coarser", {})
+        if interval not in kept:
+            klines = coarser_klines([json.loads(text) for text in candles.rendered],
+                                    candles.interval, interval)
+            kept[interval] = None if klines is None else SymbolCandles(
+                candles.symbol, interval, [k[0] for k in klines], [k[6] for k in klines],
+                [_render_kline(k) for k in klines])
+        return kept[interval]
+
+
+_AGGREGATING = threading.Lock()
 
 
 # --------------------------------------------------------------------------- server
@@ -447,7 +468,8 @@ class ReplayServer:
         candles = self.symbols.get(symbol)
         if candles is None:
             raise _ApiError(400, -1121, "Invalid symbol.")
-        if _one(query, "interval") != candles.interval:
+        candles = candles_at(candles, _one(query, "interval"))
+        if candles is None:
             raise _ApiError(400, -1120, "Invalid interval.")
         limit = _integer(query, "limit", KLINES_DEFAULT_LIMIT)
         if limit < 1:

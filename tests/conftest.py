@@ -46,6 +46,8 @@ LONGEST_FIRST = (
     "tests/integration/test_exchange_recipes.py::test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
     "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
     "tests/integration/test_ray.py::test_evaluate_runs_its_training_tasks_on_ray",
+    # the zoo of the offline Poloniex recipe (143 s serially at load ~6)
+    "tests/integration/test_shared_recipes.py::test_poloniex_256_in_16_out_the_zoo_with_dropout",
     "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
     "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[full]",
     "tests/integration/test_train_models.py::"

@@ -57,6 +57,19 @@ class Fold:
         return int(self.test_targets[-1]) + self.horizon - 1
 
 
+def needed_samples(folds: int, fold_size: int) -> int:
+    """Samples a series needs for ``folds`` blocks of ``fold_size`` with the smallest
+    training and validation slices build_dataset accepts before the oldest block."""
+    return folds * fold_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES
+
+
+def required_candles(folds: int, fold_size: int, window: int, target: str,
+                     horizon: int = 1) -> int:
+    """Fewest candles a gap-free series needs for the folds (a driver's check before it
+    starts any task: fewer can never be evaluated); a K-step sample needs K - 1 more."""
+    return window + lead(target) + needed_samples(folds, fold_size) + horizon - 1
+
+
 def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: int,
                window: int, target: str,
                interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL], horizon: int = 1
@@ -68,7 +81,7 @@ def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: in
     """
     times = np.asarray(open_times, dtype=np.int64)
     targets = sample_targets(times, window + lead(target), interval_ms, horizon)
-    needed = folds * fold_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES
+    needed = needed_samples(folds, fold_size)
     if len(targets) < needed:
         raise BadInput(f"{len(targets)} usable samples, {folds} folds of {fold_size} need at "
                        f"least {needed} (training {MIN_TRAIN_SAMPLES} + validation "

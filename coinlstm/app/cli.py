@@ -23,9 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
     "db": ("coinlstm.app.db_command",
            "schema revisions (upgrade, current, history, --sql); adopt the original system's DB"),
-    "crawl": ("crawl.crawler", "fetch new candles of a quote market from Binance"),
-    "import": ("crawl.vision", "load Binance kline dumps (data.binance.vision zips, CSVs)"),
-    "replay-server": ("crawl.replay", "serve kline files as a Binance-compatible REST API"),
+    "crawl": ("crawl.crawler", "fetch new candles of a quote market from an exchange "
+                        "(binance, poloniex, bithumb, coingecko)"),
+    "import": ("crawl.vision", "load candle files: Binance kline dumps (data.binance.vision "
+                         "zips, CSVs) or another exchange's candles in the same files"),
+    "resample": ("crawl.resample",
+                 "build a coarser interval's candles (4h, 1d) from finer ones in the database"),
+    "replay-server": ("crawl.replay", "serve kline files as an exchange's REST API (binance, "
+                                        "poloniex, bithumb, coingecko)"),
     "train": ("coinlstm.app.train_command",
               "train one pair's model, predict its next close, store rows"),
     "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
@@ -33,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "walk-forward backtest of models against the naive forecast"),
     "score": ("coinlstm.app.score_command",
               "score stored forecasts against the closes that came; update track records"),
+    "pairs": ("coinlstm.app.pairs_command",
+              "list the pairs in the database: ids (for train -id), symbols, candles"),
     "serve": ("coinlstm.app.serve", "the read-only dashboard and JSON API (loopback)"),
 }
 
@@ -54,7 +61,8 @@ def _top_parser() -> argparse.ArgumentParser:
     lines = [f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
     return argparse.ArgumentParser(
         prog="coinlstm",
-        description="Per-pair LSTM forecasts for a Binance quote market, stored in MySQL.",
+        description="Per-pair LSTM forecasts for a quote market of Binance, Poloniex, "
+                    "Bithumb or CoinGecko, stored in MySQL or SQLite.",
         epilog="commands:\n" + "\n".join(lines) + "\n\n'coinlstm COMMAND --help' for its flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="coinlstm COMMAND [options]",
@@ -95,6 +103,22 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+#: The project's own loggers: their INFO lines are its progress output.
+PROJECT_LOGGERS = ("coinlstm", "crawl", "train", "predict")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """-v: everything at DEBUG. Otherwise the project's own loggers at INFO and every
+    library's at WARNING: a library's INFO lines (JAX's "Resetting cache" on a new shape's
+    first fit, mysql.connector's auth plugin on every connect) are noise, not news, and would
+    break the "one line per error" rule on stderr."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for name in PROJECT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -106,14 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(COMMANDS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     verbose = "-v" in rest or "--verbose" in rest
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        # mysql.connector logs its auth plugin at INFO on every connect: noise, not news,
-        # and it would break the "one line per error" rule on stderr.
-        logging.getLogger("mysql.connector").setLevel(logging.WARNING)
-        # Alembic logs its plugins and every revision it runs at INFO: the same noise.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    _configure_logging(verbose)
     try:
         parser = build_parser(command)
         args = parser.parse_args(rest)

@@ -34,10 +34,10 @@ from coinlstm.app.evaluate_report import (
     BAND_LEGEND,
     CASE_COLUMNS,
     COVERAGE_PLOT_FILE,
-    LEGEND,
     format_bands,
     format_report,
     format_schedules,
+    legend,
     write_files,
 )
 from coinlstm.app.evaluate_steps import (
@@ -73,10 +73,12 @@ from coinlstm.app.pairs import (
     pair_symbols,
     stored_markets,
 )
+from coinlstm.app.preflight import short_pairs
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
-from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
+from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
+from coinlstm.core.exchanges import exchange
 from train import forecasters, formulations
 from train.config import TrainConfig, with_values
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
@@ -89,6 +91,7 @@ from train.scoring import (
     summarise,
     summarise_bands,
 )
+from train.walkforward import required_candles
 
 DEFAULT_MODELS = "naive,reference,default"
 #: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
@@ -192,10 +195,11 @@ def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, S
 
 
 def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | None,
-                 interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
-                 ) -> list[sa.Row]:
+                 interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE,
+                 needed: int = 0, settings_text: str = "these settings") -> list[sa.Row]:
     """The market's (or markets') pairs in coin_info that hold candles of ``interval``
-    (narrowed by --only); no crawl."""
+    (narrowed by --only); no crawl. BadInput when none holds ``needed`` candles (coinlstm/app/
+    preflight.py)."""
     coins, counts, _ = market_coins(engine, market, only, interval,
                                     exchange_name=exchange_name)
     if only:
@@ -208,6 +212,8 @@ def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | N
         named = market if isinstance(market, str) else ", ".join(market)
         raise BadInput(f"no pair of market {named} has {interval} candles in the database; "
                        "crawl or import them first")
+    short_pairs({pair.symbol: counts[pair.id] for pair in pairs}, needed, market, interval,
+                settings_text)
     return pairs
 
 
@@ -215,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
     markets = job_markets(args.market)  # one market, a list, or ALL (the stored ones)
     market = markets.label
+    exchange(args.settings.exchange).check_interval(args.interval)  # as crawl and run
     models = parse_models(args.models)
     only = pair_symbols(args.settings, args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
@@ -247,8 +254,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(engine, stored_markets(engine, markets, settings.exchange) or market,
-                             only, passed.interval, settings.exchange)
+        pairs = select_pairs(
+            engine, stored_markets(engine, markets, settings.exchange) or market, only,
+            passed.interval, settings.exchange,
+            needed=min(required_candles(args.folds, args.fold_size, each.window, each.target,
+                                        each.horizon)
+                       for each in options.values()),
+            settings_text=f"{args.folds} folds of {args.fold_size} samples with --window "
+                          f"{passed.window}")
     finally:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
@@ -285,6 +298,9 @@ def run(args: argparse.Namespace) -> int:
     cases = _cases(outcomes, labels, points, taken)
     # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
+    if outcomes and not any(o.ok for o in outcomes):
+        raise EveryTaskFailed(f"all {len(outcomes)} tasks failed (each on its line above; "
+                              f"logs in {out / 'logs'}); no figures, nothing else written")
     levels = passed.levels
     add_interval_skill(cases, levels)
     add_dm_tests(cases)
@@ -318,11 +334,12 @@ def run(args: argparse.Namespace) -> int:
                                     for level in levels)},
         "failures": failures,
         "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
-        "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
+        "exit_code": exit_code, "legend": [*legend(passed.interval), *BAND_LEGEND],
         **({"horizon": passed.horizon, "per_step": per_step} if per_step else {}),
     }
-    title = (f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-             f"{args.fold_size} (> 0 beats last close)")
+    title = (f"{settings.exchange} {market} {passed.interval}: skill per case, "
+             f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size} "
+             "(> 0 beats last close)")
     step_columns = ([step_skill_column(h) for h in range(1, passed.horizon + 1)]
                     if per_step else [])
     write_files(out, report, cases, labels, title, levels,
@@ -333,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
         write_steps(out / STEPS_FILE, cases)
         draw_steps(out / STEPS_PLOT_FILE, cases, labels, passed.horizon,
                    f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size}")
-    print(format_report(summary, per_pair, labels, failures))
+    print(format_report(summary, per_pair, labels, failures, passed.interval))
     if differences:
         print(format_schedules(differences))
     print(format_bands(bands, labels))

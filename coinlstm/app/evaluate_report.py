@@ -38,6 +38,17 @@ LEGEND = (
     "case = one (pair, model, fold, repeat); naive is deterministic: one case per "
     "(pair, fold). Every figure is measured on this run.",
 )
+
+
+def legend(interval: str) -> tuple[str, ...]:
+    """LEGEND in the words of ``interval``'s candles (LEGEND itself is the hourly one)."""
+    if interval == "1h":
+        return LEGEND
+    return tuple(line.replace("hourly close change", f"{interval} close change")
+                 .replace("test hours", f"test {interval} candles")
+                 .replace("an unmoved hour", "an unmoved candle") for line in LEGEND)
+
+
 BAND_LEGEND = (
     "bands: coverage = share of test closes inside the band (nominal: the level); width and "
     "Winkler (width + 2/alpha x the miss) in % of the last close, lower is better; interval "
@@ -108,7 +119,7 @@ def format_schedules(differences: dict[str, dict]) -> str:
 
 
 def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: list[str],
-                  failures: list[dict]) -> str:
+                  failures: list[dict], interval: str = "1h") -> str:
     header = ("model", "cases", "median skill", "q25", "q75", ">0", "=0",
               f"<{CLEARLY_WORSE:g}", "MASE", "MAPE %", "direction", "s/epoch", "sign p",
               "DM better/worse")
@@ -124,7 +135,7 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
                      f"{s['dm_better_cases']}/{s['dm_worse_cases']}"))
     pair_rows = [(pair, *(figure(medians[name], "+.4f") for name in models))
                  for pair, medians in per_pair.items()]
-    parts = ["", format_table([header, *rows]), *LEGEND, "",
+    parts = ["", format_table([header, *rows]), *legend(interval), "",
              "median skill per pair (over folds and repeats):",
              format_table([("pair", *models), *pair_rows])]
     parts += [f"failed: {f['symbol']} {f['model']} repeat {f['repeat']}: {f['reason']}"
@@ -163,7 +174,7 @@ def draw_skill(path: Path, cases: list[dict], models: list[str], title: str) -> 
     axes.set_title(title)
     axes.legend(loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, format="png", dpi=80)
+    figure.savefig(path, format="png", dpi=80, metadata={"Title": title})
     plt.close(figure)
 
 

@@ -39,6 +39,7 @@ from coinlstm.app.pairs import (
     pair_symbols,
     stored_markets,
 )
+from coinlstm.app.preflight import short_pairs
 from coinlstm.app.reporting import iso_utc, write_json_atomically
 from coinlstm.app.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
@@ -164,6 +165,7 @@ class MarketJob:
         """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
         lock), the job_runs row is closed with its status and reason, the summary printed and
         the report written, and then the failure is raised for the CLI's one line."""
+        chosen = self._preflight()  # a bad input starts nothing and records nothing
         status, failure = "failed", None
         outcomes: list[Outcome] = []
         try:
@@ -171,7 +173,7 @@ class MarketJob:
                 self._record_start()
                 with closing(self._executor()) as executor:
                     executor.warm_up()  # the fork server's imports overlap the crawl
-                    self._steps(executor, outcomes)
+                    self._steps(executor, outcomes, chosen)
             status = "ok" if all(o.status == "ok" for o in outcomes) else "partial"
             if self.keeper is not None and self.keeper.lost is not None:
                 status, failure = "lock_lost", LockLost(self.keeper.lost)
@@ -186,7 +188,8 @@ class MarketJob:
                 else EXIT_OK if status == "ok" else EXIT_SOME_PAIRS_FAILED)
         self._record_end(status, outcomes, reason)
         report = self._report(outcomes, status, reason, code)
-        print(format_summary(report), flush=True)
+        if outcomes or not isinstance(failure, BadInput):  # else the error line says it all
+            print(format_summary(report), flush=True)
         if self.args.report:
             write_json_atomically(self.args.report, report)
             print(f"report written to {self.args.report}", flush=True)
@@ -196,18 +199,46 @@ class MarketJob:
 
     # -- steps -------------------------------------------------------------------
 
-    def _steps(self, executor, outcomes: list[Outcome]) -> None:
-        """Crawl, score, select (self.tasks), train: each pair's outcome appended to
-        ``outcomes`` as it ends (so a failure keeps those that ended)."""
+    def _preflight(self) -> tuple[list, str] | None:
+        """The checks made before the job starts anything (a fork server, a job_runs row):
+        with --skip-crawl the pairs to train are chosen now (returned); before a crawl, every
+        market asked for that the database does not hold yet (and every list or ALL) must be
+        one the exchange lists."""
+        if self.args.skip_crawl:
+            self.market_names = stored_markets(self.engine, self.markets,
+                                               self.settings.exchange, self.retry_seconds)
+            chosen = self._select_pairs()
+            if not chosen[0]:
+                raise BadInput(self._nothing_to_train(chosen[1]))
+            return chosen
+        single = self.markets.single
+        known = single is not None and db.retry_read(
+            self.engine, lambda conn: db.coins_of_market(conn, single,
+                                                         exchange=self.settings.exchange),
+            self.retry_seconds, "reading the market's pairs")
+        if not known:
+            from crawl.crawler import check_market_listed
+
+            try:
+                check_market_listed(self.settings.exchange_url, self.markets, self.only,
+                                    self.settings.exchange)
+            except BadInput:
+                raise
+            except Exception:  # noqa: BLE001 - an exchange that does not answer: the crawl
+                pass  # meets it again, and the job records it as the fault it is
+        return None
+
+    def _steps(self, executor, outcomes: list[Outcome], chosen: tuple[list, str] | None
+               ) -> None:
+        """Crawl, score, select (self.tasks; ``chosen`` if the preflight chose them), train:
+        each pair's outcome appended to ``outcomes`` as it ends (so a failure keeps those
+        that ended)."""
         if not self.args.skip_crawl:
             self.crawl_summary = self._crawl()
             self.market_names = [name for name in self.crawl_summary["market"].split(",")
                                  if name]
-        else:
-            self.market_names = stored_markets(self.engine, self.markets,
-                                               self.settings.exchange, self.retry_seconds)
         self._score()
-        tasks, skipped = self._select_pairs()
+        tasks, skipped = chosen or self._select_pairs()
         # A pair whose crawl failed is not trained on stale candles: it failed.
         outcomes += self._crawl_failures()
         crawl_failed = {o.symbol for o in outcomes}
@@ -247,8 +278,11 @@ class MarketJob:
             self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
                                        for symbol in failed},
             self.retry_seconds, "reading the crawl's failed pairs")
-        self.market_of.update({symbol: coins[symbol].quoteAsset for symbol in failed})
-        return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
+        # A new pair whose first page failed was never registered: it has no id (0).
+        self.market_of.update({symbol: coins[symbol].quoteAsset for symbol in failed
+                               if coins[symbol] is not None})
+        return [Outcome(PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0, symbol,
+                                      self.options, self.run_id),
                         FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
@@ -264,6 +298,9 @@ class MarketJob:
         needed = train_command.required_candles(self.options)
         trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
         coins, counts, self.statuses = self._market_coins(trainable)
+        if self.only:  # every named pair too short: bad input, as without --only
+            short_pairs({coin.symbol: counts.get(coin.id, 0) for coin in coins}, needed,
+                        self.market, self.options.interval, "these training settings")
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
@@ -274,7 +311,7 @@ class MarketJob:
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
-        if short:
+        if short and tasks:  # (none to train: the one error line says it)
             print(f"skipped, {skipped}")
         return tasks, skipped
 

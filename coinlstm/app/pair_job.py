@@ -66,7 +66,9 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     no row is written and no artifact replaced.
     """
     started = time.perf_counter()
-    exchange(settings.exchange).check_symbol(symbol)  # another exchange's symbol: BadInput
+    facts = exchange(settings.exchange)
+    facts.check_symbol(symbol)  # another exchange's symbol: BadInput
+    facts.check_interval(options.interval)  # the rule and words of crawl and run
     options.check(symbol)
     from predict.artifacts import artifact_paths
     from train.finetune import WarmStartFailed

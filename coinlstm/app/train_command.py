@@ -51,7 +51,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-id", "--id", dest="coin_id", type=int, required=True,
-                        help="the coin's id in coin_info (e.g. 173)")
+                        help="the coin's id in coin_info, given by the crawl or import "
+                             "that first met the pair ('coinlstm pairs' lists them)")
     parser.add_argument("-symbol", "--symbol", dest="symbol", required=True,
                         help="the coin's symbol (e.g. ADAETH); must match the id")
     add_training_arguments(parser)

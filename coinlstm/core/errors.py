@@ -54,3 +54,10 @@ class LockHeld(CoinlstmError):
 
 class LockLost(CoinlstmError):
     """The running job lost the market's lock (database restart) and could not retake it."""
+
+
+class EveryTaskFailed(CoinlstmError):
+    """Every pair (task) of a ``run`` or ``evaluate`` failed on its own: exit code 3, as when
+    some failed (each failure is on its own line above), with no figures to report."""
+
+    exit_code = EXIT_SOME_PAIRS_FAILED

@@ -15,7 +15,7 @@ from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
 from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.decimals import to_exact_decimal
 from coinlstm.core.errors import BadInput
-from coinlstm.db.schema import CANDLE_TABLES, candles_table
+from coinlstm.db.schema import CANDLE_TABLES, candles_table, coin_info
 
 
 def insert_candles(conn: Connection, rows: Sequence[dict], *,
@@ -254,3 +254,26 @@ def stored_time_range(conn: Connection, coin_id: int, since: int | None = None, 
         query = query.where(table.c.openTime >= since)
     first, last = conn.execute(query).one()
     return None if first is None else (int(first), int(last))
+
+
+def pairs_with_candle_spans(conn: Connection, *, interval: str = DEFAULT_INTERVAL,
+                            market: str | None = None, exchange: str | None = None
+                            ) -> list[sa.Row]:
+    """coin_info's pairs (of ``market`` / ``exchange`` when named), id order, each with its
+    candles of ``interval``: ``candles`` (0 for none), ``first_open`` and ``last_open`` (ms,
+    None for none); one statement."""
+    table = candles_table(interval)
+    spans = (sa.select(table.c.idCoin, sa.func.count().label("candles"),
+                       sa.func.min(table.c.openTime).label("first_open"),
+                       sa.func.max(table.c.openTime).label("last_open"))
+             .group_by(table.c.idCoin).subquery())
+    query = (sa.select(coin_info.c.id, coin_info.c.exchange, coin_info.c.symbol,
+                       coin_info.c.quoteAsset, coin_info.c.status,
+                       sa.func.coalesce(spans.c.candles, 0).label("candles"),
+                       spans.c.first_open, spans.c.last_open)
+             .outerjoin(spans, spans.c.idCoin == coin_info.c.id).order_by(coin_info.c.id))
+    if market is not None:
+        query = query.where(coin_info.c.quoteAsset == market)
+    if exchange is not None:
+        query = query.where(coin_info.c.exchange == exchange)
+    return list(conn.execute(query))

@@ -67,3 +67,11 @@ def mark_missing_coins(conn: Connection, quote_asset: str, listed_symbols: Itera
                          .values(status=status, time_update=int(time.time())))
             marked.append(row.symbol)
     return marked
+
+
+def forget_new_coins(conn: Connection, coin_ids: Iterable[int]) -> None:
+    """Remove coins registered moments ago that nothing refers to yet (a crawl that failed
+    before storing a candle of theirs leaves the database as it was)."""
+    ids = sorted(set(coin_ids))
+    if ids:
+        conn.execute(coin_info.delete().where(coin_info.c.id.in_(ids)))

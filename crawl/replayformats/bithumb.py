@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from coinlstm.core.config import INTERVAL_MS
 from crawl.replayformats import RawNumber, ReplyError, Series, one
+from crawl.replayformats.coarser import series_at
 
 MAX_COUNT = 200
 KST = timezone(timedelta(hours=9))
 _MINUTES = re.compile(r"/v1/candles/minutes/(?P<unit>[0-9]+)")
 _PATH_INTERVALS = {"/v1/candles/days": "1d", "/v1/candles/weeks": "1w"}
+_INTERVALS_BY_MS = {ms: interval for interval, ms in INTERVAL_MS.items()}
 
 
 class BithumbReplies:
@@ -50,7 +52,8 @@ class BithumbReplies:
         series = self.by_id.get(market)
         if series is None:
             raise ReplyError(404, self.error_body(404, "Code not found"))
-        if INTERVAL_MS[series.interval] != interval_ms:
+        series = series_at(series, _INTERVALS_BY_MS.get(interval_ms))
+        if series is None:
             raise ReplyError(400, self.error_body(400, "Invalid unit"))
         try:
             count = int(one(query, "count") or 1)

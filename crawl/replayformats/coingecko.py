@@ -17,6 +17,7 @@ import re
 
 from coinlstm.core.config import INTERVAL_MS
 from crawl.replayformats import RawNumber, ReplyError, Series, one
+from crawl.replayformats.coarser import series_at
 
 API = "/api/v3"
 DAY_MS = INTERVAL_MS["1d"]
@@ -90,11 +91,12 @@ class CoinGeckoReplies:
         except ValueError:
             raise ReplyError(400, {"error": "invalid from or to"}) from None
         wanted = granularity(end - start)
-        if wanted != series.interval:
+        served = series_at(series, wanted)
+        if served is None:
             raise ReplyError(400, {"error": f"replay: a range of {(end - start) / DAY_MS:g} "
                                    f"days has {wanted} points; this file is {series.interval}"})
-        first, last = series.window(start, end, now_ms)
-        rows = series.klines[first:last]
+        first, last = served.window(start, end, now_ms)
+        rows = served.klines[first:last]
         return {
             "prices": [[kline[0], RawNumber(kline[4])] for kline in rows],
             "market_caps": [[kline[0], 0] for kline in rows],

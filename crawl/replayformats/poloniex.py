@@ -14,12 +14,14 @@ import re
 from decimal import Decimal, DivisionByZero, InvalidOperation
 
 from crawl.replayformats import ReplyError, Series, one
+from crawl.replayformats.coarser import series_at
 
 #: ccxt's names of Poloniex's intervals.
 INTERVAL_NAMES = {"1m": "MINUTE_1", "5m": "MINUTE_5", "10m": "MINUTE_10",
                   "15m": "MINUTE_15", "30m": "MINUTE_30", "1h": "HOUR_1", "2h": "HOUR_2",
                   "4h": "HOUR_4", "6h": "HOUR_6", "12h": "HOUR_12", "1d": "DAY_1",
                   "3d": "DAY_3", "1w": "WEEK_1"}
+_INTERVALS_BY_NAME = {name: interval for interval, name in INTERVAL_NAMES.items()}
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 _CANDLES = re.compile(r"/markets/(?P<symbol>[^/]+)/candles")
@@ -70,7 +72,8 @@ class PoloniexReplies:
         series = self.by_id.get(symbol)
         if series is None:
             raise ReplyError(400, {"code": _INVALID_SYMBOL, "message": "Invalid symbol!"})
-        if one(query, "interval") != INTERVAL_NAMES.get(series.interval):
+        series = series_at(series, _INTERVALS_BY_NAME.get(one(query, "interval")))
+        if series is None:
             raise ReplyError(400, {"code": _INVALID_PARAMETER, "message": "Invalid interval"})
         try:
             limit = int(one(query, "limit") or DEFAULT_LIMIT)

@@ -198,7 +198,13 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
                          (["--only", "SYNTH1ETH,FOOETH"],
                           "not pairs of market ETH in the database: FOOETH"),
                          (["--with", "BTCETH"], "--with is not supported"),
-                         (["--horizon", "4", "--schedule", "warm"], "full schedule only")):
+                         (["--horizon", "4", "--schedule", "warm"], "full schedule only"),
+                         # every chosen pair too short: bad input, before any task starts
+                         (["--only", "SYNTH3ETH"], "no pair of market ETH has enough 1h "
+                          "candles: 2 folds of 24 samples with --window 1 need at least 121, "
+                          "the most is 100 (SYNTH3ETH)"),
+                         (["--window", "100000"], "need at least 100120, the most is 400 "
+                          "(SYNTH1ETH)")):
         done = cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
@@ -225,7 +231,8 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
     # A trained model's task fails in its own process (the subprocess executor's child):
     # the same line, the same schema, the child's exit code and log kept.
     out = tmp_path / "trained"
-    done = cli(*common, "--models", "default", "--only", "SYNTH3ETH", "--out", str(out))
+    done = cli(*common, "--models", "default", "--only", "SYNTH1ETH,SYNTH3ETH", "--out",
+               str(out))
     assert done.returncode == 3, done.stdout + done.stderr
     assert ("SYNTH3ETH default repeat 0: failed: 98 usable samples, 2 folds of 24 need at least "
             "120") in done.stdout
@@ -251,6 +258,12 @@ def test_evaluate_5m_folds_the_5m_series(sqlite_url, tmp_path, cli):
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads((out / "summary.json").read_text())["interval"] == "5m"
+    # the legend and the plot name the interval (and the plot the exchange)
+    assert "mean |5m close change|" in done.stdout and "test 5m candles" in done.stdout
+    assert "hourly" not in done.stdout and "test hours" not in done.stdout
+    from PIL import Image
+
+    assert Image.open(out / "skill.png").text["Title"].startswith("binance ETH 5m: skill")
     with (out / "cases.csv").open() as handle:
         cases = {int(case["fold"]): case for case in csv.DictReader(handle)}
     newest = cases[1]
