@@ -39,12 +39,12 @@ def start_model(start, input_shape: tuple[int, ...], options, train_rows: int = 
     """A compiled network of ``options`` holding the weights of ``start`` (a weights file
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
     if they do not load. From a weights file, on JAX, that is the saved state on compiled
-    steps (train/steps) where they apply to the fine-tune of ``train_rows``
-    samples (none given: a Keras model, which predicts as Keras does), else a Keras model."""
+    steps (train/steps) where they apply to the fine-tune of ``train_rows`` samples (none
+    given: a Keras model, which predicts as Keras does), else a Keras model."""
     if isinstance(start, str | Path):
         try:
-            network = compiled.load(start, input_shape, options,
-                                          backend.step_cache_dir(), train_rows)
+            network = compiled.load(start, input_shape, options, backend.step_cache_dir(),
+                                    train_rows)
         except (OSError, ValueError, KeyError) as exc:
             raise WarmStartFailed(f"weights of {Path(start).name} do not load: "
                                   f"{one_line(exc)}") from None

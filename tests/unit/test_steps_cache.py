@@ -1,5 +1,6 @@
 """The compiled steps' store and files (train/steps), without Keras or JAX: the cache key's
-sources, the layout's round trip, the checksummed files, the step signatures' file names."""
+sources, the layout's round trip, the checksummed files, the step signatures' file names, an
+epoch's calls."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO
-from train.steps import cache
+from train.steps import cache, network
 from train.steps.executables import StepSignature
-from train.steps.layout import Layout
+from train.steps.layout import Layout, NotCompilable
 
 PARTS = {"format": cache.FORMAT, "versions": ["j", "jl", "k"], "platform": "p", "cpu": "c"}
 OPTIONS = SimpleNamespace(model="lstm", units=8, dropout=0.0, l1=0.0, l2=0.0, horizon=1,
@@ -121,3 +122,16 @@ def test_step_file_names_say_the_step_and_its_shapes():
     test = StepSignature.test((4, 128, 1, 8), (4, 128, 1))
     assert test.file_name() == "test-4x128x1x8_4x128x1_4x128.xla" and test.n_outputs == 1
     assert StepSignature.predict((12, 128, 1, 8)).file_name() == "predict-12x128x1x8.xla"
+
+
+def test_an_epoch_is_cut_into_chunks_single_batches_and_the_part(monkeypatch):
+    monkeypatch.setattr(network, "CHUNK", 2)
+    assert network.epoch_calls(73, 10) == [(0, 20), (20, 40), (40, 60), (60, 70), (70, 73)]
+    assert network.epoch_calls(40, 10) == [(0, 20), (20, 40)]
+    assert network.epoch_calls(5, 10) == [(0, 5)]
+    assert network.epoch_calls(0, 10) == []
+    rows = np.arange(12, dtype=np.float64).reshape(6, 2)
+    batches = network.batched(rows, 3)
+    assert batches.shape == (2, 3, 2) and batches.dtype == np.float32
+    with pytest.raises(NotCompilable, match="5 rows are not whole batches of 3"):
+        network.batched(rows[:5], 3)
