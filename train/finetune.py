@@ -8,7 +8,8 @@ does with a Keras network (train/forecasters/keras_model.py calls it):
   hourly run) or a model still in memory (evaluate's simulated schedule, which keeps the
   model object, so its compiled functions are reused). Either way the optimizer goes on
   from its state (Adam's step count and moments): Keras saves it with the weights.
-- :func:`fine_tune`: at most ``options.warm_epochs`` epochs on the dataset's training slice
+- :func:`fine_tune`: at most ``options.fine_tune_epochs`` epochs (--warm-epochs, capped by
+  --epochs) on the dataset's training slice
   (a warm dataset holds only the newest samples), early stopping on its validation slice.
   The starting weights count as epoch 0: their validation loss is measured first, and when
   the epoch early stopping kept does not beat it they are put back (train/stopping.py's
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coinlstm.core.errors import CoinlstmError, one_line
 from train import backend
@@ -30,12 +32,16 @@ from train.steps import compiled
 from train.steps.network import CompiledNetwork
 from train.stopping import beats_start
 
+if TYPE_CHECKING:
+    from train.config import TrainConfig
+
 
 class WarmStartFailed(CoinlstmError):
     """The weights to continue from could not be loaded: the caller fits from scratch."""
 
 
-def start_model(start, input_shape: tuple[int, ...], options, train_rows: int = 0):
+def start_model(start, input_shape: tuple[int, ...], options: TrainConfig,
+                train_rows: int = 0):
     """A compiled network of ``options`` holding the weights of ``start`` (a weights file
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
     if they do not load. From a weights file, on JAX, that is the saved state on compiled
@@ -66,7 +72,7 @@ def start_model(start, input_shape: tuple[int, ...], options, train_rows: int = 
     return start
 
 
-def fine_tune(model, dataset: Dataset, options) -> FitOutcome:
+def fine_tune(model, dataset: Dataset, options: TrainConfig) -> FitOutcome:
     """Fine-tune ``model`` on the dataset's training slice (module doc); its outcome's
     ``best_epoch`` is 0 when the starting weights were kept, its seconds include measuring
     them."""
@@ -84,7 +90,7 @@ def fine_tune(model, dataset: Dataset, options) -> FitOutcome:
         validation.inputs, validation.targets, sample_weight=validation.weights,
         batch_size=options.batch_size, verbose=0)))
     outcome = fit_model(model, dataset.inputs(split.train), dataset.scaled_targets(split.train),
-                        val_inputs, val_targets, epochs=options.warm_epochs,
+                        val_inputs, val_targets, epochs=options.fine_tune_epochs,
                         batch_size=options.batch_size, patience=options.patience)
     outcome.start_val_loss = start_loss
     outcome.train_seconds = time.perf_counter() - started

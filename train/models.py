@@ -5,8 +5,8 @@ Builders are side by side so a reader can compare them, and chosen by name
 :data:`BUILDERS`. Keras is imported inside the builders: importing this module (e.g. for
 :data:`MODEL_NAMES` in the CLI) costs nothing.
 
-Every builder takes ``(input_shape, options)``, ``options`` being a TrainOptions, and honours
-the same regularisation flags, with one rule for all of them:
+Every builder takes ``(input_shape, options)``, ``options`` being a TrainConfig
+(train/config.py), and honours the same flags, with one rule for all of them:
 
 - ``--dropout RATE``: a Dropout(RATE) layer after each recurrent or convolutional layer.
   0, the default, adds no layer, so the default graph is the reference graph of SPEC.md
@@ -14,7 +14,11 @@ the same regularisation flags, with one rule for all of them:
   ``lstm-leaky`` (whose tutorial had one: pass ``--dropout`` for it), so one flag tells
   every model's regularisation.
 - ``--l1 F`` / ``--l2 F``: an L1/L2 penalty on the kernel of every recurrent, convolutional
-  and dense layer. 0, the default, sets no regulariser.
+  and dense layer; ``--bias-l1``/``--bias-l2`` on their biases, ``--activity-l1``/
+  ``--activity-l2`` on their outputs, ``--recurrent-l1``/``--recurrent-l2`` on the
+  recurrent kernels of the recurrent layers. 0, the default, sets no regulariser.
+- ``--layers N``: N stacked recurrent layers (lstm, gru) or convolutions (cnn), 1 to 4;
+  2, the default, is the reference graph. lstm-leaky keeps the tutorial's one LSTM.
 - ``--horizon K``: every model ends in Dense(K), one output per forecast step (the tutorial's
   Dense(16) for 16 steps). K = 1, the default, is the reference's Dense(1).
 
@@ -24,43 +28,55 @@ All models are compiled alike (mse, adam), so their figures differ by architectu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 #: The reference network of SPEC.md: LSTM(64, return_sequences) -> LSTM(64) -> Dense(1).
 DEFAULT_MODEL = "lstm"
 DEFAULT_UNITS = 64
+#: Recurrent layers of lstm and gru, convolutions of cnn (--layers): the reference's 2.
+DEFAULT_LAYERS = 2
+MAX_LAYERS = 4
 #: Widest 1-D convolution of ``cnn``; narrower when the window is shorter.
 CNN_KERNEL = 3
+#: (keyword of a Keras layer, the options of its L1 and L2 factors): the --l1/--l2 family.
+_REGULARISERS = (("kernel_regularizer", "l1", "l2"),
+                 ("bias_regularizer", "bias_l1", "bias_l2"),
+                 ("activity_regularizer", "activity_l1", "activity_l2"))
+_RECURRENT_REGULARISER = ("recurrent_regularizer", "recurrent_l1", "recurrent_l2")
 
 
-class ModelOptions(Protocol):
-    """What builders read from a TrainOptions (a Protocol: no import of the pipeline here)."""
-
-    units: int
-    dropout: float
-    l1: float
-    l2: float
-    horizon: int
-
-
-def _kernel_args(options: ModelOptions, blank: bool = False) -> dict[str, Any]:
-    """``kernel_regularizer`` for --l1/--l2, or nothing: the default layers stay as they were;
-    with ``blank``, zero kernels (see :func:`build_model`)."""
-    args: dict[str, Any] = {"kernel_initializer": "zeros"} if blank else {}
-    if not options.l1 and not options.l2:
-        return args
+def _regulariser(options: TrainConfig, keyword: str, l1_name: str, l2_name: str
+                 ) -> dict[str, Any]:
+    """``{keyword: L1L2(...)}`` for non-zero factors, else nothing (the default layers stay
+    as they were)."""
+    l1, l2 = getattr(options, l1_name), getattr(options, l2_name)
+    if not l1 and not l2:
+        return {}
     import keras
 
-    return {**args,
-            "kernel_regularizer": keras.regularizers.L1L2(l1=options.l1, l2=options.l2)}
+    return {keyword: keras.regularizers.L1L2(l1=l1, l2=l2)}
 
 
-def _recurrent_args(blank: bool) -> dict[str, Any]:
-    """A recurrent layer's extra arguments: zero recurrent kernels when ``blank``."""
-    return {"recurrent_initializer": "zeros"} if blank else {}
+def _kernel_args(options: TrainConfig, blank: bool = False) -> dict[str, Any]:
+    """Every layer's regularisers (kernel, bias, activity), or nothing; with ``blank``, zero
+    kernels (see :func:`build_model`)."""
+    args: dict[str, Any] = {"kernel_initializer": "zeros"} if blank else {}
+    for keyword, l1_name, l2_name in _REGULARISERS:
+        args.update(_regulariser(options, keyword, l1_name, l2_name))
+    return args
 
 
-def _dropout(options: ModelOptions) -> list[Any]:
+def _recurrent_args(options: TrainConfig, blank: bool) -> dict[str, Any]:
+    """A recurrent layer's extra arguments: its recurrent kernel's regulariser (--recurrent-l1,
+    --recurrent-l2), zero recurrent kernels when ``blank``."""
+    args: dict[str, Any] = {"recurrent_initializer": "zeros"} if blank else {}
+    return {**args, **_regulariser(options, *_RECURRENT_REGULARISER)}
+
+
+def _dropout(options: TrainConfig) -> list[Any]:
     """A Dropout layer for --dropout, or no layer at all (so the default graph is unchanged)."""
     if not options.dropout:
         return []
@@ -74,41 +90,46 @@ def _compiled(model):
     return model
 
 
-def build_lstm(input_shape: tuple[int, int], options: ModelOptions,
+def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
+    """``options.layers`` recurrent layers of ``cell`` (each but the last returning its
+    sequence), each followed by --dropout's layer."""
+    reg = {**_kernel_args(options, blank), **_recurrent_args(options, blank)}
+    layers: list[Any] = []
+    for index in range(options.layers):
+        layers += [cell(options.units, return_sequences=index < options.layers - 1, **reg),
+                   *_dropout(options)]
+    return layers
+
+
+def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
                blank: bool = False):
-    """The reference model (SPEC.md): two stacked LSTMs and a linear output, mse, adam."""
+    """The reference model (SPEC.md): stacked LSTMs (two by default) and a linear output,
+    mse, adam."""
     import keras
 
-    units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.LSTM(units, return_sequences=True, **reg, **_recurrent_args(blank)),
-        *_dropout(options),
-        keras.layers.LSTM(units, **reg, **_recurrent_args(blank)),
-        *_dropout(options),
-        keras.layers.Dense(options.horizon, **reg),
+        *_stacked(keras.layers.LSTM, options, blank),
+        keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
     ], name="lstm"))
 
 
-def build_gru(input_shape: tuple[int, int], options: ModelOptions,
+def build_gru(input_shape: tuple[int, int], options: TrainConfig,
               blank: bool = False):
     """The reference model with GRU cells: a third fewer weights, often as good (tutorials)."""
     import keras
 
-    units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.GRU(units, return_sequences=True, **reg, **_recurrent_args(blank)),
-        *_dropout(options),
-        keras.layers.GRU(units, **reg, **_recurrent_args(blank)),
-        *_dropout(options),
-        keras.layers.Dense(options.horizon, **reg),
+        *_stacked(keras.layers.GRU, options, blank),
+        keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
     ], name="gru"))
 
 
-def build_cnn(input_shape: tuple[int, int], options: ModelOptions,
+def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
               blank: bool = False):
-    """Two causal 1-D convolutions, flattened, and a linear output: no recurrence, fast.
+    """Causal 1-D convolutions (two by default), flattened, and a linear output: no
+    recurrence, fast.
 
     The kernel spans ``min(3, window)`` candles, so window 1 (the default) works: each
     convolution is then a per-candle dense layer. Causal padding keeps every output step from
@@ -119,30 +140,33 @@ def build_cnn(input_shape: tuple[int, int], options: ModelOptions,
 
     units, reg = options.units, _kernel_args(options, blank)
     kernel = min(CNN_KERNEL, input_shape[0])
+    convolutions: list[Any] = []
+    for _ in range(options.layers):
+        convolutions += [keras.layers.Conv1D(units, kernel, padding="causal", activation="relu",
+                                             **reg),
+                         *_dropout(options)]
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.Conv1D(units, kernel, padding="causal", activation="relu", **reg),
-        *_dropout(options),
-        keras.layers.Conv1D(units, kernel, padding="causal", activation="relu", **reg),
-        *_dropout(options),
+        *convolutions,
         keras.layers.Flatten(),
         keras.layers.Dense(options.horizon, **reg),
     ], name="cnn"))
 
 
-def build_lstm_leaky(input_shape: tuple[int, int], options: ModelOptions,
+def build_lstm_leaky(input_shape: tuple[int, int], options: TrainConfig,
                      blank: bool = False):
     """The tutorial variant (SPEC.md, "Variants"): LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
 
     The tutorial's Dense(16) of a 16-step forecast becomes Dense(units) plus an output of
     --horizon steps here; its dropout comes from --dropout like every model's (module doc).
+    Its layout is the tutorial's: one LSTM whatever --layers says.
     """
     import keras
 
     units, reg = options.units, _kernel_args(options, blank)
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        keras.layers.LSTM(units, activation="tanh", **reg, **_recurrent_args(blank)),
+        keras.layers.LSTM(units, activation="tanh", **reg, **_recurrent_args(options, blank)),
         *_dropout(options),
         keras.layers.Dense(units, **reg),
         keras.layers.LeakyReLU(),
@@ -160,7 +184,7 @@ BUILDERS: dict[str, Callable[..., Any]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, int], options: ModelOptions,
+def build_model(name: str, input_shape: tuple[int, int], options: TrainConfig,
                 blank: bool = False):
     """A compiled model named ``name`` for inputs of ``input_shape`` (window, features).
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from train.forecasters.base import Forecast, Forecaster
 from train.intervals import Band, ForecastBands
 from train.walkforward import Fold, step_dataset
 from train.warmstart import FULL, WARM, warm_history, warm_splitter
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 #: The schedules' names are the fits': full, warm.
 DEFAULT_SCHEDULE = FULL
@@ -110,7 +114,7 @@ class FoldForecast:
 
 def fold_forecast(forecaster: Forecaster, schedule: Schedule, fold: Fold, dataset: Dataset,
                   open_times: Sequence[int], values: Sequence[Sequence[float | None]],
-                  options) -> FoldForecast:
+                  options: TrainConfig) -> FoldForecast:
     """The fold's forecasts under ``schedule`` (module doc); ``dataset`` is the fold's own
     (train/walkforward.py: its test slice is the whole block), the full fit's data."""
     first = forecaster.forecast(dataset, options)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,17 +32,8 @@ from train.dataset import (
     sample_targets,
 )
 
-
-class FoldOptions(Protocol):
-    """The training settings a fold's dataset depends on (TrainOptions has them)."""
-
-    window: int
-    val_size: int
-    target: str
-    calibration_size: int
-
-    @property
-    def interval_ms(self) -> int: ...
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: in
 
 
 def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
-                 fold: Fold, options: FoldOptions) -> Dataset:
+                 fold: Fold, options: TrainConfig) -> Dataset:
     """build_dataset on the candles up to the block's last target row, and nothing later."""
     end = fold.end_row + 1
     dataset = build_dataset(open_times[:end], values[:end], options.window,
@@ -92,7 +83,7 @@ def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | No
 
 
 def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
-                  options: FoldOptions, folds: int, fold_size: int
+                  options: TrainConfig, folds: int, fold_size: int
                   ) -> list[tuple[Fold, Dataset]]:
     """Every fold's dataset, all built before any training: bad data fails a task at once."""
     plan = plan_folds(open_times, folds, fold_size, options.window, options.target,
@@ -101,7 +92,7 @@ def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | N
 
 
 def step_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
-                 fold: Fold, start: int, stop: int, options, history: int,
+                 fold: Fold, start: int, stop: int, options: TrainConfig, history: int,
                  **arguments) -> Dataset:
     """One step of a fold's simulated hourly schedule (train/schedule.py): the newest
     ``history`` candles up to the block's sample ``stop - 1``, whose test slice is the

@@ -28,9 +28,9 @@ Otherwise it is **warm**. What a warm run does (and why):
   have the sizes of the full fit it continues; training keeps the newest ``--warm-samples``
   samples (the ones every run since the full fit moved in from validation, plus the recent
   history they continue).
-- It fine-tunes for at most ``--warm-epochs`` epochs with early stopping on that validation
-  slice; the saved weights are themselves a candidate ("epoch 0"): if no epoch beats their
-  validation loss they are kept.
+- It fine-tunes for at most ``--warm-epochs`` epochs (never more than ``--epochs``) with
+  early stopping on that validation slice; the saved weights are themselves a candidate
+  ("epoch 0"): if no epoch beats their validation loss they are kept.
 - The cheap calibrations (the shrinkage factor, the prediction bands) are redone every run on
   the current calibration slice, exactly as at a full fit.
 """
@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from coinlstm.core.errors import BadInput, one_line
 from train import formulations
 from train.dataset import Split, exact_split, lead
 from train.formulations import Formulation
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 FULL = "full"
 WARM = "warm"
@@ -103,13 +107,13 @@ class FitPlan:
         """One line for the run's report, e.g. ``fit: warm (5 h of data since ...)``."""
         return f"fit: {self.fit} ({self.reason})"
 
-    def history(self, options) -> int | None:
+    def history(self, options: TrainConfig) -> int | None:
         """Newest candles the run reads (None: all): a warm run's few, else --history."""
         if not self.warm:
             return options.history
         return warm_history(options, self.val, self.calibration)
 
-    def dataset_arguments(self, options, test_size: int | None = None) -> dict:
+    def dataset_arguments(self, options: TrainConfig, test_size: int | None = None) -> dict:
         """build_dataset's keywords: a warm run's saved formulation and its split rule."""
         if not self.warm:
             return {}
@@ -126,8 +130,11 @@ def full(reason: str, note: bool = False) -> FitPlan:
 
 
 def comparable(settings: dict) -> dict:
-    """The settings that must match for a warm start, as stored (JSON: tuples are lists)."""
-    plain = json.loads(json.dumps(settings, sort_keys=True))
+    """The settings that must match for a warm start, as stored (JSON: tuples are lists). An
+    option a model was saved without (it predates the option) had its default."""
+    from train.config import stored_defaults
+
+    plain = json.loads(json.dumps({**stored_defaults(), **settings}, sort_keys=True))
     return {key: value for key, value in plain.items() if key not in SCHEDULE_KEYS}
 
 
@@ -179,10 +186,11 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
                    calibration=calibration, formulation=formulation)
 
 
-def warm_history(options, val: int, calibration: int, test_size: int | None = None) -> int:
+def warm_history(options: TrainConfig, val: int, calibration: int,
+                 test_size: int | None = None) -> int:
     """Candles a warm run reads: its slices' samples, the window with the formulation's lead,
     the horizon's extra candles and purged samples, and :data:`GAP_MARGIN` for gaps.
-    ``options``: a TrainOptions (``test_size`` overrides its test slice's size)."""
+    ``test_size`` overrides the options' test slice's size."""
     test = options.test_size if test_size is None else test_size
     samples = options.warm_samples + val + calibration + test
     candles = samples + options.window + lead(options.target) + 3 * (options.horizon - 1)
@@ -190,7 +198,7 @@ def warm_history(options, val: int, calibration: int, test_size: int | None = No
     return wanted if options.history is None else min(options.history, wanted)
 
 
-def warm_splitter(options, val: int, calibration: int, test_size: int | None = None
+def warm_splitter(options: TrainConfig, val: int, calibration: int, test_size: int | None = None
                   ) -> Callable[[np.ndarray], Split]:
     """The warm run's split rule for build_dataset (train.dataset.exact_split)."""
     test = options.test_size if test_size is None else test_size

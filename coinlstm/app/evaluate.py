@@ -5,7 +5,8 @@ Why it exists: one test slice of 48 hours says little about a model (FORECAST-NO
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
 the statistics over cases (train/scoring.py), the tasks and their processes
-(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py);
+(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
+the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py);
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
@@ -30,12 +31,24 @@ from coinlstm import db
 from coinlstm.app.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
 from coinlstm.app.evaluate_report import (
     BAND_LEGEND,
+    CASE_COLUMNS,
     COVERAGE_PLOT_FILE,
     LEGEND,
     format_bands,
     format_report,
     format_schedules,
     write_files,
+)
+from coinlstm.app.evaluate_sweep import (
+    Point,
+    draw_sweep,
+    format_sweep,
+    grid,
+    parse_sweeps,
+    point_columns,
+    same_for_every_point,
+    summarise_points,
+    summarise_sweep,
 )
 from coinlstm.app.evaluate_tasks import EvalTask, run_all
 from coinlstm.app.executors import (
@@ -44,16 +57,17 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
 from train import forecasters, formulations
+from train.config import TrainConfig, with_values
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
 from train.scoring import (
     add_interval_skill,
+    band_case_columns,
     pair_medians,
     schedule_differences,
     summarise,
@@ -94,6 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--repeats", type=int, default=1,
                        help="trainings per (pair, model) with seeds --seed + 0..R-1 "
                             "(default %(default)s)")
+    group.add_argument("--sweep", action="append", default=None, metavar="NAME=V1,V2,...",
+                       help="run every model once per value of the training option NAME "
+                            "(any training flag's name, e.g. bias_l1=0,0.01,0.001); several "
+                            "--sweep form a grid; cases.csv gets a column per option, the "
+                            "summary skill's statistics per value, sweep-NAME.png a box per "
+                            "value (docs/backtest.md#sweeps)")
     group.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes training at once (default: the cores, %(default)s)")
     add_executor_arguments(group, "task", timeout=None)
@@ -117,10 +137,31 @@ def parse_models(text: str) -> list[str]:
     return names
 
 
-def model_options(name: str, passed: TrainOptions, fold_size: int) -> TrainOptions:
+def model_options(name: str, passed: TrainConfig, fold_size: int) -> TrainConfig:
     """The options a model name stands for (a preset's or a zoo network's; a fit-free
     forecaster such as naive: the passed target, for its folds)."""
     return forecasters.get(name).configure(replace(passed, test_size=fold_size))
+
+
+#: One kind of task: (model, schedule, --sweep grid point, the options it runs with).
+Configured = tuple[str, Schedule, Point, TrainConfig]
+
+
+def configure_runs(runs: list[tuple[str, Schedule]], passed: TrainConfig, points: list[Point],
+                   fold_size: int) -> list[Configured]:
+    """Every (model, schedule) at every grid point, each checked (BadInput before anything is
+    written); a forecaster no point changes (naive) runs once, without sweep values."""
+    configured: list[Configured] = []
+    for name, schedule in runs:
+        each = [(point, model_options(name, with_values(passed, dict(point)), fold_size))
+                for point in points]
+        for _, options in each:
+            options.check()
+        reported = [forecasters.get(name).reported_options(options) for _, options in each]
+        if len(each) > 1 and same_for_every_point(reported):
+            each = [((), each[0][1])]
+        configured += [(name, schedule, point, options) for point, options in each]
+    return configured
 
 
 def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, Schedule]]:
@@ -175,6 +216,14 @@ def run(args: argparse.Namespace) -> int:
     options = {name: model_options(name, passed, args.fold_size) for name in models}
     for each in options.values():
         each.check()
+    sweeps = parse_sweeps(args.sweep)
+    if sweeps and len(schedules) > 1:
+        # The warm-vs-full table pairs cases by pair, fold and repeat: one value per pair.
+        raise BadInput("--sweep runs one schedule at a time; give --schedule one of "
+                       f"{', '.join(schedule.name for schedule in schedules)}")
+    points = grid(sweeps)
+    runs = scheduled(models, schedules)
+    configured = configure_runs(runs, passed, points, args.fold_size)
     settings: Settings = args.settings
     started = time.time()
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
@@ -184,10 +233,9 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
     imports = (*formulations.modules(), *forecasters.modules())
-    runs = scheduled(models, schedules)
-    tasks = [EvalTask(int(pair.id), pair.symbol, name, options[name], repeat, args.folds,
-                      args.fold_size, imports, schedule.name)
-             for pair in pairs for name, schedule in runs
+    tasks = [EvalTask(int(pair.id), pair.symbol, name, each, repeat, args.folds,
+                      args.fold_size, imports, schedule.name, point)
+             for pair in pairs for name, schedule, point, each in configured
              for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
     labels = [schedule.label(name) for name, schedule in runs]
     trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
@@ -212,8 +260,8 @@ def run(args: argparse.Namespace) -> int:
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{workers} workers", flush=True)
     outcomes = run_all(executor, settings, in_driver, trained)
-    cases = sorted((case for o in outcomes for case in o.result.get("cases", ())),
-                   key=lambda c: (c["pair"], labels.index(c["model"]), c["fold"], c["repeat"]))
+    taken = (*CASE_COLUMNS, *band_case_columns(passed.levels))
+    cases = _cases(outcomes, labels, points, taken)
     # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
     levels = passed.levels
@@ -221,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
     add_dm_tests(cases)
     summary = summarise(cases, labels)
     per_pair = pair_medians(cases, labels)
+    per_value = summarise_sweep(cases, sweeps, labels, taken)
+    per_point = summarise_points(cases, points, labels, taken) if len(sweeps) > 1 else []
     bands = summarise_bands(cases, labels, levels)
     differences = schedule_differences(cases, labels)
     exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
@@ -230,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
         "schedules": [schedule.name for schedule in schedules],
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
-        "options": {name: forecasters.get(name).settings(each)
+        "options": {name: forecasters.get(name).reported_options(each)
                     for name, each in options.items()},
         "backend": passed.backend_name(settings),
         "pairs": [pair.symbol for pair in pairs],
@@ -238,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         "wall_seconds": round(finished - started, 2),
         "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
         "schedule_differences": differences,
+        "sweep": {"options": sweeps, "per_value": per_value, "per_point": per_point},
         "per_model_bands": bands,
         "per_pair_median_coverage": {
             label: pair_medians(cases, labels, coverage)
@@ -249,17 +300,35 @@ def run(args: argparse.Namespace) -> int:
     }
     write_files(out, report, cases, labels,
                 f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-                f"{args.fold_size} (> 0 beats last close)", levels)
+                f"{args.fold_size} (> 0 beats last close)", levels,
+                extra_columns=_sweep_columns(points, taken))
+    plots = draw_sweep(out, cases, per_value, taken, market)
     write_hours(out / HOURS_FILE, cases)
     print(format_report(summary, per_pair, labels, failures))
     if differences:
         print(format_schedules(differences))
     print(format_bands(bands, labels))
+    if sweeps:
+        print(format_sweep(per_value, per_point))
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / HOURS_FILE}, {out / 'skill.png'}, "
-          f"{out / COVERAGE_PLOT_FILE}",
+          f"{out / COVERAGE_PLOT_FILE}{''.join(f', {path}' for path in plots)}",
           flush=True)
     return exit_code
+
+
+def _sweep_columns(points: list[Point], taken) -> list[str]:
+    return list(dict.fromkeys(column for point in points for column in point_columns(point, taken)))
+
+
+def _cases(outcomes, labels: list[str], points: list[Point], taken) -> list[dict]:
+    """Every case with its grid point's columns, ordered by pair, model, point, fold, repeat."""
+    order = {point: index for index, point in enumerate(points)}
+    rows = [(order.get(o.task.sweep, -1), {**case, **point_columns(o.task.sweep, taken)})
+            for o in outcomes for case in o.result.get("cases", ())]
+    rows.sort(key=lambda r: (r[1]["pair"], labels.index(r[1]["model"]), r[0], r[1]["fold"],
+                             r[1]["repeat"]))
+    return [case for _, case in rows]
 
 

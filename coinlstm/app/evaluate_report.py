@@ -60,9 +60,11 @@ COVERAGE_PLOT_FILE = "coverage.png"
 
 
 def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
-                title: str, levels: Sequence[float] = ()) -> None:
-    """cases.csv, summary.json, skill.png and coverage.png in ``out``."""
-    write_cases(out / CASES_FILE, cases, levels)
+                title: str, levels: Sequence[float] = (),
+                extra_columns: Sequence[str] = ()) -> None:
+    """cases.csv (``extra_columns`` last: the swept options), summary.json, skill.png and
+    coverage.png in ``out``."""
+    write_cases(out / CASES_FILE, cases, levels, extra_columns)
     write_json_atomically(out / SUMMARY_FILE, report)
     draw_skill(out / PLOT_FILE, cases, models, title)
     if levels:
@@ -130,11 +132,14 @@ def format_report(summary: dict[str, dict], per_pair: dict[str, dict], models: l
     return "\n".join(parts)
 
 
-def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = ()) -> None:
-    """One row per case: CASE_COLUMNS, then each level's band columns."""
+def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = (),
+                extra_columns: Sequence[str] = ()) -> None:
+    """One row per case: CASE_COLUMNS, then each level's band columns, then
+    ``extra_columns``."""
     with path.open("w", newline="") as handle:
         # The test hours (train/scoring.py, HOURS) go to hours.csv, not here.
-        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels)),
+        writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels),
+                                                    *extra_columns),
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(cases)

@@ -19,16 +19,17 @@ import time
 from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from coinlstm import db
 from coinlstm.app.executors import FAILED, OK, Executor, Outcome
-from coinlstm.app.pair_job import TrainOptions
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
+from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
 from train.scoring import case_record
 from train.walkforward import fold_datasets
@@ -41,7 +42,7 @@ class EvalTask:
     coin_id: int
     symbol: str
     model: str
-    options: TrainOptions
+    options: TrainConfig
     repeat: int
     folds: int
     fold_size: int
@@ -50,6 +51,8 @@ class EvalTask:
     imports: tuple[str, ...] = ()
     #: The schedule inside each fold (train/schedule.py): "full", "warm" or "warm:N".
     schedule: str = DEFAULT_SCHEDULE
+    #: The --sweep grid point whose options these are ((name, value), ...); () without.
+    sweep: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -58,11 +61,13 @@ class EvalTask:
 
     @property
     def name(self) -> str:
-        return f"{self.symbol}-{self.label}-{self.repeat}"
+        point = "".join(f"-{name}={value}" for name, value in self.sweep)
+        return f"{self.symbol}-{self.label}-{self.repeat}{point}"
 
     def identity(self) -> dict:
+        point = {"sweep": dict(self.sweep)} if self.sweep else {}
         return {"coin_id": self.coin_id, "symbol": self.symbol, "model": self.label,
-                "repeat": self.repeat}
+                "repeat": self.repeat, **point}
 
     def argv(self, result_path: Path) -> list[str]:
         # No secret in argv: the child reads the database URL from its environment.
@@ -92,11 +97,9 @@ class EvalTask:
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalTask:
-        options = dict(data["options"])
-        if options.get("with_pairs") is not None:
-            options["with_pairs"] = tuple(options["with_pairs"])
-        return cls(**{**data, "options": TrainOptions(**options),
-                      "imports": tuple(data.get("imports", ()))})
+        return cls(**{**data, "options": TrainConfig.from_dict(data["options"]),
+                      "imports": tuple(data.get("imports", ())),
+                      "sweep": tuple(tuple(each) for each in data.get("sweep", ()))})
 
 
 def _load_candles(settings: Settings, task: EvalTask

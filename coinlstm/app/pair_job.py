@@ -13,27 +13,19 @@ deletes the temporaries; the database rolls back.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coinlstm import db
 from coinlstm.app import testhooks
 from coinlstm.app.pair_result import TrainResult, failure_dict, train_result
-from coinlstm.core.config import DEFAULT_INTERVAL, Settings
+from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import exchange
-from coinlstm.core.klines import INTERVAL_MS, check_interval
-from train import formulations, warmstart
-from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
-from train.intervals import DEFAULT_CALIBRATION_SIZE, DEFAULT_LEVELS, parse_levels
-from train.models import DEFAULT_MODEL, DEFAULT_UNITS, MODEL_NAMES
-from train.warmstart import (
-    DEFAULT_REFIT_EVERY,
-    DEFAULT_WARM_EPOCHS,
-    DEFAULT_WARM_SAMPLES,
-    FitPlan,
-)
-from train.withpairs import check_with
+from train import warmstart
+from train.config import TrainConfig
+from train.dataset import MIN_TRAIN_SAMPLES
+from train.warmstart import FitPlan
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -41,106 +33,11 @@ if TYPE_CHECKING:
     from predict.artifacts import ArtifactPaths
 
 
-@dataclass(frozen=True)
-class TrainOptions:
-    """Every training flag: the reference model's settings (SPEC.md) on the return target.
-
-    ``target="close"`` gives the reference model of SPEC.md exactly.
-    """
-
-    model: str = DEFAULT_MODEL
-    target: str = formulations.DEFAULT
-    units: int = DEFAULT_UNITS
-    epochs: int = 50
-    batch_size: int = 128
-    patience: int = 30
-    window: int = 1
-    test_size: int = 48
-    val_size: int = 480
-    seed: int = 42
-    #: None: the settings' backend (KERAS_BACKEND, default jax).
-    backend: str | None = None
-    #: Train on only the newest N candles (None: all of them).
-    history: int | None = None
-    #: Regularisation (train/models.py): 0 adds no Dropout layer and no kernel regulariser.
-    dropout: float = 0.0
-    l1: float = 0.0
-    l2: float = 0.0
-    #: Closes forecast per sample: the next K (train/dataset.py, "Horizon").
-    horizon: int = 1
-    #: Other pairs whose candles are extra inputs (train/withpairs.py); None: none.
-    with_pairs: tuple[str, ...] | None = None
-    #: Candle interval: which candle table is read, and the step of the gap rule and of
-    #: openTime_next.
-    interval: str = DEFAULT_INTERVAL
-    #: Levels of the prediction bands (train/intervals.py).
-    levels: tuple[float, ...] = DEFAULT_LEVELS
-    #: Samples before the test slice that only calibration reads (the shrinkage and the
-    #: bands; train/dataset.py, "Split"); 0: calibrate on the validation slice.
-    calibration_size: int = DEFAULT_CALIBRATION_SIZE
-    #: Warm start (train/warmstart.py): a full refit at the latest after this many hours of
-    #: data time since the last one (0: every run is full, --cold); between them a run
-    #: fine-tunes the saved model for at most ``warm_epochs`` epochs on the newest
-    #: ``warm_samples`` training samples.
-    refit_every: int = DEFAULT_REFIT_EVERY
-    warm_epochs: int = DEFAULT_WARM_EPOCHS
-    warm_samples: int = DEFAULT_WARM_SAMPLES
-
-    @property
-    def interval_ms(self) -> int:
-        return INTERVAL_MS[self.interval]
-
-    def check(self, symbol: str | None = None) -> None:
-        """BadInput for values no model can be trained with (``symbol``: the pair trained,
-        which may not be one of its own --with pairs)."""
-        check_interval(self.interval)
-        if self.model not in MODEL_NAMES:
-            raise BadInput(f"unknown model {self.model!r}; choose one of "
-                           f"{', '.join(MODEL_NAMES)}")
-        formulations.get(self.target).check(self.window, self.horizon)
-        for name in ("units", "epochs", "batch_size", "window", "test_size", "val_size",
-                     "horizon", "warm_epochs"):
-            if getattr(self, name) < 1:
-                raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
-                               f"got {getattr(self, name)}")
-        if self.patience < 0:
-            raise BadInput(f"--patience must be 0 or more, got {self.patience}")
-        if self.refit_every < 0:
-            raise BadInput(f"--refit-every must be 0 (always a full fit) or more hours, got "
-                           f"{self.refit_every}")
-        if self.warm_samples < MIN_TRAIN_SAMPLES:
-            raise BadInput(f"--warm-samples must be at least {MIN_TRAIN_SAMPLES}, got "
-                           f"{self.warm_samples}")
-        if self.calibration_size < 0:
-            raise BadInput(f"--calibration-size must be 0 or more, got "
-                           f"{self.calibration_size}")
-        parse_levels(self.levels)
-        # `not 0 <= x` also refuses NaN, which every comparison fails.
-        if not 0 <= self.dropout < 1:
-            raise BadInput(f"--dropout must be at least 0 and below 1, got {self.dropout}")
-        for name in ("l1", "l2"):
-            value = getattr(self, name)
-            if not 0 <= value < float("inf"):
-                raise BadInput(f"--{name} must be a finite number, 0 or more, got {value}")
-        if self.val_size < MIN_VAL_SAMPLES:
-            raise BadInput(f"--val-size must be at least {MIN_VAL_SAMPLES}, got {self.val_size}")
-        check_with(self.with_pairs, symbol)
-        if self.history is not None and self.history < self.required_candles():
-            raise BadInput(f"--history {self.history} is too short: these settings need at "
-                           f"least {self.required_candles()} candles")
-
-    def required_candles(self) -> int:
-        return required_candles(self.window, self.test_size, self.target, self.horizon)
-
-    def backend_name(self, settings: Settings) -> str:
-        """The Keras backend these options train on: --backend, else the settings' one."""
-        return self.backend or settings.backend
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+#: The per-pair contract: the typed training configuration, owned by train/ (train/config.py).
+TrainOptions = TrainConfig
 
 
-def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions,
+def _dataset(open_times, values, with_series, symbol: str, options: TrainConfig,
              plan: FitPlan):
     from train.dataset import build_dataset
     from train.finetune import WarmStartFailed
@@ -158,7 +55,7 @@ def _dataset(open_times, values, with_series, symbol: str, options: TrainOptions
         raise BadInput(f"{symbol}: {exc}") from None
 
 
-def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainOptions,
+def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConfig,
                run_id: str | None = None) -> TrainResult:
     """Train ``symbol``'s model, forecast its next close, store the rows and the artifacts.
 
@@ -206,7 +103,7 @@ class _PairRun:
     engine: sa.Engine
     coin_id: int
     symbol: str
-    options: TrainOptions
+    options: TrainConfig
     run_id: str | None
     backend_name: str
     paths: ArtifactPaths
@@ -217,10 +114,10 @@ class _PairRun:
         return self.settings.db_retry_seconds or 0.0
 
     @property
-    def stored_settings(self) -> dict:
+    def stored_options(self) -> dict:
         """The run's options and backend as stored (historical_train.settings, the model's
         metadata), before the fit says whether it was warm or full."""
-        return {**self.options.to_dict(), "backend": self.backend_name}
+        return self.options.stored(self.backend_name)
 
     def plan(self) -> FitPlan:
         """Warm or full (train/warmstart.py), from the saved model and the newest candle's
@@ -231,7 +128,7 @@ class _PairRun:
         newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
                                                     self.options.interval),
                           self.retry_seconds, f"{self.symbol}: reading the newest candle")
-        return warmstart.decide(saved, problem, self.stored_settings, self.options.refit_every,
+        return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
                                 newest)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
@@ -265,15 +162,15 @@ class _PairRun:
         test = dataset.split.test
         metrics = evaluate(dataset.actual_closes(test), forecast.test_predictions,
                            dataset.last_closes(test))
-        settings_json = {**self.stored_settings, "fit": plan.fit}
+        stored_json = {**self.stored_options, "fit": plan.fit}
         run = RunInfo(coin_id=self.coin_id, time_create=int(time.time()), run_id=self.run_id,
-                      model=options.model, backend=backend_name, settings=settings_json,
+                      model=options.model, backend=backend_name, settings=stored_json,
                       interval=options.interval)
         written = store_run(
             self.engine, self.paths, _plot_writer(symbol, dataset, forecast, metrics),
             forecast.model, dataset.formulation.to_dict(),
             model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
-                       settings_json, dataset, forecast, plan.full_fit_open_time),
+                       stored_json, dataset, forecast, plan.full_fit_open_time),
             train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),
             before_last_rename=testhooks.pause_before_last_rename,
@@ -300,4 +197,5 @@ def _plot_writer(symbol, dataset, forecast, metrics):
         outcome.val_loss, metrics.verdict(), bands=first_steps(forecast.bands.test))
 
 
-__all__ = ["MIN_TRAIN_SAMPLES", "TrainOptions", "TrainResult", "failure_dict", "train_pair"]
+__all__ = ["MIN_TRAIN_SAMPLES", "TrainConfig", "TrainOptions", "TrainResult", "failure_dict",
+           "train_pair"]

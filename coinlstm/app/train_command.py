@@ -15,18 +15,16 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
 from coinlstm.app.reporting import write_json_atomically
-from coinlstm.core.config import SUPPORTED_BACKENDS, Settings
+from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from coinlstm.core.exchanges import add_exchange_argument
-from train import formulations
-from train.intervals import format_levels, parse_levels
-from train.models import MODEL_NAMES
-from train.withpairs import format_with, parse_with
+from train import config
+from train.config import TrainConfig
 
 #: When this process started running our code (the "seconds" of the result: whole run).
 _PROCESS_START = time.perf_counter()
@@ -39,7 +37,6 @@ def _restart_clock() -> None:
 
 
 os.register_at_fork(after_in_child=_restart_clock)
-_DEFAULTS = TrainOptions()
 
 __all__ = ["PairTrainTask", "TrainOptions", "TrainResult", "add_arguments",
            "add_training_arguments", "options_from_args", "required_candles", "run",
@@ -47,88 +44,9 @@ __all__ = ["PairTrainTask", "TrainOptions", "TrainResult", "add_arguments",
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training flags (shared with ``coinlstm run``, which passes them through)."""
-    group = parser.add_argument_group(
-        "training (defaults: the reference network of SPEC.md on the return target)")
-    group.add_argument("--model", choices=MODEL_NAMES, default=_DEFAULTS.model,
-                       help="network, see train/models.py (default %(default)s: the "
-                            "reference 2-layer LSTM)")
-    group.add_argument("--target", choices=formulations.names(), default=_DEFAULTS.target,
-                       help="what the model predicts: 'return' (default: the next log return "
-                            "from scale-free inputs, anchored on the last close by a factor "
-                            "fitted on validation), 'close' (the price level: the reference "
-                            "model of SPEC.md) or 'window' (each window divided by its first "
-                            "row, x / x0 - 1, predicting the window's return: the multi-coin "
-                            "tutorial's set-up; needs --window 2 or more)")
-    group.add_argument("--units", type=int, default=_DEFAULTS.units,
-                       help="units (filters for cnn) per layer (default %(default)s)")
-    group.add_argument("--dropout", type=float, default=_DEFAULTS.dropout, metavar="RATE",
-                       help="Dropout(RATE) after each recurrent/conv layer, any model; "
-                            "0 adds none (default %(default)s)")
-    group.add_argument("--l1", type=float, default=_DEFAULTS.l1, metavar="F",
-                       help="L1 penalty on every layer's kernel (default %(default)s: none)")
-    group.add_argument("--l2", type=float, default=_DEFAULTS.l2, metavar="F",
-                       help="L2 penalty on every layer's kernel (default %(default)s: none)")
-    group.add_argument("--epochs", type=int, default=_DEFAULTS.epochs,
-                       help="most epochs (default %(default)s; early stopping may end sooner)")
-    group.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
-                       help="default %(default)s")
-    group.add_argument("--patience", type=int, default=_DEFAULTS.patience,
-                       help="epochs without val_loss improvement before stopping "
-                            "(default %(default)s)")
-    group.add_argument("--window", type=int, default=_DEFAULTS.window,
-                       help="past candles per sample (default %(default)s)")
-    group.add_argument("--test-size", type=int, default=_DEFAULTS.test_size,
-                       help="newest samples held out for the reported figures "
-                            "(default %(default)s)")
-    group.add_argument("--val-size", type=int, default=_DEFAULTS.val_size,
-                       help="samples before the test slice watched by early stopping "
-                            "(default %(default)s; shrunk for short series)")
-    group.add_argument("--seed", type=int, default=_DEFAULTS.seed,
-                       help="random seed (default %(default)s)")
-    group.add_argument("--backend", choices=SUPPORTED_BACKENDS, default=None,
-                       help="Keras backend (env KERAS_BACKEND; default jax)")
-    group.add_argument("--history", type=int, default=None, metavar="N",
-                       help="train on the newest N candles only (default: all)")
-    group.add_argument("--horizon", type=int, default=_DEFAULTS.horizon, metavar="K",
-                       help="forecast the next K closes (default %(default)s); the figures "
-                            "run over all K steps, with each step's RMSE beside")
-    group.add_argument("--with", dest="with_pairs", type=parse_with, default=None,
-                       metavar="SYM,SYM",
-                       help="other pairs in the database whose close and volume are extra "
-                            "inputs, joined by open time (e.g. ETHBTC,BTCUSDT)")
-    # No argparse choices: an unknown interval is TrainOptions.check()'s one-line BadInput,
-    # the same message as crawl's and import's.
-    group.add_argument("--interval", default=_DEFAULTS.interval,
-                       help="candle interval trained on, e.g. 5m, 15m, 4h, 1d: reads that "
-                            "interval's table (candlestick_data_5m, ...; 1h is "
-                            "candlestick_data) and forecasts its next candle "
-                            "(default %(default)s)")
-    group.add_argument("--levels", type=parse_levels, default=_DEFAULTS.levels,
-                       metavar="L,L",
-                       help="levels of the prediction bands around every forecast "
-                            f"(default {format_levels(_DEFAULTS.levels)}: 80 %% and 95 %%)")
-    group.add_argument("--calibration-size", type=int, default=_DEFAULTS.calibration_size,
-                       metavar="N",
-                       help="samples before the test slice that only calibration reads (the "
-                            "return target's shrinkage and the bands), unseen by early "
-                            "stopping (default %(default)s; 0: calibrate on the validation "
-                            "slice; falls back to it for short series)")
-    warm = parser.add_argument_group(
-        "warm start (train and run; docs/training.md#warm-start)")
-    warm.add_argument("--refit-every", type=int, default=_DEFAULTS.refit_every,
-                      metavar="HOURS",
-                      help="a run fine-tunes the pair's saved model (same settings) and fits "
-                           "from scratch at the latest after HOURS hours of data time since "
-                           "the last full fit (default %(default)s; 0: always from scratch)")
-    warm.add_argument("--cold", dest="refit_every", action="store_const", const=0,
-                      help="fit from scratch: the same as --refit-every 0")
-    warm.add_argument("--warm-epochs", type=int, default=_DEFAULTS.warm_epochs, metavar="N",
-                      help="most epochs of a warm run's fine-tune (default %(default)s)")
-    warm.add_argument("--warm-samples", type=int, default=_DEFAULTS.warm_samples,
-                      metavar="N",
-                      help="newest training samples a warm run fine-tunes on "
-                           "(default %(default)s)")
+    """The training flags (shared with ``coinlstm run`` and ``evaluate``), generated from the
+    typed configuration (train/config.py)."""
+    config.add_arguments(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,30 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the outcome as JSON to FILE (on failure too)")
 
 
-def options_from_args(args: argparse.Namespace) -> TrainOptions:
-    return TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
+def options_from_args(args: argparse.Namespace) -> TrainConfig:
+    return config.from_args(args)
 
 
-#: Options whose flag is not ``--`` + the field name with dashes.
-_FLAGS = {"with_pairs": "--with"}
-#: How a tuple option is written back as its flag's value.
-_FORMATS = {"with_pairs": format_with, "levels": format_levels}
-
-
-def training_argv(options: TrainOptions) -> list[str]:
+def training_argv(options: TrainConfig) -> list[str]:
     """The flags that make a child process train with ``options`` (defaults left out)."""
-    argv: list[str] = []
-    for option in fields(TrainOptions):
-        value = getattr(options, option.name)
-        if value is None or value == getattr(_DEFAULTS, option.name):
-            continue
-        flag = _FLAGS.get(option.name, f"--{option.name.replace('_', '-')}")
-        # str() of a float is its repr: it parses back to the very same float.
-        argv += [flag, _FORMATS[option.name](value) if isinstance(value, tuple) else str(value)]
-    return argv
+    return config.to_argv(options)
 
 
-def required_candles(options: TrainOptions) -> int:
+def required_candles(options: TrainConfig) -> int:
     """Fewest candles a pair needs to be trained with ``options`` (no gaps assumed)."""
     return options.required_candles()
 
@@ -207,7 +111,7 @@ class PairTrainTask:
 
     coin_id: int
     symbol: str
-    options: TrainOptions
+    options: TrainConfig
     run_id: str
 
     @property

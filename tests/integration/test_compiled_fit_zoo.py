@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core import config
 from tests.helpers import REPO
 from train import backend
+from train.config import TrainConfig
 from train.fit import fit_model
 from train.models import MODEL_NAMES, build_model
 from train.steps import compiled
@@ -38,7 +38,7 @@ def _data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return inputs, targets.astype(np.float32)
 
 
-def _built(keras, options: TrainOptions, start: list[np.ndarray] | None = None):
+def _built(keras, options: TrainConfig, start: list[np.ndarray] | None = None):
     keras.backend.clear_session()
     backend.seed(11, "jax")
     model = build_model(options.model, (WINDOW, FEATURES), options)
@@ -54,7 +54,7 @@ def _state(model) -> list[np.ndarray]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_the_compiled_fit_of_every_network_equals_keras_fit(keras, name, tmp_path):
-    options = TrainOptions(model=name, units=4, batch_size=BATCH, epochs=3, patience=1)
+    options = TrainConfig(model=name, units=4, batch_size=BATCH, epochs=3, patience=1)
     assert compiled.applies(options, tmp_path), "every network of the zoo runs compiled"
     train = _data(3 * BATCH + 5, seed=1)
     val = _data(BATCH + 5, seed=2)

@@ -9,20 +9,19 @@ import os
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
 
 from tests.helpers import REPO
+from train.config import TrainConfig
 from train.steps import cache, network
 from train.steps.executables import StepSignature
 from train.steps.layout import Layout, NotCompilable
 
 PARTS = {"format": cache.FORMAT, "versions": ["j", "jl", "k"], "platform": "p", "cpu": "c"}
-OPTIONS = SimpleNamespace(model="lstm", units=8, dropout=0.0, l1=0.0, l2=0.0, horizon=1,
-                          batch_size=128)
+OPTIONS = TrainConfig(units=8)
 
 
 def _layout() -> Layout:
@@ -63,14 +62,15 @@ def test_the_key_changes_with_any_source_and_nothing_else_of_the_tree(tmp_path):
     assert len(keys) == 2 + len(list((train / "steps").glob("*.py")))
     (train / "steps" / "extra.py").write_text("")
     assert _key(train) not in keys
-    other = SimpleNamespace(**{**vars(OPTIONS), "units": 16})
-    assert cache.key_of({**PARTS, "sources": cache.source_digests()}, other, (1, 8)) != key
+    for other in (TrainConfig(units=16), TrainConfig(units=8, batch_size=64)):
+        assert cache.key_of({**PARTS, "sources": cache.source_digests()}, other, (1, 8)) != key
+    assert cache.key_of({**PARTS, "sources": cache.source_digests()}, OPTIONS, (2, 8)) != key
 
 
 def test_the_key_is_the_same_in_every_process():
-    code = ("from types import SimpleNamespace as N; from train.steps import cache; "
-            "print(cache.key_of({'sources': cache.source_digests()}, N(model='gru', units=4, "
-            "dropout=0.0, l1=0.0, l2=0.01, horizon=2, batch_size=32), (3, 5)))")
+    code = ("from train.config import TrainConfig; from train.steps import cache; "
+            "print(cache.key_of({'sources': cache.source_digests()}, TrainConfig(model='gru', "
+            "units=4, l2=0.01, horizon=2, batch_size=32), (3, 5)))")
     keys = {subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, text=True,
                            capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}
                            ).stdout.strip() for seed in ("1", "2")}

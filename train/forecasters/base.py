@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from train.dataset import Dataset
 from train.fit import FitOutcome
 from train.formulations import UNCALIBRATED, Calibration
-from train.intervals import DEFAULT_LEVELS, ForecastBands
+from train.intervals import ForecastBands
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 #: The options every forecaster's folds are cut with and its bands made at: all a fit-free
 #: forecaster depends on.
@@ -82,15 +85,15 @@ class Forecaster(ABC):
     #: the full schedule only (train/schedule.py).
     warmable: ClassVar[bool] = False
 
-    def configure(self, options):
+    def configure(self, options: TrainConfig) -> TrainConfig:
         """The options this forecaster runs with (a preset overrides some)."""
         return options
 
-    def network(self, options) -> str:
+    def network(self, options: TrainConfig) -> str:
         """The cases' "network" column: what was fitted."""
         return self.name
 
-    def settings(self, options) -> dict:
+    def reported_options(self, options: TrainConfig) -> dict:
         """The options that decide this forecaster's figures (evaluate's summary.json)."""
         return {key: getattr(options, key) for key in FOLD_SETTINGS}
 
@@ -99,26 +102,27 @@ class Forecaster(ABC):
         return None
 
     @abstractmethod
-    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
         """Fit on the training slice (validation for early stopping, the calibration slice
         for calibration only), then forecast validation, calibration, test and the next
         candle."""
 
-    def warm_forecast(self, dataset: Dataset, options, start: Any) -> Forecast:
+    def warm_forecast(self, dataset: Dataset, options: TrainConfig, start: Any) -> Forecast:
         """Continue from ``start`` (a warm start, train/warmstart.py: the saved model's
         weights file, or the model an earlier :class:`Forecast` holds) instead of fitting
         from scratch, then forecast as :meth:`fit_forecast` does. A forecaster that keeps no
         state has nothing to continue: it just runs."""
         return self.fit_forecast(dataset, options)
 
-    def forecast(self, dataset: Dataset, options, start: Any = None) -> Forecast:
+    def forecast(self, dataset: Dataset, options: TrainConfig, start: Any = None
+                 ) -> Forecast:
         """:meth:`fit_forecast` (or with a ``start``, :meth:`warm_forecast`) with prediction
         bands at ``options.levels`` (what train_one and evaluate call)."""
         from train.forecasters.bands import with_bands
 
         forecast = (self.fit_forecast(dataset, options) if start is None
                     else self.warm_forecast(dataset, options, start))
-        return with_bands(dataset, forecast, getattr(options, "levels", DEFAULT_LEVELS))
+        return with_bands(dataset, forecast, options.levels)
 
 
 def repeat_steps(closes: np.ndarray, horizon: int) -> np.ndarray:

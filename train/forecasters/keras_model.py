@@ -9,6 +9,7 @@ already be loaded on its backend and seeded (train/backend.py; :meth:`Network.pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from train.dataset import Dataset
 from train.fit import FitOutcome, fit_model, predict
 from train.forecasters.base import Forecast, Forecaster
 from train.models import build_model
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,13 @@ class Network(Forecaster):
     seeded = True
     warmable = True
 
-    def configure(self, options):
+    def configure(self, options: TrainConfig) -> TrainConfig:
         return replace(options, **self.overrides)
 
-    def network(self, options) -> str:
+    def network(self, options: TrainConfig) -> str:
         return options.model
 
-    def settings(self, options) -> dict:
+    def reported_options(self, options: TrainConfig) -> dict:
         return options.to_dict()
 
     def prepare_fit(self, seed: int, backend_name: str) -> None:
@@ -48,7 +52,7 @@ class Network(Forecaster):
         keras.backend.clear_session()
         backend.seed(seed, backend_name)
 
-    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
         """Train ``options.model`` on the training slice (early stopping on validation; on
         compiled steps where they apply, train/steps, else Keras' fit), then
         forecast validation, test and the next candle with one predict call (one compiled
@@ -71,7 +75,7 @@ class Network(Forecaster):
                                 batch_size=options.batch_size, patience=options.patience)
         return self._forecast_with(model, outcome, dataset, options)
 
-    def warm_forecast(self, dataset: Dataset, options, start) -> Forecast:
+    def warm_forecast(self, dataset: Dataset, options: TrainConfig, start) -> Forecast:
         """Fine-tune the network ``start`` holds (a weights file or a fitted model;
         train/finetune.py) on the dataset's training slice, then forecast as a full fit
         does: the calibration is fitted anew on this dataset's calibration slice."""
@@ -84,7 +88,7 @@ class Network(Forecaster):
         return self._forecast_with(model, outcome, dataset, options)
 
     def _forecast_with(self, model, outcome: FitOutcome, dataset: Dataset,
-                       options) -> Forecast:
+                       options: TrainConfig) -> Forecast:
         """The fitted ``model``'s forecasts of validation, test and the next candle (one
         predict call), priced with the calibration fitted on the calibration slice."""
         split = dataset.split

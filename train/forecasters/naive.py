@@ -6,16 +6,21 @@ is one more forecaster, whose skill is 0 by definition.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from train.dataset import Dataset
 from train.forecasters.base import Forecast, Forecaster, repeat_steps
 
+if TYPE_CHECKING:
+    from train.config import TrainConfig
+
 
 class Naive(Forecaster):
     name = "naive"
 
-    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
         split, horizon, closes = dataset.split, dataset.horizon, dataset.closes
         return Forecast(
             val_predictions=repeat_steps(dataset.last_closes(split.val), horizon),

@@ -13,12 +13,17 @@ interval skill is measured against ``static``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from train.dataset import Dataset
 from train.forecasters.base import Forecast
 from train.forecasters.naive import Naive
-from train.intervals import DEFAULT_LEVELS, ForecastBands, naive_bands, riskmetrics_scales
+from train.intervals import ForecastBands, naive_bands, riskmetrics_scales
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 
 class NaiveBand(Naive):
@@ -28,9 +33,9 @@ class NaiveBand(Naive):
         self.name = name
         self.filtered = filtered
 
-    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
         forecast = super().fit_forecast(dataset, options)
-        closes, levels = dataset.closes, getattr(options, "levels", DEFAULT_LEVELS)
+        closes, levels = dataset.closes, options.levels
         scales = riskmetrics_scales(closes) if self.filtered else None
         newest = np.array([len(closes) - 1])
         forecast.bands = ForecastBands(

@@ -1,7 +1,8 @@
 """The compiled steps' store on disk: one folder per network, named by a hash of everything the
 executables depend on, its files written atomically and checked on read.
 
-The key (:func:`network_key`) holds the network's settings, input shape and batch size, the
+The key (:func:`network_key`) holds the network's settings (every option the graph depends
+on: ``TrainConfig.network_settings``), input shape and batch size, the
 versions of JAX, jaxlib and Keras, the XLA platform, the CPU's instruction set, and the source
 of train/models.py and of every module of this package (:data:`SOURCES`): an executable holds
 machine code traced from that source for that CPU, so a change to any of them compiles anew.
@@ -23,6 +24,10 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 #: Bumped when the layout's file or the executables' calling convention changes.
 FORMAT = 2
@@ -43,19 +48,18 @@ def source_digests(train: Path = TRAIN) -> list[list[str]]:
             for path in sources(train)]
 
 
-def network_key(options, input_shape: tuple[int, ...]) -> str:
+def network_key(options: TrainConfig, input_shape: tuple[int, ...]) -> str:
     """The cache folder's name for the network of ``options`` on inputs of ``input_shape``:
     a hash of everything the executables depend on (module doc)."""
     return key_of(_build_parts(), options, input_shape)
 
 
-def key_of(build_parts: dict, options, input_shape: tuple[int, ...]) -> str:
+def key_of(build_parts: dict, options: TrainConfig, input_shape: tuple[int, ...]) -> str:
     """The key of ``options``' network on ``input_shape`` under ``build_parts`` (what holds
     for the whole process: :func:`_build_parts`)."""
     parts = {
         **build_parts,
-        "network": [options.model, options.units, options.dropout, options.l1, options.l2,
-                    options.horizon, list(input_shape), options.batch_size],
+        "network": [options.network_settings(), list(input_shape), options.batch_size],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -18,6 +18,7 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,8 +30,11 @@ from train.steps.layout import NotCompilable, state_variables
 from train.steps.network import CompiledNetwork, epoch_calls
 from train.stopping import EarlyStopping, beats_start
 
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
-def applies(options, cache_root: Path | None) -> bool:
+
+def applies(options: TrainConfig, cache_root: Path | None) -> bool:
     """Whether this network trains on compiled steps (module doc)."""
     if cache_root is None or options.dropout:
         return False
@@ -40,8 +44,8 @@ def applies(options, cache_root: Path | None) -> bool:
             and importlib.util.find_spec("jax.experimental.serialize_executable") is not None)
 
 
-def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_rows: int,
-            predict_rows: int) -> list[str]:
+def prepare(input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path | None,
+            val_rows: int, predict_rows: int) -> list[str]:
     """Compile now, where missing, the steps the next warm runs of this network will load:
     a fine-tune of ``options.warm_samples``, a validation slice of ``val_rows`` and a predict
     call of ``predict_rows`` (both padded to whole batches, as train/fit.py pads them). A full
@@ -57,8 +61,8 @@ def prepare(input_shape: tuple[int, ...], options, cache_root: Path | None, val_
         return []
 
 
-def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: int,
-             predict_rows: int) -> list[str]:
+def _prepare(input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path,
+             val_rows: int, predict_rows: int) -> list[str]:
     batch = options.batch_size
     cache = StepCache(cache_root / network_key(options, input_shape), options, input_shape)
 
@@ -80,7 +84,7 @@ def _prepare(input_shape: tuple[int, ...], options, cache_root: Path, val_rows: 
     return [signature.file_name() for signature in missing]
 
 
-def load(start, input_shape: tuple[int, ...], options, cache_root: Path | None,
+def load(start, input_shape: tuple[int, ...], options: TrainConfig, cache_root: Path | None,
          train_rows: int) -> CompiledNetwork | None:
     """The saved network ``start`` on compiled steps, or None where they do not apply (module
     doc). ValueError, KeyError or OSError if the weights file does not hold this network."""
@@ -119,7 +123,8 @@ def fit_epochs(network: CompiledNetwork, train_inputs: np.ndarray, train_targets
 
 
 def fit(model, train_inputs: np.ndarray, train_targets: np.ndarray, val_inputs: np.ndarray,
-        val_targets: np.ndarray, options, cache_root: Path | None) -> FitOutcome | None:
+        val_targets: np.ndarray, options: TrainConfig, cache_root: Path | None
+        ) -> FitOutcome | None:
     """``fit_model`` (train/fit.py) of a built Keras ``model`` on compiled steps, its state
     written back into the model; None where the steps do not apply (the caller fits with
     Keras)."""
@@ -153,9 +158,9 @@ def fit(model, train_inputs: np.ndarray, train_targets: np.ndarray, val_inputs: 
                       val_loss=val_loss)
 
 
-def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
+def fine_tune(network: CompiledNetwork, dataset, options: TrainConfig) -> FitOutcome:
     """train/finetune.py's fine-tune on compiled steps: the starting weights' validation loss
-    (epoch 0), then at most ``options.warm_epochs`` epochs of :func:`fit_epochs`, and the
+    (epoch 0), then at most ``options.fine_tune_epochs`` epochs of :func:`fit_epochs`, and the
     starting weights put back when no epoch beats them (best epoch 0)."""
     split, batch = dataset.split, options.batch_size
     started = time.perf_counter()
@@ -166,7 +171,7 @@ def fine_tune(network: CompiledNetwork, dataset, options) -> FitOutcome:
                                                   validation.weights, batch))
     loss, val_loss, kept = fit_epochs(network, dataset.inputs(split.train),
                                       dataset.scaled_targets(split.train), validation,
-                                      options.warm_epochs, batch,
+                                      options.fine_tune_epochs, batch,
                                       EarlyStopping(patience=options.patience))
     if not beats_start(start_loss, val_loss, kept):
         network.set_weights(start_weights)

@@ -19,12 +19,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from train.models import build_model
 from train.steps.cache import read_checked, write_atomically, write_checked
 from train.steps.layout import Layout, layout_of
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 LAYOUT_FILE = "layout.json"
 
@@ -113,7 +117,7 @@ class StepCache:
     """The network's folder of the cache: its layout, and its executables by signature,
     compiled (from a Keras network built on demand) when missing."""
 
-    def __init__(self, folder: Path, options, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, folder: Path, options: TrainConfig, input_shape: tuple[int, ...]) -> None:
         self.folder = folder
         self.options = options
         self.input_shape = input_shape
