@@ -42,9 +42,12 @@ from coinlstm.core.config import (
 from coinlstm.core.errors import EXIT_FAILURE, BadInput
 from coinlstm.core.exchanges import add_exchange_argument, exchange
 from coinlstm.core.klines import (
+    EVERY_MARKET,
+    Markets,
     check_interval,
     check_market,
     ms_to_utc,
+    parse_markets,
     parse_time,
 )
 from crawl.retry import BadReply, RetryPolicy
@@ -92,11 +95,13 @@ class CrawlSummary:
                 f"{self.seconds:.1f} s")
 
 
-def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_INTERVAL,
-                 since_ms: int | None = None, only: list[str] | None = None,
-                 progress: bool = True, client=None, exchange_name: str = DEFAULT_EXCHANGE,
+def crawl_market(engine, binance_url: str, market: str | Markets,
+                 interval: str = DEFAULT_INTERVAL, since_ms: int | None = None,
+                 only: list[str] | None = None, progress: bool = True, client=None,
+                 exchange_name: str = DEFAULT_EXCHANGE,
                  workers: int = DEFAULT_CRAWL_WORKERS) -> CrawlSummary:
-    """Register the market's pairs and store every closed candle newer than the stored ones.
+    """Register the pairs of the market (or markets: a :class:`Markets`, ``ALL`` included)
+    and store every closed candle newer than the stored ones: one crawl of all their pairs.
 
     Candles go to ``interval``'s own table (:func:`coinlstm.db.candles_table`), and each
     pair resumes from its newest candle of that interval: a 5m crawl neither touches nor
@@ -110,34 +115,36 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
 
     ``client`` is a candle source (crawl/sources) or a :class:`crawl.binance.BinanceClient`;
     when None, the source of ``exchange_name`` is built for ``binance_url`` (the exchange's
-    base URL). Raises BadInput for a market without pairs, a ``since_ms`` in the future, a
-    bad interval, or an ``only`` symbol of another form or not a trading pair of the market,
-    before writing.
+    base URL). Raises BadInput for a market without pairs (named; of several markets, also
+    one without a TRADING pair), a ``since_ms`` in the future, a bad interval, or an
+    ``only`` symbol of another form or not a trading pair of the markets, before writing.
     """
     started = time.monotonic()
     check_crawl_workers(workers)
-    market = check_market(market)
+    markets = market if isinstance(market, Markets) else Markets((check_market(market),))
     interval_ms = check_interval(interval)
     client = _source(client, exchange_name, binance_url)
     client.facts.check_interval(interval)
     only = [client.facts.check_symbol(symbol) for symbol in only] if only else None
     counters_before = (client.requests, client.retries, client.rate_limit_waits)
 
-    pairs = client.pairs(market)
+    listed = market_pairs(client, markets)
     server_ms = client.server_time()
-    trading = [pair for pair in pairs if pair.status == TRADING]
-    chosen = _choose(trading, only, market)
+    trading = [pair for pairs in listed.values() for pair in pairs if pair.status == TRADING]
+    chosen = _choose(trading, only, ", ".join(listed))
     if since_ms is None:
         since_ms = parse_time(DEFAULT_SINCE)
     if since_ms >= server_ms:
         raise BadInput(f"--since {ms_to_utc(since_ms)} UTC is not in the past (the exchange's "
                        f"clock says {ms_to_utc(server_ms)} UTC)")
 
-    summary = CrawlSummary(market=market)
+    summary = CrawlSummary(market=",".join(listed))
+    coin_ids: dict[str, int] = {}
     with db.transaction(engine) as conn:
-        coin_ids = _register(conn, market, pairs, client.name)
-        summary.delisted = db.mark_missing_coins(conn, market, [p.symbol for p in pairs],
-                                                 exchange=client.name)
+        for name, pairs in listed.items():
+            coin_ids.update(_register(conn, name, pairs, client.name))
+            summary.delisted += db.mark_missing_coins(conn, name, [p.symbol for p in pairs],
+                                                      exchange=client.name)
     summary.pairs = [pair.symbol for pair in chosen]
     summary.candles_added = dict.fromkeys(summary.pairs, 0)
     bars = _Progress(len(chosen), enabled=progress)
@@ -153,6 +160,38 @@ def crawl_market(engine, binance_url: str, market: str, interval: str = DEFAULT_
         summary.rate_limit_waits = client.rate_limit_waits - counters_before[2]
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def market_pairs(client, markets: Markets) -> dict[str, list[SourcePair]]:
+    """Market -> every pair the source lists in it (any status), in the order asked (ALL:
+    every market with a TRADING pair, alphabetically). BadInput names a market the source
+    lists no pair of and, when several are asked, one without a TRADING pair; ALL on a
+    source that cannot list every pair is BadInput too. Reads only, writes nothing."""
+    if markets.every or len(markets.names) > 1:
+        every = getattr(client, "all_pairs", None)
+        if every is None:
+            if markets.every:
+                raise BadInput(f"--market {EVERY_MARKET}: {client.name} cannot list every "
+                               "pair; name the markets")
+            listed = {name: client.pairs(name) for name in markets.names}
+        else:
+            grouped: dict[str, list[SourcePair]] = {}
+            for pair in every():
+                grouped.setdefault(pair.quote_asset, []).append(pair)
+            names = sorted(grouped) if markets.every else markets.names
+            unknown = [name for name in names if name not in grouped]
+            if unknown:
+                raise BadInput(f"unknown market {unknown[0]!r}: the exchange lists no pair "
+                               "quoted in it")
+            listed = {name: grouped[name] for name in names}
+        idle = [name for name, pairs in listed.items()
+                if not any(pair.status == TRADING for pair in pairs)]
+        if markets.every:
+            listed = {name: pairs for name, pairs in listed.items() if name not in idle}
+        elif idle:
+            raise BadInput(f"market {idle[0]} has no TRADING pair on {client.name}")
+        return listed
+    return {markets.names[0]: client.pairs(markets.names[0])}
 
 
 def _source(client, exchange_name: str, url: str):
@@ -312,7 +351,9 @@ class _Progress:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", default=DEFAULT_MARKET,
-                        help=f"quote asset whose pairs are crawled (default {DEFAULT_MARKET})")
+                        help=f"quote asset whose pairs are crawled: one, a list (ETH,BTC) or "
+                             f"{EVERY_MARKET} (every market of the exchange; default "
+                             f"{DEFAULT_MARKET})")
     parser.add_argument("--interval", default=DEFAULT_INTERVAL,
                         help=f"kline interval (default {DEFAULT_INTERVAL}); each interval's "
                              "candles have their own table (candlestick_data for 1h, "
@@ -349,7 +390,8 @@ def run(args: argparse.Namespace) -> int:
     if args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
     check_crawl_workers(args.crawl_workers)
-    market = check_market(args.market)
+    markets = parse_markets(args.market)
+    market = markets.single or markets
     source.check_interval(args.interval)
 
     from crawl.sources import open_source

@@ -2,8 +2,9 @@
 of each series recomputed from its scores.
 
 Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
-run finds nothing to score and writes nothing. Scores and the track records they change are
-written in one transaction.
+run finds nothing to score and writes nothing. Scores, the track records they change and
+the verdicts of those series' markets (judged together, :func:`judge_family`) are written
+in one transaction.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.track_record import (
     NO_EVIDENCE,
     BandSeries,
+    Evidence,
     WindowRecord,
     band_width_pct,
     direction_hit,
     inside_band,
+    market_verdicts,
     track_record,
 )
 
@@ -100,6 +103,8 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
                 for row in rows}
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
             refresh_track_record(conn, key)
+        for family in db.record_families(conn, keys):
+            judge_family(conn, family)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 
@@ -135,6 +140,26 @@ def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
 def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:
     as_of, records = series_record(conn, key)
     db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
+
+
+def judge_family(conn: sa.Connection, family: db.RecordFamily) -> None:
+    """Judge every window of every pair of one market together (predict/track_record.py
+    :func:`market_verdicts`, Benjamini-Hochberg across the pairs) and store the verdicts
+    and adjusted p-values that changed. A pair's new scores move its neighbours' adjusted
+    p-values, so the whole family is judged whenever one of its series got a score."""
+    rows = db.family_track_records(conn, family)
+    updates = []
+    for window in {row.window for row in rows}:
+        mine = [row for row in rows if row.window == window]
+        judged = market_verdicts([Evidence(int(row.scored), row.skill, row.dm_pvalue,
+                                           row.dm_pvalue_worse) for row in mine])
+        for row, new in zip(mine, judged, strict=True):
+            if (row.verdict, row.dm_pvalue_adjusted, row.dm_pvalue_worse_adjusted) != (
+                    new.verdict, new.p_better_adjusted, new.p_worse_adjusted):
+                updates.append({**row._asdict(), "verdict": new.verdict,
+                                "dm_pvalue_adjusted": new.p_better_adjusted,
+                                "dm_pvalue_worse_adjusted": new.p_worse_adjusted})
+    db.set_track_record_verdicts(conn, updates)
 
 
 def pair_verdict(conn: sa.Connection, coin_id: int, model: str | None, target: str | None,

@@ -4,7 +4,11 @@ A test-slice skill says how a model did on candles it was tuned around; the trac
 says how the forecasts the tool actually published did against the closes that came, beside
 the naive forecast (next close = last close). The verdict claims an ``edge`` only when a
 Diebold-Mariano test says the model's squared errors are smaller than the naive ones, on
-enough forecasts; ``worse`` when it says the opposite; otherwise ``no evidence``.
+enough forecasts; ``worse`` when it says the opposite; otherwise ``no evidence``. A market
+tests hundreds of pairs at once, so the p-values a verdict reads are Benjamini-Hochberg
+adjusted across the market's pairs (:func:`market_verdicts`): of the pairs called ``edge``,
+at most a share FDR is expected to be chance. A window judged alone is a market of one
+(its adjusted p-values are its raw ones).
 
 Bands are scored forward too: per level, the share of the window's banded forecasts whose
 close fell inside the band (its forward coverage, to read beside the nominal level), how
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -25,8 +29,9 @@ from coinlstm.core.columns import record_band_columns
 
 #: At least this many scored forecasts in the window (a week of hours) before ``edge``.
 MIN_SCORED_FOR_EDGE = 168
-#: One-sided significance level of the Diebold-Mariano test for ``edge`` and ``worse``.
-SIGNIFICANCE = 0.05
+#: The false-discovery rate ``edge`` and ``worse`` control across a market's pairs: the
+#: Benjamini-Hochberg level q of the one-sided Diebold-Mariano p-values.
+FDR = 0.10
 #: Fewer losses than this and no test is made (the HAC variance needs a few lags' worth).
 MIN_SCORED_FOR_TEST = 10
 EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
@@ -154,6 +159,14 @@ class WindowRecord:
     verdict: str
     #: Forward band figures per level (empty when the caller gave no band outcomes).
     bands: tuple[BandRecord, ...] = field(default=())
+    #: The DM p-values Benjamini-Hochberg adjusted across the market's pairs (the window
+    #: judged alone: the raw ones); what ``verdict`` compares with FDR.
+    dm_pvalue_adjusted: float | None = None
+    dm_pvalue_worse_adjusted: float | None = None
+
+    def evidence(self) -> Evidence:
+        """What the verdict of this window reads, for :func:`market_verdicts`."""
+        return Evidence(self.scored, self.skill, self.dm_pvalue, self.dm_pvalue_worse)
 
     def to_dict(self) -> dict:
         """The flat row the track_records table and the API hold: every figure, and each
@@ -165,17 +178,70 @@ class WindowRecord:
         return row
 
 
-def verdict(scored: int, skill: float | None, test: DieboldMariano | None) -> str:
-    """``edge`` only with MIN_SCORED_FOR_EDGE forecasts, skill > 0 and p < SIGNIFICANCE;
-    ``worse`` when naive is better at p < SIGNIFICANCE; else ``no evidence``."""
-    if test is None:
-        return NO_EVIDENCE
-    if (scored >= MIN_SCORED_FOR_EDGE and skill is not None and skill > 0
-            and test.p_better < SIGNIFICANCE):
+def verdict(scored: int, skill: float | None, p_better: float | None,
+            p_worse: float | None) -> str:
+    """``edge`` only with MIN_SCORED_FOR_EDGE forecasts, skill > 0 and the adjusted DM
+    p (better) <= FDR; ``worse`` when the adjusted p (worse) <= FDR; else ``no evidence``
+    (also without a test: None)."""
+    if (p_better is not None and scored >= MIN_SCORED_FOR_EDGE and skill is not None
+            and skill > 0 and p_better <= FDR):
         return EDGE
-    if test.p_worse < SIGNIFICANCE:
+    if p_worse is not None and p_worse <= FDR:
         return WORSE
     return NO_EVIDENCE
+
+
+def benjamini_hochberg(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values, in the order given; None (no test) stays None
+    and is no hypothesis: m counts the p-values given.
+
+    The i-th smallest of m p-values becomes min over j >= i of p_(j) m / j, capped at 1, so
+    "adjusted p <= q" rejects exactly the hypotheses the step-up procedure at level q
+    rejects, and the false-discovery rate among them is at most q for independent (or
+    positively dependent) tests.
+    """
+    tested = [(p, index) for index, p in enumerate(pvalues) if p is not None]
+    adjusted: list[float | None] = [None] * len(pvalues)
+    m = len(tested)
+    running = 1.0
+    for rank, (p, index) in zip(range(m, 0, -1), sorted(tested, reverse=True), strict=True):
+        running = min(running, p * m / rank)
+        adjusted[index] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verdict reads of one pair's window: its count, skill and raw DM p-values."""
+
+    scored: int
+    skill: float | None
+    p_better: float | None
+    p_worse: float | None
+
+
+@dataclass(frozen=True)
+class MarketVerdict:
+    """One pair's verdict among its market's pairs, with the adjusted p-values it read."""
+
+    verdict: str
+    p_better_adjusted: float | None
+    p_worse_adjusted: float | None
+
+
+def market_verdicts(pairs: Sequence[Evidence]) -> list[MarketVerdict]:
+    """The verdicts of one window of every pair of a market (one forecaster, interval and
+    exchange), in the order given.
+
+    ``edge`` and ``worse`` are two families of tests, each Benjamini-Hochberg adjusted over
+    every pair with a test (pairs still short of MIN_SCORED_FOR_EDGE count in m, so a young
+    market is judged no more leniently); a pair then needs what :func:`verdict` asks.
+    """
+    better = benjamini_hochberg([pair.p_better for pair in pairs])
+    worse = benjamini_hochberg([pair.p_worse for pair in pairs])
+    return [MarketVerdict(verdict(pair.scored, pair.skill, p_better, p_worse), p_better,
+                          p_worse)
+            for pair, p_better, p_worse in zip(pairs, better, worse, strict=True)]
 
 
 def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[float],
@@ -200,14 +266,18 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
     naive_rmse = float(np.sqrt(np.mean(naive**2)))
     skill = 1.0 - rmse / naive_rmse if naive_rmse > 0 else None
     test = diebold_mariano(model, naive)
-    return WindowRecord(
+    record = WindowRecord(
         window=window, scored=scored, rmse=rmse, naive_rmse=naive_rmse, skill=skill,
         mae=float(np.mean(np.abs(model))), naive_mae=float(np.mean(np.abs(naive))),
         direction=(sum(bool(h) for h in hits) / len(hits)) if hits else None,
         moved=len(hits), dm_stat=None if test is None else test.statistic,
         dm_pvalue=None if test is None else test.p_better,
         dm_pvalue_worse=None if test is None else test.p_worse,
-        verdict=verdict(scored, skill, test), bands=band_records)
+        verdict=NO_EVIDENCE, bands=band_records)
+    # Judged alone (a market of one): the adjusted p-values are the raw ones.
+    alone = market_verdicts([record.evidence()])[0]
+    return replace(record, verdict=alone.verdict, dm_pvalue_adjusted=alone.p_better_adjusted,
+                   dm_pvalue_worse_adjusted=alone.p_worse_adjusted)
 
 
 def track_record(open_times: Sequence[int], errors: Sequence[float],

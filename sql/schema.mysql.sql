@@ -155,6 +155,8 @@ CREATE TABLE track_records (
 	dm_pvalue DOUBLE, 
 	dm_pvalue_worse DOUBLE, 
 	verdict VARCHAR(16) NOT NULL, 
+	dm_pvalue_adjusted DOUBLE, 
+	dm_pvalue_worse_adjusted DOUBLE, 
 	coverage_80 DOUBLE, 
 	banded_80 INTEGER, 
 	width_80 DOUBLE, 

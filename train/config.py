@@ -236,8 +236,9 @@ class TrainConfig:
     #: ``warm_samples`` training samples.
     refit_every: int = option(
         DEFAULT_REFIT_EVERY, "a run fine-tunes the pair's saved model (same settings) and "
-        "fits from scratch at the latest after HOURS hours of data time since the last full "
-        "fit (default %(default)s; 0: always from scratch)", parse=int, metavar="HOURS",
+        "fits from scratch once every HOURS hours of data time, in the pair's own hour of "
+        "that cycle (by coin id), so a market's refits are spread over the cycle "
+        "(default %(default)s; 0: always from scratch)", parse=int, metavar="HOURS",
         checks=(_refit_hours,), group=WARM_START,
         aliases=(Alias("--cold", 0, "fit from scratch: the same as --refit-every 0"),))
     warm_epochs: int = option(

@@ -10,6 +10,11 @@ against those.
 Bands. A case also carries its prediction bands' coverage, width and Winkler score per level
 (train/intervals.py), and its interval skill = 1 - Winkler / Winkler of the ``static`` band
 on the same (pair, fold) (None when ``static`` was not evaluated).
+
+Steps. A case of a ``--horizon K`` > 1 model scores all K steps of its test samples, the naive
+forecast being the last close for every step: its ``skill`` pools them, and each step h has
+its own ``skill_hN`` (the per-step RMSE beside naive's, train/metrics.StepRmse) and keeps its
+errors (:data:`STEP_ERRORS`) for a per-step test against naive. K = 1 cases have neither.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from coinlstm.core.klines import ms_to_utc
 from train.dataset import Dataset
 from train.forecasters.naive_bands import STATIC
 from train.intervals import ForecastBands, interval_skill
-from train.metrics import evaluate
+from train.metrics import StepRmse, evaluate, skill
 from train.schedule import base_model
 from train.walkforward import Fold
 
@@ -35,6 +40,28 @@ HOURS = "hours"
 #: One-sided level at which a case's Diebold-Mariano test (its ``dm_p_better``, set by
 #: evaluate) counts as evidence that it beat, or lost to, the naive forecast.
 DM_LEVEL = 0.05
+#: A K-step case's key holding each step's errors, model's and naive's: K lists over the
+#: test samples each (evaluate's per-step Diebold-Mariano tests; not a cases.csv column).
+STEP_ERRORS = "step_errors"
+
+
+def step_skill_column(step: int) -> str:
+    """A K-step case's skill of step ``step`` (1-based): ``skill_h1`` .. ``skill_hK``."""
+    return f"skill_h{step}"
+
+
+def step_figures(actual: np.ndarray, predictions: np.ndarray, naive: np.ndarray,
+                 steps: StepRmse | None) -> dict:
+    """A K > 1 case's per-step skill columns and :data:`STEP_ERRORS` (nothing at K = 1)."""
+    if steps is None:
+        return {}
+    skills = {step_skill_column(h): skill(model, baseline)
+              for h, (model, baseline) in enumerate(zip(steps.model, steps.naive,
+                                                        strict=True), 1)}
+    errors = np.asarray(predictions, dtype=np.float64) - actual
+    naive_errors = np.asarray(naive, dtype=np.float64)[:, None] - actual
+    return {**skills, STEP_ERRORS: {"model": errors.T.tolist(),
+                                    "naive": naive_errors.T.tolist()}}
 
 
 def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold, repeat: int,
@@ -80,6 +107,7 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
         "shrinkage": shrinkage,
         "n_cal": len(split.calibration) if split.separate_calibration else 0,
         **band_figures,
+        **step_figures(actual, predictions, dataset.last_closes(split.test), metrics.steps),
         HOURS: {"open_time_ms": times[split.test].tolist(),
                 "actual": actual[:, 0].tolist(),
                 "forecast": np.asarray(predictions, dtype=np.float64)[:, 0].tolist(),
@@ -219,3 +247,35 @@ def pair_medians(cases: list[dict], models: list[str], figure: str = "skill"
     return {pair: {name: median([c.get(figure) for c in cases
                                  if c["pair"] == pair and c["model"] == name])
                    for name in models} for pair in pairs}
+
+
+def step_dm_column(step: int) -> str:
+    """A K-step case's one-sided p that step ``step`` beat naive (evaluate sets it)."""
+    return f"dm_p_better_h{step}"
+
+
+def summarise_steps(cases: list[dict], models: list[str], horizon: int
+                    ) -> dict[str, list[dict]]:
+    """Per model, per step h = 1..K: its cases' median and quartiles of skill_hN, the share
+    above 0 and below CLEARLY_WORSE, and the cases whose step-h Diebold-Mariano test against
+    naive (``dm_p_better_hN``) is significant at DM_LEVEL either way."""
+    out: dict[str, list[dict]] = {}
+    for name in models:
+        rows = [case for case in cases if case["model"] == name]
+        out[name] = []
+        for h in range(1, horizon + 1):
+            skills = np.array([c[step_skill_column(h)] for c in rows
+                               if c.get(step_skill_column(h)) is not None], dtype=float)
+            dm_p = [c[step_dm_column(h)] for c in rows if c.get(step_dm_column(h)) is not None]
+            quartiles = (np.percentile(skills, [25, 50, 75]).tolist() if len(skills)
+                         else [None, None, None])
+            out[name].append({
+                "h": h, "cases": len(skills), "median_skill": quartiles[1],
+                "q25_skill": quartiles[0], "q75_skill": quartiles[2],
+                "share_skill_above_0": float(np.mean(skills > 0)) if len(skills) else None,
+                "share_skill_below_-0.02": (float(np.mean(skills < CLEARLY_WORSE))
+                                            if len(skills) else None),
+                "dm_tests": len(dm_p),
+                "dm_better_cases": sum(p < DM_LEVEL for p in dm_p),
+                "dm_worse_cases": sum(p > 1.0 - DM_LEVEL for p in dm_p)})
+    return out

@@ -24,6 +24,17 @@ slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that the test has th
 see a weak edge. A series too short for a calibration slice of its own falls back to the
 validation slice. The t threshold of 2 allows about 2 % false edges on a random walk, and
 those get a small ``a``. The test slice is never read here.
+
+Multi-step forecasts (``--horizon K``): the test reads step 1 of every calibration sample
+only, and ``a`` (one factor for all K steps) is that step's lower bound. Why: the K
+cumulative returns of a sample share their first returns, and sample i's step h shares
+returns with the next K - 1 samples' steps, so the K x n values are far from n x K
+independent observations, and pooled into the ordinary t test they pass random walks as
+edges many times more often than the nominal rate. Step 1's n values share no return: its
+test is exactly the K = 1 test, with its size. A pooled slope with a Newey-West (HAC)
+standard error was the alternative; it weighs the long, noisy steps most and so loses most
+of its power on an edge of short memory (the measurements: docs/intervals.md,
+bench/false_edge.py). At K = 1 nothing changes.
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ class Shrinkage:
     slope: float
     t_stat: float
     samples: int
+    #: Forecast steps per sample (``--horizon``); the evidence is step 1's.
+    steps: int = 1
 
     @property
     def edge(self) -> bool:
@@ -53,6 +66,8 @@ class Shrinkage:
     def describe(self) -> str:
         evidence = f"slope {self.slope:+.3f}, t {self.t_stat:+.2f} on {self.samples} " \
                    "calibration samples"
+        if self.steps > 1:  # the overlapping later steps are not more evidence
+            evidence += f", step 1 of {self.steps} only"
         if self.edge:
             return f"shrinkage a = {self.factor:.3f} ({evidence}): edge on the calibration slice"
         return (f"shrinkage a = 0 ({evidence}, needs t >= {MIN_T:g}): no edge, the forecast "
@@ -63,13 +78,19 @@ class Shrinkage:
 
 
 def fit_shrinkage(actual: np.ndarray, predicted: np.ndarray, min_t: float = MIN_T) -> Shrinkage:
-    """The factor for forecasts ``predicted`` of returns ``actual`` (calibration slice only)."""
+    """The factor for forecasts ``predicted`` of returns ``actual`` (calibration slice only):
+    one value per sample, or (samples, K) cumulative returns of K-step forecasts, of which
+    the fit reads step 1 only (module doc: the steps overlap)."""
     actual = np.asarray(actual, dtype=np.float64)
     predicted = np.asarray(predicted, dtype=np.float64)
+    steps = 1
+    if actual.ndim == 2:
+        steps = actual.shape[1]
+        actual, predicted = actual[:, 0], predicted[:, 0]
     n = len(actual)
     energy = float(np.dot(predicted, predicted))
     if n < 3 or energy == 0.0:
-        return Shrinkage(factor=0.0, slope=0.0, t_stat=0.0, samples=n)
+        return Shrinkage(factor=0.0, slope=0.0, t_stat=0.0, samples=n, steps=steps)
     slope = float(np.dot(actual, predicted)) / energy
     residual = actual - slope * predicted
     variance = float(np.dot(residual, residual)) / (n - 1)
@@ -77,4 +98,4 @@ def fit_shrinkage(actual: np.ndarray, predicted: np.ndarray, min_t: float = MIN_
     # The lower confidence bound slope - min_t x standard error, i.e. slope (1 - min_t / t).
     bound = slope * (1.0 - min_t / t_stat) if math.isfinite(t_stat) else slope
     factor = min(max(bound, 0.0), 1.0) if t_stat >= min_t else 0.0
-    return Shrinkage(factor=factor, slope=slope, t_stat=t_stat, samples=n)
+    return Shrinkage(factor=factor, slope=slope, t_stat=t_stat, samples=n, steps=steps)

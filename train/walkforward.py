@@ -11,6 +11,11 @@ For that fold the series is cut right after the block's last target candle and h
 the fold's training rows, early stopping watches the validation slice, the shrinkage and the
 prediction bands are calibrated on the calibration slice just before the block, and no candle
 after the block is passed in at all, so none can leak into the fold.
+
+With ``horizon`` K > 1 a sample is named by its first target row and its K targets follow
+it: the samples are those whose window and K targets span no gap, and a fold's series ends
+at its block's last sample's last target (the block's forecasts are scored against those
+closes); the dataset purges the K - 1 samples before each slice (train/dataset.py).
 """
 
 from __future__ import annotations
@@ -42,31 +47,35 @@ class Fold:
 
     index: int
     test_targets: np.ndarray
+    #: Forecast steps per sample: the block's last sample reads this many target rows.
+    horizon: int = 1
 
     @property
     def end_row(self) -> int:
-        """The block's last target row: the fold sees candles ``[0, end_row]`` and no more."""
-        return int(self.test_targets[-1])
+        """The block's last target row (its last sample's last step): the fold sees candles
+        ``[0, end_row]`` and no more."""
+        return int(self.test_targets[-1]) + self.horizon - 1
 
 
 def plan_folds(open_times: Sequence[int] | np.ndarray, folds: int, fold_size: int,
                window: int, target: str,
-               interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL]) -> list[Fold]:
+               interval_ms: int = INTERVAL_MS[DEFAULT_INTERVAL], horizon: int = 1
+               ) -> list[Fold]:
     """The F consecutive test blocks of ``fold_size`` samples ending at the newest sample.
 
     BadInput when the series has too few samples for the oldest fold to keep the smallest
     training and validation slices build_dataset accepts.
     """
     times = np.asarray(open_times, dtype=np.int64)
-    targets = sample_targets(times, window + lead(target), interval_ms)
+    targets = sample_targets(times, window + lead(target), interval_ms, horizon)
     needed = folds * fold_size + MIN_TRAIN_SAMPLES + MIN_VAL_SAMPLES
     if len(targets) < needed:
         raise BadInput(f"{len(targets)} usable samples, {folds} folds of {fold_size} need at "
                        f"least {needed} (training {MIN_TRAIN_SAMPLES} + validation "
                        f"{MIN_VAL_SAMPLES} before the oldest block)")
     n = len(targets)
-    return [Fold(k, targets[n - (folds - k) * fold_size:n - (folds - 1 - k) * fold_size])
-            for k in range(folds)]
+    return [Fold(k, targets[n - (folds - k) * fold_size:n - (folds - 1 - k) * fold_size],
+                 horizon) for k in range(folds)]
 
 
 def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | None]],
@@ -75,7 +84,8 @@ def fold_dataset(open_times: Sequence[int], values: Sequence[Sequence[float | No
     end = fold.end_row + 1
     dataset = build_dataset(open_times[:end], values[:end], options.window,
                             len(fold.test_targets), options.val_size, options.interval_ms,
-                            options.target, calibration_size=options.calibration_size)
+                            options.target, horizon=fold.horizon,
+                            calibration_size=options.calibration_size)
     if not np.array_equal(dataset.split.test, fold.test_targets):  # pragma: no cover
         raise CoinlstmError(f"fold {fold.index}: build_dataset's test slice is not the "
                             "planned block (a bug: sample_targets of a prefix changed)")
@@ -87,7 +97,7 @@ def fold_datasets(open_times: Sequence[int], values: Sequence[Sequence[float | N
                   ) -> list[tuple[Fold, Dataset]]:
     """Every fold's dataset, all built before any training: bad data fails a task at once."""
     plan = plan_folds(open_times, folds, fold_size, options.window, options.target,
-                      options.interval_ms)
+                      options.interval_ms, options.horizon)
     return [(fold, fold_dataset(open_times, values, fold, options)) for fold in plan]
 
 

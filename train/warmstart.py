@@ -15,7 +15,9 @@ candle, never the wall clock, so a replayed history behaves as a live one. A run
 - any stored setting differs from this run's (formulation, network, every training flag,
   interval, backend), except the schedule's own (:data:`SCHEDULE_KEYS`);
 - the database's newest candle is older than the saved model's (it has seen the "future");
-- ``--refit-every`` hours of data time have passed since the last full fit.
+- its refit is due: with a refit slot (the market job's pairs: the coin id), when the
+  pair's own hour of the ``--refit-every``-hour cycle has come since the last full fit
+  (:func:`refit_due`); without one, when ``--refit-every`` hours of data time have passed.
 
 Otherwise it is **warm**. What a warm run does (and why):
 
@@ -146,11 +148,65 @@ def settings_change(saved: dict, current: dict) -> str | None:
     return ", ".join(changed) or None
 
 
+def refit_due(slot: int, refit_every: int, full_fit_open_time: int,
+              newest_open_time: int) -> int | None:
+    """With a refit slot: the open time (ms) of the slot hour that makes a refit due now,
+    else None.
+
+    Why slots: a pair's cycle used to start at its first fit, so a market crawled and fitted
+    together refitted every pair in the same hour once a cycle (an hour several times slower
+    than the others). A pair's slot hours are the hours h (the hour index of a candle's
+    open time, open_ms // 1 h) with (h - slot) mod refit_every == 0; with the coin ids of a
+    job's pairs consecutive, no hour holds more than ceil(N / refit_every) of N pairs' slots.
+
+    Due when a slot hour S with full fit + ceil(refit_every / 2) h <= S <= newest has come:
+    a pair on its slot refits exactly every ``refit_every`` hours; a run that missed the
+    slot hour (an outage) refits at the next run; a pair fitted off its slot (new, settings
+    changed, unreadable model) moves onto its slot at its first slot hour at least half a
+    cycle later (so never twice within a few hours; once, its gap is up to 1.5 cycles).
+    Data time only (never the wall clock), as the rest of the decision.
+    """
+    newest_hour = newest_open_time // HOUR_MS
+    slot_hour = newest_hour - (newest_hour - slot) % refit_every
+    slot_ms = slot_hour * HOUR_MS
+    if slot_ms - full_fit_open_time >= -(-refit_every // 2) * HOUR_MS:
+        return slot_ms
+    return None
+
+
+def _next_slot_hours(slot: int, refit_every: int, full_fit_open_time: int,
+                     newest_open_time: int) -> int:
+    """Hours of data time until the refit :func:`refit_due` will find due."""
+    hour = newest_open_time // HOUR_MS
+    while refit_due(slot, refit_every, full_fit_open_time, hour * HOUR_MS) is None:
+        hour += 1
+    return hour - newest_open_time // HOUR_MS
+
+
+def _due_reason(slot: int | None, refit_every: int, full_fit: int,
+                newest_open_time: int) -> tuple[bool, str]:
+    """(due?, why) of the schedule: the slot rule with a slot, else the age rule."""
+    hours = (newest_open_time - full_fit) / HOUR_MS
+    if slot is None:
+        if hours >= refit_every:
+            return True, (f"refit due: {hours:g} h of data since the last full fit "
+                          f"(--refit-every {refit_every})")
+        return False, f"{hours:g} h of data since the last full fit, refit at {refit_every} h"
+    cycle = f"hour {slot % refit_every} of its {refit_every}-h cycle"
+    if refit_due(slot, refit_every, full_fit, newest_open_time) is not None:
+        return True, f"refit due: {cycle}, {hours:g} h of data since the last full fit"
+    wait = _next_slot_hours(slot, refit_every, full_fit, newest_open_time)
+    return False, (f"{hours:g} h of data since the last full fit, refit in {wait} h "
+                   f"({cycle})")
+
+
 def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every: int,
-           newest_open_time: int | None) -> FitPlan:
+           newest_open_time: int | None, slot: int | None = None) -> FitPlan:
     """Warm or full for a run with ``settings`` (its stored settings JSON) whose newest candle
     opened at ``newest_open_time`` (ms; None: no candle), given the saved model (None: there
-    is none, or ``problem`` says why it could not be read)."""
+    is none, or ``problem`` says why it could not be read). ``slot``: the pair's refit slot
+    (:func:`refit_due`; None: refit every ``refit_every`` hours of data since the last full
+    fit)."""
     if refit_every == 0:
         return full("--refit-every 0: every run is a full fit")
     if problem is not None:
@@ -168,10 +224,9 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
     saved_newest, full_fit = int(meta["openTime_last"]), int(meta["full_fit_openTime"])
     if newest_open_time < saved_newest:
         return full("the saved model has seen candles newer than the database's newest")
-    hours = (newest_open_time - full_fit) / HOUR_MS
-    if hours >= refit_every:
-        return full(f"refit due: {hours:g} h of data since the last full fit "
-                    f"(--refit-every {refit_every})")
+    due, why = _due_reason(slot, refit_every, full_fit, newest_open_time)
+    if due:
+        return full(why)
     try:
         formulation = formulations.from_dict(saved.scaler)
         split = meta["split"]
@@ -181,8 +236,7 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
     if formulation.name != settings.get("target"):
         return full(f"saved model unreadable: its scaler is {formulation.name!r}, its "
                     f"settings {settings.get('target')!r}", note=True)
-    return FitPlan(WARM, f"{hours:g} h of data since the last full fit, refit at "
-                         f"{refit_every} h", full_fit_open_time=full_fit, val=val,
+    return FitPlan(WARM, why, full_fit_open_time=full_fit, val=val,
                    calibration=calibration, formulation=formulation)
 
 

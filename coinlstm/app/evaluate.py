@@ -6,7 +6,8 @@ command repeats that measurement for any set of models, with the very code that 
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
 the statistics over cases (train/scoring.py), the tasks and their processes
 (coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
-the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py);
+the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py), the per-step figures
+of --horizon K (coinlstm/app/evaluate_steps.py);
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
@@ -39,6 +40,14 @@ from coinlstm.app.evaluate_report import (
     format_schedules,
     write_files,
 )
+from coinlstm.app.evaluate_steps import (
+    STEPS_FILE,
+    STEPS_PLOT_FILE,
+    draw_steps,
+    format_steps,
+    steps_report,
+    write_steps,
+)
 from coinlstm.app.evaluate_sweep import (
     Point,
     draw_sweep,
@@ -57,7 +66,13 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.pairs import (
+    add_pair_arguments,
+    job_markets,
+    market_coins,
+    pair_symbols,
+    stored_markets,
+)
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
@@ -70,6 +85,7 @@ from train.scoring import (
     band_case_columns,
     pair_medians,
     schedule_differences,
+    step_skill_column,
     summarise,
     summarise_bands,
 )
@@ -175,11 +191,11 @@ def scheduled(models: list[str], schedules: list[Schedule]) -> list[tuple[str, S
     return runs
 
 
-def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
+def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | None,
                  interval: str = DEFAULT_INTERVAL, exchange_name: str = DEFAULT_EXCHANGE
                  ) -> list[sa.Row]:
-    """The market's pairs in coin_info that hold candles of ``interval`` (narrowed by
-    --only); no crawl."""
+    """The market's (or markets') pairs in coin_info that hold candles of ``interval``
+    (narrowed by --only); no crawl."""
     coins, counts, _ = market_coins(engine, market, only, interval,
                                     exchange_name=exchange_name)
     if only:
@@ -189,16 +205,16 @@ def select_pairs(engine: sa.Engine, market: str, only: list[str] | None,
                            "crawl or import them first")
     pairs = [coin for coin in coins if counts.get(coin.id)]
     if not pairs:
-        raise BadInput(f"no pair of market {market} has {interval} candles in the database; "
+        named = market if isinstance(market, str) else ", ".join(market)
+        raise BadInput(f"no pair of market {named} has {interval} candles in the database; "
                        "crawl or import them first")
     return pairs
 
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import check_market
-
-    market = check_market(args.market)
+    markets = job_markets(args.market)  # one market, a list, or ALL (the stored ones)
+    market = markets.label
     models = parse_models(args.models)
     only = pair_symbols(args.settings, args.only)
     for name in ("folds", "fold_size", "repeats", "workers"):
@@ -207,12 +223,15 @@ def run(args: argparse.Namespace) -> int:
                            f"got {getattr(args, name)}")
     check_timeout(args.timeout)
     passed = train_command.options_from_args(args)
-    if passed.horizon != 1 or passed.with_pairs:
-        # The folds, the naive baseline and the per-case errors are one-step, one-pair
-        # figures; multi-step and multi-pair models are trained and scored by `train`.
-        raise BadInput("evaluate scores one-step forecasts of each pair on its own: "
-                       "--horizon and --with are not supported here (use coinlstm train)")
+    if passed.with_pairs:
+        # The folds and the naive baseline are one pair's; multi-pair models are trained
+        # and scored by `train`.
+        raise BadInput("evaluate scores each pair on its own: --with is not supported here "
+                       "(use coinlstm train)")
     schedules = parse_schedules(args.schedule)
+    if passed.horizon > 1 and any(each.warm for each in schedules):
+        raise BadInput("--horizon above 1 is evaluated on the full schedule only "
+                       "(--schedule full)")
     options = {name: model_options(name, passed, args.fold_size) for name in models}
     for each in options.values():
         each.check()
@@ -228,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(engine, market, only, passed.interval, settings.exchange)
+        pairs = select_pairs(engine, stored_markets(engine, markets, settings.exchange) or market,
+                             only, passed.interval, settings.exchange)
     finally:
         engine.dispose()
     settings = settings.with_(schema_ready=True)
@@ -256,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
     print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
           f"{', '.join(labels)}; {args.folds} folds "
-          f"of {args.fold_size} samples (walk-forward, expanding window), "
+          f"of {args.fold_size} samples (walk-forward, expanding window"
+          f"{f', {passed.horizon} steps each' if passed.horizon > 1 else ''}), "
           f"{args.repeats} repeat(s); {len(trained)} training tasks on "
           f"{workers} workers", flush=True)
     outcomes = run_all(executor, settings, in_driver, trained)
@@ -267,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
     levels = passed.levels
     add_interval_skill(cases, levels)
     add_dm_tests(cases)
+    per_step = steps_report(cases, labels, passed.horizon)
     summary = summarise(cases, labels)
     per_pair = pair_medians(cases, labels)
     per_value = summarise_sweep(cases, sweeps, labels, taken)
@@ -297,23 +319,33 @@ def run(args: argparse.Namespace) -> int:
         "failures": failures,
         "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
         "exit_code": exit_code, "legend": [*LEGEND, *BAND_LEGEND],
+        **({"horizon": passed.horizon, "per_step": per_step} if per_step else {}),
     }
-    write_files(out, report, cases, labels,
-                f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
-                f"{args.fold_size} (> 0 beats last close)", levels,
-                extra_columns=_sweep_columns(points, taken))
+    title = (f"{market}: skill per case, {len(pairs)} pairs x {args.folds} folds of "
+             f"{args.fold_size} (> 0 beats last close)")
+    step_columns = ([step_skill_column(h) for h in range(1, passed.horizon + 1)]
+                    if per_step else [])
+    write_files(out, report, cases, labels, title, levels,
+                extra_columns=[*step_columns, *_sweep_columns(points, taken)])
     plots = draw_sweep(out, cases, per_value, taken, market)
     write_hours(out / HOURS_FILE, cases)
+    if per_step:
+        write_steps(out / STEPS_FILE, cases)
+        draw_steps(out / STEPS_PLOT_FILE, cases, labels, passed.horizon,
+                   f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size}")
     print(format_report(summary, per_pair, labels, failures))
     if differences:
         print(format_schedules(differences))
     print(format_bands(bands, labels))
     if sweeps:
         print(format_sweep(per_value, per_point))
+    if per_step:
+        print(format_steps(per_step, labels))
+    steps_files = (f", {out / STEPS_FILE}, {out / STEPS_PLOT_FILE}" if per_step else "")
     print(f"{len(cases)} cases, {len(failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / HOURS_FILE}, {out / 'skill.png'}, "
-          f"{out / COVERAGE_PLOT_FILE}{''.join(f', {path}' for path in plots)}",
+          f"{out / COVERAGE_PLOT_FILE}{steps_files}{''.join(f', {path}' for path in plots)}",
           flush=True)
     return exit_code
 

@@ -62,8 +62,8 @@ COVERAGE_PLOT_FILE = "coverage.png"
 def write_files(out: Path, report: dict, cases: list[dict], models: list[str],
                 title: str, levels: Sequence[float] = (),
                 extra_columns: Sequence[str] = ()) -> None:
-    """cases.csv (``extra_columns`` last: the swept options), summary.json, skill.png and
-    coverage.png in ``out``."""
+    """cases.csv (``extra_columns`` last: a K-step run's skill_h1 .. skill_hK, then the swept
+    options), summary.json, skill.png and coverage.png in ``out``."""
     write_cases(out / CASES_FILE, cases, levels, extra_columns)
     write_json_atomically(out / SUMMARY_FILE, report)
     draw_skill(out / PLOT_FILE, cases, models, title)

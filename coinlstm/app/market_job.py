@@ -2,6 +2,9 @@
 
 lock -> crawl -> pick the pairs -> train every pair in its own process -> summary + report.
 The driver itself never imports Keras: its memory stays flat however many pairs it runs.
+One job can run several quote markets (``--market ETH,BTC,USDT`` or ``ALL``): one lock,
+one fork server, one crawl of all their pairs, one executor run; the summary is grouped
+by market.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from coinlstm.app.executors import (
     make_executor,
 )
 from coinlstm.app.lock import JobLock, LockKeeper, keeping
-from coinlstm.app.pairs import add_pair_arguments, market_coins, pair_symbols
+from coinlstm.app.pairs import (
+    add_pair_arguments,
+    job_markets,
+    market_coins,
+    pair_symbols,
+    stored_markets,
+)
 from coinlstm.app.reporting import iso_utc, write_json_atomically
 from coinlstm.app.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
@@ -43,6 +52,7 @@ from coinlstm.core.errors import (
     one_line,
 )
 from coinlstm.core.exchanges import exchange, job_name
+from coinlstm.core.klines import EVERY_MARKET, Markets
 from coinlstm.core.tables import figure, format_table
 
 
@@ -73,9 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app import train_command
-    from coinlstm.core.klines import check_market, parse_time
+    from coinlstm.core.klines import parse_time
 
-    market = check_market(args.market)
+    markets = job_markets(args.market)
     only = pair_symbols(args.settings, args.only)
     exchange(args.settings.exchange).check_interval(args.interval)
     if args.since is not None and args.skip_crawl:
@@ -97,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
     # The schema, ensured once for every pair.
     engine = db.open_database(settings.db_url, retry_seconds=retry_seconds)
     try:
-        lock = JobLock(engine, job_key(settings, market), retry_seconds=retry_seconds)
+        lock = JobLock(engine, job_key(settings, markets), retry_seconds=retry_seconds)
         db.retry(lock.acquire, retry_seconds, "taking the job lock")
         try:
-            job = MarketJob(settings.with_(schema_ready=True), engine, market, args, options,
+            job = MarketJob(settings.with_(schema_ready=True), engine, markets, args, options,
                             only, lock=lock, since_ms=since_ms)
             return job.run()
         finally:
@@ -109,27 +119,38 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def job_key(settings: Settings, market: str) -> str:
+def job_key(settings: Settings, markets: Markets | str) -> str:
     """One job per (exchange, market): Binance's key is the market alone, as it was; other
-    exchanges' are ``exchange-market`` (in the lock, job_runs and the run id)."""
-    return job_name(settings.exchange, market)
+    exchanges' are ``exchange-market`` (in the lock, job_runs and the run id). A job of
+    several markets (a list or ALL) is one job of the exchange, keyed ``ALL``: one lock for
+    all its markets, whichever were named."""
+    if isinstance(markets, Markets):
+        markets = markets.single or EVERY_MARKET
+    return job_name(settings.exchange, markets)
 
 
 class MarketJob:
-    """One run of the job over one market; the run id keys its rows and its report."""
+    """One run of the job over one market or several (one lock, one crawl, one executor
+    run); the run id keys its rows and its report."""
 
-    def __init__(self, settings: Settings, engine: sa.Engine, market: str,
+    def __init__(self, settings: Settings, engine: sa.Engine, markets: Markets | str,
                  args: argparse.Namespace, options, only: list[str] | None,
                  lock: JobLock | None = None, since_ms: int | None = None) -> None:
         self.settings = settings
         self.engine = engine
-        self.market = market
+        #: The markets asked (``market``: how the job names them, ETH, BTC,ETH or ALL);
+        #: ``market_names``: the ones it runs, once the crawl or the database said which.
+        self.markets = markets if isinstance(markets, Markets) else Markets((markets,))
+        self.market = self.markets.label
+        self.market_names: list[str] = list(self.markets.names)
+        #: Each selected pair's market (symbol -> quote asset): the summary's groups.
+        self.market_of: dict[str, str] = {}
         self.args = args
         self.options = options
         self.only = only
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         #: The job's name in job_runs, its run id and its lock (job_key).
-        self.key = job_key(settings, market)
+        self.key = job_key(settings, self.markets)
         self.run_id = f"{self.key}-{stamp}-{os.getpid()}"
         self.started = time.time()
         self.crawl_summary: dict | None = None
@@ -180,6 +201,11 @@ class MarketJob:
         ``outcomes`` as it ends (so a failure keeps those that ended)."""
         if not self.args.skip_crawl:
             self.crawl_summary = self._crawl()
+            self.market_names = [name for name in self.crawl_summary["market"].split(",")
+                                 if name]
+        else:
+            self.market_names = stored_markets(self.engine, self.markets,
+                                               self.settings.exchange, self.retry_seconds)
         self._score()
         tasks, skipped = self._select_pairs()
         # A pair whose crawl failed is not trained on stale candles: it failed.
@@ -190,7 +216,7 @@ class MarketJob:
         if not tasks and not outcomes:
             raise BadInput(self._nothing_to_train(skipped))
         if tasks:
-            print(f"run {self.run_id}: {len(tasks)} pairs of {self.market} "
+            print(f"run {self.run_id}: {len(tasks)} pairs of {', '.join(self.market_names)} "
                   f"({self.options.interval} candles), "
                   f"{executor.name} executor, {self.args.workers} workers", flush=True)
             with closing(executor.run(tasks)) as running:
@@ -203,7 +229,8 @@ class MarketJob:
         # The crawl resumes after the newest stored candle, so a crawl cut by a database
         # restart is simply run again.
         summary = db.retry(
-            lambda: crawl_market(self.engine, self.settings.exchange_url, self.market,
+            lambda: crawl_market(self.engine, self.settings.exchange_url,
+                                 self.markets.single or self.markets,
                                  interval=self.options.interval, since_ms=self.since_ms,
                                  only=self.only, progress=not self.args.no_progress,
                                  exchange_name=self.settings.exchange,
@@ -220,6 +247,7 @@ class MarketJob:
             self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
                                        for symbol in failed},
             self.retry_seconds, "reading the crawl's failed pairs")
+        self.market_of.update({symbol: coins[symbol].quoteAsset for symbol in failed})
         return [Outcome(PairTrainTask(int(coins[symbol].id), symbol, self.options, self.run_id),
                         FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
@@ -235,9 +263,7 @@ class MarketJob:
 
         needed = train_command.required_candles(self.options)
         trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
-        coins, counts, self.statuses = market_coins(
-            self.engine, self.market, self.only, self.options.interval, statuses=trainable,
-            retry_seconds=self.retry_seconds, exchange_name=self.settings.exchange)
+        coins, counts, self.statuses = self._market_coins(trainable)
         tasks, short = [], []
         for coin in coins:
             # Pairs named with --only are attempted whatever they hold: the user asked for
@@ -251,6 +277,16 @@ class MarketJob:
         if short:
             print(f"skipped, {skipped}")
         return tasks, skipped
+
+    def _market_coins(self, statuses: tuple) -> tuple[list, dict[int, int], list[str]]:
+        """pairs.market_coins over every market of the job, and each chosen pair's market
+        in ``market_of``."""
+        found = market_coins(
+            self.engine, self.market_names or [self.market], self.only,
+            self.options.interval, statuses=statuses, retry_seconds=self.retry_seconds,
+            exchange_name=self.settings.exchange)
+        self.market_of.update({coin.symbol: coin.quoteAsset for coin in found[0]})
+        return found
 
     def _nothing_to_train(self, skipped: str) -> str:
         """Why no pair is trained, and what to do about it."""
@@ -289,7 +325,7 @@ class MarketJob:
 
         def write(conn) -> None:
             stale = conn.execute(sa.select(db.job_runs).where(
-                db.job_runs.c.market == self.market, db.job_runs.c.status == "running",
+                db.job_runs.c.market == self.key, db.job_runs.c.status == "running",
                 db.job_runs.c.run_id != self.run_id)).all()
             for row in stale:
                 conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == row.run_id)
@@ -311,8 +347,10 @@ class MarketJob:
         """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
         from predict.scoring import score
 
-        print(score(self.engine, self.options.interval, self.market).line(
-            self.options.interval), flush=True)
+        for name in self.market_names:
+            summary = score(self.engine, self.options.interval, name)
+            prefix = f"{name}: " if len(self.market_names) > 1 else ""
+            print(prefix + summary.line(self.options.interval), flush=True)
 
     def _record_end(self, status: str, outcomes: list[Outcome], reason: str | None) -> None:
         """Close the run's row; a database that stays away is said in one line (the next
@@ -347,7 +385,8 @@ class MarketJob:
                 result.setdefault("a_positive", result.get("edge"))
                 result["verdict"] = verdict
                 result["edge"] = edges[outcome.coin_id] = verdict == EDGE
-                for name in ("scored", "skill", "dm_pvalue", "coverage_80", "banded_80"):
+                for name in ("scored", "skill", "dm_pvalue", "dm_pvalue_adjusted",
+                             "coverage_80", "banded_80"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
@@ -364,7 +403,8 @@ class MarketJob:
         except CoinlstmError as exc:  # the summary is printed without them
             print(f"run {self.run_id}: no track records: {exc}", file=sys.stderr, flush=True)
         finished = time.time()
-        ordered = sorted(outcomes, key=_rank_key)
+        pairs = [{**o.to_dict(), "market": self.market_of.get(o.symbol)}
+                 for o in sorted(outcomes, key=_rank_key)]
         ok = sum(1 for o in outcomes if o.status == "ok")
         return {
             "run_id": self.run_id,
@@ -378,8 +418,10 @@ class MarketJob:
             "driver_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             "crawl": self.crawl_summary,
-            "pairs": [o.to_dict() for o in ordered],
+            "pairs": pairs,
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
+            "edges": edge_count(pairs),
+            "markets": market_groups(pairs, self.market_names),
             "status": status,
             "reason": reason,
             "exit_code": exit_code,
@@ -432,14 +474,42 @@ def _band_pct(result: dict, label: str | None) -> str:
             f"{(band['upper'] - last) / last * 100:+.2f}")
 
 
-def format_summary(report: dict) -> str:
-    """The table cron's log keeps: every figure in it comes from the pair's own run."""
-    label = _band_label(report)
+def edge_count(pairs: list[dict]) -> dict:
+    """How many of the trained pairs (report entries) show an edge: the verdicts are
+    Benjamini-Hochberg across the market's pairs (predict/track_record.py), so k of N is a
+    claim whose false share is at most the FDR level."""
+    from predict.track_record import EDGE, FDR
+
+    verdicts = [(pair.get("result") or {}).get("verdict") for pair in pairs
+                if pair["status"] == "ok"]
+    return {"edge": verdicts.count(EDGE), "pairs": len(verdicts), "fdr": FDR}
+
+
+def edge_line(edges: dict) -> str:
+    """"k of N pairs show an edge at FDR 10 %"."""
+    return (f"{edges['edge']} of {edges['pairs']} pairs show an edge at FDR "
+            f"{edges['fdr'] * 100:g} %")
+
+
+def market_groups(pairs: list[dict], names: list[str]) -> dict[str, dict]:
+    """Per market of the job (in its order): its pairs' totals and edge count, what the
+    summary prints under each market's table."""
+    groups = {}
+    for name in dict.fromkeys([*names, *(p.get("market") for p in pairs if p.get("market"))]):
+        mine = [pair for pair in pairs if pair.get("market") == name]
+        ok = sum(1 for pair in mine if pair["status"] == "ok")
+        groups[name] = {"totals": {"ok": ok, "failed": len(mine) - ok, "pairs": len(mine)},
+                        "edges": edge_count(mine)}
+    return groups
+
+
+def _pair_table(pairs: list[dict], label: str | None) -> list[str]:
+    """One table of pairs (the summary's, per market), then the failures and fit notes."""
     header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
               f"band {(label or '80').replace('_', '.')} %", "RMSE", "naive RMSE",
-              "test skill", "a", "30d skill", "DM p", "30d cov 80", "verdict")
+              "test skill", "a", "30d skill", "DM p", "adj p", "30d cov 80", "verdict")
     rows = []
-    for pair in report["pairs"]:
+    for pair in pairs:
         result = pair.get("result") or {}
         forward = (f"{result['forward_skill']:+.3f} ({result['forward_scored']})"
                    if result.get("forward_skill") is not None else "-")
@@ -452,23 +522,45 @@ def format_summary(report: dict) -> str:
                      _num(result.get("rmse"), ".4g"),
                      _num(result.get("naive_rmse"), ".4g"), _num(result.get("skill"), "+.3f"),
                      _num(result.get("shrinkage"), ".2f"), forward,
-                     _num(result.get("forward_dm_pvalue"), ".3f"), coverage,
+                     _num(result.get("forward_dm_pvalue"), ".3f"),
+                     _num(result.get("forward_dm_pvalue_adjusted"), ".3f"), coverage,
                      result.get("verdict", "-") if pair["status"] == "ok" else "-"))
     lines = format_table([header, *rows], left=2).split("\n")
-    failed = [p for p in report["pairs"] if p["status"] != "ok"]
-    for pair in failed:
-        lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
-    for pair in report["pairs"]:
+    for pair in pairs:
+        if pair["status"] != "ok":
+            lines.append(f"{pair['symbol']} {pair['status']}: {pair['reason']}")
+    for pair in pairs:
         result = pair.get("result") or {}
         if result.get("fit_note"):
             lines.append(f"{pair['symbol']}: {result['fit']} fit, {result['fit_reason']}")
+    return lines
+
+
+def format_summary(report: dict) -> str:
+    """The table cron's log keeps: every figure in it comes from the pair's own run. A job
+    of several markets prints one table per market, each with its edge count."""
+    label = _band_label(report)
+    groups = report.get("markets") or {}
+    lines = []
+    if len(groups) > 1:
+        for name, group in groups.items():
+            totals = group["totals"]
+            lines.append(f"market {name}: pairs ok {totals['ok']}, failed {totals['failed']}")
+            lines += _pair_table([p for p in report["pairs"] if p.get("market") == name],
+                                 label)
+            lines.append(edge_line(group["edges"]))
+    else:
+        lines += _pair_table(report["pairs"], label)
+        if report.get("edges"):
+            lines.append(edge_line(report["edges"]))
     if report.get("status") not in (None, "ok", "partial"):
         lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("fit = warm (the pair's saved model fine-tuned on the newest candles) or "
-                 "full (fitted from scratch: every --refit-every hours of data, and whenever "
+                 "full (fitted from scratch: in the pair's own hour of each --refit-every-hour "
+                 "cycle of data time, and whenever "
                  "the settings changed or the saved model is missing or unreadable; "
                  "docs/training.md#warm-start).")
     lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
@@ -479,9 +571,11 @@ def format_summary(report: dict) -> str:
     lines.append("a = shrinkage toward the last close fitted on the calibration slice (0: the "
                  "forecast is the last close); 30d skill (count) and DM p = the forward track "
                  "record of the forecasts published in the last 30 days against the closes that "
-                 "came; verdict: edge (>= 168 scored, skill > 0, DM p < 0.05), worse, or no "
-                 "evidence (docs/track-record.md); 30d cov 80 (count) = the share of the last 30 "
-                 "days' published 80 % bands whose close fell inside (calibrated: about 0.80). "
+                 "came; adj p = DM p Benjamini-Hochberg adjusted across the market's pairs; "
+                 "verdict: edge (>= 168 scored, skill > 0, adj p <= 0.10: a false-discovery "
+                 "rate of 10 %), worse, or no evidence (docs/track-record.md); 30d cov 80 "
+                 "(count) = the share of the last 30 days' published 80 % bands whose close "
+                 "fell inside (calibrated: about 0.80). "
                  "Pairs whose verdict is edge are listed first.")
     return "\n".join(lines)
 

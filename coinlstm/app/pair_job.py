@@ -121,7 +121,8 @@ class _PairRun:
 
     def plan(self) -> FitPlan:
         """Warm or full (train/warmstart.py), from the saved model and the newest candle's
-        data time."""
+        data time; the pair's refit falls in its own hour of the cycle, its coin id's
+        (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
         from predict.artifacts import saved_fit
 
         saved, problem = saved_fit(self.settings, self.symbol)
@@ -129,7 +130,7 @@ class _PairRun:
                                                     self.options.interval),
                           self.retry_seconds, f"{self.symbol}: reading the newest candle")
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
-                                newest)
+                                newest, slot=self.coin_id)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
         from train.candles import load_candles

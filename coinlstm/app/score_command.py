@@ -11,21 +11,26 @@ from coinlstm.core.config import DEFAULT_INTERVAL
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", default=None,
-                        help="score only this quote market's pairs (default: every pair)")
+                        help="score only this quote market's pairs, or these (ETH,BTC); "
+                             "ALL or no flag: every pair")
     parser.add_argument("--interval", default=DEFAULT_INTERVAL,
                         help="candle interval of the forecasts (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.core.klines import check_interval, check_market
+    from coinlstm.app.pairs import job_markets
+    from coinlstm.core.klines import check_interval
     from predict.scoring import score
 
-    market = None if args.market is None else check_market(args.market)
+    markets = None if args.market is None else job_markets(args.market)
     check_interval(args.interval)
+    # Each market is scored (and its pairs judged together) on its own; ALL: every pair.
+    names = [None] if markets is None or markets.every else list(markets.names)
     engine = db.open_database(args.settings.db_url)
     try:
-        summary = score(engine, args.interval, market)
+        for name in names:
+            summary = score(engine, args.interval, name)
+            print((f"{name}: " if len(names) > 1 else "") + summary.line(args.interval))
     finally:
         engine.dispose()
-    print(summary.line(args.interval))
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -49,6 +50,50 @@ def check_market(market: str) -> str:
     if not isinstance(market, str) or not MARKET_PATTERN.fullmatch(market.upper()):
         raise BadInput(f"invalid market {market!r}: expected a quote asset such as ETH or USDT")
     return market.upper()
+
+
+#: ``--market ALL``: every market (quote asset) with a TRADING pair on the exchange.
+EVERY_MARKET = "ALL"
+
+
+@dataclass(frozen=True)
+class Markets:
+    """The markets a command works on: ``names`` (upper case, in the order given), or every
+    market of the exchange (``every``; names empty)."""
+
+    names: tuple[str, ...] = ()
+    every: bool = False
+
+    @property
+    def label(self) -> str:
+        """How the job names them: ``ETH``, ``BTC,ETH`` or ``ALL``."""
+        return EVERY_MARKET if self.every else ",".join(self.names)
+
+    @property
+    def single(self) -> str | None:
+        """The one market asked for, or None for several or ALL."""
+        return self.names[0] if not self.every and len(self.names) == 1 else None
+
+
+def parse_markets(text: str) -> Markets:
+    """``--market``: one market, a comma-separated list (``ETH,BTC,USDT``) or ``ALL``;
+    each checked by :func:`check_market`. BadInput (one line) for an empty entry, a market
+    named twice, or ALL beside another market (ALL already holds it)."""
+    if not isinstance(text, str):
+        raise BadInput(f"invalid market {text!r}: expected a quote asset such as ETH or USDT")
+    entries = [entry.strip() for entry in text.split(",")]
+    if any(not entry for entry in entries):
+        raise BadInput(f"--market {text}: an empty market in the list")
+    names = [check_market(entry) for entry in entries]
+    if EVERY_MARKET in names:
+        if len(names) > 1:
+            raise BadInput(f"--market {text}: {EVERY_MARKET} already holds every market; "
+                           f"give {EVERY_MARKET} alone or a list of markets")
+        return Markets(every=True)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise BadInput(f"--market {text}: {', '.join(twice)} named twice")
+    return Markets(tuple(names))
 
 
 def parse_symbols(text: str | None) -> list[str] | None:

@@ -150,26 +150,36 @@ def forecasts_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, sa.Row]:
     return {int(row.id): row for row in conn.execute(query)}
 
 
+#: A raw DM p-value is never read without its Benjamini-Hochberg adjusted one (the market's
+#: verdicts compare the adjusted one with the FDR level; predict/track_record.py).
+ADJUSTED_PVALUES: dict[str, str] = {"dm_pvalue": "dm_pvalue_adjusted",
+                                    "dm_pvalue_worse": "dm_pvalue_worse_adjusted"}
+
+
 def market_track_records(conn: Connection, interval: str, market: str, exchange: str,
                          windows: Sequence[str], columns: Sequence[str]) -> list[sa.Row]:
     """The stored track-record rows of ``windows`` of every pair of ``market`` on
-    ``exchange``, with the series' key, the window and ``columns``: the market's pairs
-    joined to their rows on the table's primary key (id_coin first), one statement.
+    ``exchange``, with the series' key, the window and ``columns`` (and each raw DM p-value's
+    adjusted one, :data:`ADJUSTED_PVALUES`): the market's pairs joined to their rows on the
+    table's primary key (id_coin first), one statement.
 
     Only the columns asked: 800 rows of every column took 32 ms to decode through the
     pure-Python MySQL driver, of 8 columns 11 ms (the server's part: under 1 ms).
     """
     t = track_records
+    adjusted = [ADJUSTED_PVALUES[name] for name in columns if name in ADJUSTED_PVALUES]
     return list(conn.execute(
         sa.select(*(t.c[name] for name in dict.fromkeys(
-            [*SERIES_COLUMNS, "window", *columns])))
+            [*SERIES_COLUMNS, "window", *columns, *adjusted])))
         .join(coin_info, coin_info.c.id == t.c.id_coin)
         .where(coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange,
                t.c.interval == interval, t.c.window.in_(list(windows)))))
 
 
-def last_run(conn: Connection, market: str) -> sa.Row | None:
-    return conn.execute(sa.select(job_runs).where(job_runs.c.market == market)
+def last_run(conn: Connection, jobs: Sequence[str]) -> sa.Row | None:
+    """The newest run of any of ``jobs`` (a market's own job and the exchange's job of
+    several markets both train its pairs)."""
+    return conn.execute(sa.select(job_runs).where(job_runs.c.market.in_(list(jobs)))
                         .order_by(job_runs.c.time_start.desc()).limit(1)).first()
 
 
@@ -226,6 +236,6 @@ def latest_training(conn: Connection, coin_id: int, interval: str) -> sa.Row | N
         .order_by(t.c.id.desc()).limit(1)).first()
 
 
-__all__ = ["NewestCandle", "PairNewest", "closes_since", "forecasts_by_id", "forecasts_since",
-           "last_run", "latest_training", "market_track_records", "markets",
-           "newest_of_pairs", "recent_runs", "scores_since"]
+__all__ = ["ADJUSTED_PVALUES", "NewestCandle", "PairNewest", "closes_since",
+           "forecasts_by_id", "forecasts_since", "last_run", "latest_training",
+           "market_track_records", "markets", "newest_of_pairs", "recent_runs", "scores_since"]

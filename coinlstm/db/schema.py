@@ -305,6 +305,12 @@ track_records = sa.Table(
     sa.Column("dm_pvalue", sa.Double, nullable=True),
     sa.Column("dm_pvalue_worse", sa.Double, nullable=True),
     sa.Column("verdict", sa.String(16), nullable=False),
+    # The two DM p-values Benjamini-Hochberg adjusted across the pairs of the series' market
+    # (exchange, quote asset, model, target, interval) in this window: what the verdict
+    # compares with the FDR level. Nullable: added in place on older databases, filled by
+    # their next scoring pass.
+    sa.Column("dm_pvalue_adjusted", sa.Double, nullable=True),
+    sa.Column("dm_pvalue_worse_adjusted", sa.Double, nullable=True),
     # Forward band coverage per stored level: the share of the window's banded forecasts
     # whose close fell inside (NULL when none had a band), how many had one, and their mean
     # width in % of the last close. Nullable: added in place on older databases.

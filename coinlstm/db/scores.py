@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     candles_table,
     coin_info,
@@ -146,6 +146,75 @@ def stored_track_records(conn: Connection, interval: str,
     return list(conn.execute(query))
 
 
+@dataclass(frozen=True)
+class RecordFamily:
+    """The series whose verdicts are tested together: one forecaster (model, target) of
+    one interval over the pairs of one market (quote asset) on one exchange."""
+
+    exchange: str
+    market: str
+    model: str
+    target: str
+    interval: str
+
+
+def _exchange_of(table: sa.Table) -> sa.ColumnElement:
+    # A pair stored before exchanges existed is Binance's (the column's default).
+    return sa.func.coalesce(table.c.exchange, DEFAULT_EXCHANGE)
+
+
+def record_families(conn: Connection, keys: Iterable[SeriesKey]) -> list[RecordFamily]:
+    """The families of ``keys``' series (each once)."""
+    keys = list(keys)
+    if not keys:
+        return []
+    markets = {int(row.id): (row.exchange, row.quoteAsset) for row in conn.execute(
+        sa.select(coin_info.c.id, _exchange_of(coin_info).label("exchange"),
+                  coin_info.c.quoteAsset)
+        .where(coin_info.c.id.in_(sorted({key.id_coin for key in keys}))))}
+    return sorted({RecordFamily(*markets[key.id_coin], key.model, key.target, key.interval)
+                   for key in keys if key.id_coin in markets},
+                  key=lambda f: (f.exchange, f.market, f.model, f.target, f.interval))
+
+
+#: What the family verdicts read and write of a stored track-record row.
+FAMILY_COLUMNS: tuple[str, ...] = (
+    "id_coin", "model", "target", "interval", "window", "scored", "skill", "dm_pvalue",
+    "dm_pvalue_worse", "verdict", "dm_pvalue_adjusted", "dm_pvalue_worse_adjusted")
+
+
+def family_track_records(conn: Connection, family: RecordFamily) -> list[sa.Row]:
+    """Every stored track-record row (all windows) of the family's series."""
+    t = track_records
+    return list(conn.execute(
+        sa.select(*(t.c[name] for name in FAMILY_COLUMNS))
+        .join(coin_info, coin_info.c.id == t.c.id_coin)
+        .where(_exchange_of(coin_info) == family.exchange,
+               coin_info.c.quoteAsset == family.market, t.c.model == family.model,
+               t.c.target == family.target, t.c.interval == family.interval)
+        .order_by(t.c.window, t.c.id_coin)))
+
+
+def set_track_record_verdicts(conn: Connection, updates: Sequence[dict]) -> None:
+    """Set ``verdict``, ``dm_pvalue_adjusted`` and ``dm_pvalue_worse_adjusted`` of stored
+    track-record rows (dicts with the row's key: id_coin, model, target, interval, window);
+    in the caller's transaction, one executemany."""
+    if not updates:
+        return
+    t = track_records
+    key = ("id_coin", "model", "target", "interval", "window")
+    statement = (t.update()
+                 .where(*(t.c[name] == sa.bindparam(f"key_{name}") for name in key))
+                 .values(verdict=sa.bindparam("verdict"),
+                         dm_pvalue_adjusted=sa.bindparam("dm_pvalue_adjusted"),
+                         dm_pvalue_worse_adjusted=sa.bindparam("dm_pvalue_worse_adjusted")))
+    conn.execute(statement, [{**{f"key_{name}": row[name] for name in key},
+                              "verdict": row["verdict"],
+                              "dm_pvalue_adjusted": row["dm_pvalue_adjusted"],
+                              "dm_pvalue_worse_adjusted": row["dm_pvalue_worse_adjusted"]}
+                             for row in updates])
+
+
 def market_coin_ids(conn: Connection, market: str | None) -> list[int] | None:
     """The ids of a market's pairs (None: every pair)."""
     if market is None:
@@ -163,6 +232,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
                      .values(edge=flag))
 
 
-__all__ = ["SeriesKey", "interval_filter", "market_coin_ids", "replace_scores",
+__all__ = ["FAMILY_COLUMNS", "RecordFamily", "SeriesKey", "family_track_records",
+           "interval_filter", "market_coin_ids", "record_families", "replace_scores",
            "replace_track_record", "scorable_forecasts", "series_scores",
-           "set_prediction_edges", "stored_track_records"]
+           "set_prediction_edges", "set_track_record_verdicts", "stored_track_records"]

@@ -36,17 +36,22 @@ class BinanceSource(CountedSource):
         return check_symbol(symbol)  # Binance's own rule (facts.check_symbol calls it too)
 
     def pairs(self, market: str) -> list[SourcePair]:
+        found = [pair for pair in self.all_pairs() if pair.quote_asset == market]
+        if not found:
+            raise BadInput(f"unknown market {market!r}: the exchange lists no pair quoted in it")
+        return found
+
+    def all_pairs(self) -> list[SourcePair]:
+        """Every pair the exchange lists, of every market (one exchangeInfo)."""
         found = []
         for entry in self.client.exchange_info()["symbols"]:
-            if not isinstance(entry, dict) or entry.get("quoteAsset") != market:
+            if not isinstance(entry, dict):
                 continue
             try:
                 found.append(SourcePair(check_symbol(entry["symbol"]), str(entry["baseAsset"]),
-                                        market, str(entry["status"])))
+                                        str(entry["quoteAsset"]), str(entry["status"])))
             except (KeyError, BadInput):
                 log.warning("skipping a malformed exchangeInfo entry: %r", entry)
-        if not found:
-            raise BadInput(f"unknown market {market!r}: the exchange lists no pair quoted in it")
         return found
 
     def server_time(self) -> int:

@@ -111,6 +111,10 @@ class CcxtSource(CountedSource):
             raise BadInput(f"unknown market {market!r}: {self.name} lists no pair quoted in it")
         return found
 
+    def all_pairs(self) -> list[SourcePair]:
+        """Every spot pair the exchange lists, of every market."""
+        return list(self._load_markets().values())
+
     def server_time(self) -> int:
         """The time of the exchange's last reply (its ``Date`` header), asking for the
         markets if nothing was asked yet. Subclasses with a clock endpoint use it instead."""

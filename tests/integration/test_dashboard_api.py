@@ -49,7 +49,8 @@ def test_api_gives_the_stored_figures(served, market_db):
     ranking = json.loads(body)
     assert sorted(p["symbol"] for p in ranking) == sorted(symbols)
     for pair in ranking:
-        assert {"symbol", "last_close", "forecast", "change_pct", "verdict"} <= set(pair)
+        assert {"symbol", "last_close", "forecast", "change_pct", "verdict",
+                "dm_pvalue_30d", "dm_pvalue_adjusted_30d"} <= set(pair)
         assert pair["change_pct"] == pytest.approx(
             (pair["forecast"] / pair["last_close"] - 1) * 100, abs=1e-3)
     assert "script-src 'self'" in headers["content-security-policy"]
@@ -66,13 +67,18 @@ def test_api_gives_the_stored_figures(served, market_db):
     for window in windows:
         row = stored[window["window"]]
         assert window["scored"] == row.scored and window["verdict"] == row.verdict
-        for key in ("rmse", "naive_rmse", "skill", "direction", "dm_pvalue"):
+        for key in ("rmse", "naive_rmse", "skill", "direction", "dm_pvalue",
+                    "dm_pvalue_adjusted", "dm_pvalue_worse_adjusted"):
+            assert getattr(row, key) is not None, key
             assert window[key] == pytest.approx(getattr(row, key), rel=1e-5), key
     assert windows[-1]["scored"] == 199  # 200 candles: every forecast but the next one
 
     status, _, body = server.get(f"/api/pairs/{symbols[0]}/history?interval=1h&days=2")
     history = json.loads(body)
     assert status == 200 and len(history["closes"]) == 49 and history["next"] is not None
+    edges = sum(p["verdict"] == "edge" for p in ranking)
+    page = server.get("/market/ETH")[2]
+    assert f"{edges} of {len(symbols)} pairs show an edge at FDR 10 %" in page
     for path in ("/market/ETH", f"/pair/{symbols[0]}", "/runs", "/api/docs",
                  "/api/openapi.json", "/api/runs?limit=3", f"/api/pairs/{symbols[0]}/model"):
         assert server.get(path)[0] == 200, path

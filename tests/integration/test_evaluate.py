@@ -16,6 +16,7 @@ import pytest
 
 from coinlstm import db
 from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
+from coinlstm.app.evaluate_report import CASE_COLUMNS
 from coinlstm.app.pair_job import TrainOptions
 from coinlstm.core.columns import FEATURE_COLUMNS
 from tests.helpers import import_into, write_csv, write_dump
@@ -23,6 +24,7 @@ from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import load_pair
 from train import walkforward
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
+from train.scoring import band_case_columns
 
 HOUR_MS = 3_600_000
 ROWS = 1500
@@ -195,7 +197,8 @@ def test_bad_input_and_failed_pairs(synthetic_candles, db_url, tmp_path, cli):
     for flags, words in ((["--models", "naive,lsmt"], "unknown model 'lsmt'"),
                          (["--only", "SYNTH1ETH,FOOETH"],
                           "not pairs of market ETH in the database: FOOETH"),
-                         (["--horizon", "4"], "--horizon and --with are not supported")):
+                         (["--with", "BTCETH"], "--with is not supported"),
+                         (["--horizon", "4", "--schedule", "warm"], "full schedule only")):
         done = cli(*common, *flags, "--out", str(tmp_path / "never"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
@@ -297,3 +300,9 @@ def test_evaluate_scores_the_bands(synthetic_candles, sqlite_url, tmp_path, cli)
     assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for words in ("prediction bands", "interval skill", "beats static", "coverage.png"):
         assert words in done.stdout
+    # One step (no --horizon): the case columns of old, no per-step files or table.
+    with (out / "cases.csv").open() as handle:
+        assert csv.DictReader(handle).fieldnames == [*CASE_COLUMNS,
+                                                     *band_case_columns((0.8, 0.9))]
+    assert not (out / "steps.csv").exists() and not (out / "steps.png").exists()
+    assert "per_step" not in summary and "skill per forecast step" not in done.stdout

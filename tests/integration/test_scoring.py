@@ -112,7 +112,9 @@ def test_scores_and_track_record_match_figures_computed_here(db_url):
     assert records["all"].dm_stat == pytest.approx(z, rel=1e-6)
     assert records["all"].dm_pvalue == pytest.approx(0.5 * (1 + math.erf(z / math.sqrt(2))),
                                                      rel=1e-6)
-    assert records["all"].verdict == "no evidence"  # 59 scored: never an edge
+    assert records["all"].verdict != "edge"  # 59 scored: never an edge
+    # (this one is worse than naive at the FDR level: p (worse), judged alone, <= 0.10)
+    assert records["all"].verdict == "worse" and records["all"].dm_pvalue_worse <= 0.10
 
     # Re-scoring writes nothing; the next candle arriving makes the 60th forecast scorable.
     before = _fingerprint(engine)
@@ -321,3 +323,50 @@ def test_score_command(sqlite_url):
     for bad in (["--market", "eth/"], ["--interval", "7x"]):
         refused = run_cli("score", "--db", sqlite_url, *bad)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_verdicts_are_judged_per_market_with_adjusted_pvalues(db_url):
+    """Each market's pairs are judged together: every stored window's adjusted DM p-values
+    are Benjamini-Hochberg over that market's raw ones (recomputed here), never mixed with
+    another market's, and the stored verdict is the rule on the adjusted ones."""
+    from predict.track_record import benjamini_hochberg, verdict
+
+    engine = db.open_database(db_url)
+    markets = {"ETH": synthetic_history.build(engine, pairs=6, hours=200, seed=7),
+               "BTC": synthetic_history.build(engine, pairs=3, hours=200, market="BTC",
+                                              seed=8)}
+    with engine.connect() as conn:
+        for market, symbols in markets.items():
+            ids = {db.coin_by_symbol(conn, symbol).id for symbol in symbols}
+            rows = [row for row in db.stored_track_records(conn, "1h", sorted(ids))]
+            for window in db.TRACK_RECORD_WINDOWS:
+                mine = [row for row in rows if row.window == window]
+                assert len(mine) == len(symbols)
+                assert [row.dm_pvalue_adjusted for row in mine] == pytest.approx(
+                    benjamini_hochberg([row.dm_pvalue for row in mine]), rel=1e-12)
+                assert [row.dm_pvalue_worse_adjusted for row in mine] == pytest.approx(
+                    benjamini_hochberg([row.dm_pvalue_worse for row in mine]), rel=1e-12)
+                assert [row.verdict for row in mine] == [
+                    verdict(row.scored, row.skill, row.dm_pvalue_adjusted,
+                            row.dm_pvalue_worse_adjusted) for row in mine]
+            # Six pairs judged together: the adjustment is not the identity.
+            assert any(row.dm_pvalue_adjusted > row.dm_pvalue for row in rows) \
+                or market == "BTC"
+    assert {r.verdict for r in _records_of(engine, markets["ETH"], "7d")} >= {"edge", "worse"}
+    # The market page's query serves a raw p-value with its adjusted one.
+    stored = {(r.id_coin, r.window): r for r in _records_of(engine, markets["ETH"], "30d")}
+    with engine.connect() as conn:
+        served = db.market_track_records(conn, "1h", "ETH", "binance", ["30d"],
+                                         ["verdict", "dm_pvalue"])
+    assert len(served) == 6
+    for row in served:
+        assert (row.verdict, row.dm_pvalue, row.dm_pvalue_adjusted) == tuple(
+            getattr(stored[row.id_coin, "30d"], name)
+            for name in ("verdict", "dm_pvalue", "dm_pvalue_adjusted"))
+    engine.dispose()
+
+
+def _records_of(engine, symbols, window):
+    with engine.connect() as conn:
+        ids = [db.coin_by_symbol(conn, symbol).id for symbol in symbols]
+        return db.stored_track_records(conn, "1h", ids, [window])

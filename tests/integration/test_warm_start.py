@@ -104,7 +104,9 @@ def test_the_second_run_of_a_pair_fine_tunes_the_saved_model(synthetic_candles, 
     _add_hours(db_url, coin_id, later)  # an hour later
     second = _train(db_url, art, coin_id, "r2")
     assert second["fit"] == "warm", second["fit_reason"]
-    assert second["fit_reason"] == "1 h of data since the last full fit, refit at 24 h"
+    # Its refit is at its own hour of the cycle (the coin id's), at least 12 h away.
+    assert second["fit_reason"].startswith("1 h of data since the last full fit, refit in ")
+    assert second["fit_reason"].endswith(f"(hour {coin_id % 24} of its 24-h cycle)")
     assert "fit: warm (1 h of data since the last full fit" in second["report"]
     assert second["epochs_run"] <= 2 and second["openTime_last"] == first["openTime_last"] \
         + HOUR_MS
@@ -175,7 +177,9 @@ def test_an_unreadable_saved_model_costs_a_full_fit_and_a_note(pair, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_refit_is_due_after_refit_every_hours_of_data_time(pair, tmp_path):
+def test_the_refit_falls_in_the_pairs_own_hour_of_the_cycle(pair, tmp_path):
+    """--refit-every 2: the pair refits at the hours h of its newest candle's open time with
+    (h - coin id) even, and is warm at the others (its data time, never the clock)."""
     url, coin_id, later = pair
     art = tmp_path / "art"
     runs = []
@@ -183,13 +187,22 @@ def test_the_refit_is_due_after_refit_every_hours_of_data_time(pair, tmp_path):
         if hour:
             _add_hours(url, coin_id, later[hour - 1:hour])
         runs.append(_train(url, art, coin_id, f"r{hour}", "--refit-every", "2"))
-    assert [(r["fit"], r["fit_reason"]) for r in runs] == [
-        ("full", "no saved model"),
-        ("warm", "1 h of data since the last full fit, refit at 2 h"),
-        ("full", "refit due: 2 h of data since the last full fit (--refit-every 2)"),
-        ("warm", "1 h of data since the last full fit, refit at 2 h")]
+    assert (runs[0]["fit"], runs[0]["fit_reason"]) == ("full", "no saved model")
+    slot = f"hour {coin_id % 2} of its 2-h cycle"
+    fits = []
+    for run in runs[1:]:
+        on_slot = (run["openTime_last"] // HOUR_MS - coin_id) % 2 == 0
+        fits.append(run["fit"])
+        assert run["fit"] == ("full" if on_slot else "warm"), run["fit_reason"]
+        if on_slot:
+            assert run["fit_reason"].startswith(f"refit due: {slot}, "), run["fit_reason"]
+        else:
+            assert run["fit_reason"] == f"1 h of data since the last full fit, refit in 1 h " \
+                                        f"({slot})"
+    assert fits in (["full", "warm", "full"], ["warm", "full", "warm"])
     _, meta = _saved(url, art)
-    assert meta["full_fit_openTime"] == runs[2]["openTime_last"]
+    last_full = max(i for i, run in enumerate(runs) if run["fit"] == "full")
+    assert meta["full_fit_openTime"] == runs[last_full]["openTime_last"]
     # Run again within the same hour (no new candle): still warm, the data time did not move.
     assert _train(url, art, coin_id, "r4", "--refit-every", "2")["fit"] == "warm"
 
@@ -369,3 +382,38 @@ def test_a_blank_network_is_the_same_network_with_zero_kernels():
         blank.set_weights(fitted.get_weights())
         np.testing.assert_allclose(blank.predict(inputs, verbose=0),
                                    fitted.predict(inputs, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_market_jobs_refits_follow_each_pairs_own_hour(synthetic_candles, sqlite_url,
+                                                           tmp_path):
+    """``run --refit-every 2`` over three hours of two pairs (consecutive coin ids, so
+    opposite slots): after the first fits, each hour's ``fit`` column refits exactly the
+    pair whose slot it is, (hour index - coin id) even, and the other runs warm."""
+    pairs = ("SYNTH1ETH", "SYNTH2ETH")
+    for symbol in pairs:
+        write_sample(synthetic_candles / f"{symbol}.csv", tmp_path / "data", 900)
+    import_into(sqlite_url, [tmp_path / "data"])
+    engine = db.open_database(sqlite_url)
+    with engine.connect() as conn:
+        ids = {symbol: int(db.coin_by_symbol(conn, symbol).id) for symbol in pairs}
+    engine.dispose()
+    assert abs(ids[pairs[0]] - ids[pairs[1]]) == 1
+    common = ["run", "--market", "ETH", "--skip-crawl", "--db", sqlite_url, "--artifacts",
+              str(tmp_path / "art"), "--workers", "2", "--no-progress", "--epochs", "1",
+              "--val-size", "96", "--test-size", "24", "--refit-every", "2", *WARM]
+    for hour in range(3):
+        for symbol in pairs if hour else ():  # the next candle of each pair
+            _add_hours(sqlite_url, ids[symbol], read_csv_rows(
+                synthetic_candles / f"{symbol}.csv", limit=900 + hour)[899 + hour:])
+        report = tmp_path / f"report{hour}.json"
+        done = run_cli(*common, "--report", str(report))
+        assert done.returncode == 0, done.stdout + done.stderr
+        results = {p["symbol"]: p["result"] for p in json.loads(report.read_text())["pairs"]}
+        if not hour:
+            assert {r["fit"] for r in results.values()} == {"full"}
+            continue
+        expected = {symbol: "full" if (results[symbol]["openTime_last"] // HOUR_MS
+                                       - ids[symbol]) % 2 == 0 else "warm" for symbol in pairs}
+        assert {symbol: r["fit"] for symbol, r in results.items()} == expected, results
+        assert sorted(expected.values()) == ["full", "warm"]  # one refit an hour, not both

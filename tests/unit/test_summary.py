@@ -1,6 +1,6 @@
 """The hourly job's summary table (market_job.format_summary): what cron's log keeps."""
 
-from coinlstm.app.market_job import format_summary
+from coinlstm.app.market_job import edge_count, format_summary
 
 
 def _report(**result) -> dict:
@@ -31,3 +31,19 @@ def test_no_forward_coverage_is_a_dash_not_zero():
     text = format_summary(_report(forward_skill=None, forward_coverage_80=None))
     row = [cell.strip() for cell in _row(text)]
     assert "0.00 (0)" not in text and row.count("-") >= 3
+
+
+def test_edges_at_the_fdr_level_with_raw_and_adjusted_p():
+    report = _report(forward_skill=0.05, forward_scored=700, forward_dm_pvalue=0.0004,
+                     forward_dm_pvalue_adjusted=0.031, verdict="edge")
+    report["pairs"].append({"symbol": "XRPETH", "status": "ok", "seconds": 1.0,
+                            "result": {"verdict": "no evidence"}})
+    report["pairs"].append({"symbol": "BADETH", "status": "failed", "seconds": 1.0,
+                            "reason": "boom", "result": {}})
+    report["edges"] = edge_count(report["pairs"])
+    assert report["edges"] == {"edge": 1, "pairs": 2, "fdr": 0.10}
+    text = format_summary(report)
+    assert "adj p" in text.split("\n")[0]
+    row = [cell.strip() for cell in _row(text)]
+    assert "0.000" in row and "0.031" in row and "edge" in row
+    assert "1 of 2 pairs show an edge at FDR 10 %" in text.split("\n")

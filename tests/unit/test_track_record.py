@@ -10,11 +10,11 @@ import pytest
 
 from predict.track_record import (
     EDGE,
+    FDR,
     MIN_SCORED_FOR_EDGE,
     NO_EVIDENCE,
     WORSE,
     BandSeries,
-    DieboldMariano,
     band_width_pct,
     diebold_mariano,
     direction_hit,
@@ -65,15 +65,28 @@ def test_no_test_without_enough_forecasts_or_any_difference():
 
 
 def test_verdict_rules():
-    strong = DieboldMariano(statistic=-4.0, p_better=0.00003, p_worse=0.99997, lags=5)
-    weak = DieboldMariano(statistic=-1.0, p_better=0.16, p_worse=0.84, lags=5)
-    bad = DieboldMariano(statistic=3.0, p_better=0.9987, p_worse=0.0013, lags=5)
-    assert verdict(MIN_SCORED_FOR_EDGE, 0.1, strong) == EDGE
-    assert verdict(MIN_SCORED_FOR_EDGE - 1, 0.1, strong) == NO_EVIDENCE  # too few
-    assert verdict(500, -0.01, strong) == NO_EVIDENCE  # skill must be > 0 as well
-    assert verdict(500, 0.1, weak) == NO_EVIDENCE
-    assert verdict(20, -0.5, bad) == WORSE
-    assert verdict(500, 0.1, None) == NO_EVIDENCE
+    """The rule on (adjusted) p-values: edge needs enough forecasts, skill > 0 and
+    p (better) <= FDR; worse needs p (worse) <= FDR; no test is no evidence."""
+    assert FDR == 0.10
+    assert verdict(MIN_SCORED_FOR_EDGE, 0.1, 0.00003, 0.99997) == EDGE
+    assert verdict(MIN_SCORED_FOR_EDGE, 0.1, FDR, 1 - FDR) == EDGE  # at the level: rejected
+    assert verdict(MIN_SCORED_FOR_EDGE - 1, 0.1, 0.00003, 0.99997) == NO_EVIDENCE  # too few
+    assert verdict(500, -0.01, 0.00003, 0.99997) == NO_EVIDENCE  # skill must be > 0 as well
+    assert verdict(500, 0.1, 0.16, 0.84) == NO_EVIDENCE
+    assert verdict(500, 0.1, 0.1001, 0.8999) == NO_EVIDENCE
+    assert verdict(20, -0.5, 0.9987, 0.0013) == WORSE
+    assert verdict(500, 0.1, None, None) == NO_EVIDENCE
+
+
+def test_a_window_judged_alone_is_a_market_of_one():
+    """window_record's own verdict: the adjusted p-values are the raw ones."""
+    rng = random.Random(3)
+    moves = [rng.gauss(0, 1) for _ in range(300)]
+    record = window_record("30d", [0.5 * m for m in moves], moves, [True] * 300)
+    assert record.dm_pvalue < 1e-6 and record.verdict == EDGE
+    assert (record.dm_pvalue_adjusted, record.dm_pvalue_worse_adjusted) == (
+        record.dm_pvalue, record.dm_pvalue_worse)
+    assert {"dm_pvalue_adjusted", "dm_pvalue_worse_adjusted"} <= set(record.to_dict())
 
 
 def test_window_figures_and_direction_on_moved_candles_only():

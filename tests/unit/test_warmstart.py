@@ -200,3 +200,77 @@ def test_warm_cases_are_paired_with_the_full_cases_of_the_same_hours():
     assert figures["share_warm_better"] == pytest.approx(2 / 3)
     assert (figures["full_below_-0.02"], figures["warm_below_-0.02"]) == (1, 1)
     assert schedule_differences(cases, ["default@warm"]) == {}  # no full schedule asked
+
+
+def _replay(pairs: list[int], hours: int, refit_every: int, slots: bool,
+            new_at: dict[int, int] | None = None) -> dict[int, list[tuple[int, str]]]:
+    """Replay the hourly decisions of a market whose pairs (coin ids) all had their full
+    fit at T0 (the old schedule's state: one hour refitted every pair); pairs in ``new_at``
+    (coin id -> hour) appear only then, without a saved model. Returns hour -> [(coin id,
+    reason)] of the full fits."""
+    new_at = new_at or {}
+    saved = {coin: _saved() for coin in pairs if coin not in new_at}
+    fulls: dict[int, list[tuple[int, str]]] = {}
+    for hour in range(1, hours + 1):
+        newest = T0 + hour * HOUR
+        for coin in pairs:
+            if new_at.get(coin, 0) > hour:
+                continue
+            plan = decide(saved.get(coin), None, SETTINGS, refit_every, newest,
+                          slot=coin if slots else None)
+            full_fit = newest if plan.fit == FULL else plan.full_fit_open_time
+            saved[coin] = _saved(newest=newest, full_fit=full_fit)
+            if plan.fit == FULL:
+                fulls.setdefault(hour, []).append((coin, plan.reason))
+    return fulls
+
+
+def test_refits_spread_over_the_cycle_by_coin_id():
+    """48 pairs all fitted in one hour, --refit-every 24, replayed hour by hour: with slots
+    no hour refits more than ceil(48 / 24) = 2 pairs besides the new ones, each pair moves
+    onto its own hour and then refits exactly every 24 h; without, every pair refits in the
+    same hour of each cycle."""
+    pairs = list(range(1, 49))
+
+    def due(fulls: dict) -> dict[int, list[int]]:
+        return {hour: [coin for coin, reason in found if reason.startswith("refit due")]
+                for hour, found in fulls.items()}
+
+    assert max(len(coins) for coins in due(_replay(pairs, 26, 24, slots=True)).values()) == 2
+    assert max(len(coins) for coins in due(_replay(pairs, 60, 24, slots=True)).values()) == 2
+    new_at = {49: 30, 50: 30}  # two pairs listed later: fitted when they come, then spread
+    fulls = _replay([*pairs, 49, 50], 60, 24, slots=True, new_at=new_at)
+    assert sorted(coin for coin, reason in fulls[30] if reason == "no saved model") == [49, 50]
+    assert max(len(coins) for coins in due(fulls).values()) == 3  # ceil(50 / 24)
+    for coin in range(1, 51):
+        hours = [hour for hour, found in fulls.items() if coin in dict(found)]
+        on_slot = [h for h in hours if (T0 // HOUR + h - coin) % 24 == 0]
+        assert on_slot, (coin, hours)
+        # A move onto the slot comes at least half a cycle after the last full fit and at
+        # most 1.5 cycles; on the slot, the gap is the cycle.
+        starts = [0, *hours] if coin < 49 else hours  # the new ones: their first fit
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert all(12 <= gap <= 36 for gap in gaps[:1]) and all(g == 24 for g in gaps[1:]), \
+            (coin, hours)
+    old = _replay(pairs, 60, 24, slots=False)
+    assert {hour: len(found) for hour, found in old.items()} == {24: 48, 48: 48}
+
+
+def test_a_missed_slot_hour_refits_at_the_next_run_and_the_reasons_say_when():
+    slot = (T0 // HOUR) % 24  # T0's own hour: the full fit was on the slot
+    warm = decide(_saved(), None, SETTINGS, 24, T0 + 5 * HOUR, slot=slot)
+    assert (warm.fit, warm.reason) == (WARM, f"5 h of data since the last full fit, refit "
+                                             f"in 19 h (hour {slot} of its 24-h cycle)")
+    due = decide(_saved(), None, SETTINGS, 24, T0 + 24 * HOUR, slot=slot)
+    assert (due.fit, due.reason) == (FULL, f"refit due: hour {slot} of its 24-h cycle, "
+                                           "24 h of data since the last full fit")
+    # The run of the slot hour did not happen (an outage): the next run refits.
+    assert decide(_saved(), None, SETTINGS, 24, T0 + 26 * HOUR, slot=slot).fit == FULL
+    assert decide(_saved(), None, SETTINGS, 24, T0 + 23 * HOUR, slot=slot).fit == WARM
+    # Off the slot by one hour: the slot an hour later is too soon (half a cycle), the
+    # one after it is the refit.
+    off = slot + 1
+    assert decide(_saved(), None, SETTINGS, 24, T0 + HOUR, slot=off).fit == WARM
+    assert decide(_saved(), None, SETTINGS, 24, T0 + 24 * HOUR, slot=off).fit == WARM
+    assert decide(_saved(), None, SETTINGS, 24, T0 + 25 * HOUR, slot=off).fit == FULL
+    assert warmstart.refit_due(off, 24, T0, T0 + 25 * HOUR) == T0 + 25 * HOUR

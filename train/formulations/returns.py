@@ -23,7 +23,8 @@ formulation's calibration, fitted on the calibration slice's outputs (train/shri
 With ``--horizon K`` the target is the K cumulative log returns log(close[t+h-1] / close[t-1])
 from the last close, h = 1..K, in the same unit (the one-step training returns' standard
 deviation, so the unit and the K = 1 model stay what they were); step h's price is
-``last close * exp(shrinkage * return_h)`` with one factor for all steps.
+``last close * exp(shrinkage * return_h)`` with one factor for all steps, fitted on step 1
+(the later steps overlap; train/shrinkage.py).
 
 Every row's features read the row before it, so a sample needs ``window + 1`` consecutive
 candles before its target (:data:`LEAD` = 1).
@@ -159,9 +160,9 @@ class Returns(Formulation):
 
     def calibrate(self, features: np.ndarray, rows: np.ndarray,
                   outputs: np.ndarray) -> Shrinkage:
-        """The shrinkage factor, on all K steps of every calibration sample."""
-        return fit_shrinkage(cumulative_log_returns(features, rows).reshape(-1),
-                             self.to_returns(outputs).reshape(-1))
+        """The shrinkage factor, on every calibration sample's (samples, K) returns; the test
+        reads step 1 only (train/shrinkage.py: the K steps overlap)."""
+        return fit_shrinkage(cumulative_log_returns(features, rows), self.to_returns(outputs))
 
     def to_price(self, outputs: np.ndarray, bases: np.ndarray,
                  factor: float | None = None) -> np.ndarray:

@@ -18,11 +18,15 @@ from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
 from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.exchanges import job_name, split_job_name
+from coinlstm.core.klines import EVERY_MARKET
 from predict.track_record import (
     EDGE,
     NO_EVIDENCE,
     band_width_pct,
     cumulative_loss_differential,
+)
+from predict.track_record import (
+    FDR as EDGE_FDR,
 )
 
 #: A pair or forecast more than this many candles behind is flagged stale.
@@ -115,10 +119,18 @@ def ranking(conn: sa.Connection, market: str, interval: str,
         pairs.append(_ranking_entry(coin, candle, forecast, records, market_newest, step))
     pairs.sort(key=lambda p: (p["verdict"] != EDGE, p["change_pct"] is None,
                               -(p["change_pct"] or 0.0), p["symbol"]))
-    run = db.last_run(conn, job_name(exchange, market))
+    run = db.last_run(conn, [job_name(exchange, market), job_name(exchange, EVERY_MARKET)])
     return {"market": market, "exchange": exchange, "interval": interval,
             "newest_candle": iso(market_newest), "newest_candle_ms": market_newest,
-            "pairs": pairs, "last_run": None if run is None else run_entry(run)}
+            "pairs": pairs, "edges": _edge_count(pairs),
+            "last_run": None if run is None else run_entry(run)}
+
+
+def _edge_count(pairs: list[dict]) -> dict:
+    """How many of the market's pairs show an edge once the market's DM p-values are
+    Benjamini-Hochberg adjusted (the verdict already is), out of how many pairs."""
+    return {"edge": sum(p["verdict"] == EDGE for p in pairs), "pairs": len(pairs),
+            "fdr": EDGE_FDR}
 
 
 def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict:
@@ -130,7 +142,7 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "forecast": None, "forecast_for": None, "forecast_behind": None,
              "change_pct": None, "model": None, "target": None, "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
-             "dm_pvalue_30d": None}
+             "dm_pvalue_30d": None, "dm_pvalue_adjusted_30d": None}
     for names in _LEVELS:
         entry.update({f"band_{names.label}_pct": None, f"{names.coverage}_30d": None,
                       f"{names.banded}_30d": 0})
@@ -154,6 +166,7 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 if window == "30d":
                     entry["verdict"] = record.verdict
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
+                    entry["dm_pvalue_adjusted_30d"] = _round(record.dm_pvalue_adjusted)
                     for names in _LEVELS:
                         entry[f"{names.coverage}_30d"] = _round(getattr(record,
                                                                         names.coverage))
@@ -201,7 +214,8 @@ def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | 
             "window": name, "scored": 0 if row is None else int(row.scored),
             **{key: None if row is None else _round(getattr(row, key))
                for key in ("rmse", "naive_rmse", "skill", "mae", "naive_mae", "direction",
-                           "dm_stat", "dm_pvalue", "dm_pvalue_worse")},
+                           "dm_stat", "dm_pvalue", "dm_pvalue_worse", "dm_pvalue_adjusted",
+                           "dm_pvalue_worse_adjusted")},
             "moved": 0 if row is None else int(row.moved),
             "verdict": NO_EVIDENCE if row is None else row.verdict,
             "as_of": None if row is None else iso(row.as_of),
