@@ -12,7 +12,7 @@ elementwise work and Adam's update are left out, a few per cent at these shapes)
 The step time is measured on the project's own model: through Keras' ``fit`` with the fit
 settings of train/fit.py (``steps_per_execution``; the path of the TensorFlow and PyTorch
 backends and of ``--dropout``), and on JAX also on the compiled steps every JAX full fit and
-warm run trains on (train/compiled_steps.py: the epoch's batches scanned in one executable
+warm run trains on (train/steps: the epoch's batches scanned in one executable
 call): one epoch to compile, then timed epochs over random data, divided by the steps per
 epoch. The matmul floor is numpy running exactly the step's matmuls (forward and both
 backward ones of every layer and time step) in rounds of as many steps. Epochs and numpy
@@ -126,22 +126,22 @@ def keras_epoch(backend: str, cache: Path, batch: int, window: int, features: in
 def compiled_epoch(cache: Path, batch: int, window: int, features: int, units: int,
                    steps: int) -> Callable[[], float]:
     """A function timing one epoch of ``steps`` batches on the warm path's compiled train
-    step (train/compiled_steps.py: Keras' train_step scanned over the epoch, one executable
+    step (train/steps: Keras' train_step scanned over the epoch, one executable
     call), from the default model's saved weights; JAX only. Call after :func:`keras_epoch`
     (which prepares the backend)."""
     import numpy as np
 
     from coinlstm.app.pair_job import TrainOptions
-    from train import compiled_steps
     from train.models import build_model
+    from train.steps import compiled
 
     options = TrainOptions(units=units, batch_size=batch, window=window)
     model = build_model(options.model, (window, features), options)
     model.optimizer.build(model.trainable_variables)
     weights = cache / "start.weights.h5"
     model.save_weights(str(weights))
-    network = compiled_steps.load(weights, (window, features), options, cache / "steps",
-                                  steps * batch)
+    network = compiled.load(weights, (window, features), options, cache / "steps",
+                            steps * batch)
     rng = np.random.default_rng(0)
     inputs = rng.standard_normal((steps * batch, window, features), dtype=np.float32)
     targets = rng.standard_normal((steps * batch, 1), dtype=np.float32)

@@ -24,7 +24,7 @@ from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput, CoinlstmError
 
 TORCH_INSTALL_HINT = "pip install -e '.[torch]'"
-#: The folder of the warm fine-tune's compiled steps (train/compiled_steps.py) under the
+#: The folder of the warm fine-tune's compiled steps (train/steps) under the
 #: settings' cache folder, set by :func:`prepare` for JAX; None: that path is off.
 _step_cache: Path | None = None
 
@@ -54,7 +54,7 @@ def prepare(backend: str, cache_dir: Path) -> str:
 
 
 def step_cache_dir() -> Path | None:
-    """Where train/compiled_steps.py keeps its executables (None until :func:`prepare` chose
+    """Where train/steps keeps its executables (None until :func:`prepare` chose
     JAX in this process)."""
     return _step_cache
 

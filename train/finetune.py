@@ -12,8 +12,9 @@ does with a Keras network (train/forecasters/keras_model.py calls it):
   --epochs) on the dataset's training slice
   (a warm dataset holds only the newest samples), early stopping on its validation slice.
   The starting weights count as epoch 0: their validation loss is measured first, and when
-  no epoch beats it they are put back. So a fine-tune can only keep or improve the
-  validation loss, never trade a good model for a worse one.
+  the epoch early stopping kept does not beat it they are put back (train/stopping.py's
+  ``beats_start``, on both paths). So a fine-tune can only keep or improve the validation
+  loss, never trade a good model for a worse one.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coinlstm.core.errors import CoinlstmError, one_line
-from train import compiled_steps
+from train import backend
 from train.dataset import Dataset
 from train.fit import FitOutcome, batch_per_call, fit_model, whole_batches
 from train.models import build_model
+from train.steps import compiled
+from train.steps.network import CompiledNetwork
+from train.stopping import beats_start
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
@@ -41,14 +45,12 @@ def start_model(start, input_shape: tuple[int, ...], options: TrainConfig,
     """A compiled network of ``options`` holding the weights of ``start`` (a weights file
     path, or a fitted model of the same network) and its optimizer's state; WarmStartFailed
     if they do not load. From a weights file, on JAX, that is the saved state on compiled
-    steps (train/compiled_steps.py) where they apply to the fine-tune of ``train_rows``
-    samples (none given: a Keras model, which predicts as Keras does), else a Keras model."""
+    steps (train/steps) where they apply to the fine-tune of ``train_rows`` samples (none
+    given: a Keras model, which predicts as Keras does), else a Keras model."""
     if isinstance(start, str | Path):
-        from train import backend
-
         try:
-            network = compiled_steps.load(start, input_shape, options,
-                                          backend.step_cache_dir(), train_rows)
+            network = compiled.load(start, input_shape, options, backend.step_cache_dir(),
+                                    train_rows)
         except (OSError, ValueError, KeyError) as exc:
             raise WarmStartFailed(f"weights of {Path(start).name} do not load: "
                                   f"{one_line(exc)}") from None
@@ -74,8 +76,8 @@ def fine_tune(model, dataset: Dataset, options: TrainConfig) -> FitOutcome:
     """Fine-tune ``model`` on the dataset's training slice (module doc); its outcome's
     ``best_epoch`` is 0 when the starting weights were kept, its seconds include measuring
     them."""
-    if isinstance(model, compiled_steps.CompiledNetwork):
-        return compiled_steps.fine_tune(model, dataset, options)
+    if isinstance(model, CompiledNetwork):
+        return compiled.fine_tune(model, dataset, options)
     split = dataset.split
     val_inputs, val_targets = dataset.inputs(split.val), dataset.scaled_targets(split.val)
     started = time.perf_counter()
@@ -92,7 +94,7 @@ def fine_tune(model, dataset: Dataset, options: TrainConfig) -> FitOutcome:
                         batch_size=options.batch_size, patience=options.patience)
     outcome.start_val_loss = start_loss
     outcome.train_seconds = time.perf_counter() - started
-    if not (outcome.val_loss and min(outcome.val_loss) < start_loss):
+    if not beats_start(start_loss, outcome.val_loss, outcome.best_epoch):
         model.set_weights(start_weights)
         outcome.best_epoch = 0
     return outcome

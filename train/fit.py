@@ -1,17 +1,18 @@
 """Training one model: early stopping on the validation slice, best weights kept, timed.
 
 The test slice never reaches this module: early stopping watches the validation slice only,
-so the test figures are figures on data the fit never saw.
+so the test figures are figures on data the fit never saw. The stopping rule is
+train/stopping.py's, the same on Keras' ``fit`` (here) and on the compiled steps
+(train/steps/compiled.py).
 
 Keras compiles its train, evaluate and predict steps once per batch shape, and a slice whose
 size is not a multiple of the batch size ends in a partial batch: a second compile of the
 same step (on JAX a trace and a lowering even when the executable is in the persistent
-cache; about 0.1 s of CPU per step in a warm forked child). So the validation slice and
-every predict call are padded here to whole batches (:func:`whole_batches`,
-:func:`predict`), and each evaluate and predict step has one shape. Training batches are not
-padded: a padded row in a training batch would change the gradient's scale (Keras divides
-the loss by the batch size), so the warm fine-tune's default sample count is a multiple of
-the batch size instead (train/warmstart.py).
+cache). So the validation slice and every predict call are padded here to whole batches
+(:func:`whole_batches`, :func:`predict`), and each evaluate and predict step has one shape.
+Training batches are not padded: a padded row in a training batch would change the
+gradient's scale (Keras divides the loss by the batch size), so the warm fine-tune's default
+sample count is a multiple of the batch size instead (train/warmstart.py).
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: EarlyStopping of the reference model (SPEC.md): any improvement counts.
-MIN_DELTA = 1e-15
-#: Keras' ``steps_per_execution`` on JAX and TensorFlow. At the reference model's size a step
-#: is about a millisecond of arithmetic, so Keras' per-step Python work is a large share of
-#: the fit; 16 cut the fit of a full pair from 7.5 s to about 5 s on JAX (bench/train_one.py)
-#: with the same weights. (Keras 3's JAX trainer still calls its jitted step once per batch,
-#: from a Python loop: JAX fits without dropout now run on train/compiled_steps.py instead,
-#: which scans the batches inside one call.) PyTorch's trainer only accepts 1.
+from train.stopping import EarlyStopping
+
+#: Keras' ``steps_per_execution`` on JAX and TensorFlow: at the reference model's size a step
+#: is little arithmetic, so Keras' per-step Python work is a large share of the fit
+#: (docs/benchmarks.md). Keras 3's JAX trainer still calls its jitted step once per batch,
+#: from a Python loop: JAX fits without dropout run on train/steps instead, which scans the
+#: batches inside one call. PyTorch's trainer only accepts 1.
 STEPS_PER_EXECUTION = 16
 
 
@@ -96,15 +96,16 @@ class FitOutcome:
 def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
               val_inputs: np.ndarray, val_targets: np.ndarray, *, epochs: int,
               batch_size: int, patience: int) -> FitOutcome:
-    """Fit in time order (shuffle off), stop when val_loss stalls, restore the best weights.
-    The validation slice is padded to whole batches (:func:`whole_batches`); the losses
-    reported are the unpadded slice's."""
-    import keras
+    """Fit in time order (shuffle off), stopped early and the best weights restored by
+    :class:`~train.stopping.EarlyStopping` of ``patience``. The validation slice is padded
+    to whole batches (:func:`whole_batches`); the losses reported are the unpadded slice's,
+    the best epoch the rule's (1-based)."""
+    # Keras costs seconds to import: only a fit on Keras' path pays for it here.
+    from train.keras_stopping import StopEarly
 
     batch_per_call(model)
     validation = whole_batches(val_inputs, val_targets, batch_size)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=MIN_DELTA,
-                                            patience=patience, restore_best_weights=True)
+    stopper = StopEarly(EarlyStopping(patience=patience))
     started = time.perf_counter()
     history = model.fit(train_inputs, train_targets, epochs=epochs, batch_size=batch_size,
                         validation_data=validation.data(), shuffle=False,
@@ -114,14 +115,13 @@ def fit_model(model, train_inputs: np.ndarray, train_targets: np.ndarray,
     # Scaled back by one constant: early stopping, which watched the padded figures, picks
     # the same epochs.
     val_loss = [validation.loss(v) for v in history.history.get("val_loss", [])]
-    best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(loss)
-    return FitOutcome(epochs_run=len(loss), best_epoch=best_epoch, train_seconds=seconds,
-                      loss=loss, val_loss=val_loss)
+    return FitOutcome(epochs_run=len(loss), best_epoch=stopper.watch.kept_epoch(len(loss)),
+                      train_seconds=seconds, loss=loss, val_loss=val_loss)
 
 
 def batch_per_call(model) -> None:
     """Run :data:`STEPS_PER_EXECUTION` steps per compiled call where the backend allows."""
-    import keras
+    import keras  # seconds to import: this module is imported where no Keras is needed
 
     if keras.backend.backend() != "torch":
         model.steps_per_execution = STEPS_PER_EXECUTION

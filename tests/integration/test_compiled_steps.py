@@ -1,4 +1,4 @@
-"""The warm fine-tune on compiled steps (train/compiled_steps.py) against the Keras path.
+"""The warm fine-tune on compiled steps (train/steps) against the Keras path.
 
 Real parts: SYNTH1ETH's candles in SQLite, a real full fit on JAX (tiny epochs), then the next
 hour's warm run through ``train_pair`` (what ``coinlstm train`` runs) twice from the same saved
@@ -30,7 +30,8 @@ from tests.integration.test_warm_start import (
     _weights,
 )
 from tests.trainkit import FAST, load_pair
-from train import backend, compiled_steps
+from train import backend
+from train.steps import network
 
 #: Columns of the training row that differ between two runs of the same work.
 RUN_COLUMNS = {"id", "run_id", "time_create", "train_seconds", "settings"}
@@ -210,7 +211,7 @@ def test_a_full_fit_on_compiled_steps_equals_keras_fit(synthetic_candles, sqlite
     early stopping."""
     url = sqlite_url
     coin_id, _ = load_pair(url, synthetic_candles / f"{SYMBOL}.csv", 3000)
-    monkeypatch.setattr(compiled_steps, "CHUNK", 2)  # 1,700-odd samples: chunks, rest, part
+    monkeypatch.setattr(network, "CHUNK", 2)  # 1,700-odd samples: chunks, rest, part
     flags = ("--epochs", "4", "--patience", "1")
     compiled = _train(url, tmp_path / "compiled", coin_id, "compiled", *flags)
     compiled_weights = _datasets(tmp_path / "compiled" / "weights" /
@@ -221,7 +222,7 @@ def test_a_full_fit_on_compiled_steps_equals_keras_fit(synthetic_candles, sqlite
     keras_weights = _datasets(tmp_path / "keras" / "weights" / f"weight_{SYMBOL}.weights.h5")
     assert compiled["fit"] == keras_run["fit"] == "full"
     n_train = _rows(url)[0].n_train
-    assert n_train % 128 and n_train // 128 > 2 * compiled_steps.CHUNK  # every kind of call
+    assert n_train % 128 and n_train // 128 > 2 * network.CHUNK  # every kind of call
     assert sorted(compiled_weights) == sorted(keras_weights)
     for name, value in keras_weights.items():
         np.testing.assert_allclose(compiled_weights[name], value, rtol=1e-5, atol=1e-7,

@@ -31,7 +31,7 @@ SYMBOL = "SYNTH1ETH"
 ROWS = 1500
 #: A warm run's fine-tune, tiny: what every test here passes besides FAST. Two whole batches
 #: of the default 128, as the default's 6: the fine-tune runs on compiled steps
-#: (train/compiled_steps.py) as in the hourly job.
+#: (train/steps) as in the hourly job.
 WARM = ["--warm-samples", "256", "--warm-epochs", "2"]
 HOUR_MS = 3_600_000
 

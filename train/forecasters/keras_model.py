@@ -54,7 +54,7 @@ class Network(Forecaster):
 
     def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
         """Train ``options.model`` on the training slice (early stopping on validation; on
-        compiled steps where they apply, train/compiled_steps.py, else Keras' fit), then
+        compiled steps where they apply, train/steps, else Keras' fit), then
         forecast validation, test and the next candle with one predict call (one compiled
         shape). The formulation's calibration (the return target's shrinkage) is fitted on
         the calibration slice's outputs only (all K steps of every sample; train/dataset.py,
@@ -62,12 +62,14 @@ class Network(Forecaster):
         """
         split = dataset.split
         train_inputs = dataset.inputs(split.train)
-        from train import backend, compiled_steps
+        # The compiled steps import h5py: only where a network is fitted.
+        from train import backend
+        from train.steps import compiled
 
         model = build_model(options.model, tuple(train_inputs.shape[1:]), options)
         fit_data = (train_inputs, dataset.scaled_targets(split.train),
                     dataset.inputs(split.val), dataset.scaled_targets(split.val))
-        outcome = compiled_steps.fit(model, *fit_data, options, backend.step_cache_dir())
+        outcome = compiled.fit(model, *fit_data, options, backend.step_cache_dir())
         if outcome is None:
             outcome = fit_model(model, *fit_data, epochs=options.epochs,
                                 batch_size=options.batch_size, patience=options.patience)
@@ -102,9 +104,10 @@ class Network(Forecaster):
                                  dataset.next_input()])
         outputs = predict(model, inputs, options.batch_size)
         if outcome.start_val_loss is None:  # a full fit: the next hours' warm steps, now
-            from train import backend, compiled_steps
+            from train import backend
+            from train.steps import compiled  # see fit_forecast
 
-            compiled_steps.prepare(tuple(inputs.shape[1:]), options, backend.step_cache_dir(),
+            compiled.prepare(tuple(inputs.shape[1:]), options, backend.step_cache_dir(),
                                    val_rows=len(split.val), predict_rows=len(inputs))
         n_val, n_test = len(split.val), len(split.test)
         val_out, test_out = outputs[:n_val], outputs[n_val:n_val + n_test]

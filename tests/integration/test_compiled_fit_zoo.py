@@ -1,0 +1,80 @@
+"""Every network of the zoo that trains on compiled steps (train/steps) fits as Keras' ``fit``
+does: from the same initial weights, the same weights, optimizer state, loss history, epochs
+run and kept epoch, up to float32 round-off.
+
+Real parts: each builder of train/models.py on JAX, Keras' own ``fit`` through train/fit.py
+(the early-stopping rule as its callback) against the compiled steps' epoch loop, on tiny
+random data whose training slice ends in a partial batch and whose validation slice is
+padded. Each network compiles its steps into this test's own cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coinlstm.core import config
+from tests.helpers import REPO
+from train import backend
+from train.config import TrainConfig
+from train.fit import fit_model
+from train.models import MODEL_NAMES, build_model
+from train.steps import compiled
+
+WINDOW, FEATURES, BATCH = 4, 3, 16
+
+
+@pytest.fixture(scope="module")
+def keras():
+    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(REPO)}).cache_dir)
+    return backend.load_keras("jax")
+
+
+def _data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(size=(rows, WINDOW, FEATURES)).astype(np.float32)
+    # Targets that the inputs partly explain: the loss moves, and can turn on validation.
+    targets = inputs[:, -1, :1] * 0.5 + rng.normal(scale=0.3, size=(rows, 1))
+    return inputs, targets.astype(np.float32)
+
+
+def _built(keras, options: TrainConfig, start: list[np.ndarray] | None = None):
+    keras.backend.clear_session()
+    backend.seed(11, "jax")
+    model = build_model(options.model, (WINDOW, FEATURES), options)
+    if start is not None:
+        model.set_weights(start)
+    return model
+
+
+def _state(model) -> list[np.ndarray]:
+    return [np.asarray(v.value) for v in [*model.weights, *model.optimizer.variables]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_compiled_fit_of_every_network_equals_keras_fit(keras, name, tmp_path):
+    options = TrainConfig(model=name, units=4, batch_size=BATCH, epochs=3, patience=1)
+    assert compiled.applies(options, tmp_path), "every network of the zoo runs compiled"
+    train = _data(3 * BATCH + 5, seed=1)
+    val = _data(BATCH + 5, seed=2)
+
+    on_steps = _built(keras, options)
+    start = on_steps.get_weights()
+    steps_outcome = compiled.fit(on_steps, *train, *val, options, tmp_path)
+    assert steps_outcome is not None, "the compiled steps did not take the fit"
+    on_keras = _built(keras, options, start)
+    keras_outcome = fit_model(on_keras, *train, *val, epochs=options.epochs,
+                              batch_size=BATCH, patience=options.patience)
+
+    assert (steps_outcome.epochs_run, steps_outcome.best_epoch) == \
+        (keras_outcome.epochs_run, keras_outcome.best_epoch)
+    np.testing.assert_allclose(steps_outcome.loss, keras_outcome.loss, rtol=1e-5)
+    np.testing.assert_allclose(steps_outcome.val_loss, keras_outcome.val_loss, rtol=1e-5)
+    assert len(set(keras_outcome.loss)) == len(keras_outcome.loss)  # it trained
+    steps_state, keras_state = _state(on_steps), _state(on_keras)
+    assert len(steps_state) == len(keras_state)
+    for index, (got, want) in enumerate(zip(steps_state, keras_state, strict=True)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=f"{name} #{index}")
+    assert not all(np.array_equal(a, b) for a, b in zip(start, on_keras.get_weights(),
+                                                          strict=True))
