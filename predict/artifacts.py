@@ -1,6 +1,6 @@
 """A pair's model on disk: written atomically, loaded from one self-contained file.
 
-Layout (under ``settings.artifacts``, one pair per file, names as in SPEC.md):
+Layout (under ``settings.artifacts``, one pair per file, names as the tutorial's):
 
 - ``weights/weight_SYMBOL.weights.h5``: the weights, plus root attributes holding the
   architecture JSON, the fitted scaler JSON and the metadata (window, features, backend, run

@@ -1,6 +1,6 @@
 """The two rows one training run adds: historical_train and historical_price_predictions.
 
-Column names are the dashboards' (SPEC.md), including the historical typo
+Column names are the dashboards' (the tutorial's), including the historical typo
 ``price_preidct_last``. Arrays go into text columns as JSON (db.to_json_array).
 
 Bands. Per stored level (80 %, 95 %) the test slice's coverage, width and Winkler score

@@ -39,7 +39,6 @@ SIGNIFICANCE = 0.05
 #: Fewer losses than this and no test is made (the HAC variance needs a few lags' worth).
 MIN_SCORED_FOR_TEST = 10
 EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
-VERDICTS = (EDGE, NO_EVIDENCE, WORSE)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Keras 3 reads KERAS_BACKEND once, at its first import; so this module never imports Keras at
 module level and :func:`prepare` must run before anything imports it. Two fixed costs of a
-per-pair process are cut here (PERF-NOTES.md):
+per-pair process are cut here (docs/benchmarks.md):
 
 - JAX compiles the training step on the first epoch and the predict function on the first
   predict. The persistent compilation cache on disk (``settings.cache_dir / "jax"``), shared by

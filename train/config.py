@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from coinlstm.core.config import Settings
 
 #: The help groups, in the order the flags are listed.
-TRAINING = "training (defaults: the reference network of SPEC.md on the return target)"
+TRAINING = "training (defaults: the tutorial's reference network on the return target)"
 WARM_START = "warm start (train and run; docs/training.md#warm-start)"
 #: The metadata key of a field's :class:`Option`.
 OPTION = "option"
@@ -147,9 +147,9 @@ def _penalty_option(default: float, where: str) -> Any:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every training option: the reference model's settings (SPEC.md) on the return target.
+    """Every training option: the tutorial's reference model's settings on the return target.
 
-    ``target="close"`` gives the reference model of SPEC.md exactly. Field order is the
+    ``target="close"`` gives the tutorial's reference model exactly. Field order is the
     order of the flags in ``--help``.
     """
 
@@ -160,7 +160,7 @@ class TrainConfig:
         formulations.DEFAULT,
         "what the model predicts: 'return' (default: the next log return from scale-free "
         "inputs, anchored on the last close by a factor fitted on the calibration slice), "
-        "'close' (the price level: the reference model of SPEC.md) or 'window' (each window "
+        "'close' (the price level: the tutorial's reference model) or 'window' (each window "
         "divided by its first row, x / x0 - 1, predicting the window's return: the multi-coin "
         "tutorial's set-up; needs --window 2 or more)", choices=formulations.names)
     units: int = option(DEFAULT_UNITS, "units (filters for cnn) per layer (default "

@@ -60,11 +60,9 @@ RISKMETRICS_DECAY = 0.94
 #: Returns the naive bands read (20 days of hours, the validation slice's default size).
 STATIC_WINDOW = 480
 #: Samples of the calibration slice by default (40 days of hours), for the shrinkage and the
-#: bands alike. Why so many: the shrinkage's t test needs them to see a weak edge (on the 9
-#: ETH pairs the default beat the last close in 5 of 45 weeks calibrated on 240 rows, in 13
-#: on 960, in 9 on the validation slice, none below -0.02; docs/intervals.md, issue 16 item
-#: 5); the bands cover within a point either way. The cost: training ends 960 samples
-#: before the test slice.
+#: bands alike. Why so many: the shrinkage's t test needs them to see a weak edge (the
+#: backtests behind this choice are in docs/intervals.md); the bands cover as well with
+#: fewer. The cost: training ends 960 samples before the test slice.
 DEFAULT_CALIBRATION_SIZE = 960
 #: Least volatility scale (log-return units): a pair whose price never moved still gets a
 #: band of positive width instead of a division by zero.

@@ -9,7 +9,7 @@ Every builder takes ``(input_shape, options)``, ``options`` being a TrainConfig
 (train/config.py), and honours the same flags, with one rule for all of them:
 
 - ``--dropout RATE``: a Dropout(RATE) layer after each recurrent or convolutional layer.
-  0, the default, adds no layer, so the default graph is the reference graph of SPEC.md
+  0, the default, adds no layer, so the default graph is the tutorial's reference graph
   unchanged. Dropout comes only from this flag: no model has a dropout of its own, not even
   ``lstm-leaky`` (whose tutorial had one: pass ``--dropout`` for it), so one flag tells
   every model's regularisation.
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
-#: The reference network of SPEC.md: LSTM(64, return_sequences) -> LSTM(64) -> Dense(1).
+#: The tutorial's reference network: LSTM(64, return_sequences) -> LSTM(64) -> Dense(1).
 DEFAULT_MODEL = "lstm"
 DEFAULT_UNITS = 64
 #: Recurrent layers of lstm and gru, convolutions of cnn (--layers): the reference's 2.
@@ -103,7 +103,7 @@ def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
 
 def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
                blank: bool = False):
-    """The reference model (SPEC.md): stacked LSTMs (two by default) and a linear output,
+    """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
     mse, adam."""
     import keras
 
@@ -155,7 +155,7 @@ def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
 
 def build_lstm_leaky(input_shape: tuple[int, int], options: TrainConfig,
                      blank: bool = False):
-    """The tutorial variant (SPEC.md, "Variants"): LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
+    """The tutorial's variant: LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
 
     The tutorial's Dense(16) of a 16-step forecast becomes Dense(units) plus an output of
     --horizon steps here; its dropout comes from --dropout like every model's (module doc).

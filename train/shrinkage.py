@@ -17,13 +17,12 @@ every week that the full slope won a win (smaller) and shrinks every loss.
 Why this anchors the default on the naive forecast: with ``a = 0`` the forecast *is* the naive
 one, so the typical pair (no learnable signal in hourly returns) loses nothing to it; a model
 earns a non-zero ``a`` only with evidence on data it was not fitted on: the calibration slice
-(train/dataset.py, "Split"), which early stopping never watched. (Fitted on the validation
-slice that early stopping picked the best epoch on, ``a`` came out optimistic: on 21 ETH
-pairs, every case whose skill fell below -0.02 had ``a`` between 0.8 and 1.0; issue 16.) The
-slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that the test has the power to
-see a weak edge. A series too short for a calibration slice of its own falls back to the
-validation slice. The t threshold of 2 allows about 2 % false edges on a random walk, and
-those get a small ``a``. The test slice is never read here.
+(train/dataset.py, "Split"), which early stopping never watched: fitted on the validation
+slice that early stopping picked the best epoch on, ``a`` comes out optimistic (measured in
+docs/intervals.md). The slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that
+the test has the power to see a weak edge. A series too short for a calibration slice of its
+own falls back to the validation slice. The t threshold of 2 allows about 2 % false edges on
+a random walk, and those get a small ``a``. The test slice is never read here.
 
 Multi-step forecasts (``--horizon K``): the test reads step 1 of every calibration sample
 only, and ``a`` (one factor for all K steps) is that step's lower bound. Why: the K

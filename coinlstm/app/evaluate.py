@@ -1,6 +1,6 @@
 """``coinlstm evaluate``: a walk-forward backtest of models against the naive forecast.
 
-Why it exists: one test slice of 48 hours says little about a model (FORECAST-NOTES.md needed
+Why it exists: one test slice of 48 hours says little about a model (it took
 45 pair-weeks to see that the reference model loses to "next close = last close"). This
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
@@ -94,7 +94,7 @@ from train.scoring import (
 from train.walkforward import required_candles
 
 DEFAULT_MODELS = "naive,reference,default"
-#: The set-up of FORECAST-NOTES.md: 5 consecutive weeks of hourly candles.
+#: 5 consecutive weeks of hourly candles: enough cases to see a model lose (docs/backtest.md).
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_SIZE = 168
 
@@ -107,8 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
                        help=f"models to compare, of {', '.join(forecasters.names())}; "
                             "'naive' is the last close, 'static' and 'ewma' the last close "
-                            "with a naive band, 'reference' is "
-                            "lstm on the close target (SPEC.md), 'default' lstm on the return "
+                            "with a naive band, 'reference' is lstm on the close target "
+                            "(the tutorial's model), 'default' lstm on the return "
                             "target, a zoo name uses --target; --model is ignored "
                             "(default %(default)s)")
     group.add_argument("--folds", type=int, default=DEFAULT_FOLDS,

@@ -1,5 +1,5 @@
 """Column names of a candle: written once, read by the schema, the kline reader and the
-formulations alike (SPEC.md's names, kept verbatim)."""
+formulations alike (the tutorial's names, kept verbatim)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "takerBuyQuoteAssetVolume",
     "ignore",
 )
-#: The 10 numeric kline columns the reference model reads (SPEC.md), in kline order: every
+#: The 10 numeric kline columns the reference model reads (the tutorial's), in kline order: every
 #: candle column but the coin and the two times.
 FEATURE_COLUMNS: tuple[str, ...] = tuple(
     name for name in CANDLE_COLUMNS if name not in ("idCoin", "openTime", "closeTime"))

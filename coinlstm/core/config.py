@@ -17,7 +17,6 @@ ENV_EXCHANGE = "COINLSTM_EXCHANGE"
 ENV_EXCHANGE_URL = "COINLSTM_EXCHANGE_URL"
 ENV_ARTIFACTS = "COINLSTM_ARTIFACTS"
 ENV_BACKEND = "KERAS_BACKEND"
-ENV_TEST_MYSQL_URL = "COINLSTM_TEST_MYSQL_URL"
 #: The dashboard's access token (coinlstm serve --token): required to bind beyond loopback.
 ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
 #: Host names the dashboard answers to besides its bind address and localhost (comma list).

@@ -1,4 +1,4 @@
-"""The tables: SPEC.md's names and columns verbatim (the dashboards read them), the typo
+"""The tables: the tutorial's names and columns verbatim (the dashboards read them), the typo
 ``price_preidct_last`` included, one candle table per interval. Declarations only."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ coin_info = sa.Table(
 
 
 def _candle_table(name: str) -> sa.Table:
-    """A candle table: the columns and primary key of SPEC.md's candlestick_data.
+    """A candle table: the columns and primary key of the tutorial's candlestick_data.
 
     Every interval has its own table of this shape, so a series is (table, idCoin) and
     5-minute candles can never land among the hourly ones the dashboards read.
@@ -126,7 +126,7 @@ job_runs = sa.Table(
     **_TABLE_ARGS,
 )
 
-#: Metric columns added to historical_train beyond SPEC.md (model and naive side by side).
+#: Metric columns added to historical_train beyond the tutorial's (model and naive side by side).
 METRIC_COLUMNS: tuple[str, ...] = (
     "MAE",
     "MAPE",

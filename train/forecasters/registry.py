@@ -1,11 +1,11 @@
 """The forecasters by name: what ``coinlstm evaluate --models`` accepts, in this order.
 
 ``naive`` (the last close), ``static`` and ``ewma`` (the last close with a naive prediction
-band, train/forecasters/naive_bands.py), the presets ``reference`` (lstm on the close target,
-SPEC.md) and ``default`` (lstm on the return target, the tool's default), then every network
-of the zoo (train/models.py) on the passed --target. A new forecaster is one module and one
-:func:`register` line; processes started for a task import :func:`modules` first, so one
-registered elsewhere is known there too.
+band, train/forecasters/naive_bands.py), the presets ``reference`` (lstm on the close
+target, the tutorial's model) and ``default`` (lstm on the return target, the tool's
+default), then every network of the zoo (train/models.py) on the passed --target. A new
+forecaster is one module and one :func:`register` line; processes started for a task
+import :func:`modules` first, so one registered elsewhere is known there too.
 """
 
 from __future__ import annotations

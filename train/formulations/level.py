@@ -1,4 +1,4 @@
-"""``--target close``: the reference formulation of SPEC.md, the next close's level.
+"""``--target close``: the tutorial's reference formulation, the next close's level.
 
 The inputs are the 10 raw kline features (and the --with pairs' raw columns), MinMax-scaled
 to [0, 1] on the candles the training samples use (their inputs and targets) and nothing

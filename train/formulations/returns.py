@@ -3,7 +3,7 @@ target. Pure numpy.
 
 Why not price levels (the reference, ``--target close``): a MinMax-scaled level model can only
 output levels inside its training range, and real pairs leave that range all the time (every
-ADAETH test close of the shared data lay below the training minimum; FORECAST-NOTES.md). Here
+ADAETH test close of the shared data lay below the training minimum; docs/backtest.md). Here
 every input and the target are ratios against the previous close, so a new low or high is
 just another return:
 
