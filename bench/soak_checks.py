@@ -302,7 +302,9 @@ def check_track_records(conn: sa.Connection, expected: dict[tuple, dict]) -> Che
                     else _close(stored[key][name], value)):
                 check.problems.append(f"{key} {name}: stored {stored[key][name]!r}, "
                                       f"expected {value!r}")
-    check.detail = f"{len(records)} series x window rows recomputed, {len(stored)} stored"
+    tested = sum(1 for record in records.values() if record.get("dm_stat") is not None)
+    check.detail = (f"{len(records)} series x window rows recomputed ({tested} with a "
+                    f"Diebold-Mariano test), {len(stored)} stored")
     return check
 
 
