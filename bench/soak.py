@@ -73,7 +73,8 @@ class Fault:
     happened: str = ""
 
 
-def plan_faults(hours: int, kinds: list[str], rng: random.Random) -> dict[int, Fault]:
+def plan_faults(hours: int, kinds: list[str], rng: random.Random,
+                kill_within: float = 1.5) -> dict[int, Fault]:
     """hour -> its fault: hours 2 .. N-1, the kinds in shuffled cycles."""
     plan: dict[int, Fault] = {}
     cycle: list[str] = []
@@ -82,9 +83,9 @@ def plan_faults(hours: int, kinds: list[str], rng: random.Random) -> dict[int, F
             cycle = list(kinds)
             rng.shuffle(cycle)
         kind = cycle.pop()
-        # A process is killed within 1.5 s of the first pair's start (a warm pair of a small
-        # market is done in 2-4 s); the database a few seconds into the training.
-        latest = 3.0 if kind == "db_kill" else 1.5
+        # A process is killed within ``kill_within`` s of the first pair's start (a warm
+        # pair of a small market is done in 1-4 s); the database a few seconds into training.
+        latest = 3.0 if kind == "db_kill" else kill_within
         plan[hour] = Fault(hour, kind, delay=round(rng.uniform(0.0, latest), 1),
                            seconds=round(rng.uniform(2.0, 10.0), 1))
     return plan
@@ -500,7 +501,8 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> SoakResult:
     dashboard = None
     try:
         soak.open()
-        plan = plan_faults(args.hours, soak.kinds(), soak.rng) if soak.kinds() else {}
+        plan = (plan_faults(args.hours, soak.kinds(), soak.rng, args.kill_within)
+                if soak.kinds() else {})
         for hour in range(1, args.hours + 1):
             soak.run_hour(hour, plan.get(hour))
             if dashboard is None:  # after the backfill: the pairs exist
@@ -546,6 +548,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--faults", default="",
                         help=f"the fault kinds to cycle through (default all: {','.join(KINDS)})")
+    parser.add_argument("--kill-within", type=float, default=1.5, metavar="S",
+                        help="a driver or pair is killed 0-S s after the first pair started "
+                             "(default %(default)s)")
     parser.add_argument("--synthetic", action="store_true", help="synthetic pairs, not real")
     parser.add_argument("--history", type=int, default=500, help="candles before hour 1")
     parser.add_argument("--workers", type=int, default=2)
