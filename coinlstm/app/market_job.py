@@ -361,12 +361,15 @@ class MarketJob:
         lock, and JobLock refused to start beside a living holder, so their jobs are gone."""
 
         def write(conn) -> None:
+            # Rows are keyed like the lock (self.key: "ETH", "poloniex-ETH"): another
+            # exchange's job of the same market holds another lock and may be alive.
             stale = conn.execute(sa.select(db.job_runs).where(
                 db.job_runs.c.market == self.key, db.job_runs.c.status == "running",
                 db.job_runs.c.run_id != self.run_id)).all()
             for row in stale:
+                # Closed now (time_end): its job is gone, nothing will close it later.
                 conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == row.run_id)
-                             .values(status="abandoned", reason=_cut(
+                             .values(status="abandoned", time_end=int(time.time()), reason=_cut(
                                  f"its job (pid {row.pid} on {row.host}) was gone when run "
                                  f"{self.run_id} started")))
                 print(f"run {row.run_id} marked abandoned: its job (pid {row.pid} on "
