@@ -202,6 +202,7 @@ def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | N
     preflight.py)."""
     coins, counts, _ = market_coins(engine, market, only, interval,
                                     exchange_name=exchange_name)
+    named = market if isinstance(market, str) else ", ".join(market)
     if only:
         empty = [coin.symbol for coin in coins if not counts.get(coin.id)]
         if empty:
@@ -209,10 +210,9 @@ def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | N
                            "crawl or import them first")
     pairs = [coin for coin in coins if counts.get(coin.id)]
     if not pairs:
-        named = market if isinstance(market, str) else ", ".join(market)
         raise BadInput(f"no pair of market {named} has {interval} candles in the database; "
                        "crawl or import them first")
-    short_pairs({pair.symbol: counts[pair.id] for pair in pairs}, needed, market, interval,
+    short_pairs({pair.symbol: counts[pair.id] for pair in pairs}, needed, named, interval,
                 settings_text)
     return pairs
 

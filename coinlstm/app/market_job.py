@@ -202,8 +202,8 @@ class MarketJob:
     def _preflight(self) -> tuple[list, str] | None:
         """The checks made before the job starts anything (a fork server, a job_runs row):
         with --skip-crawl the pairs to train are chosen now (returned); before a crawl, every
-        market asked for that the database does not hold yet (and every list or ALL) must be
-        one the exchange lists."""
+        market asked for that the database does not hold yet must be one the exchange lists
+        (one request; ALL is checked by the crawl itself, before it writes)."""
         if self.args.skip_crawl:
             self.market_names = stored_markets(self.engine, self.markets,
                                                self.settings.exchange, self.retry_seconds)
@@ -211,11 +211,11 @@ class MarketJob:
             if not chosen[0]:
                 raise BadInput(self._nothing_to_train(chosen[1]))
             return chosen
-        single = self.markets.single
-        known = single is not None and db.retry_read(
-            self.engine, lambda conn: db.coins_of_market(conn, single,
-                                                         exchange=self.settings.exchange),
-            self.retry_seconds, "reading the market's pairs")
+        if self.markets.every:
+            return None  # every market the exchange lists: the crawl's own list is the check
+        held = set(db.retry_read(self.engine, lambda conn: db.markets(
+            conn, self.settings.exchange), self.retry_seconds, "reading the markets"))
+        known = held >= set(self.markets.names)
         if not known:
             from crawl.crawler import check_market_listed
 
