@@ -105,7 +105,7 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
 
     def connect() -> None:
         try:
-            with engine.begin() as conn:
+            with engine.connect() as conn:
                 if create:
                     # Alembic is imported only here: a pair process opening a database its
                     # driver made ready (create=False) never pays for it.
@@ -113,6 +113,9 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
 
                     with schema_lock(conn):
                         ensure_schema(conn)
+                        # Committed before the lock is released: the next process to take
+                        # it must see the version row, or it upgrades the database again.
+                        conn.commit()
                 else:
                     conn.execute(sa.text("SELECT 1"))
         except DBAPIError as exc:
