@@ -1,4 +1,4 @@
-"""Benchmark: what the hourly scoring pass costs on a big market (predict/scoring.py).
+"""Benchmark: what the hourly scoring pass costs on a big market (predict/forward_scores.py).
 
 Builds (or reuses, ``--keep``) the SYNTHETIC database of bench/serve.py (400 pairs x 30 days
 of hourly forecasts with their bands, all scored), copies it, then times on the copy:
@@ -64,7 +64,7 @@ def main() -> int:
 
     from coinlstm import db
     from coinlstm.app import synthetic_history
-    from predict.scoring import score
+    from predict.forward_scores import score
 
     folder = Path(tempfile.mkdtemp(prefix="bench-score-"))
     source = args.keep or folder / "built.sqlite"

@@ -2,7 +2,7 @@
 
 A prediction that "leads by one step" is usually one lagging by one: drawing the naive
 forecast beside the model's makes that visible at a glance. The prediction bands
-(train/intervals.py) are shaded around the model's line, the widest level palest, so a close
+(train/prediction_bands.py) are shaded around the model's line, the widest level palest, so a close
 outside them stands out.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.intervals import Band
+from train.prediction_bands import Band
 
 #: The figure's fixed margins (fractions of its 10 x 7 in), wide enough for the longest tick
 #: labels of a price axis ("0.00012345") and the rotated dates: matplotlib's tight_layout

@@ -28,8 +28,8 @@ from coinlstm.core.config import DEFAULT_INTERVAL
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.formulations import Calibration
-from train.intervals import Band, ForecastBands
 from train.metrics import SliceMetrics
+from train.prediction_bands import Band, ForecastBands
 
 
 def _json(values: np.ndarray) -> str:

@@ -8,7 +8,7 @@ A case is one (pair, model, fold, repeat). Every model's case carries the naive 
 against those.
 
 Bands. A case also carries its prediction bands' coverage, width and Winkler score per level
-(train/intervals.py), and its interval skill = 1 - Winkler / Winkler of the ``static`` band
+(train/prediction_bands.py), and its interval skill = 1 - Winkler / Winkler of the ``static`` band
 on the same (pair, fold) (None when ``static`` was not evaluated).
 
 Steps. A case of a ``--horizon K`` > 1 model scores all K steps of its test samples, the naive
@@ -27,8 +27,8 @@ from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.klines import ms_to_utc
 from train.dataset import Dataset
 from train.forecasters.naive_bands import STATIC
-from train.intervals import ForecastBands, interval_skill
-from train.metrics import StepRmse, evaluate, skill
+from train.metrics import StepRmse, skill, slice_metrics
+from train.prediction_bands import ForecastBands, interval_skill
 from train.schedule import base_model
 from train.walkforward import Fold
 
@@ -77,7 +77,7 @@ def case_record(symbol: str, coin_id: int, model: str, network: str, fold: Fold,
     """
     split = dataset.split
     actual = dataset.actual_closes(split.test)
-    metrics = evaluate(actual, predictions, dataset.last_closes(split.test))
+    metrics = slice_metrics(actual, predictions, dataset.last_closes(split.test))
     errors, naive = metrics.model, metrics.naive
     train_steps = np.abs(dataset.closes[split.train] - dataset.last_closes(split.train))
     step = float(np.mean(train_steps))

@@ -33,8 +33,13 @@ from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import INTERVAL_MS, check_interval
 from train import formulations
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
-from train.intervals import DEFAULT_CALIBRATION_SIZE, DEFAULT_LEVELS, format_levels, parse_levels
 from train.models import DEFAULT_LAYERS, DEFAULT_MODEL, DEFAULT_UNITS, MAX_LAYERS, MODEL_NAMES
+from train.prediction_bands import (
+    DEFAULT_CALIBRATION_SIZE,
+    DEFAULT_LEVELS,
+    format_levels,
+    parse_levels,
+)
 from train.warmstart import DEFAULT_REFIT_EVERY, DEFAULT_WARM_EPOCHS, DEFAULT_WARM_SAMPLES
 from train.withpairs import check_with, format_with, parse_with
 
@@ -218,7 +223,7 @@ class TrainConfig:
         DEFAULT_INTERVAL, "candle interval trained on, e.g. 5m, 15m, 4h, 1d: reads that "
         "interval's table (candlestick_data_5m, ...; 1h is candlestick_data) and forecasts "
         "its next candle (default %(default)s)", checks=(_interval,))
-    #: Levels of the prediction bands (train/intervals.py).
+    #: Levels of the prediction bands (train/prediction_bands.py).
     levels: tuple[float, ...] = option(
         DEFAULT_LEVELS, "levels of the prediction bands around every forecast (default "
         f"{format_levels(DEFAULT_LEVELS)}: 80 %% and 95 %%)", parse=parse_levels,

@@ -19,7 +19,7 @@ one, so the typical pair (no learnable signal in hourly returns) loses nothing t
 earns a non-zero ``a`` only with evidence on data it was not fitted on: the calibration slice
 (train/dataset.py, "Split"), which early stopping never watched: fitted on the validation
 slice that early stopping picked the best epoch on, ``a`` comes out optimistic (measured in
-docs/intervals.md). The slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that
+docs/intervals.md). The slice is long (train/prediction_bands.DEFAULT_CALIBRATION_SIZE) so that
 the test has the power to see a weak edge. A series too short for a calibration slice of its
 own falls back to the validation slice. The t threshold of 2 allows about 2 % false edges on
 a random walk, and those get a small ``a``. The test slice is never read here.

@@ -180,7 +180,7 @@ historical_train = sa.Table(
     # Samples of the calibration slice (the shrinkage and the bands; train/dataset.py "Split");
     # 0 when the series was too short for one and calibration read the validation slice.
     sa.Column("n_cal", sa.Integer, nullable=True),
-    # Prediction bands of the test slice (train/intervals.py): per stored level its coverage,
+    # Prediction bands of the test slice (train/prediction_bands.py): per stored level its coverage,
     # mean width and Winkler score (% of the last close), and every level's bounds per test
     # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).
     *(sa.Column(name, sa.Double, nullable=True)
@@ -257,7 +257,7 @@ forecast_scores = sa.Table(
     "forecast_scores",
     metadata,
     # One row per forecast candle of a series: the newest forecast made for it (a rerun's
-    # replaces an older one's) against the close that came. Written by predict/scoring.py.
+    # replaces an older one's) against the close that came. Written by predict/forward_scores.py.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
     *_series_columns(),

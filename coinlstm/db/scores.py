@@ -1,5 +1,5 @@
 """Forward scores (each stored forecast against the close that came) and the track records
-computed from them: the queries the scorer (predict/scoring.py) and the dashboard use."""
+computed from them: the queries the scorer (predict/forward_scores.py) and the dashboard use."""
 
 from __future__ import annotations
 

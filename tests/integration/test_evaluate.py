@@ -23,8 +23,8 @@ from tests.helpers import import_into, write_csv, write_dump
 from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import load_pair
 from train import walkforward
+from train.backtest_scores import band_case_columns
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
-from train.scoring import band_case_columns
 
 HOUR_MS = 3_600_000
 ROWS = 1500

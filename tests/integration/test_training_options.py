@@ -36,7 +36,7 @@ from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import FAST, folder_snapshot, load_pair
 from train.dataset import build_dataset, lead
 from train.formulations.returns import RETURN_FEATURES
-from train.intervals import DEFAULT_CALIBRATION_SIZE
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 
 HOUR_MS = 3_600_000
 ROWS = 1200

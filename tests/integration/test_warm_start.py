@@ -25,7 +25,7 @@ from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from tests.helpers import TEST_HOME, import_into, read_csv_rows, run_cli, write_sample
 from tests.trainkit import FAST, load_pair
-from train.intervals import DEFAULT_CALIBRATION_SIZE
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 
 SYMBOL = "SYNTH1ETH"
 ROWS = 1500

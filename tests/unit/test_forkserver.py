@@ -77,7 +77,7 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
 
     from coinlstm.app.executors.forkserver import os_threads
     from predict import plots
-    from train.intervals import Band
+    from train.prediction_bands import Band
 
     closes = np.array([1.0, 1.1, 1.05, 1.2])
 

@@ -1,4 +1,4 @@
-"""Prediction intervals (train/intervals.py): coverage, widening, calibration only on
+"""Prediction intervals (train/prediction_bands.py): coverage, widening, calibration only on
 validation, and the band's shape rules.
 
 Real parts: synthetic return series, labelled so (GARCH(1,1) and i.i.d. Student t, generated
@@ -14,7 +14,7 @@ import pytest
 
 from coinlstm.core.columns import band_columns, band_score_columns, level_label
 from coinlstm.core.errors import BadInput
-from train.intervals import (
+from train.prediction_bands import (
     Band,
     calibrate,
     interval_skill,
@@ -317,7 +317,7 @@ def test_forecast_bands_never_read_test_candles():
 def test_interval_skill_and_band_summary_by_hand():
     """Interval skill per case against static on the same (pair, fold); the medians, the
     share beating static and the worst pair's median coverage."""
-    from train.scoring import add_interval_skill, summarise_bands
+    from train.backtest_scores import add_interval_skill, summarise_bands
 
     def case(pair, model, fold, coverage, winkler):
         return {"pair": pair, "model": model, "fold": fold, "coverage_80": coverage,

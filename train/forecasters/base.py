@@ -22,14 +22,14 @@ import numpy as np
 from train.dataset import Dataset
 from train.fit import FitOutcome
 from train.formulations import UNCALIBRATED, Calibration
-from train.intervals import ForecastBands
+from train.prediction_bands import ForecastBands
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
 #: The options every forecaster's folds are cut with and its bands made at: all a fit-free
 #: forecaster depends on.
-FOLD_SETTINGS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
+FOLD_OPTIONS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
                                   "interval", "calibration_size", "levels")
 
 
@@ -95,7 +95,7 @@ class Forecaster(ABC):
 
     def reported_options(self, options: TrainConfig) -> dict:
         """The options that decide this forecaster's figures (evaluate's summary.json)."""
-        return {key: getattr(options, key) for key in FOLD_SETTINGS}
+        return {key: getattr(options, key) for key in FOLD_OPTIONS}
 
     def prepare_fit(self, seed: int, backend_name: str) -> None:
         """Before each fit of a process: a clean, seeded start (nothing by default)."""

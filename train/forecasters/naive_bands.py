@@ -1,7 +1,7 @@
 """The naive forecast with a naive band: the baselines a model's band must beat.
 
 Both forecast the last close (like ``naive``) and build each band from the returns before its
-base candle only, recomputed every hour (train/intervals.py, :func:`naive_bands`):
+base candle only, recomputed every hour (train/prediction_bands.py, :func:`naive_bands`):
 
 - ``static``: empirical quantiles of the last 480 hourly log returns;
 - ``ewma``: the same returns over a RiskMetrics volatility (lambda 0.94), times today's
@@ -20,7 +20,7 @@ import numpy as np
 from train.dataset import Dataset
 from train.forecasters.base import Forecast
 from train.forecasters.naive import Naive
-from train.intervals import ForecastBands, naive_bands, riskmetrics_scales
+from train.prediction_bands import ForecastBands, naive_bands, riskmetrics_scales
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
