@@ -4,7 +4,7 @@ Why it exists: one test slice of 48 hours says little about a model (it took
 45 pair-weeks to see that the reference model loses to "next close = last close"). This
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
-the statistics over cases (train/scoring.py), the tasks and their processes
+the statistics over cases (train/backtest_scores.py), the tasks and their processes
 (coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
 the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py), the per-step figures
 of --horizon K (coinlstm/app/evaluate_steps.py);
@@ -80,9 +80,7 @@ from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
 from coinlstm.core.exchanges import exchange
 from train import forecasters, formulations
-from train.config import TrainConfig, with_values
-from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
-from train.scoring import (
+from train.backtest_scores import (
     add_interval_skill,
     band_case_columns,
     pair_medians,
@@ -91,6 +89,8 @@ from train.scoring import (
     summarise,
     summarise_bands,
 )
+from train.config import TrainConfig, with_values
+from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
 from train.walkforward import required_candles
 
 DEFAULT_MODELS = "naive,reference,default"

@@ -18,7 +18,7 @@ import numpy as np
 
 from coinlstm.core.klines import ms_to_utc
 from predict.track_record import diebold_mariano
-from train.scoring import HOURS
+from train.backtest_scores import HOURS
 
 HOURS_FILE = "hours.csv"
 #: Columns of hours.csv: one row per test hour of every case.

@@ -1,7 +1,7 @@
 """The report of ``coinlstm evaluate``: the printed tables, summary.json, cases.csv, skill.png,
 coverage.png.
 
-Only presentation: every figure comes from the cases (train/scoring.py); nothing here
+Only presentation: every figure comes from the cases (train/backtest_scores.py); nothing here
 measures anything.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.tables import figure, format_table
-from train.scoring import CLEARLY_WORSE, DM_LEVEL, band_case_columns
+from train.backtest_scores import CLEARLY_WORSE, DM_LEVEL, band_case_columns
 
 #: Columns of cases.csv, in order.
 CASE_COLUMNS: tuple[str, ...] = (
@@ -148,7 +148,7 @@ def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = (),
     """One row per case: CASE_COLUMNS, then each level's band columns, then
     ``extra_columns``."""
     with path.open("w", newline="") as handle:
-        # The test hours (train/scoring.py, HOURS) go to hours.csv, not here.
+        # The test hours (train/backtest_scores.py, HOURS) go to hours.csv, not here.
         writer = csv.DictWriter(handle, fieldnames=(*CASE_COLUMNS, *band_case_columns(levels),
                                                     *extra_columns),
                                 extrasaction="ignore")

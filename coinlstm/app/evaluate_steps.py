@@ -1,7 +1,7 @@
 """``coinlstm evaluate --horizon K``: each forecast step h = 1..K against the naive forecast.
 
 Why: a K-step model's pooled skill hides where it stops being useful; a trader of the 16th
-close needs step 16's record. Per case and step: the skill (``skill_hN``, train/scoring.py)
+close needs step 16's record. Per case and step: the skill (``skill_hN``, train/backtest_scores.py)
 and a Diebold-Mariano test of the step's squared errors against naive's (the last close for
 every step). Step h's errors of consecutive test samples share h - 1 of their returns, so
 the test's Newey-West variance (predict/track_record.py) takes at least h - 1 lags: with
@@ -22,7 +22,7 @@ import numpy as np
 
 from coinlstm.core.tables import figure, format_table
 from predict.track_record import diebold_mariano, newey_west_lags
-from train.scoring import (
+from train.backtest_scores import (
     CLEARLY_WORSE,
     DM_LEVEL,
     STEP_ERRORS,
@@ -73,7 +73,8 @@ def add_step_dm_tests(cases: list[dict]) -> None:
 
 def steps_report(cases: list[dict], labels: list[str], horizon: int) -> dict | None:
     """K > 1: each case's per-step DM tests, then the per-step figures over the cases
-    (train/scoring.summarise_steps); K = 1: None, and nothing is added to the run's output."""
+    (train/backtest_scores.summarise_steps); K = 1: None, and nothing is added to the
+    run's output."""
     if horizon == 1:
         return None
     add_step_dm_tests(cases)

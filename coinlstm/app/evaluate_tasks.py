@@ -29,9 +29,9 @@ from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
+from train.backtest_scores import case_record
 from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
-from train.scoring import case_record
 from train.walkforward import fold_datasets
 
 

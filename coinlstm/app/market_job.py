@@ -384,8 +384,8 @@ class MarketJob:
         db.retry_transaction(self.engine, write, self.retry_seconds, "recording the run")
 
     def _score(self) -> None:
-        """Score the forecasts whose candles the crawl brought (predict/scoring.py)."""
-        from predict.scoring import score
+        """Score the forecasts whose candles the crawl brought (predict/forward_scores.py)."""
+        from predict.forward_scores import score
 
         for name in self.market_names:
             summary = score(self.engine, self.options.interval, name)
@@ -408,11 +408,11 @@ class MarketJob:
             print(f"run {self.run_id}: {exc}", file=sys.stderr, flush=True)
 
     def _track_records(self, outcomes: list[Outcome]) -> None:
-        """Add each trained pair's forward track record (predict/scoring.py) to its result:
+        """Add each trained pair's forward track record (predict/forward_scores.py) to its result:
         the verdict of its forecaster (model, target, interval) on the forecasts scored so
         far, which also becomes the ``edge`` flag of the forecast row this run wrote. The
         shrinkage's own a > 0 test stays in the result as ``a_positive``."""
-        from predict.scoring import pair_verdict
+        from predict.forward_scores import pair_verdict
         from predict.track_record import EDGE
 
         edges = {}

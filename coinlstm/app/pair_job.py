@@ -155,7 +155,7 @@ class _PairRun:
         from predict.rows import RunInfo, prediction_row, train_row
         from predict.store import store_run
         from train import backend, forecasters
-        from train.metrics import evaluate
+        from train.metrics import slice_metrics
 
         options, symbol, backend_name = self.options, self.symbol, self.backend_name
         keras = backend.load_keras(backend_name)
@@ -163,8 +163,8 @@ class _PairRun:
         forecast = forecasters.get(options.model).forecast(dataset, options,
                                                            start=plan.start(self.paths.weights))
         test = dataset.split.test
-        metrics = evaluate(dataset.actual_closes(test), forecast.test_predictions,
-                           dataset.last_closes(test))
+        metrics = slice_metrics(dataset.actual_closes(test), forecast.test_predictions,
+                                dataset.last_closes(test))
         stored_json = {**self.stored_options, "fit": plan.fit}
         run = RunInfo(coin_id=self.coin_id, time_create=int(time.time()), run_id=self.run_id,
                       model=options.model, backend=backend_name, settings=stored_json,
@@ -190,7 +190,7 @@ def _newest_open_time(engine, coin_id: int, interval: str) -> int | None:
 def _plot_writer(symbol, dataset, forecast, metrics):
     """The PNG of the test slice: each sample's first step (the rows hold all K)."""
     from predict import plots
-    from train.intervals import first_steps
+    from train.prediction_bands import first_steps
 
     test = dataset.split.test
     outcome = forecast.outcome

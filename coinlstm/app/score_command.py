@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coinlstm.app.pairs import job_markets
     from coinlstm.core.klines import check_interval
-    from predict.scoring import score
+    from predict.forward_scores import score
 
     markets = None if args.market is None else job_markets(args.market)
     check_interval(args.interval)

@@ -142,7 +142,7 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
                 pid=0, time_start=start, time_end=start + 60, status="partial" if failed
                 else "ok", pairs_ok=len(symbols) - len(failed), pairs_failed=len(failed),
                 failures=json.dumps(failed)))
-    from predict.scoring import score
+    from predict.forward_scores import score
 
     score(engine, "1h", market)
     return symbols

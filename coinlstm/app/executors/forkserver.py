@@ -60,8 +60,8 @@ PRELOAD = (
     "coinlstm.app.cli", "coinlstm.app.train_command", "coinlstm.app.pair_job",
     "coinlstm.app.evaluate_tasks", "coinlstm.app.lifeline", "coinlstm.db",
     "train.candles", "train.dataset", "train.finetune", "train.fit", "train.forecasters",
-    "train.forecasters.bands", "train.formulations", "train.intervals", "train.metrics",
-    "train.models", "train.shrinkage", "train.scoring", "train.walkforward",
+    "train.forecasters.bands", "train.formulations", "train.prediction_bands", "train.metrics",
+    "train.models", "train.shrinkage", "train.backtest_scores", "train.walkforward",
     "predict.artifacts", "predict.plots", "predict.rows", "predict.store",
     "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
     # JAX imports these on its first compilation, not at `import jax`.
