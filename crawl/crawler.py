@@ -32,16 +32,11 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 from coinlstm import db
-from coinlstm.core.config import (
-    DEFAULT_CRAWL_WORKERS,
-    DEFAULT_EXCHANGE,
-    DEFAULT_INTERVAL,
-    DEFAULT_MARKET,
-    MAX_CRAWL_WORKERS,
-)
+from coinlstm.core.config import DEFAULT_CRAWL_WORKERS, DEFAULT_MARKET, MAX_CRAWL_WORKERS
 from coinlstm.core.errors import EXIT_FAILURE, BadInput
-from coinlstm.core.exchanges import add_exchange_argument, exchange
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, add_exchange_argument, exchange
 from coinlstm.core.klines import (
+    DEFAULT_INTERVAL,
     EVERY_MARKET,
     Markets,
     check_interval,

@@ -14,10 +14,10 @@ import argparse
 import time
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET
+from coinlstm.core.config import DEFAULT_MARKET
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import EXCHANGES, exchange
-from coinlstm.core.klines import check_market
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_market
 from coinlstm.core.resample import aggregate, check_coarser
 
 

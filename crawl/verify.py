@@ -14,8 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
-from coinlstm.core.klines import check_interval
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_interval
 
 
 def verify_pair(engine, client, symbol: str, coin_id: int, *, interval: str = DEFAULT_INTERVAL,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
-from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.evidence import refresh_evidence
 from predict.track_record import (
     NO_EVIDENCE,

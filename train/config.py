@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from coinlstm.core.config import DEFAULT_INTERVAL, SUPPORTED_BACKENDS
+from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import INTERVAL_MS, check_interval
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS, check_interval
 from train import formulations
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
 from train.models import DEFAULT_LAYERS, DEFAULT_MODEL, DEFAULT_UNITS, MAX_LAYERS, MODEL_NAMES

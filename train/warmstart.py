@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput, one_line
+from coinlstm.core.klines import INTERVAL_MS
 from train import formulations
 from train.dataset import Split, exact_split, lead
 from train.formulations import Formulation

@@ -12,9 +12,9 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.decimals import to_exact_decimal
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import CANDLE_TABLES, candles_table, coin_info
 
 

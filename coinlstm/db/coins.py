@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.config import DEFAULT_EXCHANGE
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
 from coinlstm.db.schema import coin_info
 
 

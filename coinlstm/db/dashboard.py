@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     SERIES_COLUMNS,
     candles_table,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import historical_price_predictions, historical_train
 
 

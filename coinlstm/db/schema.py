@@ -15,8 +15,9 @@ from coinlstm.core.columns import (
     inside_column,
     record_band_columns,
 )
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.db.types import ExactDecimal
 
 metadata = sa.MetaData()
@@ -82,7 +83,7 @@ def candle_table_name(interval: str) -> str:
     return "candlestick_data" if interval == DEFAULT_INTERVAL else f"candlestick_data_{interval}"
 
 
-#: interval -> its candle table, for every interval of config.INTERVAL_MS.
+#: interval -> its candle table, for every interval of klines.INTERVAL_MS.
 CANDLE_TABLES: dict[str, sa.Table] = {
     interval: _candle_table(candle_table_name(interval)) for interval in INTERVAL_MS}
 #: The hourly candles: the original system's table, name and columns unchanged.

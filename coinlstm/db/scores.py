@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     candles_table,
     coin_info,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.klines import INTERVAL_MS
 from crawl.replayformats import RawNumber, ReplyError, Series, one
 from crawl.replayformats.coarser import series_at
 

@@ -20,11 +20,10 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlsplit
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
-from coinlstm.core.klines import klines_from_page
+from coinlstm.core.klines import INTERVAL_MS, klines_from_page
 from crawl import retry as retrying
 from crawl.gate import pool_for_threads
 from crawl.retry import Retrier, RetryPolicy
