@@ -76,9 +76,10 @@ from coinlstm.app.pairs import (
 from coinlstm.app.preflight import short_pairs
 from coinlstm.app.reporting import iso_utc
 from coinlstm.core.columns import band_score_columns, level_label
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
+from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
-from coinlstm.core.exchanges import exchange
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, exchange
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from train import forecasters, formulations
 from train.backtest_scores import (
     add_interval_skill,

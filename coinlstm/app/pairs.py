@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_MARKET
+from coinlstm.core.config import DEFAULT_MARKET
 from coinlstm.core.errors import BadInput
-from coinlstm.core.exchanges import add_exchange_argument, exchange
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, add_exchange_argument, exchange
 from coinlstm.core.klines import EVERY_MARKET, Markets, parse_markets
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.core.tables import format_table
 
 

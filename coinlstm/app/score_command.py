@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

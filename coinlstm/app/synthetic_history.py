@@ -25,8 +25,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns
-from coinlstm.core.config import DEFAULT_EXCHANGE
-from coinlstm.core.exchanges import EXCHANGES, job_name
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, EXCHANGES, job_name
 
 HOUR_MS = 3_600_000
 END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC: the demo market's last candle
