@@ -24,6 +24,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.errors import BadInput
+from coinlstm.db import tutorial
+from coinlstm.db.locking import schema_lock
 from coinlstm.db.schema import metadata
 from coinlstm.db.tutorial import TUTORIAL_COLUMNS, is_unadopted_tutorial
 
@@ -180,9 +182,6 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
     Each step is skipped when done already, so a second run (or one after a failure) goes on
     where the first stopped. Under the schema lock, so no job opens the database meanwhile.
     """
-    from coinlstm.db import tutorial
-    from coinlstm.db.engine import schema_lock
-
     done = tutorial.Adoption()
     with engine.connect() as conn, schema_lock(conn):
         state = schema_state(conn)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from coinlstm.core.columns import (
     IGNORE_WIDTH,
@@ -375,8 +376,6 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 
 def mysql_ddl() -> str:
     """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
     dialect = mysql.dialect()
     parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
              "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",
