@@ -31,7 +31,8 @@ import numpy as np
 
 from coinlstm.core.errors import BadInput
 from train.dataset import Dataset
-from train.forecasters.base import Forecast, Forecaster
+from train.forecasters.base import Forecaster
+from train.forecasters.forecast import Forecast
 from train.prediction_bands import Band, ForecastBands
 from train.walkforward import Fold, step_dataset
 from train.warmstart import FULL, WARM, warm_history, warm_splitter

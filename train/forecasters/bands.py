@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from train.dataset import Dataset
-from train.forecasters.base import Forecast
+from train.forecasters.forecast import Forecast
 from train.prediction_bands import ForecastBands, calibrate, volatility_scales
 
 

@@ -5,8 +5,9 @@ naive forecast ("next close = last close") is one of them, not a special case. A
 (keras_model.py) and a baseline (naive.py) are peers behind :class:`Forecaster`; a new one is
 one module and one registry line (train/forecasters/registry.py).
 
-What a forecaster says (:class:`Forecast`): the validation and test samples' closes and the K
-closes after the newest candle, all in price units and (samples, K). The fitted state (a Keras
+What a forecaster says (:class:`~train.forecasters.forecast.Forecast`): the validation and
+test samples' closes and the K closes after the newest candle, all in price units and
+(samples, K). The fitted state (a Keras
 model) travels in the forecast; train_one saves it (predict/artifacts.py) and the saved file
 alone forecasts again (predict/forecast.py).
 """
@@ -14,15 +15,13 @@ alone forecasts again (predict/forecast.py).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from train.dataset import Dataset
-from train.fit import FitOutcome
-from train.formulations import UNCALIBRATED, Calibration
-from train.prediction_bands import ForecastBands
+from train.forecasters.bands import with_bands
+from train.forecasters.forecast import Forecast
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
@@ -31,45 +30,6 @@ if TYPE_CHECKING:
 #: forecaster depends on.
 FOLD_OPTIONS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
                                   "interval", "calibration_size", "levels")
-
-
-@dataclass
-class Forecast:
-    """What a fitted forecaster says, in price units, (samples, K)."""
-
-    val_predictions: np.ndarray
-    test_predictions: np.ndarray
-    #: The K closes after the newest candle.
-    next_closes: np.ndarray
-    #: The one-step forecast of the newest candle, from the candles before it (None when
-    #: those span a gap).
-    previous_close: float | None = None
-    #: The formulation's calibration (the return target's shrinkage), or none.
-    calibration: Calibration = UNCALIBRATED
-    #: The fitted model (None for a forecaster that keeps no state) and how its fit went.
-    model: Any = None
-    outcome: FitOutcome | None = None
-    #: The calibration slice's forecasts (None: that slice is the validation slice, whose
-    #: forecasts are ``val_predictions``; train/dataset.py, "Split").
-    calibration_predictions: np.ndarray | None = None
-    #: Prediction bands per level (train/forecasters/bands.py); None until attached.
-    bands: ForecastBands | None = None
-
-    @property
-    def calibration_forecasts(self) -> np.ndarray:
-        """The forecasts the shrinkage and the bands are calibrated on."""
-        if self.calibration_predictions is None:
-            return self.val_predictions
-        return self.calibration_predictions
-
-    @property
-    def factor(self) -> float | None:
-        return self.calibration.factor
-
-    @property
-    def next_close(self) -> float:
-        """The first step: the forecast of the next candle."""
-        return float(self.next_closes[0])
 
 
 class Forecaster(ABC):
@@ -118,8 +78,6 @@ class Forecaster(ABC):
                  ) -> Forecast:
         """:meth:`fit_forecast` (or with a ``start``, :meth:`warm_forecast`) with prediction
         bands at ``options.levels`` (what train_one and evaluate call)."""
-        from train.forecasters.bands import with_bands
-
         forecast = (self.fit_forecast(dataset, options) if start is None
                     else self.warm_forecast(dataset, options, start))
         return with_bands(dataset, forecast, options.levels)

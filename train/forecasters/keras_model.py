@@ -15,7 +15,8 @@ import numpy as np
 
 from train.dataset import Dataset
 from train.fit import FitOutcome, fit_model, predict
-from train.forecasters.base import Forecast, Forecaster
+from train.forecasters.base import Forecaster
+from train.forecasters.forecast import Forecast
 from train.models import build_model
 
 if TYPE_CHECKING:

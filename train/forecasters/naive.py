@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from train.dataset import Dataset
-from train.forecasters.base import Forecast, Forecaster, repeat_steps
+from train.forecasters.base import Forecaster, repeat_steps
+from train.forecasters.forecast import Forecast
 
 if TYPE_CHECKING:
     from train.config import TrainConfig

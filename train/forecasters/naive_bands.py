@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from train.dataset import Dataset
-from train.forecasters.base import Forecast
+from train.forecasters.forecast import Forecast
 from train.forecasters.naive import Naive
 from train.prediction_bands import ForecastBands, naive_bands, riskmetrics_scales
 
