@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import INTERVAL_MS, klines_from_page
-from crawl.sources import make_kline
+from crawl.sources.base import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
 #: Bithumb's most candles per request.

@@ -34,7 +34,7 @@ from crawl.retry import (
     Transient,
     retry_after_seconds,
 )
-from crawl.sources import TRADING, SourcePair
+from crawl.sources.base import TRADING, SourcePair
 from crawl.sources.retrying import CountedSource, date_header_ms
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}

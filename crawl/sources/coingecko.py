@@ -27,7 +27,7 @@ from coinlstm.core.klines import INTERVAL_MS, klines_from_page
 from crawl import retry as retrying
 from crawl.gate import pool_for_threads
 from crawl.retry import Retrier, RetryPolicy
-from crawl.sources import TRADING, SourcePair, make_kline
+from crawl.sources.base import TRADING, SourcePair, make_kline
 from crawl.sources.retrying import CountedSource, date_header_ms
 
 API = "/api/v3"

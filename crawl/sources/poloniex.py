@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import INTERVAL_MS, klines_from_page
-from crawl.sources import make_kline
+from crawl.sources.base import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
 #: Poloniex's most candles per request.
