@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
+from tqdm import tqdm
 
 from coinlstm import db
 from coinlstm.core.errors import BadInput
@@ -223,8 +224,6 @@ def _base_and_quote(conn: Connection, source: KlineFile, quote: str | None,
 def _progress(items: list, what: str, enabled: bool):
     if not enabled:
         return items
-    from tqdm import tqdm
-
     return tqdm(items, desc=what, unit="file", file=sys.stderr, leave=False)
 
 

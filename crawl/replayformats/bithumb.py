@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from coinlstm.core.klines import INTERVAL_MS
-from crawl.replayformats import RawNumber, ReplyError, Series, one
+from crawl.replayformats.base import RawNumber, ReplyError, Series, one
 from crawl.replayformats.coarser import series_at
 
 MAX_COUNT = 200
