@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,6 @@ def draw(path: Path | io.BytesIO, symbol: str, test_open_times: Sequence[int],
     A bare ``Figure`` on the Agg canvas, not pyplot: no display, no global figure registry,
     and pyplot's import (0.3-0.6 s of every pair's process) is skipped.
     """
-    from datetime import UTC, datetime
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogFormatter, MaxNLocator

@@ -20,6 +20,8 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput, CoinlstmError
 
@@ -133,7 +135,6 @@ def seed(value: int, backend: str) -> None:
     the seed in Keras' global state and drops the global SeedGenerator, which Keras recreates
     from python's (now seeded) ``random`` the next time a layer's initializer needs a seed.
     """
-    import numpy as np
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
 

@@ -40,8 +40,16 @@ from train.prediction_bands import (
     format_levels,
     parse_levels,
 )
-from train.warmstart import DEFAULT_REFIT_EVERY, DEFAULT_WARM_EPOCHS, DEFAULT_WARM_SAMPLES
 from train.withpairs import check_with, format_with, parse_with
+
+#: A full refit at the latest after this many hours of data time (0: every run is full).
+DEFAULT_REFIT_EVERY = 24
+#: Most epochs of a warm run's fine-tune.
+DEFAULT_WARM_EPOCHS = 5
+#: Training samples a warm run fine-tunes on: the newest 32 days of hours, 6 whole batches of
+#: the default batch size (128). A partial last batch would cost the fine-tune a second
+#: compiled train step (train/fit.py); padding it is no option (it changes the gradient).
+DEFAULT_WARM_SAMPLES = 768
 
 if TYPE_CHECKING:
     from coinlstm.core.config import Settings

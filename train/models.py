@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from coinlstm.core.errors import BadInput
+
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
@@ -198,8 +200,6 @@ def build_model(name: str, input_shape: tuple[int, int], options: TrainConfig,
     try:
         builder = BUILDERS[name]
     except KeyError:
-        from coinlstm.core.errors import BadInput
-
         raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") \
             from None
     return builder(input_shape, options, blank)

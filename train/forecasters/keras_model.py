@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from train import backend
 from train.dataset import Dataset
 from train.fit import FitOutcome, fit_model, predict
 from train.forecasters.base import Forecaster
@@ -47,8 +48,6 @@ class Network(Forecaster):
     def prepare_fit(self, seed: int, backend_name: str) -> None:
         """clear_session drops Keras' global seed too: seed after it, so a fold's weights start
         the same whatever ran before it in this process."""
-        from train import backend
-
         keras = backend.load_keras(backend_name)
         keras.backend.clear_session()
         backend.seed(seed, backend_name)
@@ -64,7 +63,6 @@ class Network(Forecaster):
         split = dataset.split
         train_inputs = dataset.inputs(split.train)
         # The compiled steps import h5py: only where a network is fitted.
-        from train import backend
         from train.steps import compiled
 
         model = build_model(options.model, tuple(train_inputs.shape[1:]), options)
@@ -105,7 +103,6 @@ class Network(Forecaster):
                                  dataset.next_input()])
         outputs = predict(model, inputs, options.batch_size)
         if outcome.start_val_loss is None:  # a full fit: the next hours' warm steps, now
-            from train import backend
             from train.steps import compiled  # see fit_forecast
 
             compiled.prepare(tuple(inputs.shape[1:]), options, backend.step_cache_dir(),
