@@ -16,8 +16,8 @@ one weight budget, one Retry-After pause, one ccxt rateLimit). Each pair is stil
 by one thread, page after page in time order, each page in its own transaction, so the
 prefix rule above holds pair by pair. SQLite takes one writer at a time, so there the pages'
 transactions take turns on a lock of ours instead of queueing in SQLite's busy handler
-(which polls with sleeps; bench/crawl.py measured the two within noise of each other, the
-lock ahead at 8 workers); MySQL's run side by side.
+(which polls with sleeps; the two are as fast within the noise: docs/benchmarks.md);
+MySQL's run side by side.
 """
 
 from __future__ import annotations

@@ -139,15 +139,11 @@ class CoinGeckoSource(CountedSource):
             first_line = (str(exc).splitlines() or [""])[0][:160]
             raise retrying.Transient(f"{type(exc).__name__}: {first_line}") from None
         self._server_ms = date_header_ms(reply.headers) or self._server_ms
-        if reply.status_code in (429, 418):
-            raise retrying.RateLimited(reply.status_code,
-                                       retrying.retry_after_seconds(reply.headers))
-        if reply.status_code >= 500:
-            raise retrying.Transient(f"HTTP {reply.status_code}")
         if reply.status_code == 404:
             raise BadInput(f"coingecko does not know {urlsplit(url).path}: {reply.text[:120]}")
         if reply.status_code >= 400:
-            raise retrying.Refused(f"HTTP {reply.status_code}: {reply.text[:160]}")
+            raise retrying.error_of_status(reply.status_code, reply.headers,
+                                           f"HTTP {reply.status_code}: {reply.text[:160]}")
         try:
             return json.loads(reply.text, parse_float=Decimal)
         except ValueError:
