@@ -192,9 +192,8 @@ def build_model(name: str, input_shape: tuple[int, int], options: TrainConfig,
 
     ``blank``: for weights that are loaded right after (a warm start, train/finetune.py):
     every kernel starts at zero instead of a random draw. The random initialisers (an
-    orthogonal matrix per recurrent kernel) are compiled on first use in every process: the
-    reference network took 1.9 s to build with them and 0.3 s without (medians of 3 fresh
-    processes, 2026-12-01, a loaded machine), for values load_weights overwrites. (Its saved
+    orthogonal matrix per recurrent kernel) are compiled on first use in every process, most
+    of the build's time (docs/performance.md), for values load_weights overwrites. (Its saved
     architecture JSON then names zero initialisers; nothing fits from it.)
     """
     try:

@@ -10,11 +10,11 @@ Method (split conformal, scaled by a volatility forecast):
    from the closes up to the forecast's base candle only: the mean of four exponentially
    weighted averages of absolute log returns, decays :data:`VOLATILITY_DECAYS` (half-lives
    of about 2, 7, 23 and 138 hours), a short memory for shocks and a long one for the level,
-   like the HAR models of realised volatility. Measured on the 12 shared pairs
-   (bench/intervals.py) it beats the RiskMetrics EWMA of squared returns (lambda 0.94) on
-   Winkler score in every 840-hour block tried: absolute returns are less dominated by the
-   one wild hour than squares, and the mixture of speeds follows volatility's long memory.
-   An hour-of-day factor was measured too and made the bands worse.
+   like the HAR models of realised volatility. Why not the RiskMetrics EWMA of squared
+   returns (lambda 0.94): absolute returns are less dominated by the one wild hour than
+   squares, and the mixture of speeds follows volatility's long memory; the comparison on
+   Winkler score (and an hour-of-day factor that made the bands worse) is in
+   docs/intervals.md (bench/intervals.py).
 2. Calibration. On the validation slice only, each forecast's residual in log-return units,
    ``log(actual / forecast)`` (the same as the actual minus the forecast return from the base
    close), is divided by its sample's volatility scale. The band's bounds are the

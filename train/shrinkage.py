@@ -9,8 +9,8 @@ the evidence backs. ``a = 0``: the forecast is the last close and the tool says 
 instead of presenting noise as a model's insight.
 
 Why the lower bound and not the slope itself: a slope that just passes the test may be an
-accident of the slice (2 % of random walks pass it), and at full weight such an accident cost
-0.034 of skill in one week (LTCETH, docs/intervals.md; 0.008 with the bound). The test
+accident of the slice (2 % of random walks pass it), and at full weight such an accident can
+cost a week's skill dearly (the backtests: docs/intervals.md). The test
 error is convex in ``a`` and equals the naive one at ``a = 0``, so a smaller ``a`` keeps
 every week that the full slope won a win (smaller) and shrinks every loss.
 

@@ -37,16 +37,15 @@ ENV_FORK_SERVER = "COINLSTM_FORK_SERVER"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
-#: JAX measured fastest for the reference model on CPU (bench/train_one.py, README).
+#: The fastest backend for the reference model on CPU (bench/train_one.py; docs/benchmarks.md).
 DEFAULT_BACKEND = "jax"
 SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
 DEFAULT_MARKET = "ETH"
 #: Pairs a crawl fetches at once (crawl --crawl-workers, run --crawl-workers). Every thread
-#: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: with
-#: replies 50-100 ms slow (a round trip to the exchange) it beat 8 in every run of
-#: bench/crawl.py's 400-pair market on 2 cores; 24 was as fast within the noise and 32 no
-#: faster (docs/benchmarks.md). At most MAX_CRAWL_WORKERS: the HTTP connection pool keeps
-#: that many connections per exchange.
+#: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: the
+#: fewest workers that fetch a 400-pair market as fast as any more when each reply waits a
+#: round trip to the exchange (bench/crawl.py; docs/benchmarks.md). At most
+#: MAX_CRAWL_WORKERS: the HTTP connection pool keeps that many connections per exchange.
 DEFAULT_CRAWL_WORKERS = 16
 MAX_CRAWL_WORKERS = 32
 #: How long a transient database error (server restarting, lost connection, deadlock) is
