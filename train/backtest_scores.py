@@ -130,7 +130,7 @@ def add_interval_skill(cases: list[dict], levels: Sequence[float]) -> None:
     for level in levels:
         winkler = band_score_columns(level)[2]
         static = {(c["pair"], c["fold"]): c.get(winkler) for c in cases
-                  if c["model"] == STATIC.name}
+                  if c["model"] == STATIC}
         for case in cases:
             ours, theirs = case.get(winkler), static.get((case["pair"], case["fold"]))
             case[skill_column(level)] = (None if ours is None or theirs is None

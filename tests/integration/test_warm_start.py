@@ -330,6 +330,40 @@ def test_evaluate_scores_the_warm_schedule_beside_the_full_one(pair, tmp_path):
     assert "warm vs full schedule" in done.stdout and "default@warm:2" in done.stdout
 
 
+def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
+    """A forecaster as the registry builds it from its options: fit returns it, predict
+    gives its forecasts with bands, and the weights it saves (one file, no temp left) load
+    into a network of the same options that forecasts the same closes."""
+    from train import backend, forecasters
+    from train.walkforward import fold_datasets
+
+    url, coin_id, _ = pair
+    engine = db.open_database(url)
+    with engine.connect() as conn:
+        times, values = db.load_training_rows(conn, coin_id)
+    engine.dispose()
+    options = _options("--target", "close", "--val-size", "48", "--test-size", "6")
+    backend.prepare("jax", _settings(url, Path(".")).cache_dir)
+    preset = forecasters.get("gru")
+    preset.prepare_fit(options.seed, "jax")
+    (_, dataset), = fold_datasets(times, values, options, 1, 6)
+    network = preset.build(options)
+    assert (network.name, network.config.model, network.model) == ("gru", "gru", None)
+    assert network.fit(dataset) is network
+    forecast = network.predict(dataset)
+    assert forecast.model is network.model and forecast.outcome is network.outcome
+    assert forecast.bands is not None and forecast.test_predictions.shape == (6, 1)
+    path = tmp_path / "gru.weights.h5"
+    network.save(path)
+    assert [file.name for file in tmp_path.iterdir()] == [path.name]
+    input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
+    loaded = type(network).load(network.config, "gru", path, input_shape)
+    again = loaded.predict(dataset)
+    np.testing.assert_allclose(again.test_predictions, forecast.test_predictions, rtol=1e-5)
+    np.testing.assert_allclose(again.next_closes, forecast.next_closes, rtol=1e-5)
+    assert again.outcome is None
+
+
 @pytest.mark.slow
 def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
     """In-process: the fold's first step is the full fit's forecast; later ones differ."""

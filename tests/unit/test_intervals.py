@@ -285,6 +285,30 @@ def test_every_forecaster_carries_bands_around_its_forecast(horizon):
     assert naive.calibration.samples == 240 == len(dataset.split.calibration)
 
 
+def test_a_forecaster_is_built_with_its_options_fitted_then_asked(tmp_path):
+    """The registry builds a forecaster with its options and its own parameters; fit returns
+    it, predict is what the registry's one-call forecast gives; a stateless one saves
+    nothing (one line)."""
+    from types import SimpleNamespace
+
+    from coinlstm.core.errors import CoinlstmError
+    from train import forecasters
+
+    dataset = _dataset(*_synthetic())
+    options = SimpleNamespace(levels=LEVELS)
+    ewma = forecasters.get("ewma").build(options)
+    assert (ewma.name, ewma.config, ewma.filtered) == ("ewma", options, True)
+    assert ewma.fit(dataset) is ewma
+    forecast, same = ewma.predict(dataset), forecasters.get("ewma").forecast(dataset, options)
+    np.testing.assert_array_equal(forecast.test_predictions, same.test_predictions)
+    for band, other in zip(forecast.bands.test, same.bands.test, strict=True):
+        np.testing.assert_array_equal(band.lower, other.lower)
+        np.testing.assert_array_equal(band.upper, other.upper)
+    with pytest.raises(CoinlstmError, match="^the ewma forecaster keeps no state to save$"):
+        ewma.save(tmp_path / "ewma.weights.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_forecast_bands_never_read_test_candles():
     """The naive forecaster's conformal bounds are the same whatever the test candles hold,
     and move when one calibration candle moves: calibration reads its own slice only."""

@@ -2,6 +2,6 @@
 
 from train.forecasters.base import Forecaster
 from train.forecasters.forecast import Forecast
-from train.forecasters.registry import get, modules, names, register
+from train.forecasters.registry import Preset, get, modules, names, register
 
-__all__ = ["Forecast", "Forecaster", "get", "modules", "names", "register"]
+__all__ = ["Forecast", "Forecaster", "Preset", "get", "modules", "names", "register"]
