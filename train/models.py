@@ -103,29 +103,29 @@ def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
     return layers
 
 
-def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
-               blank: bool = False):
-    """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
-    mse, adam."""
+def _recurrent(cell: str, input_shape: tuple[int, int], options: TrainConfig, blank: bool):
+    """Stacked recurrent layers of Keras' ``cell`` (LSTM, GRU) and a linear output, mse,
+    adam; the model is named after the cell."""
     import keras
 
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        *_stacked(keras.layers.LSTM, options, blank),
+        *_stacked(getattr(keras.layers, cell), options, blank),
         keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
-    ], name="lstm"))
+    ], name=cell.lower()))
+
+
+def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
+               blank: bool = False):
+    """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
+    mse, adam."""
+    return _recurrent("LSTM", input_shape, options, blank)
 
 
 def build_gru(input_shape: tuple[int, int], options: TrainConfig,
               blank: bool = False):
     """The reference model with GRU cells: a third fewer weights, often as good (tutorials)."""
-    import keras
-
-    return _compiled(keras.Sequential([
-        keras.Input(shape=input_shape),
-        *_stacked(keras.layers.GRU, options, blank),
-        keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
-    ], name="gru"))
+    return _recurrent("GRU", input_shape, options, blank)
 
 
 def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
