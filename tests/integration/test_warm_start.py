@@ -353,9 +353,11 @@ def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
     forecast = network.predict(dataset)
     assert forecast.model is network.model and forecast.outcome is network.outcome
     assert forecast.bands is not None and forecast.test_predictions.shape == (6, 1)
-    path = tmp_path / "gru.weights.h5"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    path = folder / "gru.weights.h5"
     network.save(path)
-    assert [file.name for file in tmp_path.iterdir()] == [path.name]
+    assert [file.name for file in folder.iterdir()] == [path.name]
     input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
     loaded = type(network).load(network.config, "gru", path, input_shape)
     again = loaded.predict(dataset)
