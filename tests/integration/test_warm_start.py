@@ -330,11 +330,10 @@ def test_evaluate_scores_the_warm_schedule_beside_the_full_one(pair, tmp_path):
     assert "warm vs full schedule" in done.stdout and "default@warm:2" in done.stdout
 
 
-def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
-    """A forecaster as the registry builds it from its options: fit returns it, predict
-    gives its forecasts with bands, and the weights it saves (one file, no temp left) load
-    into a network of the same options that forecasts the same closes."""
-    from train import backend, forecasters
+def _one_fold(pair):
+    """The pair's candles as one walk-forward fold of 6 test hours on the close target, JAX
+    prepared: (options, fold, its dataset, (open times, values))."""
+    from train import backend
     from train.walkforward import fold_datasets
 
     url, coin_id, _ = pair
@@ -344,9 +343,19 @@ def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
     engine.dispose()
     options = _options("--target", "close", "--val-size", "48", "--test-size", "6")
     backend.prepare("jax", _settings(url, Path(".")).cache_dir)
+    (fold, dataset), = fold_datasets(times, values, options, 1, 6)
+    return options, fold, dataset, (times, values)
+
+
+def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
+    """A forecaster as the registry builds it from its options: fit returns it, predict
+    gives its forecasts with bands, and the weights it saves (one file, no temp left) load
+    into a network of the same options that forecasts the same closes."""
+    from train import forecasters
+
+    options, _, dataset, _ = _one_fold(pair)
     preset = forecasters.get("gru")
     preset.prepare_fit(options.seed, "jax")
-    (_, dataset), = fold_datasets(times, values, options, 1, 6)
     network = preset.build(options)
     assert (network.name, network.config.model, network.model) == ("gru", "gru", None)
     assert network.fit(dataset) is network
@@ -369,19 +378,11 @@ def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
 @pytest.mark.slow
 def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
     """In-process: the fold's first step is the full fit's forecast; later ones differ."""
-    from train import backend, forecasters
+    from train import forecasters
     from train.schedule import Schedule, fold_forecast
-    from train.walkforward import fold_datasets
 
-    url, coin_id, _ = pair
-    engine = db.open_database(url)
-    with engine.connect() as conn:
-        times, values = db.load_training_rows(conn, coin_id)
-    engine.dispose()
-    options = _options("--target", "close", "--val-size", "48", "--test-size", "6")
-    backend.prepare("jax", _settings(url, Path(".")).cache_dir)
+    options, fold, dataset, (times, values) = _one_fold(pair)
     forecaster = forecasters.get("lstm")
-    (fold, dataset), = fold_datasets(times, values, options, 1, 6)
     results = {}
     for schedule in (Schedule(), Schedule(2)):
         forecaster.prepare_fit(options.seed, "jax")
