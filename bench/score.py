@@ -39,7 +39,7 @@ def one_hour_later(url: str) -> int:
     import sqlalchemy as sa
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
+    from tests import synthetic_history
 
     rng = random.Random(1)
     engine = db.open_database(url)
@@ -63,8 +63,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
     from predict.scoring import score
+    from tests import synthetic_history
 
     folder = Path(tempfile.mkdtemp(prefix="bench-score-"))
     source = args.keep or folder / "built.sqlite"

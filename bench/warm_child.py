@@ -5,7 +5,7 @@ Set-up per checkout (in ``WORK/<n>``, once): real pairs of ../shared/data/binanc
 newest candle imported into SQLite, each fitted in full (``python -m coinlstm train``, which
 also fills the checkout's JAX compile cache under its own COINLSTM_HOME), then the newest
 candle inserted and the artifacts kept as they are. Then, per round, a real ``ForkServer``
-(coinlstm/app/executors/forkclient.py) of that checkout forks one child per pair running
+(coinlstm/app/runtime/executors/forkclient.py) of that checkout forks one child per pair running
 ``coinlstm train`` as the market job does: a warm fine-tune of the saved model (the artifacts
 are restored before each, so every round does the same work). The child measures itself:
 CPU (getrusage: user + system), JAX's compile requests and persistent-cache hits and misses
@@ -92,7 +92,7 @@ def _uptime() -> str:
 
 def _rounds(work: Path, pairs: list[str], rounds: int) -> int:
     """In a checkout (PYTHONPATH): set up once, then fork ``rounds`` warm children per pair."""
-    from coinlstm.app.executors.forkclient import ForkServer
+    from coinlstm.app.runtime.executors.forkclient import ForkServer
 
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / 'db.sqlite'}"

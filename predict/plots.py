@@ -74,7 +74,7 @@ def warm_up() -> None:
     axis' log-scale labels are mathtext), imports PIL's image plugins and fills matplotlib's
     caches, and all of that is inherited by a fork.
 
-    The fork server calls it (coinlstm/app/executors/forkserver.py): measured 2026-12-01 in
+    The fork server calls it (coinlstm/app/runtime/executors/forkserver.py): measured 2026-12-01 in
     children forked from a server that had and had not drawn, the pair's plot took 0.20 s of
     CPU instead of 0.43 s, and its PNG was byte for byte the same. Pure Python and C, no
     thread started (the server checks before every fork).

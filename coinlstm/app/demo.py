@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{config.default_sqlite_url(settings.home)} unless --db / COINLSTM_DB_URL is set)")
     if args.no_serve:
         return code
-    from coinlstm.app.serve import serve
+    from coinlstm.app.commands.serve import serve
 
     print(f"a {args.hours}-hour record is short: the verdict says 'no evidence' until 168 "
           "forecasts are scored, as it should")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from coinlstm import db
-from coinlstm.app.synthetic_history import HOUR_MS, _candle
+from tests.synthetic_history import HOUR_MS, _candle
 
 START = 1_700_000_000_000 // HOUR_MS * HOUR_MS
 
@@ -88,7 +88,7 @@ def test_newest_candle_and_forecast_of_every_pair(db_url):
 
 
 def test_a_markets_track_records_are_its_own(db_url):
-    from coinlstm.app import synthetic_history
+    from tests import synthetic_history
 
     engine = db.open_database(db_url)
     eth = synthetic_history.build(engine, pairs=2, hours=40, seed=1)

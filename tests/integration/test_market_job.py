@@ -245,10 +245,10 @@ def test_track_record_and_ranking(sqlite_url):
     """recent skills (db.recent_skills, kept for its callers): the pair's last runs of the
     same model and target; pairs whose verdict is edge rank first, then by predicted
     change."""
-    from coinlstm.app.executors import Outcome
-    from coinlstm.app.market_job import _rank_key
-    from coinlstm.app.pair_job import TrainOptions
-    from coinlstm.app.train_command import PairTrainTask
+    from coinlstm.app.commands.run import _rank_key
+    from coinlstm.app.commands.train import PairTrainTask
+    from coinlstm.app.jobs.pair_job import TrainOptions
+    from coinlstm.app.runtime.executors import Outcome
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:

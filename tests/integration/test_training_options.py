@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.cli import main
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
 from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
 from tests.helpers import (

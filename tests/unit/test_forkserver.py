@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from coinlstm.app.executors.forkclient import forkable
-from coinlstm.app.executors.forkserver import entry_of, fork_hazard, run_entry
+from coinlstm.app.runtime.executors.forkclient import forkable
+from coinlstm.app.runtime.executors.forkserver import entry_of, fork_hazard, run_entry
 
 PY = "/usr/bin/python3"
 
@@ -22,7 +22,7 @@ def test_only_python_dash_m_and_dash_c_command_lines_are_forked():
     assert entry_of([PY, "-X", "importtime", "-m", "coinlstm"], PY) is None  # options
     assert entry_of([PY, "script.py"], PY) is None
     assert entry_of([PY, "-m"], PY) is None
-    assert forkable([sys.executable, "-m", "coinlstm.app.evaluate_tasks", "--task", "{}"])
+    assert forkable([sys.executable, "-m", "coinlstm.app.jobs.evaluate_tasks", "--task", "{}"])
     assert not forkable(["/bin/true"])
 
 
@@ -75,7 +75,7 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
 
     import numpy as np
 
-    from coinlstm.app.executors.forkserver import os_threads
+    from coinlstm.app.runtime.executors.forkserver import os_threads
     from predict import plots
     from train.intervals import Band
 

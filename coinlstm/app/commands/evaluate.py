@@ -5,9 +5,9 @@ Why it exists: one test slice of 48 hours says little about a model (it took
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
 the statistics over cases (train/scoring.py), the tasks and their processes
-(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
-the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py), the per-step figures
-of --horizon K (coinlstm/app/evaluate_steps.py);
+(coinlstm/app/jobs/evaluate_tasks.py), the tables and files (coinlstm/app/jobs/evaluate_report.py),
+the --sweep grid and its statistics (coinlstm/app/jobs/evaluate_sweep.py), the per-step figures
+of --horizon K (coinlstm/app/jobs/evaluate_steps.py);
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
@@ -29,8 +29,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
-from coinlstm.app.evaluate_report import (
+from coinlstm.app.jobs.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
+from coinlstm.app.jobs.evaluate_report import (
     BAND_LEGEND,
     CASE_COLUMNS,
     COVERAGE_PLOT_FILE,
@@ -40,7 +40,7 @@ from coinlstm.app.evaluate_report import (
     legend,
     write_files,
 )
-from coinlstm.app.evaluate_steps import (
+from coinlstm.app.jobs.evaluate_steps import (
     STEPS_FILE,
     STEPS_PLOT_FILE,
     draw_steps,
@@ -48,7 +48,7 @@ from coinlstm.app.evaluate_steps import (
     steps_report,
     write_steps,
 )
-from coinlstm.app.evaluate_sweep import (
+from coinlstm.app.jobs.evaluate_sweep import (
     Point,
     draw_sweep,
     format_sweep,
@@ -59,22 +59,22 @@ from coinlstm.app.evaluate_sweep import (
     summarise_points,
     summarise_sweep,
 )
-from coinlstm.app.evaluate_tasks import EvalTask, run_all
-from coinlstm.app.executors import (
-    ExecutorConfig,
-    add_executor_arguments,
-    check_timeout,
-    make_executor,
-)
-from coinlstm.app.pairs import (
+from coinlstm.app.jobs.evaluate_tasks import EvalTask, run_all
+from coinlstm.app.jobs.pair_selection import (
     add_pair_arguments,
     job_markets,
     market_coins,
     pair_symbols,
     stored_markets,
 )
-from coinlstm.app.preflight import short_pairs
-from coinlstm.app.reporting import iso_utc
+from coinlstm.app.jobs.preflight import short_pairs
+from coinlstm.app.jobs.reporting import iso_utc
+from coinlstm.app.runtime.executors import (
+    ExecutorConfig,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
@@ -100,7 +100,7 @@ DEFAULT_FOLD_SIZE = 168
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinlstm.app import train_command
+    from coinlstm.app.commands import train as train_command
 
     group = parser.add_argument_group("backtest")
     add_pair_arguments(group, "evaluate", "evaluated")
@@ -218,7 +218,7 @@ def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app import train_command
+    from coinlstm.app.commands import train as train_command
     markets = job_markets(args.market)  # one market, a list, or ALL (the stored ones)
     market = markets.label
     exchange(args.settings.exchange).check_interval(args.interval)  # as crawl and run
@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     outcomes = run_all(executor, settings, in_driver, trained)
     taken = (*CASE_COLUMNS, *band_case_columns(passed.levels))
     cases = _cases(outcomes, labels, points, taken)
-    # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
+    # Failed tasks in the executors' one schema (coinlstm.app.runtime.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
     if outcomes and not any(o.ok for o in outcomes):
         raise EveryTaskFailed(f"all {len(outcomes)} tasks failed (each on its line above; "

@@ -23,7 +23,16 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.executors import (
+from coinlstm.app.jobs.pair_selection import (
+    add_pair_arguments,
+    job_markets,
+    market_coins,
+    pair_symbols,
+    stored_markets,
+)
+from coinlstm.app.jobs.preflight import short_pairs
+from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
+from coinlstm.app.runtime.executors import (
     FAILED,
     ExecutorConfig,
     Outcome,
@@ -31,17 +40,8 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.lock import JobLock, LockKeeper, keeping
-from coinlstm.app.pairs import (
-    add_pair_arguments,
-    job_markets,
-    market_coins,
-    pair_symbols,
-    stored_markets,
-)
-from coinlstm.app.preflight import short_pairs
-from coinlstm.app.reporting import iso_utc, write_json_atomically
-from coinlstm.app.stopping import signals_raise
+from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
     EXIT_FAILURE,
@@ -58,7 +58,7 @@ from coinlstm.core.tables import figure, format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinlstm.app import train_command
+    from coinlstm.app.commands import train as train_command
 
     job = parser.add_argument_group("market job")
     add_pair_arguments(job, "train", "trained")
@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app import train_command
+    from coinlstm.app.commands import train as train_command
     from coinlstm.core.klines import parse_time
 
     markets = job_markets(args.market)
@@ -271,7 +271,7 @@ class MarketJob:
 
     def _crawl_failures(self) -> list[Outcome]:
         """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
-        from coinlstm.app.train_command import PairTrainTask
+        from coinlstm.app.commands.train import PairTrainTask
 
         failed = (self.crawl_summary or {}).get("failed") or {}
         coins = db.retry_read(
@@ -293,7 +293,7 @@ class MarketJob:
         user of ``coinlstm import`` then ``run --skip-crawl`` asks for, while a pair the
         exchange called DELISTED or BREAK stays out. After a crawl, a NULL pair is one the
         exchange does not list, with no new candles: it stays out too."""
-        from coinlstm.app import train_command
+        from coinlstm.app.commands import train as train_command
 
         needed = train_command.required_candles(self.options)
         trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.pairs import job_markets
+    from coinlstm.app.jobs.pair_selection import job_markets
     from coinlstm.core.klines import check_interval
     from predict.scoring import score
 

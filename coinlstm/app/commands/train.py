@@ -3,7 +3,7 @@
 Exit codes: 0 done; 2 bad input (flags, an unknown id, an id and symbol that disagree, too
 few candles, NaN in the data, a symbol that is not [A-Z0-9]{2,20}); 1 anything else (database
 unreachable, ...). ``--result-json FILE`` is written on success and on failure: the market
-job reads it (keys: coinlstm.app.pair_job.TrainResult.to_dict / failure_dict).
+job reads it (keys: coinlstm.app.jobs.pair_job.TrainResult.to_dict / failure_dict).
 
 The market job reuses :func:`add_training_arguments` and :func:`training_argv` to pass the
 training flags through to every pair's process.
@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
-from coinlstm.app.reporting import write_json_atomically
+from coinlstm.app.jobs.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
+from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from coinlstm.core.exchanges import add_exchange_argument
@@ -31,7 +31,7 @@ _PROCESS_START = time.perf_counter()
 
 
 def _restart_clock() -> None:
-    """A child forked from the fork server (coinlstm/app/executors) starts its run now."""
+    """A child forked from the fork server (coinlstm/app/runtime/executors) starts its run now."""
     global _PROCESS_START
     _PROCESS_START = time.perf_counter()
 
@@ -78,7 +78,7 @@ def required_candles(options: TrainConfig) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.lifeline import exit_with_parent
+    from coinlstm.app.runtime.lifeline import exit_with_parent
 
     exit_with_parent()
     options = options_from_args(args)
@@ -105,7 +105,8 @@ def _elapsed() -> float:
 
 @dataclass(frozen=True)
 class PairTrainTask:
-    """The market job's task (coinlstm.app.executors): train one pair, as ``coinlstm train``.
+    """The market job's task (coinlstm.app.runtime.executors): train one pair, as
+    ``coinlstm train``.
 
     Locally it is that very command in a fresh process; on Ray, the same train_pair call.
     """
@@ -135,8 +136,3 @@ class PairTrainTask:
             return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
                     "exit_code": exc.exit_code, "error": str(exc)}
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from coinlstm.app.cli import main
-
-    sys.exit(main(["train", *sys.argv[1:]]))

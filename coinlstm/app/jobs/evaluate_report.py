@@ -11,7 +11,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from coinlstm.app.reporting import write_json_atomically
+from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.core.tables import figure, format_table
 from train.scoring import CLEARLY_WORSE, DM_LEVEL, band_case_columns
 

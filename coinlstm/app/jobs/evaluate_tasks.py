@@ -2,10 +2,10 @@
 
 Every fit and forecast is a forecaster's (train/forecasters/), the very code that runs every
 hour. A task of a forecaster that fits a Keras network runs all its folds in a fresh process
-of its own (the subprocess executor starts ``python -m coinlstm.app.evaluate_tasks``; Ray runs
+of its own (the subprocess executor starts ``python -m coinlstm.app.jobs.evaluate_tasks``; Ray runs
 :meth:`EvalTask.run_here` in a worker that exits after it): Keras/JAX memory goes back to the
 OS, and the driver never imports Keras. The others (naive) need no process and run in the
-driver. Outcomes are the executors' one schema (coinlstm.app.executors.Outcome), as for the
+driver. Outcomes are the executors' one schema (coinlstm.app.runtime.executors.Outcome), as for the
 market job.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from coinlstm import db
-from coinlstm.app.executors import FAILED, OK, Executor, Outcome
-from coinlstm.app.reporting import write_json_atomically
+from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.app.runtime.executors import FAILED, OK, Executor, Outcome
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from train import forecasters
@@ -71,7 +71,7 @@ class EvalTask:
 
     def argv(self, result_path: Path) -> list[str]:
         # No secret in argv: the child reads the database URL from its environment.
-        return [sys.executable, "-m", "coinlstm.app.evaluate_tasks",
+        return [sys.executable, "-m", "coinlstm.app.jobs.evaluate_tasks",
                 "--task", json.dumps(self.to_dict()), "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
@@ -183,11 +183,11 @@ def _announce(outcome: Outcome) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     """A training task's own process (the subprocess executor's child)."""
-    from coinlstm.app.lifeline import exit_with_parent
+    from coinlstm.app.runtime.lifeline import exit_with_parent
     from coinlstm.core import config
 
     exit_with_parent()  # a killed `evaluate` must not leave children training for minutes
-    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.evaluate_tasks")
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.jobs.evaluate_tasks")
     parser.add_argument("--task", required=True, help="the EvalTask as JSON")
     parser.add_argument("--result-json", type=Path, required=True, metavar="FILE")
     args = parser.parse_args(argv)

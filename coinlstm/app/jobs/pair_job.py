@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from coinlstm import db
 from coinlstm.app import testhooks
-from coinlstm.app.pair_result import TrainResult, failure_dict, train_result
+from coinlstm.app.jobs.pair_result import TrainResult, failure_dict, train_result
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import exchange

@@ -134,8 +134,8 @@ class Executor(Protocol):
 
 #: name -> "module:class"; imported on use, so Ray stays an optional extra.
 EXECUTORS: dict[str, str] = {
-    "subprocess": "coinlstm.app.executors.subprocess:SubprocessExecutor",
-    "ray": "coinlstm.app.executors.ray:RayExecutor",
+    "subprocess": "coinlstm.app.runtime.executors.subprocess:SubprocessExecutor",
+    "ray": "coinlstm.app.runtime.executors.ray:RayExecutor",
 }
 
 

@@ -17,8 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
-from coinlstm.app.executors.forkserver import entry_of
-from coinlstm.app.executors.processes import exit_reason
+from coinlstm.app.runtime.executors.forkserver import entry_of
+from coinlstm.app.runtime.executors.processes import exit_reason
 
 #: The server runs OpenBLAS single-threaded: numpy's and SciPy's OpenBLAS otherwise start a
 #: worker thread each at import, and a process with threads is not forked (forkserver.py).
@@ -91,7 +91,7 @@ class ForkServer:
         self._write_lock = threading.Lock()  # the server's stdin
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "coinlstm.app.executors.forkserver",
+                [sys.executable, "-m", "coinlstm.app.runtime.executors.forkserver",
                  "--backend", backend],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env={**env, **SERVER_ENV}, start_new_session=True)

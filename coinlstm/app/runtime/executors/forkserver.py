@@ -29,7 +29,8 @@ The first event is ``{"event": "ready", "pid": PID, "seconds": S}`` after the im
 ``{"event": "unsafe", "reason": LINE}`` (and the server exits) if forking is not safe.
 End of stdin (the driver closed it, or died) ends the server: its children's process groups
 are killed first. Each child is the leader of its own process group (the driver's timeout and
-stop kill that group) and watches the server (coinlstm.app.lifeline), which watches the driver.
+stop kill that group) and watches the server (coinlstm.app.runtime.lifeline), which watches
+the driver.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ from coinlstm.app import testhooks
 PRELOAD = (
     "numpy", "pandas", "sqlalchemy", "sqlite3", "sqlalchemy.dialects.sqlite",
     "sqlalchemy.dialects.mysql.mysqlconnector", "mysql.connector",
-    "coinlstm.app.cli", "coinlstm.app.train_command", "coinlstm.app.pair_job",
-    "coinlstm.app.evaluate_tasks", "coinlstm.app.lifeline", "coinlstm.db",
+    "coinlstm.app.cli", "coinlstm.app.commands.train", "coinlstm.app.jobs.pair_job",
+    "coinlstm.app.jobs.evaluate_tasks", "coinlstm.app.runtime.lifeline", "coinlstm.db",
     "train.candles", "train.dataset", "train.finetune", "train.fit", "train.forecasters",
     "train.forecasters.bands", "train.formulations", "train.intervals", "train.metrics",
     "train.models", "train.shrinkage", "train.scoring", "train.walkforward",
@@ -166,7 +167,7 @@ def _become_child(request: dict, server_pid: int) -> None:
     os.closerange(3, _max_fd())  # the server's pipes and files are not the task's
     os.environ.clear()
     os.environ.update(request["env"])
-    # The lifeline (coinlstm.app.lifeline) watches the process that started this one.
+    # The lifeline (coinlstm.app.runtime.lifeline) watches the process that started this one.
     os.environ[ENV_PARENT_PID] = str(server_pid)
 
 
@@ -320,7 +321,7 @@ def _warm_up() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.executors.forkserver")
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.runtime.executors.forkserver")
     parser.add_argument("--backend", required=True, choices=FORKABLE_BACKENDS)
     args = parser.parse_args(argv)
     # The protocol keeps its own descriptors; fd 0 and 1 get /dev/null and stderr, so a stray

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
-from coinlstm.app.executors.base import (
+from coinlstm.app.runtime.executors.base import (
     FAILED,
     TIMEOUT,
     ExecutorConfig,

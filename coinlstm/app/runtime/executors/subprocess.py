@@ -4,7 +4,7 @@ pool.
 A process per task means Keras/TensorFlow/JAX memory goes back to the OS after every task, and
 a crash or a hang costs one task, not the job. Each child runs in its own process group (a
 timeout kills the whole group), writes its output to ``LOGS/NAME.log`` and its result to
-``LOGS/NAME.result.json``, and exits when the driver dies (coinlstm.app.lifeline).
+``LOGS/NAME.result.json``, and exits when the driver dies (coinlstm.app.runtime.lifeline).
 
 By default the child is forked from a fork server that imported numpy, Keras and the backend
 once for the whole run (forkserver.py, forkclient.py), so no task pays those imports; it is
@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Protocol
 
-from coinlstm.app.executors.base import (
+from coinlstm.app.runtime.executors.base import (
     FAILED,
     TIMEOUT,
     ExecutorConfig,
@@ -33,13 +33,13 @@ from coinlstm.app.executors.base import (
     Task,
     outcome_from_result,
 )
-from coinlstm.app.executors.forkclient import (
+from coinlstm.app.runtime.executors.forkclient import (
     ForkServer,
     ForkUnavailable,
     forkable,
 )
-from coinlstm.app.executors.forkserver import FORKABLE_BACKENDS
-from coinlstm.app.executors.processes import exit_reason, kill_group, read_json
+from coinlstm.app.runtime.executors.forkserver import FORKABLE_BACKENDS
+from coinlstm.app.runtime.executors.processes import exit_reason, kill_group, read_json
 from coinlstm.core.config import (
     ENV_ARTIFACTS,
     ENV_DB_RETRY_SECONDS,
