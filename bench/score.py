@@ -46,7 +46,7 @@ def one_hour_later(url: str) -> int:
     with db.transaction(engine) as conn:
         ids = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
         newest = synthetic_history.END_OPEN_MS + synthetic_history.HOUR_MS
-        db.insert_candles(conn, [synthetic_history._candle(coin, newest, 0.001, 0.001, rng)
+        db.insert_candles(conn, [synthetic_history.candle(coin, newest, 0.001, 0.001, rng)
                                  for coin in ids])
     engine.dispose()
     return len(ids)

@@ -4,11 +4,18 @@ how it runs a command line's work as the interpreter would (exit codes included)
 from __future__ import annotations
 
 import sys
+import types
 
 import pytest
 
+from coinlstm.app.jobs import evaluate_report
 from coinlstm.app.runtime.executors.forkclient import forkable
-from coinlstm.app.runtime.executors.forkserver import entry_of, fork_hazard, run_entry
+from coinlstm.app.runtime.executors.forkserver import (
+    entry_of,
+    fork_hazard,
+    lazy_heavy_imports,
+    run_entry,
+)
 
 PY = "/usr/bin/python3"
 
@@ -92,3 +99,26 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
     assert (os_threads(), threading.active_count()) == (threads, python_threads)
     draw(tmp_path / "after.png")
     assert (tmp_path / "after.png").read_bytes() == (tmp_path / "before.png").read_bytes()
+
+
+def test_the_heavy_modules_a_module_imports_in_its_functions_are_read_from_its_source(tmp_path):
+    """The fork server's preload beyond the task's own modules: the heavy modules
+    (coinlstm.core.lazy_imports) imported under a def, however the statement is written, and
+    no other module."""
+    source = tmp_path / "task.py"
+    source.write_text(
+        "import json\n"
+        "from matplotlib import ticker\n"  # at the top: imported with the module anyway
+        "def draw():\n"
+        "    import matplotlib.pyplot as plt, json\n"
+        "    from jax.experimental import compilation_cache\n"
+        "    from coinlstm.core import config\n"
+        "    import sqlalchemy\n"
+        "class Runner:\n"
+        "    def start(self):\n"
+        "        import ray\n")
+    module = types.ModuleType("task")
+    module.__file__ = str(source)
+    assert lazy_heavy_imports(module) == ["matplotlib.pyplot", "jax.experimental", "ray"]
+    assert lazy_heavy_imports(types.ModuleType("builtin_like")) == []
+    assert "matplotlib.pyplot" in lazy_heavy_imports(evaluate_report)

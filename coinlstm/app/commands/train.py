@@ -20,6 +20,7 @@ from pathlib import Path
 
 from coinlstm.app.jobs.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
 from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.app.runtime.lifeline import exit_with_parent
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from coinlstm.core.exchanges import add_exchange_argument
@@ -78,8 +79,6 @@ def required_candles(options: TrainConfig) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.runtime.lifeline import exit_with_parent
-
     exit_with_parent()
     options = options_from_args(args)
     try:

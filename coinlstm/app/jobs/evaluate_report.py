@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.core.columns import band_score_columns
 from coinlstm.core.tables import figure, format_table
 from train.scoring import CLEARLY_WORSE, DM_LEVEL, band_case_columns
 
@@ -186,8 +187,6 @@ def draw_coverage(path: Path, cases: list[dict], models: list[str],
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from coinlstm.core.columns import band_score_columns
 
     figure, panels = plt.subplots(1, len(levels), squeeze=False,
                                   figsize=(max(6, 1.4 * len(models) + 2) * len(levels), 5))

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from coinlstm.core.errors import BadInput
 from coinlstm.core.tables import figure, format_table
 from train.config import field_named, parse_value
@@ -108,8 +110,6 @@ def summarise_points(cases: list[dict], points: list[Point], labels: list[str],
 
 def _described(cases: list[dict]) -> dict[str, Any]:
     """pandas' describe() of the cases' skill (a case without skill is left out)."""
-    import pandas as pd
-
     skills = pd.Series([c["skill"] for c in cases if c["skill"] is not None], dtype=float)
     if skills.empty:
         return {"count": 0}

@@ -26,9 +26,12 @@ import numpy as np
 from coinlstm import db
 from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.app.runtime.executors import FAILED, OK, Executor, Outcome
+from coinlstm.app.runtime.lifeline import exit_with_parent
+from coinlstm.core import config
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
-from train import forecasters
+from train import backend, forecasters
+from train.candles import load_candles
 from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
 from train.scoring import case_record
@@ -77,8 +80,6 @@ class EvalTask:
     def run_here(self, settings: Settings) -> dict:
         """In a fresh process (or Ray worker): know every registered forecaster and
         formulation, set the Keras backend up, then :meth:`cases_result`."""
-        from train import backend
-
         for module in self.imports:
             importlib.import_module(module)
         backend.prepare(self.options.backend_name(settings), settings.cache_dir)
@@ -105,8 +106,6 @@ class EvalTask:
 def _load_candles(settings: Settings, task: EvalTask
                   ) -> tuple[list[int], list[tuple[float, ...]]]:
     """The pair's candles as train_one reads them (train/candles.py); no --with here."""
-    from train.candles import load_candles
-
     engine = db.open_database(settings.db_url, create=False)
     try:
         open_times, values, _ = load_candles(engine, task.coin_id, task.symbol,
@@ -183,9 +182,6 @@ def _announce(outcome: Outcome) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     """A training task's own process (the subprocess executor's child)."""
-    from coinlstm.app.runtime.lifeline import exit_with_parent
-    from coinlstm.core import config
-
     exit_with_parent()  # a killed `evaluate` must not leave children training for minutes
     parser = argparse.ArgumentParser(prog="python -m coinlstm.app.jobs.evaluate_tasks")
     parser.add_argument("--task", required=True, help="the EvalTask as JSON")

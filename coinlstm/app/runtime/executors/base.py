@@ -108,6 +108,9 @@ class ExecutorConfig:
     #: Asked before each task starts: None to go on, else why no task may start any more
     #: (the market job lost its lock). May block while the answer is not known yet.
     gate: Callable[[], str | None] | None = None
+    #: The modules a task's process runs (its task class's module): the fork server imports
+    #: them, and what they import, before its first fork.
+    task_modules: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

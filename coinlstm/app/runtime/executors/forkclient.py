@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from coinlstm.app.runtime.executors.forkserver import entry_of
@@ -81,7 +82,8 @@ class ForkedChild:
 class ForkServer:
     """A started, ready server; the constructor raises :class:`ForkUnavailable` otherwise."""
 
-    def __init__(self, backend: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, backend: str, env: dict[str, str], log_path: Path,
+                 preload: Sequence[str] = ()) -> None:
         self.log_path = log_path
         self.gone: str | None = None
         self.forked = 0
@@ -92,7 +94,7 @@ class ForkServer:
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "coinlstm.app.runtime.executors.forkserver",
-                 "--backend", backend],
+                 "--backend", backend, "--preload", *preload],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env={**env, **SERVER_ENV}, start_new_session=True)
         first = self._first_event()

@@ -12,6 +12,7 @@ Ray is an optional extra: ``pip install -e '.[ray]'``.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterable, Iterator
 
@@ -40,8 +41,6 @@ def _import_ray():
 
 def run_in_worker(settings: Settings, task: Task) -> dict:
     """Body of the Ray task: the task's result dict, failures included, plus its peak memory."""
-    import resource
-
     started = time.monotonic()
     result = task.run_here(settings)
     result["seconds"] = result.get("seconds") or time.monotonic() - started

@@ -89,6 +89,7 @@ class SubprocessExecutor:
         self.timeout = config.timeout
         self.logs_dir = config.logs_dir
         self.gate = config.gate
+        self.task_modules = config.task_modules
         self._running: set[int] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -250,7 +251,8 @@ class SubprocessExecutor:
                  "starts a fresh process")
             return None
         try:
-            server = ForkServer(backend, self.child_env(), self.logs_dir / SERVER_LOG)
+            server = ForkServer(backend, self.child_env(), self.logs_dir / SERVER_LOG,
+                                self.task_modules)
         except ForkUnavailable as exc:
             _say(f"fork server not used ({exc}); every task starts a fresh process")
             return None
