@@ -17,6 +17,9 @@ HEAVY_MODULES: tuple[str, ...] = (
     # evaluate's charts: pyplot chooses and loads its backend (Agg) on import; a command that
     # fails its checks, or stops early, never draws
     "matplotlib",
+    # evaluate --sweep's statistics (describe()): about 0.4 s that evaluate without --sweep,
+    # and the market job's driver, never need
+    "pandas",
     # the fork server asks JAX whether its backend is initialised only when JAX is loaded
     # already: the driver, which imports the fork server's module, never loads JAX
     "jax",

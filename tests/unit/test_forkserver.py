@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from coinlstm.app.jobs import evaluate_report
+from coinlstm.app.jobs import evaluate_charts
 from coinlstm.app.runtime.executors.forkclient import forkable
 from coinlstm.app.runtime.executors.forkserver import (
     entry_of,
@@ -121,4 +121,4 @@ def test_the_heavy_modules_a_module_imports_in_its_functions_are_read_from_its_s
     module.__file__ = str(source)
     assert lazy_heavy_imports(module) == ["matplotlib.pyplot", "jax.experimental", "ray"]
     assert lazy_heavy_imports(types.ModuleType("builtin_like")) == []
-    assert "matplotlib.pyplot" in lazy_heavy_imports(evaluate_report)
+    assert "matplotlib.pyplot" in lazy_heavy_imports(evaluate_charts)

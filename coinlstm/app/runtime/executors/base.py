@@ -113,6 +113,21 @@ class ExecutorConfig:
     task_modules: tuple[str, ...] = ()
 
 
+class ConfiguredExecutor:
+    """What every executor keeps of its :class:`ExecutorConfig`, and its gate asked once."""
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.settings = config.settings
+        self.workers = max(1, config.workers)
+        self.timeout = config.timeout
+        self.logs_dir = config.logs_dir
+        self.gate = config.gate
+
+    def gate_closed(self) -> str | None:
+        """Why no task may start any more (the config's gate), else None."""
+        return self.gate() if self.gate is not None else None
+
+
 class Executor(Protocol):
     name: str
 

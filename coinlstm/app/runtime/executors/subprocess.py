@@ -28,6 +28,7 @@ from typing import Protocol
 from coinlstm.app.runtime.executors.base import (
     FAILED,
     TIMEOUT,
+    ConfiguredExecutor,
     ExecutorConfig,
     Outcome,
     Task,
@@ -78,17 +79,13 @@ class _FreshChild:
         return self.process.returncode, usage.ru_maxrss
 
 
-class SubprocessExecutor:
+class SubprocessExecutor(ConfiguredExecutor):
     """Up to ``workers`` child processes at once, each killed (whole group) after ``timeout``."""
 
     name = "subprocess"
 
     def __init__(self, config: ExecutorConfig) -> None:
-        self.settings = config.settings
-        self.workers = max(1, config.workers)
-        self.timeout = config.timeout
-        self.logs_dir = config.logs_dir
-        self.gate = config.gate
+        super().__init__(config)
         self.task_modules = config.task_modules
         self._running: set[int] = set()
         self._lock = threading.Lock()
@@ -148,7 +145,7 @@ class SubprocessExecutor:
         """Why a task may not start (the job is stopping, or its gate says no), else None."""
         if self._stopping.is_set():
             return "not started: the job is stopping"
-        return self.gate() if self.gate is not None else None
+        return self.gate_closed()
 
     def _run_one(self, task: Task) -> Outcome:
         refusal = self._refusal()
