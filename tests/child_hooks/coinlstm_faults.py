@@ -1,4 +1,5 @@
-"""Faults the tests inject into the processes they start, from outside the package code.
+"""Faults (and one option) the tests inject into the processes they start, from outside the
+package code.
 
 ``sitecustomize`` (beside this file) calls :func:`install` at the start of every Python
 process a test starts: the CLI, the market job, its fork server and every pair's process. It
@@ -15,13 +16,19 @@ each patch reads its variable when it is called (a forked child gets its task's 
 - ``COINLSTM_TEST_FORK_UNSAFE=start|fork``: a thread starts once Keras is loaded (``start``:
   in the fork server, as a library that started one at import would) or after the process's
   first fork (``fork``), so the fork server refuses to fork (the fall-back tests).
+- ``COINLSTM_TEST_OPTION=1``: the training configuration (train/config.py ``TrainConfig``)
+  gains one field, ``test_depth`` (flag ``--test-depth``), declared once in
+  :func:`_add_an_option`: the test that an option added in one place reaches the flags, the
+  pair's process and the stored settings.
 
 This folder is on the path of the tests' child processes only; the package knows nothing of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import os
 import signal
 import sys
@@ -35,6 +42,7 @@ CRASH = "COINLSTM_TEST_CRASH"
 SAVE_PAUSE = "COINLSTM_TEST_SAVE_PAUSE"
 SAVE_PAUSE_MARKER = "coinlstm-test: save pause"
 FORK_UNSAFE = "COINLSTM_TEST_FORK_UNSAFE"
+OPTION = "COINLSTM_TEST_OPTION"
 _UNSAFE_THREAD = "coinlstm-test-unsafe"
 
 
@@ -102,8 +110,28 @@ def _patch_backend(module) -> None:
     module.load_keras = load_keras_then_thread
 
 
+def _add_an_option(module) -> None:
+    """``TrainConfig`` with one more option, in place of the package's, everywhere: the
+    module's name and every default of its functions that named the class."""
+    if not os.environ.get(OPTION):
+        return
+    original = module.TrainConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class TrainConfig(original):
+        test_depth: int = module.option(3, "a test-only option (default %(default)s)",
+                                        parse=int, metavar="N", checks=(module.at_least(1),))
+
+    module.TrainConfig = TrainConfig
+    for value in list(vars(module).values()):
+        if inspect.isfunction(value) and value.__defaults__:
+            value.__defaults__ = tuple(TrainConfig if each is original else each
+                                       for each in value.__defaults__)
+
+
 #: module name -> what is patched in it right after it is executed.
 PATCHES: dict[str, Callable] = {
+    "train.config": _add_an_option,
     "train.candles": _patch_candles,
     "predict.store": _patch_store,
     "train.backend": _patch_backend,
