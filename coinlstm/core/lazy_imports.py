@@ -20,6 +20,10 @@ HEAVY_MODULES: tuple[str, ...] = (
     # evaluate --sweep's statistics (describe()): about 0.4 s that evaluate without --sweep,
     # and the market job's driver, never need
     "pandas",
+    # one pair's job (training, h5py, the compiled steps, predict's writers): about 1 s of
+    # the market job's driver, which only starts the pairs' processes; imported where a
+    # pair's task runs in the driver's own process (a Ray worker)
+    "coinlstm.app.jobs.pair_job",
     # the fork server asks JAX whether its backend is initialised only when JAX is loaded
     # already: the driver, which imports the fork server's module, never loads JAX
     "jax",

@@ -30,7 +30,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.commands import train as train_command
 from coinlstm.app.jobs.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
 from coinlstm.app.jobs.evaluate_report import (
     BAND_LEGEND,
@@ -82,7 +81,7 @@ from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
 from coinlstm.core.exchanges import exchange
 from coinlstm.core.klines import Markets
-from train import backend, forecasters, formulations
+from train import backend, config, forecasters, formulations
 from train.config import TrainConfig, with_values
 from train.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedules
 from train.scoring import (
@@ -140,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for cases.csv, summary.json, skill.png "
                             "(default ARTIFACTS/evaluate/UTC-TIMESTAMP)")
-    train_command.add_training_arguments(parser)
+    config.add_arguments(parser)
 
 
 def parse_models(text: str) -> list[str]:
@@ -307,7 +306,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                            f"got {getattr(args, name)}")
     check_timeout(args.timeout)
-    passed = train_command.options_from_args(args)
+    passed = config.from_args(args)
     if passed.with_pairs:
         # The folds and the naive baseline are one pair's; multi-pair models are trained
         # and scored by `train`.

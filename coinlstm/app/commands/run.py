@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from coinlstm import db
-from coinlstm.app.commands import train as train_command
 from coinlstm.app.jobs.pair_selection import (
     add_pair_arguments,
     job_markets,
@@ -33,6 +32,7 @@ from coinlstm.app.jobs.pair_selection import (
     pair_symbols,
     stored_markets,
 )
+from coinlstm.app.jobs.pair_task import PairTrainTask
 from coinlstm.app.jobs.preflight import short_pairs
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
 from coinlstm.app.runtime.executors import (
@@ -67,6 +67,7 @@ from crawl.crawler import (
 )
 from predict.scoring import pair_verdict, score
 from predict.track_record import EDGE, FDR
+from train import config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
-    train_command.add_training_arguments(parser)
+    config.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
     check_crawl_workers(args.crawl_workers)
     check_timeout(args.timeout)
-    options = train_command.options_from_args(args)
+    options = config.from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
     settings: Settings = args.settings
     if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
@@ -278,7 +279,7 @@ class MarketJob:
         # A new pair whose first page failed was never registered: it has no id (0).
         self.market_of.update({symbol: coins[symbol].quoteAsset for symbol in failed
                                if coins[symbol] is not None})
-        return [Outcome(train_command.PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0,
+        return [Outcome(PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0,
                                                     symbol, self.options, self.run_id),
                         FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
@@ -290,7 +291,7 @@ class MarketJob:
         user of ``coinlstm import`` then ``run --skip-crawl`` asks for, while a pair the
         exchange called DELISTED or BREAK stays out. After a crawl, a NULL pair is one the
         exchange does not list, with no new candles: it stays out too."""
-        needed = train_command.required_candles(self.options)
+        needed = self.options.required_candles()
         trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
         coins, counts, self.statuses = self._market_coins(trainable)
         if self.only:  # every named pair too short: bad input, as without --only
@@ -301,7 +302,7 @@ class MarketJob:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(train_command.PairTrainTask(int(coin.id), coin.symbol,
+                tasks.append(PairTrainTask(int(coin.id), coin.symbol,
                                                          self.options, self.run_id))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
@@ -337,7 +338,7 @@ class MarketJob:
             self.settings, workers=self.args.workers, timeout=self.args.timeout,
             logs_dir=self.settings.logs_dir / self.run_id, ray_address=self.args.ray_address,
             gate=self.keeper.may_launch if self.keeper is not None else None,
-            task_modules=(train_command.PairTrainTask.__module__,)))
+            task_modules=(PairTrainTask.__module__,)))
 
     def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
