@@ -39,7 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from coinlstm.app.evaluate_steps import step_lags  # noqa: E402
+from coinlstm.app.jobs.evaluate_steps import step_lags  # noqa: E402
 from coinlstm.core.columns import FEATURE_COLUMNS  # noqa: E402
 from predict.track_record import diebold_mariano, newey_west_lags  # noqa: E402
 from train.formulations.base import CLOSE_INDEX  # noqa: E402

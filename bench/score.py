@@ -39,14 +39,14 @@ def one_hour_later(url: str) -> int:
     import sqlalchemy as sa
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
+    from tests import synthetic_history
 
     rng = random.Random(1)
     engine = db.open_database(url)
     with db.transaction(engine) as conn:
         ids = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
         newest = synthetic_history.END_OPEN_MS + synthetic_history.HOUR_MS
-        db.insert_candles(conn, [synthetic_history._candle(coin, newest, 0.001, 0.001, rng)
+        db.insert_candles(conn, [synthetic_history.candle(coin, newest, 0.001, 0.001, rng)
                                  for coin in ids])
     engine.dispose()
     return len(ids)
@@ -63,8 +63,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
     from predict.forward_scores import score
+    from tests import synthetic_history
 
     folder = Path(tempfile.mkdtemp(prefix="bench-score-"))
     source = args.keep or folder / "built.sqlite"

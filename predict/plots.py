@@ -73,7 +73,7 @@ def warm_up() -> None:
     axis' log-scale labels are mathtext), imports PIL's image plugins and fills matplotlib's
     caches, and all of that is inherited by a fork.
 
-    The fork server calls it (coinlstm/app/executors/forkserver.py): a child's plot then
+    The fork server calls it (coinlstm/app/runtime/executors/forkserver.py): a child's plot then
     costs about half the CPU, and its PNG is byte for byte the same (docs/performance.md).
     Pure Python and C, no thread started (the server checks before every fork).
     """

@@ -28,6 +28,11 @@ MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Every process the tests start loads the fault hooks (tests/child_hooks/coinlstm_faults.py,
+# through its sitecustomize): they do nothing unless a test sets their variables.
+CHILD_HOOKS = Path(__file__).parent / "child_hooks"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(CHILD_HOOKS), os.environ.get("PYTHONPATH")]))
 if XDIST_WORKER:
     # Inherited by every command the worker's tests start without a home of their own
     # (run_all.py, the CLI, the Ray cluster's workers).

@@ -1,7 +1,7 @@
 """The figures of a backtest: one case's errors beside naive, and the statistics over cases.
 
-Pure (numpy, scipy): the evaluate command (coinlstm/app/evaluate.py) computes the cases in its
-workers and summarises them here, so a summary can be recomputed from cases.csv alone.
+Pure (numpy, scipy): the evaluate command (coinlstm/app/commands/evaluate.py) computes the
+cases in its workers and summarises them here, so a summary can be recomputed from cases.csv alone.
 
 A case is one (pair, model, fold, repeat). Every model's case carries the naive figures of its
 *own* test rows (the two targets may drop a different sample at a gap), and its skill is

@@ -25,14 +25,14 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
 #: Host names the dashboard answers to besides its bind address and localhost (comma list).
 ENV_SERVE_ALLOWED_HOSTS = "COINLSTM_SERVE_ALLOWED_HOSTS"
-#: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
+#: Set by the market job in each pair's process: the driver's pid (coinlstm.app.runtime.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
 #: Set by a driver (market job, evaluate) in its children: the schema is ensured, do not
 #: check or upgrade it again in every task.
 ENV_SCHEMA_READY = "COINLSTM_SCHEMA_READY"
 #: "0": the subprocess executor starts every task as a fresh process instead of forking it
-#: from its pre-imported fork server (also --fresh-processes; coinlstm/app/executors).
+#: from its pre-imported fork server (also --fresh-processes; coinlstm/app/runtime/executors).
 ENV_FORK_SERVER = "COINLSTM_FORK_SERVER"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.

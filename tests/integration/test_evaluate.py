@@ -16,8 +16,8 @@ import pytest
 
 from coinlstm import db
 from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
-from coinlstm.app.evaluate_report import CASE_COLUMNS
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.evaluate_report import CASE_COLUMNS
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core.columns import FEATURE_COLUMNS
 from tests.helpers import import_into, write_csv, write_dump
 from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL

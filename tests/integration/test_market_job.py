@@ -245,10 +245,10 @@ def test_track_record_and_ranking(sqlite_url):
     """The pair's training runs as the dashboard reads them (db.latest_training: the newest
     run of the interval, whatever its model and target, with its figures); pairs whose
     verdict is edge rank first, then by predicted change."""
-    from coinlstm.app.executors import Outcome
-    from coinlstm.app.market_job import _rank_key
-    from coinlstm.app.pair_job import TrainOptions
-    from coinlstm.app.train_command import PairTrainTask
+    from coinlstm.app.commands.run import _rank_key
+    from coinlstm.app.commands.train import PairTrainTask
+    from coinlstm.app.jobs.pair_job import TrainOptions
+    from coinlstm.app.runtime.executors import Outcome
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:

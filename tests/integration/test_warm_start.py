@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from tests.helpers import TEST_HOME, import_into, read_csv_rows, run_cli, write_sample

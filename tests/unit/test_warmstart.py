@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core.errors import BadInput
 from train import warmstart
 from train.dataset import MIN_TRAIN_SAMPLES, build_dataset, exact_split, split_samples

@@ -1,6 +1,6 @@
 """A Keras network of the zoo (train/models.py) fitted on a dataset's formulation.
 
-The single place where a network turns into forecasts: train_one (coinlstm/app/pair_job.py)
+The single place where a network turns into forecasts: train_one (coinlstm/app/jobs/pair_job.py)
 and the walk-forward backtest (coinlstm evaluate) both fit through :meth:`Network.fit`,
 so the figures a backtest reports are those of the very code that runs every hour. Keras must
 already be loaded on its backend and seeded (train/backend.py; :meth:`Network.prepare_process`).

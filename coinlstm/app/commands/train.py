@@ -3,24 +3,23 @@
 Exit codes: 0 done; 2 bad input (flags, an unknown id, an id and symbol that disagree, too
 few candles, NaN in the data, a symbol that is not [A-Z0-9]{2,20}); 1 anything else (database
 unreachable, ...). ``--result-json FILE`` is written on success and on failure: the market
-job reads it (keys: coinlstm.app.pair_job.TrainResult.to_dict / failure_dict).
+job reads it (keys: coinlstm.app.jobs.pair_job.TrainResult.to_dict / failure_dict).
 
-The market job reuses :func:`add_training_arguments` and :func:`training_argv` to pass the
-training flags through to every pair's process.
+The market job's task (:class:`PairTrainTask`, coinlstm/app/jobs/pair_task.py) runs this
+command in each pair's process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
-from coinlstm.app.reporting import write_json_atomically
-from coinlstm.core.config import Settings
+from coinlstm.app.jobs.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
+from coinlstm.app.jobs.pair_task import PairTrainTask
+from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.app.runtime.lifeline import exit_with_parent
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
 from coinlstm.core.exchanges import add_exchange_argument
 from train import config
@@ -31,7 +30,7 @@ _PROCESS_START = time.perf_counter()
 
 
 def _restart_clock() -> None:
-    """A child forked from the fork server (coinlstm/app/executors) starts its run now."""
+    """A child forked from the fork server (coinlstm/app/runtime/executors) starts its run now."""
     global _PROCESS_START
     _PROCESS_START = time.perf_counter()
 
@@ -78,8 +77,6 @@ def required_candles(options: TrainConfig) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.lifeline import exit_with_parent
-
     exit_with_parent()
     options = options_from_args(args)
     try:
@@ -101,42 +98,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _elapsed() -> float:
     return round(time.perf_counter() - _PROCESS_START, 3)
-
-
-@dataclass(frozen=True)
-class PairTrainTask:
-    """The market job's task (coinlstm.app.executors): train one pair, as ``coinlstm train``.
-
-    Locally it is that very command in a fresh process; on Ray, the same train_pair call.
-    """
-
-    coin_id: int
-    symbol: str
-    options: TrainConfig
-    run_id: str
-
-    @property
-    def name(self) -> str:
-        return self.symbol
-
-    def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol}
-
-    def argv(self, result_path: Path) -> list[str]:
-        return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
-                "-symbol", self.symbol, *training_argv(self.options), "--run-id", self.run_id,
-                "--result-json", str(result_path)]
-
-    def run_here(self, settings: Settings) -> dict:
-        try:
-            return train_pair(settings, self.coin_id, self.symbol, self.options,
-                              run_id=self.run_id).to_dict()
-        except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
-            return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
-                    "exit_code": exc.exit_code, "error": str(exc)}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from coinlstm.app.cli import main
-
-    sys.exit(main(["train", *sys.argv[1:]]))

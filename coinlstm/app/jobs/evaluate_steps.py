@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coinlstm.app.jobs.evaluate_charts import NAIVE_LABEL, BoxPanel, save_box_panels
 from coinlstm.core.tables import figure, format_table
 from predict.track_record import diebold_mariano, newey_west_lags
 from train.backtest_scores import (
@@ -113,29 +114,15 @@ def format_steps(per_step: dict[str, list[dict]], models: list[str]) -> str:
 def draw_steps(path: Path, cases: list[dict], models: list[str], horizon: int,
                title: str) -> None:
     """Box plots of skill per step h, one panel per model whose forecasts ever left the
-    last close (naive's skill is 0 at every step); matplotlib's Agg, no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    last close (naive's skill is 0 at every step)."""
     data = {name: [[c[step_skill_column(h)] for c in cases if c["model"] == name
                     and c.get(step_skill_column(h)) is not None]
                    for h in range(1, horizon + 1)] for name in models}
     shown = [name for name in models if any(v != 0 for step in data[name] for v in step)]
     shown = shown or models[:1]
-    figure_, panels = plt.subplots(len(shown), 1, squeeze=False,
-                                   figsize=(max(6, 0.5 * horizon + 2), 4 * len(shown)))
-    for panel, name in zip(panels[:, 0], shown, strict=True):
-        steps = [(h, values) for h, values in enumerate(data[name], 1) if values]
-        if steps:
-            panel.boxplot([values for _, values in steps],
-                          tick_labels=[str(h) for h, _ in steps])
-        panel.axhline(0.0, color="tab:orange", linestyle="--", label="naive (last close)")
-        panel.set_xlabel("forecast step h")
-        panel.set_ylabel("skill_h = 1 - RMSE_h / naive RMSE_h")
-        panel.set_title(f"{name}: skill per step, {title}")
-        panel.legend(loc="lower left")
-    figure_.tight_layout()
-    figure_.savefig(path, format="png", dpi=80)
-    plt.close(figure_)
+    panels = [BoxPanel([(str(h), values) for h, values in enumerate(data[name], 1) if values],
+                       0.0, NAIVE_LABEL, "skill_h = 1 - RMSE_h / naive RMSE_h",
+                       f"{name}: skill per step, {title}", legend_at="lower left",
+                       xlabel="forecast step h")
+              for name in shown]
+    save_box_panels(path, panels, (max(6, 0.5 * horizon + 2), 4 * len(shown)), stacked=True)

@@ -4,7 +4,7 @@ pool.
 A process per task means Keras/TensorFlow/JAX memory goes back to the OS after every task, and
 a crash or a hang costs one task, not the job. Each child runs in its own process group (a
 timeout kills the whole group), writes its output to ``LOGS/NAME.log`` and its result to
-``LOGS/NAME.result.json``, and exits when the driver dies (coinlstm.app.lifeline).
+``LOGS/NAME.result.json``, and exits when the driver dies (coinlstm.app.runtime.lifeline).
 
 By default the child is forked from a fork server that imported numpy, Keras and the backend
 once for the whole run (forkserver.py, forkclient.py), so no task pays those imports; it is
@@ -25,21 +25,22 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Protocol
 
-from coinlstm.app.executors.base import (
+from coinlstm.app.runtime.executors.base import (
     FAILED,
     TIMEOUT,
+    ConfiguredExecutor,
     ExecutorConfig,
     Outcome,
     Task,
     outcome_from_result,
 )
-from coinlstm.app.executors.forkclient import (
+from coinlstm.app.runtime.executors.forkclient import (
     ForkServer,
     ForkUnavailable,
     forkable,
 )
-from coinlstm.app.executors.forkserver import FORKABLE_BACKENDS
-from coinlstm.app.executors.processes import exit_reason, kill_group, read_json
+from coinlstm.app.runtime.executors.forkserver import FORKABLE_BACKENDS
+from coinlstm.app.runtime.executors.processes import exit_reason, kill_group, read_json
 from coinlstm.core.config import (
     ENV_ARTIFACTS,
     ENV_DB_RETRY_SECONDS,
@@ -78,17 +79,14 @@ class _FreshChild:
         return self.process.returncode, usage.ru_maxrss
 
 
-class SubprocessExecutor:
+class SubprocessExecutor(ConfiguredExecutor):
     """Up to ``workers`` child processes at once, each killed (whole group) after ``timeout``."""
 
     name = "subprocess"
 
     def __init__(self, config: ExecutorConfig) -> None:
-        self.settings = config.settings
-        self.workers = max(1, config.workers)
-        self.timeout = config.timeout
-        self.logs_dir = config.logs_dir
-        self.gate = config.gate
+        super().__init__(config)
+        self.task_modules = config.task_modules
         self._running: set[int] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -147,7 +145,7 @@ class SubprocessExecutor:
         """Why a task may not start (the job is stopping, or its gate says no), else None."""
         if self._stopping.is_set():
             return "not started: the job is stopping"
-        return self.gate() if self.gate is not None else None
+        return self.gate_closed()
 
     def _run_one(self, task: Task) -> Outcome:
         refusal = self._refusal()
@@ -250,7 +248,8 @@ class SubprocessExecutor:
                  "starts a fresh process")
             return None
         try:
-            server = ForkServer(backend, self.child_env(), self.logs_dir / SERVER_LOG)
+            server = ForkServer(backend, self.child_env(), self.logs_dir / SERVER_LOG,
+                                self.task_modules)
         except ForkUnavailable as exc:
             _say(f"fork server not used ({exc}); every task starts a fresh process")
             return None

@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coinlstm import db
-from coinlstm.app import testhooks
-from coinlstm.app.pair_result import TrainResult, failure_dict, train_result
+from coinlstm.app.jobs.pair_result import TrainResult, failure_dict, train_result
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import exchange
-from train import warmstart
+from predict import plots
+from predict.artifacts import artifact_paths, model_meta, saved_fit
+from predict.rows import RunInfo, prediction_row, train_row
+from predict.store import store_run
+from train import backend, forecasters, warmstart
+from train.candles import load_candles
 from train.config import TrainConfig
-from train.dataset import MIN_TRAIN_SAMPLES
+from train.dataset import MIN_TRAIN_SAMPLES, build_dataset
+from train.finetune import WarmStartFailed
+from train.metrics import slice_metrics
+from train.prediction_bands import first_steps
 from train.warmstart import FitPlan
 
 if TYPE_CHECKING:
@@ -39,9 +46,6 @@ TrainOptions = TrainConfig
 
 def _dataset(open_times, values, with_series, symbol: str, options: TrainConfig,
              plan: FitPlan):
-    from train.dataset import build_dataset
-    from train.finetune import WarmStartFailed
-
     try:
         return build_dataset(open_times, values, options.window, options.test_size,
                              options.val_size, options.interval_ms, options.target,
@@ -70,12 +74,9 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     facts.check_symbol(symbol)  # another exchange's symbol: BadInput
     facts.check_interval(options.interval)  # the rule and words of crawl and run
     options.check(symbol)
-    from predict.artifacts import artifact_paths
-    from train.finetune import WarmStartFailed
 
     paths = artifact_paths(settings, symbol)
     backend_name = options.backend_name(settings)
-    from train import backend
 
     backend.prepare(backend_name, settings.cache_dir)
     # A pair started while the database is down (or restarting) waits for it, for the
@@ -125,8 +126,6 @@ class _PairRun:
         """Warm or full (train/warmstart.py), from the saved model and the newest candle's
         data time; the pair's refit falls in its own hour of the cycle, its coin id's
         (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
-        from predict.artifacts import saved_fit
-
         saved, problem = saved_fit(self.settings, self.symbol)
         newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
                                                     self.options.interval),
@@ -135,15 +134,11 @@ class _PairRun:
                                 newest, slot=self.coin_id)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
-        from train.candles import load_candles
-
         options = self.options
         open_times, values, with_series = db.retry(
             lambda: load_candles(self.engine, self.coin_id, self.symbol,
                                  plan.history(options), options.with_pairs, options.interval),
             self.retry_seconds, f"{self.symbol}: reading candles")
-        testhooks.stall_if_asked(self.symbol)
-        testhooks.crash_if_asked(self.symbol)
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
         return self._train_and_store(dataset, plan)
@@ -151,12 +146,6 @@ class _PairRun:
     def _train_and_store(self, dataset, plan: FitPlan) -> TrainResult:
         """Fit (or fine-tune), score against naive, store files and rows together, and say
         what happened."""
-        from predict.artifacts import model_meta
-        from predict.rows import RunInfo, prediction_row, train_row
-        from predict.store import store_run
-        from train import backend, forecasters
-        from train.metrics import slice_metrics
-
         options, symbol, backend_name = self.options, self.symbol, self.backend_name
         keras = backend.load_keras(backend_name)
         backend.seed(options.seed, backend_name)
@@ -176,7 +165,6 @@ class _PairRun:
                        stored_json, dataset, forecast, plan.full_fit_open_time),
             train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),
-            before_last_rename=testhooks.pause_before_last_rename,
             retry_seconds=self.retry_seconds)
         return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
                             metrics, time.perf_counter() - self.started, written, plan)
@@ -189,9 +177,6 @@ def _newest_open_time(engine, coin_id: int, interval: str) -> int | None:
 
 def _plot_writer(symbol, dataset, forecast, metrics):
     """The PNG of the test slice: each sample's first step (the rows hold all K)."""
-    from predict import plots
-    from train.prediction_bands import first_steps
-
     test = dataset.split.test
     outcome = forecast.outcome
     return lambda path: plots.draw(

@@ -11,7 +11,9 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from coinlstm.app.reporting import write_json_atomically
+from coinlstm.app.jobs.evaluate_charts import NAIVE_LABEL, SKILL_LABEL, BoxPanel, save_box_panels
+from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.core.columns import band_score_columns
 from coinlstm.core.tables import figure, format_table
 from train.backtest_scores import CLEARLY_WORSE, DM_LEVEL, band_case_columns
 
@@ -157,52 +159,24 @@ def write_cases(path: Path, cases: list[dict], levels: Sequence[float] = (),
 
 
 def draw_skill(path: Path, cases: list[dict], models: list[str], title: str) -> None:
-    """Box plot of skill per model (matplotlib's Agg: no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = [[c["skill"] for c in cases if c["model"] == name and c["skill"] is not None]
-            for name in models]
-    figure, axes = plt.subplots(figsize=(max(6, 1.4 * len(models) + 2), 5))
-    shown = [(name, values) for name, values in zip(models, data, strict=True) if values]
-    if shown:
-        axes.boxplot([values for _, values in shown], tick_labels=[name for name, _ in shown])
-    axes.axhline(0.0, color="tab:orange", linestyle="--", label="naive (last close)")
-    axes.set_ylabel("skill = 1 - RMSE / naive RMSE")
-    axes.set_title(title)
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=80, metadata={"Title": title})
-    plt.close(figure)
+    """Box plot of skill per model."""
+    boxes = [(name, [c["skill"] for c in cases if c["model"] == name and c["skill"] is not None])
+             for name in models]
+    save_box_panels(path, [BoxPanel([box for box in boxes if box[1]], 0.0, NAIVE_LABEL,
+                                    SKILL_LABEL, title)],
+                    (max(6, 1.4 * len(models) + 2), 5), metadata={"Title": title})
 
 
 def draw_coverage(path: Path, cases: list[dict], models: list[str],
                   levels: Sequence[float]) -> None:
     """Box plot of the cases' band coverage per model, one panel per level, the level drawn
-    as the nominal line (matplotlib's Agg: no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from coinlstm.core.columns import band_score_columns
-
-    figure, panels = plt.subplots(1, len(levels), squeeze=False,
-                                  figsize=(max(6, 1.4 * len(models) + 2) * len(levels), 5))
-    for panel, level in zip(panels[0], levels, strict=True):
+    as the nominal line."""
+    panels = []
+    for level in levels:
         column = band_score_columns(level)[0]
-        shown = [(name, [c[column] for c in cases if c["model"] == name
+        boxes = [(name, [c[column] for c in cases if c["model"] == name
                          and c.get(column) is not None]) for name in models]
-        shown = [(name, values) for name, values in shown if values]
-        if shown:
-            panel.boxplot([values for _, values in shown],
-                          tick_labels=[name for name, _ in shown])
-        panel.axhline(level, color="tab:orange", linestyle="--", label=f"nominal {level:g}")
-        panel.set_ylabel("coverage (share of test closes inside the band)")
-        panel.set_title(f"{level:.0%} bands: coverage per case")
-        panel.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=80)
-    plt.close(figure)
+        panels.append(BoxPanel([box for box in boxes if box[1]], level, f"nominal {level:g}",
+                               "coverage (share of test closes inside the band)",
+                               f"{level:.0%} bands: coverage per case"))
+    save_box_panels(path, panels, ((max(6, 1.4 * len(models) + 2) * len(levels), 5)))

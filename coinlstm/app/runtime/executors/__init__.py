@@ -1,6 +1,6 @@
 """Where tasks run: one protocol (base.py), one small class per kind, a registry."""
 
-from coinlstm.app.executors.base import (
+from coinlstm.app.runtime.executors.base import (
     EXECUTORS,
     FAILED,
     OK,

@@ -5,9 +5,9 @@ Why it exists: one test slice of 48 hours says little about a model (it took
 command repeats that measurement for any set of models, with the very code that runs every
 hour. The parts, one job each: the folds (train/walkforward.py), the figures of a case and
 the statistics over cases (train/backtest_scores.py), the tasks and their processes
-(coinlstm/app/evaluate_tasks.py), the tables and files (coinlstm/app/evaluate_report.py),
-the --sweep grid and its statistics (coinlstm/app/evaluate_sweep.py), the per-step figures
-of --horizon K (coinlstm/app/evaluate_steps.py);
+(coinlstm/app/jobs/evaluate_tasks.py), the tables and files (coinlstm/app/jobs/evaluate_report.py),
+the --sweep grid and its statistics (coinlstm/app/jobs/evaluate_sweep.py), the per-step figures
+of --horizon K (coinlstm/app/jobs/evaluate_steps.py);
 this module holds the flags, the model names and the run.
 
 Comparison. ``--models`` names forecasters (train/forecasters/registry.py): ``naive`` (the
@@ -22,15 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
-from coinlstm.app.evaluate_report import (
+from coinlstm.app.jobs.evaluate_hours import HOURS_FILE, add_dm_tests, write_hours
+from coinlstm.app.jobs.evaluate_report import (
     BAND_LEGEND,
     CASE_COLUMNS,
     COVERAGE_PLOT_FILE,
@@ -40,7 +41,7 @@ from coinlstm.app.evaluate_report import (
     legend,
     write_files,
 )
-from coinlstm.app.evaluate_steps import (
+from coinlstm.app.jobs.evaluate_steps import (
     STEPS_FILE,
     STEPS_PLOT_FILE,
     draw_steps,
@@ -48,7 +49,7 @@ from coinlstm.app.evaluate_steps import (
     steps_report,
     write_steps,
 )
-from coinlstm.app.evaluate_sweep import (
+from coinlstm.app.jobs.evaluate_sweep import (
     Point,
     draw_sweep,
     format_sweep,
@@ -59,28 +60,28 @@ from coinlstm.app.evaluate_sweep import (
     summarise_points,
     summarise_sweep,
 )
-from coinlstm.app.evaluate_tasks import EvalTask, run_all
-from coinlstm.app.executors import (
-    ExecutorConfig,
-    add_executor_arguments,
-    check_timeout,
-    make_executor,
-)
-from coinlstm.app.pairs import (
+from coinlstm.app.jobs.evaluate_tasks import EvalTask, run_all
+from coinlstm.app.jobs.pair_selection import (
     add_pair_arguments,
     job_markets,
     market_coins,
     pair_symbols,
     stored_markets,
 )
-from coinlstm.app.preflight import short_pairs
-from coinlstm.app.reporting import iso_utc
+from coinlstm.app.jobs.preflight import short_pairs
+from coinlstm.app.jobs.reporting import iso_utc
+from coinlstm.app.runtime.executors import (
+    ExecutorConfig,
+    add_executor_arguments,
+    check_timeout,
+    make_executor,
+)
 from coinlstm.core.columns import band_score_columns, level_label
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput, EveryTaskFailed
 from coinlstm.core.exchanges import DEFAULT_EXCHANGE, exchange
-from coinlstm.core.klines import DEFAULT_INTERVAL
-from train import forecasters, formulations
+from coinlstm.core.klines import DEFAULT_INTERVAL, Markets
+from train import backend, config, forecasters, formulations
 from train.backtest_scores import (
     add_interval_skill,
     band_case_columns,
@@ -101,8 +102,6 @@ DEFAULT_FOLD_SIZE = 168
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinlstm.app import train_command
-
     group = parser.add_argument_group("backtest")
     add_pair_arguments(group, "evaluate", "evaluated")
     group.add_argument("--models", default=DEFAULT_MODELS, metavar="NAME,NAME",
@@ -140,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="folder for cases.csv, summary.json, skill.png "
                             "(default ARTIFACTS/evaluate/UTC-TIMESTAMP)")
-    train_command.add_training_arguments(parser)
+    config.add_arguments(parser)
 
 
 def parse_models(text: str) -> list[str]:
@@ -218,10 +217,87 @@ def select_pairs(engine: sa.Engine, market: str | list[str], only: list[str] | N
     return pairs
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the flags ask for, checked before a database is opened or a file written."""
+
+    markets: Markets
+    models: list[str]
+    only: list[str] | None
+    passed: TrainConfig
+    schedules: list[Schedule]
+    #: model name -> the options it stands for
+    options: dict[str, TrainConfig]
+    sweeps: dict[str, list[Any]]
+    points: list[Point]
+    runs: list[tuple[str, Schedule]]
+    configured: list[Configured]
+
+    @property
+    def labels(self) -> list[str]:
+        return [schedule.label(name) for name, schedule in self.runs]
+
+
+@dataclass
+class _Figures:
+    """The cases of a backtest and every summary computed from them."""
+
+    cases: list[dict]
+    ok_tasks: int
+    failures: list[dict]
+    per_step: dict | None
+    summary: dict[str, dict]
+    per_pair: dict[str, dict]
+    per_value: dict[str, list[dict]]
+    per_point: list[dict]
+    bands: dict[str, dict]
+    differences: dict[str, dict]
+
+
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app import train_command
+    plan = _plan(args)
+    passed = plan.passed
+    settings: Settings = args.settings
+    started = time.time()
+    pairs = _pairs(args, plan, settings)
+    settings = settings.with_(schema_ready=True)
+    imports = (*formulations.modules(), *forecasters.modules())
+    tasks = [EvalTask(int(pair.id), pair.symbol, name, each, repeat, args.folds,
+                      args.fold_size, imports, schedule.name, point)
+             for pair in pairs for name, schedule, point, each in plan.configured
+             for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
+    trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
+    in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
+    workers = min(args.workers, max(1, len(trained)))
+    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
+        "%Y%m%dT%H%M%SZ")
+    executor = None
+    if trained:
+        # An unusable backend (torch not installed) is one bad-input line here, not one
+        # failure per task. prepare() only sets the environment: Keras stays unimported.
+        backend.prepare(passed.backend_name(settings), settings.cache_dir)
+        executor = make_executor(args.executor, ExecutorConfig(
+            settings, workers=workers, timeout=args.timeout, logs_dir=out / "logs",
+            ray_address=args.ray_address, task_modules=(EvalTask.__module__,)))
+    out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
+    print(f"evaluate {plan.markets.label} ({passed.interval} candles): {len(pairs)} pairs x "
+          f"{', '.join(plan.labels)}; {args.folds} folds "
+          f"of {args.fold_size} samples (walk-forward, expanding window"
+          f"{f', {passed.horizon} steps each' if passed.horizon > 1 else ''}), "
+          f"{args.repeats} repeat(s); {len(trained)} training tasks on "
+          f"{workers} workers", flush=True)
+    outcomes = run_all(executor, settings, in_driver, trained)
+    figures = _figures(outcomes, plan, out)
+    exit_code = EXIT_SOME_PAIRS_FAILED if figures.failures else EXIT_OK
+    report = _report(args, plan, settings, pairs, figures, started, exit_code)
+    plots = _write(out, args, plan, settings, pairs, figures, report)
+    _print(plan, figures, report, out, plots)
+    return exit_code
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """The flags, checked: BadInput (one line, exit 2) before anything is opened."""
     markets = job_markets(args.market)  # one market, a list, or ALL (the stored ones)
-    market = markets.label
     exchange(args.settings.exchange).check_interval(args.interval)  # as crawl and run
     models = parse_models(args.models)
     only = pair_symbols(args.settings, args.only)
@@ -230,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, "
                            f"got {getattr(args, name)}")
     check_timeout(args.timeout)
-    passed = train_command.options_from_args(args)
+    passed = config.from_args(args)
     if passed.with_pairs:
         # The folds and the naive baseline are one pair's; multi-pair models are trained
         # and scored by `train`.
@@ -251,121 +327,122 @@ def run(args: argparse.Namespace) -> int:
     points = grid(sweeps)
     runs = scheduled(models, schedules)
     configured = configure_runs(runs, passed, points, args.fold_size)
-    settings: Settings = args.settings
-    started = time.time()
+    return _Plan(markets, models, only, passed, schedules, options, sweeps, points, runs,
+                 configured)
+
+
+def _pairs(args: argparse.Namespace, plan: _Plan, settings: Settings) -> list[sa.Row]:
+    """The pairs evaluated, each holding the candles the folds need (else BadInput)."""
+    passed = plan.passed
     engine = db.open_database(settings.db_url)  # the schema, ensured once for every task
     try:
-        pairs = select_pairs(
-            engine, stored_markets(engine, markets, settings.exchange) or market, only,
-            passed.interval, settings.exchange,
+        return select_pairs(
+            engine, stored_markets(engine, plan.markets, settings.exchange)
+            or plan.markets.label, plan.only, passed.interval, settings.exchange,
             needed=min(required_candles(args.folds, args.fold_size, each.window, each.target,
                                         each.horizon)
-                       for each in options.values()),
+                       for each in plan.options.values()),
             settings_text=f"{args.folds} folds of {args.fold_size} samples with --window "
                           f"{passed.window}")
     finally:
         engine.dispose()
-    settings = settings.with_(schema_ready=True)
-    imports = (*formulations.modules(), *forecasters.modules())
-    tasks = [EvalTask(int(pair.id), pair.symbol, name, each, repeat, args.folds,
-                      args.fold_size, imports, schedule.name, point)
-             for pair in pairs for name, schedule, point, each in configured
-             for repeat in range(args.repeats if forecasters.get(name).seeded else 1)]
-    labels = [schedule.label(name) for name, schedule in runs]
-    trained = [task for task in tasks if forecasters.get(task.model).needs_keras]
-    in_driver = [task for task in tasks if not forecasters.get(task.model).needs_keras]
-    workers = min(args.workers, max(1, len(trained)))
-    out = args.out or settings.artifacts / "evaluate" / datetime.now(UTC).strftime(
-        "%Y%m%dT%H%M%SZ")
-    executor = None
-    if trained:
-        from train import backend
 
-        # An unusable backend (torch not installed) is one bad-input line here, not one
-        # failure per task. prepare() only sets the environment: Keras stays unimported.
-        backend.prepare(passed.backend_name(settings), settings.cache_dir)
-        executor = make_executor(args.executor, ExecutorConfig(
-            settings, workers=workers, timeout=args.timeout, logs_dir=out / "logs",
-            ray_address=args.ray_address))
-    out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails now
-    print(f"evaluate {market} ({passed.interval} candles): {len(pairs)} pairs x "
-          f"{', '.join(labels)}; {args.folds} folds "
-          f"of {args.fold_size} samples (walk-forward, expanding window"
-          f"{f', {passed.horizon} steps each' if passed.horizon > 1 else ''}), "
-          f"{args.repeats} repeat(s); {len(trained)} training tasks on "
-          f"{workers} workers", flush=True)
-    outcomes = run_all(executor, settings, in_driver, trained)
-    taken = (*CASE_COLUMNS, *band_case_columns(passed.levels))
-    cases = _cases(outcomes, labels, points, taken)
-    # Failed tasks in the executors' one schema (coinlstm.app.executors.Outcome).
+
+def _figures(outcomes, plan: _Plan, out: Path) -> _Figures:
+    """The cases and their summaries; EveryTaskFailed when no task gave a case."""
+    labels, levels = plan.labels, plan.passed.levels
+    taken = (*CASE_COLUMNS, *band_case_columns(levels))
+    cases = _cases(outcomes, labels, plan.points, taken)
+    # Failed tasks in the executors' one schema (coinlstm.app.runtime.executors.Outcome).
     failures = [o.to_dict() for o in outcomes if not o.ok]
     if outcomes and not any(o.ok for o in outcomes):
         raise EveryTaskFailed(f"all {len(outcomes)} tasks failed (each on its line above; "
                               f"logs in {out / 'logs'}); no figures, nothing else written")
-    levels = passed.levels
     add_interval_skill(cases, levels)
     add_dm_tests(cases)
-    per_step = steps_report(cases, labels, passed.horizon)
-    summary = summarise(cases, labels)
-    per_pair = pair_medians(cases, labels)
-    per_value = summarise_sweep(cases, sweeps, labels, taken)
-    per_point = summarise_points(cases, points, labels, taken) if len(sweeps) > 1 else []
-    bands = summarise_bands(cases, labels, levels)
-    differences = schedule_differences(cases, labels)
-    exit_code = EXIT_SOME_PAIRS_FAILED if failures else EXIT_OK
+    return _Figures(
+        cases, sum(o.ok for o in outcomes), failures,
+        steps_report(cases, labels, plan.passed.horizon), summarise(cases, labels),
+        pair_medians(cases, labels),
+        summarise_sweep(cases, plan.sweeps, labels, taken),
+        summarise_points(cases, plan.points, labels, taken) if len(plan.sweeps) > 1 else [],
+        summarise_bands(cases, labels, levels), schedule_differences(cases, labels))
+
+
+def _report(args: argparse.Namespace, plan: _Plan, settings: Settings, pairs: list[sa.Row],
+            figures: _Figures, started: float, exit_code: int) -> dict:
+    """summary.json's content."""
+    passed, labels, levels = plan.passed, plan.labels, plan.passed.levels
     finished = time.time()
-    report = {
-        "market": market, "interval": passed.interval, "models": labels,
-        "schedules": [schedule.name for schedule in schedules],
+    return {
+        "market": plan.markets.label, "interval": passed.interval, "models": labels,
+        "schedules": [schedule.name for schedule in plan.schedules],
         "folds": args.folds, "fold_size": args.fold_size,
         "repeats": args.repeats, "workers": args.workers,
         "options": {name: forecasters.get(name).reported_options(each)
-                    for name, each in options.items()},
+                    for name, each in plan.options.items()},
         "backend": passed.backend_name(settings),
         "pairs": [pair.symbol for pair in pairs],
         "started": iso_utc(started), "finished": iso_utc(finished),
         "wall_seconds": round(finished - started, 2),
-        "per_model": summary, "per_pair_median_skill": per_pair, "levels": list(levels),
-        "schedule_differences": differences,
-        "sweep": {"options": sweeps, "per_value": per_value, "per_point": per_point},
-        "per_model_bands": bands,
+        "per_model": figures.summary, "per_pair_median_skill": figures.per_pair,
+        "levels": list(levels),
+        "schedule_differences": figures.differences,
+        "sweep": {"options": plan.sweeps, "per_value": figures.per_value,
+                  "per_point": figures.per_point},
+        "per_model_bands": figures.bands,
         "per_pair_median_coverage": {
-            label: pair_medians(cases, labels, coverage)
+            label: pair_medians(figures.cases, labels, coverage)
             for label, coverage in ((level_label(level), band_score_columns(level)[0])
                                     for level in levels)},
-        "failures": failures,
-        "tasks": {"ok": sum(o.ok for o in outcomes), "failed": len(failures)},
+        "failures": figures.failures,
+        "tasks": {"ok": figures.ok_tasks, "failed": len(figures.failures)},
         "exit_code": exit_code, "legend": [*legend(passed.interval), *BAND_LEGEND],
-        **({"horizon": passed.horizon, "per_step": per_step} if per_step else {}),
+        **({"horizon": passed.horizon, "per_step": figures.per_step}
+           if figures.per_step else {}),
     }
-    title = (f"{settings.exchange} {market} {passed.interval}: skill per case, "
+
+
+def _write(out: Path, args: argparse.Namespace, plan: _Plan, settings: Settings,
+           pairs: list[sa.Row], figures: _Figures, report: dict) -> list[Path]:
+    """The files of the backtest in ``out``; returns the sweep's charts."""
+    passed, labels, cases = plan.passed, plan.labels, figures.cases
+    taken = (*CASE_COLUMNS, *band_case_columns(passed.levels))
+    title = (f"{settings.exchange} {plan.markets.label} {passed.interval}: skill per case, "
              f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size} "
              "(> 0 beats last close)")
     step_columns = ([step_skill_column(h) for h in range(1, passed.horizon + 1)]
-                    if per_step else [])
-    write_files(out, report, cases, labels, title, levels,
-                extra_columns=[*step_columns, *_sweep_columns(points, taken)])
-    plots = draw_sweep(out, cases, per_value, taken, market)
+                    if figures.per_step else [])
+    write_files(out, report, cases, labels, title, passed.levels,
+                extra_columns=[*step_columns, *_sweep_columns(plan.points, taken)])
+    plots = draw_sweep(out, cases, figures.per_value, taken, plan.markets.label)
     write_hours(out / HOURS_FILE, cases)
-    if per_step:
+    if figures.per_step:
         write_steps(out / STEPS_FILE, cases)
         draw_steps(out / STEPS_PLOT_FILE, cases, labels, passed.horizon,
                    f"{len(pairs)} pairs x {args.folds} folds of {args.fold_size}")
-    print(format_report(summary, per_pair, labels, failures, passed.interval))
-    if differences:
-        print(format_schedules(differences))
-    print(format_bands(bands, labels))
-    if sweeps:
-        print(format_sweep(per_value, per_point))
-    if per_step:
-        print(format_steps(per_step, labels))
-    steps_files = (f", {out / STEPS_FILE}, {out / STEPS_PLOT_FILE}" if per_step else "")
-    print(f"{len(cases)} cases, {len(failures)} failed tasks, "
+    return plots
+
+
+def _print(plan: _Plan, figures: _Figures, report: dict, out: Path, plots: list[Path]) -> None:
+    """The tables, then one line naming every file written."""
+    labels = plan.labels
+    print(format_report(figures.summary, figures.per_pair, labels, figures.failures,
+                        plan.passed.interval))
+    if figures.differences:
+        print(format_schedules(figures.differences))
+    print(format_bands(figures.bands, labels))
+    if plan.sweeps:
+        print(format_sweep(figures.per_value, figures.per_point))
+    if figures.per_step:
+        print(format_steps(figures.per_step, labels))
+    steps_files = (f", {out / STEPS_FILE}, {out / STEPS_PLOT_FILE}" if figures.per_step
+                   else "")
+    print(f"{len(figures.cases)} cases, {len(figures.failures)} failed tasks, "
           f"{report['wall_seconds']:.1f} s; files: {out / 'cases.csv'}, "
           f"{out / 'summary.json'}, {out / HOURS_FILE}, {out / 'skill.png'}, "
           f"{out / COVERAGE_PLOT_FILE}{steps_files}{''.join(f', {path}' for path in plots)}",
           flush=True)
-    return exit_code
 
 
 def _sweep_columns(points: list[Point], taken) -> list[str]:

@@ -4,7 +4,8 @@ forecast per pair and hour from a forecaster of known quality, then scored.
 Why: the dashboard's benchmark (bench/serve.py: 400 pairs x 30 days, about 290,000
 forecasts) and its browser and API tests need a database the size and shape of months of
 hourly runs, which real training cannot make in minutes. Everything here is labelled
-synthetic (symbols SYNnnnETH); the demo (coinlstm/app/demo.py) makes a real one.
+synthetic (symbols SYNnnnETH); the demo (coinlstm/app/demo.py) makes a real one. The
+benchmarks (bench/serve.py, bench/score.py) import it from here.
 
 Forecasters: ``signal`` sees part of the next log return (a real edge), ``noise`` moves a
 little at random around the last close (no evidence either way), ``bad`` moves a lot at
@@ -24,11 +25,10 @@ from statistics import NormalDist
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.app.demo import END_OPEN_MS, HOUR_MS
 from coinlstm.core.columns import STORED_LEVELS, band_columns
 from coinlstm.core.exchanges import DEFAULT_EXCHANGE, EXCHANGES, job_name
 
-HOUR_MS = 3_600_000
-END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC: the demo market's last candle
 KINDS = ("signal", "noise", "bad")
 
 
@@ -64,8 +64,9 @@ def forecast_bands(kind: str, predicted: float, volatility: float) -> dict:
     return columns
 
 
-def _candle(coin_id: int, open_ms: int, open_price: float, close: float,
-            rng: random.Random) -> dict:
+def candle(coin_id: int, open_ms: int, open_price: float, close: float,
+           rng: random.Random) -> dict:
+    """One hourly candle row, as ``db.insert_candles`` takes it."""
     volume = rng.uniform(1e5, 5e5)
     return {"idCoin": coin_id, "openTime": open_ms, "open": f"{open_price:.8f}",
             "high": f"{max(open_price, close) * 1.001:.8f}",
@@ -102,7 +103,7 @@ def build(engine: sa.Engine, pairs: int, hours: int, market: str = "ETH", seed: 
             price = 0.001 * (1 + index % 50)
             for hour in range(hours):
                 step = rng.gauss(0.0, volatility)
-                candles.append(_candle(coin_id, first_open + hour * HOUR_MS, price,
+                candles.append(candle(coin_id, first_open + hour * HOUR_MS, price,
                                        price * math.exp(step), rng))
                 price *= math.exp(step)
                 closes.append(price)

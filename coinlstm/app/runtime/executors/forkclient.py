@@ -15,10 +15,11 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from coinlstm.app.executors.forkserver import entry_of
-from coinlstm.app.executors.processes import exit_reason
+from coinlstm.app.runtime.executors.forkserver import entry_of
+from coinlstm.app.runtime.executors.processes import exit_reason
 
 #: The server runs OpenBLAS single-threaded: numpy's and SciPy's OpenBLAS otherwise start a
 #: worker thread each at import, and a process with threads is not forked (forkserver.py).
@@ -81,7 +82,8 @@ class ForkedChild:
 class ForkServer:
     """A started, ready server; the constructor raises :class:`ForkUnavailable` otherwise."""
 
-    def __init__(self, backend: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, backend: str, env: dict[str, str], log_path: Path,
+                 preload: Sequence[str] = ()) -> None:
         self.log_path = log_path
         self.gone: str | None = None
         self.forked = 0
@@ -91,8 +93,8 @@ class ForkServer:
         self._write_lock = threading.Lock()  # the server's stdin
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "coinlstm.app.executors.forkserver",
-                 "--backend", backend],
+                [sys.executable, "-m", "coinlstm.app.runtime.executors.forkserver",
+                 "--backend", backend, "--preload", *preload],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 env={**env, **SERVER_ENV}, start_new_session=True)
         first = self._first_event()

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from coinlstm.app.jobs.evaluate_charts import NAIVE_LABEL, SKILL_LABEL, BoxPanel, save_box_panels
 from coinlstm.core.errors import BadInput
 from coinlstm.core.tables import figure, format_table
 from train.config import field_named, parse_value
@@ -152,33 +153,19 @@ def plot_path(out: Path, name: str) -> Path:
 
 def draw_sweep(out: Path, cases: list[dict], summary: dict[str, list[dict]],
                taken: Sequence[str], title: str) -> list[Path]:
-    """One box plot of skill per swept option, a box per (value, model) (matplotlib's Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One box plot of skill per swept option, a box per (value, model)."""
     paths = []
     for name, rows in summary.items():
         key = column(name, taken)
         models = list(dict.fromkeys(row["model"] for row in rows))
-        boxes = [([c["skill"] for c in cases if c["model"] == row["model"] and key in c
-                   and c[key] == row["value"] and c["skill"] is not None],
-                  str(row["value"]) if len(models) == 1 else f"{row['model']}\n{row['value']}")
+        boxes = [(str(row["value"]) if len(models) == 1 else f"{row['model']}\n{row['value']}",
+                  [c["skill"] for c in cases if c["model"] == row["model"] and key in c
+                   and c[key] == row["value"] and c["skill"] is not None])
                  for row in rows]
-        plot, axes = plt.subplots(figsize=(max(6, 1.1 * len(boxes) + 2), 5))
-        if boxes:
-            axes.boxplot([values for values, _ in boxes],
-                         tick_labels=[text for _, text in boxes])
-        axes.axhline(0.0, color="tab:orange", linestyle="--", label="naive (last close)")
-        axes.set_xlabel(name)
-        axes.set_ylabel("skill = 1 - RMSE / naive RMSE")
-        axes.set_title(f"{title}: skill by {name}")
-        axes.legend(loc="lower right")
-        plot.tight_layout()
         path = plot_path(out, name)
-        plot.savefig(path, format="png", dpi=80)
-        plt.close(plot)
+        save_box_panels(path, [BoxPanel(boxes, 0.0, NAIVE_LABEL, SKILL_LABEL,
+                                        f"{title}: skill by {name}", xlabel=name)],
+                        (max(6, 1.1 * len(boxes) + 2), 5))
         paths.append(path)
     return paths
 

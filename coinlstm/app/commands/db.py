@@ -9,6 +9,7 @@ import sys
 from coinlstm import db
 from coinlstm.core.errors import EXIT_FAILURE, BadInput
 from coinlstm.db import migrations
+from crawl.verify import repair_stored_candles
 
 ACTIONS = ("upgrade", "downgrade", "current", "history", "adopt")
 
@@ -114,7 +115,6 @@ def _adopt(engine, args) -> int:
         print("adopted already: nothing to change")
     if args.dry_run or args.no_repair:
         return 0
-    from crawl.verify import repair_stored_candles
 
     return repair_stored_candles(engine, args.settings, since_ms=None)
 

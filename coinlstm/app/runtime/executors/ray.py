@@ -12,17 +12,11 @@ Ray is an optional extra: ``pip install -e '.[ray]'``.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterable, Iterator
 
-from coinlstm.app.executors.base import (
-    FAILED,
-    TIMEOUT,
-    ExecutorConfig,
-    Outcome,
-    Task,
-    outcome_from_result,
-)
+from coinlstm.app.runtime.executors import base
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 
@@ -38,10 +32,8 @@ def _import_ray():
     return ray
 
 
-def run_in_worker(settings: Settings, task: Task) -> dict:
+def run_in_worker(settings: Settings, task: base.Task) -> dict:
     """Body of the Ray task: the task's result dict, failures included, plus its peak memory."""
-    import resource
-
     started = time.monotonic()
     result = task.run_here(settings)
     result["seconds"] = result.get("seconds") or time.monotonic() - started
@@ -49,19 +41,15 @@ def run_in_worker(settings: Settings, task: Task) -> dict:
     return result
 
 
-class RayExecutor:
+class RayExecutor(base.ConfiguredExecutor):
     """At most ``workers`` tasks in flight; results stream back as tasks finish."""
 
     name = "ray"
 
-    def __init__(self, config: ExecutorConfig) -> None:
+    def __init__(self, config: base.ExecutorConfig) -> None:
+        super().__init__(config)
         self.ray = _import_ray()
-        self.settings = config.settings
-        self.workers = max(1, config.workers)
-        self.timeout = config.timeout
         self.address = config.ray_address
-        self.logs_dir = config.logs_dir
-        self.gate = config.gate
 
     def warm_up(self) -> None:
         """Nothing to warm: Ray starts (or joins) its cluster on the first run."""
@@ -78,7 +66,7 @@ class RayExecutor:
         else:
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterable[base.Task]) -> Iterator[base.Outcome]:
         ray = self.ray
         self._connect()
         remote = ray.remote(max_calls=1, max_retries=TASK_RETRIES, retry_exceptions=False,
@@ -92,9 +80,9 @@ class RayExecutor:
             while queue or in_flight:
                 while queue and len(in_flight) < self.workers:
                     task = queue.pop(0)
-                    why = self.gate() if self.gate is not None else None
+                    why = self.gate_closed()
                     if why is not None:
-                        yield Outcome(task, FAILED, 0.0, why)
+                        yield base.Outcome(task, base.FAILED, 0.0, why)
                         continue
                     ref = remote.remote(settings, task)
                     in_flight[ref] = (task, time.monotonic())
@@ -109,19 +97,19 @@ class RayExecutor:
                     if now - started > self.timeout:
                         ray.cancel(ref, force=True)
                         del in_flight[ref]
-                        yield Outcome(task, TIMEOUT, now - started,
+                        yield base.Outcome(task, base.TIMEOUT, now - started,
                                       f"timed out after {self.timeout:g} s; Ray worker killed")
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
 
-    def _outcome(self, ref, task: Task, started: float) -> Outcome:
+    def _outcome(self, ref, task: base.Task, started: float) -> base.Outcome:
         seconds = time.monotonic() - started
         try:
             result = self.ray.get(ref)
         except Exception as exc:  # the task crashed or its retries ran out
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
-            return Outcome(task, FAILED, seconds, f"Ray task failed: {reason}")
+            return base.Outcome(task, base.FAILED, seconds, f"Ray task failed: {reason}")
         peak = result.pop("peak_rss_mb", None)
-        return outcome_from_result(task, result, seconds, None,
+        return base.outcome_from_result(task, result, seconds, None,
                                    peak_rss_mb=None if peak is None else round(peak, 1))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 
 from coinlstm import db
-from coinlstm.core.klines import DEFAULT_INTERVAL
+from coinlstm.app.jobs.pair_selection import job_markets
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_interval
+from predict.forward_scores import score
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app.pairs import job_markets
-    from coinlstm.core.klines import check_interval
-    from predict.forward_scores import score
-
     markets = None if args.market is None else job_markets(args.market)
     check_interval(args.interval)
     # Each market is scored (and its pairs judged together) on its own; ALL: every pair.

@@ -10,11 +10,18 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import socket
 import sys
 
+import sqlalchemy as sa
+import uvicorn
+
+from coinlstm.app.web.hosts import AllowedHosts
+from coinlstm.app.web.server import create_app
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput, CoinlstmError
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.db import describe_url, forecast_scores
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -78,8 +85,6 @@ def read_token_file(path: str) -> str:
 def allowed_hosts(host: str, flag: str | None, env: dict | None = None):
     """The Host names answered: the bind address, localhost (and loopback's addresses for
     a loopback bind), and those of ``--allowed-hosts`` and the environment."""
-    from coinlstm.app.web.hosts import AllowedHosts
-
     env = os.environ if env is None else env
     names = [name for given in (flag, env.get(config.ENV_SERVE_ALLOWED_HOSTS))
              for name in (given or "").split(",") if name.strip()]
@@ -105,10 +110,6 @@ def run(args: argparse.Namespace) -> int:
 
 def database_problem(engine) -> str | None:
     """One line saying why the dashboard cannot read the database now, or None."""
-    import sqlalchemy as sa
-
-    from coinlstm.db import forecast_scores
-
     try:
         with engine.connect() as conn:
             conn.execute(sa.select(forecast_scores.c.id).limit(1))
@@ -122,13 +123,6 @@ def serve(db_url: str, host: str, port: int, token: str | None,
     """Serve until interrupted; prints the URL once the socket is bound. ``exchange``: the
     one shown when a request names none; ``hosts``: the Host names answered (default: the
     bind address's and localhost, :func:`allowed_hosts`)."""
-    import socket
-
-    import uvicorn
-
-    from coinlstm.app.web.server import create_app
-    from coinlstm.db import describe_url
-
     app = create_app(db_url, token, exchange, hosts or allowed_hosts(host, None))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -29,7 +29,8 @@ The first event is ``{"event": "ready", "pid": PID, "seconds": S}`` after the im
 ``{"event": "unsafe", "reason": LINE}`` (and the server exits) if forking is not safe.
 End of stdin (the driver closed it, or died) ends the server: its children's process groups
 are killed first. Each child is the leader of its own process group (the driver's timeout and
-stop kill that group) and watches the server (coinlstm.app.lifeline), which watches the driver.
+stop kill that group) and watches the server (coinlstm.app.runtime.lifeline), which watches
+the driver.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import runpy
 import select
 import signal
@@ -48,25 +50,27 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
+from pathlib import Path
 
-from coinlstm.app import testhooks
+from coinlstm.core import config
+from coinlstm.core.config import ENV_PARENT_PID
+from coinlstm.core.lazy_imports import is_backend, is_heavy
+from predict import plots
+from train import backend
 
-#: What a pair's or an evaluate task's process imports beyond Keras and its backend (measured:
-#: the modules new in sys.modules after a training run). Importing is all the server does with
-#: them; a module missing here is simply imported by the child.
-PRELOAD = (
-    "numpy", "pandas", "sqlalchemy", "sqlite3", "sqlalchemy.dialects.sqlite",
-    "sqlalchemy.dialects.mysql.mysqlconnector", "mysql.connector",
-    "coinlstm.app.cli", "coinlstm.app.train_command", "coinlstm.app.pair_job",
-    "coinlstm.app.evaluate_tasks", "coinlstm.app.lifeline", "coinlstm.db",
-    "train.candles", "train.dataset", "train.finetune", "train.fit", "train.forecasters",
-    "train.forecasters.bands", "train.formulations", "train.prediction_bands", "train.metrics",
-    "train.models", "train.shrinkage", "train.backtest_scores", "train.walkforward",
-    "predict.artifacts", "predict.plots", "predict.rows", "predict.store",
-    "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
-    # JAX imports these on its first compilation, not at `import jax`.
+#: What libraries import on their first use rather than at import, so that no import
+#: statement names them: SQLAlchemy's dialects and drivers (on create_engine), matplotlib's
+#: Agg canvas and PIL's PNG plugin (on the first saved figure), JAX's (on its first
+#: compilation). Importing is all the server does with them; one that is missing is simply
+#: imported by the child.
+FIRST_USE_IMPORTS = (
+    "sqlite3", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.mysql.mysqlconnector",
+    "mysql.connector", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
     "jax.experimental.multihost_utils", "jaxlib.mlir.dialects.mhlo",
 )
+#: The packages whose modules are read for imports inside functions (the project's own).
+FIRST_PARTY = ("coinlstm", "crawl", "train", "predict")
 
 #: The backends whose import is known to leave one thread and whose forked children train
 #: like fresh processes (tests/integration/test_forkserver.py). TensorFlow and PyTorch start
@@ -150,8 +154,6 @@ def _exit_code(code) -> int:
 
 def _become_child(request: dict, server_pid: int) -> None:
     """In the forked child, before the task: what a fresh process would have."""
-    from coinlstm.core.config import ENV_PARENT_PID
-
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
@@ -166,7 +168,7 @@ def _become_child(request: dict, server_pid: int) -> None:
     os.closerange(3, _max_fd())  # the server's pipes and files are not the task's
     os.environ.clear()
     os.environ.update(request["env"])
-    # The lifeline (coinlstm.app.lifeline) watches the process that started this one.
+    # The lifeline (coinlstm.app.runtime.lifeline) watches the process that started this one.
     os.environ[ENV_PARENT_PID] = str(server_pid)
 
 
@@ -258,7 +260,6 @@ class _Server:
             os.setpgid(pid, pid)
         self.children[pid] = request["id"]
         self.send({"event": "started", "id": request["id"], "pid": pid})
-        testhooks.break_fork_safety_if_asked("fork")
 
     def reap(self) -> None:
         while self.children:
@@ -287,20 +288,60 @@ def _stop_on_signal(signum, _frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _preload(backend_name: str) -> None:
-    """Keras on ``backend_name`` and :data:`PRELOAD`, then the warm-ups of
+def _preload(backend_name: str, task_modules: Iterable[str]) -> None:
+    """Keras on ``backend_name``, the modules the tasks' processes run (``task_modules``) and
+    every module those import (:func:`import_with_lazy_imports`), then the warm-ups of
     :func:`_warm_up`: no computation of the backend's (its backend is never initialised)."""
-    from coinlstm.core import config
-    from train import backend
-
     settings = config.load()
     backend.prepare(backend_name, settings.cache_dir)
     backend.load_keras(backend_name)
-    for module in PRELOAD:
+    import_with_lazy_imports(task_modules)
+    for module in FIRST_USE_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     _warm_up()
-    testhooks.break_fork_safety_if_asked("start")
+
+
+def import_with_lazy_imports(modules: Iterable[str]) -> list[str]:
+    """Import ``modules``, then the heavy modules (coinlstm.core.lazy_imports) that any of
+    the project's modules now loaded imports inside a function, until no new one comes: what
+    a task's process would import as it runs. Returns the heavy modules imported."""
+    for module in modules:
+        importlib.import_module(module)
+    read: set[str] = set()
+    imported: list[str] = []
+    while True:
+        unread = [name for name in list(sys.modules)
+                  if name.partition(".")[0] in FIRST_PARTY and name not in read]
+        if not unread:
+            return imported
+        for name in unread:
+            read.add(name)
+            for heavy in lazy_heavy_imports(sys.modules[name]):
+                with contextlib.suppress(ImportError):  # an optional extra not installed
+                    importlib.import_module(heavy)
+                    imported.append(heavy)
+
+
+#: An import statement indented under a ``def`` (or an ``if``/``try``, which costs nothing to
+#: follow): ``import A[, B]`` or ``from A import ...``.
+_INDENTED_IMPORT = re.compile(r"^[ \t]+(?:import[ \t]+([\w., \t]+)|from[ \t]+([\w.]+)[ \t]+import)",
+                              re.MULTILINE)
+
+
+def lazy_heavy_imports(module) -> list[str]:
+    """The heavy modules (coinlstm.core.lazy_imports) ``module`` imports inside its
+    functions, but the Keras backends (the server loads its own), read from its source (a
+    pattern, not a parse: a parse of every module loaded
+    would take the server most of a second)."""
+    path = getattr(module, "__file__", None)
+    if not path or not path.endswith(".py"):
+        return []
+    names: list[str] = []
+    for imported, source in _INDENTED_IMPORT.findall(Path(path).read_text()):
+        names += [part.split()[0] for part in imported.split(",") if part.strip()]
+        names += [source] if source else []
+    return [name for name in dict.fromkeys(names) if is_heavy(name) and not is_backend(name)]
 
 
 def _warm_up() -> None:
@@ -308,20 +349,21 @@ def _warm_up() -> None:
 
     Only what starts no thread and touches no backend (the fork hazard is checked before every
     fork all the same). Today: one throwaway plot (predict.plots.warm_up: fonts, the mathtext
-    parser, PIL's plugins), which halved a pair's plot (0.43 -> 0.20 s of CPU). A warm-up
-    that fails costs only its saving: the children do that work themselves, as before.
+    parser, PIL's plugins), which halved a pair's plot (docs/architecture.md, "The fork
+    server"). A warm-up that fails costs only its saving: the children do that work
+    themselves, as before.
     """
     try:
-        from predict import plots
-
         plots.warm_up()
     except Exception:  # noqa: BLE001 - an optimisation, never a reason not to serve
         traceback.print_exc()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.executors.forkserver")
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.runtime.executors.forkserver")
     parser.add_argument("--backend", required=True, choices=FORKABLE_BACKENDS)
+    parser.add_argument("--preload", nargs="*", default=[], metavar="MODULE",
+                        help="the modules the tasks' processes run")
     args = parser.parse_args(argv)
     # The protocol keeps its own descriptors; fd 0 and 1 get /dev/null and stderr, so a stray
     # print of an imported module can never corrupt an event.
@@ -331,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     server = _Server(requests_fd, events_fd)
     started = time.perf_counter()
     try:
-        _preload(args.backend)
+        _preload(args.backend, args.preload)
     except Exception as exc:  # noqa: BLE001 - the driver reads the one line, then goes on
         server.send({"event": "unsafe", "reason": f"imports failed: {exc}"})
         return 1

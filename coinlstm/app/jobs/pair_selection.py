@@ -39,12 +39,7 @@ def market_coins(engine: sa.Engine, market: str | list[str], only: list[str] | N
     coins, counts = db.retry_read(engine, read, retry_seconds, "selecting pairs")
     seen = sorted({str(coin.status) for coin in coins})
     if only:
-        known = {coin.symbol for coin in coins}
-        missing = [symbol for symbol in only if symbol not in known]
-        if missing:
-            raise BadInput(f"not pairs of market {market} in the database: "
-                           f"{', '.join(missing)}")
-        coins = [coin for coin in coins if coin.symbol in only]
+        coins = db.named_coins(coins, only, market)
     elif statuses is not None:
         coins = [coin for coin in coins if coin.status in statuses]
     return coins, counts, seen

@@ -2,10 +2,10 @@
 
 Every fit and forecast is a forecaster's (train/forecasters/), the very code that runs every
 hour. A task of a forecaster that fits a Keras network runs all its folds in a fresh process
-of its own (the subprocess executor starts ``python -m coinlstm.app.evaluate_tasks``; Ray runs
+of its own (the subprocess executor starts ``python -m coinlstm.app.jobs.evaluate_tasks``; Ray runs
 :meth:`EvalTask.run_here` in a worker that exits after it): Keras/JAX memory goes back to the
 OS, and the driver never imports Keras. The others (naive) need no process and run in the
-driver. Outcomes are the executors' one schema (coinlstm.app.executors.Outcome), as for the
+driver. Outcomes are the executors' one schema (coinlstm.app.runtime.executors.Outcome), as for the
 market job.
 """
 
@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 
 from coinlstm import db
-from coinlstm.app.executors import FAILED, OK, Executor, Outcome
-from coinlstm.app.reporting import write_json_atomically
+from coinlstm.app.jobs.reporting import write_json_atomically
+from coinlstm.app.runtime.executors import FAILED, OK, Executor, Outcome
+from coinlstm.app.runtime.lifeline import exit_with_parent
+from coinlstm.core import config
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
-from train import forecasters
+from train import backend, forecasters
 from train.backtest_scores import case_record
+from train.candles import load_candles
 from train.config import TrainConfig
 from train.schedule import DEFAULT_SCHEDULE, fold_forecast, parse_schedule
 from train.walkforward import fold_datasets
@@ -71,14 +74,12 @@ class EvalTask:
 
     def argv(self, result_path: Path) -> list[str]:
         # No secret in argv: the child reads the database URL from its environment.
-        return [sys.executable, "-m", "coinlstm.app.evaluate_tasks",
+        return [sys.executable, "-m", "coinlstm.app.jobs.evaluate_tasks",
                 "--task", json.dumps(self.to_dict()), "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
         """In a fresh process (or Ray worker): know every registered forecaster and
         formulation, set the Keras backend up, then :meth:`cases_result`."""
-        from train import backend
-
         for module in self.imports:
             importlib.import_module(module)
         backend.prepare(self.options.backend_name(settings), settings.cache_dir)
@@ -105,8 +106,6 @@ class EvalTask:
 def _load_candles(settings: Settings, task: EvalTask
                   ) -> tuple[list[int], list[tuple[float, ...]]]:
     """The pair's candles as train_one reads them (train/candles.py); no --with here."""
-    from train.candles import load_candles
-
     engine = db.open_database(settings.db_url, create=False)
     try:
         open_times, values, _ = load_candles(engine, task.coin_id, task.symbol,
@@ -183,11 +182,8 @@ def _announce(outcome: Outcome) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     """A training task's own process (the subprocess executor's child)."""
-    from coinlstm.app.lifeline import exit_with_parent
-    from coinlstm.core import config
-
     exit_with_parent()  # a killed `evaluate` must not leave children training for minutes
-    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.evaluate_tasks")
+    parser = argparse.ArgumentParser(prog="python -m coinlstm.app.jobs.evaluate_tasks")
     parser.add_argument("--task", required=True, help="the EvalTask as JSON")
     parser.add_argument("--result-json", type=Path, required=True, metavar="FILE")
     args = parser.parse_args(argv)

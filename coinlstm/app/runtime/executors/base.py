@@ -108,6 +108,24 @@ class ExecutorConfig:
     #: Asked before each task starts: None to go on, else why no task may start any more
     #: (the market job lost its lock). May block while the answer is not known yet.
     gate: Callable[[], str | None] | None = None
+    #: The modules a task's process runs (its task class's module): the fork server imports
+    #: them, and what they import, before its first fork.
+    task_modules: tuple[str, ...] = ()
+
+
+class ConfiguredExecutor:
+    """What every executor keeps of its :class:`ExecutorConfig`, and its gate asked once."""
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.settings = config.settings
+        self.workers = max(1, config.workers)
+        self.timeout = config.timeout
+        self.logs_dir = config.logs_dir
+        self.gate = config.gate
+
+    def gate_closed(self) -> str | None:
+        """Why no task may start any more (the config's gate), else None."""
+        return self.gate() if self.gate is not None else None
 
 
 class Executor(Protocol):
@@ -134,8 +152,8 @@ class Executor(Protocol):
 
 #: name -> "module:class"; imported on use, so Ray stays an optional extra.
 EXECUTORS: dict[str, str] = {
-    "subprocess": "coinlstm.app.executors.subprocess:SubprocessExecutor",
-    "ray": "coinlstm.app.executors.ray:RayExecutor",
+    "subprocess": "coinlstm.app.runtime.executors.subprocess:SubprocessExecutor",
+    "ray": "coinlstm.app.runtime.executors.ray:RayExecutor",
 }
 
 

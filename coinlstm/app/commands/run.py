@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -21,9 +22,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from tqdm import tqdm
 
 from coinlstm import db
-from coinlstm.app.executors import (
+from coinlstm.app.jobs.pair_selection import (
+    add_pair_arguments,
+    job_markets,
+    market_coins,
+    pair_symbols,
+    stored_markets,
+)
+from coinlstm.app.jobs.pair_task import PairTrainTask
+from coinlstm.app.jobs.preflight import short_pairs
+from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
+from coinlstm.app.runtime.executors import (
     FAILED,
     ExecutorConfig,
     Outcome,
@@ -31,17 +43,8 @@ from coinlstm.app.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.lock import JobLock, LockKeeper, keeping
-from coinlstm.app.pairs import (
-    add_pair_arguments,
-    job_markets,
-    market_coins,
-    pair_symbols,
-    stored_markets,
-)
-from coinlstm.app.preflight import short_pairs
-from coinlstm.app.reporting import iso_utc, write_json_atomically
-from coinlstm.app.stopping import signals_raise
+from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
     EXIT_FAILURE,
@@ -53,20 +56,26 @@ from coinlstm.core.errors import (
     one_line,
 )
 from coinlstm.core.exchanges import exchange, job_name
-from coinlstm.core.klines import EVERY_MARKET, Markets
+from coinlstm.core.klines import EVERY_MARKET, Markets, parse_time
 from coinlstm.core.tables import figure, format_table
+from crawl.crawler import (
+    DEFAULT_SINCE,
+    add_crawl_workers_argument,
+    check_crawl_workers,
+    check_market_listed,
+    crawl_market,
+)
+from predict.forward_scores import pair_verdict, score
+from predict.track_record import EDGE, FDR
+from train import config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from coinlstm.app import train_command
-
     job = parser.add_argument_group("market job")
     add_pair_arguments(job, "train", "trained")
     job.add_argument("--skip-crawl", action="store_true",
                      help="train on the stored candles: the market's TRADING pairs and the "
                           "ones only imported from files (status unknown)")
-    from crawl.crawler import DEFAULT_SINCE, add_crawl_workers_argument
-
     job.add_argument("--since", default=None, metavar="DATE",
                      help=f"where a new pair's history starts when the crawl backfills it "
                           f"(UTC; default {DEFAULT_SINCE})")
@@ -79,13 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--no-progress", action="store_true", help="no progress bars")
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
-    train_command.add_training_arguments(parser)
+    config.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.app import train_command
-    from coinlstm.core.klines import parse_time
-
     markets = job_markets(args.market)
     only = pair_symbols(args.settings, args.only)
     exchange(args.settings.exchange).check_interval(args.interval)
@@ -95,11 +101,9 @@ def run(args: argparse.Namespace) -> int:
     since_ms = parse_time(args.since) if args.since is not None else None
     if args.workers < 1:
         raise BadInput(f"--workers must be at least 1, got {args.workers}")
-    from crawl.crawler import check_crawl_workers
-
     check_crawl_workers(args.crawl_workers)
     check_timeout(args.timeout)
-    options = train_command.options_from_args(args)
+    options = config.from_args(args)
     options.check()  # a bad training flag fails before the crawl, not once per pair
     settings: Settings = args.settings
     if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
@@ -217,8 +221,6 @@ class MarketJob:
             conn, self.settings.exchange), self.retry_seconds, "reading the markets"))
         known = held >= set(self.markets.names)
         if not known:
-            from crawl.crawler import check_market_listed
-
             try:
                 check_market_listed(self.settings.exchange_url, self.markets, self.only,
                                     self.settings.exchange)
@@ -255,8 +257,6 @@ class MarketJob:
                     outcomes.append(outcome)
 
     def _crawl(self) -> dict:
-        from crawl.crawler import crawl_market
-
         # The crawl resumes after the newest stored candle, so a crawl cut by a database
         # restart is simply run again.
         summary = db.retry(
@@ -271,8 +271,6 @@ class MarketJob:
 
     def _crawl_failures(self) -> list[Outcome]:
         """The pairs the crawl skipped (their replies kept breaking the kline rules)."""
-        from coinlstm.app.train_command import PairTrainTask
-
         failed = (self.crawl_summary or {}).get("failed") or {}
         coins = db.retry_read(
             self.engine, lambda conn: {symbol: db.coin_by_symbol(conn, symbol)
@@ -281,8 +279,8 @@ class MarketJob:
         # A new pair whose first page failed was never registered: it has no id (0).
         self.market_of.update({symbol: coins[symbol].quoteAsset for symbol in failed
                                if coins[symbol] is not None})
-        return [Outcome(PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0, symbol,
-                                      self.options, self.run_id),
+        return [Outcome(PairTrainTask(int(coins[symbol].id) if coins[symbol] else 0,
+                                                    symbol, self.options, self.run_id),
                         FAILED, 0.0, f"crawl failed, not trained: {reason}")
                 for symbol, reason in failed.items()]
 
@@ -293,9 +291,7 @@ class MarketJob:
         user of ``coinlstm import`` then ``run --skip-crawl`` asks for, while a pair the
         exchange called DELISTED or BREAK stays out. After a crawl, a NULL pair is one the
         exchange does not list, with no new candles: it stays out too."""
-        from coinlstm.app import train_command
-
-        needed = train_command.required_candles(self.options)
+        needed = self.options.required_candles()
         trainable = ("TRADING", None) if self.args.skip_crawl else ("TRADING",)
         coins, counts, self.statuses = self._market_coins(trainable)
         if self.only:  # every named pair too short: bad input, as without --only
@@ -306,7 +302,7 @@ class MarketJob:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(train_command.PairTrainTask(int(coin.id), coin.symbol,
+                tasks.append(PairTrainTask(int(coin.id), coin.symbol,
                                                          self.options, self.run_id))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
@@ -341,11 +337,10 @@ class MarketJob:
         return make_executor(self.args.executor, ExecutorConfig(
             self.settings, workers=self.args.workers, timeout=self.args.timeout,
             logs_dir=self.settings.logs_dir / self.run_id, ray_address=self.args.ray_address,
-            gate=self.keeper.may_launch if self.keeper is not None else None))
+            gate=self.keeper.may_launch if self.keeper is not None else None,
+            task_modules=(PairTrainTask.__module__,)))
 
     def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
-        from tqdm import tqdm
-
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
                   desc=f"training {self.market}") as bar:
             for outcome in outcomes:
@@ -385,8 +380,6 @@ class MarketJob:
 
     def _score(self) -> None:
         """Score the forecasts whose candles the crawl brought (predict/forward_scores.py)."""
-        from predict.forward_scores import score
-
         for name in self.market_names:
             summary = score(self.engine, self.options.interval, name)
             prefix = f"{name}: " if len(self.market_names) > 1 else ""
@@ -412,9 +405,6 @@ class MarketJob:
         the verdict of its forecaster (model, target, interval) on the forecasts scored so
         far, which also becomes the ``edge`` flag of the forecast row this run wrote. The
         shrinkage's own a > 0 test stays in the result as ``a_positive``."""
-        from predict.forward_scores import pair_verdict
-        from predict.track_record import EDGE
-
         edges = {}
 
         def read(conn) -> None:
@@ -436,8 +426,6 @@ class MarketJob:
 
     def _report(self, outcomes: list[Outcome], status: str, reason: str | None,
                 exit_code: int) -> dict:
-        import resource
-
         try:
             self._track_records(outcomes)
         except CoinlstmError as exc:  # the summary is printed without them
@@ -518,8 +506,6 @@ def edge_count(pairs: list[dict]) -> dict:
     """How many of the trained pairs (report entries) show an edge: the verdicts are
     Benjamini-Hochberg across the market's pairs (predict/track_record.py), so k of N is a
     claim whose false share is at most the FDR level."""
-    from predict.track_record import EDGE, FDR
-
     verdicts = [(pair.get("result") or {}).get("verdict") for pair in pairs
                 if pair["status"] == "ok"]
     return {"edge": verdicts.count(EDGE), "pairs": len(verdicts), "fdr": FDR}

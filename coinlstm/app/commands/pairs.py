@@ -8,7 +8,7 @@ import argparse
 
 from coinlstm import db
 from coinlstm.core.exchanges import EXCHANGES
-from coinlstm.core.klines import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_interval, check_market, ms_to_utc
 from coinlstm.core.tables import format_table
 
 
@@ -23,8 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coinlstm.core.klines import check_interval, check_market, ms_to_utc
-
     market = None if args.market is None else check_market(args.market)
     check_interval(args.interval)
     engine = db.open_database(args.settings.db_url)
