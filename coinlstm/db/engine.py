@@ -138,7 +138,7 @@ def _unavailable(prefix: str, exc: DBAPIError) -> DatabaseUnavailable:
 
 def add_missing_columns(conn: Connection) -> list[str]:
     """The nullable columns of the current schema the database lacks, added (the in-place
-    upgrade of the releases before migrations; revision 0001 runs it on their databases)."""
+    upgrade of the releases before migrations; revision 0000a runs it on their databases)."""
     from coinlstm.db.legacy import add_missing_columns as add
 
     return add(conn, metadata)

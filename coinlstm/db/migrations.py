@@ -28,6 +28,8 @@ from coinlstm.db.schema import metadata
 from coinlstm.db.tutorial import TUTORIAL_COLUMNS, is_unadopted_tutorial
 
 SCRIPT_LOCATION = "coinlstm.db:revisions"
+#: The first revision: the first release's schema.
+BASELINE = "0000a"
 #: The tables whose presence marks a database as coinlstm's or the original system's.
 _OWN_TABLES = ("coin_info", "candlestick_data", "historical_train",
                "historical_price_predictions")
@@ -139,18 +141,27 @@ def upgrade(conn: Connection, target: str = "head") -> None:
 
 def downgrade(conn: Connection, target: str) -> None:
     """``coinlstm db downgrade``: to ``target``, never below the baseline (which would drop
-    every table), refused before anything runs."""
+    every table), nor past a revision whose ``refuse_downgrade(conn)`` names rows its
+    downgrade would lose; refused before anything runs."""
     state = schema_state(conn)
     refuse_unless_upgradable(state)
     try:
-        undone = [script.revision for script in
-                  scripts().iterate_revisions(state.revision or "base", target)]
+        undone = list(scripts().iterate_revisions(state.revision or "base", target))
     except Exception as exc:  # alembic's many revision errors: the user's target
         raise BadInput(f"cannot downgrade to {target!r}: {exc}") from None
-    if "0001" in undone:
-        raise BadInput(f"cannot downgrade to {target!r}: 0001 is the baseline and cannot be "
-                       "downgraded")
+    if BASELINE in {script.revision for script in undone}:
+        raise BadInput(f"cannot downgrade to {target!r}: {BASELINE} is the baseline and cannot "
+                       "be downgraded")
+    reasons = [f"revision {script.revision}: {reason}" for script in undone
+               if (reason := getattr(script.module, "refuse_downgrade", _none)(conn))]
+    if reasons:
+        raise BadInput(f"cannot downgrade to {target!r}, the releases before would lose or "
+                       f"mislabel rows ({'; '.join(reasons)}); nothing changed")
     command.downgrade(alembic_config(str(conn.engine.url), conn), target)
+
+
+def _none(conn: Connection) -> None:
+    return None
 
 
 def stamp(conn: Connection, revision: str) -> None:
