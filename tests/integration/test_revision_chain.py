@@ -196,3 +196,52 @@ def test_a_downgrade_that_would_lose_candles_or_mislabel_coins_is_refused(db_url
         assert conn.execute(sa.select(sa.func.count()).select_from(
             db.candles_table("5m"))).scalar_one() == 1
     engine.dispose()
+
+
+def _apply(url: str, ddl: str) -> None:
+    """Run printed DDL as a DBA would (statement by statement, comments dropped)."""
+    text = "\n".join(line for line in ddl.splitlines() if not line.startswith("--"))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in filter(str.strip, text.split(";")):
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_a_dba_applies_the_printed_ddl_to_a_database_of_a_release_before_migrations(
+        mysql_url):
+    """``db upgrade --sql`` finds the revision of a database without a version row from its
+    tables, and its DDL, applied by hand, writes the version row and ends at head."""
+    written = _build(mysql_url, "0000e", versioned=False)
+    sql = run_cli("db", "upgrade", "--sql", "--db", mysql_url)
+    assert sql.returncode == 0, sql.stderr
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0000e')" in sql.stdout
+    assert "Running upgrade 0000e -> 0000f" in sql.stdout
+    assert "Running upgrade 0000d" not in sql.stdout
+    _apply(mysql_url, sql.stdout)
+    current = run_cli("db", "current", "--db", mysql_url)
+    assert current.stdout.strip().endswith("revision 0003 (head)")
+    engine = sa.create_engine(mysql_url)
+    with engine.connect() as conn:
+        assert _at_code_schema(conn)
+        assert _read(conn, written) == _upgraded(written)
+    engine.dispose()
+
+
+def test_printed_ddl_is_refused_for_a_database_matching_no_one_revision(db_url):
+    """Exchange column before band columns: no revision's DDL fits it; `db upgrade` does."""
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        migrations.upgrade(conn, "0000h")
+        conn.execute(sa.text("ALTER TABLE job_runs DROP COLUMN reason"))
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+        conn.commit()
+    engine.dispose()
+    sql = run_cli("db", "upgrade", "--sql", "--db", db_url)
+    assert sql.returncode == 2 and sql.stdout == ""
+    assert sql.stderr.strip().splitlines()[-1].endswith(
+        "this database, made by a coinlstm before migrations, matches no one revision (it "
+        "has coin_info.exchange of later ones): run `coinlstm db upgrade`, which adds only "
+        "what is missing, instead of printed DDL")
+    assert run_cli("db", "upgrade", "--db", db_url).returncode == 0
