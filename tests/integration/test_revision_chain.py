@@ -104,6 +104,16 @@ def _at_code_schema(conn) -> bool:
                             db.metadata) == []
 
 
+def _at_head_keeping(url: str, written: dict[str, dict]) -> None:
+    """The database is at head, at the code's schema, with ``written`` as upgraded."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.head_revision()
+        assert _read(conn, written) == _upgraded(written)
+        assert _at_code_schema(conn)
+    engine.dispose()
+
+
 def _upgraded(written: dict[str, dict]) -> dict[str, dict]:
     """What 0002 makes of coinlstm's training row: openTime_last the test window's start."""
     expected = {name: dict(row) for name, row in written.items()}
@@ -118,12 +128,8 @@ def _upgraded(written: dict[str, dict]) -> dict[str, dict]:
                          + [("0001", True), ("0002", True)])
 def test_a_database_of_any_release_goes_to_head_keeping_its_rows(db_url, revision, versioned):
     written = _build(db_url, revision, versioned)
-    engine = db.open_database(db_url)  # what the next command of the new release does
-    with engine.connect() as conn:
-        assert migrations.current_revision(conn) == migrations.head_revision()
-        assert _read(conn, written) == _upgraded(written)
-        assert _at_code_schema(conn)
-    engine.dispose()
+    db.open_database(db_url).dispose()  # what the next command of the new release does
+    _at_head_keeping(db_url, written)
 
 
 def test_a_release_whose_changes_came_in_another_order_goes_to_head(db_url):
@@ -142,11 +148,8 @@ def test_a_release_whose_changes_came_in_another_order_goes_to_head(db_url):
         written = _fill(conn)
         conn.commit()
     engine.dispose()
-    engine = db.open_database(db_url)
-    with engine.connect() as conn:
-        assert _read(conn, written) == _upgraded(written)
-        assert _at_code_schema(conn)
-    engine.dispose()
+    db.open_database(db_url).dispose()
+    _at_head_keeping(db_url, written)
 
 
 def test_every_revision_goes_down_to_the_first_release_keeping_the_rows(db_url):
@@ -170,11 +173,7 @@ def test_every_revision_goes_down_to_the_first_release_keeping_the_rows(db_url):
     engine.dispose()
     up = run_cli("db", "upgrade", "--db", db_url)
     assert up.returncode == 0 and up.stdout.strip() == "schema revision 0000a -> 0003"
-    engine = sa.create_engine(db_url)
-    with engine.connect() as conn:
-        assert _at_code_schema(conn)
-        assert _read(conn, left) == _upgraded(left)
-    engine.dispose()
+    _at_head_keeping(db_url, left)
 
 
 def test_a_downgrade_that_would_lose_candles_or_mislabel_coins_is_refused(db_url):
@@ -222,11 +221,7 @@ def test_a_dba_applies_the_printed_ddl_to_a_database_of_a_release_before_migrati
     _apply(mysql_url, sql.stdout)
     current = run_cli("db", "current", "--db", mysql_url)
     assert current.stdout.strip().endswith("revision 0003 (head)")
-    engine = sa.create_engine(mysql_url)
-    with engine.connect() as conn:
-        assert _at_code_schema(conn)
-        assert _read(conn, written) == _upgraded(written)
-    engine.dispose()
+    _at_head_keeping(mysql_url, written)
 
 
 def test_printed_ddl_is_refused_for_a_database_matching_no_one_revision(db_url):

@@ -36,14 +36,17 @@ def _double(name: str, nullable: bool = True) -> sa.Column:
     return sa.Column(name, sa.Double, nullable=nullable)
 
 
+def _run_row(*texts: str) -> list[sa.Column]:
+    """The columns both result tables begin with: id, coin, time, and two price lists."""
+    return [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
+            sa.Column("time_create", sa.Integer, nullable=False, index=True),
+            *(sa.Column(name, sa.Text, nullable=False) for name in texts)]
+
+
 def _results(metadata: sa.MetaData) -> None:
     sa.Table(
-        "historical_train", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
-        sa.Column("time_create", sa.Integer, nullable=False, index=True),
-        sa.Column("price_test", sa.Text, nullable=False),
-        sa.Column("price_predict", sa.Text, nullable=False),
+        "historical_train", metadata, *_run_row("price_test", "price_predict"),
         _double("RMSE", False), _double("max_error", False),
         sa.Column("openTime_last", sa.BigInteger, nullable=False),
         *(_double(name) for name in _METRICS),
@@ -54,12 +57,7 @@ def _results(metadata: sa.MetaData) -> None:
         sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
         **TABLE_ARGS)
     sa.Table(
-        "historical_price_predictions", metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
-        sa.Column("time_create", sa.Integer, nullable=False, index=True),
-        sa.Column("price_predict", sa.Text, nullable=False),
-        sa.Column("price_actual", sa.Text, nullable=False),
+        "historical_price_predictions", metadata, *_run_row("price_predict", "price_actual"),
         _double("price_preidct_last", False), _double("price_predict_previous"),
         _double("price_actual_last", False), _double("price_actual_previous"),
         sa.Column("run_id", sa.String(64)), sa.Column("openTime_next", sa.BigInteger),
