@@ -92,28 +92,22 @@ def build(engine: sa.Engine, pairs: int, candles: int, dups: int) -> None:
 
 def write_final_klines(engine: sa.Engine, folder: Path) -> int:
     """Every stored candle's (final) values as a ``SYMBOL.csv`` kline file per pair, for the
-    replay server; the close time of the newest candle."""
-    query = sa.text("SELECT c.symbol, d.openTime, d.`open`, d.high, d.low, d.`close`, "
-                    "d.volume, d.closeTime, d.quoteAssetVolume, d.numberOfTrader, "
-                    "d.takerBuyBaseAssetVolume, d.takerBuyQuoteAssetVolume, d.`ignore` "
-                    "FROM candlestick_data AS d JOIN coin_info AS c ON c.id = d.idCoin "
-                    "ORDER BY c.symbol, d.openTime, d.id")
-    newest, handle, symbol = 0, None, None
+    replay server (one query a pair, on its idCoin key: one sorted join of all the candles
+    took over 9 minutes); the close time of the newest candle."""
+    query = sa.text("SELECT DISTINCT openTime, `open`, high, low, `close`, volume, closeTime, "
+                    "quoteAssetVolume, numberOfTrader, takerBuyBaseAssetVolume, "
+                    "takerBuyQuoteAssetVolume, `ignore` FROM candlestick_data "
+                    "WHERE idCoin = :coin ORDER BY openTime")
+    newest = 0
     with engine.connect() as conn:
-        for row in conn.execute(query).yield_per(20_000):
-            if row[0] != symbol:
-                if handle:
-                    handle.close()
-                symbol, handle = row[0], open(folder / f"{row[0]}.csv", "w")
-                previous = None
-            if row[1] == previous:  # a duplicate: the adoption keeps one of them
-                continue
-            previous = row[1]
-            handle.write(",".join(_text(name, value) for name, value
-                                  in zip(_COLUMNS, row[1:], strict=True)) + "\n")
-            newest = max(newest, int(row[7]))
-    if handle:
-        handle.close()
+        coins = conn.execute(sa.text("SELECT id, symbol FROM coin_info")).all()
+        for coin, symbol in coins:
+            rows = conn.execute(query, {"coin": coin}).all()
+            with open(folder / f"{symbol}.csv", "w") as handle:
+                handle.writelines(",".join(_text(name, value) for name, value
+                                           in zip(_COLUMNS, row, strict=True)) + "\n"
+                                  for row in rows)
+            newest = max([newest, *(int(row[6]) for row in rows)])
     return newest
 
 
