@@ -119,8 +119,7 @@ def test_history_and_the_ddl_of_a_new_database(db_url):
     assert sql.returncode == 0, sql.stderr
     assert sql.stdout.count("CREATE TABLE candlestick_data") == 14  # 1h and 13 intervals more
     assert "INSERT INTO alembic_version (version_num) VALUES ('0000a')" in sql.stdout
-    assert sql.stdout.rstrip().endswith("UPDATE alembic_version SET version_num='0003' "
-                                        "WHERE alembic_version.version_num = '0002';")
+    assert f"version_num='{migrations.head_revision()}' WHERE" in sql.stdout  # ends at head
     # --sql connects nowhere: the database is still empty.
     engine = sa.create_engine(db_url)
     assert sa.inspect(engine).get_table_names() == []

@@ -172,7 +172,8 @@ def test_every_revision_goes_down_to_the_first_release_keeping_the_rows(db_url):
                                        "historical_train", "historical_price_predictions"}
     engine.dispose()
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0000a -> 0003"
+    assert up.returncode == 0
+    assert up.stdout.strip() == f"schema revision 0000a -> {migrations.head_revision()}"
     _at_head_keeping(db_url, left)
 
 
@@ -220,7 +221,7 @@ def test_a_dba_applies_the_printed_ddl_to_a_database_of_a_release_before_migrati
     assert "Running upgrade 0000d" not in sql.stdout
     _apply(mysql_url, sql.stdout)
     current = run_cli("db", "current", "--db", mysql_url)
-    assert current.stdout.strip().endswith("revision 0003 (head)")
+    assert current.stdout.strip().endswith(f"revision {migrations.head_revision()} (head)")
     _at_head_keeping(mysql_url, written)
 
 
