@@ -101,7 +101,7 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
 
 def add_missing_columns(conn: Connection) -> list[str]:
     """The nullable columns of the current schema the database lacks, added (the in-place
-    upgrade of the releases before migrations; revision 0001 runs it on their databases)."""
+    upgrade of the releases before migrations; revision 0000a runs it on their databases)."""
     return legacy.add_missing_columns(conn, metadata)
 
 

@@ -120,8 +120,7 @@ job_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pairs_ok", sa.Integer, nullable=True),
     sa.Column("pairs_failed", sa.Integer, nullable=True),
-    # Why the run ended as it did when not ok (the one line the job printed); added in place
-    # by add_missing_columns on older databases.
+    # Why the run ended as it did when not ok (the one line the job printed).
     sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
     sa.Column("failures", sa.Text, nullable=True),

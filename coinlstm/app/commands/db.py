@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if args.sql:
         if action != "upgrade":
             raise BadInput("--sql goes with upgrade")
-        start = args.start if args.start is not None else _current_or_none(args)
+        start, unversioned = ((args.start, False) if args.start is not None
+                              else _where_it_stands(args))
         print(migrations.upgrade_sql(args.settings.db_url,
                                      None if start in (None, "none") else start,
-                                     args.revision or "head"), end="")
+                                     args.revision or "head", unversioned), end="")
         return 0
     engine = db.open_database(args.settings.db_url, create=False)
     try:
@@ -58,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _current_or_none(args: argparse.Namespace) -> str | None:
+def _where_it_stands(args: argparse.Namespace) -> tuple[str | None, bool]:
     engine = db.open_database(args.settings.db_url, create=False)
     try:
         with engine.connect() as conn:
-            return migrations.current_revision(conn)
+            return migrations.sql_start(conn)
     finally:
         engine.dispose()
 
