@@ -291,7 +291,7 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
         holder = engine.connect()
         try:
             _wait_for_save_pause(home, job)
-            name = f"coinlstm:{engine.url.database}:ETH"
+            name = f"coinlstm:binance:{engine.url.database}"
             owner = holder.execute(sa.text("SELECT IS_USED_LOCK(:n)"), {"n": name}).scalar()
             holder.execute(sa.text(f"KILL {int(owner)}"))
             assert holder.execute(sa.text("SELECT GET_LOCK(:n, 5)"), {"n": name}).scalar() == 1
