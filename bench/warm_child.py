@@ -96,7 +96,7 @@ def _fork_server(env: dict, log: Path):
         from coinlstm.app.commands.train import PairTrainTask
         from coinlstm.app.runtime.executors.forkclient import ForkServer
     except ImportError:  # a checkout from before coinlstm/app was split by job
-        from coinlstm.app.executors.forkclient import ForkServer
+        from coinlstm.app.runtime.executors.forkclient import ForkServer
 
         return ForkServer("jax", env, log)
     return ForkServer("jax", env, log, (PairTrainTask.__module__,))

@@ -228,7 +228,7 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db
         # killed, so a waiting second job would run into this timeout.
         second = _job(*common, timeout=120)
         assert second.returncode == 1
-        assert "another job holds the lock of market ETH" in second.stderr
+        assert "another job holds the lock of exchange binance" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)

@@ -43,7 +43,7 @@ from coinlstm.app.runtime.executors import (
     check_timeout,
     make_executor,
 )
-from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping, running_jobs
 from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
@@ -55,7 +55,7 @@ from coinlstm.core.errors import (
     LockLost,
     one_line,
 )
-from coinlstm.core.exchanges import exchange, job_name
+from coinlstm.core.exchanges import exchange, job_name, split_job_name
 from coinlstm.core.klines import EVERY_MARKET, Markets, parse_time
 from coinlstm.core.tables import figure, format_table
 from crawl.crawler import (
@@ -125,10 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def job_key(settings: Settings, markets: Markets | str) -> str:
-    """One job per (exchange, market): Binance's key is the market alone, as it was; other
-    exchanges' are ``exchange-market`` (in the lock, job_runs and the run id). A job of
-    several markets (a list or ALL) is one job of the exchange, keyed ``ALL``: one lock for
-    all its markets, whichever were named."""
+    """The job's name: Binance's is the market alone, as it was; other exchanges' are
+    ``exchange-market`` (in job_runs and the run id). A job of several markets (a list or
+    ALL) is keyed ``ALL``, whichever were named. Every job of an exchange takes the same lock,
+    the exchange's (coinlstm/app/lock.py), whatever its key."""
     if isinstance(markets, Markets):
         markets = markets.single or EVERY_MARKET
     return job_name(settings.exchange, markets)
@@ -352,15 +352,15 @@ class MarketJob:
     # -- records -----------------------------------------------------------------
 
     def _record_start(self) -> None:
-        """Our ``running`` row; the market's other ``running`` rows are abandoned: we hold the
-        lock, and JobLock refused to start beside a living holder, so their jobs are gone."""
+        """Our ``running`` row; the other ``running`` rows of the exchange's jobs (any
+        market's: they share our lock) are abandoned: we hold the lock, and JobLock refused
+        to start beside a living holder, so their jobs are gone."""
 
         def write(conn) -> None:
-            # Rows are keyed like the lock (self.key: "ETH", "poloniex-ETH"): another
-            # exchange's job of the same market holds another lock and may be alive.
-            stale = conn.execute(sa.select(db.job_runs).where(
-                db.job_runs.c.market == self.key, db.job_runs.c.status == "running",
-                db.job_runs.c.run_id != self.run_id)).all()
+            # Rows are keyed by job (self.key: "ETH", "ALL", "poloniex-ETH"); another
+            # exchange's jobs hold another lock and may be alive.
+            stale = [row for row in running_jobs(conn, split_job_name(self.key)[0])
+                     if row.run_id != self.run_id]
             for row in stale:
                 # Closed now (time_end): its job is gone, nothing will close it later.
                 conn.execute(db.job_runs.update().where(db.job_runs.c.run_id == row.run_id)

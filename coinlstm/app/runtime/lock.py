@@ -1,6 +1,9 @@
-"""The market job's lock: two runs on one database and market never overlap.
+"""The market job's lock: two jobs on one database and exchange never overlap.
 
-Cron starts the job every hour; a slow run must not be joined by the next one. The lock must
+Cron starts the job every hour; a slow run must not be joined by the next one. The lock is
+the exchange's, not the market's: a job of one market (``ETH``) and a job of several or all
+(``ALL``) train overlapping pairs, crawl the same exchange within one weight budget and share
+the machine's cores, so every job of an exchange on a database excludes the others. The lock must
 be released when its holder dies, even by SIGKILL, so it is never a row or a file's mere
 existence:
 
@@ -13,8 +16,8 @@ Who holds it is read from the ``job_runs`` row of the running job (host, pid, st
 A ``GET_LOCK`` dies with its connection, so a server restart frees it under a living job.
 The job therefore re-checks its lock while it runs (:meth:`JobLock.verify`) and retakes it
 after a reconnect; and a new job that gets the lock refuses to start while a ``running`` row
-of the market names a living process on this host (:func:`holder_alive`): that job lost its
-lock in a restart and is about to retake it.
+of the exchange (whatever its markets) names a living process on this host
+(:func:`holder_alive`): that job lost its lock in a restart and is about to retake it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from coinlstm import db
 from coinlstm.core.errors import CoinlstmError, DatabaseUnavailable, LockHeld, LockLost
+from coinlstm.core.exchanges import split_job_name
 
 
 def holder_alive(host: str, pid: int, time_start: int) -> bool:
@@ -62,12 +66,23 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
+def running_jobs(conn: Connection, exchange: str) -> list[sa.Row]:
+    """The ``running`` job_runs rows of every job of ``exchange`` (its job keys, whatever the
+    market: coinlstm.core.exchanges.job_name), newest first."""
+    rows = conn.execute(sa.select(db.job_runs).where(db.job_runs.c.status == "running")
+                        .order_by(db.job_runs.c.time_start.desc())).all()
+    return [row for row in rows if split_job_name(row.market)[0] == exchange]
+
+
 class JobLock:
-    """Hold with ``with JobLock(engine, market):``; raises LockHeld if another job has it."""
+    """Hold with ``with JobLock(engine, job_key):``; raises LockHeld if another job of the
+    same exchange has it. ``job_key``: the job's name (``ETH``, ``ALL``, ``poloniex-ETH``)."""
 
     def __init__(self, engine: Engine, market: str, retry_seconds: float = 0.0) -> None:
         self.engine = engine
         self.market = market
+        #: Whose lock it is: every job of this exchange takes the same one.
+        self.exchange = split_job_name(market)[0]
         #: How long a lost lock's database is waited for while retaking it.
         self.retry_seconds = retry_seconds
         self._conn: Connection | None = None
@@ -81,13 +96,14 @@ class JobLock:
     @property
     def name(self) -> str:
         # GET_LOCK names are server-wide: include the database so two databases on one
-        # server do not block each other. MariaDB allows 64 characters.
+        # server do not block each other. MariaDB allows 64 characters; the exchange comes
+        # first so that a long database name cannot cut it off.
         database = self.engine.url.database or ""
-        return f"coinlstm:{database}:{self.market}"[:64]
+        return f"coinlstm:{self.exchange}:{database}"[:64]
 
     def lock_file(self) -> Path:
         database = Path(self.engine.url.database or "coinlstm.sqlite")
-        return database.with_name(f"{database.name}.{self.market}.lock")
+        return database.with_name(f"{database.name}.{self.exchange}.lock")
 
     def acquire(self) -> None:
         if self.engine.dialect.name == "mysql":
@@ -107,9 +123,9 @@ class JobLock:
         if living is not None:
             conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
             conn.close()
-            raise LockHeld(f"job run {living.run_id} of market {self.market} (pid {living.pid} "
-                           f"on {living.host}) is still running: its lock was freed by a "
-                           "database restart and it is retaking it; not starting")
+            raise LockHeld(f"job run {living.run_id} of market {living.market} (pid "
+                           f"{living.pid} on {living.host}) is still running: its lock was "
+                           "freed by a database restart and it is retaking it; not starting")
         self._conn = conn
 
     def _take(self) -> Connection | None:
@@ -128,10 +144,9 @@ class JobLock:
         return conn
 
     def _living_holder(self) -> sa.Row | None:
-        """A ``running`` row of the market (not this process's) whose process still lives."""
+        """A ``running`` row of the exchange (not this process's) whose process still lives."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(db.job_runs).where(
-                db.job_runs.c.market == self.market, db.job_runs.c.status == "running")).all()
+            rows = running_jobs(conn, self.exchange)
         for row in rows:
             if row.pid != os.getpid() and holder_alive(row.host, row.pid, row.time_start):
                 return row
@@ -170,11 +185,11 @@ class JobLock:
                 raise DatabaseUnavailable(f"retaking the job lock: {db.error_reason(exc)}",
                                           transient=True) from None
             if conn is None:
-                raise LockLost(f"lost the job lock of market {self.market} "
+                raise LockLost(f"lost the job lock of {self._whose()} "
                                f"({self._lost_why}); {self._held_message(lost=True)}")
             self._conn = conn
             seconds, self._lost_at = time.monotonic() - self._lost_at, None
-            return (f"lost the job lock of market {self.market} ({self._lost_why}); retook "
+            return (f"lost the job lock of {self._whose()} ({self._lost_why}); retook "
                     f"it after {seconds:.1f} s")
 
     def _acquire_file(self) -> None:
@@ -190,20 +205,20 @@ class JobLock:
 
     def _held_message(self, lost: bool = False) -> str:
         """Who holds the lock (``lost``: said by the job that lost it to them)."""
-        me = sa.and_(db.job_runs.c.host == socket.gethostname(),
-                     db.job_runs.c.pid == os.getpid())
         ending = "launching no more pairs" if lost else "not starting"
         with self.engine.connect() as conn:
-            holder = conn.execute(
-                sa.select(db.job_runs).where(db.job_runs.c.market == self.market,
-                                             db.job_runs.c.status == "running",
-                                             sa.not_(me))
-                .order_by(db.job_runs.c.time_start.desc()).limit(1)).first()
+            holder = next((row for row in running_jobs(conn, self.exchange)
+                           if (row.host, row.pid) != (socket.gethostname(), os.getpid())),
+                          None)
         if holder is None:
-            return f"another job holds the lock of market {self.market}; {ending}"
-        return (f"another job holds the lock of market {self.market}: run {holder.run_id}, "
-                f"pid {holder.pid} on {holder.host}, started at unix time "
-                f"{holder.time_start}; {ending}")
+            return f"another job holds the lock of {self._whose()}; {ending}"
+        return (f"another job holds the lock of {self._whose()}: run {holder.run_id} of "
+                f"market {holder.market}, pid {holder.pid} on {holder.host}, started at unix "
+                f"time {holder.time_start}; {ending}")
+
+    def _whose(self) -> str:
+        """The lock's name in messages: the exchange's, whatever this job's market."""
+        return f"exchange {self.exchange}"
 
     def release(self) -> None:
         with self._guard:
