@@ -128,7 +128,7 @@ def job_key(settings: Settings, markets: Markets | str) -> str:
     """The job's name: Binance's is the market alone, as it was; other exchanges' are
     ``exchange-market`` (in job_runs and the run id). A job of several markets (a list or
     ALL) is keyed ``ALL``, whichever were named. Every job of an exchange takes the same lock,
-    the exchange's (coinlstm/app/lock.py), whatever its key."""
+    the exchange's (coinlstm/app/runtime/lock.py), whatever its key."""
     if isinstance(markets, Markets):
         markets = markets.single or EVERY_MARKET
     return job_name(settings.exchange, markets)
