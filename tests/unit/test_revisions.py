@@ -12,7 +12,7 @@ from tests.helpers import REPO
 
 def test_the_revisions_are_one_line_ending_at_the_head():
     assert [(rev, down) for rev, down, _ in migrations.history()] == [
-        ("0001", None), ("0002", "0001"), ("0003", "0002")]
+        ("0001", None), ("0002", "0001"), ("0003", "0002"), ("0004", "0003")]
     assert migrations.scripts().get_heads() == [migrations.head_revision()]
 
 
