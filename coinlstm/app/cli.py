@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("coinlstm.app.train_command",
               "train one pair's model, predict its next close, store rows"),
     "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
+    "backfill": ("coinlstm.app.backfill",
+                 "replay the hourly job over the last --days days of stored candles"),
     "evaluate": ("coinlstm.app.evaluate",
                  "walk-forward backtest of models against the naive forecast"),
     "score": ("coinlstm.app.score_command",
