@@ -29,6 +29,7 @@ from coinlstm import db
 from coinlstm.app.executors import (
     ExecutorConfig,
     Outcome,
+    PairTask,
     add_executor_arguments,
     check_timeout,
     make_executor,
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
-class BackfillTask:
+class BackfillTask(PairTask):
     """One pair's backfill (coinlstm.app.executors): ``python -m coinlstm.app.backfill_pair``
     locally, the same PairBackfill on Ray."""
 
@@ -71,13 +72,6 @@ class BackfillTask:
     options: TrainConfig
     days: int
     progress_path: Path
-
-    @property
-    def name(self) -> str:
-        return self.symbol
-
-    def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol}
 
     def argv(self, result_path: Path) -> list[str]:
         return [sys.executable, "-m", "coinlstm.app.backfill_pair", "--coin-id",

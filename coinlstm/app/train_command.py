@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coinlstm.app.executors.base import PairTask
 from coinlstm.app.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
 from coinlstm.app.reporting import write_json_atomically
 from coinlstm.core.config import Settings
@@ -104,7 +105,7 @@ def _elapsed() -> float:
 
 
 @dataclass(frozen=True)
-class PairTrainTask:
+class PairTrainTask(PairTask):
     """The market job's task (coinlstm.app.executors): train one pair, as ``coinlstm train``.
 
     Locally it is that very command in a fresh process; on Ray, the same train_pair call.
@@ -114,13 +115,6 @@ class PairTrainTask:
     symbol: str
     options: TrainConfig
     run_id: str
-
-    @property
-    def name(self) -> str:
-        return self.symbol
-
-    def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol}
 
     def argv(self, result_path: Path) -> list[str]:
         return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
