@@ -84,6 +84,7 @@ def _prediction_rows(url: str) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
+@pytest.mark.slow
 def test_backfilled_forecasts_equal_the_live_jobs(db_url, synthetic_candles, tmp_path):
     """The live job hour by hour (a full fit, warm hours, its slot's refit) against one
     backfill over the same hours: the same forecasts and bands to float32 round-off; the
@@ -145,6 +146,7 @@ def _rows_of(url: str, source: str) -> int:
     return len(_forecasts(url, source))
 
 
+@pytest.mark.slow
 def test_a_killed_backfill_rerun_ends_as_an_uninterrupted_one_and_a_rerun_adds_nothing(
         sqlite_url, synthetic_candles, tmp_path):
     """SIGKILL mid-way, rerun: the rows of an uninterrupted run (another database), and a
