@@ -20,6 +20,7 @@ from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.evidence import refresh_evidence
 from predict.track_record import (
+    BACKFILL,
     NO_EVIDENCE,
     BandSeries,
     Evidence,
@@ -59,7 +60,7 @@ def score_row(forecast: sa.Row, interval: str, now: int) -> dict:
             "forecast": predicted, "naive": naive, "actual": actual,
             "error": predicted - actual, "naive_error": naive - actual,
             "direction_hit": direction_hit(predicted, naive, actual), "time_scored": now,
-            **band_scores(forecast, actual)}
+            "source": forecast.source, **band_scores(forecast, actual)}
 
 
 def band_scores(forecast: sa.Row, actual: float) -> dict:
@@ -79,12 +80,19 @@ def band_scores(forecast: sa.Row, actual: float) -> dict:
     return columns
 
 
+def precedence(forecast: sa.Row) -> tuple[bool, int]:
+    """Which of two forecasts of one candle counts: a live one over a backfilled one, then
+    the newest (a rerun's)."""
+    return forecast.source != BACKFILL, int(forecast.id)
+
+
 def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
-    """Of several forecasts of one series for the same candle (a rerun), the newest."""
+    """Of several forecasts of one series for the same candle (a rerun, a live forecast and
+    a backfilled one), the one that counts (:func:`precedence`)."""
     newest: dict[tuple, sa.Row] = {}
     for forecast in forecasts:
         key = (forecast.id_coin, forecast.model, forecast.target, forecast.openTime_next)
-        if key not in newest or forecast.id > newest[key].id:
+        if key not in newest or precedence(forecast) > precedence(newest[key]):
             newest[key] = forecast
     return sorted(newest.values(), key=lambda row: row.id)
 
@@ -124,7 +132,8 @@ def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[Win
     return track_record(column("openTime_next"), column("error"), column("naive_error"),
                         [None if hit is None else bool(hit)
                          for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
-                        [band_series(column, level) for level in STORED_LEVELS])
+                        [band_series(column, level) for level in STORED_LEVELS],
+                        sources=column("source"))
 
 
 def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:

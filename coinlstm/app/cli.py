@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "train one pair's model, predict its next close, store rows"),
     "run": ("coinlstm.app.commands.run",
             "the hourly job: crawl, then train every pair of a market"),
+    "backfill": ("coinlstm.app.commands.backfill",
+                 "replay the hourly job over the last --days days of stored candles"),
     "evaluate": ("coinlstm.app.commands.evaluate",
                  "walk-forward backtest of models against the naive forecast"),
     "score": ("coinlstm.app.commands.score",

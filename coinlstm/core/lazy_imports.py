@@ -43,6 +43,7 @@ HEAVY_MODULES: tuple[str, ...] = (
     # job's driver only starts the pairs' processes; imported where a pair's task runs in
     # the driver's own process (a Ray worker)
     "coinlstm.app.jobs.pair_job",
+    "coinlstm.app.jobs.backfill_pair",  # coinlstm.app.jobs.pair_job
     # the schema revisions (every process that opens a ready database skips them)
     "coinlstm.db.migrations",  # alembic
     # the exchanges' HTTP clients

@@ -53,12 +53,15 @@ def count_candles(conn: Connection, coin_id: int, *, interval: str = DEFAULT_INT
     return _count_candles(conn, [coin_id], candles_table(interval))
 
 
-def newest_open_time(conn: Connection, coin_id: int, *,
-                     interval: str = DEFAULT_INTERVAL) -> int | None:
+def newest_open_time(conn: Connection, coin_id: int, *, interval: str = DEFAULT_INTERVAL,
+                     until: int | None = None) -> int | None:
     """Open time of the coin's newest stored candle of ``interval`` (None: it has none):
-    where the crawl of that series resumes."""
+    where the crawl of that series resumes. ``until``: the newest opened at or before it
+    (a replayed hour sees the database as it was then)."""
     table = candles_table(interval)
     query = sa.select(sa.func.max(table.c.openTime)).where(table.c.idCoin == coin_id)
+    if until is not None:
+        query = query.where(table.c.openTime <= until)
     value = conn.execute(query).scalar()
     return None if value is None else int(value)
 
@@ -86,13 +89,16 @@ def _as_text(value: object) -> str:
 
 
 def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None,
-                       since: int | None = None, *, interval: str = DEFAULT_INTERVAL
+                       since: int | None = None, *, interval: str = DEFAULT_INTERVAL,
+                       until: int | None = None
                        ) -> tuple[list[int], list[tuple[float, ...]]]:
     """Open times and the 10 feature values of a coin's candles of ``interval``, oldest first.
 
     Only the feature columns are read, and with ``newest`` only that many of the most recent
     candles, with ``since`` only candles opened at or after it (ms): the per-pair process
     reads no more than it trains on (``since``: a --with pair's candles from the pair's first).
+    With ``until`` only candles opened at or before it: a replayed hour (backfill) reads
+    what the hourly job read then.
 
     ``ignore`` is stored as the text Binance sent; a database CAST turns any non-number in it
     ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
@@ -106,6 +112,8 @@ def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
     query = sa.select(table.c.openTime, *selected).where(table.c.idCoin == coin_id)
     if since is not None:
         query = query.where(table.c.openTime >= since)
+    if until is not None:
+        query = query.where(table.c.openTime <= until)
     if newest is not None:
         query = query.order_by(table.c.openTime.desc()).limit(newest)
     else:

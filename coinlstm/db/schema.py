@@ -22,6 +22,9 @@ from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.db.types import ExactDecimal
 
 metadata = sa.MetaData()
+#: A forecast's source: published by the hourly job, or replayed by ``coinlstm backfill``.
+SOURCE_LIVE, SOURCE_BACKFILL = "live", "backfill"
+SOURCES: tuple[str, ...] = (SOURCE_LIVE, SOURCE_BACKFILL)
 _TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 coin_info = sa.Table(
@@ -220,6 +223,9 @@ historical_price_predictions = sa.Table(
     *(sa.Column(name, sa.Double, nullable=True)
       for level in STORED_LEVELS for name in band_columns(level)),
     sa.Column("price_bands", sa.Text, nullable=True),
+    # Who made the forecast: "live" (the hourly job) or "backfill" (``coinlstm backfill``:
+    # the job's schedule replayed over stored candles). Revision 0004; older rows are live.
+    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     # The scorer joins each forecast to the candle it was for; the dashboard reads a pair's
     # newest forecasts of one interval.
@@ -281,6 +287,9 @@ forecast_scores = sa.Table(
     # band of that level. Levels beyond the stored ones (price_bands only) are not scored.
     # Added in place on older databases; their scores get them on the next scoring pass.
     *(column for level in STORED_LEVELS for column in _score_band_columns(level)),
+    # The scored forecast's source: a live forecast's score is never replaced by a
+    # backfilled one's for the same candle (revision 0004).
+    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
     sa.UniqueConstraint(*SERIES_COLUMNS, "openTime_next", name="uq_forecast_scores_series_next"),
     **_TABLE_ARGS,
 )
@@ -320,6 +329,10 @@ track_records = sa.Table(
     # whose close fell inside (NULL when none had a band), how many had one, and their mean
     # width in % of the last close. Nullable: added in place on older databases.
     *(column for level in STORED_LEVELS for column in _record_band_columns(level)),
+    # What the window's record rests on: its scored forecasts per source (revision 0004;
+    # NULL until an upgraded database's next scoring pass).
+    sa.Column("scored_live", sa.Integer, nullable=True),
+    sa.Column("scored_backfill", sa.Integer, nullable=True),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
     **_TABLE_ARGS,
 )

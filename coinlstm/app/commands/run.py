@@ -416,7 +416,7 @@ class MarketJob:
                 result["verdict"] = verdict
                 result["edge"] = edges[outcome.coin_id] = verdict == EDGE
                 for name in ("scored", "skill", "dm_pvalue", "dm_pvalue_adjusted",
-                             "coverage_80", "banded_80"):
+                             "coverage_80", "banded_80", "scored_live", "scored_backfill"):
                     result[f"forward_{name}"] = None if record is None else record._mapping[name]
 
         db.retry_read(self.engine, read, self.retry_seconds, "reading track records")
@@ -529,6 +529,19 @@ def market_groups(pairs: list[dict], names: list[str]) -> dict[str, dict]:
     return groups
 
 
+def _verdict_text(result: dict) -> str:
+    """The verdict, and what it rests on where backfilled hours count in it:
+    ``no evidence (live 12 h + backfill 720 h)``."""
+    from predict.track_record import verdict_basis
+
+    verdict = result.get("verdict", "-")
+    if not result.get("forward_scored_backfill"):
+        return verdict
+    basis = verdict_basis(result.get("forward_scored_live"),
+                          result["forward_scored_backfill"])
+    return f"{verdict} ({basis})"
+
+
 def _pair_table(pairs: list[dict], label: str | None) -> list[str]:
     """One table of pairs (the summary's, per market), then the failures and fit notes."""
     header = ("symbol", "status", "seconds", "fit", "last close", "next close", "change %",
@@ -550,7 +563,7 @@ def _pair_table(pairs: list[dict], label: str | None) -> list[str]:
                      _num(result.get("shrinkage"), ".2f"), forward,
                      _num(result.get("forward_dm_pvalue"), ".3f"),
                      _num(result.get("forward_dm_pvalue_adjusted"), ".3f"), coverage,
-                     result.get("verdict", "-") if pair["status"] == "ok" else "-"))
+                     _verdict_text(result) if pair["status"] == "ok" else "-"))
     lines = format_table([header, *rows], left=2).split("\n")
     for pair in pairs:
         if pair["status"] != "ok":
@@ -599,7 +612,9 @@ def format_summary(report: dict) -> str:
                  "record of the forecasts published in the last 30 days against the closes that "
                  "came; adj p = DM p Benjamini-Hochberg adjusted across the market's pairs; "
                  "verdict: edge (>= 168 scored, skill > 0, adj p <= 0.10: a false-discovery "
-                 "rate of 10 %), worse, or no evidence (docs/track-record.md); 30d cov 80 "
+                 "rate of 10 %), worse, or no evidence (docs/track-record.md), with the live "
+                 "and backfilled hours it rests on where backfilled ones count (coinlstm "
+                 "backfill; a live forecast counts over a backfilled one); 30d cov 80 "
                  "(count) = the share of the last 30 days' published 80 % bands whose close "
                  "fell inside (calibrated: about 0.80). "
                  "Pairs whose verdict is edge are listed first.")

@@ -70,15 +70,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     no row is written and no artifact replaced.
     """
     started = time.perf_counter()
-    facts = exchange(settings.exchange)
-    facts.check_symbol(symbol)  # another exchange's symbol: BadInput
-    facts.check_interval(options.interval)  # the rule and words of crawl and run
-    options.check(symbol)
-
-    paths = artifact_paths(settings, symbol)
-    backend_name = options.backend_name(settings)
-
-    backend.prepare(backend_name, settings.cache_dir)
+    paths, backend_name = prepare_pair(settings, symbol, options)
     # A pair started while the database is down (or restarting) waits for it, for the
     # budget its market job passed down (a run by hand: only if given one). A driver (the
     # market job) ensured the schema once for all its pairs; a hand-run train_one.py creates
@@ -87,20 +79,40 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     engine = db.open_database(settings.db_url, create=not settings.schema_ready,
                               retry_seconds=retry_seconds)
     try:
-        run = _PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
-                       started)
-        plan = run.plan()
-        try:
-            return run.fit_and_store(plan)
-        except WarmStartFailed as exc:
-            return run.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True))
+        return PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
+                       started).run()
     finally:
         engine.dispose()
 
 
+def prepare_pair(settings: Settings, symbol: str, options: TrainConfig
+                 ) -> tuple[ArtifactPaths, str]:
+    """The checks a pair's run makes before it touches anything (the symbol, the interval,
+    the options: BadInput), then its artifact paths and its prepared backend's name."""
+    facts = exchange(settings.exchange)
+    facts.check_symbol(symbol)  # another exchange's symbol: BadInput
+    facts.check_interval(options.interval)  # the rule and words of crawl and run
+    options.check(symbol)
+    backend_name = options.backend_name(settings)
+    backend.prepare(backend_name, settings.cache_dir)
+    return artifact_paths(settings, symbol), backend_name
+
+
+@dataclass(frozen=True)
+class ReplayedHour:
+    """An hour the backfill replays: the run the hourly job made when the candle opened at
+    ``as_of`` was the newest, reading nothing newer. Its forecast row is marked backfilled,
+    stamped with the hour's close (``time_create``); it writes no training row and no plot
+    (those are the live job's record of its own runs)."""
+
+    as_of: int
+    time_create: int
+
+
 @dataclass
-class _PairRun:
-    """One pair's run: what every step needs, so the warm and the full path share them."""
+class PairRun:
+    """One pair's run: what every step needs, so the warm and the full path share them (and
+    the hourly job's runs and the backfill's replayed hours: ``replay``)."""
 
     settings: Settings
     engine: sa.Engine
@@ -111,6 +123,20 @@ class _PairRun:
     backend_name: str
     paths: ArtifactPaths
     started: float
+    replay: ReplayedHour | None = None
+
+    def run(self) -> TrainResult:
+        """Plan, fit and store; a failed warm start falls back to a full fit."""
+        plan = self.plan()
+        try:
+            return self.fit_and_store(plan)
+        except WarmStartFailed as exc:
+            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True))
+
+    @property
+    def until(self) -> int | None:
+        """The newest candle this run may read (None: the newest stored)."""
+        return None if self.replay is None else self.replay.as_of
 
     @property
     def retry_seconds(self) -> float:
@@ -128,7 +154,7 @@ class _PairRun:
         (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
         saved, problem = saved_fit(self.settings, self.symbol)
         newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
-                                                    self.options.interval),
+                                                    self.options.interval, self.until),
                           self.retry_seconds, f"{self.symbol}: reading the newest candle")
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
                                 newest, slot=self.coin_id)
@@ -137,7 +163,8 @@ class _PairRun:
         options = self.options
         open_times, values, with_series = db.retry(
             lambda: load_candles(self.engine, self.coin_id, self.symbol,
-                                 plan.history(options), options.with_pairs, options.interval),
+                                 plan.history(options), options.with_pairs, options.interval,
+                                 until=self.until),
             self.retry_seconds, f"{self.symbol}: reading candles")
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
@@ -155,24 +182,28 @@ class _PairRun:
         metrics = slice_metrics(dataset.actual_closes(test), forecast.test_predictions,
                                 dataset.last_closes(test))
         stored_json = {**self.stored_options, "fit": plan.fit}
-        run = RunInfo(coin_id=self.coin_id, time_create=int(time.time()), run_id=self.run_id,
-                      model=options.model, backend=backend_name, settings=stored_json,
-                      interval=options.interval)
+        replay = self.replay
+        run = RunInfo(coin_id=self.coin_id, run_id=self.run_id, model=options.model,
+                      time_create=int(time.time()) if replay is None else replay.time_create,
+                      backend=backend_name, settings=stored_json, interval=options.interval,
+                      source=db.SOURCE_LIVE if replay is None else db.SOURCE_BACKFILL)
         written = store_run(
-            self.engine, self.paths, _plot_writer(symbol, dataset, forecast, metrics),
+            self.engine, self.paths,
+            None if replay else _plot_writer(symbol, dataset, forecast, metrics),
             forecast.model, dataset.formulation.to_dict(),
             model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
                        stored_json, dataset, forecast, plan.full_fit_open_time),
-            train_row(run, dataset, forecast, metrics),
+            None if replay else train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),
             retry_seconds=self.retry_seconds)
         return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
                             metrics, time.perf_counter() - self.started, written, plan)
 
 
-def _newest_open_time(engine, coin_id: int, interval: str) -> int | None:
+def _newest_open_time(engine, coin_id: int, interval: str, until: int | None
+                      ) -> int | None:
     with engine.connect() as conn:
-        return db.newest_open_time(conn, coin_id, interval=interval)
+        return db.newest_open_time(conn, coin_id, interval=interval, until=until)
 
 
 def _plot_writer(symbol, dataset, forecast, metrics):
@@ -185,5 +216,5 @@ def _plot_writer(symbol, dataset, forecast, metrics):
         outcome.val_loss, metrics.verdict(), bands=first_steps(forecast.bands.test))
 
 
-__all__ = ["MIN_TRAIN_SAMPLES", "TrainConfig", "TrainOptions", "TrainResult", "failure_dict",
-           "train_pair"]
+__all__ = ["MIN_TRAIN_SAMPLES", "PairRun", "ReplayedHour", "TrainConfig", "TrainOptions",
+           "TrainResult", "failure_dict", "prepare_pair", "train_pair"]

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from coinlstm.app.runtime.executors.base import PairTask
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
 from train import config
@@ -18,7 +19,7 @@ from train.config import TrainConfig
 
 
 @dataclass(frozen=True)
-class PairTrainTask:
+class PairTrainTask(PairTask):
     """The market job's task (coinlstm.app.runtime.executors): train one pair, as
     ``coinlstm train``.
 
@@ -30,13 +31,6 @@ class PairTrainTask:
     symbol: str
     options: TrainConfig
     run_id: str
-
-    @property
-    def name(self) -> str:
-        return self.symbol
-
-    def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol}
 
     def argv(self, result_path: Path) -> list[str]:
         return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),

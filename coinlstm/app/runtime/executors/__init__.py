@@ -8,6 +8,7 @@ from coinlstm.app.runtime.executors.base import (
     Executor,
     ExecutorConfig,
     Outcome,
+    PairTask,
     Task,
     add_executor_arguments,
     check_timeout,
@@ -16,5 +17,5 @@ from coinlstm.app.runtime.executors.base import (
 )
 
 __all__ = ["EXECUTORS", "FAILED", "OK", "TIMEOUT", "Executor", "ExecutorConfig", "Outcome",
-           "Task", "add_executor_arguments", "check_timeout",
+           "PairTask", "Task", "add_executor_arguments", "check_timeout",
            "make_executor", "outcome_from_result"]

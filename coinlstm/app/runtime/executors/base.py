@@ -54,6 +54,21 @@ class Task(Protocol):
         ...
 
 
+class PairTask:
+    """What every task of one pair shares: its name is the pair's symbol, its identity the
+    pair's id and symbol (a dataclass with ``coin_id`` and ``symbol`` fields mixes it in)."""
+
+    coin_id: int
+    symbol: str
+
+    @property
+    def name(self) -> str:
+        return self.symbol
+
+    def identity(self) -> dict:
+        return {"coin_id": self.coin_id, "symbol": self.symbol}
+
+
 @dataclass
 class Outcome:
     """What happened to one task, whatever ran it: the one schema of run and evaluate."""
