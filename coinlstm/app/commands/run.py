@@ -66,7 +66,7 @@ from crawl.crawler import (
     crawl_market,
 )
 from predict.forward_scores import pair_verdict, score
-from predict.track_record import EDGE, FDR
+from predict.track_record import EDGE, FDR, verdict_basis
 from train import config
 
 
@@ -532,8 +532,6 @@ def market_groups(pairs: list[dict], names: list[str]) -> dict[str, dict]:
 def _verdict_text(result: dict) -> str:
     """The verdict, and what it rests on where backfilled hours count in it:
     ``no evidence (live 12 h + backfill 720 h)``."""
-    from predict.track_record import verdict_basis
-
     verdict = result.get("verdict", "-")
     if not result.get("forward_scored_backfill"):
         return verdict
