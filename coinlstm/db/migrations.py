@@ -102,8 +102,9 @@ def foreign_differences(inspector, present: set[str]) -> list[str]:
             continue
         have = {column["name"] for column in inspector.get_columns(name)}
         ours = {column.name for column in metadata.tables[name].columns}
+        # A NOT NULL column with a default was added by a revision like a nullable one.
         required = {column.name for column in metadata.tables[name].columns
-                    if not column.nullable}
+                    if not column.nullable and column.server_default is None}
         unknown = sorted(have - ours - TUTORIAL_COLUMNS[name])
         missing = sorted(required - have)
         if unknown or missing:

@@ -220,7 +220,7 @@ def test_a_running_hourly_job_is_refused_in_one_line(sqlite_url, synthetic_candl
     engine.dispose()
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "coinlstm backfill: error: another job holds the lock of market ETH; not starting"]
+        "coinlstm backfill: error: another job holds the lock of exchange binance; not starting"]
     assert fingerprint(sqlite_url) == before
 
 
