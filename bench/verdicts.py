@@ -14,7 +14,9 @@ From its hours.csv and cases.csv, printed:
    as the scorer judges it (predict/track_record.py: Diebold-Mariano against naive,
    Benjamini-Hochberg across the reported pairs, held against the pair's spread of those
    30 days: predict/costs.py), beside its statistical claim alone, then the skill and DM
-   p-value of days 31-60.
+   p-value of days 31-60. The same for a model-free forecaster that leans against the last
+   move (:func:`bounce_hours`): the shape of the bid-ask bounce, which the verdict must
+   tell from an edge a trader can use.
 2. **The 95 % (and 80 %) band against the static band** per pair-week (7 daily folds:
    Winkler = the mean of the days' Winkler scores): the share of pair-weeks whose Winkler
    score beats static's (target >= 60 % at 95 %), and the median coverage.
@@ -33,11 +35,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -118,13 +122,34 @@ def skill_and_test(block: np.ndarray) -> tuple[float, float | None]:
     return skill, None if test is None else test.p_better
 
 
-def verdicts_table(hours: list[dict], pairs: list[str]) -> list[str]:
-    """The day-30 verdicts of the pairs (judged together) against days 31-60."""
+def bounce_hours(pair: str, open_times: np.ndarray, fit_hours: int = 960) -> np.ndarray:
+    """A model-free forecaster that leans against the last move, on the same hours as the
+    model: forecast = last close x exp(rho x last return), rho the lag-1 autocorrelation of
+    the ``fit_hours`` hourly log returns before the first hour (no later candle). It has the
+    shape of the bid-ask bounce, so its edge over the last close is expected to be real and
+    within the spread: what the verdict must tell apart."""
+    rows = np.loadtxt(SHARED / f"{pair}.csv", delimiter=",", usecols=(0, 4))
+    index = {int(t): i for i, t in enumerate(rows[:, 0])}
+    closes = rows[:, 1]
+    first = index[int(open_times[0])]
+    fit = np.diff(np.log(closes[first - fit_hours - 1:first]))
+    rho = float(np.corrcoef(fit[1:], fit[:-1])[0, 1])
+    out = []
+    for open_time in open_times:
+        i = index[int(open_time)]
+        last, move = closes[i - 1], np.log(closes[i - 1] / closes[i - 2])
+        out.append((open_time, closes[i], last * np.exp(rho * move), last))
+    return np.array(out)
+
+
+def verdicts_table(rows_of: dict[str, np.ndarray]) -> list[str]:
+    """The day-30 verdicts of the pairs (judged together) against days 31-60, from each
+    pair's (open_time, actual, forecast, naive) hours."""
     split = VERDICT_DAY * 24
+    pairs = sorted(rows_of)
     evidence, later, costs = [], [], []
     for pair in pairs:
-        rows = pair_hours(hours, pair)
-        first, second = rows[:split], rows[split:]
+        first, second = rows_of[pair][:split], rows_of[pair][split:]
         errors, naive = first[:, 2] - first[:, 1], first[:, 3] - first[:, 1]
         test = diebold_mariano(errors, naive)
         candles = candles_before(pair, int(first[-1, 0]) + HOUR, split)
@@ -157,6 +182,19 @@ def verdicts_table(hours: list[dict], pairs: list[str]) -> list[str]:
     return lines
 
 
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's 95 % interval of a share: how far a share of a few dozen pair-weeks is from
+    a target."""
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
 def _num(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -187,14 +225,15 @@ def weeks_table(cases: list[dict]) -> list[str]:
     lines = [f"{len(keys)} pair-weeks ({len({k[0] for k in keys})} pairs x "
              f"{len({k[1] for k in keys})} weeks)"]
     for level in ("80", "95"):
-        beats = np.mean([model[k][f"winkler_{level}"] < static[k][f"winkler_{level}"]
-                         for k in keys])
+        wins = int(sum(model[k][f"winkler_{level}"] < static[k][f"winkler_{level}"]
+                       for k in keys))
+        beats, (low, high) = wins / len(keys), wilson(wins, len(keys))
         coverage = np.median([model[k][f"coverage_{level}"] for k in keys])
         static_coverage = np.median([static[k][f"coverage_{level}"] for k in keys])
         target = "  (target >= 60 %)" if level == "95" else ""
         lines.append(f"{level} % band: beats static's Winkler in {beats * 100:.0f} % of "
-                     f"pair-weeks{target}; median coverage {coverage:.3f} (static "
-                     f"{static_coverage:.3f})")
+                     f"pair-weeks ({wins}; Wilson 95 % {low * 100:.0f}-{high * 100:.0f} %)"
+                     f"{target}; median coverage {coverage:.3f} (static {static_coverage:.3f})")
     lines.append(f"point forecast: median weekly skill {np.median(skills):+.4f}; below "
                  f"{CLEARLY_WORSE:g} in {np.mean(skills < CLEARLY_WORSE) * 100:.1f} % of "
                  f"pair-weeks ({int(np.sum(skills < CLEARLY_WORSE))}; target <= 2 %); above 0 "
@@ -205,8 +244,15 @@ def weeks_table(cases: list[dict]) -> list[str]:
 def report(out: Path) -> None:
     hours, cases = read_csv(out / "hours.csv"), read_csv(out / "cases.csv")
     pairs = sorted({h["pair"] for h in hours if h["model"] == MODEL})
-    print(f"\nfrom {out}: {', '.join(pairs)}")
-    print("\n".join(verdicts_table(hours, pairs)))
+    model = {pair: pair_hours(hours, pair) for pair in pairs}
+    first = min(int(rows[0, 0]) for rows in model.values())
+    last = max(int(rows[-1, 0]) for rows in model.values())
+    print(f"\nfrom {out}: {', '.join(pairs)}; hours {_iso(first)} .. {_iso(last)} UTC")
+    print(f"\n{MODEL}, the live schedule:")
+    print("\n".join(verdicts_table(model)))
+    print("\nthe bounce forecaster (model-free, leans against the last move), same hours:")
+    print("\n".join(verdicts_table({pair: bounce_hours(pair, rows[:, 0])
+                                    for pair, rows in model.items()})))
     print()
     print("\n".join(weeks_table(cases)))
 
