@@ -234,11 +234,10 @@ def weeks_table(cases: list[dict]) -> list[str]:
         lines.append(f"{level} % band: beats static's Winkler in {beats * 100:.0f} % of "
                      f"pair-weeks ({wins}; Wilson 95 % {low * 100:.0f}-{high * 100:.0f} %)"
                      f"{target}; median coverage {coverage:.3f} (static {static_coverage:.3f})")
-    lines.append(f"point forecast: median weekly skill {np.median(skills):+.4f}; below "
-                 f"{CLEARLY_WORSE:g} in {np.mean(skills < CLEARLY_WORSE) * 100:.1f} % of "
-                 f"pair-weeks ({int(np.sum(skills < CLEARLY_WORSE))}; target <= 2 %); above 0 "
-                 f"in {np.mean(skills > 0) * 100:.0f} %")
-    return lines
+    worse = int(np.sum(skills < CLEARLY_WORSE))
+    return [*lines, f"point forecast: median weekly skill {np.median(skills):+.4f}; below "
+            f"{CLEARLY_WORSE:g} in {worse / len(keys) * 100:.1f} % of pair-weeks ({worse}; "
+            f"target <= 2 %); above 0 in {np.mean(skills > 0) * 100:.0f} %"]
 
 
 def report(out: Path) -> None:
