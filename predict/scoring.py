@@ -106,8 +106,10 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
                 for row in rows}
         refresh_costs(conn, interval, rows)
+        costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
-            refresh_track_record(conn, key)
+            refresh_track_record(conn, key, costs.get((key.id_coin, key.model, key.target),
+                                                      Tradability.SPREAD_UNKNOWN))
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
@@ -127,8 +129,11 @@ def series_value(row: sa.Row) -> ValueAfterCosts:
     return ValueAfterCosts(int(row.trades), row.value, row.value_pvalue, row.spread)
 
 
-def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
-    """(as_of, one record per window) of a series, from its stored scores and costs."""
+def series_record(conn: sa.Connection, key: db.SeriesKey,
+                  costs: Tradability = Tradability.SPREAD_UNKNOWN
+                  ) -> tuple[int, list[WindowRecord]]:
+    """(as_of, one record per window) of a series, from its stored scores; an edge is held
+    against ``costs`` (the series' :func:`series_tradabilities`)."""
     scores = db.series_scores(conn, key)
     # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
     # up to a month of hours each.
@@ -141,9 +146,7 @@ def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[Win
     return track_record(column("openTime_next"), column("error"), column("naive_error"),
                         [None if hit is None else bool(hit)
                          for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
-                        [band_series(column, level) for level in STORED_LEVELS],
-                        series_tradabilities(conn, key.interval, [key.id_coin]).get(
-                            (key.id_coin, key.model, key.target), Tradability.SPREAD_UNKNOWN))
+                        [band_series(column, level) for level in STORED_LEVELS], costs)
 
 
 def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
@@ -158,8 +161,8 @@ def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
     return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
-def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:
-    as_of, records = series_record(conn, key)
+def refresh_track_record(conn: sa.Connection, key: db.SeriesKey, costs: Tradability) -> None:
+    as_of, records = series_record(conn, key, costs)
     db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
 
 
