@@ -13,6 +13,7 @@ from coinlstm import db
 from predict.costs import SPREAD_ESTIMATOR, ValueAfterCosts
 from predict.evidence import LOOKBACK_MS, MOVERS_LEVEL
 from predict.movers import HourCorrelation, MoversScore, movers_score
+from predict.scoring import series_value
 
 __all__ = ["MOVERS_LEVEL", "SPREAD_ESTIMATOR", "MarketEvidence", "PairCosts", "market_evidence",
            "pair_costs"]
@@ -41,7 +42,7 @@ def _costs(row: sa.Row | None) -> PairCosts:
     if row is None:
         return PairCosts(False)
     return PairCosts(True, row.spread, int(row.spread_returns), row.autocovariance,
-                     ValueAfterCosts(int(row.trades), row.value, row.value_pvalue, row.spread))
+                     series_value(row))
 
 
 @dataclass(frozen=True)
