@@ -24,12 +24,12 @@ import numpy as np
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, band_score_columns, level_label
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.formulations import Calibration
-from train.intervals import Band, ForecastBands
 from train.metrics import SliceMetrics
+from train.prediction_bands import Band, ForecastBands
 
 
 def _json(values: np.ndarray) -> str:

@@ -360,7 +360,7 @@ def direction_hit(forecast: float, naive: float, actual: float) -> bool | None:
 
 def inside_band(lower: float | None, upper: float | None, actual: float) -> bool | None:
     """Whether the close fell inside the band, bounds included (as the test slice's coverage
-    counts it, train/intervals.py); None when the forecast had no band."""
+    counts it, train/prediction_bands.py); None when the forecast had no band."""
     if lower is None or upper is None:
         return None
     return float(lower) <= actual <= float(upper)

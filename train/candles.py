@@ -8,9 +8,8 @@ in the database or has no candles over the pair's span are BadInput, and nothing
 from __future__ import annotations
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import ms_to_utc
+from coinlstm.core.klines import DEFAULT_INTERVAL, ms_to_utc
 from train.dataset import WithSeries
 
 

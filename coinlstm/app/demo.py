@@ -18,7 +18,11 @@ import random
 import sys
 from pathlib import Path
 
+from coinlstm.app.cli import main as cli_main
+from coinlstm.app.commands.serve import serve
 from coinlstm.core import config
+from coinlstm.core.klines import ms_to_utc
+from crawl.replay import ReplayServer
 
 SYMBOLS = ("SYNTH1ETH", "SYNTH2ETH", "SYNTH3ETH")
 HOUR_MS = 3_600_000
@@ -86,9 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.hours < 1 or args.epochs < 1 or args.workers < 1:
         parser.error("--hours, --epochs and --workers must be at least 1")
 
-    from coinlstm.app.cli import main as cli_main
-    from crawl.replay import ReplayServer
-
     settings = config.load()
     demo_dir = settings.data_dir / "demo"
     market_dir = demo_dir / "synthetic-market"
@@ -122,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{config.default_sqlite_url(settings.home)} unless --db / COINLSTM_DB_URL is set)")
     if args.no_serve:
         return code
-    from coinlstm.app.serve import serve
 
     print(f"a {args.hours}-hour record is short: the verdict says 'no evidence' until 168 "
           "forecasts are scored, as it should")
@@ -134,8 +134,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _utc(ms: int) -> str:
-    from coinlstm.core.klines import ms_to_utc
-
     return ms_to_utc(ms)
 
 

@@ -49,11 +49,11 @@ class ExchangeUnavailable(CoinlstmError):
 
 
 class LockHeld(CoinlstmError):
-    """Another job holds the market's lock."""
+    """Another job of the exchange holds the job lock."""
 
 
 class LockLost(CoinlstmError):
-    """The running job lost the market's lock (database restart) and could not retake it."""
+    """The running job lost its job lock (database restart) and could not retake it."""
 
 
 class EveryTaskFailed(CoinlstmError):

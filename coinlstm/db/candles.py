@@ -12,9 +12,9 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.decimals import to_exact_decimal
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import CANDLE_TABLES, candles_table, coin_info
 
 
@@ -132,11 +132,7 @@ def _float_or_nan(value: object) -> float:
 #: is not always loadable), so a 13-column executemany costs ~100 µs a candle; this is ~3.5x
 #: faster. Strings go to DECIMAL exactly (no float on the way); ERROR ON ERROR refuses any
 #: value the column cannot hold instead of storing a NULL or a zero.
-_JSON_TABLE_INSERT = """
-INSERT INTO {table} (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
-    `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
-    `takerBuyQuoteAssetVolume`, `ignore`)
-SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
+_KLINES_TABLE = """JSON_TABLE(:klines, '$[*]' COLUMNS (
     `openTime` BIGINT PATH '$[0]' ERROR ON ERROR,
     `open` DECIMAL(38, 8) PATH '$[1]' ERROR ON ERROR,
     `high` DECIMAL(38, 8) PATH '$[2]' ERROR ON ERROR,
@@ -149,13 +145,32 @@ SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
     `takerBuyBaseAssetVolume` DECIMAL(38, 8) PATH '$[9]' ERROR ON ERROR,
     `takerBuyQuoteAssetVolume` DECIMAL(38, 8) PATH '$[10]' ERROR ON ERROR,
     `ignore` VARCHAR(40) PATH '$[11]' ERROR ON ERROR
-)) AS k
+)) AS k"""
+_JSON_TABLE_INSERT = """
+INSERT INTO {table} (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
+    `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
+    `takerBuyQuoteAssetVolume`, `ignore`)
+SELECT :coin_id, k.* FROM """ + _KLINES_TABLE + """
 ON DUPLICATE KEY UPDATE `idCoin` = {table}.`idCoin`
 """
-#: The statement per candle table. Only the table name is put into the text, and only names
+#: A page of repairs in one statement, the same way: the stored candles of those open times
+#: get the klines' values (``ignore`` stays: see REPAIRED_COLUMNS).
+_JSON_TABLE_REPAIR = """
+UPDATE {table} AS d JOIN """ + _KLINES_TABLE + """
+ON d.`idCoin` = :coin_id AND d.`openTime` = k.`openTime`
+SET d.`open` = k.`open`, d.`high` = k.`high`, d.`low` = k.`low`, d.`close` = k.`close`,
+    d.`volume` = k.`volume`, d.`closeTime` = k.`closeTime`,
+    d.`quoteAssetVolume` = k.`quoteAssetVolume`, d.`numberOfTrader` = k.`numberOfTrader`,
+    d.`takerBuyBaseAssetVolume` = k.`takerBuyBaseAssetVolume`,
+    d.`takerBuyQuoteAssetVolume` = k.`takerBuyQuoteAssetVolume`
+"""
+#: The statements per candle table. Only the table name is put into the text, and only names
 #: of this module's own tables (CANDLE_TABLES), quoted for MySQL; every value stays bound.
 _JSON_TABLE_INSERTS: dict[str, sa.TextClause] = {
     interval: sa.text(_JSON_TABLE_INSERT.format(table=f"`{table.name}`"))
+    for interval, table in CANDLE_TABLES.items()}
+_JSON_TABLE_REPAIRS: dict[str, sa.TextClause] = {
+    interval: sa.text(_JSON_TABLE_REPAIR.format(table=f"`{table.name}`"))
     for interval, table in CANDLE_TABLES.items()}
 
 
@@ -223,18 +238,24 @@ def repair_candles(conn: Connection, coin_id: int, klines: Sequence[Sequence], *
     stored = {int(row.openTime): row for row in conn.execute(
         sa.select(table.c.openTime, *(table.c[name] for name in REPAIRED_COLUMNS))
         .where(table.c.idCoin == coin_id, table.c.openTime.between(min(times), max(times))))}
-    changed = 0
+    changed = []
     for kline in klines:
         row = stored.get(int(kline[0]))
         if row is None:
             continue
         final = {name: _exact(name, kline[fields[name]]) for name in REPAIRED_COLUMNS}
-        if all(_exact(name, getattr(row, name)) == value for name, value in final.items()):
-            continue
+        if any(_exact(name, getattr(row, name)) != value for name, value in final.items()):
+            changed.append((kline, final))
+    if changed and supports_json_table(conn):
+        # One statement a page: a candle a statement cost a round trip each (measured in
+        # docs/benchmarks.md).
+        conn.execute(_JSON_TABLE_REPAIRS[interval],
+                     {"coin_id": coin_id, "klines": json.dumps([list(k) for k, _ in changed])})
+    elif changed:
         conn.execute(table.update().where(table.c.idCoin == coin_id,
-                                          table.c.openTime == int(kline[0])).values(**final))
-        changed += 1
-    return changed
+                                          table.c.openTime == sa.bindparam("open_time")),
+                     [{"open_time": int(kline[0]), **final} for kline, final in changed])
+    return len(changed)
 
 
 def _exact(name: str, value: object) -> object:

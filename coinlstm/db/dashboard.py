@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     SERIES_COLUMNS,
     candles_table,
@@ -100,7 +100,7 @@ def newest_of_pairs(conn: Connection, interval: str, *, market: str | None = Non
     key. Why not by (coin, openTime_next): MariaDB chose between that index and the
     forecasts' older one on id_coin alone by statistics, which tie for an IN list of more
     than eq_range_index_dive_limit (200) coins, and on a tie it read every forecast of
-    every pair (0.8-1.5 s for 400 pairs; measured in bench/serve.py). A primary key leaves
+    every pair (seconds for a 400-pair market: docs/performance.md). A primary key leaves
     it no choice.
     """
     candles = candles_table(interval)

@@ -1,5 +1,4 @@
-"""The rows a training run writes (historical_train, historical_price_predictions) and the
-track record read back from them."""
+"""The rows a training run writes (historical_train, historical_price_predictions)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.db.schema import historical_price_predictions, historical_train
 
 
@@ -39,23 +37,3 @@ def write_training_result(conn: Connection, train_row: dict, prediction_row: dic
     conn.execute(historical_train.insert().values(**train_row))
     conn.execute(historical_price_predictions.insert().values(**prediction_row))
     return True
-
-
-def recent_skills(conn: Connection, coin_id: int, runs: int = 24, model: str | None = None,
-                  target: str | None = None, interval: str | None = None) -> list[float]:
-    """The pair's skill on its test slice over its most recent training runs, newest first
-    (only runs of ``model``, ``target`` and ``interval`` when given: a track record of one
-    forecaster; a 5-minute model's skill says nothing about the hourly one's). Rows without
-    an interval predate intervals and count as 1h."""
-    query = (sa.select(historical_train.c.skill)
-             .where(historical_train.c.id_coin == coin_id, historical_train.c.skill.is_not(None))
-             .order_by(historical_train.c.id.desc()).limit(runs))
-    if model is not None:
-        query = query.where(historical_train.c.model == model)
-    if target is not None:
-        query = query.where(historical_train.c.target == target)
-    if interval is not None:
-        column = historical_train.c.interval
-        query = query.where(sa.or_(column == interval, column.is_(None))
-                            if interval == DEFAULT_INTERVAL else column == interval)
-    return [float(v) for (v,) in conn.execute(query)]

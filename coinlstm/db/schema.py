@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from coinlstm.core.columns import (
     IGNORE_WIDTH,
@@ -15,8 +16,9 @@ from coinlstm.core.columns import (
     inside_column,
     record_band_columns,
 )
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.db.types import ExactDecimal
 
 metadata = sa.MetaData()
@@ -82,7 +84,7 @@ def candle_table_name(interval: str) -> str:
     return "candlestick_data" if interval == DEFAULT_INTERVAL else f"candlestick_data_{interval}"
 
 
-#: interval -> its candle table, for every interval of config.INTERVAL_MS.
+#: interval -> its candle table, for every interval of klines.INTERVAL_MS.
 CANDLE_TABLES: dict[str, sa.Table] = {
     interval: _candle_table(candle_table_name(interval)) for interval in INTERVAL_MS}
 #: The hourly candles: the original system's table, name and columns unchanged.
@@ -118,8 +120,7 @@ job_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pairs_ok", sa.Integer, nullable=True),
     sa.Column("pairs_failed", sa.Integer, nullable=True),
-    # Why the run ended as it did when not ok (the one line the job printed); added in place
-    # by add_missing_columns on older databases.
+    # Why the run ended as it did when not ok (the one line the job printed).
     sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
     sa.Column("failures", sa.Text, nullable=True),
@@ -180,7 +181,7 @@ historical_train = sa.Table(
     # Samples of the calibration slice (the shrinkage and the bands; train/dataset.py "Split");
     # 0 when the series was too short for one and calibration read the validation slice.
     sa.Column("n_cal", sa.Integer, nullable=True),
-    # Prediction bands of the test slice (train/intervals.py): per stored level its coverage,
+    # Prediction bands of the test slice (train/prediction_bands.py): per stored level its coverage,
     # mean width and Winkler score (% of the last close), and every level's bounds per test
     # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).
     *(sa.Column(name, sa.Double, nullable=True)
@@ -257,7 +258,7 @@ forecast_scores = sa.Table(
     "forecast_scores",
     metadata,
     # One row per forecast candle of a series: the newest forecast made for it (a rerun's
-    # replaces an older one's) against the close that came. Written by predict/scoring.py.
+    # replaces an older one's) against the close that came. Written by predict/forward_scores.py.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
     *_series_columns(),
@@ -377,8 +378,6 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 
 def mysql_ddl() -> str:
     """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
     dialect = mysql.dialect()
     parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
              "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",

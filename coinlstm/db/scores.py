@@ -1,5 +1,5 @@
 """Forward scores (each stored forecast against the close that came) and the track records
-computed from them: the queries the scorer (predict/scoring.py) and the dashboard use."""
+computed from them: the queries the scorer (predict/forward_scores.py) and the dashboard use."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     candles_table,
     coin_info,

@@ -1,4 +1,5 @@
-"""The job lock: one holder per database and market, freed when the holder is SIGKILLed."""
+"""The job lock: one holder per database and exchange, whatever the market, freed when the
+holder is SIGKILLed."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import sys
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.lock import JobLock
+from coinlstm.app.runtime.lock import JobLock
 from coinlstm.core.errors import LockHeld
+from tests.helpers import run_cli
 
 HOLDER = """
 import sys, time
 from coinlstm import db
-from coinlstm.app.lock import JobLock
+from coinlstm.app.runtime.lock import JobLock
 engine = db.open_database(sys.argv[1])
 lock = JobLock(engine, sys.argv[2])
 lock.acquire()
@@ -37,10 +40,14 @@ def test_lock_is_exclusive_and_freed_by_sigkill(db_url):
     engine = db.open_database(db_url)
     holder = _start_holder(db_url, "ETH")
     try:
-        with pytest.raises(LockHeld, match="market ETH"):
+        with pytest.raises(LockHeld, match="lock of exchange binance"):
             JobLock(engine, "ETH").acquire()
-        # another market is another lock
-        with JobLock(engine, "BTC"):
+        # Another market of the exchange, or all of them, is the same lock; another
+        # exchange's job of the same market is another lock.
+        for key in ("BTC", "ALL"):
+            with pytest.raises(LockHeld, match="lock of exchange binance"):
+                JobLock(engine, key).acquire()
+        with JobLock(engine, "poloniex-ETH"):
             pass
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait(timeout=10)
@@ -66,6 +73,39 @@ def test_lock_message_names_the_holder(db_url):
             run_id="ETH-test-1", market="ETH", executor="subprocess", host="cronhost",
             pid=4242, time_start=int(time.time()), status="running"))
     with JobLock(engine, "ETH"):
-        with pytest.raises(LockHeld, match="run ETH-test-1, pid 4242 on cronhost"):
-            JobLock(engine, "ETH").acquire()
+        for key in ("ETH", "BTC"):  # a job of another market meets the same holder
+            with pytest.raises(LockHeld, match="run ETH-test-1 of market ETH, pid 4242 on "
+                                               "cronhost"):
+                JobLock(engine, key).acquire()
+    engine.dispose()
+
+
+def test_a_single_market_job_and_an_all_job_exclude_each_other(db_url, tmp_path):
+    """Through the real ``run``: while a job of every market (``ALL``) holds the lock, a job of
+    one market on the same database exits 1 with one line naming the holder's run and
+    records nothing; and the other way round."""
+    engine = db.open_database(db_url)
+    for held, asked in (("ALL", "ETH"), ("ETH", "ALL")):
+        started = int(time.time())
+        with db.transaction(engine) as conn:
+            conn.execute(db.job_runs.insert().values(
+                run_id=f"{held}-test-1", market=held, executor="subprocess", host="cronhost",
+                pid=4242, time_start=started, status="running"))
+        holder = _start_holder(db_url, held)
+        try:
+            done = run_cli("run", "--market", asked, "--skip-crawl", "--db", db_url,
+                           "--artifacts", str(tmp_path / "art"), "--no-progress")
+        finally:
+            holder.kill()
+            holder.wait()
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "coinlstm run: error: another job holds the lock of exchange binance: run "
+            f"{held}-test-1 of market "
+            f"{held}, pid 4242 on cronhost, started at unix time {started}; not starting"]
+        with db.transaction(engine) as conn:
+            conn.execute(db.job_runs.update().values(status="ok"))
+    with engine.connect() as conn:
+        runs = conn.execute(sa.select(db.job_runs.c.run_id)).scalars().all()
+    assert sorted(runs) == ["ALL-test-1", "ETH-test-1"]  # the refused jobs recorded nothing
     engine.dispose()

@@ -66,11 +66,11 @@ def test_all_markets_in_one_job(shared_data, tmp_path, replay_market):
         assert f"market {name}: pairs ok {len(symbols)}, failed 0" in done.stdout
         assert f"{group['edges']['edge']} of {len(symbols)} pairs show an edge at FDR 10 %" \
             in done.stdout
-    # One fork server for all markets; one lock, the exchange's (ALL), and one job_runs row.
+    # One fork server for all markets; one lock, the exchange's, and one job_runs row keyed ALL.
     assert done.stdout.count("fork server ready in") == 1
     assert "fork server closed: 12 tasks forked" in done.stdout
     locks = {p.name for p in tmp_path.glob("db.sqlite.*.lock")} - {"db.sqlite.schema.lock"}
-    assert locks == {"db.sqlite.ALL.lock"}
+    assert locks == {"db.sqlite.binance.lock"}
     engine = db.open_database(url)
     with engine.connect() as conn:
         runs = conn.execute(sa.select(db.job_runs)).all()

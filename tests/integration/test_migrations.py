@@ -73,7 +73,7 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
     baseline = run_cli("db", "downgrade", "base", "--db", db_url)
     assert baseline.returncode != 0
     assert baseline.stderr.strip().splitlines()[-1].endswith(
-        "cannot downgrade to 'base': 0001 is the baseline and cannot be downgraded")
+        "cannot downgrade to 'base': 0000a is the baseline and cannot be downgraded")
 
 
 def test_the_market_evidence_revision_goes_down_and_up(db_url):
@@ -107,14 +107,19 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
 
 
 def test_history_and_the_ddl_of_a_new_database(db_url):
-    history = run_cli("db", "history", "--db", db_url)
-    assert history.stdout.splitlines()[0].startswith("<base> -> 0001: Baseline")
-    assert history.stdout.splitlines()[1].startswith("0001 -> 0002: historical_train.openTime")
-    assert history.stdout.splitlines()[2].startswith("0002 -> 0003: Market-scale evidence")
+    history = run_cli("db", "history", "--db", db_url).stdout.splitlines()
+    assert history[0] == "<base> -> 0000a: Baseline: the schema of coinlstm's first release."
+    assert [line.split(":")[0] for line in history] == [
+        "<base> -> 0000a", "0000a -> 0000b", "0000b -> 0000c", "0000c -> 0000d",
+        "0000d -> 0000e", "0000e -> 0000f", "0000f -> 0000g", "0000g -> 0000h",
+        "0000h -> 0000i", "0000i -> 0001", "0001 -> 0002", "0002 -> 0003"]
+    assert history[10].startswith("0001 -> 0002: historical_train.openTime")
+    assert history[11].startswith("0002 -> 0003: Market-scale evidence")
     sql = run_cli("db", "upgrade", "--sql", "--from", "none", "--db", db_url)
     assert sql.returncode == 0, sql.stderr
     assert sql.stdout.count("CREATE TABLE candlestick_data") == 14  # 1h and 13 intervals more
-    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql.stdout
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0000a')" in sql.stdout
+    assert f"version_num='{migrations.head_revision()}' WHERE" in sql.stdout  # ends at head
     # --sql connects nowhere: the database is still empty.
     engine = sa.create_engine(db_url)
     assert sa.inspect(engine).get_table_names() == []

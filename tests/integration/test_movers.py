@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from coinlstm import db
-from predict.scoring import score
+from predict.forward_scores import score
 from tests.helpers import Served
 
 HOUR = 3_600_000
@@ -229,9 +229,9 @@ def test_spread_value_after_costs_and_edge_within_the_spread(market, db_url):
 
 def test_the_stored_verdict_is_held_against_the_spread_end_to_end(market, db_url):
     """The scorer stores the verdict after the spread: the track_records rows, the API's
-    track record, the hourly job's summary (predict.scoring.pair_verdict) and the costs
+    track record, the hourly job's summary (predict.forward_scores.pair_verdict) and the costs
     endpoint say the same; and the statistical claim under it is an edge."""
-    from predict.scoring import pair_verdict
+    from predict.forward_scores import pair_verdict
     from predict.track_record import EDGE, FDR, MIN_SCORED_FOR_EDGE
 
     server, pairs = market

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from crawl.replay import ReplayServer
+from tests.child_hooks.coinlstm_faults import SAVE_PAUSE_MARKER
 from tests.helpers import HOUR_MS, REPO, TEST_HOME, fingerprint, run_cli, write_sample
 from tests.own_mariadb import own_mariadb_or_skip
 
@@ -189,7 +190,7 @@ def test_server_killed_for_five_seconds_while_pairs_train(own_server, own_url, s
         finally:
             job.kill()
     assert code == 0, job.output + job.stderr
-    assert "lost the job lock of market ETH" in job.output and "retook it" in job.output
+    assert "lost the job lock of exchange binance" in job.output and "retook it" in job.output
     report = json.loads(report_path.read_text())
     assert report["totals"] == {"ok": 4, "failed": 0, "pairs": 4}
     rows = _rows_of_run(own_url, report["run_id"])
@@ -263,9 +264,9 @@ def test_lock_retaken_after_restart_and_second_job_refused(own_server, own_url, 
             first.kill()
     assert second.returncode == 1, second.stdout + second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
-    assert re.search(r"lock of market ETH|is still running", second.stderr), second.stderr
+    assert re.search(r"lock of exchange binance|is still running", second.stderr), second.stderr
     assert code == 0, first.output + first.stderr
-    assert re.search(r"lost the job lock of market ETH \(.*\); retook it after", first.output)
+    assert re.search(r"lost the job lock of exchange binance \(.*\); retook it after", first.output)
     runs = _job_runs(own_url)
     assert [(r.status, r.pairs_ok) for r in runs] == [("ok", 2)]  # the second never ran
     rows = _rows_of_run(own_url, runs[0].run_id)
@@ -291,7 +292,7 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
         holder = engine.connect()
         try:
             _wait_for_save_pause(home, job)
-            name = f"coinlstm:{engine.url.database}:ETH"
+            name = f"coinlstm:binance:{engine.url.database}"
             owner = holder.execute(sa.text("SELECT IS_USED_LOCK(:n)"), {"n": name}).scalar()
             holder.execute(sa.text(f"KILL {int(owner)}"))
             assert holder.execute(sa.text("SELECT GET_LOCK(:n, 5)"), {"n": name}).scalar() == 1
@@ -302,7 +303,7 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
             engine.dispose()
     assert code == 1, job.output + job.stderr
     [line] = job.stderr.strip().splitlines()[-1:]
-    assert "lost the job lock of market ETH" in line and "launching no more pairs" in line
+    assert "lost the job lock of exchange binance" in line and "launching no more pairs" in line
     report = json.loads(report_path.read_text())
     by_status = sorted(p["status"] for p in report["pairs"])
     assert by_status == ["failed", "ok"], report["pairs"]
@@ -316,8 +317,6 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
 
 def _wait_for_save_pause(home: Path, job: RunningJob, timeout: float = 300) -> None:
     """Until a pair of the job has written its rows and sleeps before its last rename."""
-    from coinlstm.app.testhooks import SAVE_PAUSE_MARKER
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for log in home.glob("logs/*/*.log"):

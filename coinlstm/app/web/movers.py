@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from coinlstm import db
 from predict.costs import SPREAD_ESTIMATOR, ValueAfterCosts
 from predict.evidence import LOOKBACK_MS, MOVERS_LEVEL
+from predict.forward_scores import series_value
 from predict.movers import HourCorrelation, MoversScore, movers_score
-from predict.scoring import series_value
 
 __all__ = ["MOVERS_LEVEL", "SPREAD_ESTIMATOR", "MarketEvidence", "PairCosts", "market_evidence",
            "pair_costs"]

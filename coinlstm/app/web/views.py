@@ -24,9 +24,8 @@ from coinlstm.app.web.movers import (
     pair_costs,
 )
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
-from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
-from coinlstm.core.exchanges import job_name, split_job_name
-from coinlstm.core.klines import EVERY_MARKET
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, job_name, split_job_name
+from coinlstm.core.klines import EVERY_MARKET, INTERVAL_MS
 from predict.movers import expected_move_pct
 from predict.track_record import (
     EDGE,
