@@ -7,8 +7,9 @@ view took seconds).
   volatility of the 24 hours before) against the absolute returns that came
   (predict/movers.py). A pass recomputes the hours it scored; a market without any stored
   hour gets its last 30 days.
-- Per series (``pair_costs``): its pair's Roll spread and the value of its forecasts after
-  it over the 30 days before its newest scored candle (predict/costs.py).
+- Per series (``pair_costs``): its pair's effective spread (Corwin-Schultz, with Roll's
+  autocovariance beside it) and the value of its forecasts after that spread over the 30
+  days before its newest scored candle (predict/costs.py).
 
 Written in the scorer's transaction, with the scores they come from. Definitions:
 docs/movers.md.
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.core.klines import INTERVAL_MS
-from predict.costs import roll_spread, value_after_costs
+from predict.costs import effective_spread, roll_spread, value_after_costs
 from predict.movers import (
     NAIVE_RETURNS,
     PairHour,
@@ -101,42 +102,53 @@ def refresh_market_hours(conn: sa.Connection, interval: str, exchange: str, mark
 
 def series_costs(conn: sa.Connection, key: db.SeriesKey, as_of: int) -> dict:
     """The pair_costs row of a series whose newest scored candle is ``as_of``: over the
-    candles opened after as_of - 30 days up to as_of, its pair's Roll spread and the value
-    of its forecasts after it; and the pair's realised volatility of the 24 hours to as_of
-    (the naive size of its next move)."""
+    candles opened after as_of - 30 days up to as_of, its pair's effective spread
+    (``spread``, from ``spread_returns`` pairs of consecutive candles) and Roll's
+    autocovariance (Roll's spread is 2 sqrt(-autocovariance) where it is negative), the
+    value of its forecasts after the spread; and the pair's realised volatility of the 24
+    hours to as_of (the naive size of its next move)."""
     since = as_of - LOOKBACK_MS + 1
-    candles = [c for c in db.closes_since(conn, key.id_coin, key.interval, since)
+    candles = [c for c in db.candle_ranges_since(conn, key.id_coin, key.interval, since)
                if c.openTime <= as_of]
-    spread = roll_spread([int(c.openTime) for c in candles], [float(c.close) for c in candles],
-                         INTERVAL_MS[key.interval])
+    step = INTERVAL_MS[key.interval]
+    times = [int(c.openTime) for c in candles]
+    closes = [float(c.close) for c in candles]
+    spread = effective_spread(times, [float(c.high) for c in candles],
+                              [float(c.low) for c in candles], closes, step)
+    roll = roll_spread(times, closes, step)
     scores = [s for s in db.scores_since(conn, key.id_coin, key.model, key.target,
                                          key.interval, since) if s.openTime_next <= as_of]
     value = value_after_costs([float(s.forecast) for s in scores],
                               [float(s.naive) for s in scores],
                               [float(s.actual) for s in scores], spread.spread)
-    naive = latest_volatility([int(c.openTime) for c in candles],
-                              [float(c.close) for c in candles], INTERVAL_MS[key.interval])
-    return {"as_of": as_of, "spread": spread.spread, "autocovariance": spread.autocovariance,
+    return {"as_of": as_of, "spread": spread.spread, "autocovariance": roll.autocovariance,
             "spread_returns": spread.pairs, "trades": value.trades, "value": value.mean,
-            "value_pvalue": value.p_value, "naive_size": naive}
+            "value_pvalue": value.p_value, "naive_size": latest_volatility(times, closes, step)}
 
 
-def refresh_evidence(conn: sa.Connection, interval: str, scores: Sequence[dict]) -> None:
+def refresh_costs(conn: sa.Connection, interval: str, scores: Sequence[dict]) -> None:
+    """The costs row of each series ``scores`` (forecast_scores rows just written) belong
+    to: before the track records, whose verdicts read them."""
+    newest: dict[db.SeriesKey, int] = {}
+    for row in scores:
+        key = db.SeriesKey(int(row["id_coin"]), row["model"], row["target"], interval)
+        newest[key] = max(newest.get(key, 0), int(row["openTime_next"]))
+    for key in sorted(newest, key=lambda k: (k.id_coin, k.model, k.target)):
+        as_of = db.series_as_of(conn, key)
+        db.replace_pair_costs(conn, key, series_costs(conn, key, as_of or newest[key]))
+
+
+def refresh_market_evidence(conn: sa.Connection, interval: str, scores: Sequence[dict]
+                            ) -> None:
     """After a scoring pass wrote ``scores`` (forecast_scores rows): the movers hours of
-    each market they belong to and the costs of each series they belong to."""
+    each market they belong to."""
     if not scores:
         return
     markets = db.markets_of_coins(conn, (row["id_coin"] for row in scores))
     hours: dict[tuple[str, str], set[int]] = defaultdict(set)
-    newest: dict[db.SeriesKey, int] = {}
     for row in scores:
         exchange, market = markets[int(row["id_coin"])]
         if exchange is not None:  # a pair of no exchange is on no market page
             hours[(exchange, market)].add(int(row["openTime_next"]))
-        key = db.SeriesKey(int(row["id_coin"]), row["model"], row["target"], interval)
-        newest[key] = max(newest.get(key, 0), int(row["openTime_next"]))
     for (exchange, market), scored in sorted(hours.items()):
         refresh_market_hours(conn, interval, exchange, market, sorted(scored))
-    for key in sorted(newest, key=lambda k: (k.id_coin, k.model, k.target)):
-        as_of = db.series_as_of(conn, key)
-        db.replace_pair_costs(conn, key, series_costs(conn, key, as_of or newest[key]))

@@ -2,9 +2,10 @@
 of each series recomputed from its scores.
 
 Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
-run finds nothing to score and writes nothing. Scores, the track records they change, the
-verdicts of those series' markets (judged together, :func:`judge_family`) and the movers and
-costs evidence (predict/evidence.py) are written in one transaction.
+run finds nothing to score and writes nothing. Scores, the costs of the series they belong
+to (spread and value after it, predict/evidence.py), the track records they change, the
+verdicts of those series' markets (judged together, :func:`judge_family`, each edge held
+against its series' costs) and the movers evidence are written in one transaction.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
-from predict.evidence import refresh_evidence
+from predict.costs import ValueAfterCosts, tradability
+from predict.evidence import refresh_costs, refresh_market_evidence
 from predict.track_record import (
     BACKFILL,
     NO_EVIDENCE,
     BandSeries,
     Evidence,
+    Tradability,
     WindowRecord,
     band_width_pct,
     direction_hit,
@@ -110,16 +113,35 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
         keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
                 for row in rows}
+        refresh_costs(conn, interval, rows)
+        costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
-            refresh_track_record(conn, key)
+            refresh_track_record(conn, key, costs.get((key.id_coin, key.model, key.target),
+                                                      Tradability.SPREAD_UNKNOWN))
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
-        refresh_evidence(conn, interval, rows)
+        refresh_market_evidence(conn, interval, rows)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 
-def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
-    """(as_of, one record per window) of a series, from its stored scores."""
+def series_tradabilities(conn: sa.Connection, interval: str, coin_ids: Sequence[int]
+                         ) -> dict[tuple[int, str, str], Tradability]:
+    """Per series (coin id, model, target) of ``coin_ids``: what its stored costs say of
+    its predicted moves (a series without a costs row has no spread: unknown)."""
+    return {(int(row.id_coin), row.model, row.target): tradability(series_value(row))
+            for row in db.stored_pair_costs(conn, interval, coin_ids)}
+
+
+def series_value(row: sa.Row) -> ValueAfterCosts:
+    """The value after costs a stored pair_costs row holds."""
+    return ValueAfterCosts(int(row.trades), row.value, row.value_pvalue, row.spread)
+
+
+def series_record(conn: sa.Connection, key: db.SeriesKey,
+                  costs: Tradability = Tradability.SPREAD_UNKNOWN
+                  ) -> tuple[int, list[WindowRecord]]:
+    """(as_of, one record per window) of a series, from its stored scores; an edge is held
+    against ``costs`` (the series' :func:`series_tradabilities`)."""
     scores = db.series_scores(conn, key)
     # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
     # up to a month of hours each.
@@ -133,7 +155,7 @@ def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[Win
                         [None if hit is None else bool(hit)
                          for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
                         [band_series(column, level) for level in STORED_LEVELS],
-                        sources=column("source"))
+                        sources=column("source"), tradability=costs)
 
 
 def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
@@ -148,8 +170,8 @@ def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
     return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
-def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:
-    as_of, records = series_record(conn, key)
+def refresh_track_record(conn: sa.Connection, key: db.SeriesKey, costs: Tradability) -> None:
+    as_of, records = series_record(conn, key, costs)
     db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
 
 
@@ -157,13 +179,17 @@ def judge_family(conn: sa.Connection, family: db.RecordFamily) -> None:
     """Judge every window of every pair of one market together (predict/track_record.py
     :func:`market_verdicts`, Benjamini-Hochberg across the pairs) and store the verdicts
     and adjusted p-values that changed. A pair's new scores move its neighbours' adjusted
-    p-values, so the whole family is judged whenever one of its series got a score."""
+    p-values, so the whole family is judged whenever one of its series got a score. Each
+    edge is held against its series' stored costs (:func:`series_tradabilities`)."""
     rows = db.family_track_records(conn, family)
+    costs = series_tradabilities(conn, family.interval, sorted({int(r.id_coin) for r in rows}))
     updates = []
     for window in {row.window for row in rows}:
         mine = [row for row in rows if row.window == window]
-        judged = market_verdicts([Evidence(int(row.scored), row.skill, row.dm_pvalue,
-                                           row.dm_pvalue_worse) for row in mine])
+        judged = market_verdicts([Evidence(
+            int(row.scored), row.skill, row.dm_pvalue, row.dm_pvalue_worse,
+            costs.get((int(row.id_coin), row.model, row.target), Tradability.SPREAD_UNKNOWN))
+            for row in mine])
         for row, new in zip(mine, judged, strict=True):
             if (row.verdict, row.dm_pvalue_adjusted, row.dm_pvalue_worse_adjusted) != (
                     new.verdict, new.p_better_adjusted, new.p_worse_adjusted):

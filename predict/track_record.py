@@ -8,7 +8,12 @@ enough forecasts; ``worse`` when it says the opposite; otherwise ``no evidence``
 tests hundreds of pairs at once, so the p-values a verdict reads are Benjamini-Hochberg
 adjusted across the market's pairs (:func:`market_verdicts`): of the pairs called ``edge``,
 at most a share FDR is expected to be chance. A window judged alone is a market of one
-(its adjusted p-values are its raw ones).
+(its adjusted p-values are its raw ones). Beating the last close is not yet an edge a
+trader can use: closes bounce between bid and ask, and a forecast that leans against the
+last move beats the last close inside the spread. So an edge stays ``edge`` only where the
+predicted moves are worth trading after the spread (:class:`Tradability`, measured by
+predict/costs.py); otherwise the verdict says ``within spread`` (or ``spread unknown``).
+:func:`verdict` is the one place that rule lives.
 
 Bands are scored forward too: per level, the share of the window's banded forecasts whose
 close fell inside the band (its forward coverage, to read beside the nominal level), how
@@ -19,6 +24,7 @@ Definitions and a worked example: docs/track-record.md.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -42,6 +48,22 @@ EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
 #: A scored forecast's source: published by the hourly job, or replayed by the backfill. For
 #: the same candle a live forecast counts over a backfilled one.
 LIVE, BACKFILL = "live", "backfill"
+#: Beats the last close, but the predicted moves are not worth trading after the spread.
+EDGE_WITHIN_SPREAD = "within spread"
+#: Beats the last close, but the pair's spread cannot be read from its candles: no claim
+#: either way about trading on it.
+EDGE_SPREAD_UNKNOWN = "spread unknown"
+#: Every verdict a stored track record can hold (each fits its 16-character column).
+VERDICTS = (EDGE, EDGE_WITHIN_SPREAD, EDGE_SPREAD_UNKNOWN, WORSE, NO_EVIDENCE)
+
+
+class Tradability(enum.Enum):
+    """What the spread says of a series' predicted moves (predict/costs.py measures it):
+    worth trading after it with evidence, not, or no spread to pay could be read."""
+
+    WORTH_TRADING = "worth trading"
+    WITHIN_SPREAD = "within spread"
+    SPREAD_UNKNOWN = "spread unknown"
 
 
 @dataclass(frozen=True)
@@ -189,13 +211,20 @@ class WindowRecord:
 
 
 def verdict(scored: int, skill: float | None, p_better: float | None,
-            p_worse: float | None) -> str:
-    """``edge`` only with MIN_SCORED_FOR_EDGE forecasts, skill > 0 and the adjusted DM
-    p (better) <= FDR; ``worse`` when the adjusted p (worse) <= FDR; else ``no evidence``
-    (also without a test: None)."""
+            p_worse: float | None, tradability: Tradability | None = None) -> str:
+    """``edge`` only with MIN_SCORED_FOR_EDGE forecasts, skill > 0, the adjusted DM
+    p (better) <= FDR and predicted moves worth trading after the spread; such a record
+    whose moves are not is ``within spread``, and ``spread unknown`` where no spread could
+    be read. ``worse`` when the adjusted p (worse) <= FDR; else ``no evidence`` (also
+    without a test: None). ``tradability`` None: the statistical claim alone, before
+    costs (what a study of the test itself counts; every stored verdict is asked it)."""
     if (p_better is not None and scored >= MIN_SCORED_FOR_EDGE and skill is not None
             and skill > 0 and p_better <= FDR):
-        return EDGE
+        if tradability is None or tradability is Tradability.WORTH_TRADING:
+            return EDGE
+        if tradability is Tradability.WITHIN_SPREAD:
+            return EDGE_WITHIN_SPREAD
+        return EDGE_SPREAD_UNKNOWN
     if p_worse is not None and p_worse <= FDR:
         return WORSE
     return NO_EVIDENCE
@@ -228,6 +257,9 @@ class Evidence:
     skill: float | None
     p_better: float | None
     p_worse: float | None
+    #: Whether the pair's predicted moves are worth trading after its spread (None: not
+    #: asked, the statistical verdict alone).
+    tradability: Tradability | None = None
 
 
 @dataclass(frozen=True)
@@ -249,19 +281,21 @@ def market_verdicts(pairs: Sequence[Evidence]) -> list[MarketVerdict]:
     """
     better = benjamini_hochberg([pair.p_better for pair in pairs])
     worse = benjamini_hochberg([pair.p_worse for pair in pairs])
-    return [MarketVerdict(verdict(pair.scored, pair.skill, p_better, p_worse), p_better,
-                          p_worse)
+    return [MarketVerdict(verdict(pair.scored, pair.skill, p_better, p_worse,
+                                  pair.tradability), p_better, p_worse)
             for pair, p_better, p_worse in zip(pairs, better, worse, strict=True)]
 
 
 def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[float],
                   direction_hits: Sequence[bool | None],
-                  bands: Sequence[BandSeries] = ()) -> WindowRecord:
+                  bands: Sequence[BandSeries] = (),
+                  tradability: Tradability | None = None) -> WindowRecord:
     """The figures of one window from its scored forecasts (oldest first).
 
     ``direction_hits`` holds None for candles whose close did not move from the last close:
     they count in neither the hits nor the moved candles. ``bands``: per level, the same
-    forecasts' band outcomes.
+    forecasts' band outcomes. ``tradability``: what the verdict asks of an edge
+    (:func:`verdict`).
     """
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
@@ -285,7 +319,7 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
         dm_pvalue_worse=None if test is None else test.p_worse,
         verdict=NO_EVIDENCE, bands=band_records)
     # Judged alone (a market of one): the adjusted p-values are the raw ones.
-    alone = market_verdicts([record.evidence()])[0]
+    alone = market_verdicts([replace(record.evidence(), tradability=tradability)])[0]
     return replace(record, verdict=alone.verdict, dm_pvalue_adjusted=alone.p_better_adjusted,
                    dm_pvalue_worse_adjusted=alone.p_worse_adjusted)
 
@@ -293,19 +327,22 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
 def track_record(open_times: Sequence[int], errors: Sequence[float],
                  naive_errors: Sequence[float], direction_hits: Sequence[bool | None],
                  windows: dict[str, int | None], bands: Sequence[BandSeries] = (),
-                 sources: Sequence[str] | None = None) -> tuple[int, list[WindowRecord]]:
+                 sources: Sequence[str] | None = None,
+                 tradability: Tradability | None = None) -> tuple[int, list[WindowRecord]]:
     """Every window's record of one series, ending at its newest scored candle.
 
     Returns (as_of, records): as_of is the newest scored candle's open time, the data time
     the windows end at (never the wall clock, so a replayed history scores like a live one);
     a window of length L holds the candles opened after as_of - L. ``bands``: per level, the
     scored forecasts' band outcomes, in the same order as the other sequences; ``sources``:
-    each scored forecast's source ("live", "backfill"), counted per window.
+    each scored forecast's source ("live", "backfill"), counted per window; ``tradability``:
+    the series' (one for every window: the spread and the value after it are measured over
+    the 30 days to as_of).
     """
     times = np.asarray(open_times, dtype=np.int64)
     if len(times) == 0:
         empty = [BandSeries(series.level, [], []) for series in bands]
-        return 0, [window_record(name, [], [], [], empty) for name in windows]
+        return 0, [window_record(name, [], [], [], empty, tradability) for name in windows]
     as_of = int(times.max())
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
@@ -318,7 +355,7 @@ def track_record(open_times: Sequence[int], errors: Sequence[float],
         record = window_record(
             name, model[keep], naive[keep], [h for h, k in zip(hits, keep, strict=True) if k],
             [BandSeries(level, inside[keep], widths[keep])
-             for level, inside, widths in band_values])
+             for level, inside, widths in band_values], tradability)
         if sources is not None:
             kept = np.asarray(sources, dtype=object)[keep]
             record = replace(record, scored_live=int(np.sum(kept == LIVE)),

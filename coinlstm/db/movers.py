@@ -108,6 +108,18 @@ def series_as_of(conn: Connection, key: SeriesKey) -> int | None:
                         .order_by(s.c.openTime_next.desc()).limit(1)).scalar()
 
 
+def candle_ranges_since(conn: Connection, coin_id: int, interval: str, since: int
+                        ) -> list[sa.Row]:
+    """(openTime, high, low, close) of the pair's candles opened at or after ``since``
+    (ms), oldest first: what the spread estimators read."""
+    table = candles_table(interval)
+    return list(conn.execute(
+        sa.select(table.c.openTime, *(sa.cast(table.c[name], sa.Double).label(name)
+                                      for name in ("high", "low", "close")))
+        .where(table.c.idCoin == coin_id, table.c.openTime >= since)
+        .order_by(table.c.openTime)))
+
+
 def replace_pair_costs(conn: Connection, key: SeriesKey, row: dict) -> None:
     """The series' costs row (as_of, spread, ...) replacing what was stored."""
     conn.execute(pair_costs.delete().where(key.where(pair_costs)))
@@ -128,6 +140,7 @@ def stored_pair_costs(conn: Connection, interval: str, coin_ids: Sequence[int] |
     return list(conn.execute(query))
 
 
-__all__ = ["market_closes_between", "market_scores_between", "markets_of_coins",
+__all__ = ["candle_ranges_since", "market_closes_between", "market_scores_between",
+           "markets_of_coins",
            "newest_movers_hour", "replace_movers_hours", "replace_pair_costs", "series_as_of",
            "stored_movers_hours", "stored_pair_costs"]

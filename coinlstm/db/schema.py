@@ -361,9 +361,12 @@ pair_costs = sa.Table(
     "pair_costs",
     metadata,
     # A series' costs over the 30 days before its newest scored candle (``as_of``): its
-    # pair's effective spread (Roll's estimator; NULL where undefined) and what its forecasts
-    # earned after it in the hours whose predicted move exceeded it. Written by the scorer
-    # with the track record. A new table: made in place on older databases.
+    # pair's effective spread (Corwin-Schultz's high-low estimator, from ``spread_returns``
+    # pairs of consecutive candles; NULL where undefined), Roll's lag-1 autocovariance of
+    # the returns beside it (Roll's spread is 2 sqrt(-autocovariance) where negative), and
+    # what its forecasts earned after the spread in the hours whose predicted move exceeded
+    # it. Written by the scorer before the track record, whose verdict reads it. A new
+    # table: made in place on older databases.
     *_series_columns(),
     sa.Column("as_of", sa.BigInteger, nullable=False),
     sa.Column("spread", sa.Double, nullable=True),

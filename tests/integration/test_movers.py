@@ -1,8 +1,9 @@
 """The movers ranking and the costs on a real dashboard over loopback: a hand-built market of
 stored candles and banded forecasts, scored by the real scorer, served by ``coinlstm serve``;
 the API's Spearman figures recomputed here with scipy from the numbers the test wrote, the
-Roll spread and the value after it by hand, ``edge within the spread`` where a forecast
-only leans against the bid-ask bounce, and placeholders (never a 500) for short data."""
+Corwin-Schultz spread (Roll's beside it) and the value after it by hand, ``within spread``
+where a forecast only leans against the bid-ask bounce (the same verdict stored, served and
+read by the hourly job's summary), and placeholders (never a 500) for short data."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ HOURS = 200
 FIRST_OPEN = 1_735_000_000_000 - 1_735_000_000_000 % HOUR
 
 
-def _candle(coin_id: int, open_ms: int, close: float) -> dict:
+def _candle(coin_id: int, open_ms: int, close: float, high: float | None = None,
+            low: float | None = None) -> dict:
     text = f"{close:.8f}"
-    return {"idCoin": coin_id, "openTime": open_ms, "open": text, "high": text, "low": text,
+    return {"idCoin": coin_id, "openTime": open_ms, "open": text,
+            "high": text if high is None else f"{high:.8f}",
+            "low": text if low is None else f"{low:.8f}",
             "close": text, "volume": "1000", "closeTime": open_ms + HOUR - 1,
             "quoteAssetVolume": "1000", "numberOfTrader": 10,
             "takerBuyBaseAssetVolume": "500", "takerBuyQuoteAssetVolume": "500", "ignore": "0"}
@@ -43,6 +47,13 @@ def _pair(rng, kind: str, hours: int) -> dict:
     spread = {"bounce": 0.01, "signal": 0.01}.get(kind, 0.0)
     closes = mid * np.exp(rng.choice([-1.0, 1.0], hours + 1) * spread / 2)
     closes = np.round(closes, 8)
+    # The hour's range: the mid's path from the last close's mid, a little beyond, traded
+    # at the ask on top and the bid below (its own generator: the closes stay as they were).
+    reach = np.exp(np.abs(np.random.default_rng(len(kind)).normal(0, 0.5, (2, hours + 1)))
+                   * vol)
+    before = np.concatenate([mid[:1], mid[:-1]])
+    highs = np.round(np.maximum(before, mid) * reach[0] * np.exp(spread / 2), 8)
+    lows = np.round(np.minimum(before, mid) / reach[1] * np.exp(-spread / 2), 8)
     if kind == "bounce":
         forecasts = mid[:-1]
     elif kind == "signal":
@@ -50,6 +61,7 @@ def _pair(rng, kind: str, hours: int) -> dict:
     else:
         forecasts = closes[:-1] * np.exp(rng.normal(0, 0.05, hours) * vol[:-1])
     return {"kind": kind, "closes": closes[:hours], "next_close": closes[hours],
+            "highs": highs[:hours], "lows": lows[:hours],
             "forecasts": forecasts, "half_width": 1.3 * vol[:-1]}
 
 
@@ -60,8 +72,10 @@ def _store(engine, market: str, pairs: dict[str, dict], hours: int) -> None:
         for symbol, pair in pairs.items():
             coin = db.ensure_coin(conn, symbol, symbol.removesuffix(market), market,
                                   "TRADING")
-            db.insert_candles(conn, [_candle(coin, FIRST_OPEN + i * HOUR, float(close))
-                                     for i, close in enumerate(pair["closes"])])
+            db.insert_candles(conn, [
+                _candle(coin, FIRST_OPEN + i * HOUR, float(close), float(high), float(low))
+                for i, (close, high, low) in enumerate(zip(pair["closes"], pair["highs"],
+                                                           pair["lows"], strict=True))])
             rows = []
             for i, forecast in enumerate(pair["forecasts"]):
                 last = float(pair["closes"][i])
@@ -156,25 +170,48 @@ def _roll(closes: np.ndarray) -> float | None:
     return 2 * math.sqrt(-covariance) if covariance < 0 else None
 
 
-def test_spread_value_after_costs_and_edge_within_the_spread(market):
+def _corwin_schultz(pair: dict) -> float:
+    """Corwin and Schultz's estimate written out per pair of candles (the paper's formulas;
+    no second candle here opens beyond the first's close by more than its range)."""
+    highs, lows, closes = pair["highs"], pair["lows"], pair["closes"]
+    k = 3 - 2 * math.sqrt(2)
+    estimates = []
+    for t in range(len(closes) - 1):
+        high2, low2 = highs[t + 1], lows[t + 1]
+        if low2 > closes[t]:
+            high2, low2 = high2 - (low2 - closes[t]), closes[t]
+        elif high2 < closes[t]:
+            high2, low2 = closes[t], low2 + (closes[t] - high2)
+        beta = math.log(highs[t] / lows[t]) ** 2 + math.log(high2 / low2) ** 2
+        gamma = math.log(max(highs[t], high2) / min(lows[t], low2)) ** 2
+        alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / k - math.sqrt(gamma / k)
+        estimates.append(max(2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha)), 0.0))
+    return sum(estimates) / len(estimates)
+
+
+def test_spread_value_after_costs_and_edge_within_the_spread(market, db_url):
     server, pairs = market
     ranking = {p["symbol"]: p for p in json.loads(
         server.get("/api/markets/ETH/ranking?interval=1h")[2])}
     for symbol, pair in pairs.items():
-        spread = _roll(pair["closes"])
-        got = ranking[symbol]["spread_pct"]
-        assert got is None if spread is None else got == pytest.approx(spread * 100, rel=1e-3)
+        assert ranking[symbol]["spread_pct"] == pytest.approx(_corwin_schultz(pair) * 100,
+                                                              rel=1e-3)
+        assert ranking[symbol]["spread_estimator"] == "corwin-schultz"
+        roll = _roll(pair["closes"])
+        got = ranking[symbol]["roll_spread_pct"]
+        assert got is None if roll is None else got == pytest.approx(roll * 100, rel=1e-3)
     bounce = ranking["BOUNCEETH"]
     assert bounce["spread_pct"] == pytest.approx(1.0, rel=0.25)  # the bounce's 1 %
-    assert bounce["record_verdict"] == "edge"  # the mid beats the last close ...
-    assert bounce["verdict"] == "edge within the spread"  # ... and earns nothing after it
+    # The mid beats the last close, and earns nothing after the spread: the stored verdict.
+    assert bounce["verdict"] == "within spread" and not bounce["worth_trading"]
+    assert "record_verdict" not in bounce  # one verdict, the scorer's
     signal = ranking["SIGNALETH"]
-    assert (signal["record_verdict"], signal["verdict"]) == ("edge", "edge")
+    assert signal["verdict"] == "edge"
     assert signal["worth_trading"] and signal["value_after_costs_pct"] > 0
 
     costs = json.loads(server.get("/api/pairs/SIGNALETH/costs?interval=1h")[2])
     pair = pairs["SIGNALETH"]
-    spread = _roll(pair["closes"])
+    spread = _corwin_schultz(pair)
     scored_last = pair["closes"][:-1]
     scored_forecast, actual = pair["forecasts"][:-1], pair["closes"][1:]
     predicted = scored_forecast / scored_last - 1
@@ -185,9 +222,34 @@ def test_spread_value_after_costs_and_edge_within_the_spread(market):
     assert costs["value_after_costs_pct"] == pytest.approx(earned.mean() * 100, rel=1e-3)
     assert costs["verdict"] == "edge"
     page = server.get("/pair/BOUNCEETH")[2]
-    assert "edge within the spread" in page and "effective spread" in page
+    assert "within spread" in page and "effective spread" in page and "Roll" in page
     market_page = server.get("/market/ETH")[2]
-    assert 'id="movers-score"' in market_page and "edge within the spread" in market_page
+    assert 'id="movers-score"' in market_page and "within spread" in market_page
+
+
+def test_the_stored_verdict_is_held_against_the_spread_end_to_end(market, db_url):
+    """The scorer stores the verdict after the spread: the track_records rows, the API's
+    track record, the hourly job's summary (predict.forward_scores.pair_verdict) and the costs
+    endpoint say the same; and the statistical claim under it is an edge."""
+    from predict.forward_scores import pair_verdict
+    from predict.track_record import EDGE, FDR, MIN_SCORED_FOR_EDGE
+
+    server, pairs = market
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        coin = db.coin_by_symbol(conn, "BOUNCEETH")
+        rows = {row.window: row for row in db.stored_track_records(conn, "1h", [coin.id])}
+        summary_verdict, _ = pair_verdict(conn, int(coin.id), "lstm", "return", "1h")
+    engine.dispose()
+    record = rows["30d"]
+    assert record.scored >= MIN_SCORED_FOR_EDGE and record.skill > 0
+    assert record.dm_pvalue_adjusted <= FDR  # beats naive at market scale ...
+    assert record.verdict == summary_verdict == "within spread"  # ... inside the spread
+    assert rows["all"].verdict == "within spread" and rows["24h"].verdict != EDGE
+    windows = json.loads(server.get("/api/pairs/BOUNCEETH/track-record?interval=1h")[2])
+    assert {w["window"]: w["verdict"] for w in windows}["30d"] == "within spread"
+    costs = json.loads(server.get("/api/pairs/BOUNCEETH/costs?interval=1h")[2])
+    assert costs["verdict"] == "within spread" and costs["spread_candle_pairs"] == HOURS - 1
 
 
 def test_short_and_empty_markets_show_placeholders_never_a_500(market):

@@ -1,6 +1,7 @@
-"""Costs (predict/costs.py): Roll's spread against a hand computation and a simulated
-bid-ask bounce of known spread, the value after costs of a tiny hand-built record, and the
-verdict after the spread."""
+"""Costs (predict/costs.py): Roll's, Corwin-Schultz's and Abdi-Ranaldo's spreads against
+hand computations and a simulated bid-ask bounce of known spread, the value after costs of
+a tiny hand-built record, and the verdict held against the spread
+(predict/track_record.py's one rule)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,27 @@ import numpy as np
 import pytest
 
 from predict.costs import (
-    EDGE_SPREAD_UNKNOWN,
-    EDGE_WITHIN_SPREAD,
     MIN_RETURNS_FOR_SPREAD,
     ValueAfterCosts,
-    after_costs,
+    abdi_ranaldo_spread,
+    corwin_schultz_spread,
     roll_spread,
+    tradability,
     value_after_costs,
 )
-from predict.track_record import EDGE, NO_EVIDENCE, WORSE
+from predict.track_record import (
+    EDGE,
+    EDGE_SPREAD_UNKNOWN,
+    EDGE_WITHIN_SPREAD,
+    MIN_SCORED_FOR_EDGE,
+    NO_EVIDENCE,
+    VERDICTS,
+    WORSE,
+    Evidence,
+    Tradability,
+    market_verdicts,
+    verdict,
+)
 
 HOUR = 3_600_000
 
@@ -90,15 +103,111 @@ def test_value_after_costs_is_worth_trading_only_positive_with_evidence():
     assert not random_sign.worth_trading and random_sign.mean < 0.002
 
 
-def test_after_costs_keeps_edge_only_where_it_pays_the_spread():
+def test_an_edge_stays_edge_only_where_its_moves_pay_the_spread():
     pays = ValueAfterCosts(200, 0.001, 0.001, 0.004)
     within = ValueAfterCosts(200, -0.001, 0.9, 0.004)
     no_trade = ValueAfterCosts(0, None, None, 0.004)
     unknown = ValueAfterCosts(0, None, None, None)
-    assert after_costs(EDGE, pays) == EDGE
-    assert after_costs(EDGE, within) == EDGE_WITHIN_SPREAD
-    assert after_costs(EDGE, no_trade) == EDGE_WITHIN_SPREAD
-    assert after_costs(EDGE, unknown) == EDGE_SPREAD_UNKNOWN
-    assert after_costs(EDGE, None) == EDGE_SPREAD_UNKNOWN
-    for verdict in (NO_EVIDENCE, WORSE):
-        assert after_costs(verdict, within) == verdict
+    assert tradability(pays) is Tradability.WORTH_TRADING
+    assert tradability(within) is Tradability.WITHIN_SPREAD
+    assert tradability(no_trade) is Tradability.WITHIN_SPREAD
+    assert tradability(unknown) is Tradability.SPREAD_UNKNOWN
+    assert tradability(None) is Tradability.SPREAD_UNKNOWN
+    strong = (MIN_SCORED_FOR_EDGE, 0.05, 0.0001, 0.9999)
+    assert verdict(*strong, tradability(pays)) == EDGE
+    assert verdict(*strong, tradability(within)) == EDGE_WITHIN_SPREAD
+    assert verdict(*strong, tradability(unknown)) == EDGE_SPREAD_UNKNOWN
+    assert verdict(*strong) == EDGE  # not asked: the statistical claim alone
+    # Costs never touch a record without an edge.
+    assert verdict(500, -0.5, 0.9999, 0.0001, tradability(within)) == WORSE
+    assert verdict(500, 0.1, 0.5, 0.5, tradability(within)) == NO_EVIDENCE
+    # Across a market: Benjamini-Hochberg first, then each pair's own costs.
+    judged = market_verdicts([Evidence(*strong, Tradability.WORTH_TRADING),
+                              Evidence(*strong, Tradability.WITHIN_SPREAD),
+                              Evidence(100, 0.05, 0.0001, 0.9999, Tradability.WORTH_TRADING)])
+    assert [v.verdict for v in judged] == [EDGE, EDGE_WITHIN_SPREAD, NO_EVIDENCE]
+    assert max(len(name) for name in VERDICTS) <= 16  # track_records.verdict's width
+
+
+def _candles(rows):
+    times = [HOUR * i for i in range(len(rows))]
+    highs, lows, closes = (list(column) for column in zip(*rows, strict=True))
+    return times, highs, lows, closes
+
+
+#: Three candles (high, low, close) for the hand computations below.
+TINY = [(102.0, 98.0, 101.5), (103.0, 99.0, 99.5), (102.0, 98.0, 101.5)]
+
+
+def test_abdi_ranaldo_by_hand_on_three_candles(monkeypatch):
+    monkeypatch.setattr("predict.costs.MIN_RETURNS_FOR_SPREAD", 2)
+    eta = [(math.log(h) + math.log(low)) / 2 for h, low, _ in TINY]
+    c = [math.log(close) for _, _, close in TINY]
+    products = [(c[0] - eta[0]) * (c[0] - eta[1]), (c[1] - eta[1]) * (c[1] - eta[2])]
+    moment = 4 * sum(products) / 2
+    found = abdi_ranaldo_spread(*_candles(TINY), HOUR)
+    assert found.pairs == 2 and found.moment == pytest.approx(moment)
+    assert moment > 0 and found.spread == pytest.approx(math.sqrt(moment))
+    # A gap between the candles leaves one pair.
+    times, highs, lows, closes = _candles(TINY)
+    gapped = abdi_ranaldo_spread([0, HOUR, 3 * HOUR], highs, lows, closes, HOUR)
+    assert gapped.pairs == 1
+
+
+def _corwin_schultz_pair(first, second, close):
+    """One two-candle estimate, the paper's formulas written out (no vectors)."""
+    high2, low2 = second
+    if low2 > close:  # the second candle opened above the first's close
+        high2, low2 = high2 - (low2 - close), close
+    elif high2 < close:
+        high2, low2 = close, low2 + (close - high2)
+    beta = math.log(first[0] / first[1]) ** 2 + math.log(high2 / low2) ** 2
+    gamma = math.log(max(first[0], high2) / min(first[1], low2)) ** 2
+    k = 3 - 2 * math.sqrt(2)
+    alpha = (math.sqrt(2 * beta) - math.sqrt(beta)) / k - math.sqrt(gamma / k)
+    return max(2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha)), 0.0)
+
+
+def test_corwin_schultz_by_hand_on_three_candles(monkeypatch):
+    monkeypatch.setattr("predict.costs.MIN_RETURNS_FOR_SPREAD", 2)
+    found = corwin_schultz_spread(*_candles(TINY), HOUR)
+    by_hand = [_corwin_schultz_pair(TINY[0][:2], TINY[1][:2], TINY[0][2]),
+               _corwin_schultz_pair(TINY[1][:2], TINY[2][:2], TINY[1][2])]
+    assert found.pairs == 2 and found.spread == pytest.approx(sum(by_hand) / 2)
+    # The first pair, by hand to the digit: beta = ln(102/98)^2 + ln(103/99)^2,
+    # gamma = ln(103/98)^2, S = 2 (e^alpha - 1) / (1 + e^alpha).
+    beta = math.log(102 / 98) ** 2 + math.log(103 / 99) ** 2
+    gamma = math.log(103 / 98) ** 2
+    alpha = ((math.sqrt(2 * beta) - math.sqrt(beta)) / (3 - 2 * math.sqrt(2))
+             - math.sqrt(gamma / (3 - 2 * math.sqrt(2))))
+    assert by_hand[0] == pytest.approx(2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha)))
+    assert by_hand[0] > 0
+    # A gap up: the second candle's range is moved down by the gap before the estimate.
+    gap = [(101.0, 99.0, 100.0), (106.0, 104.0, 105.0), (106.0, 104.0, 105.0)]
+    shifted = corwin_schultz_spread(*_candles(gap), HOUR)
+    assert shifted.moment == pytest.approx(
+        (_corwin_schultz_pair(gap[0][:2], gap[1][:2], 100.0)
+         + _corwin_schultz_pair(gap[1][:2], gap[2][:2], 105.0)) / 2)
+
+
+def _bounce_candles(spread: float, hours: int, seed: int):
+    """Hourly candles of a random-walk mid (60 steps an hour) traded at the bid or the
+    ask: high = highest ask, low = lowest bid, close = the last trade's side."""
+    rng = np.random.default_rng(seed)
+    mid = np.exp(np.cumsum(rng.normal(0, 0.0005, hours * 60))).reshape(hours, 60)
+    half = spread / 2
+    side = rng.choice([-1.0, 1.0], size=hours)
+    return ([HOUR * i for i in range(hours)], list(mid.max(axis=1) * math.exp(half)),
+            list(mid.min(axis=1) * math.exp(-half)), list(mid[:, -1] * np.exp(side * half)))
+
+
+def test_high_low_estimators_recover_a_simulated_spread():
+    candles = _bounce_candles(0.004, 5000, 8)
+    assert corwin_schultz_spread(*candles, HOUR).spread == pytest.approx(0.004, rel=0.35)
+    assert abdi_ranaldo_spread(*candles, HOUR).spread == pytest.approx(0.004, rel=0.2)
+    flat = [HOUR * i for i in range(50)], [1.0] * 50, [1.0] * 50, [1.0] * 50
+    assert corwin_schultz_spread(*flat, HOUR).spread is None  # no range: undefined
+    assert abdi_ranaldo_spread(*flat, HOUR).spread is None
+    short = corwin_schultz_spread(*(column[:MIN_RETURNS_FOR_SPREAD] for column in candles),
+                                  HOUR)
+    assert short.spread is None and short.pairs == MIN_RETURNS_FOR_SPREAD - 1

@@ -57,9 +57,10 @@ def api_track_record(site: SiteDep, pair: Pair, interval: Interval,
 
 
 @router.get("/pairs/{symbol}/costs",
-            summary="The pair's effective spread (Roll's estimator, last 30 days of "
-                    "candles), what its forecasts earned after it in the hours whose "
-                    "predicted move exceeded it, and its verdict after the spread")
+            summary="The pair's effective spread (Corwin-Schultz's high-low estimator, "
+                    "last 30 days of candles; Roll's beside it), what its forecasts earned "
+                    "after it in the hours whose predicted move exceeded it, and its verdict "
+                    "(held against the spread)")
 def api_costs(site: SiteDep, pair: Pair, interval: Interval,
               model: str | None = Query(None, pattern=SERIES_NAME),
               target: str | None = Query(None, pattern=SERIES_NAME)) -> dict:

@@ -4,31 +4,45 @@ written."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from coinlstm import db
-from predict.costs import RollSpread, ValueAfterCosts
+from predict.costs import SPREAD_ESTIMATOR, ValueAfterCosts
 from predict.evidence import LOOKBACK_MS, MOVERS_LEVEL
+from predict.forward_scores import series_value
 from predict.movers import HourCorrelation, MoversScore, movers_score
 
-__all__ = ["MOVERS_LEVEL", "MarketEvidence", "PairCosts", "market_evidence", "pair_costs"]
+__all__ = ["MOVERS_LEVEL", "SPREAD_ESTIMATOR", "MarketEvidence", "PairCosts", "market_evidence",
+           "pair_costs"]
 
 
 @dataclass(frozen=True)
 class PairCosts:
-    """One series' stored spread and value after it (None: the scorer stored none yet)."""
+    """One series' stored costs (``stored`` False: the scorer stored none yet): the
+    effective spread (SPREAD_ESTIMATOR's; None where undefined) from ``candle_pairs`` pairs
+    of consecutive candles, Roll's autocovariance and spread beside it (None where the
+    autocovariance is not negative) and the value after the spread."""
 
-    spread: RollSpread | None
-    value: ValueAfterCosts | None
+    stored: bool
+    spread: float | None = None
+    candle_pairs: int = 0
+    roll_autocovariance: float | None = None
+    value: ValueAfterCosts | None = None
+
+    @property
+    def roll_spread(self) -> float | None:
+        covariance = self.roll_autocovariance
+        return 2.0 * math.sqrt(-covariance) if covariance is not None and covariance < 0 else None
 
 
 def _costs(row: sa.Row | None) -> PairCosts:
     if row is None:
-        return PairCosts(None, None)
-    return PairCosts(RollSpread(row.spread, row.autocovariance, int(row.spread_returns)),
-                     ValueAfterCosts(int(row.trades), row.value, row.value_pvalue, row.spread))
+        return PairCosts(False)
+    return PairCosts(True, row.spread, int(row.spread_returns), row.autocovariance,
+                     series_value(row))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from coinlstm.app.web.movers import (
     MOVERS_LEVEL,
+    SPREAD_ESTIMATOR,
     MarketEvidence,
     PairCosts,
     market_evidence,
@@ -25,7 +26,6 @@ from coinlstm.app.web.movers import (
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
 from coinlstm.core.exchanges import DEFAULT_EXCHANGE, job_name, split_job_name
 from coinlstm.core.klines import EVERY_MARKET, INTERVAL_MS
-from predict.costs import after_costs
 from predict.movers import expected_move_pct
 from predict.track_record import (
     EDGE,
@@ -111,7 +111,7 @@ def ranking(conn: sa.Connection, market: str, interval: str,
             exchange: str = DEFAULT_EXCHANGE) -> dict:
     """Every pair of the market on ``exchange``: close, newest forecast, change, its band's
     width and the expected move (its half-width), verdict (after the spread), 7d/30d
-    forward skill and 30d band coverage, the Roll spread and the value after it, staleness;
+    forward skill and 30d band coverage, the effective spread and the value after it, staleness;
     pairs with an edge first, then by forecast change (largest rise); and the movers score
     of the market (``movers``). Three statements for the pairs and three for the stored
     evidence (coinlstm.app.web.movers), whatever their number."""
@@ -165,13 +165,14 @@ def _percent(fraction: float | None) -> float | None:
 
 
 def _costs_figures(costs: PairCosts) -> dict:
-    """The spread (% of the price; None where Roll's estimator is undefined or none is
-    stored yet) and the value after it (% per traded hour, the traded hours, its one-sided
-    p-value)."""
-    spread, value = costs.spread, costs.value
-    return {"spread_pct": _percent(None if spread is None else spread.spread),
-            "spread_autocovariance": None if spread is None
-            else _round(spread.autocovariance),
+    """The effective spread (% of the price, by ``spread_estimator``; None where it is
+    undefined or none is stored yet), Roll's beside it (``roll_spread_pct``, None where the
+    returns' lag-1 autocovariance is not negative) and the value after the spread (% per
+    traded hour, the traded hours, its one-sided p-value)."""
+    value = costs.value
+    return {"spread_pct": _percent(costs.spread), "spread_estimator": SPREAD_ESTIMATOR,
+            "roll_spread_pct": _percent(costs.roll_spread),
+            "spread_autocovariance": _round(costs.roll_autocovariance),
             "value_after_costs_pct": _percent(None if value is None else value.mean),
             "traded_hours": 0 if value is None else value.trades,
             "value_pvalue": None if value is None else _round(value.p_value),
@@ -179,15 +180,14 @@ def _costs_figures(costs: PairCosts) -> dict:
 
 
 def _evidence_entry(coin: sa.Row, entry: dict, evidence: MarketEvidence) -> dict:
-    """A ranking entry's movers and costs figures; its verdict after the spread
-    (``record_verdict``: the track record's own)."""
+    """A ranking entry's movers and costs figures (its verdict, already held against the
+    spread by the scorer, is the stored track record's)."""
     coin_id = int(coin.id)
     costs = evidence.costs.get((coin_id, entry["model"] or "", entry["target"] or ""),
-                               PairCosts(None, None))
+                               PairCosts(False))
     naive = evidence.naive_now.get(coin_id)
     return {"naive_move_pct": None if naive is None else _round(naive, 4),
-            **_costs_figures(costs), "record_verdict": entry["verdict"],
-            "verdict": after_costs(entry["verdict"], costs.value)}
+            **_costs_figures(costs)}
 
 
 def movers(conn: sa.Connection, market: str, interval: str,
@@ -313,21 +313,18 @@ def _sources(row: sa.Row | None) -> dict:
 
 def costs(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
           target: str | None = None) -> dict:
-    """The pair's (:func:`pair`) Roll spread and the value of one forecaster's forecasts
-    after it (default: the newest forecast's), as the scorer stored them for the 30 days to
-    the series' newest scored candle, and the pair's verdict: its 30-day record's, ``edge
-    within the spread`` where an edge is not worth trading after the spread."""
+    """The pair's (:func:`pair`) effective spread (and Roll's beside it) and the value of
+    one forecaster's forecasts after it (default: the newest forecast's), as the scorer
+    stored them for the 30 days to the series' newest scored candle, and the pair's verdict
+    (its 30-day record's, which the scorer held against the spread)."""
     newest = _newest(conn, coin, interval)
     model, target = _series(newest, model, target)
     rows = [row for row in db.stored_track_records(conn, interval, [int(coin.id)], ["30d"])
             if (row.model, row.target) == (model, target)]
-    record_verdict = rows[0].verdict if rows else NO_EVIDENCE
     found = pair_costs(conn, int(coin.id), interval, model, target)
     return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
-            "model": model, "target": target,
-            "spread_returns": 0 if found.spread is None else found.spread.pairs,
-            **_costs_figures(found), "record_verdict": record_verdict,
-            "verdict": after_costs(record_verdict, found.value)}
+            "model": model, "target": target, "spread_candle_pairs": found.candle_pairs,
+            **_costs_figures(found), "verdict": rows[0].verdict if rows else NO_EVIDENCE}
 
 
 def _band_figures(row: sa.Row | None) -> dict:
