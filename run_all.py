@@ -1,6 +1,6 @@
 """The hourly market job, as cron runs it: ``python run_all.py --market ETH``.
 
-Thin wrapper of ``coinlstm run`` (coinlstm/app/market_job.py holds the logic).
+Thin wrapper of ``coinlstm run`` (coinlstm/app/commands/run.py holds the logic).
 """
 
 import sys

@@ -1,25 +1,37 @@
-"""Benchmark: ``coinlstm db adopt`` of the original system's database on MySQL/MariaDB.
+"""Benchmark: ``coinlstm db adopt`` of the original system's database on MySQL/MariaDB, and
+its repair of the stored candles from the exchange.
 
 Builds a database in the original system's schema (its DDL as in tests/integration/
 test_adopt.py) holding ``--pairs`` x ``--candles`` SYNTHETIC hourly candles (made server-side
 from a number sequence, not market data; 200 x 10,000 = 2 million by default), ``--dups``
 identical duplicate candles among them (a crawler restart's), then times the adoption's
 schema part (``migrations.adopt``: duplicates removed, types widened, the unique key,
-coinlstm's columns and tables, the revision stamped) and checks the counts after. The repair
-from the exchange is not part of this figure (it is bounded by the exchange's rate limits).
+coinlstm's columns and tables, the revision stamped) and checks the counts after.
+
+Then the repair (what ``db adopt`` does last and ``coinlstm crawl --verify`` does later): the
+candles' final values are written as kline files for the replay server (crawl/replay.py, on
+127.0.0.1, with Binance's weight limit of 6000 a minute), ``--partial`` of the stored candles
+(default 0.9: the original crawler stored nearly every candle while it was open) are given
+partial values (a quarter of the volumes and trades, the close at the open) before the
+adoption, and ``crawl.verify.verify_market`` is timed fetching every stored candle again and
+repairing those; the count repaired is checked. ``--no-repair`` skips it.
 
     .venv/bin/python bench/adopt.py                          # 2 million candles
     .venv/bin/python bench/adopt.py --pairs 20 --candles 5000  # a quick look
 
-The database (a random name on the server of --server) is dropped afterwards.
+The database (a random name on the server of --server) and the kline files (a temporary
+folder) are removed afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import sys
+import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,15 +40,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coinlstm import db  # noqa: E402
 from coinlstm.db import migrations  # noqa: E402
+from crawl.replay import ReplayServer  # noqa: E402
+from crawl.sources import open_source  # noqa: E402
+from crawl.verify import verify_market  # noqa: E402
 from tests.integration.test_adopt import TUTORIAL_DDL  # noqa: E402
+
+_COLUMNS = ("openTime", "open", "high", "low", "close", "volume", "closeTime",
+            "quoteAssetVolume", "numberOfTrader", "takerBuyBaseAssetVolume",
+            "takerBuyQuoteAssetVolume", "ignore")
+_EIGHT = Decimal("1e-8")
+#: A candle stored while open: a quarter of its volumes and trades so far, the close at the
+#: open (every value inside the final candle's range). Only the share varies, bound.
+_PARTIAL = """
+UPDATE candlestick_data SET volume = ROUND(volume / 4, 8), `close` = `open`,
+    quoteAssetVolume = ROUND(quoteAssetVolume / 4, 8), numberOfTrader = numberOfTrader DIV 4,
+    takerBuyBaseAssetVolume = ROUND(takerBuyBaseAssetVolume / 4, 8),
+    takerBuyQuoteAssetVolume = ROUND(takerBuyQuoteAssetVolume / 4, 8)
+WHERE MOD(openTime DIV 3600000, 1000) < :per_mille
+"""
 
 _FILL = """
 INSERT INTO candlestick_data (idCoin, openTime, `open`, high, low, `close`, volume, closeTime,
     quoteAssetVolume, numberOfTrader, takerBuyBaseAssetVolume, takerBuyQuoteAssetVolume,
     `ignore`)
-SELECT c.id, 1500000000000 + s.seq * 3600000, 0.00061 + (s.seq % 97) / 1e8,
+SELECT c.id, 1499997600000 + s.seq * 3600000, 0.00061 + (s.seq % 97) / 1e8,
     0.00062 + (s.seq % 89) / 1e8, 0.00060 - (s.seq % 83) / 1e8, 0.00061 + (s.seq % 79) / 1e8,
-    1000 + s.seq % 1000 + c.id / 1000, 1500000000000 + s.seq * 3600000 + 3599999,
+    1000 + s.seq % 1000 + c.id / 1000, 1499997600000 + s.seq * 3600000 + 3599999,
     0.61 + (s.seq % 71) / 1e6, 100 + s.seq % 500, 500 + s.seq % 300, 0.3 + (s.seq % 61) / 1e6,
     0
 FROM coin_info AS c JOIN seq_0_to_{last} AS s
@@ -61,12 +90,62 @@ def build(engine: sa.Engine, pairs: int, candles: int, dups: int) -> None:
             "ORDER BY id DESC LIMIT :n"), {"n": dups})
 
 
+def write_final_klines(engine: sa.Engine, folder: Path) -> int:
+    """Every stored candle's (final) values as a ``SYMBOL.csv`` kline file per pair, for the
+    replay server (one query a pair, on its idCoin key: one sorted join of all the candles
+    took over 9 minutes); the close time of the newest candle."""
+    query = sa.text("SELECT DISTINCT openTime, `open`, high, low, `close`, volume, closeTime, "
+                    "quoteAssetVolume, numberOfTrader, takerBuyBaseAssetVolume, "
+                    "takerBuyQuoteAssetVolume, `ignore` FROM candlestick_data "
+                    "WHERE idCoin = :coin ORDER BY openTime")
+    newest = 0
+    with engine.connect() as conn:
+        coins = conn.execute(sa.text("SELECT id, symbol FROM coin_info")).all()
+        for coin, symbol in coins:
+            rows = conn.execute(query, {"coin": coin}).all()
+            with open(folder / f"{symbol}.csv", "w") as handle:
+                handle.writelines(",".join(_text(name, value) for name, value
+                                           in zip(_COLUMNS, row, strict=True)) + "\n"
+                                  for row in rows)
+            newest = max([newest, *(int(row[6]) for row in rows)])
+    return newest
+
+
+def _text(name: str, value) -> str:
+    if isinstance(value, Decimal) and name != "ignore":
+        return format(value.quantize(_EIGHT), "f")
+    return str(int(value)) if isinstance(value, Decimal) else str(value)
+
+
+def repair(engine: sa.Engine, folder: Path, newest_close_ms: int, partial: int) -> None:
+    """Time the repair of every stored candle from the replay server; check the count."""
+    started = time.monotonic()
+    server = ReplayServer(folder, now=newest_close_ms + 60_000).start()
+    print(f"replay server loaded {server.candle_count:,} candles in "
+          f"{time.monotonic() - started:.1f} s")
+    try:
+        started = time.monotonic()
+        changed = verify_market(engine, open_source("binance", server.url))
+        seconds = time.monotonic() - started
+        requests = sum(1 for entry in server.request_log if "klines" in entry.path)
+    finally:
+        server.stop()
+    repaired = sum(changed.values())
+    assert repaired == partial, (repaired, partial)
+    print(f"repaired {repaired:,} partial candles of {len(changed)} pairs from the exchange "
+          f"in {seconds:.1f} s ({requests:,} kline requests of 1000)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="mysql+mysqlconnector://root@127.0.0.1:3306")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--candles", type=int, default=10_000)
     parser.add_argument("--dups", type=int, default=1_000)
+    parser.add_argument("--partial", type=float, default=0.9,
+                        help="share of the stored candles stored while open (default 0.9)")
+    parser.add_argument("--no-repair", action="store_true",
+                        help="time the adoption's schema part only")
     args = parser.parse_args(argv)
     name = "coinlstm_bench_adopt_" + secrets.token_hex(4)
     server = sa.create_engine(args.server + "/")
@@ -79,6 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         total = args.pairs * args.candles + args.dups
         print(f"built {total:,} candles ({args.dups:,} identical duplicates) in "
               f"{time.monotonic() - started:.1f} s")
+        folder = Path(tempfile.mkdtemp(prefix="coinlstm_bench_adopt_"))
+        if not args.no_repair:
+            started = time.monotonic()
+            newest = write_final_klines(engine, folder)
+            with engine.begin() as conn:
+                conn.execute(sa.text(_PARTIAL), {"per_mille": round(args.partial * 1000)})
+            with engine.connect() as conn:
+                partial = conn.execute(sa.text(
+                    "SELECT COUNT(DISTINCT idCoin, openTime) FROM candlestick_data "
+                    "WHERE MOD(openTime DIV 3600000, 1000) < :per_mille"),
+                    {"per_mille": round(args.partial * 1000)}).scalar_one()
+            print(f"wrote the final values as kline files and made {partial:,} stored "
+                  f"candles partial in {time.monotonic() - started:.1f} s")
         started = time.monotonic()
         done = migrations.adopt(engine)
         seconds = time.monotonic() - started
@@ -94,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                                       for part, seconds in done.seconds.items()))
         for step in done.steps:
             print(f"  {step}")
+        if not args.no_repair:
+            repair(engine, folder, newest, partial)
     finally:
+        shutil.rmtree(folder, ignore_errors=True)
         engine.dispose()
         with server.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))

@@ -53,7 +53,7 @@ def load(folder: Path, model: str) -> list[dict]:
 def figures(rows: list[dict], model: str) -> dict:
     from scipy.stats import binomtest
 
-    from train.scoring import CLEARLY_WORSE, DM_LEVEL
+    from train.backtest_scores import CLEARLY_WORSE, DM_LEVEL
 
     cases = [row for row in rows if row["model"] == model]
     skill = np.array([row["skill"] for row in cases])
@@ -84,7 +84,7 @@ def figures(rows: list[dict], model: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from coinlstm.core.tables import format_table
-    from train.scoring import DM_LEVEL
+    from train.backtest_scores import DM_LEVEL
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="LABEL=DIR",

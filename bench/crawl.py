@@ -6,7 +6,8 @@ with one worker against N (``--crawl-workers``).
 parsed rows, pages of 1000): ``insert_klines`` (what the crawl and the import use) and
 ``insert_candles`` (executemany of row dicts), so the driver's share can be seen.
 
-(b) ``crawl.crawler.crawl_market`` fetching those 9 pairs in full from an empty database.
+(b) ``crawl.crawler.crawl_market`` fetching those 9 pairs in full from an empty database;
+afterwards every stored value is checked against the files.
 
 (c) The hourly crawl of the same 9 real pairs: the database holds them but their newest 6
 hours, which the crawl fetches (what cron's job does each hour).
@@ -190,6 +191,25 @@ def crawl_once(url: str, server_url: str, workers: int, expected: int) -> tuple[
     return seconds, summary.requests
 
 
+def check_every_value(url: str, lines_by_symbol: dict[str, list[str]]) -> int:
+    """Every candle the database holds of each symbol, its 12 fields as text, equals the
+    file's line, and no candle is missing or extra (RuntimeError otherwise); candles checked.
+    The tier's crawl test checks the same of each pair's newest candles only."""
+    from coinlstm import db
+
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            for symbol, lines in lines_by_symbol.items():
+                stored = [",".join(row) for row in
+                          db.candle_text_rows(conn, db.coin_by_symbol(conn, symbol).id)]
+                if stored != lines:
+                    raise RuntimeError(f"{symbol}: the stored candles differ from the file")
+    finally:
+        engine.dispose()
+    return sum(map(len, lines_by_symbol.values()))
+
+
 def forget_newer(url: str, cut_ms: int) -> None:
     """Delete every hourly candle opening after ``cut_ms``: the database as before a crawl."""
     import sqlalchemy as sa
@@ -349,6 +369,9 @@ def main() -> int:
                         compare(f"(b) full crawl, 9 real pairs ({total} candles)", kind, url,
                                 served, now, total, workers, latencies[:1],
                                 lambda url=url: forget_newer(url, 0))
+                        checked = check_every_value(url, lines)
+                        print(f"(b) every stored value equals the files' ({checked} candles, "
+                              f"{kind})", flush=True)
                     if "hourly" in parts:
                         forget_newer(url, 0)
                         load_lines(url, {s: ls[:-MISSING] for s, ls in lines.items()})

@@ -39,12 +39,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from coinlstm.app.evaluate_steps import step_lags  # noqa: E402
+from coinlstm.app.jobs.evaluate_steps import step_lags  # noqa: E402
 from coinlstm.core.columns import FEATURE_COLUMNS  # noqa: E402
 from predict.track_record import diebold_mariano, newey_west_lags  # noqa: E402
 from train.formulations.base import CLOSE_INDEX  # noqa: E402
 from train.formulations.returns import Returns  # noqa: E402
-from train.intervals import DEFAULT_CALIBRATION_SIZE  # noqa: E402
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE  # noqa: E402
 from train.shrinkage import MIN_T, fit_shrinkage  # noqa: E402
 
 LOOKBACK = 24

@@ -2,14 +2,14 @@
 
 For every pair of ../shared/data/binance-1h and each of its last ``--hours`` hours (one step
 ahead, the forecast being the last close), a band is built from earlier candles only, by
-three methods of train/intervals.py:
+three methods of train/prediction_bands.py:
 
 - ``static``: empirical quantiles of the last ``--window`` hourly log returns;
 - ``ewma``: the same returns over a RiskMetrics volatility (lambda 0.94), times today's
   (filtered historical simulation);
-- ``conformal``: the tool's method (:func:`train.intervals.calibrate` on the last
+- ``conformal``: the tool's method (:func:`train.prediction_bands.calibrate` on the last
   ``--window`` hours' residuals of the naive forecast, scaled by
-  :func:`train.intervals.volatility_scales`), recalibrated every ``--refit`` hours (1: every
+  :func:`train.prediction_bands.volatility_scales`), recalibrated every ``--refit`` hours (1: every
   hour; 168: once a week, as a model's band is between two trainings in ``evaluate``).
 
 Printed per method and level: mean coverage over pairs (and the lowest and highest pair's),
@@ -42,7 +42,7 @@ PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH", 
          "XRPETH", "ETHBTC", "BTCUSDT", "ETHUSDT")
 METHODS = ("static", "ewma", "conformal")
 
-from train.intervals import (  # noqa: E402  (after the sys.path line above)
+from train.prediction_bands import (  # noqa: E402  (after the sys.path line above)
     DEFAULT_LEVELS,
     STATIC_WINDOW,
     Band,

@@ -11,7 +11,7 @@ pair's Roll spread over its last 30 days and over the whole span.
     .venv/bin/python bench/movers.py                  # ETH pairs, last 90 days
     .venv/bin/python bench/movers.py --days 365 --market USDT
 
-No training: the tool's size here is train.intervals.volatility_scales, the scale the
+No training: the tool's size here is train.prediction_bands.volatility_scales, the scale the
 calibrated band multiplies, so the ranking is the bands' ranking.
 """
 
@@ -40,7 +40,7 @@ def read_closes(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     from predict.costs import roll_spread
     from predict.movers import PairHour, hourly_correlations, trailing_volatility, window_score
-    from train.intervals import volatility_scales
+    from train.prediction_bands import volatility_scales
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)

@@ -1,4 +1,4 @@
-"""Benchmark: what the hourly scoring pass costs on a big market (predict/scoring.py).
+"""Benchmark: what the hourly scoring pass costs on a big market (predict/forward_scores.py).
 
 Builds (or reuses, ``--keep``) the SYNTHETIC database of bench/serve.py (400 pairs x 30 days
 of hourly forecasts with their bands, all scored), copies it, then times on the copy:
@@ -39,14 +39,14 @@ def one_hour_later(url: str) -> int:
     import sqlalchemy as sa
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
+    from tests import synthetic_history
 
     rng = random.Random(1)
     engine = db.open_database(url)
     with db.transaction(engine) as conn:
         ids = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
         newest = synthetic_history.END_OPEN_MS + synthetic_history.HOUR_MS
-        db.insert_candles(conn, [synthetic_history._candle(coin, newest, 0.001, 0.001, rng)
+        db.insert_candles(conn, [synthetic_history.candle(coin, newest, 0.001, 0.001, rng)
                                  for coin in ids])
     engine.dispose()
     return len(ids)
@@ -63,8 +63,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from coinlstm import db
-    from coinlstm.app import synthetic_history
-    from predict.scoring import score
+    from predict.forward_scores import score
+    from tests import synthetic_history
 
     folder = Path(tempfile.mkdtemp(prefix="bench-score-"))
     source = args.keep or folder / "built.sqlite"

@@ -2,7 +2,7 @@
 pair page < 150 ms), on SQLite and MySQL/MariaDB side by side.
 
 Builds a SYNTHETIC database of 400 pairs x 30 days of hourly candles with one forecast per
-pair and hour (about 290,000 forecasts, all scored; coinlstm/app/synthetic_history.py) on
+pair and hour (about 290,000 forecasts, all scored; tests/synthetic_history.py) on
 each database asked for, starts ``coinlstm serve``'s application under uvicorn on 127.0.0.1
 over each, and times whole HTTP requests (server render + transfer over loopback) of the
 market page, a pair page and their JSON endpoints: the first (cold) request and the median
@@ -49,7 +49,7 @@ PAGES = {"market page /market/ETH": "/market/ETH?interval=1h",
 
 def build(url: str, pairs: int, days: int) -> float:
     from coinlstm import db
-    from coinlstm.app import synthetic_history
+    from tests import synthetic_history
 
     engine = db.open_database(url)
     started = time.perf_counter()

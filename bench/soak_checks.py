@@ -5,7 +5,7 @@ Each check returns a :class:`Check` (a name, PASS or FAIL, and one line of detai
 problem). The recomputation of the forward scores and track records is written from the
 definitions (docs/track-record.md: error = forecast - close, the naive forecast is the last
 close, RMSE/MAE per window ending at the newest scored candle, a Diebold-Mariano test with
-Newey-West variance), on plain Python floats, so a defect in predict/scoring.py or
+Newey-West variance), on plain Python floats, so a defect in predict/forward_scores.py or
 predict/track_record.py shows up as a difference instead of being copied.
 """
 

@@ -89,7 +89,7 @@ def keras_epoch(backend: str, cache: Path, batch: int, window: int, features: in
     """A function timing one epoch of ``steps`` batches of the project's default model
     (train.models), fitted the way train/fit.py fits it (steps_per_execution, shuffle off),
     on random data, without validation; the fit's set-up is outside the time."""
-    from coinlstm.app.pair_job import TrainOptions
+    from coinlstm.app.jobs.pair_job import TrainOptions
     from train import backend as backends
     from train.fit import STEPS_PER_EXECUTION
     from train.models import build_model
@@ -131,7 +131,7 @@ def compiled_epoch(cache: Path, batch: int, window: int, features: int, units: i
     (which prepares the backend)."""
     import numpy as np
 
-    from coinlstm.app.pair_job import TrainOptions
+    from coinlstm.app.jobs.pair_job import TrainOptions
     from train.models import build_model
     from train.steps import compiled
 

@@ -5,7 +5,7 @@ Set-up per checkout (in ``WORK/<n>``, once): real pairs of ../shared/data/binanc
 newest candle imported into SQLite, each fitted in full (``python -m coinlstm train``, which
 also fills the checkout's JAX compile cache under its own COINLSTM_HOME), then the newest
 candle inserted and the artifacts kept as they are. Then, per round, a real ``ForkServer``
-(coinlstm/app/executors/forkclient.py) of that checkout forks one child per pair running
+(coinlstm/app/runtime/executors/forkclient.py) of that checkout forks one child per pair running
 ``coinlstm train`` as the market job does: a warm fine-tune of the saved model (the artifacts
 are restored before each, so every round does the same work). The child measures itself:
 CPU (getrusage: user + system), JAX's compile requests and persistent-cache hits and misses
@@ -90,10 +90,20 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def _fork_server(env: dict, log: Path):
+    """The checkout's fork server, told what a pair's process runs where it takes that."""
+    try:
+        from coinlstm.app.commands.train import PairTrainTask
+        from coinlstm.app.runtime.executors.forkclient import ForkServer
+    except ImportError:  # a checkout from before coinlstm/app was split by job
+        from coinlstm.app.runtime.executors.forkclient import ForkServer
+
+        return ForkServer("jax", env, log)
+    return ForkServer("jax", env, log, (PairTrainTask.__module__,))
+
+
 def _rounds(work: Path, pairs: list[str], rounds: int) -> int:
     """In a checkout (PYTHONPATH): set up once, then fork ``rounds`` warm children per pair."""
-    from coinlstm.app.executors.forkclient import ForkServer
-
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / 'db.sqlite'}"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ["PYTHONPATH"],
@@ -103,7 +113,7 @@ def _rounds(work: Path, pairs: list[str], rounds: int) -> int:
     if not ids_file.exists():
         _set_up(work, url, env, pairs)
     ids = json.loads(ids_file.read_text())
-    server = ForkServer("jax", env, work / "fork-server.log")
+    server = _fork_server(env, work / "fork-server.log")
     try:
         for _ in range(rounds):
             for symbol in pairs:

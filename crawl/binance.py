@@ -28,12 +28,10 @@ from coinlstm.core.errors import ExchangeUnavailable
 from coinlstm.core.klines import check_interval, klines_from_page
 from crawl.gate import GateCounters, WeightBudget, pool_for_threads
 from crawl.retry import (
-    RateLimited,
-    Refused,
     Retrier,
     RetryPolicy,
     Transient,
-    retry_after_seconds,
+    error_of_status,
 )
 
 log = logging.getLogger(__name__)
@@ -213,11 +211,8 @@ def _told(exc) -> Exception:
     """A python-binance API error in the retry rules' terms: 429/418 a rate limit, another
     4xx a refusal, a 5xx a transient failure."""
     status = exc.status_code
-    if status in (429, 418):
-        return RateLimited(status, retry_after_seconds(getattr(exc.response, "headers", None)))
-    if status < 500:
-        return Refused(f"HTTP {status}, code {exc.code}: {exc.message}")
-    return Transient(f"HTTP {status}")
+    return error_of_status(status, getattr(exc.response, "headers", None),
+                           f"HTTP {status}, code {exc.code}: {exc.message}")
 
 
 def _used_weight(response) -> int | None:

@@ -16,8 +16,8 @@ one weight budget, one Retry-After pause, one ccxt rateLimit). Each pair is stil
 by one thread, page after page in time order, each page in its own transaction, so the
 prefix rule above holds pair by pair. SQLite takes one writer at a time, so there the pages'
 transactions take turns on a lock of ours instead of queueing in SQLite's busy handler
-(which polls with sleeps; bench/crawl.py measured the two within noise of each other, the
-lock ahead at 8 workers); MySQL's run side by side.
+(which polls with sleeps; the two are as fast within the noise: docs/benchmarks.md);
+MySQL's run side by side.
 """
 
 from __future__ import annotations
@@ -31,17 +31,14 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
+from tqdm import tqdm
+
 from coinlstm import db
-from coinlstm.core.config import (
-    DEFAULT_CRAWL_WORKERS,
-    DEFAULT_EXCHANGE,
-    DEFAULT_INTERVAL,
-    DEFAULT_MARKET,
-    MAX_CRAWL_WORKERS,
-)
+from coinlstm.core.config import DEFAULT_CRAWL_WORKERS, DEFAULT_MARKET, MAX_CRAWL_WORKERS
 from coinlstm.core.errors import EXIT_FAILURE, BadInput
-from coinlstm.core.exchanges import add_exchange_argument, exchange
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, add_exchange_argument, exchange
 from coinlstm.core.klines import (
+    DEFAULT_INTERVAL,
     EVERY_MARKET,
     Markets,
     check_interval,
@@ -50,8 +47,11 @@ from coinlstm.core.klines import (
     parse_markets,
     parse_time,
 )
+from crawl.binance import BinanceClient
 from crawl.retry import BadReply, RetryPolicy
-from crawl.sources import SourcePair
+from crawl.sources import SourcePair, open_source
+from crawl.sources.binance_source import BinanceSource
+from crawl.verify import report_repairs, verify_market
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,6 @@ def check_market_listed(binance_url: str, markets: Markets, only: list[str] | No
     several, no TRADING one), or ``only`` names a pair it does not trade there: the checks a
     crawl makes before it writes, made by a driver before it starts anything (the exchange's
     pair list, not retried)."""
-    from crawl.sources import open_source
-
     source = open_source(exchange_name, binance_url, retry=RetryPolicy(attempts=1))
     listed = market_pairs(source, markets)
     if markets.single is not None:
@@ -227,10 +225,6 @@ def check_market_listed(binance_url: str, markets: Markets, only: list[str] | No
 def _source(client, exchange_name: str, url: str):
     """The candle source the crawl reads: ``client`` itself, a BinanceClient wrapped, or a
     new source of ``exchange_name`` for ``url``."""
-    from crawl.binance import BinanceClient
-    from crawl.sources import open_source
-    from crawl.sources.binance_source import BinanceSource
-
     if client is None:
         return open_source(exchange_name, url)
     if isinstance(client, BinanceClient):
@@ -387,8 +381,6 @@ class _Progress:
         self._pairs = self._candles = None
         self._lock = threading.Lock()
         if enabled:
-            from tqdm import tqdm
-
             self._pairs = tqdm(total=pairs, desc="pairs", unit="pair", file=sys.stderr,
                                position=0)
             self._candles = tqdm(desc="candles", unit="candle", file=sys.stderr, position=1)
@@ -462,14 +454,10 @@ def run(args: argparse.Namespace) -> int:
     market = markets.single or markets
     source.check_interval(args.interval)
 
-    from crawl.sources import open_source
-
     client = open_source(source.name, args.settings.exchange_url,
                          retry=RetryPolicy(attempts=args.attempts))
     engine = db.open_database(args.settings.db_url)
     if args.verify:
-        from crawl.verify import report_repairs, verify_market
-
         try:
             return report_repairs(verify_market(engine, client, interval=args.interval,
                                                 since_ms=since_ms, market=market))

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.exchanges import Exchange
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, Exchange
 from coinlstm.core.klines import (
+    INTERVAL_MS,
     RULE_ORDER,
     BadKline,
     check_interval,

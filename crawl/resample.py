@@ -14,10 +14,10 @@ import argparse
 import time
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL, DEFAULT_MARKET
+from coinlstm.core.config import DEFAULT_MARKET
 from coinlstm.core.errors import BadInput
 from coinlstm.core.exchanges import EXCHANGES, exchange
-from coinlstm.core.klines import check_market
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_market
 from coinlstm.core.resample import aggregate, check_coarser
 
 
@@ -66,13 +66,7 @@ def _chosen_pairs(engine, market: str, only: list[str] | None, exchange_name: st
     with engine.connect() as conn:
         coins = db.coins_of_market(conn, market, exchange=exchange_name)
         counts = db.candle_counts_by_coin(conn, interval=interval)
-    if only:
-        known = {coin.symbol for coin in coins}
-        strangers = [symbol for symbol in only if symbol not in known]
-        if strangers:
-            raise BadInput(f"not pairs of market {market} in the database: "
-                           f"{', '.join(strangers)}")
-        coins = [coin for coin in coins if coin.symbol in only]
+    coins = db.named_coins(coins, only, market)
     chosen = [coin for coin in coins if counts.get(coin.id)]
     if not chosen:
         raise BadInput(f"no {exchange_name} pair of market {market} has {interval} candles "

@@ -88,6 +88,17 @@ def retry_after_seconds(headers) -> float | None:
         return None
 
 
+def error_of_status(status: int, headers, refusal: str) -> Exception:
+    """An HTTP error reply in the rules' terms, for every source: 429/418 a rate limit (with
+    its ``Retry-After``), a 5xx a transient failure, another status a refusal (``refusal``:
+    the source's own words for it)."""
+    if status in (429, 418):
+        return RateLimited(status, retry_after_seconds(headers))
+    if status >= 500:
+        return Transient(f"HTTP {status}")
+    return Refused(refusal)
+
+
 class Retrier(GateCounters):
     """Runs requests under the rules, from any number of threads; counts what the crawl
     summary reports (in its shared ``gate``)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_INTERVAL
-from coinlstm.core.klines import check_interval
+from coinlstm.core.klines import DEFAULT_INTERVAL, check_interval
+from crawl.sources import open_source
 
 
 def verify_pair(engine, client, symbol: str, coin_id: int, *, interval: str = DEFAULT_INTERVAL,
@@ -63,8 +63,6 @@ def repair_stored_candles(engine, settings, since_ms: int | None = None,
                           market: str | None = None, interval: str = DEFAULT_INTERVAL) -> int:
     """What the commands run: every pair's repair, one line per pair that has candles, the
     exit code (0)."""
-    from crawl.sources import open_source
-
     client = open_source(settings.exchange, settings.exchange_url)
     return report_repairs(verify_market(engine, client, interval=interval, since_ms=since_ms,
                                         market=market))

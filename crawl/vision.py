@@ -33,13 +33,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
+from tqdm import tqdm
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
-from coinlstm.core.exchanges import Exchange, add_exchange_argument
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, Exchange, add_exchange_argument
 from coinlstm.core.exchanges import exchange as exchange_named
-from coinlstm.core.klines import SYMBOL_PATTERN, check_interval
+from coinlstm.core.klines import DEFAULT_INTERVAL, SYMBOL_PATTERN, check_interval
 from crawl.klinefiles import KLINE_SUFFIXES, KlineFile, describe_file, read_klines
 
 #: Candles per insert statement: a month of hourly candles in one go, and a few hundred kB
@@ -224,8 +224,6 @@ def _base_and_quote(conn: Connection, source: KlineFile, quote: str | None,
 def _progress(items: list, what: str, enabled: bool):
     if not enabled:
         return items
-    from tqdm import tqdm
-
     return tqdm(items, desc=what, unit="file", file=sys.stderr, leave=False)
 
 

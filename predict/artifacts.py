@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from coinlstm.core.columns import FEATURE_COLUMNS, level_label
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
 from coinlstm.core.exchanges import exchange
+from train.backend import keep_tensorflow_unloaded
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.warmstart import Saved, split_sizes
@@ -227,8 +229,6 @@ def load_model(settings: Settings, symbol: str) -> LoadedModel:
     """The pair's model from its .h5 alone (any backend: the file is backend-neutral)."""
     import keras
 
-    from train.backend import keep_tensorflow_unloaded
-
     if keras.backend.backend() != "tensorflow":
         keep_tensorflow_unloaded()
     architecture, scaler, meta = read_attributes(settings, symbol)
@@ -254,8 +254,6 @@ def model_meta(symbol: str, coin_id: int, run_id: str | None, backend_name: str,
     fine-tune went (the validation loss it started from; best epoch 0: the saved weights were
     kept).
     """
-    from datetime import UTC, datetime
-
     return {"symbol": symbol, "id_coin": coin_id, "model": settings["model"],
             "window": dataset.window,
             "features": [*FEATURE_COLUMNS, *raw_names(dataset.with_pairs)],

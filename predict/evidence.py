@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.klines import INTERVAL_MS
 from predict.costs import roll_spread, value_after_costs
 from predict.movers import (
     NAIVE_RETURNS,

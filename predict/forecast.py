@@ -10,7 +10,7 @@ one step. A ``--with`` model also needs the newest candles of each --with pair, 
 open times as the pair's (``with_features``); without them it is refused, never guessed.
 
 Bands. :func:`bands_from_loaded` puts the saved conformal bounds around that forecast, scaled
-by the volatility forecast of the candles passed (train/intervals.py): pass a few hundred
+by the volatility forecast of the candles passed (train/prediction_bands.py): pass a few hundred
 newest candles, not just the window, for the slow averages of the scale to settle.
 """
 
@@ -23,7 +23,7 @@ from coinlstm.core.errors import BadInput
 from predict.artifacts import LoadedModel, load_model
 from train import formulations
 from train.dataset import CLOSE_INDEX, next_input
-from train.intervals import IntervalCalibration, volatility_scales
+from train.prediction_bands import IntervalCalibration, volatility_scales
 from train.withpairs import input_rows
 
 #: {symbol: that pair's newest feature rows}, for a model trained --with other pairs.

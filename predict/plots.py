@@ -2,7 +2,7 @@
 
 A prediction that "leads by one step" is usually one lagging by one: drawing the naive
 forecast beside the model's makes that visible at a glance. The prediction bands
-(train/intervals.py) are shaded around the model's line, the widest level palest, so a close
+(train/prediction_bands.py) are shaded around the model's line, the widest level palest, so a close
 outside them stands out.
 """
 
@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from train.intervals import Band
+from train.prediction_bands import Band
 
 #: The figure's fixed margins (fractions of its 10 x 7 in), wide enough for the longest tick
 #: labels of a price axis ("0.00012345") and the rotated dates: matplotlib's tight_layout
-#: measured every label for the same result and took half of the plot's time.
+#: sizes every label for the same result, at half of the plot's time.
 MARGINS = {"left": 0.1, "right": 0.98, "top": 0.95, "bottom": 0.1, "hspace": 0.33}
 
 
@@ -31,8 +32,6 @@ def draw(path: Path | io.BytesIO, symbol: str, test_open_times: Sequence[int],
     A bare ``Figure`` on the Agg canvas, not pyplot: no display, no global figure registry,
     and pyplot's import (0.3-0.6 s of every pair's process) is skipped.
     """
-    from datetime import UTC, datetime
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogFormatter, MaxNLocator
@@ -74,10 +73,9 @@ def warm_up() -> None:
     axis' log-scale labels are mathtext), imports PIL's image plugins and fills matplotlib's
     caches, and all of that is inherited by a fork.
 
-    The fork server calls it (coinlstm/app/executors/forkserver.py): measured 2026-12-01 in
-    children forked from a server that had and had not drawn, the pair's plot took 0.20 s of
-    CPU instead of 0.43 s, and its PNG was byte for byte the same. Pure Python and C, no
-    thread started (the server checks before every fork).
+    The fork server calls it (coinlstm/app/runtime/executors/forkserver.py): a child's plot then
+    costs about half the CPU, and its PNG is byte for byte the same (docs/performance.md).
+    Pure Python and C, no thread started (the server checks before every fork).
     """
     steps = np.array([1.0, 2.0, 3.0])
     draw(io.BytesIO(), "WARMUP", [0, 3_600_000, 7_200_000], steps, steps, steps, [1.0, 0.5],

@@ -24,12 +24,12 @@ import numpy as np
 
 from coinlstm import db
 from coinlstm.core.columns import STORED_LEVELS, band_columns, band_score_columns, level_label
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from train.dataset import Dataset
 from train.forecasters import Forecast
 from train.formulations import Calibration
-from train.intervals import Band, ForecastBands
 from train.metrics import SliceMetrics
+from train.prediction_bands import Band, ForecastBands
 
 
 def _json(values: np.ndarray) -> str:
@@ -98,6 +98,8 @@ class RunInfo:
     #: The run's options (and backend), stored as JSON.
     settings: dict
     interval: str = DEFAULT_INTERVAL
+    #: "live" (the hourly job) or "backfill" (a replayed hour): the forecast row's source.
+    source: str = db.SOURCE_LIVE
 
 
 def test_window_after(dataset: Dataset) -> int:
@@ -187,4 +189,5 @@ def prediction_row(run: RunInfo, dataset: Dataset, forecast: Forecast,
         "interval": run.interval,
         **_next_band_columns(forecast.bands),
         "price_bands": _bands_json(forecast.bands.next, sample=0),
+        "source": run.source,
     }

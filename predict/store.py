@@ -20,26 +20,29 @@ from predict.artifacts import ArtifactPaths, StagedFiles, stage_model
 log = logging.getLogger(__name__)
 
 
-def store_run(engine: sa.Engine, paths: ArtifactPaths, draw_plot: Callable[[Path], None],
-              model, scaler: dict, meta: dict, train_row: dict, prediction_row: dict,
+def store_run(engine: sa.Engine, paths: ArtifactPaths,
+              draw_plot: Callable[[Path], None] | None, model, scaler: dict, meta: dict,
+              train_row: dict | None, prediction_row: dict,
               before_last_rename: Callable[[], None] | None = None,
               retry_seconds: float = 0.0) -> bool:
     """Write the run's files and rows; False when the rows of its run id were already there
-    (a retried task: the stored rows are kept, the files replaced).
+    (a retried task: the stored rows are kept, the files replaced). A backfilled hour passes
+    no plot and no train row: its forecast row and its model files only.
 
     ``retry_seconds``: how long a database restart is waited out (coinlstm.db.retry). The
     transaction is retried whole; the rows are unique per run id, so a commit whose answer
     was lost in the restart is found by the retry, never written twice."""
     staged = StagedFiles(before_last_rename=before_last_rename)
     try:
-        staged.stage(paths.plot, draw_plot)
+        if draw_plot is not None:
+            staged.stage(paths.plot, draw_plot)
         stage_model(staged, paths, model, scaler, meta)
         written = db.retry_transaction(
             engine, lambda conn: db.write_training_result(conn, train_row, prediction_row),
             retry_seconds, f"{meta.get('symbol')}: writing rows")
         if not written:
             log.info("%s: rows of run %s were already stored; kept them", meta.get("symbol"),
-                     train_row.get("run_id"))
+                     prediction_row.get("run_id"))
         staged.commit()
     except BaseException:
         staged.discard()

@@ -39,6 +39,9 @@ SIGNIFICANCE = 0.05
 #: Fewer losses than this and no test is made (the HAC variance needs a few lags' worth).
 MIN_SCORED_FOR_TEST = 10
 EDGE, WORSE, NO_EVIDENCE = "edge", "worse", "no evidence"
+#: A scored forecast's source: published by the hourly job, or replayed by the backfill. For
+#: the same candle a live forecast counts over a backfilled one.
+LIVE, BACKFILL = "live", "backfill"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,10 @@ class WindowRecord:
     #: judged alone: the raw ones); what ``verdict`` compares with FDR.
     dm_pvalue_adjusted: float | None = None
     dm_pvalue_worse_adjusted: float | None = None
+    #: What the window rests on: its scored forecasts published live and backfilled (None:
+    #: not counted, the caller gave no sources).
+    scored_live: int | None = None
+    scored_backfill: int | None = None
 
     def evidence(self) -> Evidence:
         """What the verdict of this window reads, for :func:`market_verdicts`."""
@@ -285,14 +292,15 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
 
 def track_record(open_times: Sequence[int], errors: Sequence[float],
                  naive_errors: Sequence[float], direction_hits: Sequence[bool | None],
-                 windows: dict[str, int | None], bands: Sequence[BandSeries] = ()
-                 ) -> tuple[int, list[WindowRecord]]:
+                 windows: dict[str, int | None], bands: Sequence[BandSeries] = (),
+                 sources: Sequence[str] | None = None) -> tuple[int, list[WindowRecord]]:
     """Every window's record of one series, ending at its newest scored candle.
 
     Returns (as_of, records): as_of is the newest scored candle's open time, the data time
     the windows end at (never the wall clock, so a replayed history scores like a live one);
     a window of length L holds the candles opened after as_of - L. ``bands``: per level, the
-    scored forecasts' band outcomes, in the same order as the other sequences.
+    scored forecasts' band outcomes, in the same order as the other sequences; ``sources``:
+    each scored forecast's source ("live", "backfill"), counted per window.
     """
     times = np.asarray(open_times, dtype=np.int64)
     if len(times) == 0:
@@ -307,11 +315,26 @@ def track_record(open_times: Sequence[int], errors: Sequence[float],
     records = []
     for name, length in windows.items():
         keep = np.ones(len(times), bool) if length is None else times > as_of - length
-        records.append(window_record(
+        record = window_record(
             name, model[keep], naive[keep], [h for h, k in zip(hits, keep, strict=True) if k],
             [BandSeries(level, inside[keep], widths[keep])
-             for level, inside, widths in band_values]))
+             for level, inside, widths in band_values])
+        if sources is not None:
+            kept = np.asarray(sources, dtype=object)[keep]
+            record = replace(record, scored_live=int(np.sum(kept == LIVE)),
+                             scored_backfill=int(np.sum(kept == BACKFILL)))
+        records.append(record)
     return as_of, records
+
+
+def verdict_basis(live: int | None, backfill: int | None, unit: str = "h") -> str:
+    """What a verdict rests on, e.g. ``backfill 720 h`` or ``live 12 h + backfill 720 h``
+    ("" when not counted: a record scored before sources were)."""
+    parts = [f"{name} {count} {unit}" for name, count in ((LIVE, live), (BACKFILL, backfill))
+             if count]
+    if not parts:
+        return "" if live is None and backfill is None else f"{LIVE} 0 {unit}"
+    return " + ".join(parts)
 
 
 def direction_hit(forecast: float, naive: float, actual: float) -> bool | None:
@@ -324,7 +347,7 @@ def direction_hit(forecast: float, naive: float, actual: float) -> bool | None:
 
 def inside_band(lower: float | None, upper: float | None, actual: float) -> bool | None:
     """Whether the close fell inside the band, bounds included (as the test slice's coverage
-    counts it, train/intervals.py); None when the forecast had no band."""
+    counts it, train/prediction_bands.py); None when the forecast had no band."""
     if lower is None or upper is None:
         return None
     return float(lower) <= actual <= float(upper)

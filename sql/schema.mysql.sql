@@ -36,6 +36,7 @@ CREATE TABLE forecast_scores (
 	lower_95 DOUBLE, 
 	upper_95 DOUBLE, 
 	inside_95 BOOL, 
+	source VARCHAR(8) NOT NULL DEFAULT 'live', 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_forecast_scores_series_next UNIQUE (id_coin, model, target, `interval`, `openTime_next`), 
 	UNIQUE (id_prediction)
@@ -65,6 +66,7 @@ CREATE TABLE historical_price_predictions (
 	lower_95 DOUBLE, 
 	upper_95 DOUBLE, 
 	price_bands TEXT, 
+	source VARCHAR(8) NOT NULL DEFAULT 'live', 
 	PRIMARY KEY (id), 
 	CONSTRAINT uq_historical_pred_run_coin UNIQUE (run_id, id_coin)
 )ENGINE=InnoDB CHARSET=utf8mb4;
@@ -191,6 +193,8 @@ CREATE TABLE track_records (
 	coverage_95 DOUBLE, 
 	banded_95 INTEGER, 
 	width_95 DOUBLE, 
+	scored_live INTEGER, 
+	scored_backfill INTEGER, 
 	PRIMARY KEY (id_coin, model, target, `interval`, `window`)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 
@@ -450,4 +454,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (version_num)
 );
-INSERT INTO alembic_version (version_num) VALUES ('0003');
+INSERT INTO alembic_version (version_num) VALUES ('0004');

@@ -308,7 +308,7 @@ def write_exchange_market(folder: Path, exchange: str, candles: int = 450,
     """SYNTHnQUOTE.csv files of ``exchange``'s test market (synthetic, with a two-candle gap
     in the middle): source symbol -> kline lines."""
     from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
-    from coinlstm.core.config import INTERVAL_MS
+    from coinlstm.core.klines import INTERVAL_MS
 
     _, interval, pattern = EXCHANGE_MARKETS[exchange]
     step = INTERVAL_MS[interval]

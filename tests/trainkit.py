@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from coinlstm import db
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline, split_symbol
 from predict.forecast import forecast_path

@@ -8,8 +8,8 @@ per-pair process are cut here (docs/benchmarks.md):
   predict. The persistent compilation cache on disk (``settings.cache_dir / "jax"``), shared by
   every pair's process, turns that into a file read for the second pair of the same shapes.
 - ``keras.utils.set_random_seed`` imports TensorFlow whenever it is installed, even under
-  JAX (+4-6 s, +400 MB per process). :func:`seed` does what it does for our backends without
-  that import.
+  JAX (seconds and hundreds of MB per process: docs/performance.md). :func:`seed` does what
+  it does for our backends without that import.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import os
 import random
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput, CoinlstmError
@@ -88,7 +90,7 @@ def load_keras(backend: str):
 
 def _import_keras_without_sklearn():
     """``import keras``, minus the scikit-learn (and SciPy) import it does for its SKLearn
-    wrappers, which coinlstm never uses: 0.7 s of every pair's process.
+    wrappers, which coinlstm never uses (a large share of a pair's start: docs/performance.md).
 
     Keras guards that import with ``try/except ImportError``; a ``None`` in ``sys.modules``
     makes it fail for just the duration of Keras' own import, so the wrappers become stubs and
@@ -133,7 +135,6 @@ def seed(value: int, backend: str) -> None:
     the seed in Keras' global state and drops the global SeedGenerator, which Keras recreates
     from python's (now seeded) ``random`` the next time a layer's initializer needs a seed.
     """
-    import numpy as np
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
 

@@ -28,15 +28,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from coinlstm.core.config import DEFAULT_INTERVAL, SUPPORTED_BACKENDS
+from coinlstm.core.config import SUPPORTED_BACKENDS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import INTERVAL_MS, check_interval
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS, check_interval
 from train import formulations
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, required_candles
-from train.intervals import DEFAULT_CALIBRATION_SIZE, DEFAULT_LEVELS, format_levels, parse_levels
 from train.models import DEFAULT_LAYERS, DEFAULT_MODEL, DEFAULT_UNITS, MAX_LAYERS, MODEL_NAMES
-from train.warmstart import DEFAULT_REFIT_EVERY, DEFAULT_WARM_EPOCHS, DEFAULT_WARM_SAMPLES
+from train.prediction_bands import (
+    DEFAULT_CALIBRATION_SIZE,
+    DEFAULT_LEVELS,
+    format_levels,
+    parse_levels,
+)
 from train.withpairs import check_with, format_with, parse_with
+
+#: A full refit at the latest after this many hours of data time (0: every run is full).
+DEFAULT_REFIT_EVERY = 24
+#: Most epochs of a warm run's fine-tune.
+DEFAULT_WARM_EPOCHS = 5
+#: Training samples a warm run fine-tunes on: the newest 32 days of hours, 6 whole batches of
+#: the default batch size (128). A partial last batch would cost the fine-tune a second
+#: compiled train step (train/fit.py); padding it is no option (it changes the gradient).
+DEFAULT_WARM_SAMPLES = 768
 
 if TYPE_CHECKING:
     from coinlstm.core.config import Settings
@@ -218,7 +231,7 @@ class TrainConfig:
         DEFAULT_INTERVAL, "candle interval trained on, e.g. 5m, 15m, 4h, 1d: reads that "
         "interval's table (candlestick_data_5m, ...; 1h is candlestick_data) and forecasts "
         "its next candle (default %(default)s)", checks=(_interval,))
-    #: Levels of the prediction bands (train/intervals.py).
+    #: Levels of the prediction bands (train/prediction_bands.py).
     levels: tuple[float, ...] = option(
         DEFAULT_LEVELS, "levels of the prediction bands around every forecast (default "
         f"{format_levels(DEFAULT_LEVELS)}: 80 %% and 95 %%)", parse=parse_levels,

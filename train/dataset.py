@@ -48,9 +48,8 @@ from functools import cached_property
 import numpy as np
 
 from coinlstm.core.columns import FEATURE_COLUMNS
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import INTERVAL_MS, ms_to_utc
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS, ms_to_utc
 from train import formulations
 from train.formulations import CLOSE_INDEX, Formulation
 from train.withpairs import join

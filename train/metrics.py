@@ -123,7 +123,8 @@ class SliceMetrics:
         return "\n".join([*lines, self.verdict(), *steps])
 
 
-def evaluate(actual: np.ndarray, predicted: np.ndarray, last_close: np.ndarray) -> SliceMetrics:
+def slice_metrics(actual: np.ndarray, predicted: np.ndarray, last_close: np.ndarray
+                  ) -> SliceMetrics:
     """Model and naive errors on the test slice, side by side.
 
     ``actual`` and ``predicted`` are (samples, K): the figures run over all steps, the naive

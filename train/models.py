@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from coinlstm.core.errors import BadInput
+
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
@@ -101,29 +103,29 @@ def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
     return layers
 
 
-def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
-               blank: bool = False):
-    """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
-    mse, adam."""
+def _recurrent(cell: str, input_shape: tuple[int, int], options: TrainConfig, blank: bool):
+    """Stacked recurrent layers of Keras' ``cell`` (LSTM, GRU) and a linear output, mse,
+    adam; the model is named after the cell."""
     import keras
 
     return _compiled(keras.Sequential([
         keras.Input(shape=input_shape),
-        *_stacked(keras.layers.LSTM, options, blank),
+        *_stacked(getattr(keras.layers, cell), options, blank),
         keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
-    ], name="lstm"))
+    ], name=cell.lower()))
+
+
+def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
+               blank: bool = False):
+    """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
+    mse, adam."""
+    return _recurrent("LSTM", input_shape, options, blank)
 
 
 def build_gru(input_shape: tuple[int, int], options: TrainConfig,
               blank: bool = False):
     """The reference model with GRU cells: a third fewer weights, often as good (tutorials)."""
-    import keras
-
-    return _compiled(keras.Sequential([
-        keras.Input(shape=input_shape),
-        *_stacked(keras.layers.GRU, options, blank),
-        keras.layers.Dense(options.horizon, **_kernel_args(options, blank)),
-    ], name="gru"))
+    return _recurrent("GRU", input_shape, options, blank)
 
 
 def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
@@ -190,16 +192,13 @@ def build_model(name: str, input_shape: tuple[int, int], options: TrainConfig,
 
     ``blank``: for weights that are loaded right after (a warm start, train/finetune.py):
     every kernel starts at zero instead of a random draw. The random initialisers (an
-    orthogonal matrix per recurrent kernel) are compiled on first use in every process: the
-    reference network took 1.9 s to build with them and 0.3 s without (medians of 3 fresh
-    processes, 2026-12-01, a loaded machine), for values load_weights overwrites. (Its saved
+    orthogonal matrix per recurrent kernel) are compiled on first use in every process, most
+    of the build's time (docs/performance.md), for values load_weights overwrites. (Its saved
     architecture JSON then names zero initialisers; nothing fits from it.)
     """
     try:
         builder = BUILDERS[name]
     except KeyError:
-        from coinlstm.core.errors import BadInput
-
         raise BadInput(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") \
             from None
     return builder(input_shape, options, blank)

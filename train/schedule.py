@@ -31,8 +31,9 @@ import numpy as np
 
 from coinlstm.core.errors import BadInput
 from train.dataset import Dataset
-from train.forecasters.base import Forecast, Forecaster
-from train.intervals import Band, ForecastBands
+from train.forecasters.forecast import Forecast
+from train.forecasters.registry import Preset
+from train.prediction_bands import Band, ForecastBands
 from train.walkforward import Fold, step_dataset
 from train.warmstart import FULL, WARM, warm_history, warm_splitter
 
@@ -112,7 +113,7 @@ class FoldForecast:
     factor: float | None
 
 
-def fold_forecast(forecaster: Forecaster, schedule: Schedule, fold: Fold, dataset: Dataset,
+def fold_forecast(forecaster: Preset, schedule: Schedule, fold: Fold, dataset: Dataset,
                   open_times: Sequence[int], values: Sequence[Sequence[float | None]],
                   options: TrainConfig) -> FoldForecast:
     """The fold's forecasts under ``schedule`` (module doc); ``dataset`` is the fold's own

@@ -9,8 +9,8 @@ the evidence backs. ``a = 0``: the forecast is the last close and the tool says 
 instead of presenting noise as a model's insight.
 
 Why the lower bound and not the slope itself: a slope that just passes the test may be an
-accident of the slice (2 % of random walks pass it), and at full weight such an accident cost
-0.034 of skill in one week (LTCETH, docs/intervals.md; 0.008 with the bound). The test
+accident of the slice (2 % of random walks pass it), and at full weight such an accident can
+cost a week's skill dearly (the backtests: docs/intervals.md). The test
 error is convex in ``a`` and equals the naive one at ``a = 0``, so a smaller ``a`` keeps
 every week that the full slope won a win (smaller) and shrinks every loss.
 
@@ -19,7 +19,7 @@ one, so the typical pair (no learnable signal in hourly returns) loses nothing t
 earns a non-zero ``a`` only with evidence on data it was not fitted on: the calibration slice
 (train/dataset.py, "Split"), which early stopping never watched: fitted on the validation
 slice that early stopping picked the best epoch on, ``a`` comes out optimistic (measured in
-docs/intervals.md). The slice is long (train/intervals.DEFAULT_CALIBRATION_SIZE) so that
+docs/intervals.md). The slice is long (train/prediction_bands.DEFAULT_CALIBRATION_SIZE) so that
 the test has the power to see a weak edge. A series too short for a calibration slice of its
 own falls back to the validation slice. The t threshold of 2 allows about 2 % false edges on
 a random walk, and those get a small ``a``. The test slice is never read here.

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput, CoinlstmError
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from train.dataset import (
     MIN_TRAIN_SAMPLES,
     MIN_VAL_SAMPLES,

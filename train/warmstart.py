@@ -48,9 +48,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput, one_line
+from coinlstm.core.klines import INTERVAL_MS
 from train import formulations
+from train.config import stored_defaults
 from train.dataset import Split, exact_split, lead
 from train.formulations import Formulation
 
@@ -59,14 +60,6 @@ if TYPE_CHECKING:
 
 FULL = "full"
 WARM = "warm"
-#: A full refit at the latest after this many hours of data time (0: every run is full).
-DEFAULT_REFIT_EVERY = 24
-#: Most epochs of a warm run's fine-tune.
-DEFAULT_WARM_EPOCHS = 5
-#: Training samples a warm run fine-tunes on: the newest 32 days of hours, 6 whole batches of
-#: the default batch size (128). A partial last batch would cost the fine-tune a second
-#: compiled train step (train/fit.py); padding it is no option (it changes the gradient).
-DEFAULT_WARM_SAMPLES = 768
 #: Candles a warm run reads beyond what its slices need, for maintenance gaps in them.
 GAP_MARGIN = 48
 #: Settings that say how a model is scheduled, not what it is: a change refits nothing.
@@ -134,8 +127,6 @@ def full(reason: str, note: bool = False) -> FitPlan:
 def comparable(settings: dict) -> dict:
     """The settings that must match for a warm start, as stored (JSON: tuples are lists). An
     option a model was saved without (it predates the option) had its default."""
-    from train.config import stored_defaults
-
     plain = json.loads(json.dumps({**stored_defaults(), **settings}, sort_keys=True))
     return {key: value for key, value in plain.items() if key not in SCHEDULE_KEYS}
 

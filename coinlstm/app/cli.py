@@ -20,8 +20,9 @@ from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, on
 
 #: name -> (module, one-line help). The module has add_arguments(parser) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init-db": ("coinlstm.app.initdb", "create the tables (MySQL or the embedded SQLite default)"),
-    "db": ("coinlstm.app.db_command",
+    "init-db": ("coinlstm.app.commands.initdb",
+                "create the tables (MySQL or the embedded SQLite default)"),
+    "db": ("coinlstm.app.commands.db",
            "schema revisions (upgrade, current, history, --sql); adopt the original system's DB"),
     "crawl": ("crawl.crawler", "fetch new candles of a quote market from an exchange "
                         "(binance, poloniex, bithumb, coingecko)"),
@@ -31,16 +32,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "build a coarser interval's candles (4h, 1d) from finer ones in the database"),
     "replay-server": ("crawl.replay", "serve kline files as an exchange's REST API (binance, "
                                         "poloniex, bithumb, coingecko)"),
-    "train": ("coinlstm.app.train_command",
+    "train": ("coinlstm.app.commands.train",
               "train one pair's model, predict its next close, store rows"),
-    "run": ("coinlstm.app.market_job", "the hourly job: crawl, then train every pair of a market"),
-    "evaluate": ("coinlstm.app.evaluate",
+    "run": ("coinlstm.app.commands.run",
+            "the hourly job: crawl, then train every pair of a market"),
+    "backfill": ("coinlstm.app.commands.backfill",
+                 "replay the hourly job over the last --days days of stored candles"),
+    "evaluate": ("coinlstm.app.commands.evaluate",
                  "walk-forward backtest of models against the naive forecast"),
-    "score": ("coinlstm.app.score_command",
+    "score": ("coinlstm.app.commands.score",
               "score stored forecasts against the closes that came; update track records"),
-    "pairs": ("coinlstm.app.pairs_command",
+    "pairs": ("coinlstm.app.commands.pairs",
               "list the pairs in the database: ids (for train -id), symbols, candles"),
-    "serve": ("coinlstm.app.serve", "the read-only dashboard and JSON API (loopback)"),
+    "serve": ("coinlstm.app.commands.serve", "the read-only dashboard and JSON API (loopback)"),
 }
 
 log = logging.getLogger("coinlstm")

@@ -6,8 +6,11 @@ clearly named SYNTH1ETH..SYNTH3ETH, random-walk prices; not market data), serves
 own Binance-compatible replay server on 127.0.0.1, and replays the real hourly job over
 consecutive hours by moving the replay server's clock an hour at a time, into an embedded
 SQLite database under data/demo/: each run crawls the new candle, scores the previous
-forecasts against it, trains and forecasts. Then ``coinlstm serve`` shows the result on
-127.0.0.1 until Ctrl-C (``--no-serve``: stop after the runs). Every figure is measured.
+forecasts against it, trains and forecasts. Before those live hours, ``coinlstm backfill``
+replays the hourly job over the last ``--backfill-days`` days of the crawled candles, so
+the verdicts rest on a record from the start (marked backfilled). Then ``coinlstm serve``
+shows the result on 127.0.0.1 until Ctrl-C (``--no-serve``: stop after the runs). Every
+figure is measured.
 """
 
 from __future__ import annotations
@@ -18,12 +21,20 @@ import random
 import sys
 from pathlib import Path
 
+from coinlstm.app.cli import main as cli_main
+from coinlstm.app.commands.serve import serve
 from coinlstm.core import config
+from coinlstm.core.klines import ms_to_utc
+from crawl.replay import ReplayServer
 
 SYMBOLS = ("SYNTH1ETH", "SYNTH2ETH", "SYNTH3ETH")
 HOUR_MS = 3_600_000
 #: The synthetic market ends here, so every demo run is the same.
 END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC
+#: Candles of history a backfilled hour has at least: more than a warm run reads (its
+#: training, validation, calibration and test slices), so every replayed warm hour fine-tunes
+#: on the same whole batches (one compiled step) as the live job on a long-listed pair.
+BACKFILL_HISTORY = 2400
 
 
 def synthetic_klines(candles: int, seed: int, ar: float = 0.25, start_price: float = 0.0005,
@@ -78,21 +89,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hours", type=int, default=4,
                         help="consecutive hourly runs replayed (default %(default)s)")
+    parser.add_argument("--backfill-days", type=int, default=7,
+                        help="days of the hourly job backfilled before the live hours "
+                             "(coinlstm backfill; default %(default)s: the week a verdict "
+                             "needs; 0: none)")
     parser.add_argument("--port", type=int, default=8000,
                         help="dashboard port on 127.0.0.1 (default %(default)s; 0: any free)")
     parser.add_argument("--no-serve", action="store_true",
                         help="build the track record and stop (no dashboard)")
     args = parser.parse_args(argv)
-    if args.hours < 1 or args.epochs < 1 or args.workers < 1:
-        parser.error("--hours, --epochs and --workers must be at least 1")
-
-    from coinlstm.app.cli import main as cli_main
-    from crawl.replay import ReplayServer
+    if args.hours < 1 or args.epochs < 1 or args.workers < 1 or args.backfill_days < 0:
+        parser.error("--hours, --epochs and --workers must be at least 1, --backfill-days "
+                     "at least 0")
 
     settings = config.load()
     demo_dir = settings.data_dir / "demo"
     market_dir = demo_dir / "synthetic-market"
-    write_synthetic_market(market_dir)
+    backfill_hours = args.backfill_days * 24
+    write_synthetic_market(market_dir, candles=1500 if not backfill_hours
+                           else BACKFILL_HISTORY + backfill_hours + args.hours)
     database = demo_dir / "demo.sqlite"
     for stale in demo_dir.glob("demo.sqlite*"):  # a fresh record: the replay starts over
         stale.unlink()
@@ -102,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replaying {args.hours} consecutive hours of the hourly job ({args.epochs} epochs: "
           "a quick demo, not a tuned model); each run first scores the previous hour's "
           "forecasts against the close that came")
-    code = 0
+    common = ["--market", "ETH", "--db", db_url, "--artifacts", str(demo_dir), "--epochs",
+              str(args.epochs), "--workers", str(args.workers), "--no-progress"]
+    code = _backfill(market_dir, db_url, common, args) if backfill_hours else 0
+    if code not in (0, 3):
+        return code
     for hour in range(args.hours):
         # The replay clock stands 10 minutes after a candle closed; each run is an hour later,
         # the last one 10 minutes after the last synthetic candle closed.
@@ -110,10 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         with ReplayServer(market_dir, now=now_ms) as server:
             print(f"--- hour {hour + 1}/{args.hours}: replay clock {_utc(now_ms)} UTC, "
                   f"server {server.url}", flush=True)
-            code = cli_main(["run", "--market", "ETH", "--db", db_url, "--binance-url",
-                             server.url, "--artifacts", str(demo_dir), "--epochs",
-                             str(args.epochs), "--workers", str(args.workers), "--report",
-                             str(report), "--no-progress"])
+            code = cli_main(["run", *common, "--binance-url", server.url, "--report",
+                             str(report)])
         if code not in (0, 3):
             return code
     print(f"plots: {demo_dir / 'plots'}/SYMBOL.png; models: {demo_dir / 'models'}; "
@@ -122,10 +139,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{config.default_sqlite_url(settings.home)} unless --db / COINLSTM_DB_URL is set)")
     if args.no_serve:
         return code
-    from coinlstm.app.serve import serve
 
-    print(f"a {args.hours}-hour record is short: the verdict says 'no evidence' until 168 "
-          "forecasts are scored, as it should")
+    print(f"the record: {args.backfill_days} backfilled days and {args.hours} live hours; "
+          "the verdict says 'no evidence' until 168 forecasts are scored, as it should")
     try:
         serve(db_url, "127.0.0.1", args.port, None)
     except KeyboardInterrupt:
@@ -133,9 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _utc(ms: int) -> str:
-    from coinlstm.core.klines import ms_to_utc
+def _backfill(market_dir: Path, db_url: str, common: list[str],
+              args: argparse.Namespace) -> int:
+    """Crawl the candles the hour before the first live run sees (the replay clock an hour
+    before its), then backfill the last days of them: the live hours continue the record."""
+    clock = END_OPEN_MS - (args.hours - 1) * HOUR_MS + 10 * 60_000
+    with ReplayServer(market_dir, now=clock) as server:
+        print(f"--- crawling the market at {_utc(clock)} UTC, then backfilling its last "
+              f"{args.backfill_days} days (coinlstm backfill)", flush=True)
+        code = cli_main(["crawl", "--market", "ETH", "--db", db_url, "--binance-url",
+                         server.url, "--no-progress"])
+    if code != 0:
+        return code
+    return cli_main(["backfill", "--days", str(args.backfill_days), *common])
 
+
+def _utc(ms: int) -> str:
     return ms_to_utc(ms)
 
 

@@ -38,7 +38,7 @@ IGNORE_WIDTH = 40
 #: ...) in the result tables; also the default --levels. Other levels live in the JSON
 #: ``price_bands`` columns only.
 STORED_LEVELS: tuple[float, ...] = (0.8, 0.95)
-#: A band's scores per level (train/intervals.py): share covered, mean width and mean
+#: A band's scores per level (train/prediction_bands.py): share covered, mean width and mean
 #: Winkler score (both in % of the base close).
 BAND_SCORES: tuple[str, ...] = ("coverage", "width", "winkler")
 

@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.exchanges import exchange as exchange_named
+
 ENV_HOME = "COINLSTM_HOME"
 ENV_DB_URL = "COINLSTM_DB_URL"
 ENV_BINANCE_URL = "COINLSTM_BINANCE_URL"
@@ -21,41 +25,27 @@ ENV_BACKEND = "KERAS_BACKEND"
 ENV_SERVE_TOKEN = "COINLSTM_SERVE_TOKEN"
 #: Host names the dashboard answers to besides its bind address and localhost (comma list).
 ENV_SERVE_ALLOWED_HOSTS = "COINLSTM_SERVE_ALLOWED_HOSTS"
-#: Set by the market job in each pair's process: the driver's pid (see coinlstm.app.lifeline).
+#: Set by the market job in each pair's process: the driver's pid (coinlstm.app.runtime.lifeline).
 ENV_PARENT_PID = "COINLSTM_PARENT_PID"
 ENV_DB_RETRY_SECONDS = "COINLSTM_DB_RETRY_SECONDS"
 #: Set by a driver (market job, evaluate) in its children: the schema is ensured, do not
 #: check or upgrade it again in every task.
 ENV_SCHEMA_READY = "COINLSTM_SCHEMA_READY"
 #: "0": the subprocess executor starts every task as a fresh process instead of forking it
-#: from its pre-imported fork server (also --fresh-processes; coinlstm/app/executors).
+#: from its pre-imported fork server (also --fresh-processes; coinlstm/app/runtime/executors).
 ENV_FORK_SERVER = "COINLSTM_FORK_SERVER"
 
 #: The real exchange. Only ever contacted when the user did not point us elsewhere.
 BINANCE_URL = "https://api.binance.com"
-#: JAX measured fastest for the reference model on CPU (bench/train_one.py, README).
+#: The fastest backend for the reference model on CPU (bench/train_one.py; docs/benchmarks.md).
 DEFAULT_BACKEND = "jax"
 SUPPORTED_BACKENDS = ("jax", "tensorflow", "torch")
-DEFAULT_INTERVAL = "1h"
-#: Binance's fixed-length kline intervals and their length in ms: the ground layer, since the
-#: schema (coinlstm/db/schema.py: one candle table per interval), the kline rules and training
-#: all need them. 1s and 1M are left out: 1s is not offered for every pair, and a month has no
-#: fixed length for the gap rule.
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000,
-    "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000,
-    "1w": 604_800_000,
-}
 DEFAULT_MARKET = "ETH"
-#: The candle source of every command unless --exchange names another (crawl/sources).
-DEFAULT_EXCHANGE = "binance"
 #: Pairs a crawl fetches at once (crawl --crawl-workers, run --crawl-workers). Every thread
-#: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: with
-#: replies 50-100 ms slow (a round trip to the exchange) it beat 8 in every run of
-#: bench/crawl.py's 400-pair market on 2 cores; 24 was as fast within the noise and 32 no
-#: faster (docs/benchmarks.md). At most MAX_CRAWL_WORKERS: the HTTP connection pool keeps
-#: that many connections per exchange.
+#: shares the exchange's one weight budget and Retry-After pause (crawl/gate.py). 16: the
+#: fewest workers that fetch a 400-pair market as fast as any more when each reply waits a
+#: round trip to the exchange (bench/crawl.py; docs/benchmarks.md). At most
+#: MAX_CRAWL_WORKERS: the HTTP connection pool keeps that many connections per exchange.
 DEFAULT_CRAWL_WORKERS = 16
 MAX_CRAWL_WORKERS = 32
 #: How long a transient database error (server restarting, lost connection, deadlock) is
@@ -150,8 +140,6 @@ def load(
     without it, COINLSTM_EXCHANGE_URL, then (for Binance) COINLSTM_BINANCE_URL, then the
     exchange's real API. ``fork_server``: False for --fresh-processes (None: not given).
     """
-    from coinlstm.core.exchanges import exchange as exchange_named
-
     env = os.environ if env is None else env
     home = Path(env.get(ENV_HOME) or _default_home()).resolve()
     db = db_url or env.get(ENV_DB_URL) or default_sqlite_url(home)
@@ -162,8 +150,6 @@ def load(
     art = Path(artifacts or env.get(ENV_ARTIFACTS) or home).resolve()
     chosen_backend = backend or env.get(ENV_BACKEND) or DEFAULT_BACKEND
     if chosen_backend not in SUPPORTED_BACKENDS:
-        from coinlstm.core.errors import BadInput
-
         raise BadInput(
             f"unknown Keras backend {chosen_backend!r}; "
             f"choose one of {', '.join(SUPPORTED_BACKENDS)}"
@@ -180,8 +166,6 @@ def load(
 def _retry_seconds(flag: float | None, env_value: str | None) -> float | None:
     """--db-retry-seconds, else its environment variable, else None (the command's
     default); 0 or more."""
-    from coinlstm.core.errors import BadInput
-
     value = flag if flag is not None else env_value
     if value is None or value == "":
         return None

@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass
 
 from coinlstm.core.columns import CANDLE_COLUMNS
-from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.klines import check_interval, check_symbol, split_symbol
+from coinlstm.core.klines import INTERVAL_MS, check_interval, check_symbol, split_symbol
+
+#: The candle source of every command unless --exchange names another (crawl/sources).
+DEFAULT_EXCHANGE = "binance"
 
 #: Every kline column after the open time (Binance's order).
 KLINE_COLUMNS: tuple[str, ...] = CANDLE_COLUMNS[2:]

@@ -17,9 +17,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, IGNORE_WIDTH
-from coinlstm.core.config import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE, to_exact_decimal
 from coinlstm.core.errors import BadInput
+
+#: The candle length of every command unless --interval names another.
+DEFAULT_INTERVAL = "1h"
+#: Binance's fixed-length kline intervals and their length in ms, beside the kline rules
+#: that check them (the schema's one candle table per interval and training read them too).
+#: 1s and 1M are left out: 1s is not offered for every pair, and a month has no fixed
+#: length for the gap rule.
+INTERVAL_MS: dict[str, int] = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000,
+    "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 
 #: Quote assets recognised at the end of a symbol, longest first so FDUSD beats USD.
 KNOWN_QUOTES: tuple[str, ...] = tuple(sorted(

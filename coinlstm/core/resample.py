@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import INTERVAL_MS
 
 _OPEN_TIME, _OPEN, _HIGH, _LOW, _CLOSE, _VOLUME, _CLOSE_TIME = range(7)
 _QUOTE_VOLUME, _TRADES, _TAKER_BASE, _TAKER_QUOTE, _IGNORE = range(7, 12)

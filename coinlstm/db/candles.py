@@ -12,9 +12,9 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import CANDLE_COLUMNS, FEATURE_COLUMNS
-from coinlstm.core.config import DEFAULT_INTERVAL
 from coinlstm.core.decimals import to_exact_decimal
 from coinlstm.core.errors import BadInput
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import CANDLE_TABLES, candles_table, coin_info
 
 
@@ -53,12 +53,15 @@ def count_candles(conn: Connection, coin_id: int, *, interval: str = DEFAULT_INT
     return _count_candles(conn, [coin_id], candles_table(interval))
 
 
-def newest_open_time(conn: Connection, coin_id: int, *,
-                     interval: str = DEFAULT_INTERVAL) -> int | None:
+def newest_open_time(conn: Connection, coin_id: int, *, interval: str = DEFAULT_INTERVAL,
+                     until: int | None = None) -> int | None:
     """Open time of the coin's newest stored candle of ``interval`` (None: it has none):
-    where the crawl of that series resumes."""
+    where the crawl of that series resumes. ``until``: the newest opened at or before it
+    (a replayed hour sees the database as it was then)."""
     table = candles_table(interval)
     query = sa.select(sa.func.max(table.c.openTime)).where(table.c.idCoin == coin_id)
+    if until is not None:
+        query = query.where(table.c.openTime <= until)
     value = conn.execute(query).scalar()
     return None if value is None else int(value)
 
@@ -86,13 +89,16 @@ def _as_text(value: object) -> str:
 
 
 def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None,
-                       since: int | None = None, *, interval: str = DEFAULT_INTERVAL
+                       since: int | None = None, *, interval: str = DEFAULT_INTERVAL,
+                       until: int | None = None
                        ) -> tuple[list[int], list[tuple[float, ...]]]:
     """Open times and the 10 feature values of a coin's candles of ``interval``, oldest first.
 
     Only the feature columns are read, and with ``newest`` only that many of the most recent
     candles, with ``since`` only candles opened at or after it (ms): the per-pair process
     reads no more than it trains on (``since``: a --with pair's candles from the pair's first).
+    With ``until`` only candles opened at or before it: a replayed hour (backfill) reads
+    what the hourly job read then.
 
     ``ignore`` is stored as the text Binance sent; a database CAST turns any non-number in it
     ("NaN", "abc") silently into 0.0 on both MySQL and SQLite. Here such a value becomes NaN,
@@ -106,6 +112,8 @@ def load_training_rows(conn: Connection, coin_id: int, newest: int | None = None
     query = sa.select(table.c.openTime, *selected).where(table.c.idCoin == coin_id)
     if since is not None:
         query = query.where(table.c.openTime >= since)
+    if until is not None:
+        query = query.where(table.c.openTime <= until)
     if newest is not None:
         query = query.order_by(table.c.openTime.desc()).limit(newest)
     else:
@@ -132,11 +140,7 @@ def _float_or_nan(value: object) -> float:
 #: is not always loadable), so a 13-column executemany costs ~100 µs a candle; this is ~3.5x
 #: faster. Strings go to DECIMAL exactly (no float on the way); ERROR ON ERROR refuses any
 #: value the column cannot hold instead of storing a NULL or a zero.
-_JSON_TABLE_INSERT = """
-INSERT INTO {table} (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
-    `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
-    `takerBuyQuoteAssetVolume`, `ignore`)
-SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
+_KLINES_TABLE = """JSON_TABLE(:klines, '$[*]' COLUMNS (
     `openTime` BIGINT PATH '$[0]' ERROR ON ERROR,
     `open` DECIMAL(38, 8) PATH '$[1]' ERROR ON ERROR,
     `high` DECIMAL(38, 8) PATH '$[2]' ERROR ON ERROR,
@@ -149,13 +153,32 @@ SELECT :coin_id, k.* FROM JSON_TABLE(:klines, '$[*]' COLUMNS (
     `takerBuyBaseAssetVolume` DECIMAL(38, 8) PATH '$[9]' ERROR ON ERROR,
     `takerBuyQuoteAssetVolume` DECIMAL(38, 8) PATH '$[10]' ERROR ON ERROR,
     `ignore` VARCHAR(40) PATH '$[11]' ERROR ON ERROR
-)) AS k
+)) AS k"""
+_JSON_TABLE_INSERT = """
+INSERT INTO {table} (`idCoin`, `openTime`, `open`, `high`, `low`, `close`, `volume`,
+    `closeTime`, `quoteAssetVolume`, `numberOfTrader`, `takerBuyBaseAssetVolume`,
+    `takerBuyQuoteAssetVolume`, `ignore`)
+SELECT :coin_id, k.* FROM """ + _KLINES_TABLE + """
 ON DUPLICATE KEY UPDATE `idCoin` = {table}.`idCoin`
 """
-#: The statement per candle table. Only the table name is put into the text, and only names
+#: A page of repairs in one statement, the same way: the stored candles of those open times
+#: get the klines' values (``ignore`` stays: see REPAIRED_COLUMNS).
+_JSON_TABLE_REPAIR = """
+UPDATE {table} AS d JOIN """ + _KLINES_TABLE + """
+ON d.`idCoin` = :coin_id AND d.`openTime` = k.`openTime`
+SET d.`open` = k.`open`, d.`high` = k.`high`, d.`low` = k.`low`, d.`close` = k.`close`,
+    d.`volume` = k.`volume`, d.`closeTime` = k.`closeTime`,
+    d.`quoteAssetVolume` = k.`quoteAssetVolume`, d.`numberOfTrader` = k.`numberOfTrader`,
+    d.`takerBuyBaseAssetVolume` = k.`takerBuyBaseAssetVolume`,
+    d.`takerBuyQuoteAssetVolume` = k.`takerBuyQuoteAssetVolume`
+"""
+#: The statements per candle table. Only the table name is put into the text, and only names
 #: of this module's own tables (CANDLE_TABLES), quoted for MySQL; every value stays bound.
 _JSON_TABLE_INSERTS: dict[str, sa.TextClause] = {
     interval: sa.text(_JSON_TABLE_INSERT.format(table=f"`{table.name}`"))
+    for interval, table in CANDLE_TABLES.items()}
+_JSON_TABLE_REPAIRS: dict[str, sa.TextClause] = {
+    interval: sa.text(_JSON_TABLE_REPAIR.format(table=f"`{table.name}`"))
     for interval, table in CANDLE_TABLES.items()}
 
 
@@ -223,18 +246,24 @@ def repair_candles(conn: Connection, coin_id: int, klines: Sequence[Sequence], *
     stored = {int(row.openTime): row for row in conn.execute(
         sa.select(table.c.openTime, *(table.c[name] for name in REPAIRED_COLUMNS))
         .where(table.c.idCoin == coin_id, table.c.openTime.between(min(times), max(times))))}
-    changed = 0
+    changed = []
     for kline in klines:
         row = stored.get(int(kline[0]))
         if row is None:
             continue
         final = {name: _exact(name, kline[fields[name]]) for name in REPAIRED_COLUMNS}
-        if all(_exact(name, getattr(row, name)) == value for name, value in final.items()):
-            continue
+        if any(_exact(name, getattr(row, name)) != value for name, value in final.items()):
+            changed.append((kline, final))
+    if changed and supports_json_table(conn):
+        # One statement a page: a candle a statement cost a round trip each (measured in
+        # docs/benchmarks.md).
+        conn.execute(_JSON_TABLE_REPAIRS[interval],
+                     {"coin_id": coin_id, "klines": json.dumps([list(k) for k, _ in changed])})
+    elif changed:
         conn.execute(table.update().where(table.c.idCoin == coin_id,
-                                          table.c.openTime == int(kline[0])).values(**final))
-        changed += 1
-    return changed
+                                          table.c.openTime == sa.bindparam("open_time")),
+                     [{"open_time": int(kline[0]), **final} for kline, final in changed])
+    return len(changed)
 
 
 def _exact(name: str, value: object) -> object:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.config import DEFAULT_EXCHANGE
+from coinlstm.core.errors import BadInput
 from coinlstm.db.schema import coin_info
 
 
@@ -34,6 +35,20 @@ def coins_of_market(conn: Connection, quote_asset: str, status: str | None = Non
     if status is not None:
         query = query.where(coin_info.c.status == status)
     return list(conn.execute(query.order_by(coin_info.c.id)))
+
+
+def named_coins(coins: list[sa.Row], only: Sequence[str] | None, market: str) -> list[sa.Row]:
+    """``coins`` (a market's) narrowed to the symbols of ``only`` (all of them when it is
+    empty or None); BadInput naming every symbol of ``only`` that is none of them, so that
+    ``--only`` never passes over a stranger in silence."""
+    if not only:
+        return coins
+    known = {coin.symbol for coin in coins}
+    strangers = [symbol for symbol in only if symbol not in known]
+    if strangers:
+        raise BadInput(f"not pairs of market {market} in the database: "
+                       f"{', '.join(strangers)}")
+    return [coin for coin in coins if coin.symbol in only]
 
 
 def ensure_coin(conn: Connection, symbol: str, base_asset: str, quote_asset: str,

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns
-from coinlstm.core.config import DEFAULT_INTERVAL
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
     SERIES_COLUMNS,
+    SOURCE_LIVE,
     candles_table,
     coin_info,
     forecast_scores,
@@ -91,29 +92,32 @@ def newest_of_pairs(conn: Connection, interval: str, *, market: str | None = Non
                     exchange: str | None = None, coin_ids: Sequence[int] | None = None
                     ) -> list[PairNewest]:
     """Each pair (of ``market`` on ``exchange``, or of ``coin_ids``) with its newest candle
-    and newest forecast of ``interval`` (of several for one candle, a rerun's or another
-    model's, the last stored), in coin id order: two statements whatever the number of
-    pairs.
+    and newest forecast of ``interval`` (of several for one candle, a live one over a
+    backfilled one, then a rerun's or another model's, the last stored), in coin id order:
+    two statements whatever the number of pairs.
 
     The first reads the pairs and, per pair, its newest candle's time and close and its
     newest forecasts' ids (index seeks, above); the second reads those forecasts by primary
     key. Why not by (coin, openTime_next): MariaDB chose between that index and the
     forecasts' older one on id_coin alone by statistics, which tie for an IN list of more
     than eq_range_index_dive_limit (200) coins, and on a tie it read every forecast of
-    every pair (0.8-1.5 s for 400 pairs; measured in bench/serve.py). A primary key leaves
+    every pair (seconds for a 400-pair market: docs/performance.md). A primary key leaves
     it no choice.
     """
     candles = candles_table(interval)
     p = historical_price_predictions
     newest_candle = [candles.c.openTime.desc()]
     newest_forecast = [p.c.openTime_next.desc(), p.c.id.desc()]
-    conditions = _forecast_conditions(interval)
+    # Each interval condition twice: any source, and live only (the seek passes over a
+    # backfilled forecast stored after the live one of the same candle).
+    conditions = [extra for condition in _forecast_conditions(interval)
+                  for extra in ([condition], [condition, p.c.source == SOURCE_LIVE])]
     query = sa.select(
         *(coin_info.c[name] for name in PAIR_COLUMNS),
         _newest(candles.c.openTime, candles.c.idCoin, newest_candle).label("candle_open"),
         _newest(sa.cast(candles.c.close, sa.Double), candles.c.idCoin,
                 newest_candle).label("candle_close"),
-        *(_newest(p.c.id, p.c.id_coin, newest_forecast, condition).label(f"forecast_{index}")
+        *(_newest(p.c.id, p.c.id_coin, newest_forecast, *condition).label(f"forecast_{index}")
           for index, condition in enumerate(conditions)),
     ).order_by(coin_info.c.id)
     if market is not None:
@@ -131,9 +135,11 @@ def newest_of_pairs(conn: Connection, interval: str, *, market: str | None = Non
         mapping = row._mapping
         candle = None if mapping["candle_open"] is None else NewestCandle(
             int(mapping["candle_open"]), float(mapping["candle_close"]))
-        # Of the pair's newest 1h and newest interval-less forecast, the newer one.
+        # Of the pair's newest 1h and newest interval-less forecast, the newer one (a live
+        # one over a backfilled one of the same candle).
         mine = [forecasts[mapping[name]] for name in names if mapping[name] in forecasts]
-        forecast = max(mine, key=lambda f: (f.openTime_next, f.id)) if mine else None
+        forecast = max(mine, key=lambda f: (f.openTime_next, f.source == SOURCE_LIVE, f.id)
+                       ) if mine else None
         found.append(PairNewest(row, candle, forecast))
     return found
 
@@ -145,8 +151,8 @@ def forecasts_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, sa.Row]:
         return {}
     p = historical_price_predictions
     query = sa.select(p.c.id, p.c.id_coin, p.c.openTime_next, p.c.price_preidct_last,
-                      p.c.price_actual_last, p.c.model, p.c.target, *_band_bounds(p)
-                      ).where(p.c.id.in_(sorted(set(ids))))
+                      p.c.price_actual_last, p.c.model, p.c.target, p.c.source,
+                      *_band_bounds(p)).where(p.c.id.in_(sorted(set(ids))))
     return {int(row.id): row for row in conn.execute(query)}
 
 
@@ -206,7 +212,7 @@ def forecasts_since(conn: Connection, coin_id: int, interval: str, since: int
     p = historical_price_predictions
     return list(conn.execute(
         sa.select(p.c.id, p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
-                  p.c.model, p.c.target, *_band_bounds(p))
+                  p.c.model, p.c.target, p.c.source, *_band_bounds(p))
         .where(p.c.id_coin == coin_id, interval_filter(p.c.interval, interval),
                p.c.openTime_next >= since)
         .order_by(p.c.openTime_next, p.c.id)))

@@ -1,16 +1,19 @@
-"""Engines, the schema lock and the schema check on open, and the one transaction helper:
-how a process reaches the database and what it turns a failure into."""
+"""Engines and the schema check on open: how a process reaches the database. The schema
+lock is in :mod:`coinlstm.db.locking`, transactions and their retries in
+:mod:`coinlstm.db.transactions`."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from coinlstm.core.errors import BadInput, DatabaseUnavailable
+from coinlstm.core.errors import BadInput
+from coinlstm.db import legacy
+from coinlstm.db.locking import schema_lock
+from coinlstm.db.retry import retry, unavailable
 from coinlstm.db.schema import metadata
 
 
@@ -60,37 +63,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@contextmanager
-def schema_lock(conn: Connection):
-    """One process at a time checks and creates the schema. DDL commits at once on MySQL and
-    runs outside a transaction with pysqlite, so neither database serialises it by itself:
-    MySQL gets a named server lock per database, a SQLite file an ``flock`` on a file beside
-    it (both released by the kernel or server if the holder dies)."""
-    if conn.dialect.name == "sqlite":
-        database = conn.engine.url.database
-        if not database or database == ":memory:":
-            yield
-            return
-        import fcntl
-
-        with open(f"{database}.schema.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-        return
-    if conn.dialect.name != "mysql":
-        yield
-        return
-    name = f"coinlstm.schema.{conn.engine.url.database}"[:64]
-    conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": 60})
-    try:
-        yield
-    finally:
-        conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-
-
 def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> Engine:
     """Connect once (so an unreachable server fails here, clearly) and ensure the schema:
     a database behind the newest revision is upgraded (coinlstm.db.migrations), one that is
@@ -99,8 +71,6 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
     ``retry_seconds``: how long a server that is down or restarting is waited for
     (coinlstm.db.retry) before this fails.
     """
-    from coinlstm.db.retry import retry
-
     engine = create_engine(url)
 
     def connect() -> None:
@@ -119,7 +89,7 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
                 else:
                     conn.execute(sa.text("SELECT 1"))
         except DBAPIError as exc:
-            raise _unavailable(f"cannot use database {describe_url(url)}", exc) from None
+            raise unavailable(f"cannot use database {describe_url(url)}", exc) from None
 
     try:
         retry(connect, retry_seconds, f"database {describe_url(url)}")
@@ -129,33 +99,12 @@ def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> 
     return engine
 
 
-def _unavailable(prefix: str, exc: DBAPIError) -> DatabaseUnavailable:
-    """A DBAPI error as the one-line DatabaseUnavailable, transient when it may pass."""
-    from coinlstm.db.retry import error_reason, is_transient
-
-    return DatabaseUnavailable(f"{prefix}: {error_reason(exc)}", transient=is_transient(exc))
-
-
 def add_missing_columns(conn: Connection) -> list[str]:
     """The nullable columns of the current schema the database lacks, added (the in-place
-    upgrade of the releases before migrations; revision 0001 runs it on their databases)."""
-    from coinlstm.db.legacy import add_missing_columns as add
-
-    return add(conn, metadata)
+    upgrade of the releases before migrations; revision 0000a runs it on their databases)."""
+    return legacy.add_missing_columns(conn, metadata)
 
 
 def add_missing_indexes(conn: Connection) -> list[str]:
     """The indexes of the current schema the database's tables lack, created."""
-    from coinlstm.db.legacy import add_missing_indexes as add
-
-    return add(conn, metadata)
-
-
-@contextmanager
-def transaction(engine: Engine):
-    """One transaction; database errors become a one-line DatabaseUnavailable."""
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except DBAPIError as exc:
-        raise _unavailable(f"database error on {describe_url(str(engine.url))}", exc) from None
+    return legacy.add_missing_indexes(conn, metadata)

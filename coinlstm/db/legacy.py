@@ -1,5 +1,5 @@
 """The in-place upgrade of the releases before migrations: create what a database lacks of a
-schema, add the nullable columns, indexes and unique keys its tables lack. Revision 0001 runs
+schema, add the nullable columns, indexes and unique keys its tables lack. Revision 0000a runs
 it on databases those releases made (and on an adopted one); nothing else does."""
 
 from __future__ import annotations

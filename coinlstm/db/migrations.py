@@ -24,10 +24,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.errors import BadInput
+from coinlstm.db import tutorial
+from coinlstm.db.locking import schema_lock
 from coinlstm.db.schema import metadata
 from coinlstm.db.tutorial import TUTORIAL_COLUMNS, is_unadopted_tutorial
 
 SCRIPT_LOCATION = "coinlstm.db:revisions"
+#: The first revision: the first release's schema.
+BASELINE = "0000a"
+#: The schema of the last release before migrations (the first to write a version row).
+LAST_BEFORE_MIGRATIONS = "0001"
 #: The tables whose presence marks a database as coinlstm's or the original system's.
 _OWN_TABLES = ("coin_info", "candlestick_data", "historical_train",
                "historical_price_predictions")
@@ -139,31 +145,94 @@ def upgrade(conn: Connection, target: str = "head") -> None:
 
 def downgrade(conn: Connection, target: str) -> None:
     """``coinlstm db downgrade``: to ``target``, never below the baseline (which would drop
-    every table), refused before anything runs."""
+    every table), nor past a revision whose ``refuse_downgrade(conn)`` names rows its
+    downgrade would lose; refused before anything runs."""
     state = schema_state(conn)
     refuse_unless_upgradable(state)
     try:
-        undone = [script.revision for script in
-                  scripts().iterate_revisions(state.revision or "base", target)]
+        undone = list(scripts().iterate_revisions(state.revision or "base", target))
     except Exception as exc:  # alembic's many revision errors: the user's target
         raise BadInput(f"cannot downgrade to {target!r}: {exc}") from None
-    if "0001" in undone:
-        raise BadInput(f"cannot downgrade to {target!r}: 0001 is the baseline and cannot be "
-                       "downgraded")
+    if BASELINE in {script.revision for script in undone}:
+        raise BadInput(f"cannot downgrade to {target!r}: {BASELINE} is the baseline and cannot "
+                       "be downgraded")
+    reasons = [f"revision {script.revision}: {reason}" for script in undone
+               if (reason := getattr(script.module, "refuse_downgrade", _none)(conn))]
+    if reasons:
+        raise BadInput(f"cannot downgrade to {target!r}, the releases before would lose or "
+                       f"mislabel rows ({'; '.join(reasons)}); nothing changed")
     command.downgrade(alembic_config(str(conn.engine.url), conn), target)
+
+
+def _none(conn: Connection) -> None:
+    return None
 
 
 def stamp(conn: Connection, revision: str) -> None:
     command.stamp(alembic_config(str(conn.engine.url), conn), revision)
 
 
-def upgrade_sql(url: str, start: str | None, target: str = "head") -> str:
+def upgrade_sql(url: str, start: str | None, target: str = "head",
+                unversioned: bool = False) -> str:
     """The DDL from ``start`` (None: an empty database) to ``target``, for a DBA to apply;
-    nothing connects."""
+    nothing connects. ``unversioned``: the database has no version row yet (a release before
+    migrations made it at ``start``), so the DDL begins by writing it."""
     output = io.StringIO()
+    if unversioned:
+        command.stamp(alembic_config(url, output=output), start, sql=True)
     span = f"{start}:{target}" if start else target
     command.upgrade(alembic_config(url, output=output), span, sql=True)
     return output.getvalue()
+
+
+def sql_start(conn: Connection) -> tuple[str | None, bool]:
+    """Where ``coinlstm db upgrade --sql`` starts from for this database: its revision, and
+    whether it lacks the version row (a release before migrations made it). Refuses what an
+    upgrade refuses, and a database whose pre-migration schema matches no revision exactly
+    (changes that came in another order): `coinlstm db upgrade` adds only what is missing,
+    printed DDL cannot."""
+    state = schema_state(conn)
+    refuse_unless_upgradable(state)
+    if state.kind != "legacy":
+        return state.revision, False
+    inspector = sa.inspect(conn)
+    have = {table: {column["name"] for column in inspector.get_columns(table)}
+            for table in inspector.get_table_names()}
+    shapes = _revision_shapes()
+    matched = None
+    for index, (_, shape) in enumerate(shapes):
+        if not all(columns <= have.get(table, set()) for table, columns in shape.items()):
+            break
+        matched = index
+    base = shapes[matched or 0][1]
+    beyond = [table if table not in base else f"{table}.{column}"
+              for table, columns in shapes[-1][1].items() if table in have
+              for column in sorted(columns & have[table] - base.get(table, frozenset()))]
+    if matched is None or beyond:
+        raise BadInput("this database, made by a coinlstm before migrations, matches no one "
+                       "revision" + (f" (it has {', '.join(dict.fromkeys(beyond))} of later "
+                                     "ones)" if beyond and matched is not None else "")
+                       + ": run `coinlstm db upgrade`, which adds only what is missing, "
+                       "instead of printed DDL")
+    return shapes[matched][0], True
+
+
+@cache
+def _revision_shapes() -> tuple[tuple[str, dict[str, frozenset[str]]], ...]:
+    """The tables and columns at each revision up to the last before migrations, built once
+    by the revisions themselves in an in-memory SQLite database."""
+    engine = sa.create_engine("sqlite://")
+    shapes = []
+    with engine.connect() as conn:
+        for script in reversed(list(scripts().iterate_revisions(LAST_BEFORE_MIGRATIONS,
+                                                                 "base"))):
+            command.upgrade(alembic_config("sqlite://", conn), script.revision)
+            inspector = sa.inspect(conn)
+            shapes.append((script.revision, {
+                table: frozenset(column["name"] for column in inspector.get_columns(table))
+                for table in inspector.get_table_names() if table != "alembic_version"}))
+    engine.dispose()
+    return tuple(shapes)
 
 
 def history() -> list[tuple[str, str | None, str]]:
@@ -180,9 +249,6 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
     Each step is skipped when done already, so a second run (or one after a failure) goes on
     where the first stopped. Under the schema lock, so no job opens the database meanwhile.
     """
-    from coinlstm.db import tutorial
-    from coinlstm.db.engine import schema_lock
-
     done = tutorial.Adoption()
     with engine.connect() as conn, schema_lock(conn):
         state = schema_state(conn)

@@ -1,5 +1,4 @@
-"""The rows a training run writes (historical_train, historical_price_predictions) and the
-track record read back from them."""
+"""The rows a training run writes (historical_train, historical_price_predictions)."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coinlstm.core.config import DEFAULT_INTERVAL
-from coinlstm.db.schema import historical_price_predictions, historical_train
+from coinlstm.db.schema import SOURCE_BACKFILL, historical_price_predictions, historical_train
 
 
 def to_json_array(values: Iterable[float]) -> str:
@@ -23,39 +21,33 @@ def to_json_rows(rows: Iterable[Iterable[float]]) -> str:
     return json.dumps([[float(v) for v in row] for row in rows])
 
 
-def write_training_result(conn: Connection, train_row: dict, prediction_row: dict) -> bool:
-    """Insert one training run's two rows, together, in the caller's transaction.
+def write_training_result(conn: Connection, train_row: dict | None,
+                          prediction_row: dict) -> bool:
+    """Insert one training run's two rows, together, in the caller's transaction; without a
+    ``train_row`` (a backfilled hour: its forecast only) the forecast row alone.
 
     With a ``run_id`` the write is idempotent per (run_id, id_coin): a retried task of the
     same job run finds its rows there and writes nothing (returns False).
     """
-    run_id = train_row.get("run_id")
+    table = historical_price_predictions if train_row is None else historical_train
+    first = prediction_row if train_row is None else train_row
+    run_id = first.get("run_id")
     if run_id is not None:
-        exists = conn.execute(sa.select(historical_train.c.id).where(
-            historical_train.c.run_id == run_id,
-            historical_train.c.id_coin == train_row["id_coin"])).first()
+        exists = conn.execute(sa.select(table.c.id).where(
+            table.c.run_id == run_id, table.c.id_coin == first["id_coin"])).first()
         if exists is not None:
             return False
-    conn.execute(historical_train.insert().values(**train_row))
+    if train_row is not None:
+        conn.execute(historical_train.insert().values(**train_row))
     conn.execute(historical_price_predictions.insert().values(**prediction_row))
     return True
 
 
-def recent_skills(conn: Connection, coin_id: int, runs: int = 24, model: str | None = None,
-                  target: str | None = None, interval: str | None = None) -> list[float]:
-    """The pair's skill on its test slice over its most recent training runs, newest first
-    (only runs of ``model``, ``target`` and ``interval`` when given: a track record of one
-    forecaster; a 5-minute model's skill says nothing about the hourly one's). Rows without
-    an interval predate intervals and count as 1h."""
-    query = (sa.select(historical_train.c.skill)
-             .where(historical_train.c.id_coin == coin_id, historical_train.c.skill.is_not(None))
-             .order_by(historical_train.c.id.desc()).limit(runs))
-    if model is not None:
-        query = query.where(historical_train.c.model == model)
-    if target is not None:
-        query = query.where(historical_train.c.target == target)
-    if interval is not None:
-        column = historical_train.c.interval
-        query = query.where(sa.or_(column == interval, column.is_(None))
-                            if interval == DEFAULT_INTERVAL else column == interval)
-    return [float(v) for (v,) in conn.execute(query)]
+def backfilled_open_times(conn: Connection, coin_id: int, model: str, target: str,
+                          interval: str) -> set[int]:
+    """The candles (``openTime_next``) a backfilled forecast of the series is stored for."""
+    p = historical_price_predictions
+    query = sa.select(p.c.openTime_next).where(
+        p.c.id_coin == coin_id, p.c.source == SOURCE_BACKFILL, p.c.model == model,
+        p.c.target == target, p.c.interval == interval, p.c.openTime_next.is_not(None))
+    return {int(value) for (value,) in conn.execute(query)}

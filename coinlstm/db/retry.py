@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from coinlstm.core.errors import DatabaseUnavailable
@@ -69,6 +68,11 @@ def error_reason(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0]
 
 
+def unavailable(prefix: str, exc: DBAPIError) -> DatabaseUnavailable:
+    """A DBAPI error as the one-line DatabaseUnavailable, transient when it may pass."""
+    return DatabaseUnavailable(f"{prefix}: {error_reason(exc)}", transient=is_transient(exc))
+
+
 def retry(step: Callable[[], T], seconds: float, what: str = "database step") -> T:
     """``step()``, repeated while it fails transiently, for up to ``seconds`` after the first
     failure. A non-transient error is raised at once; a transient one that outlasts the budget
@@ -95,53 +99,3 @@ def retry(step: Callable[[], T], seconds: float, what: str = "database step") ->
                 raise DatabaseUnavailable(message, transient=True) from None
             time.sleep(min(pause, deadline - now))  # the last try falls on the deadline
             pause = min(pause * 2, LONGEST_PAUSE)
-
-
-def retry_transaction(engine: Engine, work: Callable[[Connection], T], seconds: float,
-                      what: str = "database transaction") -> T:
-    """``work(conn)`` in one transaction, the whole transaction retried as a unit."""
-    from coinlstm.db.engine import transaction
-
-    def once() -> T:
-        with transaction(engine) as conn:
-            return work(conn)
-
-    return retry(once, seconds, what)
-
-
-def retry_read(engine: Engine, work: Callable[[Connection], T], seconds: float,
-               what: str = "database read") -> T:
-    """``work(conn)`` on a fresh connection, retried as a unit (for reads)."""
-
-    def once() -> T:
-        with engine.connect() as conn:
-            return work(conn)
-
-    return retry(once, seconds, what)
-
-
-#: MySQL's "deadlock found" and "lock wait timeout": the transaction lost to another one.
-LOST_TO_ANOTHER = frozenset({1205, 1213})
-
-
-def retry_deadlocks(engine: Engine, work: Callable[[Connection], T], attempts: int = 5,
-                    what: str = "database transaction") -> T:
-    """``work(conn)`` in one transaction, run again (whole) when InnoDB chose it as a
-    deadlock victim or its lock wait timed out; any other failure is raised at once, as
-    :func:`coinlstm.db.engine.transaction` raises it. For writers that contend only with
-    each other (a crawl's pairs), so a few quick attempts are enough."""
-    from sqlalchemy.exc import DBAPIError
-
-    from coinlstm.db.engine import _unavailable, describe_url
-
-    attempt = 1
-    while True:
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except DBAPIError as exc:
-            if attempt == attempts or error_number(exc) not in LOST_TO_ANOTHER:
-                raise _unavailable(f"{what}: database error on {describe_url(str(engine.url))}",
-                                   exc) from None
-        time.sleep(0.05 * attempt)
-        attempt += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from coinlstm.core.columns import (
     IGNORE_WIDTH,
@@ -15,11 +16,15 @@ from coinlstm.core.columns import (
     inside_column,
     record_band_columns,
 )
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.db.types import ExactDecimal
 
 metadata = sa.MetaData()
+#: A forecast's source: published by the hourly job, or replayed by ``coinlstm backfill``.
+SOURCE_LIVE, SOURCE_BACKFILL = "live", "backfill"
+SOURCES: tuple[str, ...] = (SOURCE_LIVE, SOURCE_BACKFILL)
 _TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 coin_info = sa.Table(
@@ -82,7 +87,7 @@ def candle_table_name(interval: str) -> str:
     return "candlestick_data" if interval == DEFAULT_INTERVAL else f"candlestick_data_{interval}"
 
 
-#: interval -> its candle table, for every interval of config.INTERVAL_MS.
+#: interval -> its candle table, for every interval of klines.INTERVAL_MS.
 CANDLE_TABLES: dict[str, sa.Table] = {
     interval: _candle_table(candle_table_name(interval)) for interval in INTERVAL_MS}
 #: The hourly candles: the original system's table, name and columns unchanged.
@@ -118,8 +123,7 @@ job_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("pairs_ok", sa.Integer, nullable=True),
     sa.Column("pairs_failed", sa.Integer, nullable=True),
-    # Why the run ended as it did when not ok (the one line the job printed); added in place
-    # by add_missing_columns on older databases.
+    # Why the run ended as it did when not ok (the one line the job printed).
     sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
     sa.Column("failures", sa.Text, nullable=True),
@@ -180,7 +184,7 @@ historical_train = sa.Table(
     # Samples of the calibration slice (the shrinkage and the bands; train/dataset.py "Split");
     # 0 when the series was too short for one and calibration read the validation slice.
     sa.Column("n_cal", sa.Integer, nullable=True),
-    # Prediction bands of the test slice (train/intervals.py): per stored level its coverage,
+    # Prediction bands of the test slice (train/prediction_bands.py): per stored level its coverage,
     # mean width and Winkler score (% of the last close), and every level's bounds per test
     # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).
     *(sa.Column(name, sa.Double, nullable=True)
@@ -219,6 +223,9 @@ historical_price_predictions = sa.Table(
     *(sa.Column(name, sa.Double, nullable=True)
       for level in STORED_LEVELS for name in band_columns(level)),
     sa.Column("price_bands", sa.Text, nullable=True),
+    # Who made the forecast: "live" (the hourly job) or "backfill" (``coinlstm backfill``:
+    # the job's schedule replayed over stored candles). Revision 0004; older rows are live.
+    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     # The scorer joins each forecast to the candle it was for; the dashboard reads a pair's
     # newest forecasts of one interval.
@@ -257,7 +264,7 @@ forecast_scores = sa.Table(
     "forecast_scores",
     metadata,
     # One row per forecast candle of a series: the newest forecast made for it (a rerun's
-    # replaces an older one's) against the close that came. Written by predict/scoring.py.
+    # replaces an older one's) against the close that came. Written by predict/forward_scores.py.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
     *_series_columns(),
@@ -280,6 +287,9 @@ forecast_scores = sa.Table(
     # band of that level. Levels beyond the stored ones (price_bands only) are not scored.
     # Added in place on older databases; their scores get them on the next scoring pass.
     *(column for level in STORED_LEVELS for column in _score_band_columns(level)),
+    # The scored forecast's source: a live forecast's score is never replaced by a
+    # backfilled one's for the same candle (revision 0004).
+    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
     sa.UniqueConstraint(*SERIES_COLUMNS, "openTime_next", name="uq_forecast_scores_series_next"),
     **_TABLE_ARGS,
 )
@@ -319,6 +329,10 @@ track_records = sa.Table(
     # whose close fell inside (NULL when none had a band), how many had one, and their mean
     # width in % of the last close. Nullable: added in place on older databases.
     *(column for level in STORED_LEVELS for column in _record_band_columns(level)),
+    # What the window's record rests on: its scored forecasts per source (revision 0004;
+    # NULL until an upgraded database's next scoring pass).
+    sa.Column("scored_live", sa.Integer, nullable=True),
+    sa.Column("scored_backfill", sa.Integer, nullable=True),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
     **_TABLE_ARGS,
 )
@@ -374,8 +388,6 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
 
 def mysql_ddl() -> str:
     """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
     dialect = mysql.dialect()
     parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
              "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",

@@ -1,5 +1,5 @@
 """Forward scores (each stored forecast against the close that came) and the track records
-computed from them: the queries the scorer (predict/scoring.py) and the dashboard use."""
+computed from them: the queries the scorer (predict/forward_scores.py) and the dashboard use."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
+from coinlstm.core.klines import DEFAULT_INTERVAL
 from coinlstm.db.schema import (
+    SOURCE_BACKFILL,
+    SOURCE_LIVE,
     candles_table,
     coin_info,
     forecast_scores,
@@ -69,7 +72,9 @@ def scorable_forecasts(conn: Connection, interval: str,
     decides, never the clock. It is left out when its series already has a score for that
     candle from the same or a newer forecast, so re-scoring reads nothing; a rerun's newer
     forecast for a scored candle comes back, with the id of the score it replaces
-    (``replaces``; None for a candle not scored yet). So does a scored forecast with a band
+    (``replaces``; None for a candle not scored yet), and so does a live forecast for a
+    candle whose score is a backfilled forecast's; a backfilled forecast never replaces a
+    live one's score. So does a scored forecast with a band
     its score has no inside flag for (scored before bands were, on an older database):
     scored again once, with the band.
     """
@@ -79,7 +84,7 @@ def scorable_forecasts(conn: Connection, interval: str,
     target = sa.func.coalesce(p.c.target, "")
     query = (
         sa.select(p.c.id, p.c.id_coin, model.label("model"), target.label("target"),
-                  p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last,
+                  p.c.openTime_next, p.c.price_preidct_last, p.c.price_actual_last, p.c.source,
                   *_band_columns(p), sa.cast(candles.c.close, sa.Double).label("actual"),
                   s.c.id.label("replaces"))
         .join(candles, sa.and_(candles.c.idCoin == p.c.id_coin,
@@ -88,7 +93,10 @@ def scorable_forecasts(conn: Connection, interval: str,
                               s.c.target == target, s.c.interval == interval,
                               s.c.openTime_next == p.c.openTime_next))
         .where(interval_filter(p.c.interval, interval), p.c.openTime_next.is_not(None),
-               sa.or_(s.c.id.is_(None), s.c.id_prediction < p.c.id,
+               sa.or_(s.c.id.is_(None),
+                      sa.and_(s.c.id_prediction < p.c.id,
+                              sa.or_(p.c.source == s.c.source, p.c.source == SOURCE_LIVE)),
+                      sa.and_(p.c.source == SOURCE_LIVE, s.c.source == SOURCE_BACKFILL),
                       sa.and_(s.c.id_prediction == p.c.id, _score_lacks_band(p, s))))
         .order_by(p.c.id))
     if coin_ids is not None:
@@ -118,7 +126,7 @@ def series_scores(conn: Connection, key: SeriesKey) -> list[sa.Row]:
     s = forecast_scores
     return list(conn.execute(
         sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
-                  s.c.naive_error, s.c.direction_hit, *_band_columns(s),
+                  s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
                   *(s.c[inside_column(level)] for level in STORED_LEVELS))
         .where(key.where(s)).order_by(s.c.openTime_next)))
 

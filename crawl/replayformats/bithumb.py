@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from coinlstm.core.config import INTERVAL_MS
-from crawl.replayformats import RawNumber, ReplyError, Series, one
+from coinlstm.core.klines import INTERVAL_MS
+from crawl.replayformats.base import RawNumber, ReplyError, Series, one
 from crawl.replayformats.coarser import series_at
 
 MAX_COUNT = 200

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from coinlstm.core.errors import BadInput
 from coinlstm.core.resample import aggregate, check_coarser
-from crawl.replayformats import Series
+from crawl.replayformats.base import Series
 
 _BUILDING = threading.Lock()
 _KEPT = "_coarser_series"

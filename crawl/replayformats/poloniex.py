@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, DivisionByZero, InvalidOperation
 
-from crawl.replayformats import ReplyError, Series, one
+from crawl.replayformats.base import ReplyError, Series, one
 from crawl.replayformats.coarser import series_at
 
 #: ccxt's names of Poloniex's intervals.

@@ -13,7 +13,7 @@ from coinlstm.core.exchanges import EXCHANGES
 from coinlstm.core.klines import check_symbol
 from crawl.binance import BinanceClient
 from crawl.retry import RetryPolicy
-from crawl.sources import SourcePair
+from crawl.sources.base import SourcePair
 from crawl.sources.retrying import CountedSource
 
 log = logging.getLogger(__name__)

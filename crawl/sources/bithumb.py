@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.exchanges import EXCHANGES
-from coinlstm.core.klines import klines_from_page
-from crawl.sources import make_kline
+from coinlstm.core.klines import INTERVAL_MS, klines_from_page
+from crawl.sources.base import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
 #: Bithumb's most candles per request.

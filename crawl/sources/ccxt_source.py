@@ -27,14 +27,12 @@ from urllib.parse import urlsplit
 
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from crawl.retry import (
-    RateLimited,
-    Refused,
     Retrier,
     RetryPolicy,
     Transient,
-    retry_after_seconds,
+    error_of_status,
 )
-from crawl.sources import TRADING, SourcePair
+from crawl.sources.base import TRADING, SourcePair
 from crawl.sources.retrying import CountedSource, date_header_ms
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -201,14 +199,12 @@ class CcxtSource(CountedSource):
             raise Transient(str(exc)) from None
         except ccxt.BaseError as exc:
             status = getattr(self._local, "status", None)
-            if status in (429, 418) or (status is None and isinstance(exc, ccxt.DDoSProtection)):
-                raise RateLimited(status or 429, retry_after_seconds(
-                    self.exchange.last_response_headers)) from None
-            if status is not None and status >= 500:
-                raise Transient(f"HTTP {status}") from None
-            if status is None and isinstance(exc, ccxt.NetworkError):
+            if status is None and isinstance(exc, ccxt.DDoSProtection):
+                status = 429
+            elif status is None and isinstance(exc, ccxt.NetworkError):
                 raise Transient(_first_line(exc)) from None
-            raise Refused(f"HTTP {status}: {_first_line(exc)}") from None
+            raise error_of_status(status or 0, self.exchange.last_response_headers,
+                                  f"HTTP {status}: {_first_line(exc)}") from None
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # ccxt choking on a reply of the wrong shape: as bad as a cut-off one.
             raise Transient(f"malformed reply: {type(exc).__name__}: {_first_line(exc)}") from None

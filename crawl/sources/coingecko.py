@@ -20,15 +20,14 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlsplit
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.decimals import PRICE_SCALE
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
-from coinlstm.core.klines import klines_from_page
+from coinlstm.core.klines import INTERVAL_MS, klines_from_page
 from crawl import retry as retrying
 from crawl.gate import pool_for_threads
 from crawl.retry import Retrier, RetryPolicy
-from crawl.sources import TRADING, SourcePair, make_kline
+from crawl.sources.base import TRADING, SourcePair, make_kline
 from crawl.sources.retrying import CountedSource, date_header_ms
 
 API = "/api/v3"
@@ -140,15 +139,11 @@ class CoinGeckoSource(CountedSource):
             first_line = (str(exc).splitlines() or [""])[0][:160]
             raise retrying.Transient(f"{type(exc).__name__}: {first_line}") from None
         self._server_ms = date_header_ms(reply.headers) or self._server_ms
-        if reply.status_code in (429, 418):
-            raise retrying.RateLimited(reply.status_code,
-                                       retrying.retry_after_seconds(reply.headers))
-        if reply.status_code >= 500:
-            raise retrying.Transient(f"HTTP {reply.status_code}")
         if reply.status_code == 404:
             raise BadInput(f"coingecko does not know {urlsplit(url).path}: {reply.text[:120]}")
         if reply.status_code >= 400:
-            raise retrying.Refused(f"HTTP {reply.status_code}: {reply.text[:160]}")
+            raise retrying.error_of_status(reply.status_code, reply.headers,
+                                           f"HTTP {reply.status_code}: {reply.text[:160]}")
         try:
             return json.loads(reply.text, parse_float=Decimal)
         except ValueError:

@@ -10,10 +10,9 @@ Poloniex's: ``startTime`` and ``limit`` (at most 500), oldest first.
 
 from __future__ import annotations
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.exchanges import EXCHANGES
-from coinlstm.core.klines import klines_from_page
-from crawl.sources import make_kline
+from coinlstm.core.klines import INTERVAL_MS, klines_from_page
+from crawl.sources.base import make_kline
 from crawl.sources.ccxt_source import CcxtSource
 
 #: Poloniex's most candles per request.

@@ -6,6 +6,8 @@ The retry rules themselves live in :mod:`crawl.retry`.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+
 from crawl.gate import GateCounters, RequestGate
 
 
@@ -27,8 +29,6 @@ class CountedSource(GateCounters):
 
 def date_header_ms(headers) -> int | None:
     """A reply's ``Date`` header in ms (the clock of exchanges without a time endpoint)."""
-    from email.utils import parsedate_to_datetime
-
     date = (headers or {}).get("Date")
     try:
         return int(parsedate_to_datetime(date).timestamp() * 1000) if date else None

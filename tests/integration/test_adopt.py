@@ -325,3 +325,45 @@ def test_an_adoption_stopped_midway_is_resumed(tutorial, monkeypatch):
         assert migrations.current_revision(conn) == migrations.head_revision()
     assert migrations.adopt(engine).steps == []
     engine.dispose()
+
+
+def test_an_adoption_stopped_inside_the_revisions_is_resumed(tutorial, monkeypatch):
+    """The chain's DDL commits as it goes on MySQL (the version row with it): stopped at one
+    revision's ALTER, the original system still reads every candle and coin, and adopt
+    again goes on from the revision recorded, each revision adding only what is missing."""
+    from alembic.operations import Operations
+
+    url, _, coins, *_ = tutorial
+    def distinct_reads():  # the adoption's first step removes the identical duplicates
+        return {coin: sorted(set(_query(url, READ_CANDLES, coin=coin)))
+                for coin in coins.values()}
+
+    reads = distinct_reads()
+    coins_read = _query(url, READ_COINS)
+    engine = db.create_engine(url)
+    real, alters = Operations.execute, []
+
+    def cut_at_the_third_alter(self, sql, *args, **kwargs):
+        if "ALTER TABLE" in str(sql):
+            alters.append(sql)
+            if len(alters) == 3:
+                raise RuntimeError("power cut")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(Operations, "execute", cut_at_the_third_alter)
+    with pytest.raises(RuntimeError, match="power cut"):
+        migrations.adopt(engine)
+    monkeypatch.undo()
+    with engine.connect() as conn:
+        stopped_at = migrations.current_revision(conn)
+    assert stopped_at in {"0000a", "0000b"}  # the chain had begun, its rows recorded
+    assert distinct_reads() == reads
+    assert _query(url, READ_COINS) == coins_read
+    done = migrations.adopt(engine)
+    assert done.steps == [f"add coinlstm's tables, columns and keys; schema revision "
+                          f"{stopped_at} -> {migrations.head_revision()}"]
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == migrations.head_revision()
+        assert set(db.metadata.tables) <= set(sa.inspect(conn).get_table_names())
+    assert distinct_reads() == reads
+    engine.dispose()

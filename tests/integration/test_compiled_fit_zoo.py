@@ -5,16 +5,21 @@ run and kept epoch, up to float32 round-off.
 Real parts: each builder of train/models.py on JAX, Keras' own ``fit`` through train/fit.py
 (the early-stopping rule as its callback) against the compiled steps' epoch loop, on tiny
 random data whose training slice ends in a partial batch and whose validation slice is
-padded. Each network compiles its steps into this test's own cache.
+padded. The steps' cache is the pytest worker's (tests.helpers.TEST_HOME): its key holds the
+source of the steps and the networks, so a run after a change compiles anew, and a run of an
+unchanged checkout loads the executables a fresh compile wrote (what a warm market hour does),
+instead of compiling every network again (most of this test's CPU time).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from coinlstm.core import config
-from tests.helpers import REPO
+from tests.helpers import TEST_HOME
 from train import backend
 from train.config import TrainConfig
 from train.fit import fit_model
@@ -26,8 +31,14 @@ WINDOW, FEATURES, BATCH = 4, 3, 16
 
 @pytest.fixture(scope="module")
 def keras():
-    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(REPO)}).cache_dir)
+    backend.prepare("jax", config.load(env={"COINLSTM_HOME": str(TEST_HOME)}).cache_dir)
     return backend.load_keras("jax")
+
+
+@pytest.fixture(scope="module")
+def step_cache(keras) -> Path:
+    """The compiled steps' cache of this pytest worker (module doc)."""
+    return backend.step_cache_dir()
 
 
 def _data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,15 +64,15 @@ def _state(model) -> list[np.ndarray]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_the_compiled_fit_of_every_network_equals_keras_fit(keras, name, tmp_path):
+def test_the_compiled_fit_of_every_network_equals_keras_fit(keras, step_cache, name):
     options = TrainConfig(model=name, units=4, batch_size=BATCH, epochs=3, patience=1)
-    assert compiled.applies(options, tmp_path), "every network of the zoo runs compiled"
+    assert compiled.applies(options, step_cache), "every network of the zoo runs compiled"
     train = _data(3 * BATCH + 5, seed=1)
     val = _data(BATCH + 5, seed=2)
 
     on_steps = _built(keras, options)
     start = on_steps.get_weights()
-    steps_outcome = compiled.fit(on_steps, *train, *val, options, tmp_path)
+    steps_outcome = compiled.fit(on_steps, *train, *val, options, step_cache)
     assert steps_outcome is not None, "the compiled steps did not take the fit"
     on_keras = _built(keras, options, start)
     keras_outcome = fit_model(on_keras, *train, *val, epochs=options.epochs,

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app import synthetic_history
 from coinlstm.core.config import ENV_SERVE_TOKEN
+from tests import synthetic_history
 from tests.helpers import Served, run_cli
 from tests.own_mariadb import own_mariadb_or_skip
 

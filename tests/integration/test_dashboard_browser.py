@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from coinlstm import db
-from coinlstm.app import synthetic_history
+from tests import synthetic_history
 from tests.helpers import Served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

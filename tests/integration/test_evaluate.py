@@ -16,15 +16,15 @@ import pytest
 
 from coinlstm import db
 from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
-from coinlstm.app.evaluate_report import CASE_COLUMNS
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.evaluate_report import CASE_COLUMNS
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core.columns import FEATURE_COLUMNS
 from tests.helpers import import_into, write_csv, write_dump
 from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import load_pair
 from train import walkforward
+from train.backtest_scores import band_case_columns
 from train.dataset import MIN_TRAIN_SAMPLES, MIN_VAL_SAMPLES, lead, sample_targets
-from train.scoring import band_case_columns
 
 HOUR_MS = 3_600_000
 ROWS = 1500

@@ -13,11 +13,11 @@ import struct
 import numpy as np
 import pytest
 
-from coinlstm.app.evaluate_report import CASE_COLUMNS
-from coinlstm.app.evaluate_steps import STEP_COLUMNS
+from coinlstm.app.jobs.evaluate_report import CASE_COLUMNS
+from coinlstm.app.jobs.evaluate_steps import STEP_COLUMNS
 from tests.trainkit import load_pair
+from train.backtest_scores import band_case_columns
 from train.dataset import lead, sample_targets
-from train.scoring import band_case_columns
 
 HOUR_MS = 3_600_000
 ROWS = 1500

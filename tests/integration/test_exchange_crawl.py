@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import INTERVAL_MS
 from crawl.replay import Faults
 from tests.helpers import (
     EXCHANGE_MARKETS,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.demo import synthetic_klines
-from coinlstm.core.config import INTERVAL_MS
+from coinlstm.core.klines import INTERVAL_MS
 from tests.helpers import write_csv
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
-from coinlstm.core.config import INTERVAL_MS
 from coinlstm.core.errors import BadInput, ExchangeUnavailable
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import INTERVAL_MS
 from crawl.replay import Faults
 from crawl.retry import RetryPolicy
 from crawl.sources import open_source

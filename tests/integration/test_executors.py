@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from coinlstm.app.executors import (
+from coinlstm.app.runtime.executors import (
     EXECUTORS,
     FAILED,
     OK,
@@ -151,7 +151,7 @@ def test_registry_names_every_kind_and_refuses_others(tmp_path):
 
 
 def test_outcome_of_a_task_that_answered_nothing():
-    from coinlstm.app.executors import outcome_from_result
+    from coinlstm.app.runtime.executors import outcome_from_result
 
     task = ScriptTask(9, "NONE", "")
     assert outcome_from_result(task, None, 1.0, None) == Outcome(
@@ -270,9 +270,9 @@ def test_a_server_with_threads_never_forks_and_the_tasks_run_fresh(tmp_path, cap
                         " the remaining tasks start fresh processes")
 
 
-#: HANG with the lifeline every real task's process keeps (coinlstm.app.lifeline).
+#: HANG with the lifeline every real task's process keeps (coinlstm.app.runtime.lifeline).
 HANG_WITH_LIFELINE = """
-from coinlstm.app.lifeline import exit_with_parent
+from coinlstm.app.runtime.lifeline import exit_with_parent
 exit_with_parent(poll_seconds=0.2)
 """ + HANG
 
@@ -299,7 +299,7 @@ def test_a_dead_server_costs_its_running_task_only(tmp_path, capsys):
 DRIVER = """
 import sys
 from pathlib import Path
-from coinlstm.app.executors import ExecutorConfig, make_executor
+from coinlstm.app.runtime.executors import ExecutorConfig, make_executor
 from coinlstm.core import config
 from tests.integration.test_executors import HANG, ScriptTask
 settings = config.load(db_url="sqlite:///" + sys.argv[1] + "/x.sqlite", env={})

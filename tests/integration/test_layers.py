@@ -12,8 +12,8 @@ import argparse
 
 import pytest
 
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from tests.helpers import TEST_HOME, read_csv_rows
 from tests.integration.test_warm_start import _add_hours

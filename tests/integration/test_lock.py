@@ -13,14 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.lock import JobLock
+from coinlstm.app.runtime.lock import JobLock
 from coinlstm.core.errors import LockHeld
 from tests.helpers import run_cli
 
 HOLDER = """
 import sys, time
 from coinlstm import db
-from coinlstm.app.lock import JobLock
+from coinlstm.app.runtime.lock import JobLock
 engine = db.open_database(sys.argv[1])
 lock = JobLock(engine, sys.argv[2])
 lock.acquire()

@@ -242,13 +242,13 @@ def test_two_jobs_never_overlap_and_sigkill_frees_the_lock(synthetic_candles, db
 
 
 def test_track_record_and_ranking(sqlite_url):
-    """recent skills (db.recent_skills, kept for its callers): the pair's last runs of the
-    same model and target; pairs whose verdict is edge rank first, then by predicted
-    change."""
-    from coinlstm.app.executors import Outcome
-    from coinlstm.app.market_job import _rank_key
-    from coinlstm.app.pair_job import TrainOptions
-    from coinlstm.app.train_command import PairTrainTask
+    """The pair's training runs as the dashboard reads them (db.latest_training: the newest
+    run of the interval, whatever its model and target, with its figures); pairs whose
+    verdict is edge rank first, then by predicted change."""
+    from coinlstm.app.commands.run import _rank_key
+    from coinlstm.app.commands.train import PairTrainTask
+    from coinlstm.app.jobs.pair_job import TrainOptions
+    from coinlstm.app.runtime.executors import Outcome
 
     engine = db.open_database(sqlite_url)
     with db.transaction(engine) as conn:
@@ -259,10 +259,18 @@ def test_track_record_and_ranking(sqlite_url):
                 id_coin=coin, time_create=1, price_test="[]", price_predict="[]", RMSE=1.0,
                 max_error=1.0, openTime_last=0, skill=skill, model="lstm", target=target))
     with engine.connect() as conn:
-        assert db.recent_skills(conn, coin, 24, model="lstm", target="return") == [
-            0.04, -0.02, 0.10]  # newest first, the close-target run left out
-        assert db.recent_skills(conn, coin, 2, model="lstm", target="return") == [0.04, -0.02]
-        assert db.recent_skills(conn, coin, 24, model="gru", target="return") == []
+        newest = db.latest_training(conn, coin, "1h")
+        assert (newest.skill, newest.model, newest.target) == (0.04, "lstm", "return")
+        assert db.latest_training(conn, coin, "5m") is None
+    with db.transaction(engine) as conn:
+        conn.execute(db.historical_train.insert().values(
+            id_coin=coin, time_create=2, price_test="[]", price_predict="[]", RMSE=1.0,
+            max_error=1.0, openTime_last=0, skill=-0.30, model="gru", target="close"))
+        other = db.ensure_coin(conn, "SYNTH2ETH", "SYNTH2", "ETH")
+    with engine.connect() as conn:
+        newest = db.latest_training(conn, coin, "1h")
+        assert (newest.skill, newest.model, newest.target) == (-0.30, "gru", "close")
+        assert db.latest_training(conn, other, "1h") is None
     engine.dispose()
 
     def outcome(symbol: str, change: float | None, edge: bool) -> Outcome:

@@ -19,7 +19,7 @@ HOUR_MS = 3_600_000
 def test_a_new_database_at_head_is_the_code_schema(db_url):
     engine = db.open_database(db_url)
     with engine.connect() as conn:
-        assert migrations.current_revision(conn) == migrations.head_revision() == "0003"
+        assert migrations.current_revision(conn) == migrations.head_revision() == "0004"
         diff = compare_metadata(MigrationContext.configure(
             conn, opts={"compare_type": True}), db.metadata)
     engine.dispose()
@@ -42,7 +42,7 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
         _train_row(conn, openTime_last=NEWEST - 48 * HOUR_MS)  # the original system's row
     engine.dispose()
     down = run_cli("db", "downgrade", "0001", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0003 -> 0001"
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0001"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         assert "openTime_newest" not in {c["name"] for c in
@@ -56,11 +56,11 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
     assert "ALTER TABLE historical_train ADD" in sql.stdout
     assert "CREATE TABLE candlestick_data" not in sql.stdout  # 0003's two new tables only
     assert sql.stdout.count("CREATE TABLE") == 2 and "CREATE TABLE movers_hours" in sql.stdout
-    assert "UPDATE alembic_version SET version_num='0003'" in sql.stdout
+    assert "UPDATE alembic_version SET version_num='0004'" in sql.stdout
     current = run_cli("db", "current", "--db", db_url)
-    assert current.stdout.strip().endswith("revision 0001, head is 0003")
+    assert current.stdout.strip().endswith("revision 0001, head is 0004")
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0001 -> 0003"
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0001 -> 0004"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(db.historical_train.c.openTime_last,
@@ -73,7 +73,7 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
     baseline = run_cli("db", "downgrade", "base", "--db", db_url)
     assert baseline.returncode != 0
     assert baseline.stderr.strip().splitlines()[-1].endswith(
-        "cannot downgrade to 'base': 0001 is the baseline and cannot be downgraded")
+        "cannot downgrade to 'base': 0000a is the baseline and cannot be downgraded")
 
 
 def test_the_market_evidence_revision_goes_down_and_up(db_url):
@@ -85,7 +85,7 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
             as_of=NEWEST))
     engine.dispose()
     down = run_cli("db", "downgrade", "0002", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0003 -> 0002"
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0002"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
@@ -96,7 +96,7 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
             == [0.01]
     engine.dispose()
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0002 -> 0003"
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0002 -> 0004"
     engine = db.open_database(db_url)
     with engine.connect() as conn:
         row = conn.execute(sa.select(db.track_records)).one()
@@ -106,15 +106,52 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
     assert (row.dm_pvalue, row.dm_pvalue_adjusted) == (0.01, None) and diff == []
 
 
+def test_the_forecast_source_revision_goes_down_and_up(db_url):
+    """0004 down drops the source columns and keeps the forecasts; up marks them live."""
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        conn.execute(db.historical_price_predictions.insert().values(
+            id_coin=301, time_create=1, price_predict="[]", price_actual="[]",
+            price_preidct_last=1.0, price_actual_last=1.0, source="backfill"))
+    engine.dispose()
+    down = run_cli("db", "downgrade", "0003", "--db", db_url)
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0003"
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        assert "source" not in {c["name"] for c in
+                                inspector.get_columns("historical_price_predictions")}
+        assert "scored_live" not in {c["name"] for c in inspector.get_columns("track_records")}
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM historical_price_predictions")
+                            ).scalar() == 1
+    engine.dispose()
+    up = run_cli("db", "upgrade", "--db", db_url)
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0003 -> 0004"
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        sources = conn.execute(sa.select(db.historical_price_predictions.c.source)
+                               ).scalars().all()
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"compare_type": True}), db.metadata)
+    engine.dispose()
+    assert sources == ["live"] and diff == []
+
+
 def test_history_and_the_ddl_of_a_new_database(db_url):
-    history = run_cli("db", "history", "--db", db_url)
-    assert history.stdout.splitlines()[0].startswith("<base> -> 0001: Baseline")
-    assert history.stdout.splitlines()[1].startswith("0001 -> 0002: historical_train.openTime")
-    assert history.stdout.splitlines()[2].startswith("0002 -> 0003: Market-scale evidence")
+    history = run_cli("db", "history", "--db", db_url).stdout.splitlines()
+    assert history[0] == "<base> -> 0000a: Baseline: the schema of coinlstm's first release."
+    assert [line.split(":")[0] for line in history] == [
+        "<base> -> 0000a", "0000a -> 0000b", "0000b -> 0000c", "0000c -> 0000d",
+        "0000d -> 0000e", "0000e -> 0000f", "0000f -> 0000g", "0000g -> 0000h",
+        "0000h -> 0000i", "0000i -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004"]
+    assert history[10].startswith("0001 -> 0002: historical_train.openTime")
+    assert history[11].startswith("0002 -> 0003: Market-scale evidence")
+    assert history[12].startswith("0003 -> 0004: Forecast source")
     sql = run_cli("db", "upgrade", "--sql", "--from", "none", "--db", db_url)
     assert sql.returncode == 0, sql.stderr
     assert sql.stdout.count("CREATE TABLE candlestick_data") == 14  # 1h and 13 intervals more
-    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql.stdout
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0000a')" in sql.stdout
+    assert f"version_num='{migrations.head_revision()}' WHERE" in sql.stdout  # ends at head
     # --sql connects nowhere: the database is still empty.
     engine = sa.create_engine(db_url)
     assert sa.inspect(engine).get_table_names() == []
@@ -130,7 +167,7 @@ def test_a_revision_unknown_to_this_coinlstm_is_refused_untouched(db_url):
         done = run_cli(*args, "--db", db_url)
         assert done.returncode == 2
         assert done.stderr.strip().splitlines()[-1].endswith(
-            "database schema at revision 0099, unknown to this coinlstm (head 0003): "
+            "database schema at revision 0099, unknown to this coinlstm (head 0004): "
             "upgrade coinlstm")
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
@@ -146,4 +183,4 @@ def test_adopt_refuses_coinlstms_own_database_unchanged(db_url):
         "this is sqlite" if db_url.startswith("sqlite") else
         "this database is coinlstm's own (candles without an id): nothing to adopt")
     current = run_cli("db", "current", "--db", db_url)
-    assert current.stdout.strip().endswith("revision 0003 (head)")
+    assert current.stdout.strip().endswith("revision 0004 (head)")

@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from coinlstm import db
-from predict.scoring import score
+from predict.forward_scores import score
 from tests.helpers import Served
 
 HOUR = 3_600_000

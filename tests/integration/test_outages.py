@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from crawl.replay import ReplayServer
+from tests.child_hooks.coinlstm_faults import SAVE_PAUSE_MARKER
 from tests.helpers import HOUR_MS, REPO, TEST_HOME, fingerprint, run_cli, write_sample
 from tests.own_mariadb import own_mariadb_or_skip
 
@@ -316,8 +317,6 @@ def test_lock_lost_to_another_holder_stops_launching(own_server, own_url, shared
 
 def _wait_for_save_pause(home: Path, job: RunningJob, timeout: float = 300) -> None:
     """Until a pair of the job has written its rows and sleeps before its last rename."""
-    from coinlstm.app.testhooks import SAVE_PAUSE_MARKER
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for log in home.glob("logs/*/*.log"):

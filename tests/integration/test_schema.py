@@ -121,6 +121,15 @@ def test_processes_opening_a_new_database_together_all_succeed(db_url):
     engine.dispose()
 
 
+def _skills(conn, interval: str) -> list[float]:
+    """Coin 1's training runs of ``interval``, newest first, as the dashboard and the scorer
+    select them (db.interval_filter: a row stored without an interval is 1h)."""
+    t = db.historical_train
+    return [float(skill) for skill in conn.execute(
+        sa.select(t.c.skill).where(t.c.id_coin == 1, db.interval_filter(t.c.interval, interval))
+        .order_by(t.c.id.desc())).scalars()]
+
+
 def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
     """A database from before intervals (no 5m table, no interval columns) is upgraded by the
     next open; its old rows count as 1h in a pair's track record, apart from 5m runs."""
@@ -157,9 +166,10 @@ def test_an_older_database_gains_the_interval_tables_and_columns(db_url):
             old = conn.execute(sa.select(db.historical_train.c.interval)
                                .where(db.historical_train.c.time_create == 1)).scalars().all()
             assert old == [None, None]
-            assert db.recent_skills(conn, 1, interval="1h") == [0.3, 0.2, 0.1]
-            assert db.recent_skills(conn, 1, interval="5m") == [0.4]
-            assert db.recent_skills(conn, 1) == [0.4, 0.3, 0.2, 0.1]
+            assert _skills(conn, "1h") == [0.3, 0.2, 0.1]
+            assert _skills(conn, "5m") == [0.4]
+            assert db.latest_training(conn, 1, "1h").skill == 0.3
+            assert db.latest_training(conn, 1, "5m").skill == 0.4
     finally:
         engine.dispose()
 

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app import synthetic_history
-from predict.scoring import score
+from predict.forward_scores import score
+from tests import synthetic_history
 from tests.helpers import run_cli
 
 HOUR = 3_600_000

@@ -73,12 +73,14 @@ class CloseChange(Formulation):
 class Drift(Forecaster):
     """Last close plus the mean close change of the training samples, per step ahead."""
 
-    name = "drift"
-
-    def fit_forecast(self, dataset: Dataset, options) -> Forecast:
+    def fit(self, dataset: Dataset, start=None) -> Drift:
         split, closes = dataset.split, dataset.closes
-        step = float(np.mean(closes[split.train] - closes[split.train - 1]))
-        steps = step * np.arange(1, dataset.horizon + 1)
+        self.step = float(np.mean(closes[split.train] - closes[split.train - 1]))
+        return self
+
+    def point_forecast(self, dataset: Dataset) -> Forecast:
+        split, closes = dataset.split, dataset.closes
+        steps = self.step * np.arange(1, dataset.horizon + 1)
 
         def path(targets: np.ndarray) -> np.ndarray:
             return dataset.last_closes(targets)[:, None] + steps[None, :]
@@ -89,7 +91,7 @@ class Drift(Forecaster):
 
 # Registered on import: evaluate's worker processes import this module and get them too.
 formulations.register(CloseChange)
-forecasters.register(Drift())
+forecasters.register(forecasters.Preset("drift", Drift))
 
 HOUR_MS = 3_600_000
 

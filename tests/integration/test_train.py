@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app import testhooks
 from coinlstm.core import config
+from tests.child_hooks import coinlstm_faults
 from tests.helpers import REPO, TEST_HOME
 from tests.trainkit import CLI_WITH_TF_PROBE, FAST, child_env, load_pair, train_cli
 from train.dataset import build_dataset
@@ -213,10 +213,10 @@ def test_sigkill_while_saving_leaves_the_previous_model(synthetic_candles, sqlit
     second = subprocess.Popen(
         [sys.executable, "-c", CLI_WITH_TF_PROBE, "train", *common, "--seed", "7",
          "--run-id", "second"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=child_env(**{testhooks.SAVE_PAUSE: "120"}), cwd=str(REPO))
+        env=child_env(**{coinlstm_faults.SAVE_PAUSE: "120"}), cwd=str(REPO))
     try:
         for line in second.stderr:  # the child is now between its temp writes and the rename
-            if testhooks.SAVE_PAUSE_MARKER in line:
+            if coinlstm_faults.SAVE_PAUSE_MARKER in line:
                 break
         else:
             pytest.fail("the second run never reached its save phase")

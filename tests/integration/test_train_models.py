@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core import config
 from tests.helpers import REPO, TEST_HOME, fingerprint
 from tests.trainkit import (

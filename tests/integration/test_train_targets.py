@@ -31,7 +31,7 @@ def _features(lines: list[str]) -> tuple[list[int], np.ndarray]:
 
 def _train_synthetic(tmp_path, lines: list[str], symbol: str, **overrides):
     """Train ``symbol`` on ``lines`` in this process (JAX); the result and the engine URL."""
-    from coinlstm.app.pair_job import TrainOptions, train_pair
+    from coinlstm.app.jobs.pair_job import TrainOptions, train_pair
 
     url = f"sqlite:///{tmp_path / (symbol + '.sqlite')}"
     engine = db.open_database(url)
@@ -136,7 +136,7 @@ def _tmp_dirs(tmp_path):
 
 
 def test_window_target_trains_stores_and_reloads(synthetic_candles, sqlite_url, tmp_path):
-    from coinlstm.app.pair_job import TrainOptions, train_pair
+    from coinlstm.app.jobs.pair_job import TrainOptions, train_pair
     from predict.forecast import forecast_next
 
     coin_id, _ = load_pair(sqlite_url, synthetic_candles / "SYNTH1ETH.csv", 900, tail=True)

@@ -1,5 +1,7 @@
 """Training options end to end: --horizon K (the next K closes), --with (other pairs' candles
-as inputs) and --interval (another candle table).
+as inputs), --interval (another candle table), and an option added in one place
+(train/config.py's TrainConfig) reaching the flags, every pair's process and the stored
+settings.
 
 Real parts only: the first 1,200 SYNTHETIC SYNTH1ETH candles of tests/synthetic.py (they hold
 two gaps where the real ADAETH file has its maintenance gaps, 2021-04-20 and 2021-04-25) and
@@ -19,24 +21,28 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.cli import main
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
 from coinlstm.app.demo import END_OPEN_MS, synthetic_klines
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from coinlstm.core.errors import BadInput
+from predict.artifacts import read_attributes
+from tests.child_hooks.coinlstm_faults import OPTION
 from tests.helpers import (
     TEST_HOME,
     fingerprint,
     import_into,
+    run_cli,
     valid_samples,
     write_csv,
     write_dump,
+    write_sample,
 )
 from tests.synthetic import FIVE_MINUTES_MS, HOURLY, INTERVAL_SYMBOL
 from tests.trainkit import FAST, folder_snapshot, load_pair
 from train.dataset import build_dataset, lead
 from train.formulations.returns import RETURN_FEATURES
-from train.intervals import DEFAULT_CALIBRATION_SIZE
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 
 HOUR_MS = 3_600_000
 ROWS = 1200
@@ -325,3 +331,46 @@ def test_an_unknown_interval_is_one_line_exit_2_and_changes_nothing(command, sql
     assert len(lines) == 1 and "unknown interval '7m'" in lines[0], done.stderr
     assert fingerprint(sqlite_url) == before
     assert not art.exists()
+
+
+@pytest.mark.slow
+def test_an_option_added_in_one_place_reaches_the_flags_the_pairs_and_the_stored_settings(
+        synthetic_candles, sqlite_url, tmp_path):
+    """TrainConfig gains one field, in train/config.py's class and nowhere else (the tests'
+    child hook declares it, in every process the job starts): it is a flag of train and run
+    (--help), the market job passes it to each pair's process, which checks it and stores
+    it with its rows and its model; without the field there is no such flag."""
+    pairs = ("SYNTH1ETH", "SYNTH2ETH")
+    for symbol in pairs:
+        write_sample(synthetic_candles / f"{symbol}.csv", tmp_path / "data", 700)
+    import_into(sqlite_url, [tmp_path / "data"])
+    with_option = {OPTION: "1"}
+    for command in ("train", "run"):
+        shown = run_cli(command, "--help", env=with_option)
+        assert "--test-depth N" in shown.stdout and "a test-only option (default 3)" in shown.stdout
+    art = tmp_path / "art"
+    common = ["run", "--market", "ETH", "--skip-crawl", "--db", sqlite_url, "--artifacts",
+              str(art), "--workers", "2", "--no-progress", "--epochs", "1", "--val-size", "96",
+              "--test-size", "24"]
+    refused = run_cli(*common, "--test-depth", "0", env=with_option)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--test-depth must be at least 1, got 0" in refused.stderr
+    done = run_cli(*common, "--test-depth", "7", env=with_option)
+    assert done.returncode == 0, done.stdout + done.stderr
+    engine = db.open_database(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            stored = {row.symbol: json.loads(row.settings) for row in conn.execute(
+                sa.select(db.coin_info.c.symbol, db.historical_train.c.settings).join(
+                    db.historical_train,
+                    db.historical_train.c.id_coin == db.coin_info.c.id))}
+    finally:
+        engine.dispose()
+    assert {symbol: settings["test_depth"] for symbol, settings in stored.items()} == {
+        "SYNTH1ETH": 7, "SYNTH2ETH": 7}
+    saved = config.load(db_url=sqlite_url, artifacts=art, env={"COINLSTM_HOME": str(TEST_HOME)})
+    for symbol in pairs:
+        _, _, meta = read_attributes(saved, symbol)
+        assert meta["options"]["test_depth"] == 7
+    unknown = run_cli(*common, "--test-depth", "7")
+    assert unknown.returncode == 2 and "unrecognized arguments: --test-depth" in unknown.stderr

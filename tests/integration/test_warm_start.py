@@ -19,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
-from coinlstm.app.pair_job import train_pair
-from coinlstm.app.train_command import add_training_arguments, options_from_args
+from coinlstm.app.commands.train import add_training_arguments, options_from_args
+from coinlstm.app.jobs.pair_job import train_pair
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from tests.helpers import TEST_HOME, import_into, read_csv_rows, run_cli, write_sample
 from tests.trainkit import FAST, load_pair
-from train.intervals import DEFAULT_CALIBRATION_SIZE
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 
 SYMBOL = "SYNTH1ETH"
 ROWS = 1500
@@ -330,11 +330,10 @@ def test_evaluate_scores_the_warm_schedule_beside_the_full_one(pair, tmp_path):
     assert "warm vs full schedule" in done.stdout and "default@warm:2" in done.stdout
 
 
-@pytest.mark.slow
-def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
-    """In-process: the fold's first step is the full fit's forecast; later ones differ."""
-    from train import backend, forecasters
-    from train.schedule import Schedule, fold_forecast
+def _one_fold(pair):
+    """The pair's candles as one walk-forward fold of 6 test hours on the close target, JAX
+    prepared: (options, fold, its dataset, (open times, values))."""
+    from train import backend
     from train.walkforward import fold_datasets
 
     url, coin_id, _ = pair
@@ -344,8 +343,46 @@ def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
     engine.dispose()
     options = _options("--target", "close", "--val-size", "48", "--test-size", "6")
     backend.prepare("jax", _settings(url, Path(".")).cache_dir)
-    forecaster = forecasters.get("lstm")
     (fold, dataset), = fold_datasets(times, values, options, 1, 6)
+    return options, fold, dataset, (times, values)
+
+
+def test_a_network_is_built_fitted_saved_and_loaded(pair, tmp_path):
+    """A forecaster as the registry builds it from its options: fit returns it, predict
+    gives its forecasts with bands, and the weights it saves (one file, no temp left) load
+    into a network of the same options that forecasts the same closes."""
+    from train import forecasters
+
+    options, _, dataset, _ = _one_fold(pair)
+    preset = forecasters.get("gru")
+    preset.prepare_fit(options.seed, "jax")
+    network = preset.build(options)
+    assert (network.name, network.config.model, network.model) == ("gru", "gru", None)
+    assert network.fit(dataset) is network
+    forecast = network.predict(dataset)
+    assert forecast.model is network.model and forecast.outcome is network.outcome
+    assert forecast.bands is not None and forecast.test_predictions.shape == (6, 1)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    path = folder / "gru.weights.h5"
+    network.save(path)
+    assert [file.name for file in folder.iterdir()] == [path.name]
+    input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
+    loaded = type(network).load(network.config, "gru", path, input_shape)
+    again = loaded.predict(dataset)
+    np.testing.assert_allclose(again.test_predictions, forecast.test_predictions, rtol=1e-5)
+    np.testing.assert_allclose(again.next_closes, forecast.next_closes, rtol=1e-5)
+    assert again.outcome is None
+
+
+@pytest.mark.slow
+def test_a_warm_schedule_forecasts_each_step_from_the_model_of_that_step(pair):
+    """In-process: the fold's first step is the full fit's forecast; later ones differ."""
+    from train import forecasters
+    from train.schedule import Schedule, fold_forecast
+
+    options, fold, dataset, (times, values) = _one_fold(pair)
+    forecaster = forecasters.get("lstm")
     results = {}
     for schedule in (Schedule(), Schedule(2)):
         forecaster.prepare_fit(options.seed, "jax")

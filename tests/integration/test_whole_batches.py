@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import pytest
 
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core import config
 from tests.helpers import REPO
 from train import fit

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from coinlstm.app import serve
+from coinlstm.app.commands import serve
 from coinlstm.app.web import auth
 from coinlstm.app.web.hosts import AllowedHosts
 from coinlstm.app.web.server import read_engine

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from coinlstm.app.evaluate_hours import HOUR_COLUMNS, add_dm_tests, write_hours
-from train.scoring import HOURS, summarise
+from coinlstm.app.jobs.evaluate_hours import HOUR_COLUMNS, add_dm_tests, write_hours
+from train.backtest_scores import HOURS, summarise
 
 HOUR_MS = 3_600_000
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from coinlstm.app.demo import synthetic_klines
-from coinlstm.app.evaluate_steps import add_step_dm_tests, step_lags
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.evaluate_steps import add_step_dm_tests, step_lags
+from coinlstm.app.jobs.pair_job import TrainOptions
 from tests.helpers import kline_features
 from train import walkforward
+from train.backtest_scores import STEP_ERRORS, summarise_steps
 from train.dataset import sample_targets
-from train.scoring import STEP_ERRORS, summarise_steps
 
 HOUR_MS = 3_600_000
 

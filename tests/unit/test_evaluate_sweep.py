@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from coinlstm.app.evaluate_report import CASE_COLUMNS
-from coinlstm.app.evaluate_sweep import (
+from coinlstm.app.jobs.evaluate_report import CASE_COLUMNS
+from coinlstm.app.jobs.evaluate_sweep import (
     format_sweep,
     grid,
     parse_sweeps,

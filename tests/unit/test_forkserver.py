@@ -4,11 +4,18 @@ how it runs a command line's work as the interpreter would (exit codes included)
 from __future__ import annotations
 
 import sys
+import types
 
 import pytest
 
-from coinlstm.app.executors.forkclient import forkable
-from coinlstm.app.executors.forkserver import entry_of, fork_hazard, run_entry
+from coinlstm.app.jobs import evaluate_charts
+from coinlstm.app.runtime.executors.forkclient import forkable
+from coinlstm.app.runtime.executors.forkserver import (
+    entry_of,
+    fork_hazard,
+    lazy_heavy_imports,
+    run_entry,
+)
 
 PY = "/usr/bin/python3"
 
@@ -22,7 +29,7 @@ def test_only_python_dash_m_and_dash_c_command_lines_are_forked():
     assert entry_of([PY, "-X", "importtime", "-m", "coinlstm"], PY) is None  # options
     assert entry_of([PY, "script.py"], PY) is None
     assert entry_of([PY, "-m"], PY) is None
-    assert forkable([sys.executable, "-m", "coinlstm.app.evaluate_tasks", "--task", "{}"])
+    assert forkable([sys.executable, "-m", "coinlstm.app.jobs.evaluate_tasks", "--task", "{}"])
     assert not forkable(["/bin/true"])
 
 
@@ -75,9 +82,9 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
 
     import numpy as np
 
-    from coinlstm.app.executors.forkserver import os_threads
+    from coinlstm.app.runtime.executors.forkserver import os_threads
     from predict import plots
-    from train.intervals import Band
+    from train.prediction_bands import Band
 
     closes = np.array([1.0, 1.1, 1.05, 1.2])
 
@@ -92,3 +99,26 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
     assert (os_threads(), threading.active_count()) == (threads, python_threads)
     draw(tmp_path / "after.png")
     assert (tmp_path / "after.png").read_bytes() == (tmp_path / "before.png").read_bytes()
+
+
+def test_the_heavy_modules_a_module_imports_in_its_functions_are_read_from_its_source(tmp_path):
+    """The fork server's preload beyond the task's own modules: the heavy modules
+    (coinlstm.core.lazy_imports) imported under a def, however the statement is written, and
+    no other module: no Keras backend either (the server loads its own, and only it)."""
+    source = tmp_path / "task.py"
+    source.write_text(
+        "import json\n"
+        "from matplotlib import ticker\n"  # at the top: imported with the module anyway
+        "def draw():\n"
+        "    import matplotlib.pyplot as plt, json\n"
+        "    from jax.experimental import compilation_cache\n"
+        "    from coinlstm.core import config\n"
+        "    import sqlalchemy\n"
+        "class Runner:\n"
+        "    def start(self):\n"
+        "        import ray\n")
+    module = types.ModuleType("task")
+    module.__file__ = str(source)
+    assert lazy_heavy_imports(module) == ["matplotlib.pyplot", "ray"]
+    assert lazy_heavy_imports(types.ModuleType("builtin_like")) == []
+    assert "matplotlib.pyplot" in lazy_heavy_imports(evaluate_charts)

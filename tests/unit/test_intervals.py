@@ -1,4 +1,4 @@
-"""Prediction intervals (train/intervals.py): coverage, widening, calibration only on
+"""Prediction intervals (train/prediction_bands.py): coverage, widening, calibration only on
 validation, and the band's shape rules.
 
 Real parts: synthetic return series, labelled so (GARCH(1,1) and i.i.d. Student t, generated
@@ -14,7 +14,7 @@ import pytest
 
 from coinlstm.core.columns import band_columns, band_score_columns, level_label
 from coinlstm.core.errors import BadInput
-from train.intervals import (
+from train.prediction_bands import (
     Band,
     calibrate,
     interval_skill,
@@ -285,6 +285,30 @@ def test_every_forecaster_carries_bands_around_its_forecast(horizon):
     assert naive.calibration.samples == 240 == len(dataset.split.calibration)
 
 
+def test_a_forecaster_is_built_with_its_options_fitted_then_asked(tmp_path):
+    """The registry builds a forecaster with its options and its own parameters; fit returns
+    it, predict is what the registry's one-call forecast gives; a stateless one saves
+    nothing (one line)."""
+    from types import SimpleNamespace
+
+    from coinlstm.core.errors import CoinlstmError
+    from train import forecasters
+
+    dataset = _dataset(*_synthetic())
+    options = SimpleNamespace(levels=LEVELS)
+    ewma = forecasters.get("ewma").build(options)
+    assert (ewma.name, ewma.config, ewma.filtered) == ("ewma", options, True)
+    assert ewma.fit(dataset) is ewma
+    forecast, same = ewma.predict(dataset), forecasters.get("ewma").forecast(dataset, options)
+    np.testing.assert_array_equal(forecast.test_predictions, same.test_predictions)
+    for band, other in zip(forecast.bands.test, same.bands.test, strict=True):
+        np.testing.assert_array_equal(band.lower, other.lower)
+        np.testing.assert_array_equal(band.upper, other.upper)
+    with pytest.raises(CoinlstmError, match="^the ewma forecaster keeps no state to save$"):
+        ewma.save(tmp_path / "ewma.weights.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_forecast_bands_never_read_test_candles():
     """The naive forecaster's conformal bounds are the same whatever the test candles hold,
     and move when one calibration candle moves: calibration reads its own slice only."""
@@ -317,7 +341,7 @@ def test_forecast_bands_never_read_test_candles():
 def test_interval_skill_and_band_summary_by_hand():
     """Interval skill per case against static on the same (pair, fold); the medians, the
     share beating static and the worst pair's median coverage."""
-    from train.scoring import add_interval_skill, summarise_bands
+    from train.backtest_scores import add_interval_skill, summarise_bands
 
     def case(pair, model, fold, coverage, winkler):
         return {"pair": pair, "model": model, "fold": fold, "coverage_80": coverage,

@@ -1,12 +1,12 @@
 """``--market``: one market, a list or ALL (coinlstm.core.klines.parse_markets, through
-coinlstm.app.pairs.job_markets), and the run summary grouped by market."""
+coinlstm.app.jobs.pair_selection.job_markets), and the run summary grouped by market."""
 
 from __future__ import annotations
 
 import pytest
 
-from coinlstm.app.market_job import format_summary, market_groups
-from coinlstm.app.pairs import job_markets
+from coinlstm.app.commands.run import format_summary, market_groups
+from coinlstm.app.jobs.pair_selection import job_markets
 from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import Markets
 

@@ -16,7 +16,7 @@ from scipy.stats import binom
 from coinlstm.core.columns import FEATURE_COLUMNS
 from train.formulations.base import CLOSE_INDEX
 from train.formulations.returns import Returns
-from train.intervals import DEFAULT_CALIBRATION_SIZE
+from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 from train.shrinkage import MIN_T
 
 #: The nominal false-edge rate the docs promise: about 2 % (P(t > 2) = 2.3 % for a normal t).

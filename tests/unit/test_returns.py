@@ -86,7 +86,7 @@ def test_the_default_calibration_slice_has_the_power_to_see_a_weak_edge():
     of the next return's variance) is found in most draws, while noise earns a false edge
     rarely and then a small weight. On 240 rows (the old default) the same edge was found in
     about a third of draws, on 480 in about 60 %."""
-    from train.intervals import DEFAULT_CALIBRATION_SIZE
+    from train.prediction_bands import DEFAULT_CALIBRATION_SIZE
 
     rng = np.random.default_rng(16)
 

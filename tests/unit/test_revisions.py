@@ -11,8 +11,11 @@ from tests.helpers import REPO
 
 
 def test_the_revisions_are_one_line_ending_at_the_head():
-    assert [(rev, down) for rev, down, _ in migrations.history()] == [
-        ("0001", None), ("0002", "0001"), ("0003", "0002")]
+    chain = ["0000a", "0000b", "0000c", "0000d", "0000e", "0000f", "0000g", "0000h", "0000i",
+             "0001", "0002", "0003", "0004"]
+    assert [(rev, down) for rev, down, _ in migrations.history()] == list(
+        zip(chain, [None, *chain[:-1]], strict=True))
+    assert chain == sorted(chain) and migrations.BASELINE == chain[0]
     assert migrations.scripts().get_heads() == [migrations.head_revision()]
 
 
@@ -25,7 +28,7 @@ def test_every_revision_file_is_package_data():
              for path in (folder / "revisions").rglob("*")
              if path.is_file() and "__pycache__" not in path.parts]
     assert {"revisions/env.py", "revisions/script.py.mako",
-            "revisions/versions/0001_baseline.py"} <= set(files)
+            "revisions/versions/0000a_first_release.py"} <= set(files)
     assert all(any(fnmatch.fnmatch(name, glob) for glob in package_data) for name in files)
 
 

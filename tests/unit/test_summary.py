@@ -1,6 +1,6 @@
 """The hourly job's summary table (market_job.format_summary): what cron's log keeps."""
 
-from coinlstm.app.market_job import edge_count, format_summary
+from coinlstm.app.commands.run import edge_count, format_summary
 
 
 def _report(**result) -> dict:

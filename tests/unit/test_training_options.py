@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from coinlstm.app.pair_job import TrainOptions
-from coinlstm.app.train_command import add_training_arguments, options_from_args, training_argv
+from coinlstm.app.commands.train import add_training_arguments, options_from_args, training_argv
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core.errors import BadInput
 from train.config import TrainConfig, add_arguments, at_least, from_args, option, to_argv
 
@@ -57,7 +57,7 @@ class _WithAnOption(TrainConfig):
 
 def test_an_option_added_in_one_place_is_a_flag_a_stored_setting_and_in_the_pairs_argv(
         tmp_path):
-    from coinlstm.app.train_command import PairTrainTask
+    from coinlstm.app.commands.train import PairTrainTask
 
     parser = argparse.ArgumentParser()
     add_arguments(parser, _WithAnOption)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coinlstm.app.pair_job import TrainOptions
+from coinlstm.app.jobs.pair_job import TrainOptions
 from coinlstm.core.errors import BadInput
 from train import warmstart
 from train.dataset import MIN_TRAIN_SAMPLES, build_dataset, exact_split, split_samples
@@ -182,7 +182,7 @@ def test_warm_start_flags_are_checked():
 
 
 def test_warm_cases_are_paired_with_the_full_cases_of_the_same_hours():
-    from train.scoring import schedule_differences
+    from train.backtest_scores import schedule_differences
 
     def case(model, pair, fold, skill):
         return {"model": model, "pair": pair, "fold": fold, "repeat": 0, "skill": skill}

@@ -1,6 +1,7 @@
 """Forecasters (a Keras network, the naive baseline) behind one protocol and one registry."""
 
-from train.forecasters.base import Forecast, Forecaster
-from train.forecasters.registry import get, modules, names, register
+from train.forecasters.base import Forecaster
+from train.forecasters.forecast import Forecast
+from train.forecasters.registry import Preset, get, modules, names, register
 
-__all__ = ["Forecast", "Forecaster", "get", "modules", "names", "register"]
+__all__ = ["Forecast", "Forecaster", "Preset", "get", "modules", "names", "register"]

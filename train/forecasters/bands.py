@@ -2,7 +2,7 @@
 
 Why here and not in each forecaster: a band is a property of a forecast's errors, not of how
 the forecast was made, so one function serves the Keras networks, the naive forecast and
-any forecaster added later (train/intervals.py holds the method). A forecaster that makes
+any forecaster added later (train/prediction_bands.py holds the method). A forecaster that makes
 its own bands (the naive ``static`` and ``ewma``, train/forecasters/naive_bands.py) sets
 :attr:`Forecast.bands` itself and is left alone.
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from train.dataset import Dataset
-from train.forecasters.base import Forecast
-from train.intervals import ForecastBands, calibrate, volatility_scales
+from train.forecasters.forecast import Forecast
+from train.prediction_bands import ForecastBands, calibrate, volatility_scales
 
 
 def conformal_bands(dataset: Dataset, forecast: Forecast, levels: Sequence[float]

@@ -1,128 +1,103 @@
-"""The forecaster seam: something fitted on a dataset that forecasts closes, in prices.
+"""The forecaster seam: a forecaster built with its parameters, fitted on a dataset, that
+forecasts closes in prices.
 
 Why a seam: ``coinlstm evaluate`` compares a list of forecasters on the same folds, and the
 naive forecast ("next close = last close") is one of them, not a special case. A Keras network
 (keras_model.py) and a baseline (naive.py) are peers behind :class:`Forecaster`; a new one is
 one module and one registry line (train/forecasters/registry.py).
 
-What a forecaster says (:class:`Forecast`): the validation and test samples' closes and the K
-closes after the newest candle, all in price units and (samples, K). The fitted state (a Keras
-model) travels in the forecast; train_one saves it (predict/artifacts.py) and the saved file
-alone forecasts again (predict/forecast.py).
+A forecaster is built from its parameters (a :class:`~train.config.TrainConfig`), fitted
+(:meth:`Forecaster.fit`, which returns the forecaster), then asked for its forecasts
+(:meth:`Forecaster.predict`): what it says is a :class:`~train.forecasters.forecast.Forecast`,
+the validation and test samples' closes and the K closes after the newest candle, all in
+price units and (samples, K), with prediction bands. A forecaster with a fitted state (a Keras
+network) saves it and loads it again (:meth:`Forecaster.save`, :meth:`Forecaster.load`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from coinlstm.core.errors import CoinlstmError
 from train.dataset import Dataset
-from train.fit import FitOutcome
-from train.formulations import UNCALIBRATED, Calibration
-from train.intervals import ForecastBands
+from train.forecasters.bands import with_bands
+from train.forecasters.forecast import Forecast
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
 #: The options every forecaster's folds are cut with and its bands made at: all a fit-free
 #: forecaster depends on.
-FOLD_SETTINGS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
-                                  "interval", "calibration_size", "levels")
-
-
-@dataclass
-class Forecast:
-    """What a fitted forecaster says, in price units, (samples, K)."""
-
-    val_predictions: np.ndarray
-    test_predictions: np.ndarray
-    #: The K closes after the newest candle.
-    next_closes: np.ndarray
-    #: The one-step forecast of the newest candle, from the candles before it (None when
-    #: those span a gap).
-    previous_close: float | None = None
-    #: The formulation's calibration (the return target's shrinkage), or none.
-    calibration: Calibration = UNCALIBRATED
-    #: The fitted model (None for a forecaster that keeps no state) and how its fit went.
-    model: Any = None
-    outcome: FitOutcome | None = None
-    #: The calibration slice's forecasts (None: that slice is the validation slice, whose
-    #: forecasts are ``val_predictions``; train/dataset.py, "Split").
-    calibration_predictions: np.ndarray | None = None
-    #: Prediction bands per level (train/forecasters/bands.py); None until attached.
-    bands: ForecastBands | None = None
-
-    @property
-    def calibration_forecasts(self) -> np.ndarray:
-        """The forecasts the shrinkage and the bands are calibrated on."""
-        if self.calibration_predictions is None:
-            return self.val_predictions
-        return self.calibration_predictions
-
-    @property
-    def factor(self) -> float | None:
-        return self.calibration.factor
-
-    @property
-    def next_close(self) -> float:
-        """The first step: the forecast of the next candle."""
-        return float(self.next_closes[0])
+FOLD_OPTIONS: tuple[str, ...] = ("target", "window", "test_size", "val_size", "history",
+                                 "interval", "calibration_size", "levels")
 
 
 class Forecaster(ABC):
-    """One way of forecasting; ``name`` is its --models name and its cases' "model"."""
+    """One way of forecasting, built with its parameters; ``name`` is its --models name and
+    its cases' "model"."""
 
-    name: str
     #: Whether fitting loads Keras: evaluate fits these in fresh worker processes (the driver
     #: never imports Keras) and the others in the driver.
     needs_keras: ClassVar[bool] = False
     #: Whether the seed matters: evaluate repeats only these (--repeats).
     seeded: ClassVar[bool] = False
-    #: Whether :meth:`warm_forecast` continues a fitted state: evaluate runs the others on
-    #: the full schedule only (train/schedule.py).
+    #: Whether :meth:`fit` continues a fitted state given as ``start``: evaluate runs the
+    #: others on the full schedule only (train/schedule.py).
     warmable: ClassVar[bool] = False
 
-    def configure(self, options: TrainConfig) -> TrainConfig:
-        """The options this forecaster runs with (a preset overrides some)."""
-        return options
+    def __init__(self, config: TrainConfig, name: str) -> None:
+        self.config = config
+        self.name = name
 
-    def network(self, options: TrainConfig) -> str:
-        """The cases' "network" column: what was fitted."""
-        return self.name
+    # -- what evaluate asks of a kind of forecaster, before any is built --------------------
 
-    def reported_options(self, options: TrainConfig) -> dict:
+    @classmethod
+    def network(cls, config: TrainConfig) -> str:
+        """The cases' "network" column: what was fitted (empty: the forecaster's name)."""
+        return ""
+
+    @classmethod
+    def reported_options(cls, config: TrainConfig) -> dict:
         """The options that decide this forecaster's figures (evaluate's summary.json)."""
-        return {key: getattr(options, key) for key in FOLD_SETTINGS}
+        return {key: getattr(config, key) for key in FOLD_OPTIONS}
 
-    def prepare_fit(self, seed: int, backend_name: str) -> None:
+    @classmethod
+    def prepare_process(cls, seed: int, backend_name: str) -> None:
         """Before each fit of a process: a clean, seeded start (nothing by default)."""
         return None
 
+    # -- the forecaster --------------------------------------------------------------------
+
     @abstractmethod
-    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
+    def fit(self, dataset: Dataset, start: Any = None) -> Self:
         """Fit on the training slice (validation for early stopping, the calibration slice
-        for calibration only), then forecast validation, calibration, test and the next
-        candle."""
+        for calibration only). With ``start`` (a warm start, train/warmstart.py: a saved
+        weights file, or the fitted model of an earlier :class:`Forecast`), continue from it
+        instead of fitting from scratch; a forecaster that keeps no state ignores it."""
 
-    def warm_forecast(self, dataset: Dataset, options: TrainConfig, start: Any) -> Forecast:
-        """Continue from ``start`` (a warm start, train/warmstart.py: the saved model's
-        weights file, or the model an earlier :class:`Forecast` holds) instead of fitting
-        from scratch, then forecast as :meth:`fit_forecast` does. A forecaster that keeps no
-        state has nothing to continue: it just runs."""
-        return self.fit_forecast(dataset, options)
+    @abstractmethod
+    def point_forecast(self, dataset: Dataset) -> Forecast:
+        """The fitted forecaster's forecasts of ``dataset``'s validation, calibration and test
+        samples and of the candles after its newest, without bands."""
 
-    def forecast(self, dataset: Dataset, options: TrainConfig, start: Any = None
-                 ) -> Forecast:
-        """:meth:`fit_forecast` (or with a ``start``, :meth:`warm_forecast`) with prediction
-        bands at ``options.levels`` (what train_one and evaluate call)."""
-        from train.forecasters.bands import with_bands
+    def predict(self, dataset: Dataset) -> Forecast:
+        """:meth:`point_forecast` with prediction bands at the config's levels (conformal on
+        the calibration slice unless the forecaster made its own)."""
+        return with_bands(dataset, self.point_forecast(dataset), self.config.levels)
 
-        forecast = (self.fit_forecast(dataset, options) if start is None
-                    else self.warm_forecast(dataset, options, start))
-        return with_bands(dataset, forecast, options.levels)
+    def save(self, path: Path) -> None:
+        """Write the fitted state to ``path`` (a temp name, then renamed)."""
+        raise CoinlstmError(f"the {self.name} forecaster keeps no state to save")
+
+    @classmethod
+    def load(cls, config: TrainConfig, name: str, path: Path,
+             input_shape: tuple[int, ...]) -> Self:
+        """A forecaster of ``config`` holding the state :meth:`save` wrote to ``path``."""
+        raise CoinlstmError(f"the {name} forecaster keeps no state to load")
 
 
 def repeat_steps(closes: np.ndarray, horizon: int) -> np.ndarray:

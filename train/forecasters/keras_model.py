@@ -1,69 +1,70 @@
 """A Keras network of the zoo (train/models.py) fitted on a dataset's formulation.
 
-The single place where a network turns into forecasts: train_one (coinlstm/app/pair_job.py)
-and the walk-forward backtest (coinlstm evaluate) both fit through :meth:`Network.fit_forecast`,
+The single place where a network turns into forecasts: train_one (coinlstm/app/jobs/pair_job.py)
+and the walk-forward backtest (coinlstm evaluate) both fit through :meth:`Network.fit`,
 so the figures a backtest reports are those of the very code that runs every hour. Keras must
-already be loaded on its backend and seeded (train/backend.py; :meth:`Network.prepare_fit`).
+already be loaded on its backend and seeded (train/backend.py; :meth:`Network.prepare_process`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from coinlstm.core.errors import CoinlstmError
+from train import backend
 from train.dataset import Dataset
 from train.fit import FitOutcome, fit_model, predict
-from train.forecasters.base import Forecast, Forecaster
+from train.forecasters.base import Forecaster
+from train.forecasters.forecast import Forecast
 from train.models import build_model
 
 if TYPE_CHECKING:
     from train.config import TrainConfig
 
 
-@dataclass(frozen=True)
 class Network(Forecaster):
-    """The network ``options.model`` on the formulation ``options.target``; ``overrides``
-    fix some options (a zoo name fixes the model, a preset the model and the target)."""
-
-    name: str
-    overrides: dict = field(default_factory=dict)
+    """The network ``config.model`` on the formulation ``config.target``; after :meth:`fit`,
+    ``model`` is the fitted network and ``outcome`` how its fit went."""
 
     needs_keras = True
     seeded = True
     warmable = True
 
-    def configure(self, options: TrainConfig) -> TrainConfig:
-        return replace(options, **self.overrides)
+    def __init__(self, config: TrainConfig, name: str) -> None:
+        super().__init__(config, name)
+        self.model = None
+        self.outcome: FitOutcome | None = None
 
-    def network(self, options: TrainConfig) -> str:
-        return options.model
+    @classmethod
+    def network(cls, config: TrainConfig) -> str:
+        return config.model
 
-    def reported_options(self, options: TrainConfig) -> dict:
-        return options.to_dict()
+    @classmethod
+    def reported_options(cls, config: TrainConfig) -> dict:
+        return config.to_dict()
 
-    def prepare_fit(self, seed: int, backend_name: str) -> None:
+    @classmethod
+    def prepare_process(cls, seed: int, backend_name: str) -> None:
         """clear_session drops Keras' global seed too: seed after it, so a fold's weights start
         the same whatever ran before it in this process."""
-        from train import backend
-
         keras = backend.load_keras(backend_name)
         keras.backend.clear_session()
         backend.seed(seed, backend_name)
 
-    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
-        """Train ``options.model`` on the training slice (early stopping on validation; on
-        compiled steps where they apply, train/steps, else Keras' fit), then
-        forecast validation, test and the next candle with one predict call (one compiled
-        shape). The formulation's calibration (the return target's shrinkage) is fitted on
-        the calibration slice's outputs only (all K steps of every sample; train/dataset.py,
-        "Split") and applied to all of them.
-        """
-        split = dataset.split
+    def fit(self, dataset: Dataset, start=None) -> Network:
+        """Train ``config.model`` on the training slice (early stopping on validation; on
+        compiled steps where they apply, train/steps, else Keras' fit). With ``start`` (a
+        weights file or a fitted model; train/finetune.py), fine-tune that network on the
+        training slice instead."""
+        if start is not None:
+            return self._fine_tune(dataset, start)
+        options, split = self.config, dataset.split
         train_inputs = dataset.inputs(split.train)
         # The compiled steps import h5py: only where a network is fitted.
-        from train import backend
         from train.steps import compiled
 
         model = build_model(options.model, tuple(train_inputs.shape[1:]), options)
@@ -73,21 +74,51 @@ class Network(Forecaster):
         if outcome is None:
             outcome = fit_model(model, *fit_data, epochs=options.epochs,
                                 batch_size=options.batch_size, patience=options.patience)
-        return self._forecast_with(model, outcome, dataset, options)
+        self.model, self.outcome = model, outcome
+        return self
 
-    def warm_forecast(self, dataset: Dataset, options: TrainConfig, start) -> Forecast:
-        """Fine-tune the network ``start`` holds (a weights file or a fitted model;
-        train/finetune.py) on the dataset's training slice, then forecast as a full fit
-        does: the calibration is fitted anew on this dataset's calibration slice."""
-        from train import finetune
+    def _fine_tune(self, dataset: Dataset, start) -> Network:
+        from train import finetune  # see fit
 
         input_shape = tuple(dataset.inputs(dataset.split.val[:1]).shape[1:])
-        model = finetune.start_model(start, input_shape, options,
-                                     train_rows=len(dataset.split.train))
-        outcome = finetune.fine_tune(model, dataset, options)
-        return self._forecast_with(model, outcome, dataset, options)
+        self.model = finetune.start_model(start, input_shape, self.config,
+                                          train_rows=len(dataset.split.train))
+        self.outcome = finetune.fine_tune(self.model, dataset, self.config)
+        return self
 
-    def _forecast_with(self, model, outcome: FitOutcome, dataset: Dataset,
+    def point_forecast(self, dataset: Dataset) -> Forecast:
+        """Forecast validation, test and the next candle with one predict call (one compiled
+        shape). The formulation's calibration (the return target's shrinkage) is fitted on
+        the calibration slice's outputs only (all K steps of every sample; train/dataset.py,
+        "Split") and applied to all of them."""
+        if self.model is None:
+            raise CoinlstmError(f"the {self.name} network is not fitted")
+        return self._forecast_with(self.model, self.outcome, dataset, self.config)
+
+    def save(self, path: Path) -> None:
+        """The fitted network's weights (and its optimizer's state) as a Keras weights file:
+        written to a temp name in the same folder, then renamed."""
+        if self.model is None:
+            raise CoinlstmError(f"the {self.name} network is not fitted")
+        path = Path(path)
+        # Keras insists that a weights file ends in ".weights.h5": so does the temp name.
+        temp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
+        self.model.save_weights(str(temp))
+        os.replace(temp, path)
+
+    @classmethod
+    def load(cls, config: TrainConfig, name: str, path: Path,
+             input_shape: tuple[int, ...]) -> Network:
+        """A network of ``config`` for inputs of ``input_shape`` holding the weights
+        :meth:`save` wrote (train/finetune.py: WarmStartFailed when they do not load)."""
+        from train import finetune  # see fit
+
+        network = cls(config, name)
+        network.model = finetune.start_model(Path(path), input_shape, config)
+        return network
+
+    @staticmethod
+    def _forecast_with(model, outcome: FitOutcome | None, dataset: Dataset,
                        options: TrainConfig) -> Forecast:
         """The fitted ``model``'s forecasts of validation, test and the next candle (one
         predict call), priced with the calibration fitted on the calibration slice."""
@@ -103,9 +134,9 @@ class Network(Forecaster):
                                  *(dataset.inputs(rows) for rows in held_out), *extra,
                                  dataset.next_input()])
         outputs = predict(model, inputs, options.batch_size)
-        if outcome.start_val_loss is None:  # a full fit: the next hours' warm steps, now
-            from train import backend
-            from train.steps import compiled  # see fit_forecast
+        if outcome is not None and outcome.start_val_loss is None:
+            # a full fit: the next hours' warm steps, now
+            from train.steps import compiled  # see fit
 
             compiled.prepare(tuple(inputs.shape[1:]), options, backend.step_cache_dir(),
                                    val_rows=len(split.val), predict_rows=len(inputs))

@@ -6,21 +6,20 @@ is one more forecaster, whose skill is 0 by definition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Self
 
 import numpy as np
 
 from train.dataset import Dataset
-from train.forecasters.base import Forecast, Forecaster, repeat_steps
-
-if TYPE_CHECKING:
-    from train.config import TrainConfig
+from train.forecasters.base import Forecaster, repeat_steps
+from train.forecasters.forecast import Forecast
 
 
 class Naive(Forecaster):
-    name = "naive"
+    def fit(self, dataset: Dataset, start: Any = None) -> Self:
+        return self
 
-    def fit_forecast(self, dataset: Dataset, options: TrainConfig) -> Forecast:
+    def point_forecast(self, dataset: Dataset) -> Forecast:
         split, horizon, closes = dataset.split, dataset.horizon, dataset.closes
         return Forecast(
             val_predictions=repeat_steps(dataset.last_closes(split.val), horizon),

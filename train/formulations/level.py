@@ -35,8 +35,9 @@ class Level(Formulation):
     def fit(cls, features: np.ndarray, train_targets: np.ndarray, window: int,
             horizon: int = 1, with_pairs: Sequence[str] = ()) -> Level:
         """The same numbers as sklearn's ``MinMaxScaler(feature_range=(0, 1)).fit`` (a test
-        compares them), computed with numpy: importing sklearn (and scipy with it) cost 1.5 s
-        of every pair's 11 s process, for two column reductions."""
+        compares them), computed with numpy: importing sklearn (and scipy with it) would cost
+        every pair's process more than the rest of its start-up, for two column reductions
+        (docs/performance.md)."""
         first_row = int(train_targets[0]) - window
         last_row = int(train_targets[-1]) + horizon - 1
         rows = features[first_row:last_row + 1]

@@ -11,11 +11,10 @@ from fastapi import Path as PathParam
 from starlette.exceptions import HTTPException
 
 from coinlstm.app.web.site import Site
-from coinlstm.core.config import DEFAULT_EXCHANGE, DEFAULT_INTERVAL, INTERVAL_MS
 from coinlstm.core.errors import BadInput
-from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, EXCHANGES
 from coinlstm.core.exchanges import exchange as exchange_named
-from coinlstm.core.klines import MARKET_PATTERN
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS, MARKET_PATTERN
 
 #: The path and query checks: the market rule of coinlstm.core.klines; a symbol has the
 #: characters of some exchange's form here, and is then checked by its exchange's own rule

@@ -26,8 +26,8 @@ from coinlstm import db
 from coinlstm.app.web import api, auth, errors, pages, static
 from coinlstm.app.web.hosts import AllowedHosts
 from coinlstm.app.web.site import Site
-from coinlstm.core.config import DEFAULT_EXCHANGE
 from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE
 from coinlstm.core.exchanges import exchange as exchange_named
 
 

@@ -14,8 +14,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from coinlstm import db
-from coinlstm.core.config import DEFAULT_MARKET, INTERVAL_MS
+from coinlstm.core.config import DEFAULT_MARKET
 from coinlstm.core.exchanges import EXCHANGES
+from coinlstm.core.klines import INTERVAL_MS
 
 HERE = Path(__file__).resolve().parent
 

@@ -23,9 +23,8 @@ from coinlstm.app.web.movers import (
     pair_costs,
 )
 from coinlstm.core.columns import STORED_LEVELS, band_columns, level_label, record_band_columns
-from coinlstm.core.config import DEFAULT_EXCHANGE, INTERVAL_MS
-from coinlstm.core.exchanges import job_name, split_job_name
-from coinlstm.core.klines import EVERY_MARKET
+from coinlstm.core.exchanges import DEFAULT_EXCHANGE, job_name, split_job_name
+from coinlstm.core.klines import EVERY_MARKET, INTERVAL_MS
 from predict.costs import after_costs
 from predict.movers import expected_move_pct
 from predict.track_record import (
@@ -33,6 +32,7 @@ from predict.track_record import (
     NO_EVIDENCE,
     band_width_pct,
     cumulative_loss_differential,
+    verdict_basis,
 )
 from predict.track_record import (
     FDR as EDGE_FDR,
@@ -101,7 +101,8 @@ def levels() -> list[dict]:
 
 
 #: What the ranking shows of a pair's stored 7d and 30d track records.
-RANKING_RECORD_COLUMNS = ("scored", "skill", "verdict", "dm_pvalue",
+RANKING_RECORD_COLUMNS = ("scored", "skill", "verdict", "dm_pvalue", "scored_live",
+                          "scored_backfill",
                           *(name for names in _LEVELS for name in (names.coverage,
                                                                    names.banded)))
 
@@ -213,7 +214,8 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
              "change_pct": None, "expected_move_pct": None, "model": None, "target": None,
              "verdict": NO_EVIDENCE,
              "skill_7d": None, "scored_7d": 0, "skill_30d": None, "scored_30d": 0,
-             "dm_pvalue_30d": None, "dm_pvalue_adjusted_30d": None}
+             "dm_pvalue_30d": None, "dm_pvalue_adjusted_30d": None,
+             "scored_live_30d": None, "scored_backfill_30d": None, "rests_on_30d": ""}
     for names in _LEVELS:
         entry.update({f"band_{names.label}_pct": None, f"{names.coverage}_30d": None,
                       f"{names.banded}_30d": 0})
@@ -238,6 +240,8 @@ def _ranking_entry(coin, candle, forecast, records, market_newest, step) -> dict
                 entry[f"scored_{window}"] = int(record.scored)
                 if window == "30d":
                     entry["verdict"] = record.verdict
+                    entry.update({f"{key}_30d": value
+                                  for key, value in _sources(record).items()})
                     entry["dm_pvalue_30d"] = _round(record.dm_pvalue)
                     entry["dm_pvalue_adjusted_30d"] = _round(record.dm_pvalue_adjusted)
                     for names in _LEVELS:
@@ -291,10 +295,20 @@ def track_record(conn: sa.Connection, coin: sa.Row, interval: str, model: str | 
                            "dm_pvalue_worse_adjusted")},
             "moved": 0 if row is None else int(row.moved),
             "verdict": NO_EVIDENCE if row is None else row.verdict,
+            **_sources(row),
             "as_of": None if row is None else iso(row.as_of),
             **_band_figures(row)})
     return {"symbol": coin.symbol, "exchange": coin.exchange, "interval": interval,
             "model": model, "target": target, "levels": levels(), "windows": windows}
+
+
+def _sources(row: sa.Row | None) -> dict:
+    """What a window's record rests on: its scored forecasts published live and backfilled,
+    and the two in words (``live 12 h + backfill 720 h``)."""
+    live = None if row is None else row.scored_live
+    backfill = None if row is None else row.scored_backfill
+    return {"scored_live": live, "scored_backfill": backfill,
+            "rests_on": verdict_basis(live, backfill)}
 
 
 def costs(conn: sa.Connection, coin: sa.Row, interval: str, model: str | None = None,
@@ -342,15 +356,18 @@ def history(conn: sa.Connection, coin: sa.Row, interval: str, days: int,
     newest = pair_newest.candle
     if newest is None:
         return {"symbol": symbol, "exchange": exchange, "interval": interval, "model": model,
-                "target": target, "days": days, "closes": [], "forecasts": [], "naive": [],
+                "target": target, "days": days, "closes": [], "forecasts": [],
+                "backfilled": [], "naive": [],
                 "next": None, "bands": {names.label: [] for names in _LEVELS},
                 "cumulative": []}
     since = newest.openTime - days * DAY_MS
     closes = db.closes_since(conn, int(coin.id), interval, since)
     by_candle: dict[int, sa.Row] = {}
     for row in db.forecasts_since(conn, int(coin.id), interval, since):
-        if (row.model or "", row.target or "") == (model, target):
-            by_candle[row.openTime_next] = row  # ordered by id: the newest wins
+        held = by_candle.get(row.openTime_next)
+        if (row.model or "", row.target or "") == (model, target) and (
+                held is None or row.source == db.SOURCE_LIVE or held.source != db.SOURCE_LIVE):
+            by_candle[row.openTime_next] = row  # ordered by id: a live one, then the newest
     shown = [by_candle[t] for t in sorted(by_candle)]
     upcoming = [row for row in shown if row.openTime_next > newest.openTime]
     scores = db.scores_since(conn, int(coin.id), model, target, interval, since)
@@ -369,7 +386,11 @@ def history(conn: sa.Connection, coin: sa.Row, interval: str, days: int,
         "target": target, "days": days,
         "closes": [[iso(r.openTime), float(r.close)] for r in closes],
         "forecasts": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
-                      if r.openTime_next <= newest.openTime],
+                      if r.openTime_next <= newest.openTime and r.source != db.SOURCE_BACKFILL],
+        # Backfilled forecasts (``coinlstm backfill``), drawn apart from the published ones.
+        "backfilled": [[iso(r.openTime_next), float(r.price_preidct_last)] for r in shown
+                       if r.openTime_next <= newest.openTime
+                       and r.source == db.SOURCE_BACKFILL],
         "naive": [[iso(r.openTime_next), float(r.price_actual_last)] for r in shown],
         "next": following,
         "bands": {names.label: _band_points(shown, names) for names in _LEVELS},

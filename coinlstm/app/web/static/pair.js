@@ -2,6 +2,7 @@
 // with every past forecast at the hour it was for, its prediction bands shaded (95 % light,
 // 80 % darker, the next forecast's included), the naive forecast and the next forecast;
 // and the cumulative squared-error difference model - naive (the Diebold-Mariano picture).
+// Backfilled forecasts (coinlstm backfill) are hollow orange markers, apart from the live ones.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("pair-data").textContent);
@@ -36,6 +37,10 @@
     { name: "forecast", x: xs(data.forecasts), y: ys(data.forecasts), mode: "markers",
       marker: { color: "#1a5fb4", size: 5 } }
   ]);
+  if (data.backfilled && data.backfilled.length) {  // replayed afterwards: hollow, apart
+    traces.push({ name: "backfilled forecast", x: xs(data.backfilled), y: ys(data.backfilled),
+      mode: "markers", marker: { color: "#c64600", size: 5, symbol: "circle-open" } });
+  }
   if (data.next) {
     var star = { name: "next forecast", x: [data.next.time], y: [data.next.forecast],
       mode: "markers", marker: { color: "#e66100", size: 13, symbol: "star" } };

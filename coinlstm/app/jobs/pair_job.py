@@ -1,0 +1,220 @@
+"""One pair's job: load candles -> fit -> predict -> write rows and artifacts, all or nothing.
+
+Order, chosen so that a failure at any step writes nothing and replaces nothing:
+check the flags and the symbol (before any file is touched) -> decide warm or full
+(train/warmstart.py: the saved model's metadata, the newest candle's data time) -> read the
+candles (a warm run: only the newest few it needs) -> build
+the dataset (gaps, NaN, too few candles: BadInput) -> train -> predict the test slice and the
+next candle -> stage the artifacts under temporary names -> one database transaction with both
+rows -> rename the artifacts into place (the model .h5 last). Any failure before the commit
+deletes the temporaries; the database rolls back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from coinlstm import db
+from coinlstm.app.jobs.pair_result import TrainResult, failure_dict, train_result
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import BadInput
+from coinlstm.core.exchanges import exchange
+from predict import plots
+from predict.artifacts import artifact_paths, model_meta, saved_fit
+from predict.rows import RunInfo, prediction_row, train_row
+from predict.store import store_run
+from train import backend, forecasters, warmstart
+from train.candles import load_candles
+from train.config import TrainConfig
+from train.dataset import MIN_TRAIN_SAMPLES, build_dataset
+from train.finetune import WarmStartFailed
+from train.metrics import slice_metrics
+from train.prediction_bands import first_steps
+from train.warmstart import FitPlan
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from predict.artifacts import ArtifactPaths
+
+
+#: The per-pair contract: the typed training configuration, owned by train/ (train/config.py).
+TrainOptions = TrainConfig
+
+
+def _dataset(open_times, values, with_series, symbol: str, options: TrainConfig,
+             plan: FitPlan):
+    try:
+        return build_dataset(open_times, values, options.window, options.test_size,
+                             options.val_size, options.interval_ms, options.target,
+                             horizon=options.horizon, with_series=with_series,
+                             calibration_size=options.calibration_size,
+                             **plan.dataset_arguments(options))
+    except BadInput as exc:
+        if plan.warm:  # e.g. gaps in the few candles read: a full fit reads them all
+            raise WarmStartFailed(f"the newest candles do not hold a warm run's slices "
+                                  f"({exc})") from None
+        raise BadInput(f"{symbol}: {exc}") from None
+
+
+def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConfig,
+               run_id: str | None = None) -> TrainResult:
+    """Train ``symbol``'s model, forecast its next close, store the rows and the artifacts.
+
+    The fit is warm (the saved model fine-tuned) or full (from scratch), as
+    train/warmstart.py decides; a warm start that fails on the way (weights that do not load,
+    candles that do not hold its slices) falls back to a full fit, which says why.
+    Raises CoinlstmError subclasses (BadInput for the user's input or data); on any failure
+    no row is written and no artifact replaced.
+    """
+    started = time.perf_counter()
+    paths, backend_name = prepare_pair(settings, symbol, options)
+    # A pair started while the database is down (or restarting) waits for it, for the
+    # budget its market job passed down (a run by hand: only if given one). A driver (the
+    # market job) ensured the schema once for all its pairs; a hand-run train_one.py creates
+    # or upgrades it here.
+    retry_seconds = settings.db_retry_seconds or 0.0
+    engine = db.open_database(settings.db_url, create=not settings.schema_ready,
+                              retry_seconds=retry_seconds)
+    try:
+        return PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
+                       started).run()
+    finally:
+        engine.dispose()
+
+
+def prepare_pair(settings: Settings, symbol: str, options: TrainConfig
+                 ) -> tuple[ArtifactPaths, str]:
+    """The checks a pair's run makes before it touches anything (the symbol, the interval,
+    the options: BadInput), then its artifact paths and its prepared backend's name."""
+    facts = exchange(settings.exchange)
+    facts.check_symbol(symbol)  # another exchange's symbol: BadInput
+    facts.check_interval(options.interval)  # the rule and words of crawl and run
+    options.check(symbol)
+    backend_name = options.backend_name(settings)
+    backend.prepare(backend_name, settings.cache_dir)
+    return artifact_paths(settings, symbol), backend_name
+
+
+@dataclass(frozen=True)
+class ReplayedHour:
+    """An hour the backfill replays: the run the hourly job made when the candle opened at
+    ``as_of`` was the newest, reading nothing newer. Its forecast row is marked backfilled,
+    stamped with the hour's close (``time_create``); it writes no training row and no plot
+    (those are the live job's record of its own runs)."""
+
+    as_of: int
+    time_create: int
+
+
+@dataclass
+class PairRun:
+    """One pair's run: what every step needs, so the warm and the full path share them (and
+    the hourly job's runs and the backfill's replayed hours: ``replay``)."""
+
+    settings: Settings
+    engine: sa.Engine
+    coin_id: int
+    symbol: str
+    options: TrainConfig
+    run_id: str | None
+    backend_name: str
+    paths: ArtifactPaths
+    started: float
+    replay: ReplayedHour | None = None
+
+    def run(self) -> TrainResult:
+        """Plan, fit and store; a failed warm start falls back to a full fit."""
+        plan = self.plan()
+        try:
+            return self.fit_and_store(plan)
+        except WarmStartFailed as exc:
+            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True))
+
+    @property
+    def until(self) -> int | None:
+        """The newest candle this run may read (None: the newest stored)."""
+        return None if self.replay is None else self.replay.as_of
+
+    @property
+    def retry_seconds(self) -> float:
+        return self.settings.db_retry_seconds or 0.0
+
+    @property
+    def stored_options(self) -> dict:
+        """The run's options and backend as stored (historical_train.settings, the model's
+        metadata), before the fit says whether it was warm or full."""
+        return self.options.stored(self.backend_name)
+
+    def plan(self) -> FitPlan:
+        """Warm or full (train/warmstart.py), from the saved model and the newest candle's
+        data time; the pair's refit falls in its own hour of the cycle, its coin id's
+        (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
+        saved, problem = saved_fit(self.settings, self.symbol)
+        newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
+                                                    self.options.interval, self.until),
+                          self.retry_seconds, f"{self.symbol}: reading the newest candle")
+        return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
+                                newest, slot=self.coin_id)
+
+    def fit_and_store(self, plan: FitPlan) -> TrainResult:
+        options = self.options
+        open_times, values, with_series = db.retry(
+            lambda: load_candles(self.engine, self.coin_id, self.symbol,
+                                 plan.history(options), options.with_pairs, options.interval,
+                                 until=self.until),
+            self.retry_seconds, f"{self.symbol}: reading candles")
+        dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
+        del open_times, values, with_series
+        return self._train_and_store(dataset, plan)
+
+    def _train_and_store(self, dataset, plan: FitPlan) -> TrainResult:
+        """Fit (or fine-tune), score against naive, store files and rows together, and say
+        what happened."""
+        options, symbol, backend_name = self.options, self.symbol, self.backend_name
+        keras = backend.load_keras(backend_name)
+        backend.seed(options.seed, backend_name)
+        forecast = forecasters.get(options.model).forecast(dataset, options,
+                                                           start=plan.start(self.paths.weights))
+        test = dataset.split.test
+        metrics = slice_metrics(dataset.actual_closes(test), forecast.test_predictions,
+                                dataset.last_closes(test))
+        stored_json = {**self.stored_options, "fit": plan.fit}
+        replay = self.replay
+        run = RunInfo(coin_id=self.coin_id, run_id=self.run_id, model=options.model,
+                      time_create=int(time.time()) if replay is None else replay.time_create,
+                      backend=backend_name, settings=stored_json, interval=options.interval,
+                      source=db.SOURCE_LIVE if replay is None else db.SOURCE_BACKFILL)
+        written = store_run(
+            self.engine, self.paths,
+            None if replay else _plot_writer(symbol, dataset, forecast, metrics),
+            forecast.model, dataset.formulation.to_dict(),
+            model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
+                       stored_json, dataset, forecast, plan.full_fit_open_time),
+            None if replay else train_row(run, dataset, forecast, metrics),
+            prediction_row(run, dataset, forecast, metrics),
+            retry_seconds=self.retry_seconds)
+        return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
+                            metrics, time.perf_counter() - self.started, written, plan)
+
+
+def _newest_open_time(engine, coin_id: int, interval: str, until: int | None
+                      ) -> int | None:
+    with engine.connect() as conn:
+        return db.newest_open_time(conn, coin_id, interval=interval, until=until)
+
+
+def _plot_writer(symbol, dataset, forecast, metrics):
+    """The PNG of the test slice: each sample's first step (the rows hold all K)."""
+    test = dataset.split.test
+    outcome = forecast.outcome
+    return lambda path: plots.draw(
+        path, symbol, dataset.open_times[test].tolist(), dataset.actual_closes(test)[:, 0],
+        forecast.test_predictions[:, 0], dataset.last_closes(test), outcome.loss,
+        outcome.val_loss, metrics.verdict(), bands=first_steps(forecast.bands.test))
+
+
+__all__ = ["MIN_TRAIN_SAMPLES", "PairRun", "ReplayedHour", "TrainConfig", "TrainOptions",
+           "TrainResult", "failure_dict", "prepare_pair", "train_pair"]

@@ -1,0 +1,49 @@
+"""The market job's task: one pair trained as ``coinlstm train`` trains it.
+
+The driver that builds these tasks (``coinlstm run``) never trains: it imports the pair job
+(coinlstm/app/jobs/pair_job.py, which brings h5py, the compiled steps and predict's writers)
+only where a task runs in this process (a Ray worker), as coinlstm.core.lazy_imports lists.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from coinlstm.app.runtime.executors.base import PairTask
+from coinlstm.core.config import Settings
+from coinlstm.core.errors import CoinlstmError
+from train import config
+from train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class PairTrainTask(PairTask):
+    """The market job's task (coinlstm.app.runtime.executors): train one pair, as
+    ``coinlstm train``.
+
+    Locally it is that very command in a fresh or forked process; on Ray, the same
+    train_pair call in a worker.
+    """
+
+    coin_id: int
+    symbol: str
+    options: TrainConfig
+    run_id: str
+
+    def argv(self, result_path: Path) -> list[str]:
+        return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
+                "-symbol", self.symbol, *config.to_argv(self.options), "--run-id", self.run_id,
+                "--result-json", str(result_path)]
+
+    def run_here(self, settings: Settings) -> dict:
+        from coinlstm.app.jobs.pair_job import train_pair
+
+        try:
+            return train_pair(settings, self.coin_id, self.symbol, self.options,
+                              run_id=self.run_id).to_dict()
+        except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
+            return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
+                    "exit_code": exc.exit_code, "error": str(exc)}
+

@@ -1,0 +1,184 @@
+"""Forward scoring: every stored forecast against the close that came, and the track record
+of each series recomputed from its scores.
+
+Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
+run finds nothing to score and writes nothing. Scores, the track records they change, the
+verdicts of those series' markets (judged together, :func:`judge_family`) and the movers and
+costs evidence (predict/evidence.py) are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from coinlstm import db
+from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
+from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
+from predict.evidence import refresh_evidence
+from predict.track_record import (
+    BACKFILL,
+    NO_EVIDENCE,
+    BandSeries,
+    Evidence,
+    WindowRecord,
+    band_width_pct,
+    direction_hit,
+    inside_band,
+    market_verdicts,
+    track_record,
+)
+
+#: The window whose verdict is a pair's verdict (the edge rule counts its last 30 days).
+VERDICT_WINDOW = "30d"
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What one scoring pass did."""
+
+    scored: int
+    series: int
+
+    def line(self, interval: str) -> str:
+        return (f"scored {self.scored} new {interval} forecasts against their closes; "
+                f"{self.series} track records updated")
+
+
+def score_row(forecast: sa.Row, interval: str, now: int) -> dict:
+    """The forecast_scores row of one forecast and the close of its candle."""
+    predicted = float(forecast.price_preidct_last)
+    naive = float(forecast.price_actual_last)
+    actual = float(forecast.actual)
+    return {"id_prediction": int(forecast.id), "id_coin": int(forecast.id_coin),
+            "model": forecast.model, "target": forecast.target, "interval": interval,
+            "openTime_next": int(forecast.openTime_next),
+            "openTime_last": int(forecast.openTime_next) - INTERVAL_MS[interval],
+            "forecast": predicted, "naive": naive, "actual": actual,
+            "error": predicted - actual, "naive_error": naive - actual,
+            "direction_hit": direction_hit(predicted, naive, actual), "time_scored": now,
+            "source": forecast.source, **band_scores(forecast, actual)}
+
+
+def band_scores(forecast: sa.Row, actual: float) -> dict:
+    """The forecast's band per stored level and whether ``actual`` fell inside it: lower_80,
+    upper_80, inside_80, ... (all None for a level the forecast has no band of). Levels only
+    in ``price_bands`` are not scored: the dashboards read the stored levels, and parsing a
+    JSON per forecast would cost the scorer more than everything else it does."""
+    columns: dict = {}
+    for level in STORED_LEVELS:
+        lower_name, upper_name = band_columns(level)
+        lower, upper = forecast._mapping[lower_name], forecast._mapping[upper_name]
+        if lower is None or upper is None:
+            lower = upper = None
+        columns[lower_name] = None if lower is None else float(lower)
+        columns[upper_name] = None if upper is None else float(upper)
+        columns[inside_column(level)] = inside_band(lower, upper, actual)
+    return columns
+
+
+def precedence(forecast: sa.Row) -> tuple[bool, int]:
+    """Which of two forecasts of one candle counts: a live one over a backfilled one, then
+    the newest (a rerun's)."""
+    return forecast.source != BACKFILL, int(forecast.id)
+
+
+def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
+    """Of several forecasts of one series for the same candle (a rerun, a live forecast and
+    a backfilled one), the one that counts (:func:`precedence`)."""
+    newest: dict[tuple, sa.Row] = {}
+    for forecast in forecasts:
+        key = (forecast.id_coin, forecast.model, forecast.target, forecast.openTime_next)
+        if key not in newest or precedence(forecast) > precedence(newest[key]):
+            newest[key] = forecast
+    return sorted(newest.values(), key=lambda row: row.id)
+
+
+def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
+          market: str | None = None) -> ScoreSummary:
+    """Score every scorable forecast of ``interval`` (of ``market``'s pairs when given) and
+    recompute the track record of each series that got a score."""
+    db.candles_table(interval)  # BadInput for an unknown interval
+    with db.transaction(engine) as conn:
+        coin_ids = db.market_coin_ids(conn, market)
+        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids))
+        now = int(time.time())
+        rows = [score_row(forecast, interval, now) for forecast in forecasts]
+        db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
+        keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
+                for row in rows}
+        for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
+            refresh_track_record(conn, key)
+        for family in db.record_families(conn, keys):
+            judge_family(conn, family)
+        refresh_evidence(conn, interval, rows)
+    return ScoreSummary(scored=len(rows), series=len(keys))
+
+
+def series_record(conn: sa.Connection, key: db.SeriesKey) -> tuple[int, list[WindowRecord]]:
+    """(as_of, one record per window) of a series, from its stored scores."""
+    scores = db.series_scores(conn, key)
+    # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
+    # up to a month of hours each.
+    columns = (dict(zip(scores[0]._fields, zip(*scores, strict=True), strict=True))
+               if scores else {})
+
+    def column(name: str) -> Sequence:
+        return columns.get(name, ())
+
+    return track_record(column("openTime_next"), column("error"), column("naive_error"),
+                        [None if hit is None else bool(hit)
+                         for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
+                        [band_series(column, level) for level in STORED_LEVELS],
+                        sources=column("source"))
+
+
+def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
+    """One level's band outcomes of a series' stored scores (``column(name)``: a score
+    column's values, oldest first)."""
+    lower_name, upper_name = band_columns(level)
+    inside = column(inside_column(level))
+    widths = [None if hit is None else band_width_pct(lower, upper, naive)
+              for hit, lower, upper, naive in zip(inside, column(lower_name),
+                                                  column(upper_name), column("naive"),
+                                                  strict=True)]
+    return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
+
+
+def refresh_track_record(conn: sa.Connection, key: db.SeriesKey) -> None:
+    as_of, records = series_record(conn, key)
+    db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
+
+
+def judge_family(conn: sa.Connection, family: db.RecordFamily) -> None:
+    """Judge every window of every pair of one market together (predict/track_record.py
+    :func:`market_verdicts`, Benjamini-Hochberg across the pairs) and store the verdicts
+    and adjusted p-values that changed. A pair's new scores move its neighbours' adjusted
+    p-values, so the whole family is judged whenever one of its series got a score."""
+    rows = db.family_track_records(conn, family)
+    updates = []
+    for window in {row.window for row in rows}:
+        mine = [row for row in rows if row.window == window]
+        judged = market_verdicts([Evidence(int(row.scored), row.skill, row.dm_pvalue,
+                                           row.dm_pvalue_worse) for row in mine])
+        for row, new in zip(mine, judged, strict=True):
+            if (row.verdict, row.dm_pvalue_adjusted, row.dm_pvalue_worse_adjusted) != (
+                    new.verdict, new.p_better_adjusted, new.p_worse_adjusted):
+                updates.append({**row._asdict(), "verdict": new.verdict,
+                                "dm_pvalue_adjusted": new.p_better_adjusted,
+                                "dm_pvalue_worse_adjusted": new.p_worse_adjusted})
+    db.set_track_record_verdicts(conn, updates)
+
+
+def pair_verdict(conn: sa.Connection, coin_id: int, model: str | None, target: str | None,
+                 interval: str) -> tuple[str, sa.Row | None]:
+    """The pair's verdict for one forecaster and its 30-day record row (None: not scored)."""
+    key = db.SeriesKey(coin_id, model or "", target or "", interval)
+    rows = [row for row in db.stored_track_records(conn, interval, [coin_id], [VERDICT_WINDOW])
+            if (row.model, row.target) == (key.model, key.target)]
+    if not rows:
+        return NO_EVIDENCE, None
+    return rows[0].verdict, rows[0]
