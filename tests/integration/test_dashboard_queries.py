@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 
 from coinlstm import db
-from tests.synthetic_history import HOUR_MS, candle
+from tests import synthetic_history
+from tests.synthetic_history import HOUR_MS
 
 START = 1_700_000_000_000 // HOUR_MS * HOUR_MS
 
@@ -33,11 +34,13 @@ def test_newest_candle_and_forecast_of_every_pair(db_url):
         other_exchange = db.ensure_coin(conn, "AAA_ETH", "AAA", "ETH", exchange="poloniex")
         hours = {"AAAETH": 30, "BBBETH": 20, "CCCETH": 25, "EEEETH": 10}
         for symbol, count in hours.items():
-            db.insert_candles(conn, [candle(ids[symbol], START + h * HOUR_MS, 1.0,
-                                             1.0 + rng.random(), rng) for h in range(count)])
+            db.insert_candles(conn, [
+                synthetic_history.candle(ids[symbol], START + h * HOUR_MS, 1.0,
+                                         1.0 + rng.random(), rng) for h in range(count)])
         for coin in (other_market, other_exchange):
-            db.insert_candles(conn, [candle(coin, START + h * HOUR_MS, 1.0, 2.0, rng)
-                                     for h in range(40)])
+            db.insert_candles(conn, [
+                synthetic_history.candle(coin, START + h * HOUR_MS, 1.0, 2.0, rng)
+                for h in range(40)])
         rows = []
         # AAA: 1h forecasts for each candle, then a rerun (and another model) for the newest.
         rows += [_forecast(ids["AAAETH"], START + h * HOUR_MS, 1.0 + h, f"a{h}", "1h")
@@ -88,8 +91,6 @@ def test_newest_candle_and_forecast_of_every_pair(db_url):
 
 
 def test_a_markets_track_records_are_its_own(db_url):
-    from tests import synthetic_history
-
     engine = db.open_database(db_url)
     eth = synthetic_history.build(engine, pairs=2, hours=40, seed=1)
     synthetic_history.build(engine, pairs=1, hours=40, seed=2, market="BTC")
