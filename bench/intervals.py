@@ -79,7 +79,7 @@ def conformal_bands(closes: np.ndarray, base_rows: np.ndarray, levels: tuple[flo
     return [Band(level, lower[i], upper[i]) for i, level in enumerate(levels)]
 
 
-#: The Done-when pairs of issue 16 (the ETH market) and the length of one evaluate case.
+#: The pairs the bands' targets were set on (the ETH market) and the length of one evaluate case.
 ETH_PAIRS = PAIRS[:9]
 WEEK = 168
 

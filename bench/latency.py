@@ -1,6 +1,6 @@
 """Benchmark: from the close of the hour's candle to the last forecast in the database, for a
 30-pair and a 400-pair market, side by side: the tutorial's stack, today's cold path and the
-warm path (issue 14).
+warm path.
 
 Markets (bench/latency_markets.py): ``eth30``, the 9 real ETH pairs of ../shared/data/binance-1h
 (19,692 candles each) completed with 21 SYNTHETIC pairs of 8,400 candles (the shared folder has

@@ -189,7 +189,7 @@ def main() -> int:
                         help="subprocess executor: fork (children of the fork server), fresh "
                              "(--fresh-processes) or both, side by side (default)")
     parser.add_argument("--target", default="close", choices=("close", "return"),
-                        help="close (default): the reference model of SPEC.md, as the "
+                        help="close (default): the tutorial's reference model, as the "
                              "targets are stated; return: the tool's default forecaster")
     parser.add_argument("--warm", action="store_true",
                         help="a full hour then a warm hour on one artifacts folder (module doc)")

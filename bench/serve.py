@@ -1,4 +1,4 @@
-"""Benchmark: how fast the dashboard renders a big market (issue 12: market page < 300 ms,
+"""Benchmark: how fast the dashboard renders a big market (targets: market page < 300 ms,
 pair page < 150 ms), on SQLite and MySQL/MariaDB side by side.
 
 Builds a SYNTHETIC database of 400 pairs x 30 days of hourly candles with one forecast per
@@ -218,7 +218,7 @@ def main() -> int:
             one.stop()
         for cleanup in cleanups:
             cleanup()
-    print("targets (issue 12): market page < 300 ms, pair page < 150 ms; load average "
+    print("targets: market page < 300 ms, pair page < 150 ms; load average "
           + " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} cores")
     return 0
 

@@ -1,5 +1,6 @@
 """The tutorial's stack for one pair, as its hourly cron ran it: a reimplementation written for
-bench/latency.py (SPEC.md, "The reference model"; its choices kept, leaks included).
+bench/latency.py (the tutorial's reference model, docs/training.md; its choices kept, leaks
+included).
 
 Keras on TensorFlow; the pair's candles read from the database into pandas; the 10 numeric
 kline columns as float32; a MinMaxScaler fitted on ALL rows (the tutorial's leak: the

@@ -1,5 +1,5 @@
 """The market job under outages: a MySQL server killed and restarted mid-run, a lost job lock,
-a signal, a full or read-only artifacts disk (issue 13).
+a signal, a full or read-only artifacts disk.
 
 The database tests run on a MariaDB server of their own (tests/own_mariadb.py), which they
 SIGKILL and restart on the same data directory and port; the exchange is the replay server.

@@ -34,7 +34,8 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
                "shrinkage", "edge", "bands", "lower_80", "upper_80", "coverage_80", "width_80",
                "winkler_80", "lower_95", "upper_95", "coverage_95", "width_95", "winkler_95",
                "fit", "fit_reason", "fit_note"}
-#: The reference model of SPEC.md (price-level target): what these tests check figure by figure.
+#: The tutorial's reference model (price-level target, docs/training.md): what these tests
+#: check figure by figure.
 REFERENCE = ["--target", "close"]
 #: On the default 960 calibration samples this 2-epoch level model's 80 % and 95 % lower
 #: bounds came out equal (at their floor, next to the forecast: its residuals lean to one

@@ -196,7 +196,8 @@ def test_regularisation_flags_change_the_graph_and_defaults_keep_the_reference()
     shape = (1, len(db.FEATURE_COLUMNS))
     reference = build_model("lstm", shape, TrainOptions())
     assert _layer_names(reference) == ["LSTM", "LSTM", "Dense"]
-    # Layer for layer the network SPEC.md describes, as the builder wrote it before the zoo.
+    # Layer for layer the tutorial's reference network (docs/training.md), as the builder
+    # wrote it before the zoo.
     spec = keras.Sequential([keras.Input(shape=shape), keras.layers.LSTM(64, return_sequences=True),
                              keras.layers.LSTM(64), keras.layers.Dense(1)])
     for ours, theirs in zip(reference.layers, spec.layers, strict=True):
