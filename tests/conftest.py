@@ -6,7 +6,8 @@ database per test, dropped afterwards). Under CI=true a MySQL server that does n
 fails the MySQL tests instead of skipping them. Plain helpers are in tests/helpers.py.
 
 Under pytest-xdist (``make test`` runs the integration tier with ``-n TEST_WORKERS``) every
-worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME), its own temporary folders
+worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME) but one compiled-steps store for
+all (tests.helpers.SHARED_STEPS, linked into each home), its own temporary folders
 (``tmp_path_factory``: the synthetic candles are written once per worker) and its own MySQL
 databases (random names); ports are the OS's free ones. The slowest tests are handed out first
 (``pytest_collection_modifyitems``), so that the run does not end on one long test.
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests import synthetic
-from tests.helpers import SHARED_DATA, TEST_HOME, XDIST_WORKER, CliRunner
+from tests.helpers import SHARED_DATA, SHARED_STEPS, TEST_HOME, XDIST_WORKER, CliRunner
 
 MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
@@ -38,6 +40,26 @@ if XDIST_WORKER:
     # (run_all.py, the CLI, the Ray cluster's workers).
     TEST_HOME.mkdir(parents=True, exist_ok=True)
     os.environ["COINLSTM_HOME"] = str(TEST_HOME)
+
+
+def _share_compiled_steps() -> None:
+    """Point the worker's compiled-steps store (``TEST_HOME/.cache/steps``) at the one all
+    workers share (tests.helpers.SHARED_STEPS): a network's executables compiled by one worker
+    are loaded by the others instead of compiled again. Safe to share: its files are written
+    under a temporary name and renamed, and checked on read (train/steps/cache.py). A store of
+    the worker's own left by an older run is replaced by the link."""
+    link = TEST_HOME / ".cache" / "steps"
+    SHARED_STEPS.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        return
+    if link.exists():
+        shutil.rmtree(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(SHARED_STEPS, target_is_directory=True)
+
+
+if XDIST_WORKER:
+    _share_compiled_steps()
 
 #: The longest tests, slowest first, handed out first under xdist; then the other ``slow``
 #: ones, then the rest in file order. From ``--durations`` of ``pytest tests/integration -n 3
