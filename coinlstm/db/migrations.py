@@ -21,7 +21,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from coinlstm.core.errors import BadInput
 from coinlstm.db import tutorial
@@ -291,3 +293,25 @@ def adopt(engine: sa.Engine, dry_run: bool = False, resolve: str | None = None):
                 conn.commit()
             done.seconds["revisions"] = time.monotonic() - started - done.seconds["alter"]
     return done
+
+
+def mysql_ddl() -> str:
+    """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
+    dialect = mysql.dialect()
+    parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
+             "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",
+             ""]
+    for table in metadata.sorted_tables:
+        parts.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";")
+        parts.append("")
+    # The revision these tables are, so coinlstm takes a database made from this file as
+    # at head instead of upgrading it again (Alembic's own table, as Alembic makes it).
+    version = sa.Table("alembic_version", sa.MetaData(),
+                       sa.Column("version_num", sa.String(32), primary_key=True))
+    insert = version.insert().values(version_num=head_revision())
+    parts += [str(CreateTable(version).compile(dialect=dialect)).strip() + ";",
+              str(insert.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+              + ";", ""]
+    return "\n".join(parts)

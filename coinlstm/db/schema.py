@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from coinlstm.core.columns import (
     IGNORE_WIDTH,
@@ -387,27 +385,3 @@ def table_fingerprint(conn: Connection) -> dict[str, int]:
     """Row counts of every table: what a test compares to prove 'the database is unchanged'."""
     return {table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table))
                             .scalar_one()) for table in metadata.sorted_tables}
-
-
-def mysql_ddl() -> str:
-    """The MySQL DDL of the schema, as kept in sql/schema.mysql.sql (a test compares them)."""
-    dialect = mysql.dialect()
-    parts = ["-- coinlstm schema for MySQL / MariaDB. Generated from coinlstm/db/schema.py by",
-             "-- `coinlstm init-db --print-ddl`; tests/unit/test_schema.py keeps the two equal.",
-             ""]
-    for table in metadata.sorted_tables:
-        parts.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
-        for index in sorted(table.indexes, key=lambda i: i.name or ""):
-            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";")
-        parts.append("")
-    from coinlstm.db.migrations import head_revision
-
-    # The revision these tables are, so coinlstm takes a database made from this file as
-    # at head instead of upgrading it again (Alembic's own table, as Alembic makes it).
-    version = sa.Table("alembic_version", sa.MetaData(),
-                       sa.Column("version_num", sa.String(32), primary_key=True))
-    insert = version.insert().values(version_num=head_revision())
-    parts += [str(CreateTable(version).compile(dialect=dialect)).strip() + ";",
-              str(insert.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-              + ";", ""]
-    return "\n".join(parts)

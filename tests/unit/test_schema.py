@@ -7,11 +7,12 @@ import pytest
 
 from coinlstm import db
 from coinlstm.core.errors import BadInput, DatabaseUnavailable
+from coinlstm.db import migrations
 from tests.helpers import REPO
 
 
 def test_sql_file_equals_code_schema():
-    assert (REPO / "sql" / "schema.mysql.sql").read_text() == db.mysql_ddl()
+    assert (REPO / "sql" / "schema.mysql.sql").read_text() == migrations.mysql_ddl()
 
 
 def test_more_than_eight_decimals_is_refused():
@@ -39,4 +40,4 @@ def test_each_interval_has_its_own_table():
         assert [c.name for c in table.primary_key] == ["idCoin", "openTime"]
     with pytest.raises(BadInput, match="unknown interval '7m'"):
         db.candles_table("7m")
-    assert "CREATE TABLE candlestick_data_5m (" in db.mysql_ddl()
+    assert "CREATE TABLE candlestick_data_5m (" in migrations.mysql_ddl()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from coinlstm import db
+from coinlstm.db import migrations
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.print_ddl:
-        print(db.mysql_ddl(), end="")
+        print(migrations.mysql_ddl(), end="")
         return 0
     engine = db.open_database(args.settings.db_url)
     with engine.connect() as conn:
