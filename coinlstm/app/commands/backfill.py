@@ -185,7 +185,6 @@ class Backfill:
     def _score(self) -> dict[int, dict]:
         """Score the markets' forecasts (the backfilled ones among them); each pair's
         verdict and what it rests on."""
-
         for name in sorted({coin.quoteAsset for coin in self.coins}):
             print(score(self.engine, self.options.interval, name).line(self.options.interval),
                   flush=True)
@@ -198,7 +197,6 @@ class Backfill:
         return verdicts
 
     def _report(self, outcomes: list[Outcome], verdicts: dict[int, dict]) -> dict:
-
         finished = time.time()
         pairs = [{**o.to_dict(), "track_record": verdicts.get(o.coin_id)}
                  for o in sorted(outcomes, key=lambda o: o.symbol)]
@@ -274,7 +272,6 @@ class ProgressBars:
 
     def __enter__(self) -> ProgressBars:
         if not self.disabled:
-
             self.overall = tqdm(total=0, unit="h", desc=f"backfill {len(self.tasks)} pairs",
                                 position=0)
             self._thread.start()
@@ -308,8 +305,6 @@ class ProgressBars:
                 self._update()
 
     def _update(self) -> None:
-
-
         for task in self.tasks:
             state = read_json(task.progress_path)
             before = self.done.get(task.symbol)

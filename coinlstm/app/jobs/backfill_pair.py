@@ -128,7 +128,6 @@ class PairBackfill:
 
     def _resume_index(self, scratch: Settings, hours: list[int], done: set[int]) -> int:
         """Where the chain goes on (see the module's docstring)."""
-
         missing = [index for index, hour in enumerate(hours) if hour not in done]
         if not missing:
             return len(hours)
@@ -148,7 +147,6 @@ class PairBackfill:
         """Replay ``hours[start:]``: (rows stored, one line per failed hour). An hour whose
         data the live job would have refused (BadInput) is skipped, as that job's run would
         have failed; any other fault ends the pair."""
-
         paths = artifact_paths(scratch, self.symbol)
         step = INTERVAL_MS[self.options.interval]
         stored, failed = 0, []
@@ -175,7 +173,6 @@ class PairBackfill:
 
     def _hand_over(self, scratch: Settings) -> bool:
         """Give a pair the live job has no model of the backfill's last one."""
-
         live, mine = (artifact_paths(self.settings, self.symbol),
                       artifact_paths(scratch, self.symbol))
         if live.weights.exists() or not mine.weights.exists():
@@ -200,7 +197,6 @@ def _median(seconds: dict[str, list[float]], fit: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     """A pair's backfill process (the executor's child): writes its result JSON."""
-
     exit_with_parent()
     parser = argparse.ArgumentParser(prog="python -m coinlstm.app.jobs.backfill_pair")
     parser.add_argument("--coin-id", type=int, required=True)
