@@ -25,6 +25,18 @@ SOURCE_LIVE, SOURCE_BACKFILL = "live", "backfill"
 SOURCES: tuple[str, ...] = (SOURCE_LIVE, SOURCE_BACKFILL)
 _TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
+
+def _columns(type_, *names: str, nullable: bool = True) -> list[sa.Column]:
+    """Columns of one type and nullability, in the order named: how a table lists a group of
+    alike columns once."""
+    return [sa.Column(name, type_, nullable=nullable) for name in names]
+
+
+def _source_column() -> sa.Column:
+    """A forecast's source (SOURCES), live where not said: a forecast's and its score's."""
+    return sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE)
+
+
 coin_info = sa.Table(
     "coin_info",
     metadata,
@@ -48,7 +60,6 @@ coin_info = sa.Table(
     sqlite_autoincrement=True,
     **_TABLE_ARGS,
 )
-
 
 
 def _candle_table(name: str) -> sa.Table:
@@ -110,8 +121,7 @@ job_runs = sa.Table(
     # One row per run of the market job: who runs it, and the key that makes a retried
     # pair's writes idempotent (historical_* rows are unique per run_id and coin).
     sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("market", sa.String(16), nullable=False),
-    sa.Column("executor", sa.String(16), nullable=False),
+    *_columns(sa.String(16), "market", "executor", nullable=False),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("time_start", sa.Integer, nullable=False, index=True),
@@ -119,8 +129,7 @@ job_runs = sa.Table(
     # running, ok, partial, failed, lock_lost, or abandoned (a later run found its holder
     # gone: SIGKILLed, its host rebooted).
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("pairs_ok", sa.Integer, nullable=True),
-    sa.Column("pairs_failed", sa.Integer, nullable=True),
+    *_columns(sa.Integer, "pairs_ok", "pairs_failed"),
     # Why the run ended as it did when not ok (the one line the job printed).
     sa.Column("reason", sa.String(JOB_REASON_LENGTH), nullable=True),
     # The failed pairs and why, as a JSON object {symbol: one-line reason}: the runs page.
@@ -141,36 +150,37 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "skill",
 )
 
+
+def _result_head(*prices: str) -> list[sa.Column]:
+    """The columns both result tables (historical_*) begin with: the row's id, its coin, when
+    it was written (both indexed), and its price lists (JSON text) named ``prices``."""
+    return [sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
+            sa.Column("time_create", sa.Integer, nullable=False, index=True),
+            *_columns(sa.Text, *prices, nullable=False)]
+
+
 historical_train = sa.Table(
     "historical_train",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
-    sa.Column("time_create", sa.Integer, nullable=False, index=True),
-    sa.Column("price_test", sa.Text, nullable=False),
-    sa.Column("price_predict", sa.Text, nullable=False),
-    sa.Column("RMSE", sa.Double, nullable=False),
-    sa.Column("max_error", sa.Double, nullable=False),
+    *_result_head("price_test", "price_predict"),
+    *_columns(sa.Double, "RMSE", "max_error", nullable=False),
     # The original system's meaning (its predictor and website read it): the open time of the
     # candle before the test window, so the test candles are those opened after it. coinlstm's
     # newest candle is openTime_newest (NULL in the original system's rows). Revision 0002.
     sa.Column("openTime_last", sa.BigInteger, nullable=False),
     sa.Column("openTime_newest", sa.BigInteger, nullable=True),
-    *(sa.Column(name, sa.Double, nullable=True) for name in METRIC_COLUMNS),
+    *_columns(sa.Double, *METRIC_COLUMNS),
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("model", sa.String(32), nullable=True),
     sa.Column("backend", sa.String(16), nullable=True),
     sa.Column("settings", sa.Text, nullable=True),
-    sa.Column("n_train", sa.Integer, nullable=True),
-    sa.Column("n_val", sa.Integer, nullable=True),
-    sa.Column("n_test", sa.Integer, nullable=True),
-    sa.Column("epochs_run", sa.Integer, nullable=True),
+    *_columns(sa.Integer, "n_train", "n_val", "n_test", "epochs_run"),
     sa.Column("train_seconds", sa.Double, nullable=True),
     # "return" (default) or "close" (the reference); for "return", the factor a that anchors
     # the forecast on the last close (0: no edge), its validation t statistic, and a > 0.
     sa.Column("target", sa.String(16), nullable=True),
-    sa.Column("shrinkage", sa.Double, nullable=True),
-    sa.Column("shrinkage_t", sa.Double, nullable=True),
+    *_columns(sa.Double, "shrinkage", "shrinkage_t"),
     sa.Column("edge", sa.Boolean, nullable=True),
     # --horizon K: closes forecast per sample; with K > 1, price_test and price_predict hold
     # a JSON array of K-arrays (one per test sample) instead of a flat array.
@@ -185,8 +195,8 @@ historical_train = sa.Table(
     # Prediction bands of the test slice (train/prediction_bands.py): per stored level its coverage,
     # mean width and Winkler score (% of the last close), and every level's bounds per test
     # forecast as JSON {"80": {"lower": [...], "upper": [...]}, ...} (K-arrays for K > 1).
-    *(sa.Column(name, sa.Double, nullable=True)
-      for level in STORED_LEVELS for name in band_score_columns(level)),
+    *_columns(sa.Double, *(name for level in STORED_LEVELS
+                           for name in band_score_columns(level))),
     sa.Column("price_bands", sa.Text, nullable=True),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_train_run_coin"),
     **_TABLE_ARGS,
@@ -195,11 +205,7 @@ historical_train = sa.Table(
 historical_price_predictions = sa.Table(
     "historical_price_predictions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("id_coin", sa.SmallInteger, nullable=False, index=True),
-    sa.Column("time_create", sa.Integer, nullable=False, index=True),
-    sa.Column("price_predict", sa.Text, nullable=False),
-    sa.Column("price_actual", sa.Text, nullable=False),
+    *_result_head("price_predict", "price_actual"),
     sa.Column("price_preidct_last", sa.Double, nullable=False),
     sa.Column("price_predict_previous", sa.Double, nullable=True),
     sa.Column("price_actual_last", sa.Double, nullable=False),
@@ -218,12 +224,11 @@ historical_price_predictions = sa.Table(
     sa.Column("interval", sa.String(8), nullable=True),
     # The prediction band of the next close per stored level (NULL when that level was not
     # asked for), and every level's K-step bands as JSON {"80": {"lower": [..K], ...}}.
-    *(sa.Column(name, sa.Double, nullable=True)
-      for level in STORED_LEVELS for name in band_columns(level)),
+    *_columns(sa.Double, *(name for level in STORED_LEVELS for name in band_columns(level))),
     sa.Column("price_bands", sa.Text, nullable=True),
     # Who made the forecast: "live" (the hourly job) or "backfill" (``coinlstm backfill``:
     # the job's schedule replayed over stored candles). Revision 0004; older rows are live.
-    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
+    _source_column(),
     sa.UniqueConstraint("run_id", "id_coin", name="uq_historical_pred_run_coin"),
     # The scorer joins each forecast to the candle it was for; the dashboard reads a pair's
     # newest forecasts of one interval.
@@ -242,6 +247,12 @@ def _series_columns() -> list[sa.Column]:
             sa.Column("model", sa.String(32), nullable=False),
             sa.Column("target", sa.String(16), nullable=False),
             sa.Column("interval", sa.String(8), nullable=False)]
+
+
+def _as_of_column() -> sa.Column:
+    """The newest scored candle (its open time) a series' figures run to: the data time of a
+    track record's windows and of a pair's costs."""
+    return sa.Column("as_of", sa.BigInteger, nullable=False)
 
 
 def _score_band_columns(level: float) -> list[sa.Column]:
@@ -267,15 +278,11 @@ forecast_scores = sa.Table(
     sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
     *_series_columns(),
     # The candle forecast, and the candle the forecast was made from (its data time).
-    sa.Column("openTime_next", sa.BigInteger, nullable=False),
-    sa.Column("openTime_last", sa.BigInteger, nullable=False),
-    sa.Column("forecast", sa.Double, nullable=False),
-    # The naive forecast: the last close when the forecast was made.
-    sa.Column("naive", sa.Double, nullable=False),
-    sa.Column("actual", sa.Double, nullable=False),
-    # forecast - actual and naive - actual.
-    sa.Column("error", sa.Double, nullable=False),
-    sa.Column("naive_error", sa.Double, nullable=False),
+    *_columns(sa.BigInteger, "openTime_next", "openTime_last", nullable=False),
+    # The forecast, the naive forecast (the last close when the forecast was made), the close
+    # that came, and the errors: forecast - actual and naive - actual.
+    *_columns(sa.Double, "forecast", "naive", "actual", "error", "naive_error",
+              nullable=False),
     # Direction, on moved candles only (actual != naive; NULL when the close did not move):
     # did the forecast move from the last close the way the close did?
     sa.Column("direction_hit", sa.Boolean, nullable=True),
@@ -287,7 +294,7 @@ forecast_scores = sa.Table(
     *(column for level in STORED_LEVELS for column in _score_band_columns(level)),
     # The scored forecast's source: a live forecast's score is never replaced by a
     # backfilled one's for the same candle (revision 0004).
-    sa.Column("source", sa.String(8), nullable=False, server_default=SOURCE_LIVE),
+    _source_column(),
     sa.UniqueConstraint(*SERIES_COLUMNS, "openTime_next", name="uq_forecast_scores_series_next"),
     **_TABLE_ARGS,
 )
@@ -304,33 +311,24 @@ track_records = sa.Table(
     # data time, never the wall clock. What the market page reads for 400 pairs at once.
     *_series_columns(),
     sa.Column("window", sa.String(8), nullable=False),
-    sa.Column("as_of", sa.BigInteger, nullable=False),
+    _as_of_column(),
     sa.Column("scored", sa.Integer, nullable=False),
-    sa.Column("rmse", sa.Double, nullable=True),
-    sa.Column("naive_rmse", sa.Double, nullable=True),
-    sa.Column("skill", sa.Double, nullable=True),
-    sa.Column("mae", sa.Double, nullable=True),
-    sa.Column("naive_mae", sa.Double, nullable=True),
-    sa.Column("direction", sa.Double, nullable=True),
+    *_columns(sa.Double, "rmse", "naive_rmse", "skill", "mae", "naive_mae", "direction"),
     sa.Column("moved", sa.Integer, nullable=False),
-    sa.Column("dm_stat", sa.Double, nullable=True),
-    sa.Column("dm_pvalue", sa.Double, nullable=True),
-    sa.Column("dm_pvalue_worse", sa.Double, nullable=True),
+    *_columns(sa.Double, "dm_stat", "dm_pvalue", "dm_pvalue_worse"),
     sa.Column("verdict", sa.String(16), nullable=False),
     # The two DM p-values Benjamini-Hochberg adjusted across the pairs of the series' market
     # (exchange, quote asset, model, target, interval) in this window: what the verdict
     # compares with the FDR level. Nullable: added in place on older databases, filled by
     # their next scoring pass.
-    sa.Column("dm_pvalue_adjusted", sa.Double, nullable=True),
-    sa.Column("dm_pvalue_worse_adjusted", sa.Double, nullable=True),
+    *_columns(sa.Double, "dm_pvalue_adjusted", "dm_pvalue_worse_adjusted"),
     # Forward band coverage per stored level: the share of the window's banded forecasts
     # whose close fell inside (NULL when none had a band), how many had one, and their mean
     # width in % of the last close. Nullable: added in place on older databases.
     *(column for level in STORED_LEVELS for column in _record_band_columns(level)),
     # What the window's record rests on: its scored forecasts per source (revision 0004;
     # NULL until an upgraded database's next scoring pass).
-    sa.Column("scored_live", sa.Integer, nullable=True),
-    sa.Column("scored_backfill", sa.Integer, nullable=True),
+    *_columns(sa.Integer, "scored_live", "scored_backfill"),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
     **_TABLE_ARGS,
 )
@@ -344,13 +342,11 @@ movers_hours = sa.Table(
     # their realised volatility of the 24 hours before (the naive one) against the absolute
     # returns that came, across ``pairs`` pairs. Written by the scorer (predict/evidence.py);
     # the dashboard averages them per window. A new table: made in place on older databases.
-    sa.Column("exchange", sa.String(16), nullable=False),
-    sa.Column("market", sa.String(16), nullable=False),
+    *_columns(sa.String(16), "exchange", "market", nullable=False),
     sa.Column("interval", sa.String(8), nullable=False),
     sa.Column("openTime", sa.BigInteger, nullable=False),
     sa.Column("pairs", sa.Integer, nullable=False),
-    sa.Column("spearman", sa.Double, nullable=False),
-    sa.Column("naive_spearman", sa.Double, nullable=False),
+    *_columns(sa.Double, "spearman", "naive_spearman", nullable=False),
     sa.PrimaryKeyConstraint("exchange", "market", "interval", "openTime"),
     **_TABLE_ARGS,
 )
@@ -366,13 +362,10 @@ pair_costs = sa.Table(
     # it. Written by the scorer before the track record, whose verdict reads it. A new
     # table: made in place on older databases.
     *_series_columns(),
-    sa.Column("as_of", sa.BigInteger, nullable=False),
-    sa.Column("spread", sa.Double, nullable=True),
-    sa.Column("autocovariance", sa.Double, nullable=True),
-    sa.Column("spread_returns", sa.Integer, nullable=False),
-    sa.Column("trades", sa.Integer, nullable=False),
-    sa.Column("value", sa.Double, nullable=True),
-    sa.Column("value_pvalue", sa.Double, nullable=True),
+    _as_of_column(),
+    *_columns(sa.Double, "spread", "autocovariance"),
+    *_columns(sa.Integer, "spread_returns", "trades", nullable=False),
+    *_columns(sa.Double, "value", "value_pvalue"),
     # The pair's realised volatility over the 24 hourly returns ending at as_of, in %: the
     # naive size of its next move, beside the band's.
     sa.Column("naive_size", sa.Double, nullable=True),
