@@ -4,11 +4,14 @@ once, so a revision stopped midway is run again whole, and a database made by a 
 before migrations may already hold any of a revision's changes); offline (``--sql``) it
 prints the whole change.
 
-The frozen table definitions shared by several revisions live here too (the candle tables:
-every revision so far made them alike); a revision that changes them defines its own.
+The frozen definitions shared by several revisions live here too (the candle tables and a
+forecast series' key: every revision so far made them alike); a revision that changes them
+defines its own.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -50,6 +53,25 @@ def add_columns(table: str, *columns: sa.Column) -> None:
     clauses = ", ".join(f"ADD COLUMN {CreateColumn(column).compile(dialect=dialect)}"
                         for column in columns)
     op.execute(f"ALTER TABLE {_quote(table)} {clauses}")
+
+
+def adding_columns(columns: Callable[[], dict[str, list[sa.Column]]]
+                   ) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The ``upgrade`` and ``downgrade`` of a revision that only adds columns: upgrade adds
+    each table's missing ones (:func:`add_columns`), table by table in the order given;
+    downgrade drops those there, tables and columns in the reverse order. ``columns`` makes
+    the revision's columns anew on every call: a Column belongs to the one table it was
+    added to, and a process may run a revision more than once."""
+
+    def upgrade() -> None:
+        for table, added in columns().items():
+            add_columns(table, *added)
+
+    def downgrade() -> None:
+        for table, added in reversed(columns().items()):
+            drop_columns(table, *reversed([column.name for column in added]))
+
+    return upgrade, downgrade
 
 
 def drop_columns(table: str, *names: str) -> None:
@@ -102,6 +124,15 @@ def count_rows(conn, table: str, where: sa.ColumnElement | None = None) -> int:
         return 0
     query = sa.select(sa.func.count()).select_from(sa.table(table))
     return conn.execute(query if where is None else query.where(where)).scalar_one()
+
+
+def series_columns() -> list[sa.Column]:
+    """The key of a forecast series (coin, model, target, interval) as every revision so far
+    has made it in the tables keyed by it."""
+    return [sa.Column("id_coin", sa.SmallInteger, nullable=False),
+            sa.Column("model", sa.String(32), nullable=False),
+            sa.Column("target", sa.String(16), nullable=False),
+            sa.Column("interval", sa.String(8), nullable=False)]
 
 
 def candle_table(metadata: sa.MetaData, name: str) -> sa.Table:

@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import add_columns, drop_columns
+from coinlstm.db.revision_steps import adding_columns
 
 revision = "0000b"
 down_revision = "0000a"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_columns("historical_train", sa.Column("target", sa.String(16)),
-                sa.Column("shrinkage", sa.Double), sa.Column("shrinkage_t", sa.Double),
-                sa.Column("edge", sa.Boolean))
-    add_columns("historical_price_predictions", sa.Column("target", sa.String(16)),
-                sa.Column("edge", sa.Boolean))
-
-
-def downgrade() -> None:
-    drop_columns("historical_price_predictions", "edge", "target")
-    drop_columns("historical_train", "edge", "shrinkage_t", "shrinkage", "target")
+upgrade, downgrade = adding_columns(lambda: {
+    "historical_train": [sa.Column("target", sa.String(16)), sa.Column("shrinkage", sa.Double),
+                         sa.Column("shrinkage_t", sa.Double), sa.Column("edge", sa.Boolean)],
+    "historical_price_predictions": [sa.Column("target", sa.String(16)),
+                                     sa.Column("edge", sa.Boolean)],
+})

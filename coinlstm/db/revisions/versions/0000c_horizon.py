@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import add_columns, drop_columns
+from coinlstm.db.revision_steps import adding_columns
 
 revision = "0000c"
 down_revision = "0000b"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_columns("historical_train", sa.Column("horizon", sa.Integer))
-    add_columns("historical_price_predictions", sa.Column("horizon", sa.Integer),
-                sa.Column("price_predict_horizon", sa.Text))
-
-
-def downgrade() -> None:
-    drop_columns("historical_price_predictions", "price_predict_horizon", "horizon")
-    drop_columns("historical_train", "horizon")
+upgrade, downgrade = adding_columns(lambda: {
+    "historical_train": [sa.Column("horizon", sa.Integer)],
+    "historical_price_predictions": [sa.Column("horizon", sa.Integer),
+                                     sa.Column("price_predict_horizon", sa.Text)],
+})

@@ -18,11 +18,10 @@ import sqlalchemy as sa
 
 from coinlstm.db.revision_steps import (
     OTHER_INTERVALS,
-    add_columns,
+    adding_columns,
     candle_table,
     count_rows,
     create_tables,
-    drop_columns,
     drop_tables,
 )
 
@@ -32,6 +31,8 @@ branch_labels = None
 depends_on = None
 
 _RESULTS = ("historical_train", "historical_price_predictions")
+_add_intervals, _drop_intervals = adding_columns(lambda: {
+    table: [sa.Column("interval", sa.String(8))] for table in _RESULTS})
 
 
 def _candle_tables() -> list[sa.Table]:
@@ -42,8 +43,7 @@ def _candle_tables() -> list[sa.Table]:
 
 
 def upgrade() -> None:
-    for table in _RESULTS:
-        add_columns(table, sa.Column("interval", sa.String(8)))
+    _add_intervals()
     create_tables(*_candle_tables())
 
 
@@ -62,5 +62,4 @@ def refuse_downgrade(conn) -> str | None:
 
 def downgrade() -> None:
     drop_tables(*(table.name for table in reversed(_candle_tables())))
-    for table in reversed(_RESULTS):
-        drop_columns(table, "interval")
+    _drop_intervals()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import LEVELS, add_columns, drop_columns
+from coinlstm.db.revision_steps import LEVELS, adding_columns
 
 revision = "0000e"
 down_revision = "0000d"
@@ -24,15 +24,7 @@ _PREDICTIONS = tuple(f"{side}_{level}" for level in LEVELS for side in ("lower",
 _TRAIN = tuple(f"{kind}_{level}" for level in LEVELS for kind in ("coverage", "width",
                                                                      "winkler"))
 
-
-def upgrade() -> None:
-    add_columns("historical_price_predictions",
-                *(sa.Column(name, sa.Double) for name in _PREDICTIONS),
-                sa.Column("price_bands", sa.Text))
-    add_columns("historical_train", *(sa.Column(name, sa.Double) for name in _TRAIN),
-                sa.Column("price_bands", sa.Text))
-
-
-def downgrade() -> None:
-    drop_columns("historical_train", "price_bands", *reversed(_TRAIN))
-    drop_columns("historical_price_predictions", "price_bands", *reversed(_PREDICTIONS))
+upgrade, downgrade = adding_columns(lambda: {
+    table: [*(sa.Column(name, sa.Double) for name in names), sa.Column("price_bands", sa.Text)]
+    for table, names in (("historical_price_predictions", _PREDICTIONS),
+                         ("historical_train", _TRAIN))})

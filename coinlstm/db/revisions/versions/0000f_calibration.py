@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import add_columns, drop_columns
+from coinlstm.db.revision_steps import adding_columns
 
 revision = "0000f"
 down_revision = "0000e"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_columns("historical_train", sa.Column("n_cal", sa.Integer))
-
-
-def downgrade() -> None:
-    drop_columns("historical_train", "n_cal")
+upgrade, downgrade = adding_columns(lambda: {"historical_train": [sa.Column("n_cal", sa.Integer)]})

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import add_columns, drop_columns
+from coinlstm.db.revision_steps import adding_columns
 
 revision = "0000g"
 down_revision = "0000f"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_columns("job_runs", sa.Column("reason", sa.String(500)))
-
-
-def downgrade() -> None:
-    drop_columns("job_runs", "reason")
+upgrade, downgrade = adding_columns(lambda: {"job_runs": [sa.Column("reason", sa.String(500))]})

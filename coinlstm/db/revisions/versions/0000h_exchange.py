@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import add_columns, count_rows, drop_columns
+from coinlstm.db.revision_steps import adding_columns, count_rows
 
 revision = "0000h"
 down_revision = "0000g"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    add_columns("coin_info", sa.Column("exchange", sa.String(16), server_default="binance"))
+upgrade, downgrade = adding_columns(lambda: {
+    "coin_info": [sa.Column("exchange", sa.String(16), server_default="binance")]})
 
 
 def refuse_downgrade(conn) -> str | None:
@@ -31,7 +30,3 @@ def refuse_downgrade(conn) -> str | None:
         return None
     count = count_rows(conn, "coin_info", sa.column("exchange") != "binance")
     return f"coin_info holds {count} coins of other exchanges than binance" if count else None
-
-
-def downgrade() -> None:
-    drop_columns("coin_info", "exchange")

@@ -27,6 +27,7 @@ from coinlstm.db.revision_steps import (
     drop_columns,
     drop_index,
     drop_tables,
+    series_columns,
 )
 
 revision = "0000i"
@@ -37,13 +38,6 @@ depends_on = None
 _INDEX = ("ix_historical_pred_coin_interval_next", "historical_price_predictions")
 
 
-def _series() -> list[sa.Column]:
-    return [sa.Column("id_coin", sa.SmallInteger, nullable=False),
-            sa.Column("model", sa.String(32), nullable=False),
-            sa.Column("target", sa.String(16), nullable=False),
-            sa.Column("interval", sa.String(8), nullable=False)]
-
-
 def _tables() -> list[sa.Table]:
     """Both tables as this revision makes them, frozen."""
     metadata = sa.MetaData()
@@ -51,7 +45,7 @@ def _tables() -> list[sa.Table]:
         "forecast_scores", metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("id_prediction", sa.Integer, nullable=False, unique=True),
-        *_series(),
+        *series_columns(),
         sa.Column("openTime_next", sa.BigInteger, nullable=False),
         sa.Column("openTime_last", sa.BigInteger, nullable=False),
         *(sa.Column(name, sa.Double, nullable=False)
@@ -63,7 +57,7 @@ def _tables() -> list[sa.Table]:
         **TABLE_ARGS)
     records = sa.Table(
         "track_records", metadata,
-        *_series(),
+        *series_columns(),
         sa.Column("window", sa.String(8), nullable=False),
         sa.Column("as_of", sa.BigInteger, nullable=False),
         sa.Column("scored", sa.Integer, nullable=False),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from coinlstm.db.revision_steps import LEVELS, add_columns, drop_columns
+from coinlstm.db.revision_steps import LEVELS, adding_columns
 
 revision = "0001"
 down_revision = "0000i"
@@ -34,12 +34,5 @@ def _records() -> list[sa.Column]:
         sa.Column(f"coverage_{level}", sa.Double), sa.Column(f"banded_{level}", sa.Integer),
         sa.Column(f"width_{level}", sa.Double))]
 
-
-def upgrade() -> None:
-    add_columns("forecast_scores", *_scores())
-    add_columns("track_records", *_records())
-
-
-def downgrade() -> None:
-    drop_columns("track_records", *reversed([column.name for column in _records()]))
-    drop_columns("forecast_scores", *reversed([column.name for column in _scores()]))
+upgrade, downgrade = adding_columns(lambda: {"forecast_scores": _scores(),
+                                             "track_records": _records()})

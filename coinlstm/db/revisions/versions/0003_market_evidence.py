@@ -22,66 +22,59 @@ there is left as it is. Downgrade drops what upgrade added; no other row changes
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+
+from coinlstm.db.revision_steps import (
+    TABLE_ARGS,
+    add_columns,
+    create_tables,
+    drop_columns,
+    drop_tables,
+    series_columns,
+)
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 _ADJUSTED = ("dm_pvalue_adjusted", "dm_pvalue_worse_adjusted")
 
 
-def _movers_hours() -> list:
-    """The new tables' columns as this revision makes them (frozen: later revisions change
+def _doubles(*names: str, nullable: bool = True) -> list[sa.Column]:
+    return [sa.Column(name, sa.Double, nullable=nullable) for name in names]
+
+
+def _tables() -> list[sa.Table]:
+    """The new tables as this revision makes them (frozen: later revisions change
     coinlstm/db/schema.py, never this file)."""
-    return [sa.Column("exchange", sa.String(16), nullable=False),
-            sa.Column("market", sa.String(16), nullable=False),
-            sa.Column("interval", sa.String(8), nullable=False),
-            sa.Column("openTime", sa.BigInteger, nullable=False),
-            sa.Column("pairs", sa.Integer, nullable=False),
-            sa.Column("spearman", sa.Double, nullable=False),
-            sa.Column("naive_spearman", sa.Double, nullable=False),
-            sa.PrimaryKeyConstraint("exchange", "market", "interval", "openTime")]
-
-
-def _pair_costs() -> list:
-    return [sa.Column("id_coin", sa.SmallInteger, nullable=False),
-            sa.Column("model", sa.String(32), nullable=False),
-            sa.Column("target", sa.String(16), nullable=False),
-            sa.Column("interval", sa.String(8), nullable=False),
-            sa.Column("as_of", sa.BigInteger, nullable=False),
-            sa.Column("spread", sa.Double, nullable=True),
-            sa.Column("autocovariance", sa.Double, nullable=True),
-            sa.Column("spread_returns", sa.Integer, nullable=False),
-            sa.Column("trades", sa.Integer, nullable=False),
-            sa.Column("value", sa.Double, nullable=True),
-            sa.Column("value_pvalue", sa.Double, nullable=True),
-            sa.Column("naive_size", sa.Double, nullable=True),
-            sa.PrimaryKeyConstraint("id_coin", "model", "target", "interval")]
-
-
-_TABLES = {"movers_hours": _movers_hours, "pair_costs": _pair_costs}
+    metadata = sa.MetaData()
+    movers_hours = sa.Table(
+        "movers_hours", metadata,
+        *(sa.Column(name, sa.String(16), nullable=False) for name in ("exchange", "market")),
+        sa.Column("interval", sa.String(8), nullable=False),
+        sa.Column("openTime", sa.BigInteger, nullable=False),
+        sa.Column("pairs", sa.Integer, nullable=False),
+        *_doubles("spearman", "naive_spearman", nullable=False),
+        sa.PrimaryKeyConstraint("exchange", "market", "interval", "openTime"),
+        **TABLE_ARGS)
+    pair_costs = sa.Table(
+        "pair_costs", metadata,
+        *series_columns(),
+        sa.Column("as_of", sa.BigInteger, nullable=False),
+        *_doubles("spread", "autocovariance"),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in ("spread_returns", "trades")),
+        *_doubles("value", "value_pvalue", "naive_size"),
+        sa.PrimaryKeyConstraint("id_coin", "model", "target", "interval"),
+        **TABLE_ARGS)
+    return [movers_hours, pair_costs]
 
 
 def upgrade() -> None:
     """Resumable: what a stopped run already added is left as it is."""
-    offline = context.is_offline_mode()
-    inspector = None if offline else sa.inspect(op.get_bind())
-    columns = set() if offline else {
-        column["name"] for column in inspector.get_columns("track_records")}
-    for name in _ADJUSTED:
-        if name not in columns:
-            op.add_column("track_records", sa.Column(name, sa.Double, nullable=True))
-    tables = set() if offline else set(inspector.get_table_names())
-    for name, definition in _TABLES.items():
-        if name not in tables:
-            op.create_table(name, *definition(), **_ARGS)
+    add_columns("track_records", *_doubles(*_ADJUSTED))
+    create_tables(*_tables())
 
 
 def downgrade() -> None:
-    for name in reversed(_TABLES):
-        op.drop_table(name)
-    for name in reversed(_ADJUSTED):
-        op.drop_column("track_records", name)
+    drop_tables(*(table.name for table in reversed(_tables())))
+    drop_columns("track_records", *reversed(_ADJUSTED))

@@ -18,7 +18,8 @@ left as it is. Downgrade drops what upgrade added; the backfilled forecasts stay
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+
+from coinlstm.db.revision_steps import adding_columns
 
 revision = "0004"
 down_revision = "0003"
@@ -39,18 +40,4 @@ def _columns() -> dict[str, list[sa.Column]]:
     }
 
 
-def upgrade() -> None:
-    """Resumable: what a stopped run already added is left as it is."""
-    offline = context.is_offline_mode()
-    inspector = None if offline else sa.inspect(op.get_bind())
-    for table, columns in _columns().items():
-        present = set() if offline else {c["name"] for c in inspector.get_columns(table)}
-        for column in columns:
-            if column.name not in present:
-                op.add_column(table, column)
-
-
-def downgrade() -> None:
-    for table, columns in reversed(_columns().items()):
-        for column in reversed(columns):
-            op.drop_column(table, column.name)
+upgrade, downgrade = adding_columns(_columns)
