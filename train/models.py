@@ -6,7 +6,8 @@ Builders are side by side so a reader can compare them, and chosen by name
 :data:`MODEL_NAMES` in the CLI) costs nothing.
 
 Every builder takes ``(input_shape, options)``, ``options`` being a TrainConfig
-(train/config.py), and honours the same flags, with one rule for all of them:
+(train/config.py) seen as :class:`NetworkOptions`, and honours the same flags, with one rule
+for all of them:
 
 - ``--dropout RATE``: a Dropout(RATE) layer after each recurrent or convolutional layer.
   0, the default, adds no layer, so the default graph is the tutorial's reference graph
@@ -28,12 +29,9 @@ All models are compiled alike (mse, adam), so their figures differ by architectu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from coinlstm.core.errors import BadInput
-
-if TYPE_CHECKING:
-    from train.config import TrainConfig
 
 #: The tutorial's reference network: LSTM(64, return_sequences) -> LSTM(64) -> Dense(1).
 DEFAULT_MODEL = "lstm"
@@ -50,7 +48,19 @@ _REGULARISERS = (("kernel_regularizer", "l1", "l2"),
 _RECURRENT_REGULARISER = ("recurrent_regularizer", "recurrent_l1", "recurrent_l2")
 
 
-def _regulariser(options: TrainConfig, keyword: str, l1_name: str, l2_name: str
+class NetworkOptions(Protocol):
+    """What the builders read of a TrainConfig: its sizes and dropout, and the penalty
+    factors named in _REGULARISERS and _RECURRENT_REGULARISER (read by name). A Protocol, not
+    the class: train/config.py takes the model names and the size defaults from here, so
+    this module must not import it back."""
+
+    units: int
+    layers: int
+    horizon: int
+    dropout: float
+
+
+def _regulariser(options: NetworkOptions, keyword: str, l1_name: str, l2_name: str
                  ) -> dict[str, Any]:
     """``{keyword: L1L2(...)}`` for non-zero factors, else nothing (the default layers stay
     as they were)."""
@@ -62,7 +72,7 @@ def _regulariser(options: TrainConfig, keyword: str, l1_name: str, l2_name: str
     return {keyword: keras.regularizers.L1L2(l1=l1, l2=l2)}
 
 
-def _kernel_args(options: TrainConfig, blank: bool = False) -> dict[str, Any]:
+def _kernel_args(options: NetworkOptions, blank: bool = False) -> dict[str, Any]:
     """Every layer's regularisers (kernel, bias, activity), or nothing; with ``blank``, zero
     kernels (see :func:`build_model`)."""
     args: dict[str, Any] = {"kernel_initializer": "zeros"} if blank else {}
@@ -71,14 +81,14 @@ def _kernel_args(options: TrainConfig, blank: bool = False) -> dict[str, Any]:
     return args
 
 
-def _recurrent_args(options: TrainConfig, blank: bool) -> dict[str, Any]:
+def _recurrent_args(options: NetworkOptions, blank: bool) -> dict[str, Any]:
     """A recurrent layer's extra arguments: its recurrent kernel's regulariser (--recurrent-l1,
     --recurrent-l2), zero recurrent kernels when ``blank``."""
     args: dict[str, Any] = {"recurrent_initializer": "zeros"} if blank else {}
     return {**args, **_regulariser(options, *_RECURRENT_REGULARISER)}
 
 
-def _dropout(options: TrainConfig) -> list[Any]:
+def _dropout(options: NetworkOptions) -> list[Any]:
     """A Dropout layer for --dropout, or no layer at all (so the default graph is unchanged)."""
     if not options.dropout:
         return []
@@ -92,7 +102,7 @@ def _compiled(model):
     return model
 
 
-def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
+def _stacked(cell, options: NetworkOptions, blank: bool) -> list[Any]:
     """``options.layers`` recurrent layers of ``cell`` (each but the last returning its
     sequence), each followed by --dropout's layer."""
     reg = {**_kernel_args(options, blank), **_recurrent_args(options, blank)}
@@ -103,7 +113,7 @@ def _stacked(cell, options: TrainConfig, blank: bool) -> list[Any]:
     return layers
 
 
-def _recurrent(cell: str, input_shape: tuple[int, int], options: TrainConfig, blank: bool):
+def _recurrent(cell: str, input_shape: tuple[int, int], options: NetworkOptions, blank: bool):
     """Stacked recurrent layers of Keras' ``cell`` (LSTM, GRU) and a linear output, mse,
     adam; the model is named after the cell."""
     import keras
@@ -115,20 +125,20 @@ def _recurrent(cell: str, input_shape: tuple[int, int], options: TrainConfig, bl
     ], name=cell.lower()))
 
 
-def build_lstm(input_shape: tuple[int, int], options: TrainConfig,
+def build_lstm(input_shape: tuple[int, int], options: NetworkOptions,
                blank: bool = False):
     """The tutorial's reference model: stacked LSTMs (two by default) and a linear output,
     mse, adam."""
     return _recurrent("LSTM", input_shape, options, blank)
 
 
-def build_gru(input_shape: tuple[int, int], options: TrainConfig,
+def build_gru(input_shape: tuple[int, int], options: NetworkOptions,
               blank: bool = False):
     """The reference model with GRU cells: a third fewer weights, often as good (tutorials)."""
     return _recurrent("GRU", input_shape, options, blank)
 
 
-def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
+def build_cnn(input_shape: tuple[int, int], options: NetworkOptions,
               blank: bool = False):
     """Causal 1-D convolutions (two by default), flattened, and a linear output: no
     recurrence, fast.
@@ -155,7 +165,7 @@ def build_cnn(input_shape: tuple[int, int], options: TrainConfig,
     ], name="cnn"))
 
 
-def build_lstm_leaky(input_shape: tuple[int, int], options: TrainConfig,
+def build_lstm_leaky(input_shape: tuple[int, int], options: NetworkOptions,
                      blank: bool = False):
     """The tutorial's variant: LSTM(tanh) -> Dense -> LeakyReLU -> Dense(K).
 
@@ -186,7 +196,7 @@ BUILDERS: dict[str, Callable[..., Any]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, int], options: TrainConfig,
+def build_model(name: str, input_shape: tuple[int, int], options: NetworkOptions,
                 blank: bool = False):
     """A compiled model named ``name`` for inputs of ``input_shape`` (window, features).
 
