@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from coinlstm.core.config import MAX_CRAWL_WORKERS
 
@@ -77,18 +78,9 @@ class GateCounters:
     the Binance client, the ccxt/CoinGecko retrier and every source that wraps either."""
 
     gate: RequestGate
-
-    @property
-    def requests(self) -> int:
-        return self.gate.requests
-
-    @property
-    def retries(self) -> int:
-        return self.gate.retries
-
-    @property
-    def rate_limit_waits(self) -> int:
-        return self.gate.rate_limit_waits
+    requests = property(attrgetter("gate.requests"))
+    retries = property(attrgetter("gate.retries"))
+    rate_limit_waits = property(attrgetter("gate.rate_limit_waits"))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from coinlstm.app.runtime.executors import (
     TIMEOUT,
     ExecutorConfig,
     Outcome,
+    PairTask,
     make_executor,
 )
 from coinlstm.core import config
@@ -66,19 +67,15 @@ time.sleep(600)
 
 
 @dataclass(frozen=True)
-class ScriptTask:
+class ScriptTask(PairTask):
     """A task defined here, beside the two real ones (a pair's training, an evaluate case)."""
 
     coin_id: int
     symbol: str
     script: str
 
-    @property
-    def name(self) -> str:
-        return self.symbol
-
     def identity(self) -> dict:
-        return {"coin_id": self.coin_id, "symbol": self.symbol, "model": "script"}
+        return {**super().identity(), "model": "script"}
 
     def argv(self, result_path: Path) -> list[str]:
         return [sys.executable, "-c", self.script, str(result_path)]

@@ -11,6 +11,7 @@ import :func:`modules` first, so one registered elsewhere is known there too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from coinlstm.core.errors import BadInput
@@ -35,18 +36,10 @@ class Preset:
     kind: type[Forecaster]
     overrides: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
-
-    @property
-    def needs_keras(self) -> bool:
-        return self.kind.needs_keras
-
-    @property
-    def seeded(self) -> bool:
-        return self.kind.seeded
-
-    @property
-    def warmable(self) -> bool:
-        return self.kind.warmable
+    #: The forecaster class's own flags (train/forecasters/base.py).
+    needs_keras = property(attrgetter("kind.needs_keras"))
+    seeded = property(attrgetter("kind.seeded"))
+    warmable = property(attrgetter("kind.warmable"))
 
     def configure(self, options: TrainConfig) -> TrainConfig:
         """The options this forecaster runs with: ``options`` with its overrides."""

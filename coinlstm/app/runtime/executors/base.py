@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Protocol
 
@@ -81,14 +82,9 @@ class Outcome:
     peak_rss_mb: float | None = None
     log: str | None = None
     attempts: int = 1
-
-    @property
-    def symbol(self) -> str:
-        return self.task.symbol
-
-    @property
-    def coin_id(self) -> int:
-        return self.task.coin_id
+    #: The task's pair.
+    symbol = property(attrgetter("task.symbol"))
+    coin_id = property(attrgetter("task.coin_id"))
 
     @property
     def ok(self) -> bool:
