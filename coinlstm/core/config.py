@@ -64,6 +64,11 @@ def _default_home() -> Path:
     return Path.cwd()
 
 
+def _folder(root: str, name: str) -> property:
+    """A folder of the settings: ``name`` below their ``root`` (``home`` or ``artifacts``)."""
+    return property(lambda settings: getattr(settings, root) / name)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration of one process."""
@@ -91,30 +96,13 @@ class Settings:
     def exchange_url(self) -> str:
         return self.binance_url
 
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.artifacts / "models"
-
-    @property
-    def weights_dir(self) -> Path:
-        return self.artifacts / "weights"
-
-    @property
-    def plots_dir(self) -> Path:
-        return self.artifacts / "plots"
-
-    @property
-    def cache_dir(self) -> Path:
-        """JAX's persistent compilation cache: shared by every pair's process."""
-        return self.home / ".cache"
+    data_dir = _folder("home", "data")
+    logs_dir = _folder("home", "logs")
+    models_dir = _folder("artifacts", "models")
+    weights_dir = _folder("artifacts", "weights")
+    plots_dir = _folder("artifacts", "plots")
+    #: JAX's persistent compilation cache: shared by every pair's process.
+    cache_dir = _folder("home", ".cache")
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
