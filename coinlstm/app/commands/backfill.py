@@ -30,27 +30,15 @@ from tqdm import tqdm
 
 from coinlstm import db
 from coinlstm.app.commands.run import job_key
-from coinlstm.app.jobs.pair_selection import (
-    add_pair_arguments,
-    job_markets,
-    market_coins,
-    pair_symbols,
-)
+from coinlstm.app.jobs.job_flags import add_job_arguments, check_workers, job_options, job_pairs
+from coinlstm.app.jobs.pair_selection import add_pair_arguments, job_markets, market_coins
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
-from coinlstm.app.runtime.executors import (
-    ExecutorConfig,
-    Outcome,
-    PairTask,
-    add_executor_arguments,
-    check_timeout,
-    make_executor,
-)
+from coinlstm.app.runtime.executors import ExecutorConfig, Outcome, PairTask, make_executor
 from coinlstm.app.runtime.executors.processes import read_json
 from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping
 from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
-from coinlstm.core.exchanges import exchange
 from coinlstm.core.tables import figure, format_table
 from predict.forward_scores import pair_verdict, score
 from predict.track_record import verdict_basis
@@ -63,13 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     job.add_argument("--days", type=int, required=True,
                      help="replay the hourly job over the last DAYS days of stored candles")
     add_pair_arguments(job, "backfill", "backfilled")
-    job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="pairs backfilled at once (default: the number of cores, "
-                          "%(default)s)")
-    add_executor_arguments(job, "pair", timeout=None)
-    job.add_argument("--report", type=Path, default=None, metavar="FILE",
-                     help="also write the summary as JSON to FILE")
-    job.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_job_arguments(job, "backfilled", timeout=None)
     train_config.add_arguments(parser)
 
 
@@ -104,14 +86,9 @@ def check_days(days: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_days(args.days)
-    markets = job_markets(args.market)
-    only = pair_symbols(args.settings, args.only)
-    exchange(args.settings.exchange).check_interval(args.interval)
-    if args.workers < 1:
-        raise BadInput(f"--workers must be at least 1, got {args.workers}")
-    check_timeout(args.timeout)
-    options = train_config.from_args(args)
-    options.check()
+    markets, only = job_pairs(args)
+    check_workers(args.workers)
+    options = job_options(args)
     settings: Settings = args.settings
     engine = db.open_database(settings.db_url)
     try:

@@ -19,30 +19,17 @@ import time
 from collections.abc import Iterable
 from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from tqdm import tqdm
 
 from coinlstm import db
-from coinlstm.app.jobs.pair_selection import (
-    add_pair_arguments,
-    job_markets,
-    market_coins,
-    pair_symbols,
-    stored_markets,
-)
+from coinlstm.app.jobs.job_flags import add_job_arguments, check_workers, job_options, job_pairs
+from coinlstm.app.jobs.pair_selection import add_pair_arguments, market_coins, stored_markets
 from coinlstm.app.jobs.pair_task import PairTrainTask
 from coinlstm.app.jobs.preflight import short_pairs
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
-from coinlstm.app.runtime.executors import (
-    FAILED,
-    ExecutorConfig,
-    Outcome,
-    add_executor_arguments,
-    check_timeout,
-    make_executor,
-)
+from coinlstm.app.runtime.executors import FAILED, ExecutorConfig, Outcome, make_executor
 from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping, running_jobs
 from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
@@ -55,7 +42,7 @@ from coinlstm.core.errors import (
     LockLost,
     one_line,
 )
-from coinlstm.core.exchanges import exchange, job_name, split_job_name
+from coinlstm.core.exchanges import job_name, split_job_name
 from coinlstm.core.klines import EVERY_MARKET, Markets, parse_time
 from coinlstm.core.tables import figure, format_table
 from crawl.crawler import (
@@ -80,31 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"where a new pair's history starts when the crawl backfills it "
                           f"(UTC; default {DEFAULT_SINCE})")
     add_crawl_workers_argument(job)
-    job.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="pairs trained at once (default: the number of cores, %(default)s)")
-    add_executor_arguments(job, "pair", timeout=1800.0)
-    job.add_argument("--report", type=Path, default=None, metavar="FILE",
-                     help="also write the summary as JSON to FILE")
-    job.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_job_arguments(job, "trained", timeout=1800.0)
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
     config.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    markets = job_markets(args.market)
-    only = pair_symbols(args.settings, args.only)
-    exchange(args.settings.exchange).check_interval(args.interval)
+    markets, only = job_pairs(args)
     if args.since is not None and args.skip_crawl:
         raise BadInput("--since sets where the crawl backfills from; it has no effect with "
                        "--skip-crawl")
     since_ms = parse_time(args.since) if args.since is not None else None
-    if args.workers < 1:
-        raise BadInput(f"--workers must be at least 1, got {args.workers}")
+    check_workers(args.workers)
     check_crawl_workers(args.crawl_workers)
-    check_timeout(args.timeout)
-    options = config.from_args(args)
-    options.check()  # a bad training flag fails before the crawl, not once per pair
+    options = job_options(args)  # before the crawl
     settings: Settings = args.settings
     if settings.db_retry_seconds is None:  # the job and its pairs run unattended: they wait
         settings = settings.with_(db_retry_seconds=DEFAULT_DB_RETRY_SECONDS)
