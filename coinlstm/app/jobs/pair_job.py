@@ -26,7 +26,7 @@ from predict.artifacts import artifact_paths, model_meta, saved_fit
 from predict.rows import RunInfo, prediction_row, train_row
 from predict.store import store_run
 from train import backend, forecasters, warmstart
-from train.candles import load_candles
+from train.candles import HeldCandles, load_candles
 from train.config import TrainConfig
 from train.dataset import MIN_TRAIN_SAMPLES, build_dataset
 from train.finetune import WarmStartFailed
@@ -124,6 +124,8 @@ class PairRun:
     paths: ArtifactPaths
     started: float
     replay: ReplayedHour | None = None
+    #: The pair's candles read once (the backfill's hours); None: each run reads the database.
+    held: HeldCandles | None = None
 
     def run(self) -> TrainResult:
         """Plan, fit and store; a failed warm start falls back to a full fit."""
@@ -153,19 +155,23 @@ class PairRun:
         data time; the pair's refit falls in its own hour of the cycle, its coin id's
         (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
         saved, problem = saved_fit(self.settings, self.symbol)
-        newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
-                                                    self.options.interval, self.until),
-                          self.retry_seconds, f"{self.symbol}: reading the newest candle")
+        newest = self.held.newest_open_time(self.until) if self.held is not None else \
+            db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
+                                               self.options.interval, self.until),
+                     self.retry_seconds, f"{self.symbol}: reading the newest candle")
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
                                 newest, slot=self.coin_id)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
         options = self.options
-        open_times, values, with_series = db.retry(
-            lambda: load_candles(self.engine, self.coin_id, self.symbol,
-                                 plan.history(options), options.with_pairs, options.interval,
-                                 until=self.until),
-            self.retry_seconds, f"{self.symbol}: reading candles")
+        if self.held is not None:
+            open_times, values, with_series = self.held.load(plan.history(options), self.until)
+        else:
+            open_times, values, with_series = db.retry(
+                lambda: load_candles(self.engine, self.coin_id, self.symbol,
+                                     plan.history(options), options.with_pairs,
+                                     options.interval, until=self.until),
+                self.retry_seconds, f"{self.symbol}: reading candles")
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
         return self._train_and_store(dataset, plan)
@@ -195,7 +201,8 @@ class PairRun:
                        stored_json, dataset, forecast, plan.full_fit_open_time),
             None if replay else train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),
-            retry_seconds=self.retry_seconds)
+            retry_seconds=self.retry_seconds,
+            durable=replay is None)  # a replayed hour's files: the backfill's scratch chain
         return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
                             metrics, time.perf_counter() - self.started, written, plan)
 
