@@ -40,8 +40,8 @@ BACKFILL_HISTORY = 2400
 #: the newest BACKFILL_HISTORY candles (every full fit the same shapes: its compiled steps
 #: are reused), and between them one epoch on the newest 256 samples (two whole batches).
 #: Why: 30 backfilled days of three pairs at the live job's defaults (a full fit a day on all
-#: candles, five epochs on 768 samples an hour) cost about 250 s of CPU more than these;
-#: a demo, not a tuned model (docs/backfill.md).
+#: candles, five epochs on 768 samples an hour) would cost several times the CPU the demo may
+#: add; a demo, not a tuned model (docs/backfill.md, "In the demo").
 DEMO_TRAINING = ("--refit-every", "168", "--warm-epochs", "1", "--warm-samples", "256",
                  "--history", str(BACKFILL_HISTORY))
 
