@@ -26,6 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from selenium import webdriver  # the dev extra's (pip install -e '.[dev]')
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -58,11 +63,6 @@ def shoot(url: str, out: Path, width: int, profile: Path) -> tuple[int, int]:
     """Save the page at ``url`` whole (at least ``width`` pixels wide, wider if its tables
     are): its (width, height). Chromium's own full-page capture (DevTools'
     ``Page.captureScreenshot`` beyond the viewport), so nothing below the window is cut."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--window-size={width},900", f"--user-data-dir={profile}"):
