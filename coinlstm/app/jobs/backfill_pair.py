@@ -8,7 +8,9 @@ fine-tunes between), reads only the candles up to that hour, fits, calibrates, b
 stores. What differs is where it reads and writes:
 
 - the pair's candles are read from the database once, and every hour cuts what the live job
-  would have read then out of them (train/candles.py ``HeldCandles``: the same rows);
+  would have read then out of them (train/candles.py ``HeldCandles``: the same rows); the
+  previous hour's model metadata and fine-tuned network stay in memory for the next
+  (pair_job.py ``Chain``: the values its file holds), which the live job reads from the file;
 - its model files live in a scratch folder of its own (``ARTIFACTS/backfill/INTERVAL``),
   never the live job's: the chain of saved models is the backfill's, and the live job's
   saved model is never replaced. They are written without fsyncs (a killed process loses
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coinlstm import db
-from coinlstm.app.jobs.pair_job import PairRun, ReplayedHour, prepare_pair
+from coinlstm.app.jobs.pair_job import Chain, PairRun, ReplayedHour, prepare_pair
 from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.app.runtime.lifeline import exit_with_parent
 from coinlstm.core import config
@@ -160,6 +162,7 @@ class PairBackfill:
         paths = artifact_paths(scratch, self.symbol)
         step = INTERVAL_MS[self.options.interval]
         stored, failed = 0, []
+        chain = Chain()  # the previous hour's model in memory; its file is written too
         self._progress(start, len(hours))
         for index in range(start, len(hours)):
             as_of = hours[index]
@@ -167,11 +170,12 @@ class PairBackfill:
             run = PairRun(scratch, engine, self.coin_id, self.symbol, self.options,
                           backfill_run_id(self.options, as_of), backend_name, paths, began,
                           ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
-                          held)
+                          held, chain)
             try:
                 result = run.run()
             except BadInput as exc:
                 failed.append(f"{ms_to_utc(as_of)}: {one_line(exc)}")
+                chain.forget()
             else:
                 stored += int(result.rows_written)
                 self.seconds.setdefault(result.fit, []).append(time.perf_counter() - began)
