@@ -9,7 +9,7 @@ EXTRAS ?= dev,ray,torch
 # computes. docs/development.md has the measured times.
 TEST_WORKERS ?= 3
 
-.PHONY: install test demo lint bench clean-demo
+.PHONY: install test demo screenshot lint bench clean-demo
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -32,6 +32,11 @@ test: install
 
 demo: install
 	$(PY) -m coinlstm.app.demo
+
+# The README's screenshot (docs/demo-market.png): the demo in a fresh home, its market page in
+# headless chromium (apt-get install chromium chromium-driver).
+screenshot: install
+	$(PY) docs/screenshot.py
 
 lint: install
 	$(VENV)/bin/ruff check .

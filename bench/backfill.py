@@ -13,6 +13,8 @@ synthetic pair long enough that each backfilled hour has a full history. Then, t
 
     .venv/bin/python bench/backfill.py                     # 30 pairs x 30 days, 2 workers
     .venv/bin/python bench/backfill.py --pairs 4 --days 2  # a reduced size on a busy machine
+    .venv/bin/python bench/backfill.py --pairs 4 --days 2 \
+        --flags="--refit-every 168 --history 2400"             # another schedule, both runs
 
 Prints what it measured; the figures of a run belong in docs/benchmarks.md.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -91,16 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executor", default="subprocess")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--flags", default="",
+                        help="training flags of the backfill and the live hour after it "
+                             "(default: none, the live job's defaults)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     url, symbols = prepare(workdir, args.pairs, args.days)
     real = sum(1 for symbol in symbols if not symbol.startswith("SYN"))
     print(f"{len(symbols)} pairs ({real} real, {len(symbols) - real} SYNTHETIC), "
-          f"{args.days} days, {args.workers} workers, {args.executor}; {workdir}; load "
+          f"{args.days} days, {args.workers} workers, {args.executor}, training flags "
+          f"{args.flags or '(defaults)'}; {workdir}; load "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     env = {**os.environ, "COINLSTM_HOME": str(workdir), "COINLSTM_ARTIFACTS": str(workdir)}
     common = ["--market", "ETH", "--db", url, "--workers", str(args.workers),
-              "--executor", args.executor, "--no-progress"]
+              "--executor", args.executor, "--no-progress", *shlex.split(args.flags)]
     report = workdir / "backfill.json"
     wall, cpu, done = timed(["backfill", "--days", str(args.days), *common, "--report",
                              str(report)], env)

@@ -97,11 +97,15 @@ class StagedFiles:
     """Files written under temporary names, waiting to replace their final names together.
 
     ``commit`` renames them in the order they were staged (stage the .h5 last); ``discard``
-    deletes the temporaries and replaces nothing.
+    deletes the temporaries and replaces nothing. ``durable=False`` leaves out the fsyncs:
+    the renames stay atomic and a killed process loses nothing (the kernel holds its
+    writes), only an operating system's crash may; for files whose loss costs a recomputation,
+    never a model a live job relies on (the backfill's scratch chain).
     """
 
     pairs: list[tuple[Path, Path]] = field(default_factory=list)
     before_last_rename: Callable[[], None] | None = None
+    durable: bool = True
 
     def stage(self, final: Path, write: Callable[[Path], None]) -> Path:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +113,8 @@ class StagedFiles:
         temp = _temp_path(final)
         self.pairs.append((temp, final))
         write(temp)
-        _fsync(temp)
+        if self.durable:
+            _fsync(temp)
         return temp
 
     def commit(self) -> None:
@@ -117,7 +122,7 @@ class StagedFiles:
             if index == len(self.pairs) - 1 and self.before_last_rename is not None:
                 self.before_last_rename()
             os.replace(temp, final)
-        for folder in {final.parent for _, final in self.pairs}:
+        for folder in {final.parent for _, final in self.pairs} if self.durable else ():
             _fsync(folder)
         self.pairs.clear()
 

@@ -24,15 +24,17 @@ def store_run(engine: sa.Engine, paths: ArtifactPaths,
               draw_plot: Callable[[Path], None] | None, model, scaler: dict, meta: dict,
               train_row: dict | None, prediction_row: dict,
               before_last_rename: Callable[[], None] | None = None,
-              retry_seconds: float = 0.0) -> bool:
+              retry_seconds: float = 0.0, durable: bool = True) -> bool:
     """Write the run's files and rows; False when the rows of its run id were already there
     (a retried task: the stored rows are kept, the files replaced). A backfilled hour passes
     no plot and no train row: its forecast row and its model files only.
 
     ``retry_seconds``: how long a database restart is waited out (coinlstm.db.retry). The
     transaction is retried whole; the rows are unique per run id, so a commit whose answer
-    was lost in the restart is found by the retry, never written twice."""
-    staged = StagedFiles(before_last_rename=before_last_rename)
+    was lost in the restart is found by the retry, never written twice.
+
+    ``durable=False``: the files without fsyncs (predict/artifacts.py ``StagedFiles``)."""
+    staged = StagedFiles(before_last_rename=before_last_rename, durable=durable)
     try:
         if draw_plot is not None:
             staged.stage(paths.plot, draw_plot)

@@ -7,6 +7,9 @@ in the database or has no candles over the pair's span are BadInput, and nothing
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
 from coinlstm import db
 from coinlstm.core.errors import BadInput
 from coinlstm.core.klines import DEFAULT_INTERVAL, ms_to_utc
@@ -38,9 +41,57 @@ def load_candles(engine, coin_id: int, symbol: str, newest: int | None,
                                "crawl or import it first")
             other_times, other_values = db.load_training_rows(conn, int(row.id), since=since,
                                                               interval=interval, until=until)
-            if not other_times:
-                span = f" since {ms_to_utc(since)} UTC" if since is not None else ""
-                raise BadInput(f"--with {other}: no candles in the database{span}; crawl or "
-                               "import them first")
-            others.append((other, other_times, other_values))
+            others.append(_with_series(other, other_times, other_values, since))
     return open_times, values, others
+
+
+def _with_series(other: str, times, values, since: int | None) -> WithSeries:
+    """A --with pair's candles; BadInput when it holds none over the pair's span."""
+    if not times:
+        span = f" since {ms_to_utc(since)} UTC" if since is not None else ""
+        raise BadInput(f"--with {other}: no candles in the database{span}; crawl or "
+                       "import them first")
+    return other, times, values
+
+
+@dataclass(frozen=True)
+class HeldCandles:
+    """A pair's candles (and its --with pairs') read from the database once, answering for
+    any ``until`` what :func:`load_candles` and ``db.newest_open_time`` would answer then.
+
+    Why: the backfill replays hundreds of hours of one pair, each of which read the same
+    candles again (a warm hour: ~2,300 rows, most of its time outside training). The answers
+    are the same rows, cut from memory: the same values, the same order, the same BadInput."""
+
+    open_times: list[int]
+    values: list[tuple[float, ...]]
+    others: list[WithSeries]
+
+    @classmethod
+    def read(cls, engine, coin_id: int, symbol: str, with_pairs: tuple[str, ...] | None,
+             interval: str = DEFAULT_INTERVAL, until: int | None = None) -> HeldCandles:
+        """Every candle up to ``until`` (None: all), checked as :func:`load_candles` checks."""
+        return cls(*load_candles(engine, coin_id, symbol, None, with_pairs, interval,
+                                 until=until))
+
+    def newest_open_time(self, until: int | None) -> int | None:
+        end = self._end(self.open_times, until)
+        return self.open_times[end - 1] if end else None
+
+    def load(self, newest: int | None, until: int | None
+             ) -> tuple[list[int], list[tuple[float, ...]], list[WithSeries]]:
+        """:func:`load_candles`'s answer for ``newest`` and ``until``."""
+        end = self._end(self.open_times, until)
+        start = 0 if newest is None else max(0, end - newest)
+        open_times, values = self.open_times[start:end], self.values[start:end]
+        since = open_times[0] if open_times else None
+        others = []
+        for other, times, rows in self.others:
+            first = 0 if since is None else bisect_left(times, since)
+            last = self._end(times, until)
+            others.append(_with_series(other, times[first:last], rows[first:last], since))
+        return open_times, values, others
+
+    @staticmethod
+    def _end(times: list[int], until: int | None) -> int:
+        return len(times) if until is None else bisect_right(times, until)

@@ -35,6 +35,15 @@ END_OPEN_MS = 1_735_686_000_000  # 2024-12-31 23:00 UTC
 #: training, validation, calibration and test slices), so every replayed warm hour fine-tunes
 #: on the same whole batches (one compiled step) as the live job on a long-listed pair.
 BACKFILL_HISTORY = 2400
+#: The demo's schedule and fine-tune, the same for its backfill and its live hours (a
+#: backfill replays exactly the job it continues): a full fit once a week of data time, on
+#: the newest BACKFILL_HISTORY candles (every full fit the same shapes: its compiled steps
+#: are reused), and between them one epoch on the newest 256 samples (two whole batches).
+#: Why: 30 backfilled days of three pairs at the live job's defaults (a full fit a day on all
+#: candles, five epochs on 768 samples an hour) would cost several times the CPU the demo may
+#: add; a demo, not a tuned model (docs/backfill.md, "In the demo").
+DEMO_TRAINING = ("--refit-every", "168", "--warm-epochs", "1", "--warm-samples", "256",
+                 "--history", str(BACKFILL_HISTORY))
 
 
 def synthetic_klines(candles: int, seed: int, ar: float = 0.25, start_price: float = 0.0005,
@@ -89,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hours", type=int, default=4,
                         help="consecutive hourly runs replayed (default %(default)s)")
-    parser.add_argument("--backfill-days", type=int, default=7,
+    parser.add_argument("--backfill-days", type=int, default=30,
                         help="days of the hourly job backfilled before the live hours "
-                             "(coinlstm backfill; default %(default)s: the week a verdict "
-                             "needs; 0: none)")
+                             "(coinlstm backfill; default %(default)s: the track record's "
+                             "30-day window; 0: none)")
     parser.add_argument("--port", type=int, default=8000,
                         help="dashboard port on 127.0.0.1 (default %(default)s; 0: any free)")
     parser.add_argument("--no-serve", action="store_true",
@@ -118,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
           "a quick demo, not a tuned model); each run first scores the previous hour's "
           "forecasts against the close that came")
     common = ["--market", "ETH", "--db", db_url, "--artifacts", str(demo_dir), "--epochs",
-              str(args.epochs), "--workers", str(args.workers), "--no-progress"]
+              str(args.epochs), *DEMO_TRAINING, "--workers", str(args.workers),
+              "--no-progress"]
     code = _backfill(market_dir, db_url, common, args) if backfill_hours else 0
     if code not in (0, 3):
         return code

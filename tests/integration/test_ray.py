@@ -148,3 +148,48 @@ def test_evaluate_runs_its_training_tasks_on_ray(ray_cluster, synthetic_candles,
         assert on_ray["epochs_run"] == local["epochs_run"]
         assert float(on_ray["naive_rmse"]) == float(local["naive_rmse"])
         assert float(on_ray["rmse"]) == pytest.approx(float(local["rmse"]), rel=1e-4)
+
+
+def _backfilled(db_url) -> list[tuple]:
+    """(symbol, hour, forecast, bands) of every backfilled forecast, in order."""
+    p = db.historical_price_predictions
+    engine = db.open_database(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.coin_info.c.symbol, p.c.openTime_next, p.c.run_id, p.c.source,
+                      p.c.price_preidct_last, p.c.lower_80, p.c.upper_80, p.c.lower_95,
+                      p.c.upper_95)
+            .join(db.coin_info, db.coin_info.c.id == p.c.id_coin)
+            .order_by(db.coin_info.c.symbol, p.c.openTime_next)).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def test_backfill_on_ray_stores_the_rows_of_subprocesses(ray_cluster, synthetic_candles,
+                                                          tmp_path, sqlite_url, cli):
+    """``coinlstm backfill`` of two pairs (one on each of the cluster's 1-CPU nodes) on Ray
+    and by the subprocess executor: the same backfilled forecasts and bands, hour by hour.
+    A day per pair, a full fit at its start and one in its slot, warm hours between."""
+    cluster, _ = ray_cluster
+    urls = {"subprocess": sqlite_url, "ray": f"sqlite:///{tmp_path / 'ray.sqlite'}"}
+    for url in urls.values():
+        for symbol in PAIRS[:2]:
+            load_pair(url, synthetic_candles / f"{symbol}.csv", 1000)
+    for executor, url in urls.items():
+        report = tmp_path / f"{executor}.json"
+        done = cli("backfill", "--days", "1", "--market", "ETH", "--db", url, "--workers",
+                   "2", "--executor", executor, "--ray-address", cluster.address,
+                   "--report", str(report), "--artifacts", str(tmp_path / executor),
+                   "--epochs", "2", "--val-size", "96", "--calibration-size", "96",
+                   "--warm-samples", "128", "--warm-epochs", "1", "--refit-every", "12",
+                   "--no-progress")
+        assert done.returncode == 0, done.stdout + done.stderr
+        data = json.loads(report.read_text())
+        assert (data["executor"], data["totals"]) == (executor, {"ok": 2, "failed": 0,
+                                                                 "pairs": 2})
+    expected, got = _backfilled(urls["subprocess"]), _backfilled(urls["ray"])
+    assert len(expected) == 2 * 24
+    assert {row[3] for row in expected} == {"backfill"}
+    assert [row[:4] for row in got] == [row[:4] for row in expected]
+    for on_ray, local in zip(got, expected, strict=True):
+        assert on_ray[4:] == pytest.approx(local[4:], rel=2e-6)

@@ -5,12 +5,18 @@ The same code path as the live job (coinlstm/app/jobs/pair_job.py ``PairRun``): 
 warm or full from the saved model and the newest candle's data time (train/warmstart.py: a
 full fit at the start, then in the pair's own slot of each ``--refit-every``-hour cycle, warm
 fine-tunes between), reads only the candles up to that hour, fits, calibrates, bands and
-stores. What differs is where it writes:
+stores. What differs is where it reads and writes:
 
+- the pair's candles are read from the database once, and every hour cuts what the live job
+  would have read then out of them (train/candles.py ``HeldCandles``: the same rows); the
+  previous hour's model metadata and fine-tuned network stay in memory for the next
+  (pair_job.py ``Chain``: the values its file holds), which the live job reads from the file;
 - its model files live in a scratch folder of its own (``ARTIFACTS/backfill/INTERVAL``),
   never the live job's: the chain of saved models is the backfill's, and the live job's
-  saved model is never replaced. A pair the live job has no model of gets the backfill's
-  last one at the end (temp name, then rename), for the live job's next warm start;
+  saved model is never replaced. They are written without fsyncs (a killed process loses
+  none of them; after an operating system's crash the chain may start again, see below). A
+  pair the live job has no model of gets the backfill's last one at the end (temp name,
+  then rename), for the live job's next warm start;
 - its rows are forecasts only, marked ``source = 'backfill'``, stamped with the hour's close,
   with a run id made of the series and the hour (:func:`backfill_run_id`): one backfilled
   forecast per series and candle, so a rerun adds nothing.
@@ -18,14 +24,15 @@ stores. What differs is where it writes:
 Resuming: the scratch model is the chain's state. A killed run resumes after the newest hour
 its scratch model saw (an hour whose row was committed but whose files were not renamed is
 replayed, its row found and kept), so it ends with the rows of an uninterrupted run. When the
-scratch model does not continue the hours still missing (none, other settings, another
-range), the chain starts again with a full fit at the first missing hour.
+scratch model does not continue the hours still missing (none, unreadable, other settings,
+another range), the chain starts again with a full fit at the first missing hour.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import statistics
 import sys
 import time
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coinlstm import db
-from coinlstm.app.jobs.pair_job import PairRun, ReplayedHour, prepare_pair
+from coinlstm.app.jobs.pair_job import Chain, PairRun, ReplayedHour, prepare_pair
 from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.app.runtime.lifeline import exit_with_parent
 from coinlstm.core import config
@@ -42,10 +49,13 @@ from coinlstm.core.errors import BadInput, CoinlstmError, one_line
 from coinlstm.core.klines import INTERVAL_MS, ms_to_utc
 from predict.artifacts import StagedFiles, artifact_paths, saved_fit
 from train import config as train_config
+from train.candles import HeldCandles
 from train.config import TrainConfig
 from train.warmstart import settings_change
 
 DAY_MS = 86_400_000
+#: Seconds between two writes of a pair's progress file.
+PROGRESS_SECONDS = 0.5
 
 
 def scratch_settings(settings: Settings, interval: str) -> Settings:
@@ -88,6 +98,7 @@ class PairBackfill:
     progress_path: Path | None = None
     #: Seconds per replayed hour, by fit ("full", "warm").
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    _progress_written: float = field(default=-math.inf, repr=False)
 
     def run(self) -> dict:
         started = time.perf_counter()
@@ -96,9 +107,11 @@ class PairBackfill:
         engine = db.open_database(self.settings.db_url, create=not self.settings.schema_ready,
                                   retry_seconds=self.settings.db_retry_seconds or 0.0)
         try:
-            hours, done = self._hours(engine)
+            held, done = self._candles(engine)
+            hours = replayed_hours(held.open_times, self.days, self.options.required_candles(),
+                                   self.symbol)
             start = self._resume_index(scratch, hours, done)
-            stored, failed = self._replay(engine, scratch, backend_name, hours, start)
+            stored, failed = self._replay(engine, scratch, backend_name, held, hours, start)
             handed_over = self._hand_over(scratch)
         finally:
             engine.dispose()
@@ -110,21 +123,20 @@ class PairBackfill:
                 "warm_seconds": _median(self.seconds, "warm"),
                 "seconds": round(time.perf_counter() - started, 3)}
 
-    def _hours(self, engine) -> tuple[list[int], set[int]]:
-        """The hours to replay, and those a backfilled forecast of this series holds."""
-        options = self.options
-
-        def read(conn):
-            open_times, _ = db.load_training_rows(conn, self.coin_id, interval=options.interval)
-            done = db.backfilled_open_times(conn, self.coin_id, options.model, options.target,
-                                            options.interval)
-            return open_times, done
-
-        open_times, done_next = db.retry_read(engine, read, self.settings.db_retry_seconds
-                                              or 0.0, f"{self.symbol}: reading candles")
-        hours = replayed_hours(open_times, self.days, options.required_candles(), self.symbol)
+    def _candles(self, engine) -> tuple[HeldCandles, set[int]]:
+        """The pair's candles, read once for every replayed hour (each hour cuts what it
+        reads out of them: train/candles.py ``HeldCandles``), and the hours a backfilled
+        forecast of this series holds."""
+        options, retry_seconds = self.options, self.settings.db_retry_seconds or 0.0
+        held = db.retry(lambda: HeldCandles.read(engine, self.coin_id, self.symbol,
+                                                 options.with_pairs, options.interval),
+                        retry_seconds, f"{self.symbol}: reading candles")
+        done_next = db.retry_read(
+            engine, lambda conn: db.backfilled_open_times(
+                conn, self.coin_id, options.model, options.target, options.interval),
+            retry_seconds, f"{self.symbol}: reading its backfilled forecasts")
         step = INTERVAL_MS[options.interval]
-        return hours, {value - step for value in done_next}
+        return held, {value - step for value in done_next}
 
     def _resume_index(self, scratch: Settings, hours: list[int], done: set[int]) -> int:
         """Where the chain goes on (see the module's docstring)."""
@@ -142,25 +154,28 @@ class PairBackfill:
         paths.weights.unlink(missing_ok=True)  # a new chain: a full fit at its first hour
         return missing[0]
 
-    def _replay(self, engine, scratch: Settings, backend_name: str, hours: list[int],
-                start: int) -> tuple[int, list[str]]:
+    def _replay(self, engine, scratch: Settings, backend_name: str, held: HeldCandles,
+                hours: list[int], start: int) -> tuple[int, list[str]]:
         """Replay ``hours[start:]``: (rows stored, one line per failed hour). An hour whose
         data the live job would have refused (BadInput) is skipped, as that job's run would
         have failed; any other fault ends the pair."""
         paths = artifact_paths(scratch, self.symbol)
         step = INTERVAL_MS[self.options.interval]
         stored, failed = 0, []
+        chain = Chain()  # the previous hour's model in memory; its file is written too
         self._progress(start, len(hours))
         for index in range(start, len(hours)):
             as_of = hours[index]
             began = time.perf_counter()
             run = PairRun(scratch, engine, self.coin_id, self.symbol, self.options,
                           backfill_run_id(self.options, as_of), backend_name, paths, began,
-                          ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000))
+                          ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
+                          held, chain)
             try:
                 result = run.run()
             except BadInput as exc:
                 failed.append(f"{ms_to_utc(as_of)}: {one_line(exc)}")
+                chain.forget()
             else:
                 stored += int(result.rows_written)
                 self.seconds.setdefault(result.fit, []).append(time.perf_counter() - began)
@@ -168,8 +183,15 @@ class PairBackfill:
         return stored, failed
 
     def _progress(self, done: int, total: int) -> None:
-        if self.progress_path is not None:
-            write_json_atomically(self.progress_path, {"done": done, "total": total})
+        """The progress file the driver's bars read: at the start, at the end, and at most
+        every :data:`PROGRESS_SECONDS` between (the bars look twice a second; a warm hour
+        takes a fraction of that)."""
+        now = time.monotonic()
+        if self.progress_path is None or (
+                0 < done < total and now - self._progress_written < PROGRESS_SECONDS):
+            return
+        write_json_atomically(self.progress_path, {"done": done, "total": total})
+        self._progress_written = now
 
     def _hand_over(self, scratch: Settings) -> bool:
         """Give a pair the live job has no model of the backfill's last one."""

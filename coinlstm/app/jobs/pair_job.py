@@ -12,6 +12,7 @@ deletes the temporaries; the database rolls back.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,13 +27,14 @@ from predict.artifacts import artifact_paths, model_meta, saved_fit
 from predict.rows import RunInfo, prediction_row, train_row
 from predict.store import store_run
 from train import backend, forecasters, warmstart
-from train.candles import load_candles
+from train.candles import HeldCandles, load_candles
 from train.config import TrainConfig
 from train.dataset import MIN_TRAIN_SAMPLES, build_dataset
 from train.finetune import WarmStartFailed
 from train.metrics import slice_metrics
 from train.prediction_bands import first_steps
-from train.warmstart import FitPlan
+from train.steps.network import CompiledNetwork
+from train.warmstart import FitPlan, Saved
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -110,6 +112,28 @@ class ReplayedHour:
 
 
 @dataclass
+class Chain:
+    """The backfill's previous hour, kept in memory for the next: what its saved model file
+    holds (the metadata and scaler the warm-start decision reads; after a warm hour, the
+    fine-tuned network on compiled steps), so the next hour does not read them back. The
+    same values as the file's: the metadata and scaler as their JSON reads back, the
+    network's state the arrays the file was written from. After a full fit (a Keras model)
+    the next hour loads the network from the file, as the live job does."""
+
+    saved: Saved | None = None
+    network: CompiledNetwork | None = None
+
+    def remember(self, meta: dict, scaler: dict, model) -> None:
+        self.saved = Saved(meta=json.loads(json.dumps(meta, sort_keys=True)),
+                           scaler=json.loads(json.dumps(scaler)))
+        self.network = model if isinstance(model, CompiledNetwork) else None
+
+    def forget(self) -> None:
+        """The next hour reads the saved file (an hour failed: what it held is unknown)."""
+        self.saved, self.network = None, None
+
+
+@dataclass
 class PairRun:
     """One pair's run: what every step needs, so the warm and the full path share them (and
     the hourly job's runs and the backfill's replayed hours: ``replay``)."""
@@ -124,6 +148,11 @@ class PairRun:
     paths: ArtifactPaths
     started: float
     replay: ReplayedHour | None = None
+    #: The pair's candles read once (the backfill's hours); None: each run reads the database.
+    held: HeldCandles | None = None
+    #: The previous replayed hour's model in memory (the backfill's hours); None: read the
+    #: saved file, as the live job does.
+    chain: Chain | None = None
 
     def run(self) -> TrainResult:
         """Plan, fit and store; a failed warm start falls back to a full fit."""
@@ -152,20 +181,27 @@ class PairRun:
         """Warm or full (train/warmstart.py), from the saved model and the newest candle's
         data time; the pair's refit falls in its own hour of the cycle, its coin id's
         (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
-        saved, problem = saved_fit(self.settings, self.symbol)
-        newest = db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
-                                                    self.options.interval, self.until),
-                          self.retry_seconds, f"{self.symbol}: reading the newest candle")
+        if self.chain is not None and self.chain.saved is not None:
+            saved, problem = self.chain.saved, None
+        else:
+            saved, problem = saved_fit(self.settings, self.symbol)
+        newest = self.held.newest_open_time(self.until) if self.held is not None else \
+            db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
+                                               self.options.interval, self.until),
+                     self.retry_seconds, f"{self.symbol}: reading the newest candle")
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
                                 newest, slot=self.coin_id)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
         options = self.options
-        open_times, values, with_series = db.retry(
-            lambda: load_candles(self.engine, self.coin_id, self.symbol,
-                                 plan.history(options), options.with_pairs, options.interval,
-                                 until=self.until),
-            self.retry_seconds, f"{self.symbol}: reading candles")
+        if self.held is not None:
+            open_times, values, with_series = self.held.load(plan.history(options), self.until)
+        else:
+            open_times, values, with_series = db.retry(
+                lambda: load_candles(self.engine, self.coin_id, self.symbol,
+                                     plan.history(options), options.with_pairs,
+                                     options.interval, until=self.until),
+                self.retry_seconds, f"{self.symbol}: reading candles")
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
         return self._train_and_store(dataset, plan)
@@ -176,8 +212,10 @@ class PairRun:
         options, symbol, backend_name = self.options, self.symbol, self.backend_name
         keras = backend.load_keras(backend_name)
         backend.seed(options.seed, backend_name)
-        forecast = forecasters.get(options.model).forecast(dataset, options,
-                                                           start=plan.start(self.paths.weights))
+        start = plan.start(self.paths.weights)
+        if start is not None and self.chain is not None and self.chain.network is not None:
+            start = self.chain.network
+        forecast = forecasters.get(options.model).forecast(dataset, options, start=start)
         test = dataset.split.test
         metrics = slice_metrics(dataset.actual_closes(test), forecast.test_predictions,
                                 dataset.last_closes(test))
@@ -187,15 +225,18 @@ class PairRun:
                       time_create=int(time.time()) if replay is None else replay.time_create,
                       backend=backend_name, settings=stored_json, interval=options.interval,
                       source=db.SOURCE_LIVE if replay is None else db.SOURCE_BACKFILL)
+        meta = model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
+                          stored_json, dataset, forecast, plan.full_fit_open_time)
         written = store_run(
             self.engine, self.paths,
             None if replay else _plot_writer(symbol, dataset, forecast, metrics),
-            forecast.model, dataset.formulation.to_dict(),
-            model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
-                       stored_json, dataset, forecast, plan.full_fit_open_time),
+            forecast.model, dataset.formulation.to_dict(), meta,
             None if replay else train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),
-            retry_seconds=self.retry_seconds)
+            retry_seconds=self.retry_seconds,
+            durable=replay is None)  # a replayed hour's files: the backfill's scratch chain
+        if self.chain is not None:
+            self.chain.remember(meta, dataset.formulation.to_dict(), forecast.model)
         return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
                             metrics, time.perf_counter() - self.started, written, plan)
 
