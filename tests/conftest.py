@@ -6,8 +6,10 @@ database per test, dropped afterwards). Under CI=true a MySQL server that does n
 fails the MySQL tests instead of skipping them. Plain helpers are in tests/helpers.py.
 
 Under pytest-xdist (``make test`` runs the integration tier with ``-n TEST_WORKERS``) every
-worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME) but one compiled-steps store for
-all (tests.helpers.SHARED_STEPS, linked into each home), its own temporary folders
+worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME) but one compiled-steps store and
+one JAX compile cache for all (tests.helpers.SHARED_STEPS and SHARED_JAX, linked into each
+home; the tests that run with a home of their own link its caches to them where the caches are
+not what they test: tests.helpers.share_caches), its own temporary folders
 (``tmp_path_factory``: the synthetic candles are written once per worker) and its own MySQL
 databases (random names); ports are the OS's free ones. The slowest tests are handed out first
 (``pytest_collection_modifyitems``), so that the run does not end on one long test.
@@ -15,16 +17,24 @@ databases (random names); ports are the OS's free ones. The slowest tests are ha
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests import synthetic
-from tests.helpers import SHARED_DATA, SHARED_STEPS, TEST_HOME, XDIST_WORKER, CliRunner
+from tests.helpers import (
+    SHARED_DATA,
+    SHARED_JAX,
+    SHARED_STEPS,
+    TEST_HOME,
+    XDIST_WORKER,
+    CliRunner,
+    link_folder,
+)
 
 MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
@@ -42,24 +52,28 @@ if XDIST_WORKER:
     os.environ["COINLSTM_HOME"] = str(TEST_HOME)
 
 
-def _share_compiled_steps() -> None:
-    """Point the worker's compiled-steps store (``TEST_HOME/.cache/steps``) at the one all
-    workers share (tests.helpers.SHARED_STEPS): a network's executables compiled by one worker
-    are loaded by the others instead of compiled again. Safe to share: its files are written
-    under a temporary name and renamed, and checked on read (train/steps/cache.py). A store of
-    the worker's own left by an older run is replaced by the link."""
-    link = TEST_HOME / ".cache" / "steps"
-    SHARED_STEPS.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink():
-        return
-    if link.exists():
-        shutil.rmtree(link)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(SHARED_STEPS, target_is_directory=True)
+# JAX's persistent compile cache, made shareable by every home of the run (the workers', and the
+# own homes that tests.helpers.share_caches links to a worker's). These variables configure JAX in
+# every process the tests start (the package sets only the cache's folder and thresholds):
+# - no GPU-only XLA caches: their folder, under the cache's, is part of every entry's key
+#   (even on CPU), so a home whose cache is reached through another path (a link) never hit
+#   an entry another home wrote;
+# - a size limit, so large that nothing is evicted, turns on JAX's file lock around every read
+#   and write of an entry (without one JAX writes an entry in place, and a process of another
+#   worker could read it half-written). The lock is the ``filelock`` package's: without it
+#   (an install without the dev extras' Ray and torch) each worker keeps a cache of its own.
+os.environ["JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES"] = "none"
+SHARE_JAX = importlib.util.find_spec("filelock") is not None
+if SHARE_JAX:
+    os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(64 << 30)
 
 
 if XDIST_WORKER:
-    _share_compiled_steps()
+    # The compiled train steps (written atomically: train/steps/cache.py) and JAX's cache
+    # (under its lock) of every worker are one: what one worker compiled the others load.
+    link_folder(TEST_HOME / ".cache" / "steps", SHARED_STEPS)
+    if SHARE_JAX:
+        link_folder(TEST_HOME / ".cache" / "jax", SHARED_JAX)
 
 #: The longest tests, slowest first, handed out first under xdist; then the other ``slow``
 #: ones, then the rest in file order. From ``--durations`` of ``pytest tests/integration -n 3
