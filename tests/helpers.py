@@ -21,9 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 #: COINLSTM_HOME of what the tests run without a home of their own: the checkout, as for a user
 #: running from it; under pytest-xdist a home per worker (REPO/.cache/xdist/gwN, which
-#: tests/conftest.py exports), so that workers running at once share no JAX compile cache (JAX
-#: writes an entry in place: another process may read it half-written), logs or default database
-#: (the compiled train steps, written atomically, they do share: SHARED_STEPS).
+#: tests/conftest.py exports), so that workers running at once share no logs or default database
+#: (the compile caches they do share: SHARED_STEPS, SHARED_JAX).
 TEST_HOME = REPO / ".cache" / "xdist" / XDIST_WORKER if XDIST_WORKER else REPO
 #: Under pytest-xdist, the compiled train steps' store of every worker (tests/conftest.py links
 #: each TEST_HOME's ``.cache/steps`` to it): written atomically, so workers can share it.
