@@ -6,8 +6,10 @@ database per test, dropped afterwards). Under CI=true a MySQL server that does n
 fails the MySQL tests instead of skipping them. Plain helpers are in tests/helpers.py.
 
 Under pytest-xdist (``make test`` runs the integration tier with ``-n TEST_WORKERS``) every
-worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME) but one compiled-steps store for
-all (tests.helpers.SHARED_STEPS, linked into each home), its own temporary folders
+worker has its own COINLSTM_HOME (tests.helpers.TEST_HOME) but one compiled-steps store and
+one JAX compile cache for all (tests.helpers.SHARED_STEPS and SHARED_JAX, linked into each
+home; the tests that run with a home of their own link its caches to them where the caches are
+not what they test: tests.helpers.share_caches), its own temporary folders
 (``tmp_path_factory``: the synthetic candles are written once per worker) and its own MySQL
 databases (random names); ports are the OS's free ones. The slowest tests are handed out first
 (``pytest_collection_modifyitems``), so that the run does not end on one long test.
@@ -15,16 +17,24 @@ databases (random names); ports are the OS's free ones. The slowest tests are ha
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests import synthetic
-from tests.helpers import SHARED_DATA, SHARED_STEPS, TEST_HOME, XDIST_WORKER, CliRunner
+from tests.helpers import (
+    SHARED_DATA,
+    SHARED_JAX,
+    SHARED_STEPS,
+    TEST_HOME,
+    XDIST_WORKER,
+    CliRunner,
+    link_folder,
+)
 
 MYSQL_SERVER_URL = os.environ.get(
     "COINLSTM_TEST_MYSQL_URL", "mysql+mysqlconnector://root@127.0.0.1:3306")
@@ -42,73 +52,82 @@ if XDIST_WORKER:
     os.environ["COINLSTM_HOME"] = str(TEST_HOME)
 
 
-def _share_compiled_steps() -> None:
-    """Point the worker's compiled-steps store (``TEST_HOME/.cache/steps``) at the one all
-    workers share (tests.helpers.SHARED_STEPS): a network's executables compiled by one worker
-    are loaded by the others instead of compiled again. Safe to share: its files are written
-    under a temporary name and renamed, and checked on read (train/steps/cache.py). A store of
-    the worker's own left by an older run is replaced by the link."""
-    link = TEST_HOME / ".cache" / "steps"
-    SHARED_STEPS.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink():
-        return
-    if link.exists():
-        shutil.rmtree(link)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(SHARED_STEPS, target_is_directory=True)
+# JAX's persistent compile cache, made shareable by every home of the run (the workers', and the
+# own homes that tests.helpers.share_caches links to a worker's). These variables configure JAX in
+# every process the tests start (the package sets only the cache's folder and thresholds):
+# - no GPU-only XLA caches: their folder, under the cache's, is part of every entry's key
+#   (even on CPU), so a home whose cache is reached through another path (a link) never hit
+#   an entry another home wrote;
+# - a size limit, so large that nothing is evicted, turns on JAX's file lock around every read
+#   and write of an entry (without one JAX writes an entry in place, and a process of another
+#   worker could read it half-written). The lock is the ``filelock`` package's: without it
+#   (an install without the dev extras' Ray and torch) each worker keeps a cache of its own.
+os.environ["JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES"] = "none"
+SHARE_JAX = importlib.util.find_spec("filelock") is not None
+if SHARE_JAX:
+    os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(64 << 30)
 
 
 if XDIST_WORKER:
-    _share_compiled_steps()
+    # The compiled train steps (written atomically: train/steps/cache.py) and JAX's cache
+    # (under its lock) of every worker are one: what one worker compiled the others load.
+    link_folder(TEST_HOME / ".cache" / "steps", SHARED_STEPS)
+    if SHARE_JAX:
+        link_folder(TEST_HOME / ".cache" / "jax", SHARED_JAX)
 
 #: The longest tests, slowest first, handed out first under xdist; then the other ``slow``
-#: ones, then the rest in file order. From ``--durations`` of ``pytest tests/integration -n 3
-#: --maxschedchunk 1`` on the 2 shared cores at load ~20 (366 s down to 30 s there; the order
-#: is what counts) and, for the soak and the twelve-pair job, of their files run alone. A
-#: list gone stale costs wall time only. docs/development.md has the figures.
+#: ones, then the rest in file order. From the per-test times of ``pytest tests/integration
+#: -n 3 --maxschedchunk 1`` on the 2 shared cores at load ~20 (2026-12-06: 503 s down to 68 s
+#: there; the order is what counts). A list gone stale costs wall time only.
+#: docs/development.md has the figures.
 LONGEST_FIRST = (
-    # 8 TensorFlow fits: tracing, not data
-    "tests/integration/test_train_models.py::test_every_model_trains_stores_and_reloads[tensorflow]",
+    "tests/integration/test_refit_day.py::"
+    "test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour",
+    "tests/integration/test_train_models.py::"
+    "test_every_model_trains_stores_and_reloads[tensorflow]",
+    "tests/integration/test_compiled_steps.py::test_a_damaged_cached_step_is_compiled_again",
+    "tests/integration/test_ray.py::test_pairs_survive_a_killed_worker_node",
+    "tests/integration/test_shared_recipes.py::test_poloniex_256_in_16_out_the_zoo_with_dropout",
+    "tests/integration/test_exchange_recipes.py::"
+    "test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
     "tests/integration/test_train_models.py::test_every_model_trains_stores_and_reloads[jax]",
-    "tests/integration/test_markets.py::test_all_markets_in_one_job",
-    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[read-only]",
-    "tests/integration/test_adopt.py::test_adopt_repair_run_the_job_and_keep_the_original_queries",
     "tests/integration/test_soak.py::"
     "test_soak_survives_killed_driver_and_pair_and_catches_a_planted_duplicate",
-    "tests/integration/test_shared_recipes.py::test_poloniex_256_in_16_out_the_zoo_with_dropout",
-    "tests/integration/test_ray.py::test_pairs_survive_a_killed_worker_node",
+    "tests/integration/test_ray.py::test_evaluate_runs_its_training_tasks_on_ray",
+    "tests/integration/test_train.py::test_training_writes_rows_matching_its_result[sqlite-jax]",
+    "tests/integration/test_markets.py::test_all_markets_in_one_job",
+    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[read-only]",
+    "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",
+    "tests/integration/test_backfill.py::"
+    "test_a_killed_backfill_rerun_ends_as_an_uninterrupted_one_and_a_rerun_adds_nothing",
+    "tests/integration/test_evaluate_sweep.py::"
+    "test_a_sweep_runs_every_value_and_summarises_skill_per_value",
     "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[full]",
-    "tests/integration/test_exchange_recipes.py::test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
-    "tests/integration/test_outages.py::"
-    "test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one",
-    # waits out its 40 s pair --timeout after a warm-up job
+    "tests/integration/test_adopt.py::test_adopt_repair_run_the_job_and_keep_the_original_queries",
+    "tests/integration/test_train.py::"
+    "test_training_writes_rows_matching_its_result[mysql-tensorflow]",
+    "tests/integration/test_crawl.py::"
+    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[mysql]",
     "tests/integration/test_market_job.py::test_failed_and_timed_out_pairs_do_not_stop_the_others",
-    "tests/integration/test_outages.py::test_server_killed_for_five_seconds_while_pairs_train",
-    "tests/integration/test_outages.py::test_lock_retaken_after_restart_and_second_job_refused",
+    "tests/integration/test_train.py::"
+    "test_training_writes_rows_matching_its_result[sqlite-tensorflow]",
+    "tests/integration/test_shared_recipes.py::test_multi_coin_eth_from_btc_and_eth_windows",
+    "tests/integration/test_crawl.py::"
+    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[sqlite]",
+    "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
+    "tests/integration/test_warm_start.py::test_the_market_jobs_refits_follow_each_pairs_own_hour",
+    "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
+    "tests/integration/test_train.py::test_sigkill_while_saving_leaves_the_previous_model",
+    "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",
+    "tests/integration/test_train_models.py::test_torch_backend_through_the_cli_reloads_under_jax",
+    "tests/integration/test_exchange_crawl.py::"
+    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[sqlite-poloniex]",
+    "tests/integration/test_exchange_crawl.py::"
+    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[mysql-bithumb]",
+    "tests/integration/test_evaluate_horizon.py::"
+    "test_evaluate_horizon_scores_every_step_against_naive",
     "tests/integration/test_warm_start.py::"
     "test_every_pair_of_the_market_job_runs_warm_after_its_first_run",
-    "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",
-    "tests/integration/test_market_job.py::"
-    "test_job_trains_every_pair_and_report_matches_database[mysql]",
-    "tests/integration/test_market_job.py::"
-    "test_job_trains_every_pair_and_report_matches_database[sqlite]",
-    "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
-    "tests/integration/test_bad_klines.py::test_crawl_run_and_evaluate_take_a_lower_case_market",
-    "tests/integration/test_exchange_recipes.py::"
-    "test_coingecko_daily_prices_reference_lstm_on_torch",
-    "tests/integration/test_market_job.py::test_a_forked_pair_trains_as_a_fresh_process_does",
-    "tests/integration/test_outages.py::test_lock_lost_to_another_holder_stops_launching",
-    "tests/integration/test_cli_errors.py::test_run_refuses_before_starting_anything",
-    "tests/integration/test_cli_errors.py::test_failed_crawl_adds_no_pair_and_crawl_prints_new_ids",
-    "tests/integration/test_cli_errors.py::test_train_and_evaluate_check_the_interval_as_crawl_does",
-    "tests/integration/test_market_job.py::"
-    "test_two_jobs_never_overlap_and_sigkill_frees_the_lock[sqlite]",
-    "tests/integration/test_compiled_steps.py::"
-    "test_compiled_steps_fine_tune_exactly_as_keras_fit_does",
-    "tests/integration/test_cli_errors.py::test_evaluate_refuses_or_reports_in_one_line",
-    "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
-    "tests/integration/test_exchange_recipes.py::test_bithumb_eth_krw_hourly_reference_lstm",
-    "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",
 )
 
 

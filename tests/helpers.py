@@ -7,6 +7,7 @@ tests/conftest.py, which no module imports.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,13 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 #: COINLSTM_HOME of what the tests run without a home of their own: the checkout, as for a user
 #: running from it; under pytest-xdist a home per worker (REPO/.cache/xdist/gwN, which
-#: tests/conftest.py exports), so that workers running at once share no JAX compile cache (JAX
-#: writes an entry in place: another process may read it half-written), logs or default database
-#: (the compiled train steps, written atomically, they do share: SHARED_STEPS).
+#: tests/conftest.py exports), so that workers running at once share no logs or default database
+#: (the compile caches they do share: SHARED_STEPS, SHARED_JAX).
 TEST_HOME = REPO / ".cache" / "xdist" / XDIST_WORKER if XDIST_WORKER else REPO
 #: Under pytest-xdist, the compiled train steps' store of every worker (tests/conftest.py links
 #: each TEST_HOME's ``.cache/steps`` to it): written atomically, so workers can share it.
 SHARED_STEPS = REPO / ".cache" / "xdist" / "steps"
+#: Under pytest-xdist, JAX's persistent compile cache of every worker (each TEST_HOME's
+#: ``.cache/jax`` links to it): shared under JAX's file lock, which tests/conftest.py turns on.
+SHARED_JAX = REPO / ".cache" / "xdist" / "jax"
 SHARED_DATA = REPO.parent / "shared" / "data" / "binance-1h"
 ETH_PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH",
              "TRXETH", "XRPETH")
@@ -108,6 +111,31 @@ def after_last(folder: Path) -> int:
     """A server time just after every candle in the folder has closed (a minute later)."""
     last = max(int(read_csv_rows(path)[-1][0]) for path in folder.glob("*.csv"))
     return last + HOUR_MS + 60_000
+
+
+def link_folder(link: Path, target: Path) -> None:
+    """Make ``link`` a link to the folder ``target`` (created if missing); a folder of its own
+    left at ``link`` by an older run is replaced by the link."""
+    target.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        return
+    if link.exists():
+        shutil.rmtree(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+
+
+def share_caches(home: Path) -> Path:
+    """``home`` (made if missing) with TEST_HOME's compile caches as its ``.cache`` (a link):
+    JAX's cache and the compiled train steps, shared by every worker (tests/conftest.py). A
+    test's own home then loads what other tests compiled instead of compiling it again; only
+    for tests whose assertions do not concern the caches. Returns ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
+    cache = TEST_HOME / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (home / ".cache").exists():
+        (home / ".cache").symlink_to(cache, target_is_directory=True)
+    return home
 
 
 def cli_env(env: dict | None = None, cwd: Path | None = None) -> dict[str, str]:

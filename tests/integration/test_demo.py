@@ -14,12 +14,14 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.demo import SYMBOLS
-from tests.helpers import REPO, cli_env
+from tests.helpers import REPO, cli_env, share_caches
 
 
 @pytest.mark.slow
 def test_demo_replays_hours_and_scores_each_previous_forecast(tmp_path):
-    env = cli_env({"COINLSTM_HOME": str(tmp_path)})
+    # A home of its own (the demo's database and report under data/demo), with the run's
+    # compile caches (what it tests is the track record, not the caches).
+    env = cli_env({"COINLSTM_HOME": str(share_caches(tmp_path))})
     done = subprocess.run([sys.executable, "-m", "coinlstm.app.demo", "--hours", "2",
                            "--epochs", "1", "--backfill-days", "1", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=900, cwd=REPO)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from coinlstm import db
 from crawl.replay import ReplayServer
 from tests.child_hooks.coinlstm_faults import SAVE_PAUSE_MARKER
-from tests.helpers import HOUR_MS, REPO, TEST_HOME, fingerprint, run_cli, write_sample
+from tests.helpers import HOUR_MS, REPO, fingerprint, run_cli, share_caches, write_sample
 from tests.own_mariadb import own_mariadb_or_skip
 
 PAIRS = ("ADAETH", "BNBETH", "TRXETH", "XRPETH")
@@ -115,17 +115,10 @@ class RunningJob:
 
 def _home(tmp_path: Path, name: str = "home") -> Path:
     """A COINLSTM_HOME of the test's own (its logs, lock and default database) whose compile
-    cache (``.cache``: JAX's and the compiled train steps) is this pytest process's
-    (tests.helpers.TEST_HOME): the pairs of the first job of every test here load the
-    networks' compiled steps instead of compiling them again (a few seconds of CPU per pair
-    on a loaded machine); no two pytest-xdist workers share a cache."""
-    home = tmp_path / name
-    home.mkdir(exist_ok=True)
-    cache = TEST_HOME / ".cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    if not (home / ".cache").exists():
-        (home / ".cache").symlink_to(cache, target_is_directory=True)
-    return home
+    caches are the run's (tests.helpers.share_caches): the pairs of the first job of every
+    test here load the networks' compiled steps and JAX's executables instead of compiling
+    them again (a few seconds of CPU per pair)."""
+    return share_caches(tmp_path / name)
 
 
 def _job(*args: str, env: dict | None = None, timeout: float = 600):

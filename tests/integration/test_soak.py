@@ -9,7 +9,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import REPO
+from tests.helpers import REPO, TEST_HOME
 
 BENCH = REPO / "bench"
 if str(BENCH) not in sys.path:
@@ -24,7 +24,9 @@ def test_soak_survives_killed_driver_and_pair_and_catches_a_planted_duplicate(
         shared_data, tmp_path, capsys):
     args = soak.parse_args(["--db", "sqlite", "--hours", "4", "--pairs", "2", "--seed", "5",
                             "--history", "300", "--faults", "driver_kill,pair_kill",
-                            "--poll", "0.5", "--kill-within", "0.2"])  # before the pairs end
+                            "--poll", "0.5", "--kill-within", "0.2",  # before the pairs end
+                            # the run's compile caches, not a soak's own (tests/conftest.py)
+                            "--cache", str(TEST_HOME / ".cache")])
     result = soak.run_soak(args, tmp_path)
     soak.print_result(args, result)
     printed = capsys.readouterr().out
