@@ -15,9 +15,10 @@ The threads share the source, so its limits hold for all of them at once (crawl/
 one weight budget, one Retry-After pause, one ccxt rateLimit). Each pair is still crawled
 by one thread, page after page in time order, each page written whole before the thread
 asks for the next, so the prefix rule above holds pair by pair. The pages of all threads are
-committed in groups (:class:`coinlstm.db.GroupCommit`): one writer at a time, which SQLite
-demands anyway, and one disk sync for every page that was waiting instead of one each (the
-syncs had been most of a 1,500-pair crawl's time).
+committed in groups (:class:`coinlstm.db.GroupCommit`): on SQLite one writer at a time,
+which it demands anyway, and one disk sync for every page that was waiting instead of one
+each (the syncs had been most of a 1,500-pair crawl's time); MySQL's run side by side (its
+server syncs concurrent commits together itself).
 """
 
 from __future__ import annotations
@@ -318,7 +319,9 @@ class _PairCrawl:
         self.since_ms, self.server_ms = since_ms, server_ms
         self.stop = threading.Event()
         # The pages of every thread, committed in groups (see the module's docstring).
-        self.writes = db.GroupCommit(engine, what="crawled candles")
+        self.writes = db.GroupCommit(engine, what="crawled candles",
+                                     writers=1 if engine.dialect.name == "sqlite"
+                                     else MAX_CRAWL_WORKERS)
 
     def pair(self, symbol: str, coin_id: int) -> None:
         """Fetch and store one pair's closed candles page by page, counting them in

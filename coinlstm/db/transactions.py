@@ -82,19 +82,24 @@ class GroupCommit:
     writer at a time) their syncs alone took longer than the crawl's requests. Grouped, a
     sync serves every page that was waiting for it.
 
-    No thread of its own: the caller that finds no write under way writes everything queued
-    (its own work and the others'), the rest wait for it and get their own result back.
+    No thread of its own: the caller that finds fewer than ``writers`` groups under way
+    writes everything queued (its own work and the others'), the rest wait for a writer and
+    get their own result back. SQLite takes one writer at a time (``writers`` 1, the
+    default); a MySQL server takes several transactions at once and syncs their commits
+    together itself, so there as many writers as threads write side by side and the groups
+    form only when they are all busy (one writer there made a crawl slower: the statements
+    of every page waited for one connection's round trips).
     A work is all-or-nothing with its group: when the transaction fails every caller of the
     group gets the error, nothing of any of them is stored. A group is retried whole when
     InnoDB chose it as a deadlock victim (:func:`retry_deadlocks`). The caller returns only
     once its work is committed, so a thread's works are committed in the order it made them.
     """
 
-    def __init__(self, engine: Engine, what: str = "database transaction"):
-        self.engine, self.what = engine, what
+    def __init__(self, engine: Engine, what: str = "database transaction", writers: int = 1):
+        self.engine, self.what, self.writers = engine, what, writers
         self._cond = threading.Condition()
         self._queue: list[_Queued] = []
-        self._writing = False
+        self._writing = 0
         #: Transactions committed and works written (the two differ by the grouping).
         self.commits = 0
         self.works = 0
@@ -110,12 +115,15 @@ class GroupCommit:
         mine = _Queued(work)
         with self._cond:
             self._queue.append(mine)
-            while self._writing and not mine.done:
+            # A work another writer has taken is waited for, not written again.
+            while (self._writing >= self.writers or mine.taken) and not mine.done:
                 self._cond.wait()
             if mine.done:
                 return mine.outcome()
-            self._writing = True
+            self._writing += 1
             group, self._queue = self._queue, []
+            for queued in group:
+                queued.taken = True
         try:
             results = retry_deadlocks(self.engine, lambda conn: [q.work(conn) for q in group],
                                       what=self.what)
@@ -130,7 +138,7 @@ class GroupCommit:
                 queued.done = True
             self.commits += 1
             self.works += len(group)
-            self._writing = False
+            self._writing -= 1
             self._cond.notify_all()
         return mine.outcome()
 
@@ -140,7 +148,7 @@ class _Queued:
 
     def __init__(self, work: Callable[[Connection], object]):
         self.work = work
-        self.done = False
+        self.taken = self.done = False
         self.result: object = None
         self.error: BaseException | None = None
 

@@ -117,3 +117,23 @@ def test_one_thread_alone_commits_each_work_by_itself(sqlite_url):
         writer.write(_register("TWOETH", fail=True))
     assert _symbols(engine) == {"ONE0ETH", "ONE1ETH", "ONE2ETH"}
     engine.dispose()
+
+
+def test_mysql_writers_write_side_by_side_and_group_only_when_all_are_busy(mysql_url):
+    engine = db.open_database(mysql_url)
+    writer = db.GroupCommit(engine, writers=2)
+    release, outcomes = threading.Event(), {}
+    helds = [threading.Event(), threading.Event()]
+    threads = [_start(writer, _held(f"HOLD{n}ETH", held, release), outcomes, f"HOLD{n}ETH")
+               for n, held in enumerate(helds)]
+    for held in helds:  # both inside their transactions at once: two writers
+        assert held.wait(30)
+    threads += [_start(writer, _register(f"SYN{n}ETH"), outcomes, f"SYN{n}ETH")
+                for n in range(3)]
+    _until(lambda: writer.waiting == 3)  # no writer free: they queue for one group
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert (writer.commits, writer.works) == (3, 5)
+    assert _symbols(engine) == set(outcomes) and len(set(outcomes.values())) == 5
+    engine.dispose()
