@@ -17,8 +17,8 @@ by one thread, page after page in time order, each page written whole before the
 asks for the next, so the prefix rule above holds pair by pair. The pages of all threads are
 committed in groups (:class:`coinlstm.db.GroupCommit`): on SQLite one writer at a time,
 which it demands anyway, and one disk sync for every page that was waiting instead of one
-each (the syncs had been most of a 1,500-pair crawl's time); MySQL's run side by side (its
-server syncs concurrent commits together itself).
+each (docs/benchmarks.md); MySQL's run side by side (its server syncs concurrent commits
+together itself).
 """
 
 from __future__ import annotations

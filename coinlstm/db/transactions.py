@@ -77,18 +77,18 @@ class GroupCommit:
     """Writes of many threads, committed together: each caller's ``work`` runs whole inside
     one transaction shared with the works that arrived while the previous one was written.
 
-    Why: a commit is a disk sync (SQLite's WAL, InnoDB's log), about 8 ms on a loaded disk,
-    and a crawl of 1,500 pairs makes 1,500 small writes; one after another (SQLite takes one
-    writer at a time) their syncs alone took longer than the crawl's requests. Grouped, a
-    sync serves every page that was waiting for it.
+    Why: a commit is a disk sync (SQLite's WAL, InnoDB's log), and a crawl of a wide market
+    makes one small write a pair; one after another (SQLite takes one writer at a time) their
+    syncs cost more than the crawl's requests (docs/benchmarks.md). Grouped, one sync serves
+    every write that was waiting for it.
 
     No thread of its own: the caller that finds fewer than ``writers`` groups under way
     writes everything queued (its own work and the others'), the rest wait for a writer and
     get their own result back. SQLite takes one writer at a time (``writers`` 1, the
     default); a MySQL server takes several transactions at once and syncs their commits
     together itself, so there as many writers as threads write side by side and the groups
-    form only when they are all busy (one writer there made a crawl slower: the statements
-    of every page waited for one connection's round trips).
+    form only when they are all busy (with one writer, every write's statements would wait
+    for one connection's round trips).
     A work is all-or-nothing with its group: when the transaction fails every caller of the
     group gets the error, nothing of any of them is stored. A group is retried whole when
     InnoDB chose it as a deadlock victim (:func:`retry_deadlocks`). The caller returns only
