@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import secrets
 import subprocess
 import sys
@@ -148,9 +149,21 @@ def report(label: str, kind: str, added: int, seconds: float) -> None:
 # --------------------------------------------------------------------------- the server
 
 
+def process_cpu(pid: int) -> float:
+    """User+sys CPU seconds the process ``pid`` has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """User+sys CPU seconds of this process, every thread of it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def replay_process(folder: Path, now_ms: int, latency_ms: int) -> Iterator[str]:
-    """``coinlstm replay-server`` over ``folder`` in its own process; its URL."""
+def replay_process(folder: Path, now_ms: int, latency_ms: int) -> Iterator[tuple[str, int]]:
+    """``coinlstm replay-server`` over ``folder`` in its own process; its URL and pid."""
     from coinlstm.core.klines import ms_to_utc
 
     command = [sys.executable, "-m", "coinlstm", "replay-server", str(folder), "--now",
@@ -163,7 +176,7 @@ def replay_process(folder: Path, now_ms: int, latency_ms: int) -> Iterator[str]:
         found = re.search(r"listening on (http://\S+)", line)
         if not found:
             raise RuntimeError(f"the replay server did not start: {line!r}")
-        yield found.group(1)
+        yield found.group(1), process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -172,23 +185,30 @@ def replay_process(folder: Path, now_ms: int, latency_ms: int) -> Iterator[str]:
 # --------------------------------------------------------------------------- the crawls
 
 
-def crawl_once(url: str, server_url: str, workers: int, expected: int) -> tuple[float, int]:
-    """(wall seconds, requests) of one crawl of market ETH with ``workers``; every candle
-    it was to add must be added."""
+def crawl_once(url: str, server: tuple[str, int], workers: int, expected: int
+               ) -> tuple[float, int, float, float]:
+    """(wall seconds, requests, the crawl's CPU seconds, the server's CPU seconds) of one
+    crawl of market ETH with ``workers``; every candle it was to add must be added. The
+    two CPU figures are user+sys of this process (the crawl, all its threads) and of the
+    replay server's process over the same span: on a loaded machine they are what the
+    wall time would be on idle cores, and they tell the client's share from the server's."""
     from coinlstm import db
     from crawl.crawler import crawl_market
 
+    server_url, server_pid = server
     engine = db.open_database(url)
     try:
+        server_cpu, cpu = process_cpu(server_pid), own_cpu()
         started = time.perf_counter()
         summary = crawl_market(engine, server_url, "ETH", progress=False, workers=workers)
         seconds = time.perf_counter() - started
+        cpu, server_cpu = own_cpu() - cpu, process_cpu(server_pid) - server_cpu
     finally:
         engine.dispose()
     if summary.total_added != expected or summary.failed:
         raise RuntimeError(f"the crawl added {summary.total_added} candles, not {expected}: "
                            f"{summary.line()}")
-    return seconds, summary.requests
+    return seconds, summary.requests, cpu, server_cpu
 
 
 def check_every_value(url: str, lines_by_symbol: dict[str, list[str]]) -> int:
@@ -227,18 +247,21 @@ def forget_newer(url: str, cut_ms: int) -> None:
 
 def compare(label: str, kind: str, url: str, folder: Path, now_ms: int, expected: int,
             workers: list[int], latencies: list[int], reset: Callable[[], None]) -> None:
-    """One line per latency: the crawl's wall time for each worker count, side by side.
+    """One line per latency: the crawl's wall time for each worker count, side by side, with
+    the CPU seconds of the crawl and of the server (``cpu a+b``).
     Each crawl has a replay server of its own: one server's per-minute weight would carry the
     previous crawls' requests (six 400-pair crawls in a minute pass Binance's 6000)."""
     for latency in latencies:
-        times, requests = [], 0
+        times, cpus, requests = [], [], 0
         for count in workers:
             reset()
-            with replay_process(folder, now_ms, latency) as server_url:
-                seconds, requests = crawl_once(url, server_url, count, expected)
+            with replay_process(folder, now_ms, latency) as server:
+                seconds, requests, cpu, server_cpu = crawl_once(url, server, count, expected)
             times.append(seconds)
-        cells = "  ".join(f"{count:>2} workers {seconds:>6.2f} s"
-                          for count, seconds in zip(workers, times, strict=True))
+            cpus.append((cpu, server_cpu))
+        cells = "  ".join(f"{count:>2} workers {seconds:>6.2f} s (cpu {cpu:.1f}+{srv:.1f})"
+                          for count, seconds, (cpu, srv) in zip(workers, times, cpus,
+                                                                strict=True))
         print(f"{label:<44} {kind:<6} {latency:>3} ms  {requests:>4} requests  {cells}  "
               f"({times[0] / min(times):.1f}x)", flush=True)
 
@@ -343,7 +366,8 @@ def main() -> int:
         print(f"real candles missing in {SHARED}: parts import, full and hourly skipped",
               file=sys.stderr)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; one fresh database "
-          f"per database kind and part")
+          f"per database kind and part; cpu a+b: user+sys seconds of the crawl and of the "
+          f"replay server")
     with tempfile.TemporaryDirectory(prefix="coinlstm-bench-") as tmp:
         workdir = Path(tmp)
         if real and "import" in parts:

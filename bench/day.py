@@ -13,7 +13,9 @@ pair is inserted, as the crawl would bring it, and the real hourly job runs
 Per hour it prints: close -> last forecast (from the moment the hour's candles are in the
 database to the newest forecast's commit, read from the pairs' result files, written right
 after each pair's commit: the crawl is not in it), the job's wall time, the counts of full
-and warm fits, and the driver's and the largest child's peak RSS (the job's report, wait4);
+and warm fits, the driver's and the largest child's peak RSS (the job's report, wait4), the
+CPU seconds (user+sys) of the job's driver and every process under it (what survives a
+loaded machine: the wall time it would take on one idle core) and the load average;
 then the max and the median over the hours after the first. The machine may be shared: the
 figures are noisy, compare runs made one right after the other.
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -177,16 +180,27 @@ class Hour:
     driver_mb: float
     child_mb: float
     code: int
+    #: User+sys CPU seconds of the job's driver and every process under it (what the wall
+    #: time would be on one idle core), and the load average (1 min) when the hour began.
+    cpu: float = 0.0
+    load: float = 0.0
+
+
+def children_cpu() -> float:
+    """User+sys CPU seconds of this process's children (and theirs) waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_hour(hour: int, argv: list[str], env: dict, home: Path, log: Path,
              closed: float) -> Hour:
     report = log.with_suffix(".json")
+    cpu, load = children_cpu(), os.getloadavg()[0]
     with open(log, "wb") as out:
         code = subprocess.run([*argv, "--report", str(report)], stdin=subprocess.DEVNULL,
                               stdout=out, stderr=subprocess.STDOUT, env=env,
                               check=False).returncode
-    wall = time.time() - closed
+    wall, cpu = time.time() - closed, children_cpu() - cpu
     if not report.is_file():
         raise SystemExit(f"hour {hour}: the job wrote no report (exit {code}); see {log}")
     data = json.loads(report.read_text())
@@ -197,18 +211,19 @@ def run_hour(hour: int, argv: list[str], env: dict, home: Path, log: Path,
                    if pair["status"] == "ok")
     return Hour(hour, None if newest is None else newest - closed, wall, fits,
                 sum(pair["status"] != "ok" for pair in pairs), data["driver_peak_rss_mb"],
-                max((pair.get("peak_rss_mb") or 0.0 for pair in pairs), default=0.0), code)
+                max((pair.get("peak_rss_mb") or 0.0 for pair in pairs), default=0.0), code,
+                cpu, load)
 
 
 def line(hour: Hour) -> str:
     latency = "-" if hour.latency is None else f"{hour.latency:.1f}"
     return (f"{hour.hour:>4} {latency:>9} {hour.wall:>8.1f} {hour.fits.get('full', 0):>5} "
             f"{hour.fits.get('warm', 0):>5} {hour.failed:>6} {hour.driver_mb:>9.0f} "
-            f"{hour.child_mb:>8.0f} {hour.code:>4}")
+            f"{hour.child_mb:>8.0f} {hour.code:>4} {hour.cpu:>7.1f} {hour.load:>5.1f}")
 
 
 HEADER = (f"{'hour':>4} {'latency':>9} {'wall':>8} {'full':>5} {'warm':>5} {'failed':>6} "
-          f"{'driver_MB':>9} {'child_MB':>8} {'exit':>4}")
+          f"{'driver_MB':>9} {'child_MB':>8} {'exit':>4} {'cpu_s':>7} {'load':>5}")
 
 
 def summary(hours: list[Hour]) -> list[str]:
@@ -220,7 +235,9 @@ def summary(hours: list[Hour]) -> list[str]:
     return [
         f"hours after the first ({len(later)}): close -> last forecast max "
         f"{max(latencies):.1f} s, median {statistics.median(latencies):.1f} s; job wall max "
-        f"{max(walls):.1f} s, median {statistics.median(walls):.1f} s",
+        f"{max(walls):.1f} s, median {statistics.median(walls):.1f} s; job CPU max "
+        f"{max(h.cpu for h in later):.1f} s, median {statistics.median(h.cpu for h in later):.1f} "
+        f"s; load average {min(h.load for h in hours):.1f}-{max(h.load for h in hours):.1f}",
         f"full fits per hour after the first: max {max(h.fits.get('full', 0) for h in later)}; "
         f"failed pairs in all: {sum(h.failed for h in hours)}",
         f"peak RSS over all hours: driver {max(h.driver_mb for h in hours):.0f} MB, largest "

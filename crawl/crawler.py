@@ -1,7 +1,7 @@
 """``coinlstm crawl``: fetch a quote market's new candles from an exchange, incrementally.
 
 Why it is built this way: the job runs every hour and may be killed at any moment (cron
-overlap guard, a reboot, OOM). Each page of klines is stored in its own transaction, pairs
+overlap guard, a reboot, OOM). Each page of klines is stored whole in one transaction, pairs
 and pages in time order, so the database always holds a prefix of every pair's history
 without holes, and the next run resumes from the newest stored candle. Every input is
 checked against the exchange before anything is written.
@@ -13,11 +13,12 @@ Pairs are fetched concurrently, ``workers`` at a time (``--crawl-workers``): an 
 of a 400-pair market is 400 small requests, and one after another they cost 400 round trips.
 The threads share the source, so its limits hold for all of them at once (crawl/gate.py:
 one weight budget, one Retry-After pause, one ccxt rateLimit). Each pair is still crawled
-by one thread, page after page in time order, each page in its own transaction, so the
-prefix rule above holds pair by pair. SQLite takes one writer at a time, so there the pages'
-transactions take turns on a lock of ours instead of queueing in SQLite's busy handler
-(which polls with sleeps; the two are as fast within the noise: docs/benchmarks.md);
-MySQL's run side by side.
+by one thread, page after page in time order, each page written whole before the thread
+asks for the next, so the prefix rule above holds pair by pair. The pages of all threads are
+committed in groups (:class:`coinlstm.db.GroupCommit`): on SQLite one writer at a time,
+which it demands anyway, and one disk sync for every page that was waiting instead of one
+each (docs/benchmarks.md); MySQL's run side by side (its server syncs concurrent commits
+together itself).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
@@ -318,8 +318,10 @@ class _PairCrawl:
         self.interval, self.interval_ms = interval, interval_ms
         self.since_ms, self.server_ms = since_ms, server_ms
         self.stop = threading.Event()
-        # SQLite: one writer at a time (see the module's docstring); MySQL: side by side.
-        self.writing = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        # The pages of every thread, committed in groups (see the module's docstring).
+        self.writes = db.GroupCommit(engine, what="crawled candles",
+                                     writers=1 if engine.dialect.name == "sqlite"
+                                     else MAX_CRAWL_WORKERS)
 
     def pair(self, symbol: str, coin_id: int) -> None:
         """Fetch and store one pair's closed candles page by page, counting them in
@@ -340,13 +342,12 @@ class _PairCrawl:
             page = client.klines(symbol, interval, start_ms, client.page_limit)
             closed = _until_open(page, self.server_ms)
             if closed:
-                # One transaction per page: a kill leaves whole pages, so no hole, ever.
-                # A deadlock between pairs (an adopted table's secondary unique key takes gap
-                # locks across coins) is retried: the page is written whole or not at all.
-                with self.writing:
-                    self.added[symbol] += db.retry_deadlocks(
-                        self.engine, _page_writer(coin_id, closed, newest, interval),
-                        what=f"{symbol} candles")
+                # A page is written whole or not at all (with the other threads' pages of
+                # its group): a kill leaves whole pages, so no hole, ever. A deadlock (an
+                # adopted table's secondary unique key takes gap locks across coins) is
+                # retried, the group whole.
+                self.added[symbol] += self.writes.write(
+                    _page_writer(coin_id, closed, newest, interval))
                 self.bars.candles(len(closed))
                 start_ms = closed[-1][0] + interval_ms
             if len(closed) < len(page) or len(page) < client.page_limit:

@@ -31,7 +31,9 @@ def insert_candles(conn: Connection, rows: Sequence[dict], *,
     if not rows:
         return 0
     coin_ids = {row["idCoin"] for row in rows}
-    before = _count_candles(conn, coin_ids, table)
+    times = [int(row["openTime"]) for row in rows]
+    span = (min(times), max(times))
+    before = _count_candles(conn, coin_ids, table, span)
     if conn.dialect.name == "mysql":
         statement = mysql.insert(table)
         statement = statement.on_duplicate_key_update(idCoin=statement.inserted.idCoin)
@@ -40,12 +42,19 @@ def insert_candles(conn: Connection, rows: Sequence[dict], *,
     else:  # pragma: no cover - other dialects are not supported
         raise BadInput(f"unsupported database dialect {conn.dialect.name}")
     conn.execute(statement, list(rows))
-    return _count_candles(conn, coin_ids, table) - before
+    return _count_candles(conn, coin_ids, table, span) - before
 
 
-def _count_candles(conn: Connection, coin_ids: Iterable[int], table: sa.Table) -> int:
+def _count_candles(conn: Connection, coin_ids: Iterable[int], table: sa.Table,
+                   span: tuple[int, int] | None = None) -> int:
+    """Candles of the coins in ``table``; with ``span`` (first, last open time, ms), only
+    those opening within it: what an insert of that span can change, counted from the
+    index's few entries instead of the coin's whole history (a count a page, twice)."""
+    ids = sorted(coin_ids)
     query = sa.select(sa.func.count()).select_from(table).where(
-        table.c.idCoin.in_(sorted(coin_ids)))
+        table.c.idCoin == ids[0] if len(ids) == 1 else table.c.idCoin.in_(ids))
+    if span is not None:
+        query = query.where(table.c.openTime.between(*span))
     return int(conn.execute(query).scalar_one())
 
 
@@ -206,10 +215,11 @@ def insert_klines(conn: Connection, coin_id: int, klines: Sequence[Sequence], *,
         rows = [{"idCoin": coin_id, **dict(zip(CANDLE_COLUMNS[1:], kline, strict=True))}
                 for kline in klines]
         return insert_candles(conn, rows, interval=interval)
-    before = _count_candles(conn, [coin_id], table)
+    span = (min(int(kline[0]) for kline in klines), max(int(kline[0]) for kline in klines))
+    before = _count_candles(conn, [coin_id], table, span)
     conn.execute(_JSON_TABLE_INSERTS[interval],
                  {"coin_id": coin_id, "klines": json.dumps(list(klines))})
-    return _count_candles(conn, [coin_id], table) - before
+    return _count_candles(conn, [coin_id], table, span) - before
 
 
 def stored_open_times(conn: Connection, coin_id: int, first: int, last: int, *,
