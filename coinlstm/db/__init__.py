@@ -28,15 +28,8 @@ from coinlstm.db.results import *  # noqa: F403
 from coinlstm.db.retry import error_reason, is_transient, retry
 from coinlstm.db.schema import *  # noqa: F403
 from coinlstm.db.scores import *  # noqa: F403
-from coinlstm.db.transactions import (
-    GroupCommit,
-    retry_deadlocks,
-    retry_read,
-    retry_transaction,
-    transaction,
-)
+from coinlstm.db.transactions import *  # noqa: F403
 from coinlstm.db.types import ExactDecimal
 
-__all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "GroupCommit", "PRICE_SCALE",
-           "ExactDecimal", "error_reason", "is_transient", "retry", "retry_deadlocks", "retry_read",
-           "retry_transaction", "schema_lock", "to_exact_decimal", "transaction"]
+__all__ = ["CANDLE_COLUMNS", "DECIMAL_COLUMNS", "FEATURE_COLUMNS", "PRICE_SCALE", "ExactDecimal",
+           "error_reason", "is_transient", "retry", "schema_lock", "to_exact_decimal"]
