@@ -121,14 +121,17 @@ def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[in
     return len(rows)
 
 
-def series_scores(conn: Connection, key: SeriesKey) -> list[sa.Row]:
-    """The series' scores, oldest candle first."""
+def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
+                  ) -> list[sa.Row]:
+    """The series' scores (of candles opened after ``after`` when given), oldest first."""
     s = forecast_scores
-    return list(conn.execute(
-        sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
-                  s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
-                  *(s.c[inside_column(level)] for level in STORED_LEVELS))
-        .where(key.where(s)).order_by(s.c.openTime_next)))
+    query = (sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
+                       s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
+                       *(s.c[inside_column(level)] for level in STORED_LEVELS))
+             .where(key.where(s)).order_by(s.c.openTime_next))
+    if after is not None:
+        query = query.where(s.c.openTime_next > after)
+    return list(conn.execute(query))
 
 
 def replace_track_record(conn: Connection, key: SeriesKey, as_of: int,
