@@ -105,11 +105,15 @@ def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
 def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
           market: str | None = None) -> ScoreSummary:
     """Score every scorable forecast of ``interval`` (of ``market``'s pairs when given) and
-    recompute the track record of each series that got a score."""
+    recompute the track record of each series that got a score. Reads only the forecasts
+    after the scope's scoring mark and those still waiting for their candle (all of them
+    on a scope's first pass), and moves the mark on."""
     db.candles_table(interval)  # BadInput for an unknown interval
     with db.transaction(engine) as conn:
         coin_ids = db.market_coin_ids(conn, market)
-        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids))
+        mark = db.scoring_mark(conn, interval, market)
+        after = db.next_scoring_mark(conn, interval, coin_ids, mark)
+        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids, mark))
         now = int(time.time())
         rows = [score_row(forecast, interval, now) for forecast in forecasts]
         db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
@@ -126,6 +130,7 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
+        db.set_scoring_mark(conn, interval, market, after)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 

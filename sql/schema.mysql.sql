@@ -166,6 +166,20 @@ CREATE TABLE pair_costs (
 	PRIMARY KEY (id_coin, model, target, `interval`)
 )ENGINE=InnoDB CHARSET=utf8mb4;
 
+CREATE TABLE scoring_marks (
+	`interval` VARCHAR(8) NOT NULL, 
+	market VARCHAR(16) NOT NULL, 
+	forecast_id INTEGER NOT NULL, 
+	PRIMARY KEY (`interval`, market)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE scoring_pending (
+	`interval` VARCHAR(8) NOT NULL, 
+	market VARCHAR(16) NOT NULL, 
+	id_prediction INTEGER NOT NULL, 
+	PRIMARY KEY (`interval`, market, id_prediction)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
 CREATE TABLE track_record_sums (
 	id_coin SMALLINT NOT NULL, 
 	model VARCHAR(32) NOT NULL, 

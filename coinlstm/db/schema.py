@@ -388,6 +388,37 @@ track_record_sums = sa.Table(
 )
 
 
+def _scoring_scope() -> list[sa.Column]:
+    """A scoring pass's scope: the interval and the market ('' for every market)."""
+    return [sa.Column("interval", sa.String(8), nullable=False),
+            sa.Column("market", sa.String(16), nullable=False)]
+
+
+scoring_marks = sa.Table(
+    "scoring_marks",
+    metadata,
+    # Where the scorer's reading of the forecasts stands, per interval and market ('': a
+    # pass over every market; revision 0005): it has settled every forecast of its pairs up
+    # to ``forecast_id`` (scored it, or found a better forecast's score for its candle) but
+    # those in scoring_pending, whose candle was not in. The next pass reads only the
+    # forecasts after the mark and the pending ones.
+    *_scoring_scope(),
+    sa.Column("forecast_id", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("interval", "market"),
+    **_TABLE_ARGS,
+)
+
+scoring_pending = sa.Table(
+    "scoring_pending",
+    metadata,
+    # The forecasts at or before a scoring mark whose candle was not in (revision 0005).
+    *_scoring_scope(),
+    sa.Column("id_prediction", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("interval", "market", "id_prediction"),
+    **_TABLE_ARGS,
+)
+
+
 movers_hours = sa.Table(
     "movers_hours",
     metadata,

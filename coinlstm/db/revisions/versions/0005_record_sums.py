@@ -1,4 +1,5 @@
-"""Running sums of each series' scores: the all-time track record without its history.
+"""Running sums of each series' scores and the scorer's marks: a scoring pass without
+reading the history.
 
 Revision ID: 0005
 Revises: 0004
@@ -12,8 +13,13 @@ reading every score (predict/running_record.py). Upgrade creates it and fills it
 stored scores in one set-based statement (window functions over each series in candle
 order; the scorer's own recomputation, coinlstm/db/record_sums.py).
 
-Upgrade is resumable: a table already there is emptied and filled again. Downgrade drops
-the table; no other row changes.
+``scoring_marks`` (per interval and market, the newest forecast the scorer has settled) and
+``scoring_pending`` (the forecasts up to it still waiting for their candle) are new and
+empty: a scope's first pass reads every forecast, as before, and stores its mark; later
+passes read only the forecasts after it and the pending ones.
+
+Upgrade is resumable: a table already there is kept, emptied (the sums filled again).
+Downgrade drops the three tables; no other row changes.
 """
 
 from __future__ import annotations
@@ -59,11 +65,30 @@ def _table() -> sa.Table:
         **TABLE_ARGS)
 
 
+def _scope() -> list[sa.Column]:
+    return [sa.Column("interval", sa.String(8), nullable=False),
+            sa.Column("market", sa.String(16), nullable=False)]
+
+
+def _marks(metadata: sa.MetaData) -> list[sa.Table]:
+    return [sa.Table("scoring_marks", metadata, *_scope(),
+                     sa.Column("forecast_id", sa.Integer, nullable=False),
+                     sa.PrimaryKeyConstraint("interval", "market"), **TABLE_ARGS),
+            sa.Table("scoring_pending", metadata, *_scope(),
+                     sa.Column("id_prediction", sa.Integer, nullable=False),
+                     sa.PrimaryKeyConstraint("interval", "market", "id_prediction"),
+                     **TABLE_ARGS)]
+
+
 def upgrade() -> None:
-    create_tables(_table())
+    sums = _table()
+    marks = _marks(sums.metadata)
+    create_tables(sums, *marks)
+    for table in marks:  # a scope's next pass reads every forecast
+        op.execute(table.delete())
     for statement in fill_statements():
         op.execute(statement)
 
 
 def downgrade() -> None:
-    drop_tables("track_record_sums")
+    drop_tables("scoring_pending", "scoring_marks", "track_record_sums")
