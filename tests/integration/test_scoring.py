@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -413,4 +414,33 @@ def test_a_pass_reads_the_forecasts_after_its_mark_and_those_waiting_for_their_c
         START + h * HOUR for h in (2, 2, 3, 4)}
     assert score(engine).scored == 1  # another scope's first pass reads every forecast
     assert _mark(engine) == (late, []) and score(engine, market="ETH").scored == 0
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_a_pass_waits_for_a_forecast_still_being_written(mysql_url):
+    """MySQL hands out a forecast's id when it is inserted, not when it commits: a job
+    still writing one (id N) while another's (N + 1) is committed must not leave N below
+    the mark unread. The pass's locking read waits for the writer, then scores both."""
+    engine = db.open_database(mysql_url)
+    coin = _fill(engine, [1.0, 1.1], [1.05, 1.15])
+    assert score(engine, market="ETH").scored == 1
+    passes = []
+    scorer = threading.Thread(target=lambda: passes.append(score(engine, market="ETH")))
+    with engine.connect() as writer:  # closed (rolled back) whatever happens
+        writing = writer.begin()
+        writer.execute(db.historical_price_predictions.insert().values(
+            **_forecast(coin, START + HOUR, 1.08, 1.0, "slow", model="slow")))
+        with db.transaction(engine) as conn:
+            conn.execute(db.historical_price_predictions.insert().values(
+                **_forecast(coin, START + HOUR, 1.09, 1.0, "quick", model="quick")))
+        scorer.start()
+        scorer.join(timeout=3)
+        waited = scorer.is_alive()
+        writing.commit()
+    scorer.join(timeout=60)
+    assert waited  # the pass waited for the writer
+    assert passes[0].scored == 2
+    assert {(r.model, r.openTime_next) for r in _scores(engine)} >= {
+        ("slow", START + HOUR), ("quick", START + HOUR)}
     engine.dispose()
