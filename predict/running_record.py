@@ -53,17 +53,6 @@ LAGS, HEADS, TAILS = (db.lag_columns(kind) for kind in ("lag", "head", "tail"))
 SeriesId = tuple[int, str, str]
 
 
-def empty_sums(key: db.SeriesKey) -> dict:
-    """The sums of a series without scores."""
-    sums: dict = {"id_coin": key.id_coin, "model": key.model, "target": key.target,
-                  "interval": key.interval, "newest": 0}
-    sums.update(dict.fromkeys((*db.SUM_COUNTS, *db.SUM_TOTALS, *LAGS), 0))
-    sums.update(dict.fromkeys((*HEADS, *TAILS)))
-    for level in STORED_LEVELS:
-        sums.update(dict.fromkeys(db.sum_band_columns(level), 0))
-    return sums
-
-
 def _differential(row: dict) -> float:
     return row["error"] * row["error"] - row["naive_error"] * row["naive_error"]
 
