@@ -130,7 +130,8 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
-        db.set_scoring_mark(conn, interval, market, after)
+        if after != mark:  # a pass with nothing new writes nothing
+            db.set_scoring_mark(conn, interval, market, after)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 
