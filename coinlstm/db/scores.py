@@ -75,19 +75,31 @@ class ScoringMark:
     forecast_id: int
     pending: tuple[int, ...] = ()
 
-    def unsettled(self, table: sa.Table) -> sa.ColumnElement[bool]:
-        """The forecasts a pass from this mark reads."""
-        return sa.or_(table.c.id > self.forecast_id, table.c.id.in_(self.pending))
+    def unsettled(self, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        """The forecasts a pass from this mark reads, in parts each read by a query of its
+        own (an OR of the two is a scan of the whole table to SQLite's planner): those
+        after the mark, and the pending ones."""
+        return [table.c.id > self.forecast_id,
+                *([table.c.id.in_(self.pending)] if self.pending else [])]
 
 
-def _scope(interval: str, coin_ids: Sequence[int] | None,
-           mark: ScoringMark | None) -> list[sa.ColumnElement[bool]]:
+def _read_in_parts(conn: Connection, query: sa.Select, mark: ScoringMark | None
+                   ) -> list[sa.Row]:
+    """``query``'s rows (every forecast without a mark; else the mark's unsettled ones,
+    with locking reads on MySQL), part by part."""
+    if mark is None:
+        return list(conn.execute(query))
+    rows: list[sa.Row] = []
+    for part in mark.unsettled(historical_price_predictions):
+        rows.extend(conn.execute(query.where(part).with_for_update(read=True)))
+    return rows
+
+
+def _scope(interval: str, coin_ids: Sequence[int] | None) -> list[sa.ColumnElement[bool]]:
     p = historical_price_predictions
     where = [interval_filter(p.c.interval, interval)]
     if coin_ids is not None:
         where.append(p.c.id_coin.in_(list(coin_ids)))
-    if mark is not None:
-        where.append(mark.unsettled(p))
     return where
 
 
@@ -114,17 +126,15 @@ def next_scoring_mark(conn: Connection, interval: str, coin_ids: Sequence[int] |
     mark after it (SQLite's one writer at a time does the same)."""
     p = historical_price_predictions
     candles = candles_table(interval)
-    where = _scope(interval, coin_ids, mark)
-    newest = conn.execute(sa.select(sa.func.max(p.c.id)).where(*where)
-                          .with_for_update(read=True)).scalar()
-    waiting = conn.execute(
-        sa.select(p.c.id)
-        .outerjoin(candles, sa.and_(candles.c.idCoin == p.c.id_coin,
-                                    candles.c.openTime == p.c.openTime_next))
-        .where(*where, p.c.openTime_next.is_not(None), candles.c.idCoin.is_(None))
-        .order_by(p.c.id).with_for_update(read=True))
-    return ScoringMark(max(0 if mark is None else mark.forecast_id, int(newest or 0)),
-                       tuple(int(v) for (v,) in waiting))
+    where = _scope(interval, coin_ids)
+    newest = [row[0] for row in _read_in_parts(
+        conn, sa.select(sa.func.max(p.c.id)).where(*where), mark) if row[0] is not None]
+    waiting = _read_in_parts(conn, sa.select(p.c.id).outerjoin(
+        candles, sa.and_(candles.c.idCoin == p.c.id_coin,
+                         candles.c.openTime == p.c.openTime_next))
+        .where(*where, p.c.openTime_next.is_not(None), candles.c.idCoin.is_(None)), mark)
+    return ScoringMark(max([0 if mark is None else mark.forecast_id, *newest]),
+                       tuple(sorted(int(row.id) for row in waiting)))
 
 
 def set_scoring_mark(conn: Connection, interval: str, market: str | None,
@@ -170,16 +180,14 @@ def scorable_forecasts(conn: Connection, interval: str,
         .outerjoin(s, sa.and_(s.c.id_coin == p.c.id_coin, s.c.model == model,
                               s.c.target == target, s.c.interval == interval,
                               s.c.openTime_next == p.c.openTime_next))
-        .where(*_scope(interval, coin_ids, mark), p.c.openTime_next.is_not(None),
+        .where(*_scope(interval, coin_ids), p.c.openTime_next.is_not(None),
                sa.or_(s.c.id.is_(None),
                       sa.and_(s.c.id_prediction < p.c.id,
                               sa.or_(p.c.source == s.c.source, p.c.source == SOURCE_LIVE)),
                       sa.and_(p.c.source == SOURCE_LIVE, s.c.source == SOURCE_BACKFILL),
                       sa.and_(s.c.id_prediction == p.c.id, _score_lacks_band(p, s))))
         .order_by(p.c.id))
-    if mark is not None:
-        query = query.with_for_update(read=True)
-    return list(conn.execute(query))
+    return sorted(_read_in_parts(conn, query, mark), key=lambda row: row.id)
 
 
 def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[int] = ()
