@@ -1,5 +1,6 @@
 """Forward scoring: every stored forecast against the close that came, and the track record
-of each series recomputed from its scores.
+of each series brought up to date: its bounded windows from their scores, its all-time window
+from its running sums (predict/running_record.py), updated with the scores.
 
 Run by the hourly job right after its crawl and by ``coinlstm score``. Idempotent: a second
 run finds nothing to score and writes nothing. Scores, the costs of the series they belong
@@ -21,6 +22,7 @@ from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.costs import ValueAfterCosts, tradability
 from predict.evidence import refresh_costs, refresh_market_evidence
+from predict.running_record import all_time_record, update_record_sums
 from predict.track_record import (
     BACKFILL,
     NO_EVIDENCE,
@@ -103,11 +105,15 @@ def newest_per_candle(forecasts: Sequence[sa.Row]) -> list[sa.Row]:
 def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
           market: str | None = None) -> ScoreSummary:
     """Score every scorable forecast of ``interval`` (of ``market``'s pairs when given) and
-    recompute the track record of each series that got a score."""
+    recompute the track record of each series that got a score. Reads only the forecasts
+    after the scope's scoring mark and those still waiting for their candle (all of them
+    on a scope's first pass), and moves the mark on."""
     db.candles_table(interval)  # BadInput for an unknown interval
     with db.transaction(engine) as conn:
         coin_ids = db.market_coin_ids(conn, market)
-        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids))
+        mark = db.scoring_mark(conn, interval, market)
+        after = db.next_scoring_mark(conn, interval, coin_ids, mark)
+        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids, mark))
         now = int(time.time())
         rows = [score_row(forecast, interval, now) for forecast in forecasts]
         db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
@@ -115,12 +121,17 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
                 for row in rows}
         refresh_costs(conn, interval, rows)
         costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
+        sums = update_record_sums(conn, interval, rows, {
+            (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
         for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
-            refresh_track_record(conn, key, costs.get((key.id_coin, key.model, key.target),
-                                                      Tradability.SPREAD_UNKNOWN))
+            series = (key.id_coin, key.model, key.target)
+            refresh_track_record(conn, key, costs.get(series, Tradability.SPREAD_UNKNOWN),
+                                 sums.get(series))
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
+        if after != mark:  # a pass with nothing new writes nothing
+            db.set_scoring_mark(conn, interval, market, after)
     return ScoreSummary(scored=len(rows), series=len(keys))
 
 
@@ -138,13 +149,29 @@ def series_value(row: sa.Row) -> ValueAfterCosts:
 
 
 def series_record(conn: sa.Connection, key: db.SeriesKey,
-                  costs: Tradability = Tradability.SPREAD_UNKNOWN
+                  costs: Tradability = Tradability.SPREAD_UNKNOWN, sums: dict | None = None
                   ) -> tuple[int, list[WindowRecord]]:
-    """(as_of, one record per window) of a series, from its stored scores; an edge is held
-    against ``costs`` (the series' :func:`series_tradabilities`)."""
-    scores = db.series_scores(conn, key)
-    # Column-wise (one transpose), not row by row: the hourly pass recomputes 400 series of
-    # up to a month of hours each.
+    """(as_of, one record per window) of a series; an edge is held against ``costs`` (the
+    series' :func:`series_tradabilities`). With the series' running ``sums``
+    (predict/running_record.py) the all-time window comes from them and only the scores of
+    the longest bounded window are read; without, every score."""
+    whole = None if sums is None else all_time_record(sums, costs)
+    if whole is None:
+        return records_of(db.series_scores(conn, key), db.TRACK_RECORD_WINDOWS, costs)
+    bounded = {name: length for name, length in db.TRACK_RECORD_WINDOWS.items()
+               if length is not None}
+    as_of, records = records_of(
+        db.series_scores(conn, key, int(sums["newest"]) - max(bounded.values())), bounded,
+        costs)
+    by_name = {record.window: record for record in (*records, whole)}
+    return as_of, [by_name[name] for name in db.TRACK_RECORD_WINDOWS]
+
+
+def records_of(scores: Sequence[sa.Row], windows: dict[str, int | None],
+               costs: Tradability) -> tuple[int, list[WindowRecord]]:
+    """(as_of, one record per window) from a series' scores, oldest first."""
+    # Column-wise (one transpose), not row by row: a pass reads 400 series of up to a month
+    # of hours each.
     columns = (dict(zip(scores[0]._fields, zip(*scores, strict=True), strict=True))
                if scores else {})
 
@@ -153,7 +180,7 @@ def series_record(conn: sa.Connection, key: db.SeriesKey,
 
     return track_record(column("openTime_next"), column("error"), column("naive_error"),
                         [None if hit is None else bool(hit)
-                         for hit in column("direction_hit")], db.TRACK_RECORD_WINDOWS,
+                         for hit in column("direction_hit")], windows,
                         [band_series(column, level) for level in STORED_LEVELS],
                         sources=column("source"), tradability=costs)
 
@@ -170,8 +197,9 @@ def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
     return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
-def refresh_track_record(conn: sa.Connection, key: db.SeriesKey, costs: Tradability) -> None:
-    as_of, records = series_record(conn, key, costs)
+def refresh_track_record(conn: sa.Connection, key: db.SeriesKey, costs: Tradability,
+                         sums: dict | None = None) -> None:
+    as_of, records = series_record(conn, key, costs, sums)
     db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
 
 

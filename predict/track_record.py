@@ -105,18 +105,23 @@ def diebold_mariano(errors: Sequence[float], naive_errors: Sequence[float],
                     lags: int | None = None) -> DieboldMariano | None:
     """The DM test of squared errors against naive; None with too few forecasts or when the
     two loss series do not differ at all (nothing to test)."""
-    from scipy.stats import norm
-
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
     if len(model) < MIN_SCORED_FOR_TEST:
         return None
     differential = model**2 - naive**2
     lags = newey_west_lags(len(differential)) if lags is None else lags
-    variance = hac_variance_of_mean(differential, lags)
+    return dm_test(float(differential.mean()), hac_variance_of_mean(differential, lags), lags)
+
+
+def dm_test(mean: float, variance: float, lags: int) -> DieboldMariano | None:
+    """The DM test of a loss differential of this mean and HAC variance of its mean; None
+    when the variance is not positive (the two loss series do not differ)."""
+    from scipy.stats import norm
+
     if not variance > 0:
         return None
-    statistic = float(differential.mean() / math.sqrt(variance))
+    statistic = mean / math.sqrt(variance)
     return DieboldMariano(statistic=statistic, p_better=float(norm.cdf(statistic)),
                           p_worse=float(norm.sf(statistic)), lags=lags)
 
@@ -299,26 +304,58 @@ def window_record(window: str, errors: Sequence[float], naive_errors: Sequence[f
     """
     model = np.asarray(errors, dtype=float)
     naive = np.asarray(naive_errors, dtype=float)
-    scored = len(model)
     hits = [hit for hit in direction_hits if hit is not None]
     band_records = tuple(band_record(series.level, series.inside, series.widths)
                          for series in bands)
-    if scored == 0:
-        return WindowRecord(window, 0, None, None, None, None, None, None, 0, None, None,
-                            None, NO_EVIDENCE, band_records)
-    rmse = float(np.sqrt(np.mean(model**2)))
-    naive_rmse = float(np.sqrt(np.mean(naive**2)))
-    skill = 1.0 - rmse / naive_rmse if naive_rmse > 0 else None
-    test = diebold_mariano(model, naive)
+    if len(model) == 0:
+        return judged_record(WindowFigures.empty(window), band_records, None, tradability)
+    figures = WindowFigures(
+        window, len(model), float(np.mean(model**2)), float(np.mean(naive**2)),
+        float(np.mean(np.abs(model))), float(np.mean(np.abs(naive))),
+        sum(bool(h) for h in hits), len(hits))
+    return judged_record(figures, band_records, diebold_mariano(model, naive), tradability)
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """What a window's record is computed from, however it was summed: its scored
+    forecasts, their mean squared and absolute errors (model, naive) and direction hits
+    among the moved candles."""
+
+    window: str
+    scored: int
+    #: Mean squared errors, model and naive (0 without forecasts).
+    mse: float
+    naive_mse: float
+    #: Mean absolute errors, model and naive.
+    mae: float
+    naive_mae: float
+    hits: int
+    moved: int
+
+    @classmethod
+    def empty(cls, window: str) -> WindowFigures:
+        return cls(window, 0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+
+
+def judged_record(figures: WindowFigures, bands: tuple[BandRecord, ...],
+                  test: DieboldMariano | None,
+                  tradability: Tradability | None = None) -> WindowRecord:
+    """The window's record from its figures, band records and DM test, with its verdict
+    judged alone (a market of one: the adjusted p-values are the raw ones)."""
+    if figures.scored == 0:
+        return WindowRecord(figures.window, 0, None, None, None, None, None, None, 0, None,
+                            None, None, NO_EVIDENCE, bands)
+    rmse, naive_rmse = math.sqrt(figures.mse), math.sqrt(figures.naive_mse)
     record = WindowRecord(
-        window=window, scored=scored, rmse=rmse, naive_rmse=naive_rmse, skill=skill,
-        mae=float(np.mean(np.abs(model))), naive_mae=float(np.mean(np.abs(naive))),
-        direction=(sum(bool(h) for h in hits) / len(hits)) if hits else None,
-        moved=len(hits), dm_stat=None if test is None else test.statistic,
+        window=figures.window, scored=figures.scored, rmse=rmse, naive_rmse=naive_rmse,
+        skill=1.0 - rmse / naive_rmse if naive_rmse > 0 else None, mae=figures.mae,
+        naive_mae=figures.naive_mae,
+        direction=figures.hits / figures.moved if figures.moved else None,
+        moved=figures.moved, dm_stat=None if test is None else test.statistic,
         dm_pvalue=None if test is None else test.p_better,
         dm_pvalue_worse=None if test is None else test.p_worse,
-        verdict=NO_EVIDENCE, bands=band_records)
-    # Judged alone (a market of one): the adjusted p-values are the raw ones.
+        verdict=NO_EVIDENCE, bands=bands)
     alone = market_verdicts([replace(record.evidence(), tradability=tradability)])[0]
     return replace(record, verdict=alone.verdict, dm_pvalue_adjusted=alone.p_better_adjusted,
                    dm_pvalue_worse_adjusted=alone.p_worse_adjusted)

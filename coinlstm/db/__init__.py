@@ -13,7 +13,8 @@ here formats values into SQL text.
 - :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`,
   :mod:`coinlstm.db.scores` (forward scores, track records), :mod:`coinlstm.db.dashboard`
   (the read-only queries of ``coinlstm serve``), :mod:`coinlstm.db.movers` (the movers and
-  costs evidence): queries.
+  costs evidence), :mod:`coinlstm.db.record_sums` (each series' running sums of its
+  scores): queries.
 """
 
 from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, FEATURE_COLUMNS
@@ -24,6 +25,7 @@ from coinlstm.db.dashboard import *  # noqa: F403
 from coinlstm.db.engine import *  # noqa: F403
 from coinlstm.db.locking import schema_lock
 from coinlstm.db.movers import *  # noqa: F403
+from coinlstm.db.record_sums import *  # noqa: F403
 from coinlstm.db.results import *  # noqa: F403
 from coinlstm.db.retry import error_reason, is_transient, retry
 from coinlstm.db.schema import *  # noqa: F403

@@ -12,6 +12,7 @@ from coinlstm.core.columns import (
     band_columns,
     band_score_columns,
     inside_column,
+    level_label,
     record_band_columns,
 )
 from coinlstm.core.errors import BadInput
@@ -330,6 +331,88 @@ track_records = sa.Table(
     # NULL until an upgraded database's next scoring pass).
     *_columns(sa.Integer, "scored_live", "scored_backfill"),
     sa.PrimaryKeyConstraint(*SERIES_COLUMNS, "window"),
+    **_TABLE_ARGS,
+)
+
+
+#: Lagged products of the loss differential a series' running sums keep: enough for the
+#: Newey-West lags of up to 381,000 scores (``floor(4 (n/100)^(2/9)) <= 24``); a longer
+#: series' all-time record is recomputed from its scores.
+SUM_LAGS = 24
+
+
+def sum_band_columns(level: float) -> tuple[str, str, str, str]:
+    """("banded_80", "inside_80", "widths_80", "width_sum_80") for 0.8: of a series' scores,
+    those with a band of the level, those whose close fell inside, those with a known width,
+    and the sum of their widths (% of the last close)."""
+    label = level_label(level)
+    return f"banded_{label}", f"inside_{label}", f"widths_{label}", f"width_sum_{label}"
+
+
+def lag_columns(kind: str) -> tuple[str, ...]:
+    """("lag_1", ... "lag_24") and likewise "head", "tail": the lagged products, the first
+    and the last SUM_LAGS loss differentials (tail_1 the newest)."""
+    return tuple(f"{kind}_{k}" for k in range(1, SUM_LAGS + 1))
+
+
+def _sum_band_columns(level: float) -> list[sa.Column]:
+    *counts, width_sum = sum_band_columns(level)
+    return [*(sa.Column(name, sa.Integer, nullable=False) for name in counts),
+            sa.Column(width_sum, sa.Double, nullable=False)]
+
+
+#: The running sums' columns that add up (every one but the series key and ``newest``).
+SUM_COUNTS: tuple[str, ...] = ("scored", "scored_live", "scored_backfill", "hits", "moved")
+SUM_TOTALS: tuple[str, ...] = ("sq_error", "sq_naive", "abs_error", "abs_naive", "d_sum",
+                               "d_sq")
+
+track_record_sums = sa.Table(
+    "track_record_sums",
+    metadata,
+    # A series' running sums over all its scores (revision 0005): what its all-time track
+    # record is computed from without reading its history. Updated by the scorer in the
+    # transaction that writes the scores; d is the loss differential error^2 - naive_error^2
+    # in candle order, lag_k the sum of d_t d_(t-k).
+    *_series_columns(),
+    sa.Column("newest", sa.BigInteger, nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in SUM_COUNTS),
+    *(sa.Column(name, sa.Double, nullable=False) for name in SUM_TOTALS),
+    *(column for level in STORED_LEVELS for column in _sum_band_columns(level)),
+    *(sa.Column(name, sa.Double, nullable=False) for name in lag_columns("lag")),
+    *(sa.Column(name, sa.Double, nullable=True) for kind in ("head", "tail")
+      for name in lag_columns(kind)),
+    sa.PrimaryKeyConstraint(*SERIES_COLUMNS),
+    **_TABLE_ARGS,
+)
+
+
+def _scoring_scope() -> list[sa.Column]:
+    """A scoring pass's scope: the interval and the market ('' for every market)."""
+    return [sa.Column("interval", sa.String(8), nullable=False),
+            sa.Column("market", sa.String(16), nullable=False)]
+
+
+scoring_marks = sa.Table(
+    "scoring_marks",
+    metadata,
+    # Where the scorer's reading of the forecasts stands, per interval and market ('': a
+    # pass over every market; revision 0005): it has settled every forecast of its pairs up
+    # to ``forecast_id`` (scored it, or found a better forecast's score for its candle) but
+    # those in scoring_pending, whose candle was not in. The next pass reads only the
+    # forecasts after the mark and the pending ones.
+    *_scoring_scope(),
+    sa.Column("forecast_id", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("interval", "market"),
+    **_TABLE_ARGS,
+)
+
+scoring_pending = sa.Table(
+    "scoring_pending",
+    metadata,
+    # The forecasts at or before a scoring mark whose candle was not in (revision 0005).
+    *_scoring_scope(),
+    sa.Column("id_prediction", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("interval", "market", "id_prediction"),
     **_TABLE_ARGS,
 )
 

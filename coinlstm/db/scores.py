@@ -19,6 +19,8 @@ from coinlstm.db.schema import (
     coin_info,
     forecast_scores,
     historical_price_predictions,
+    scoring_marks,
+    scoring_pending,
     track_records,
 )
 
@@ -64,8 +66,93 @@ def _score_lacks_band(prediction: sa.Table, score: sa.Table) -> sa.ColumnElement
     return sa.or_(*lacking)
 
 
+@dataclass(frozen=True)
+class ScoringMark:
+    """Where a scope's (interval, market) reading of the forecasts stands: every forecast
+    of its pairs up to ``forecast_id`` is settled but the ``pending`` ones (their candle was
+    not in)."""
+
+    forecast_id: int
+    pending: tuple[int, ...] = ()
+
+    def unsettled(self, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        """The forecasts a pass from this mark reads, in parts each read by a query of its
+        own (an OR of the two is a scan of the whole table to SQLite's planner): those
+        after the mark, and the pending ones."""
+        return [table.c.id > self.forecast_id,
+                *([table.c.id.in_(self.pending)] if self.pending else [])]
+
+
+def _read_in_parts(conn: Connection, query: sa.Select, mark: ScoringMark | None
+                   ) -> list[sa.Row]:
+    """``query``'s rows (every forecast without a mark; else the mark's unsettled ones,
+    with locking reads on MySQL), part by part."""
+    if mark is None:
+        return list(conn.execute(query))
+    rows: list[sa.Row] = []
+    for part in mark.unsettled(historical_price_predictions):
+        rows.extend(conn.execute(query.where(part).with_for_update(read=True)))
+    return rows
+
+
+def _scope(interval: str, coin_ids: Sequence[int] | None) -> list[sa.ColumnElement[bool]]:
+    p = historical_price_predictions
+    where = [interval_filter(p.c.interval, interval)]
+    if coin_ids is not None:
+        where.append(p.c.id_coin.in_(list(coin_ids)))
+    return where
+
+
+def scoring_mark(conn: Connection, interval: str, market: str | None) -> ScoringMark | None:
+    """The scope's stored mark (None: no pass has stored one; read every forecast)."""
+    found = conn.execute(sa.select(scoring_marks.c.forecast_id).where(
+        scoring_marks.c.interval == interval, scoring_marks.c.market == (market or ""))
+                         ).scalar_one_or_none()
+    if found is None:
+        return None
+    q = scoring_pending
+    return ScoringMark(int(found), tuple(int(v) for (v,) in conn.execute(
+        sa.select(q.c.id_prediction).where(q.c.interval == interval,
+                                           q.c.market == (market or ""))
+        .order_by(q.c.id_prediction))))
+
+
+def next_scoring_mark(conn: Connection, interval: str, coin_ids: Sequence[int] | None,
+                      mark: ScoringMark | None) -> ScoringMark:
+    """The mark a pass from ``mark`` leaves: the newest forecast it reads, and those it
+    reads whose candle is not in. Read before the pass's forecasts, with locking reads
+    (MySQL): they wait for a transaction still writing forecasts in the range and keep
+    others from writing there until the pass commits, so no forecast can appear below the
+    mark after it (SQLite's one writer at a time does the same)."""
+    p = historical_price_predictions
+    candles = candles_table(interval)
+    where = _scope(interval, coin_ids)
+    newest = [row[0] for row in _read_in_parts(
+        conn, sa.select(sa.func.max(p.c.id)).where(*where), mark) if row[0] is not None]
+    waiting = _read_in_parts(conn, sa.select(p.c.id).outerjoin(
+        candles, sa.and_(candles.c.idCoin == p.c.id_coin,
+                         candles.c.openTime == p.c.openTime_next))
+        .where(*where, p.c.openTime_next.is_not(None), candles.c.idCoin.is_(None)), mark)
+    return ScoringMark(max([0 if mark is None else mark.forecast_id, *newest]),
+                       tuple(sorted(int(row.id) for row in waiting)))
+
+
+def set_scoring_mark(conn: Connection, interval: str, market: str | None,
+                     mark: ScoringMark) -> None:
+    """Store the scope's mark, replacing the stored one; in the caller's transaction."""
+    key = {"interval": interval, "market": market or ""}
+    for table in (scoring_marks, scoring_pending):
+        conn.execute(table.delete().where(table.c.interval == interval,
+                                          table.c.market == key["market"]))
+    conn.execute(scoring_marks.insert().values(**key, forecast_id=mark.forecast_id))
+    if mark.pending:
+        conn.execute(scoring_pending.insert(),
+                     [{**key, "id_prediction": forecast} for forecast in mark.pending])
+
+
 def scorable_forecasts(conn: Connection, interval: str,
-                       coin_ids: Sequence[int] | None = None) -> list[sa.Row]:
+                       coin_ids: Sequence[int] | None = None,
+                       mark: ScoringMark | None = None) -> list[sa.Row]:
     """Forecasts of ``interval`` whose candle is in and that no score covers yet.
 
     A forecast is scorable once the candle at its ``openTime_next`` is stored: the data
@@ -76,7 +163,8 @@ def scorable_forecasts(conn: Connection, interval: str,
     candle whose score is a backfilled forecast's; a backfilled forecast never replaces a
     live one's score. So does a scored forecast with a band
     its score has no inside flag for (scored before bands were, on an older database):
-    scored again once, with the band.
+    scored again once, with the band. From a ``mark`` (:func:`next_scoring_mark`), only
+    the forecasts after it and its pending ones are read (a locking read on MySQL).
     """
     p, s = historical_price_predictions, forecast_scores
     candles = candles_table(interval)
@@ -92,16 +180,14 @@ def scorable_forecasts(conn: Connection, interval: str,
         .outerjoin(s, sa.and_(s.c.id_coin == p.c.id_coin, s.c.model == model,
                               s.c.target == target, s.c.interval == interval,
                               s.c.openTime_next == p.c.openTime_next))
-        .where(interval_filter(p.c.interval, interval), p.c.openTime_next.is_not(None),
+        .where(*_scope(interval, coin_ids), p.c.openTime_next.is_not(None),
                sa.or_(s.c.id.is_(None),
                       sa.and_(s.c.id_prediction < p.c.id,
                               sa.or_(p.c.source == s.c.source, p.c.source == SOURCE_LIVE)),
                       sa.and_(p.c.source == SOURCE_LIVE, s.c.source == SOURCE_BACKFILL),
                       sa.and_(s.c.id_prediction == p.c.id, _score_lacks_band(p, s))))
         .order_by(p.c.id))
-    if coin_ids is not None:
-        query = query.where(p.c.id_coin.in_(list(coin_ids)))
-    return list(conn.execute(query))
+    return sorted(_read_in_parts(conn, query, mark), key=lambda row: row.id)
 
 
 def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[int] = ()
@@ -121,14 +207,17 @@ def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[in
     return len(rows)
 
 
-def series_scores(conn: Connection, key: SeriesKey) -> list[sa.Row]:
-    """The series' scores, oldest candle first."""
+def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
+                  ) -> list[sa.Row]:
+    """The series' scores (of candles opened after ``after`` when given), oldest first."""
     s = forecast_scores
-    return list(conn.execute(
-        sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
-                  s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
-                  *(s.c[inside_column(level)] for level in STORED_LEVELS))
-        .where(key.where(s)).order_by(s.c.openTime_next)))
+    query = (sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
+                       s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
+                       *(s.c[inside_column(level)] for level in STORED_LEVELS))
+             .where(key.where(s)).order_by(s.c.openTime_next))
+    if after is not None:
+        query = query.where(s.c.openTime_next > after)
+    return list(conn.execute(query))
 
 
 def replace_track_record(conn: Connection, key: SeriesKey, as_of: int,
@@ -240,7 +329,8 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
                      .values(edge=flag))
 
 
-__all__ = ["FAMILY_COLUMNS", "RecordFamily", "SeriesKey", "family_track_records",
-           "interval_filter", "market_coin_ids", "record_families", "replace_scores",
-           "replace_track_record", "scorable_forecasts", "series_scores",
-           "set_prediction_edges", "set_track_record_verdicts", "stored_track_records"]
+__all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
+           "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
+           "record_families", "replace_scores", "replace_track_record", "scorable_forecasts",
+           "scoring_mark", "series_scores", "set_scoring_mark", "set_prediction_edges",
+           "set_track_record_verdicts", "stored_track_records"]

@@ -19,7 +19,7 @@ HOUR_MS = 3_600_000
 def test_a_new_database_at_head_is_the_code_schema(db_url):
     engine = db.open_database(db_url)
     with engine.connect() as conn:
-        assert migrations.current_revision(conn) == migrations.head_revision() == "0004"
+        assert migrations.current_revision(conn) == migrations.head_revision() == "0005"
         diff = compare_metadata(MigrationContext.configure(
             conn, opts={"compare_type": True}), db.metadata)
     engine.dispose()
@@ -42,7 +42,7 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
         _train_row(conn, openTime_last=NEWEST - 48 * HOUR_MS)  # the original system's row
     engine.dispose()
     down = run_cli("db", "downgrade", "0001", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0001"
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0005 -> 0001"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         assert "openTime_newest" not in {c["name"] for c in
@@ -54,13 +54,15 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
     sql = run_cli("db", "upgrade", "--sql", "--db", db_url)
     assert sql.returncode == 0, sql.stderr
     assert "ALTER TABLE historical_train ADD" in sql.stdout
-    assert "CREATE TABLE candlestick_data" not in sql.stdout  # 0003's two new tables only
-    assert sql.stdout.count("CREATE TABLE") == 2 and "CREATE TABLE movers_hours" in sql.stdout
-    assert "UPDATE alembic_version SET version_num='0004'" in sql.stdout
+    assert "CREATE TABLE candlestick_data" not in sql.stdout  # 0003's and 0005's tables only
+    assert sql.stdout.count("CREATE TABLE") == 5 and "CREATE TABLE movers_hours" in sql.stdout
+    assert "CREATE TABLE track_record_sums" in sql.stdout
+    assert "INSERT INTO track_record_sums" in sql.stdout  # 0005's fill, printed too
+    assert "UPDATE alembic_version SET version_num='0005'" in sql.stdout
     current = run_cli("db", "current", "--db", db_url)
-    assert current.stdout.strip().endswith("revision 0001, head is 0004")
+    assert current.stdout.strip().endswith("revision 0001, head is 0005")
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0001 -> 0004"
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0001 -> 0005"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(db.historical_train.c.openTime_last,
@@ -85,7 +87,7 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
             as_of=NEWEST))
     engine.dispose()
     down = run_cli("db", "downgrade", "0002", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0002"
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0005 -> 0002"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
@@ -96,7 +98,7 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
             == [0.01]
     engine.dispose()
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0002 -> 0004"
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0002 -> 0005"
     engine = db.open_database(db_url)
     with engine.connect() as conn:
         row = conn.execute(sa.select(db.track_records)).one()
@@ -107,7 +109,8 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
 
 
 def test_the_forecast_source_revision_goes_down_and_up(db_url):
-    """0004 down drops the source columns and keeps the forecasts; up marks them live."""
+    """0004 down (0005 with it) drops the source columns and keeps the forecasts; up marks
+    them live."""
     engine = db.open_database(db_url)
     with engine.begin() as conn:
         conn.execute(db.historical_price_predictions.insert().values(
@@ -115,7 +118,7 @@ def test_the_forecast_source_revision_goes_down_and_up(db_url):
             price_preidct_last=1.0, price_actual_last=1.0, source="backfill"))
     engine.dispose()
     down = run_cli("db", "downgrade", "0003", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0004 -> 0003"
+    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0005 -> 0003"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
@@ -126,7 +129,7 @@ def test_the_forecast_source_revision_goes_down_and_up(db_url):
                             ).scalar() == 1
     engine.dispose()
     up = run_cli("db", "upgrade", "--db", db_url)
-    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0003 -> 0004"
+    assert up.returncode == 0 and up.stdout.strip() == "schema revision 0003 -> 0005"
     engine = db.open_database(db_url)
     with engine.connect() as conn:
         sources = conn.execute(sa.select(db.historical_price_predictions.c.source)
@@ -143,10 +146,12 @@ def test_history_and_the_ddl_of_a_new_database(db_url):
     assert [line.split(":")[0] for line in history] == [
         "<base> -> 0000a", "0000a -> 0000b", "0000b -> 0000c", "0000c -> 0000d",
         "0000d -> 0000e", "0000e -> 0000f", "0000f -> 0000g", "0000g -> 0000h",
-        "0000h -> 0000i", "0000i -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004"]
+        "0000h -> 0000i", "0000i -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004",
+        "0004 -> 0005"]
     assert history[10].startswith("0001 -> 0002: historical_train.openTime")
     assert history[11].startswith("0002 -> 0003: Market-scale evidence")
     assert history[12].startswith("0003 -> 0004: Forecast source")
+    assert history[13].startswith("0004 -> 0005: Running sums")
     sql = run_cli("db", "upgrade", "--sql", "--from", "none", "--db", db_url)
     assert sql.returncode == 0, sql.stderr
     assert sql.stdout.count("CREATE TABLE candlestick_data") == 14  # 1h and 13 intervals more
@@ -167,7 +172,7 @@ def test_a_revision_unknown_to_this_coinlstm_is_refused_untouched(db_url):
         done = run_cli(*args, "--db", db_url)
         assert done.returncode == 2
         assert done.stderr.strip().splitlines()[-1].endswith(
-            "database schema at revision 0099, unknown to this coinlstm (head 0004): "
+            "database schema at revision 0099, unknown to this coinlstm (head 0005): "
             "upgrade coinlstm")
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
@@ -183,4 +188,4 @@ def test_adopt_refuses_coinlstms_own_database_unchanged(db_url):
         "this is sqlite" if db_url.startswith("sqlite") else
         "this database is coinlstm's own (candles without an id): nothing to adopt")
     current = run_cli("db", "current", "--db", db_url)
-    assert current.stdout.strip().endswith("revision 0004 (head)")
+    assert current.stdout.strip().endswith("revision 0005 (head)")

@@ -241,3 +241,52 @@ def test_printed_ddl_is_refused_for_a_database_matching_no_one_revision(db_url):
         "has coin_info.exchange of later ones): run `coinlstm db upgrade`, which adds only "
         "what is missing, instead of printed DDL")
     assert run_cli("db", "upgrade", "--db", db_url).returncode == 0
+
+
+def _score_row(index: int, error: float, naive_error: float, hit: bool | None) -> dict:
+    return dict(id=index, id_prediction=100 + index, id_coin=301, model="lstm",
+                target="return", interval="1h", openTime_next=NEWEST + index * HOUR_MS,
+                openTime_last=NEWEST + (index - 1) * HOUR_MS, forecast=1.0, naive=2.0,
+                actual=1.0 - error, error=error, naive_error=naive_error, direction_hit=hit,
+                time_scored=1, lower_80=1.0, upper_80=1.5, inside_80=index != 2,
+                source="backfill" if index == 1 else "live")
+
+
+def test_0005_fills_the_running_sums_from_the_stored_scores_and_drops_them_going_down(db_url):
+    """Three scores at 0004 (stored out of candle order); at 0005 their series' sums, as
+    computed here; down at 0004 the sums are gone and the scores kept."""
+    engine = sa.create_engine(db_url)
+    scores = [_score_row(3, 0.5, -1.0, True), _score_row(1, -0.25, 0.5, None),
+              _score_row(2, 2.0, 1.0, False)]
+    with engine.connect() as conn:
+        migrations.upgrade(conn, "0004")
+        conn.commit()
+        conn.execute(db.coin_info.insert().values(**_ROWS["coin_info"]))
+        present = set(_present(conn)["forecast_scores"])
+        conn.execute(sa.table("forecast_scores", *(sa.column(c) for c in present)).insert(),
+                     [{c: v for c, v in row.items() if c in present} for row in scores])
+        conn.commit()
+        migrations.upgrade(conn, "0005")
+        conn.commit()
+        sums = dict(conn.execute(sa.select(db.track_record_sums)).one()._mapping)
+    d = [(-0.25)**2 - 0.5**2, 2.0**2 - 1.0**2, 0.5**2 - 1.0]  # candle order: 1, 2, 3
+    assert {name: sums[name] for name in (
+        "newest", "scored", "scored_live", "scored_backfill", "hits", "moved", "sq_error",
+        "abs_naive", "d_sum", "d_sq", "lag_1", "lag_2", "lag_3", "head_1", "head_3",
+        "head_4", "tail_1", "tail_3", "tail_4", "banded_80", "inside_80", "widths_80",
+        "width_sum_80", "banded_95", "width_sum_95")} == pytest.approx({
+            "newest": NEWEST + 3 * HOUR_MS, "scored": 3, "scored_live": 2,
+            "scored_backfill": 1, "hits": 1, "moved": 2,
+            "sq_error": 0.25**2 + 4.0 + 0.25, "abs_naive": 2.5, "d_sum": sum(d),
+            "d_sq": sum(v * v for v in d), "lag_1": d[1] * d[0] + d[2] * d[1],
+            "lag_2": d[2] * d[0], "lag_3": 0.0, "head_1": d[0], "head_3": d[2],
+            "head_4": None, "tail_1": d[2], "tail_3": d[0], "tail_4": None, "banded_80": 3,
+            "inside_80": 2, "widths_80": 3, "width_sum_80": 3 * 0.5 / 2.0 * 100,
+            "banded_95": 0, "width_sum_95": 0.0})
+    with engine.connect() as conn:
+        migrations.downgrade(conn, "0004")
+        conn.commit()
+        assert "track_record_sums" not in sa.inspect(conn).get_table_names()
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            sa.table("forecast_scores"))).scalar_one() == 3
+    engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -372,3 +373,74 @@ def _records_of(engine, symbols, window):
     with engine.connect() as conn:
         ids = [db.coin_by_symbol(conn, symbol).id for symbol in symbols]
         return db.stored_track_records(conn, "1h", ids, [window])
+
+
+def _mark(engine, market: str = ""):
+    with engine.connect() as conn:
+        mark = conn.execute(sa.select(db.scoring_marks.c.forecast_id).where(
+            db.scoring_marks.c.market == market)).scalar_one_or_none()
+        pending = [v for (v,) in conn.execute(sa.select(db.scoring_pending.c.id_prediction)
+                                              .where(db.scoring_pending.c.market == market)
+                                              .order_by(db.scoring_pending.c.id_prediction))]
+    return mark, pending
+
+
+def test_a_pass_reads_the_forecasts_after_its_mark_and_those_waiting_for_their_candle(db_url):
+    """Each scope (interval, market) keeps the newest forecast it settled and the ones still
+    waiting for their candle: the next pass reads only those and the newer ones, so a
+    forecast it settled is not read again (shown here by deleting its score behind the
+    scorer's back), while a waiting one is scored once its candle comes, and a new forecast
+    for an old candle (a backfill) is read too."""
+    closes = [1.0, 1.1, 1.2, 1.3]
+    engine = db.open_database(db_url)
+    coin = _fill(engine, closes, [1.05, 1.15, 1.25, 1.35])
+    with engine.connect() as conn:
+        ids = {int(r.openTime_next): int(r.id) for r in conn.execute(
+            sa.select(db.historical_price_predictions.c.id,
+                      db.historical_price_predictions.c.openTime_next))}
+    assert score(engine, market="ETH").scored == 3
+    waiting = ids[START + 4 * HOUR]
+    assert _mark(engine, "ETH") == (waiting, [waiting]) and _mark(engine) == (None, [])
+    with db.transaction(engine) as conn:
+        conn.execute(db.forecast_scores.delete().where(
+            db.forecast_scores.c.openTime_next == START + HOUR))
+        db.insert_candles(conn, [_candle(coin, START + 4 * HOUR, 1.4)])
+        conn.execute(db.historical_price_predictions.insert().values(
+            **_forecast(coin, START + 2 * HOUR, 1.18, 1.1, "late", model="other")))
+    assert score(engine, market="ETH").scored == 2  # the waiting one and the late one
+    late = max(ids.values()) + 1
+    assert _mark(engine, "ETH") == (late, [])
+    assert {r.openTime_next for r in _scores(engine)} == {
+        START + h * HOUR for h in (2, 2, 3, 4)}
+    assert score(engine).scored == 1  # another scope's first pass reads every forecast
+    assert _mark(engine) == (late, []) and score(engine, market="ETH").scored == 0
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_a_pass_waits_for_a_forecast_still_being_written(mysql_url):
+    """MySQL hands out a forecast's id when it is inserted, not when it commits: a job
+    still writing one (id N) while another's (N + 1) is committed must not leave N below
+    the mark unread. The pass's locking read waits for the writer, then scores both."""
+    engine = db.open_database(mysql_url)
+    coin = _fill(engine, [1.0, 1.1], [1.05, 1.15])
+    assert score(engine, market="ETH").scored == 1
+    passes = []
+    scorer = threading.Thread(target=lambda: passes.append(score(engine, market="ETH")))
+    with engine.connect() as writer:  # closed (rolled back) whatever happens
+        writing = writer.begin()
+        writer.execute(db.historical_price_predictions.insert().values(
+            **_forecast(coin, START + HOUR, 1.08, 1.0, "slow", model="slow")))
+        with db.transaction(engine) as conn:
+            conn.execute(db.historical_price_predictions.insert().values(
+                **_forecast(coin, START + HOUR, 1.09, 1.0, "quick", model="quick")))
+        scorer.start()
+        scorer.join(timeout=3)
+        waited = scorer.is_alive()
+        writing.commit()
+    scorer.join(timeout=60)
+    assert waited  # the pass waited for the writer
+    assert passes[0].scored == 2
+    assert {(r.model, r.openTime_next) for r in _scores(engine)} >= {
+        ("slow", START + HOUR), ("quick", START + HOUR)}
+    engine.dispose()

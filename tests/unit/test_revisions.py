@@ -12,7 +12,7 @@ from tests.helpers import REPO
 
 def test_the_revisions_are_one_line_ending_at_the_head():
     chain = ["0000a", "0000b", "0000c", "0000d", "0000e", "0000f", "0000g", "0000h", "0000i",
-             "0001", "0002", "0003", "0004"]
+             "0001", "0002", "0003", "0004", "0005"]
     assert [(rev, down) for rev, down, _ in migrations.history()] == list(
         zip(chain, [None, *chain[:-1]], strict=True))
     assert chain == sorted(chain) and migrations.BASELINE == chain[0]

@@ -1,0 +1,153 @@
+"""The running sums of the track records on a real database (SQLite and MySQL): after every
+scoring pass of a growing history (hourly passes, a backfilled forecast and a live one for
+the same candle, a forecast for a candle that came late, a rerun), the stored sums equal the
+ones recomputed from every score, and every stored window of the track record equals the
+one recomputed from every score, up to floating-point round-off. An hourly pass adds to the
+sums without recomputing them; the other passes recompute the series they touched."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from coinlstm import db
+from predict.forward_scores import score, series_record
+
+HOUR = 3_600_000
+START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
+KEY = ("lstm", "return", "1h")
+#: The recomputation itself, whatever a test counts of it.
+FILL = db.fill_record_sums
+
+
+def _candle(coin: int, hour: int, close: float) -> dict:
+    text = f"{close:.8f}"
+    return dict(idCoin=coin, openTime=START + hour * HOUR, open=text, high=text, low=text,
+                close=text, volume="1.00000000", closeTime=START + (hour + 1) * HOUR - 1,
+                quoteAssetVolume="1.00000000", numberOfTrader=1,
+                takerBuyBaseAssetVolume="0.50000000", takerBuyQuoteAssetVolume="0.50000000",
+                ignore="0")
+
+
+class History:
+    """One pair's closes (a random walk, one candle that does not move) and forecasts of
+    them, written to the database hour by hour."""
+
+    def __init__(self, engine, hours: int = 90):
+        rng = random.Random(3)
+        self.engine = engine
+        self.closes = [1.0]
+        for _ in range(hours):
+            self.closes.append(round(self.closes[-1] * math.exp(rng.gauss(0, 0.01)), 8))
+        self.closes[40] = self.closes[39]
+        self.guesses = [round(c * math.exp(rng.gauss(0, 0.006)), 8) for c in self.closes]
+        with db.transaction(engine) as conn:
+            self.coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
+
+    def forecast(self, hour: int, source: str = "live", shift: float = 1.0) -> dict:
+        """The forecast of candle ``hour`` made from the one before; every third has no
+        band."""
+        predicted = self.guesses[hour] * shift
+        bands = dict.fromkeys(("lower_80", "upper_80", "lower_95", "upper_95")) \
+            if hour % 3 == 0 else {
+            "lower_80": predicted * 0.99, "upper_80": predicted * 1.01,
+            "lower_95": predicted * 0.98, "upper_95": predicted * 1.02}
+        return dict(id_coin=self.coin, time_create=1, price_predict="[]", price_actual="[]",
+                    price_preidct_last=predicted, price_actual_last=self.closes[hour - 1],
+                    run_id=f"{source}-{hour}-{shift}", openTime_next=START + hour * HOUR,
+                    model=KEY[0], target=KEY[1], interval=KEY[2], source=source, **bands)
+
+    def write(self, candles: list[int] = (), forecasts: list[dict] = ()) -> None:
+        with db.transaction(self.engine) as conn:
+            if candles:
+                db.insert_candles(conn, [_candle(self.coin, h, self.closes[h]) for h in candles])
+            if forecasts:
+                conn.execute(db.historical_price_predictions.insert(), list(forecasts))
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+    return a == b
+
+
+def _assert_same(stored: dict, recomputed: dict) -> None:
+    differing = {name: (stored[name], recomputed[name]) for name in recomputed
+                 if not _close(stored[name], recomputed[name])}
+    assert not differing
+
+
+def _check(engine, coin: int) -> dict:
+    """The stored sums and track record equal the ones recomputed from every score;
+    returns the stored sums."""
+    key = db.SeriesKey(coin, *KEY)
+    with engine.connect() as conn:
+        stored = db.stored_record_sums(conn, "1h", [coin])[(coin, KEY[0], KEY[1])]
+        records = {row.window: row._asdict() for row in db.stored_track_records(conn, "1h")}
+        as_of, windows = series_record(conn, key)  # every score, no sums
+        FILL(conn)
+        recomputed = db.stored_record_sums(conn, "1h", [coin])[(coin, KEY[0], KEY[1])]
+        conn.rollback()
+    _assert_same(stored, recomputed)
+    assert {name: records[name]["as_of"] for name in records} == dict.fromkeys(records, as_of)
+    for window in windows:
+        row = records[window.window]
+        _assert_same(row, {name: value for name, value in window.to_dict().items()
+                           if name not in ("verdict", "dm_pvalue_adjusted",
+                                           "dm_pvalue_worse_adjusted")})
+    return stored
+
+
+@pytest.fixture
+def recomputations(monkeypatch):
+    """How many times a pass recomputed sums from the scores."""
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return FILL(*args, **kwargs)
+
+    monkeypatch.setattr(db, "fill_record_sums", counted)
+    return calls
+
+
+def test_running_sums_equal_the_full_recomputation_pass_after_pass(db_url, recomputations):
+    engine = db.open_database(db_url)
+    history = History(engine)
+    # 60 hours; candle 20 forecast only by the backfill, candle 30 by nobody yet, candle 45
+    # not in yet (its forecast waits), the forecast of candle 61 waits for its candle.
+    history.write(candles=[h for h in range(61) if h != 45],
+                  forecasts=[history.forecast(h) for h in range(1, 62) if h not in (20, 30)]
+                  + [history.forecast(20, "backfill")])
+    assert score(engine).scored == 58
+    assert len(recomputations) == 1  # a series without sums: recomputed
+    sums = _check(engine, history.coin)
+    assert (sums["scored"], sums["scored_live"], sums["scored_backfill"]) == (58, 57, 1)
+
+    for hour in range(61, 75):  # the hourly job: a candle, the next forecast
+        history.write(candles=[hour], forecasts=[history.forecast(hour + 1)])
+        assert score(engine).scored == 1
+        _check(engine, history.coin)
+    assert len(recomputations) == 1  # added to, never recomputed
+
+    history.write(forecasts=[history.forecast(20), history.forecast(30, "backfill")])
+    assert score(engine).scored == 2  # live over backfill for 20, a late one for 30
+    assert len(recomputations) == 2
+    sums = _check(engine, history.coin)
+    assert (sums["scored_live"], sums["scored_backfill"]) == (72, 1)
+
+    history.write(candles=[45, 75], forecasts=[history.forecast(76),
+                                               history.forecast(75, shift=1.01)])
+    assert score(engine).scored == 2  # candle 45 came late; 75 rerun before its candle
+    assert len(recomputations) == 3
+    _check(engine, history.coin)
+
+    history.write(candles=[76], forecasts=[history.forecast(77)])
+    assert score(engine).scored == 1
+    assert len(recomputations) == 3
+    sums = _check(engine, history.coin)
+    assert sums["scored"] == 76 and sums["newest"] == START + 76 * HOUR
+    assert score(engine).scored == 0
+    engine.dispose()
