@@ -95,3 +95,32 @@ class HeldCandles:
     @staticmethod
     def _end(times: list[int], until: int | None) -> int:
         return len(times) if until is None else bisect_right(times, until)
+
+
+@dataclass(frozen=True)
+class StoredCandles:
+    """A pair's candles read from the database at each ask (the live job's run), with the
+    same two answers as :class:`HeldCandles`, which gives them from memory; a database
+    restart is waited out for ``retry_seconds``."""
+
+    engine: object
+    coin_id: int
+    symbol: str
+    with_pairs: tuple[str, ...] | None
+    interval: str = DEFAULT_INTERVAL
+    retry_seconds: float = 0.0
+
+    def newest_open_time(self, until: int | None) -> int | None:
+        def read() -> int | None:
+            with self.engine.connect() as conn:
+                return db.newest_open_time(conn, self.coin_id, interval=self.interval,
+                                           until=until)
+
+        return db.retry(read, self.retry_seconds, f"{self.symbol}: reading the newest candle")
+
+    def load(self, newest: int | None, until: int | None
+             ) -> tuple[list[int], list[tuple[float, ...]], list[WithSeries]]:
+        """:func:`load_candles`'s answer for ``newest`` and ``until``."""
+        return db.retry(lambda: load_candles(self.engine, self.coin_id, self.symbol, newest,
+                                             self.with_pairs, self.interval, until=until),
+                        self.retry_seconds, f"{self.symbol}: reading candles")

@@ -169,8 +169,8 @@ class PairBackfill:
             began = time.perf_counter()
             run = PairRun(scratch, engine, self.coin_id, self.symbol, self.options,
                           backfill_run_id(self.options, as_of), backend_name, paths, began,
-                          ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
-                          held, chain)
+                          held, ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
+                          chain)
             try:
                 result = run.run()
             except BadInput as exc:

@@ -27,7 +27,7 @@ from predict.artifacts import artifact_paths, model_meta, saved_fit
 from predict.rows import RunInfo, prediction_row, train_row
 from predict.store import store_run
 from train import backend, forecasters, warmstart
-from train.candles import HeldCandles, load_candles
+from train.candles import HeldCandles, StoredCandles
 from train.config import TrainConfig
 from train.dataset import MIN_TRAIN_SAMPLES, build_dataset
 from train.finetune import WarmStartFailed
@@ -81,8 +81,10 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     engine = db.open_database(settings.db_url, create=not settings.schema_ready,
                               retry_seconds=retry_seconds)
     try:
+        candles = StoredCandles(engine, coin_id, symbol, options.with_pairs, options.interval,
+                                retry_seconds)
         return PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
-                       started).run()
+                       started, candles).run()
     finally:
         engine.dispose()
 
@@ -147,9 +149,10 @@ class PairRun:
     backend_name: str
     paths: ArtifactPaths
     started: float
+    #: Where the run reads its candles: the database (the live job) or, for the backfill's
+    #: hours, the pair's candles read once (the same rows).
+    candles: StoredCandles | HeldCandles
     replay: ReplayedHour | None = None
-    #: The pair's candles read once (the backfill's hours); None: each run reads the database.
-    held: HeldCandles | None = None
     #: The previous replayed hour's model in memory (the backfill's hours); None: read the
     #: saved file, as the live job does.
     chain: Chain | None = None
@@ -185,23 +188,13 @@ class PairRun:
             saved, problem = self.chain.saved, None
         else:
             saved, problem = saved_fit(self.settings, self.symbol)
-        newest = self.held.newest_open_time(self.until) if self.held is not None else \
-            db.retry(lambda: _newest_open_time(self.engine, self.coin_id,
-                                               self.options.interval, self.until),
-                     self.retry_seconds, f"{self.symbol}: reading the newest candle")
+        newest = self.candles.newest_open_time(self.until)
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
                                 newest, slot=self.coin_id)
 
     def fit_and_store(self, plan: FitPlan) -> TrainResult:
         options = self.options
-        if self.held is not None:
-            open_times, values, with_series = self.held.load(plan.history(options), self.until)
-        else:
-            open_times, values, with_series = db.retry(
-                lambda: load_candles(self.engine, self.coin_id, self.symbol,
-                                     plan.history(options), options.with_pairs,
-                                     options.interval, until=self.until),
-                self.retry_seconds, f"{self.symbol}: reading candles")
+        open_times, values, with_series = self.candles.load(plan.history(options), self.until)
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
         return self._train_and_store(dataset, plan)
@@ -239,12 +232,6 @@ class PairRun:
             self.chain.remember(meta, dataset.formulation.to_dict(), forecast.model)
         return train_result(symbol, self.coin_id, options, backend_name, dataset, forecast,
                             metrics, time.perf_counter() - self.started, written, plan)
-
-
-def _newest_open_time(engine, coin_id: int, interval: str, until: int | None
-                      ) -> int | None:
-    with engine.connect() as conn:
-        return db.newest_open_time(conn, coin_id, interval=interval, until=until)
 
 
 def _plot_writer(symbol, dataset, forecast, metrics):
