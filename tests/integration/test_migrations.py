@@ -78,16 +78,21 @@ def test_the_newest_revision_goes_down_and_up_keeping_its_rows(db_url):
         "cannot downgrade to 'base': 0000a is the baseline and cannot be downgraded")
 
 
-def test_the_market_evidence_revision_goes_down_and_up(db_url):
+def _one_row_then_down_to(db_url: str, revision: str, table: sa.Table, row: dict) -> None:
+    """``row`` stored in ``table`` of a database at head, then ``coinlstm db downgrade
+    revision``, which must say it went from head to there."""
     engine = db.open_database(db_url)
     with engine.begin() as conn:
-        conn.execute(db.track_records.insert().values(
-            id_coin=301, model="lstm", target="return", interval="1h", window="30d",
-            scored=200, moved=100, dm_pvalue=0.01, dm_pvalue_adjusted=0.04, verdict="edge",
-            as_of=NEWEST))
+        conn.execute(table.insert().values(**row))
     engine.dispose()
-    down = run_cli("db", "downgrade", "0002", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0005 -> 0002"
+    down = run_cli("db", "downgrade", revision, "--db", db_url)
+    assert down.returncode == 0 and down.stdout.strip() == f"schema revision 0005 -> {revision}"
+
+
+def test_the_market_evidence_revision_goes_down_and_up(db_url):
+    _one_row_then_down_to(db_url, "0002", db.track_records, dict(
+        id_coin=301, model="lstm", target="return", interval="1h", window="30d", scored=200,
+        moved=100, dm_pvalue=0.01, dm_pvalue_adjusted=0.04, verdict="edge", as_of=NEWEST))
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
@@ -111,14 +116,9 @@ def test_the_market_evidence_revision_goes_down_and_up(db_url):
 def test_the_forecast_source_revision_goes_down_and_up(db_url):
     """0004 down (0005 with it) drops the source columns and keeps the forecasts; up marks
     them live."""
-    engine = db.open_database(db_url)
-    with engine.begin() as conn:
-        conn.execute(db.historical_price_predictions.insert().values(
-            id_coin=301, time_create=1, price_predict="[]", price_actual="[]",
-            price_preidct_last=1.0, price_actual_last=1.0, source="backfill"))
-    engine.dispose()
-    down = run_cli("db", "downgrade", "0003", "--db", db_url)
-    assert down.returncode == 0 and down.stdout.strip() == "schema revision 0005 -> 0003"
+    _one_row_then_down_to(db_url, "0003", db.historical_price_predictions, dict(
+        id_coin=301, time_create=1, price_predict="[]", price_actual="[]",
+        price_preidct_last=1.0, price_actual_last=1.0, source="backfill"))
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
