@@ -35,6 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # bench/crawl.py would shadow the crawl package
 
+from tests.helpers import descendants  # noqa: E402 - after the path fix
+
 
 def write_market(folder: Path, pairs: int, candles: int) -> list[Path]:
     from coinlstm.app.demo import synthetic_klines
@@ -77,7 +79,7 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            tree = _descendants(self.driver)
+            tree = descendants(self.driver)
             for pid in tree:
                 if _is_fork_server(pid):
                     rss = _status_mb(pid, "VmRSS:")
@@ -87,24 +89,6 @@ class TreeSampler:
                 private = _private_mb(pid)
                 if private is not None:
                     self.private_peak[pid] = max(private, self.private_peak.get(pid, 0.0))
-
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
 
 
 def _is_fork_server(pid: int) -> bool:

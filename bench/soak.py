@@ -49,6 +49,8 @@ sys.path.insert(0, str(REPO))
 
 import soak_checks as checks  # noqa: E402 - bench/ sibling, after the path fix
 
+from tests.helpers import children_of, descendants  # noqa: E402 - after the path fix
+
 SHARED = REPO.parent / "shared" / "data" / "binance-1h"
 REAL_PAIRS = ("ADAETH", "BNBETH", "EOSETH", "ETCETH", "LINKETH", "LTCETH", "NEOETH",
               "TRXETH", "XRPETH")
@@ -94,32 +96,9 @@ def plan_faults(hours: int, kinds: list[str], rng: random.Random,
 # --------------------------------------------------------------------------- processes
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def pair_processes(driver: int) -> list[int]:
     """The driver's grandchildren: the fork server's (or a fresh process's) pair processes."""
-    return [grandchild for child in _children(driver) for grandchild in _children(child)]
+    return [grandchild for child in children_of(driver) for grandchild in children_of(child)]
 
 
 class Job:

@@ -62,6 +62,26 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """The living processes under ``pid``, at any depth, from one pass over /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, IndexError, ValueError):
+                continue
+            if state not in ("Z", "X"):
+                parents[int(entry.name)] = int(parent)
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, its_parent in parents.items() if its_parent == parent]
+        found += children
+        todo += children
+    return found
+
+
 def wait_for(condition, timeout: float = 60, what: str = "a condition") -> None:
     """Poll ``condition`` every 0.1 s; AssertionError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

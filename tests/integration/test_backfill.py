@@ -28,7 +28,14 @@ from coinlstm.app.web import views
 from coinlstm.core import config
 from coinlstm.core.klines import parse_kline
 from predict.forward_scores import score
-from tests.helpers import TEST_HOME, cli_env, fingerprint, read_csv_rows, run_cli
+from tests.helpers import (
+    TEST_HOME,
+    cli_env,
+    descendants,
+    fingerprint,
+    read_csv_rows,
+    run_cli,
+)
 from tests.trainkit import FAST, load_pair
 from train import config as train_config
 
@@ -131,17 +138,6 @@ def _backfill(url: str, art: Path, *flags: str, runner=run_cli):
                   env={"COINLSTM_ARTIFACTS": str(art)})
 
 
-def _descendants(pid: int) -> list[int]:
-    from tests.helpers import children_of
-
-    found, todo = [], [pid]
-    while todo:
-        for child in children_of(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _rows_of(url: str, source: str) -> int:
     return len(_forecasts(url, source))
 
@@ -171,7 +167,7 @@ def test_a_killed_backfill_rerun_ends_as_an_uninterrupted_one_and_a_rerun_adds_n
         while _rows_of(sqlite_url, "backfill") < 6:
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        family = _descendants(process.pid)
+        family = descendants(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
     finally:
