@@ -115,7 +115,6 @@ LONGEST_FIRST = (
     "tests/integration/test_crawl.py::"
     "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[sqlite]",
     "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
-    "tests/integration/test_warm_start.py::test_the_market_jobs_refits_follow_each_pairs_own_hour",
     "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
     "tests/integration/test_train.py::test_sigkill_while_saving_leaves_the_previous_model",
     "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",

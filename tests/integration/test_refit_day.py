@@ -1,4 +1,5 @@
-"""A day of the hourly job: no hour refits more than its share of the market's pairs.
+"""A day of the hourly job: no hour refits more than its share of the market's pairs, and
+each refit falls in its pair's own hour of the cycle while the other pairs run warm.
 
 Through the real job (``coinlstm run --skip-crawl``, each pair a real Keras fit in its own
 process), hour after hour, the next candle of every pair inserted before each hour as the
@@ -7,8 +8,8 @@ crawl would bring it.
 Why not 48 pairs with ``--refit-every 24`` over a day: that is 1,200 pair processes, minutes
 of the test budget even with tiny fits. The bound is ceil(N / refit_every) refits an hour
 (train/warmstart.py ``refit_due``: a pair's slot is its coin id, and a job's coin ids are
-consecutive), so 8 pairs with ``--refit-every 4`` have the same bound, 2 pairs an hour, and
-9 hours hold the first hour and two whole cycles after it: 72 pair processes. The 48-pair,
+consecutive), so 6 pairs with ``--refit-every 3`` have the same bound, 2 pairs an hour, and
+7 hours hold the first hour and two whole cycles after it: 42 pair processes. The 48-pair,
 24-hour cycle itself is replayed at the decision's level in tests/unit/test_warmstart.py and
 at full size, with real settings, by bench/day.py.
 """
@@ -24,8 +25,8 @@ from coinlstm.app.demo import synthetic_klines
 from coinlstm.core.klines import parse_kline
 from tests.helpers import import_into, run_cli
 
-PAIRS = 8
-REFIT_EVERY = 4
+PAIRS = 6
+REFIT_EVERY = 3
 HOURS = 1 + 2 * REFIT_EVERY
 CANDLES = 300
 HOUR_MS = 3_600_000
@@ -78,6 +79,9 @@ def test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour(sqlite_
         if not hour:
             assert len(full) == PAIRS  # every pair is new: fitted from scratch
             continue
+        # Every pair not refitted fine-tunes its saved model.
+        assert {results[symbol]["fit"] for symbol in symbols if symbol not in full} == {
+            "warm"}, (hour, results)
         assert len(full) <= -(-PAIRS // REFIT_EVERY), (hour, full)
         for symbol in full:  # each on its own slot hour: (hour index - coin id) % cycle
             newest_hour = results[symbol]["openTime_last"] // HOUR_MS
@@ -86,7 +90,7 @@ def test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour(sqlite_
             refits[symbol].append(hour)
     engine.dispose()
     # Nothing is due before half a cycle has passed since the first fits; from then on each
-    # hour refits the 2 pairs of its slot, never all 8 at once.
+    # hour refits the 2 pairs of its slot, never all 6 at once.
     assert per_hour == [PAIRS, 0] + [PAIRS // REFIT_EVERY] * (HOURS - 2)
     # Each pair's first refit within the cycle after that half, then once a cycle.
     half = -(-REFIT_EVERY // 2)

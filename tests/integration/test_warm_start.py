@@ -419,38 +419,3 @@ def test_a_blank_network_is_the_same_network_with_zero_kernels():
         blank.set_weights(fitted.get_weights())
         np.testing.assert_allclose(blank.predict(inputs, verbose=0),
                                    fitted.predict(inputs, verbose=0), rtol=1e-6)
-
-
-@pytest.mark.slow
-def test_the_market_jobs_refits_follow_each_pairs_own_hour(synthetic_candles, sqlite_url,
-                                                           tmp_path):
-    """``run --refit-every 2`` over three hours of two pairs (consecutive coin ids, so
-    opposite slots): after the first fits, each hour's ``fit`` column refits exactly the
-    pair whose slot it is, (hour index - coin id) even, and the other runs warm."""
-    pairs = ("SYNTH1ETH", "SYNTH2ETH")
-    for symbol in pairs:
-        write_sample(synthetic_candles / f"{symbol}.csv", tmp_path / "data", 900)
-    import_into(sqlite_url, [tmp_path / "data"])
-    engine = db.open_database(sqlite_url)
-    with engine.connect() as conn:
-        ids = {symbol: int(db.coin_by_symbol(conn, symbol).id) for symbol in pairs}
-    engine.dispose()
-    assert abs(ids[pairs[0]] - ids[pairs[1]]) == 1
-    common = ["run", "--market", "ETH", "--skip-crawl", "--db", sqlite_url, "--artifacts",
-              str(tmp_path / "art"), "--workers", "2", "--no-progress", "--epochs", "1",
-              "--val-size", "96", "--test-size", "24", "--refit-every", "2", *WARM]
-    for hour in range(3):
-        for symbol in pairs if hour else ():  # the next candle of each pair
-            _add_hours(sqlite_url, ids[symbol], read_csv_rows(
-                synthetic_candles / f"{symbol}.csv", limit=900 + hour)[899 + hour:])
-        report = tmp_path / f"report{hour}.json"
-        done = run_cli(*common, "--report", str(report))
-        assert done.returncode == 0, done.stdout + done.stderr
-        results = {p["symbol"]: p["result"] for p in json.loads(report.read_text())["pairs"]}
-        if not hour:
-            assert {r["fit"] for r in results.values()} == {"full"}
-            continue
-        expected = {symbol: "full" if (results[symbol]["openTime_last"] // HOUR_MS
-                                       - ids[symbol]) % 2 == 0 else "warm" for symbol in pairs}
-        assert {symbol: r["fit"] for symbol, r in results.items()} == expected, results
-        assert sorted(expected.values()) == ["full", "warm"]  # one refit an hour, not both
