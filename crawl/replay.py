@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_DOWN, Decimal
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,21 +56,47 @@ KLINES_MAX_LIMIT = 1000
 # --------------------------------------------------------------------------- faults
 
 
+def _fault(default: int, flag: str, metavar: str = "N", help_text: str | None = None):
+    """A field of :class:`Faults`: its default and its ``coinlstm replay`` flag."""
+    return field(default=default, metadata={"flag": flag, "metavar": metavar, "help": help_text})
+
+
 @dataclass(frozen=True)
 class Faults:
     """Misbehaviour to inject, counted over every request the server receives (1-based).
 
     ``*_every = N`` hits requests N, 2N, 3N, ...; 0 disables. Injected 429/418/500 replies
-    use no weight. ``delay_ms`` slows every ``delay_every``-th reply down.
+    use no weight. Each field is also a flag of ``coinlstm replay``
+    (:meth:`add_arguments`, :meth:`from_args`), declared once, here.
     """
 
-    too_many_every: int = 0
-    banned_every: int = 0
-    error_every: int = 0
-    truncate_every: int = 0
-    retry_after: int = 2
-    delay_ms: int = 0
-    delay_every: int = 1
+    too_many_every: int = _fault(0, "--fail-429-every")
+    banned_every: int = _fault(0, "--fail-418-every")
+    error_every: int = _fault(0, "--fail-500-every")
+    truncate_every: int = _fault(0, "--truncate-every",
+                                 help_text="cut the JSON body of every Nth reply in half")
+    retry_after: int = _fault(
+        2, "--retry-after", "S",
+        help_text="Retry-After seconds of injected 429/418 replies (default 2)")
+    delay_ms: int = _fault(0, "--delay-ms", "MS", help_text="delay replies by MS milliseconds")
+    delay_every: int = _fault(1, "--delay-every",
+                              help_text="which replies --delay-ms slows down (default every one)")
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("faults (every Nth request; 0 = never)")
+        for item in fields(cls):
+            group.add_argument(item.metadata["flag"], dest=item.name, type=int,
+                               default=item.default, metavar=item.metadata["metavar"],
+                               help=item.metadata["help"])
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Faults:
+        """The faults the flags ask for; BadInput (naming the flag) for a negative number."""
+        for item in fields(cls):
+            if getattr(args, item.name) < 0:
+                raise BadInput(f"{item.metadata['flag']} must not be negative")
+        return cls(**{item.name: getattr(args, item.name) for item in fields(cls)})
 
     @staticmethod
     def hits(every: int, number: int) -> bool:
@@ -607,31 +633,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how many server seconds pass per real second (default 1)")
     parser.add_argument("--weight-limit", type=int, default=DEFAULT_WEIGHT_LIMIT,
                         help=f"REQUEST_WEIGHT per minute (default {DEFAULT_WEIGHT_LIMIT})")
-    faults = parser.add_argument_group("faults (every Nth request; 0 = never)")
-    faults.add_argument("--fail-429-every", type=int, default=0, metavar="N")
-    faults.add_argument("--fail-418-every", type=int, default=0, metavar="N")
-    faults.add_argument("--fail-500-every", type=int, default=0, metavar="N")
-    faults.add_argument("--truncate-every", type=int, default=0, metavar="N",
-                        help="cut the JSON body of every Nth reply in half")
-    faults.add_argument("--retry-after", type=int, default=2, metavar="S",
-                        help="Retry-After seconds of injected 429/418 replies (default 2)")
-    faults.add_argument("--delay-ms", type=int, default=0, metavar="MS",
-                        help="delay replies by MS milliseconds")
-    faults.add_argument("--delay-every", type=int, default=1, metavar="N",
-                        help="which replies --delay-ms slows down (default every one)")
+    Faults.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    numbers = {name: getattr(args, name) for name in (
-        "port", "weight_limit", "fail_429_every", "fail_418_every", "fail_500_every",
-        "truncate_every", "retry_after", "delay_ms", "delay_every")}
-    negative = [name for name, value in numbers.items() if value < 0]
-    if negative:
-        raise BadInput(f"--{negative[0].replace('_', '-')} must not be negative")
-    faults = Faults(too_many_every=args.fail_429_every, banned_every=args.fail_418_every,
-                    error_every=args.fail_500_every, truncate_every=args.truncate_every,
-                    retry_after=args.retry_after, delay_ms=args.delay_ms,
-                    delay_every=args.delay_every)
+    for name in ("port", "weight_limit"):
+        if getattr(args, name) < 0:
+            raise BadInput(f"--{name.replace('_', '-')} must not be negative")
+    faults = Faults.from_args(args)
     now = parse_time(args.now) if args.now else None
     server = ReplayServer(args.source_dir, port=args.port, now=now, speed=args.speed,
                           weight_limit=args.weight_limit, faults=faults,
