@@ -161,9 +161,10 @@ def all_time_record(sums: dict, tradability: Tradability | None = None
 def update_record_sums(conn: sa.Connection, interval: str, rows: Sequence[dict],
                        replaced: Iterable[SeriesId] = ()) -> dict[SeriesId, dict]:
     """Bring the sums of the series ``rows`` (forecast_scores rows just written) belong to up
-    to date, in the caller's transaction, and return them. ``replaced``: the series whose
-    pass replaced a stored score (recomputed from their scores, as are series without sums
-    and series whose new scores do not all come after their newest)."""
+    to date, in the caller's transaction, and return them: the appended sums as computed
+    here, the recomputed ones as the recomputation stored them. ``replaced``: the series
+    whose pass replaced a stored score (recomputed from their scores, as are series without
+    sums and series whose new scores do not all come after their newest)."""
     new: dict[SeriesId, list[dict]] = defaultdict(list)
     for row in rows:
         new[(int(row["id_coin"]), row["model"], row["target"])].append(row)
@@ -181,7 +182,10 @@ def update_record_sums(conn: sa.Connection, interval: str, rows: Sequence[dict],
             recompute.add(series[0])
         else:
             ready.append(appended(old, scores))
-    db.write_record_sums(conn, [sums for sums in ready if sums["id_coin"] not in recompute])
+    appended_sums = [sums for sums in ready if sums["id_coin"] not in recompute]
+    db.write_record_sums(conn, appended_sums)
+    current = {(sums["id_coin"], sums["model"], sums["target"]): sums for sums in appended_sums}
     if recompute:
         db.fill_record_sums(conn, interval, sorted(recompute))
-    return db.stored_record_sums(conn, interval, coins)
+        current.update(db.stored_record_sums(conn, interval, recompute))
+    return current
