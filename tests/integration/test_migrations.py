@@ -26,6 +26,45 @@ def test_a_new_database_at_head_is_the_code_schema(db_url):
     assert diff == []
 
 
+def _schema(conn) -> dict[str, dict]:
+    """Every table's columns (type, nullability, default), keys, indexes and options, in no
+    order: the chain appends the columns it adds, a one-pass build has the code's order."""
+    inspector = sa.inspect(conn)
+
+    def described(table: str) -> dict:
+        columns = {c["name"]: (str(c["type"]), c["nullable"], c.get("default"),
+                               c.get("autoincrement")) for c in inspector.get_columns(table)}
+        indexes = sorted([(i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                          for i in inspector.get_indexes(table)], key=repr)
+        uniques = sorted([(u["name"], tuple(u["column_names"]))
+                          for u in inspector.get_unique_constraints(table)], key=repr)
+        return {"columns": columns, "primary key": inspector.get_pk_constraint(table),
+                "indexes": indexes, "uniques": uniques,
+                "foreign keys": inspector.get_foreign_keys(table),
+                "options": inspector.get_table_options(table)}
+
+    return {table: described(table) for table in inspector.get_table_names()}
+
+
+def test_a_new_database_is_built_in_one_pass_as_the_chain_builds_it(db_url):
+    """What open_database does for an empty database (the code's schema, stamped at head)
+    against the whole revision chain run on the same, emptied, database."""
+    engine = db.open_database(db_url)
+    with engine.begin() as conn:
+        one_pass = _schema(conn)
+        db.metadata.drop_all(conn)
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+        migrations.upgrade(conn, "head")
+        conn.commit()
+        assert migrations.current_revision(conn) == "0005"
+        chain = _schema(conn)
+    engine.dispose()
+    assert len(one_pass) == len(db.metadata.tables) + 1  # and alembic_version
+    assert one_pass == chain
+
+
 def _train_row(conn, **values) -> None:
     conn.execute(db.historical_train.insert().values(
         id_coin=301, time_create=1, price_test="[]", price_predict="[]", RMSE=0.5,
