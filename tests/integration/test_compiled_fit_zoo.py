@@ -89,3 +89,35 @@ def test_the_compiled_fit_of_every_network_equals_keras_fit(keras, step_cache, n
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=f"{name} #{index}")
     assert not all(np.array_equal(a, b) for a, b in zip(start, on_keras.get_weights(),
                                                           strict=True))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_a_convolutional_train_step_is_unrolled_a_recurrent_one_scanned(keras, model):
+    """The loops in a train step's program: none in the convolutional network's (one step per
+    batch: XLA's CPU backend runs a convolution's gradient inside a loop tens of times
+    slower), the batch scan around the recurrent networks' own time loop in theirs; a single
+    batch is one step in every network."""
+    import jax
+
+    from train.steps.executables import has_convolution, scan_steps
+    from train.steps.layout import layout_of
+
+    network = build_model(model, (WINDOW, FEATURES), TrainConfig(model=model), blank=True)
+    network.optimizer.build(network.trainable_variables)
+    layout = layout_of(network)
+    state = [jax.ShapeDtypeStruct(tuple(shape), dtype)
+             for shape, dtype in [*zip(layout.shapes, layout.dtypes, strict=True),
+                                  *layout.metrics]]
+
+    def loops(batches: int) -> int:
+        data = [jax.ShapeDtypeStruct((batches, BATCH, WINDOW, FEATURES), np.float32),
+                jax.ShapeDtypeStruct((batches, BATCH, 1), np.float32)]
+        program = jax.jit(scan_steps(network, "train", layout.counts)).lower(*state, *data)
+        return program.as_text().count("stablehlo.while")
+
+    assert has_convolution(network) == (model == "cnn")
+    if model == "cnn":
+        assert loops(1) == loops(3) == 0
+    else:  # the recurrent layer's loops over the window (forward, gradient), once each
+        assert loops(1) >= 2
+        assert loops(3) == loops(1) + 1

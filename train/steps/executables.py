@@ -1,9 +1,10 @@
 """Keras' own train, test and predict steps, scanned over batches, compiled once per network
 and shape and kept on disk as serialised executables.
 
-What runs is Keras' code: each executable is a ``jax.lax.scan`` over the JAX trainer's
-``train_step``, ``test_step`` or ``predict_step`` (the functions ``model.fit``, ``evaluate``
-and ``predict`` compile), traced once from a network built by train/models.py. Each is a pure
+What runs is Keras' code: each executable steps the JAX trainer's ``train_step``,
+``test_step`` or ``predict_step`` (the functions ``model.fit``, ``evaluate`` and ``predict``
+compile) over its batches (:func:`over_batches`), traced once from a network built by
+train/models.py. Each is a pure
 function of flat arrays (the state in :class:`~train.steps.layout.Layout`'s order, the loss
 tracker's variables, then the batches), so its argument and result trees are known without
 tracing, and a later process loads the file (``jax.experimental.serialize_executable``) and
@@ -74,11 +75,11 @@ class StepSignature:
 
 def scan_steps(model, name: str, counts: tuple[int, int, int]):
     """The pure function compiled for ``name`` ("train", "test", "predict"): Keras' own step
-    of ``model`` scanned over the batches (axis 0 of each data argument); flat arrays in, a
-    flat tuple out. ``counts``: the trainable, non-trainable and optimizer arrays."""
-    import jax  # see StepCache.executable()
-
+    of ``model`` over the batches (axis 0 of each data argument; :func:`over_batches`); flat
+    arrays in, a flat tuple out. ``counts``: the trainable, non-trainable and optimizer
+    arrays."""
     n_t, n_n, n_o = counts
+    unrolled = name == "train" and has_convolution(model)
 
     def train(*args):
         state = (list(args[:n_t]), list(args[n_t:n_t + n_n]),
@@ -88,7 +89,7 @@ def scan_steps(model, name: str, counts: tuple[int, int, int]):
             logs, state = model.train_step(state, batch)
             return state, logs["loss"]
 
-        state, losses = jax.lax.scan(step, state, args[-2:])
+        state, losses = over_batches(step, state, args[-2:], unrolled)
         return (*state[0], *state[1], *state[2], *state[3], losses[-1])
 
     def test(*args):
@@ -98,19 +99,58 @@ def scan_steps(model, name: str, counts: tuple[int, int, int]):
             logs, state = model.test_step(state, batch)
             return state, logs["loss"]
 
-        _, losses = jax.lax.scan(step, state, args[-3:])
+        _, losses = over_batches(step, state, args[-3:])
         return (losses[-1],)
 
     def predict(*args):
-        def step(state, x):
-            outputs, _ = model.predict_step(state, (x,))
+        def step(state, batch):
+            outputs, _ = model.predict_step(state, batch)
             return state, outputs
 
-        _, outputs = jax.lax.scan(step, (list(args[:n_t]), list(args[n_t:n_t + n_n])),
-                                  args[-1])
+        _, outputs = over_batches(step, (list(args[:n_t]), list(args[n_t:n_t + n_n])),
+                                  args[-1:])
         return (outputs,)
 
     return {"train": train, "test": test, "predict": predict}[name]
+
+
+def over_batches(step, carry, batches: tuple, unrolled: bool = False):
+    """``step(carry, batch) -> (carry, output)`` over axis 0 of ``batches``: the final carry
+    and the outputs stacked, as ``jax.lax.scan`` returns them.
+
+    A single batch is one traced step (no loop: about a quarter less to compile, and no
+    slower to run). Several are a ``jax.lax.scan``, unless ``unrolled``: then one traced step
+    per batch. XLA's CPU backend compiles a convolution's gradient inside a loop to a plain
+    loop nest, tens of times slower than the same step outside one, so a convolutional
+    network's train step is unrolled (more to compile, once, for far less to run);
+    a recurrent network's is not (its steps compile several times longer unrolled and run
+    no faster)."""
+    import jax  # see StepCache.executable()
+
+    count = batches[0].shape[0]
+    if count > 1 and not unrolled:
+        return jax.lax.scan(step, carry, batches)
+    outputs = []
+    for index in range(count):
+        carry, output = step(carry, tuple(batch[index] for batch in batches))
+        outputs.append(output)
+    return carry, jax.numpy.stack(outputs)
+
+
+#: Keras' convolution layers (keras.layers), each a convolution in the step's graph.
+CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
+                "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+                "DepthwiseConv2D")
+
+
+def has_convolution(model) -> bool:
+    """Whether a layer of ``model``, or of a model inside it, is a convolution (see
+    :func:`over_batches`)."""
+    import keras  # loaded already: ``model`` is a Keras network
+
+    kinds = tuple(getattr(keras.layers, name) for name in CONVOLUTIONS)
+    return any(isinstance(layer, kinds) or (hasattr(layer, "layers") and has_convolution(layer))
+               for layer in model.layers)
 
 
 class StepCache:
