@@ -28,11 +28,8 @@ All models are compiled alike (mse, adam), so their figures differ by architectu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Protocol
-
-import numpy as np
 
 from coinlstm.core.errors import BadInput
 
@@ -76,11 +73,9 @@ def _regulariser(options: NetworkOptions, keyword: str, l1_name: str, l2_name: s
 
 
 def _kernel_args(options: NetworkOptions, blank: bool = False) -> dict[str, Any]:
-    """Every layer's regularisers (kernel, bias, activity), or nothing, and its kernel's
-    initial values: Keras' default (Glorot uniform) drawn with numpy, or zeros with
-    ``blank`` (see :func:`build_model`)."""
-    args: dict[str, Any] = {"kernel_initializer": "zeros" if blank else
-                            NumpyDraw("GlorotUniform", glorot_uniform)}
+    """Every layer's regularisers (kernel, bias, activity), or nothing; with ``blank``, zero
+    kernels (see :func:`build_model`)."""
+    args: dict[str, Any] = {"kernel_initializer": "zeros"} if blank else {}
     for keyword, l1_name, l2_name in _REGULARISERS:
         args.update(_regulariser(options, keyword, l1_name, l2_name))
     return args
@@ -88,60 +83,9 @@ def _kernel_args(options: NetworkOptions, blank: bool = False) -> dict[str, Any]
 
 def _recurrent_args(options: NetworkOptions, blank: bool) -> dict[str, Any]:
     """A recurrent layer's extra arguments: its recurrent kernel's regulariser (--recurrent-l1,
-    --recurrent-l2) and initial values (Keras' default, orthogonal, drawn with numpy; zeros
-    when ``blank``)."""
-    args: dict[str, Any] = {"recurrent_initializer": "zeros" if blank else
-                            NumpyDraw("Orthogonal", orthogonal)}
+    --recurrent-l2), zero recurrent kernels when ``blank``."""
+    args: dict[str, Any] = {"recurrent_initializer": "zeros"} if blank else {}
     return {**args, **_regulariser(options, *_RECURRENT_REGULARISER)}
-
-
-class NumpyDraw:
-    """A Keras initializer's distribution, drawn with numpy's global generator (seeded with
-    the others by train/backend.py ``seed``) while the network is built.
-
-    Keras draws each initial kernel with its backend's random ops, and on JAX each is traced
-    and compiled (or fetched from the compile cache) the first time in every process: most
-    of a network's build, for values a numpy draw gives at once. Once the network is built,
-    :func:`_keep_keras_initializers` puts Keras' own initializer (``keras_name``) back in
-    its place, so the saved architecture names the distribution, not this stand-in."""
-
-    def __init__(self, keras_name: str, draw: Callable[[tuple[int, ...]], np.ndarray]) -> None:
-        self.keras_name = keras_name
-        self.draw = draw
-
-    def __call__(self, shape, dtype=None) -> np.ndarray:
-        return self.draw(tuple(shape)).astype(dtype or "float32")
-
-
-def glorot_uniform(shape: tuple[int, ...]) -> np.ndarray:
-    """Keras' GlorotUniform: uniform in +-sqrt(6 / (fan_in + fan_out)), the fans of a
-    convolution's kernel counting its receptive field."""
-    receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
-    fan_in, fan_out = ((shape[-2] * receptive, shape[-1] * receptive) if len(shape) > 1
-                       else (shape[0], shape[0]))
-    limit = math.sqrt(6.0 / max(1.0, fan_in + fan_out))
-    return np.random.uniform(-limit, limit, shape)
-
-
-def orthogonal(shape: tuple[int, ...]) -> np.ndarray:
-    """Keras' Orthogonal (gain 1): the Q of a Gaussian matrix's QR, its columns' signs fixed
-    by R's diagonal, transposed when the kernel is wider than tall."""
-    rows, columns = math.prod(shape[:-1]), shape[-1]
-    q, r = np.linalg.qr(np.random.normal(size=(max(rows, columns), min(rows, columns))))
-    q *= np.sign(np.diag(r))
-    return (q.T if rows < columns else q).reshape(shape)
-
-
-def _keep_keras_initializers(model) -> None:
-    """Keras' own initializer back in place of every :class:`NumpyDraw` of the built model's
-    layers and recurrent cells (what their configs, and so the saved architecture, name)."""
-    import keras
-
-    for layer in model.layers:
-        for holder in (layer, getattr(layer, "cell", None)):
-            for name, value in list(vars(holder).items() if holder is not None else ()):
-                if isinstance(value, NumpyDraw):
-                    setattr(holder, name, getattr(keras.initializers, value.keras_name)())
 
 
 def _dropout(options: NetworkOptions) -> list[Any]:
@@ -154,7 +98,6 @@ def _dropout(options: NetworkOptions) -> list[Any]:
 
 
 def _compiled(model):
-    _keep_keras_initializers(model)
     model.compile(loss="mse", optimizer="adam")
     return model
 
@@ -258,9 +201,10 @@ def build_model(name: str, input_shape: tuple[int, int], options: NetworkOptions
     """A compiled model named ``name`` for inputs of ``input_shape`` (window, features).
 
     ``blank``: for weights that are loaded right after (a warm start, train/finetune.py):
-    every kernel starts at zero instead of a random draw (:class:`NumpyDraw`), for values
-    load_weights overwrites. (Its saved architecture JSON then names zero initialisers;
-    nothing fits from it.)
+    every kernel starts at zero instead of a random draw. The random initialisers (an
+    orthogonal matrix per recurrent kernel) are compiled on first use in every process, most
+    of the build's time (docs/performance.md), for values load_weights overwrites. (Its saved
+    architecture JSON then names zero initialisers; nothing fits from it.)
     """
     try:
         builder = BUILDERS[name]

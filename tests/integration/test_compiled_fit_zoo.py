@@ -121,23 +121,3 @@ def test_a_convolutional_train_step_is_unrolled_a_recurrent_one_scanned(keras, m
     else:  # the recurrent layer's loops over the window (forward, gradient), once each
         assert loops(1) >= 2
         assert loops(3) == loops(1) + 1
-
-
-@pytest.mark.parametrize("model", MODEL_NAMES)
-def test_a_network_built_twice_from_one_seed_is_the_same_and_names_keras_initializers(
-        keras, model):
-    """The initial kernels are drawn with numpy (train/models.py NumpyDraw) from the seed, and
-    the built network's configuration names Keras' own initializers, as before."""
-    import json
-
-    def built():
-        backend.seed(7, "jax")
-        return build_model(model, (WINDOW, FEATURES), TrainConfig(model=model))
-
-    first, again = built(), built()
-    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights(),
-                                                    strict=True))
-    names = {value["class_name"] for layer in json.loads(first.to_json())["config"]["layers"]
-             for key, value in layer["config"].items()
-             if key.endswith("_initializer") and isinstance(value, dict)}
-    assert names == {"GlorotUniform", "Zeros"} | ({"Orthogonal"} if model != "cnn" else set())
