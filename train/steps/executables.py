@@ -1,14 +1,14 @@
-"""Keras' own train, test and predict steps, scanned over batches, compiled once per network
+"""Keras' own train, test and predict steps, stepped over batches, compiled once per network
 and shape and kept on disk as serialised executables.
 
 What runs is Keras' code: each executable steps the JAX trainer's ``train_step``,
 ``test_step`` or ``predict_step`` (the functions ``model.fit``, ``evaluate`` and ``predict``
 compile) over its batches (:func:`over_batches`), traced once from a network built by
-train/models.py. Each is a pure
-function of flat arrays (the state in :class:`~train.steps.layout.Layout`'s order, the loss
-tracker's variables, then the batches), so its argument and result trees are known without
-tracing, and a later process loads the file (``jax.experimental.serialize_executable``) and
-calls it without building the Keras network.
+train/models.py. Each is a pure function of flat arrays (the state in
+:class:`~train.steps.layout.Layout`'s order, the loss tracker's variables, then the batches),
+so its argument and result trees are known without tracing, and a later process loads the
+file (``jax.experimental.serialize_executable``) and calls it without building the Keras
+network.
 
 :class:`StepCache` is one network's folder of the store (train/steps/cache.py): its layout and
 its executables by :class:`StepSignature`, each compiled (from a Keras network built on
