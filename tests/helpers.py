@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests import forked_cli
+
 REPO = Path(__file__).resolve().parents[1]
 #: The pytest-xdist worker this process is (gw0, gw1 ..), None in a serial run.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -168,7 +170,13 @@ def cli_env(env: dict | None = None, cwd: Path | None = None) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m coinlstm ARGS`` as a user would, in a fresh process."""
+    """Run ``python -m coinlstm ARGS`` as a user would: in a child forked from a server that
+    imported the package (tests/forked_cli.py) or, where that would differ, a fresh process."""
+    if forked_cli.forkable(args, env):
+        done = forked_cli.run_forked(args, cli_env(env, cwd), cwd or REPO, timeout,
+                                    TEST_HOME / "logs")
+        if done is not None:
+            return done
     return subprocess.run([sys.executable, "-m", "coinlstm", *args], capture_output=True,
                           text=True, env=cli_env(env, cwd), timeout=timeout,
                           cwd=str(cwd or REPO))

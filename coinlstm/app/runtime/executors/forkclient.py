@@ -70,10 +70,12 @@ class ForkedChild:
         self._server = server
         self._request = request
 
-    def wait(self) -> tuple[int, int]:
+    def wait(self, timeout: float | None = None) -> tuple[int, int]:
         """(exit code as Popen.returncode gives it, peak RSS in kB); ForkUnavailable if the
-        server ended before telling."""
-        self._request.exited.wait()
+        server ended before telling, TimeoutError if the child still runs after ``timeout``
+        seconds."""
+        if not self._request.exited.wait(timeout):
+            raise TimeoutError(f"pid {self.pid} still runs after {timeout:g} s")
         if self._request.status is None:
             raise ForkUnavailable(f"{self._server.gone}, while the task ran")
         return os.waitstatus_to_exitcode(self._request.status), self._request.maxrss_kb
