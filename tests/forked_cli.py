@@ -1,18 +1,18 @@
-"""The CLI run the way the hourly job runs a pair: in a child forked from a server that has
-imported the package once (coinlstm/app/runtime/executors/forkserver.py).
+"""The CLI and run_all.py, run the way the hourly job runs a pair: in a child forked from a
+server that has imported the package once (coinlstm/app/runtime/executors/forkserver.py).
 
 Why: the integration tier runs ``python -m coinlstm`` several hundred times, and a fresh
 interpreter spends most of a short command importing (numpy, pandas, SQLAlchemy and, for
-``train``, Keras on JAX). The forked child runs the same ``python -m coinlstm ARGS`` entry,
-with the test's environment, working folder and separate stdout and stderr, and ends as an
-interpreter ends; only the imports are inherited.
+``train``, Keras on JAX). The forked child runs the same entry (``python -m coinlstm ARGS``,
+``python run_all.py ARGS``) with the test's environment, working folder and separate stdout
+and stderr, and ends as an interpreter ends; only the imports are inherited.
 
 A command line goes to a fresh process instead (:func:`forkable`) when what it asks for is
 decided at import time: another Keras backend, an environment that changes what the server
 imported (a Python path, a backend, JAX's or XLA's settings, the test option that adds a
 training flag, the fork-safety fault), or ``COINLSTM_TEST_FRESH_CLI=1`` (every run fresh, to
-compare). A server that cannot start or fork (its log:
-``TEST_HOME/cli-fork-server.log``) sends every run to a fresh process too.
+compare). A server that cannot start or fork (its log: ``TEST_HOME/logs/cli-fork-server.log``)
+sends every run to a fresh process too.
 """
 
 from __future__ import annotations
@@ -39,16 +39,20 @@ IMPORT_TIME_PREFIXES = ("JAX_", "XLA_", "TF_")
 OTHER_BACKENDS = ("tensorflow", "torch")
 
 #: What the forked child runs (``python -c``): the test's stdout, stderr and working folder,
-#: then ``python -m coinlstm ARGS``.
+#: then ``python -m MODULE ARGS`` or ``python SCRIPT ARGS``.
 CHILD_CODE = """\
 import os, runpy, sys
-out, err, cwd, *args = sys.argv[1:]
+kind, target, out, err, cwd, *args = sys.argv[1:]
 for fd, path in ((1, out), (2, err)):
     os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
 os.chdir(cwd)
-sys.path[0] = cwd
-sys.argv = ["coinlstm", *args]
-runpy.run_module("coinlstm", run_name="__main__", alter_sys=True)
+sys.argv = [target, *args]
+if kind == "module":
+    sys.path[0] = cwd
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.path[0] = os.path.dirname(target)
+    runpy.run_path(target, run_name="__main__")
 """
 
 _lock = threading.Lock()
@@ -82,16 +86,20 @@ def _the_server(log_folder: Path) -> ForkServer | None:
         return _server
 
 
-def run_forked(args: tuple[str, ...], full_env: dict[str, str], cwd: Path, timeout: float,
-               log_folder: Path) -> subprocess.CompletedProcess | None:
-    """``python -m coinlstm ARGS`` in a forked child, as ``subprocess.run(capture_output=True,
+def run_forked(command: tuple[str, str], args: tuple[str, ...], full_env: dict[str, str],
+               cwd: Path, timeout: float, log_folder: Path) -> subprocess.CompletedProcess | None:
+    """``python -m MODULE ARGS`` (``command`` ``("module", MODULE)``) or ``python SCRIPT
+    ARGS`` (``("script", PATH)``) in a forked child, as ``subprocess.run(capture_output=True,
     text=True)`` reports it; None when the server cannot fork it (run it fresh)."""
     server = _the_server(log_folder)
     if server is None:
         return None
+    kind, target = command
+    shown = [sys.executable, *(["-m"] if kind == "module" else []), target, *args]
     with tempfile.TemporaryDirectory(prefix="forked-cli-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        argv = [sys.executable, "-c", CHILD_CODE, str(out), str(err), str(cwd), *args]
+        argv = [sys.executable, "-c", CHILD_CODE, kind, target, str(out), str(err), str(cwd),
+                *args]
         try:
             child = server.start(argv, full_env, Path(os.devnull))
         except ForkUnavailable:
@@ -101,10 +109,8 @@ def run_forked(args: tuple[str, ...], full_env: dict[str, str], cwd: Path, timeo
         except TimeoutError:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-            raise subprocess.TimeoutExpired(["coinlstm", *args], timeout, _read(out),
-                                            _read(err)) from None
-        return subprocess.CompletedProcess([sys.executable, "-m", "coinlstm", *args], code,
-                                           _read(out), _read(err))
+            raise subprocess.TimeoutExpired(shown, timeout, _read(out), _read(err)) from None
+        return subprocess.CompletedProcess(shown, code, _read(out), _read(err))
 
 
 def _read(path: Path) -> str:

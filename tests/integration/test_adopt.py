@@ -8,9 +8,6 @@ their first minutes). The replay server is the exchange, with every candle's fin
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -18,7 +15,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.db import migrations
-from tests.helpers import REPO, read_csv_rows, run_cli, write_market
+from tests.helpers import read_csv_rows, run_cli, run_job, write_market
 
 pytestmark = pytest.mark.mysql
 
@@ -227,10 +224,8 @@ def test_adopt_repair_run_the_job_and_keep_the_original_queries(tutorial, replay
 
     # The hourly job on it: crawls the new candles, trains, writes both meanings.
     server = replay_market(folder, now=int(rows[PAIRS[0]][JOB_UNTIL - 1][6]) + 60_001)
-    job = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--market", "ETH",
-                          "--db", url, "--binance-url", server.url, "--artifacts",
-                          str(tmp_path / "art"), "--workers", "1", *FAST],
-                         capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    job = run_job("--market", "ETH", "--db", url, "--binance-url", server.url, "--artifacts",
+                  str(tmp_path / "art"), "--workers", "1", *FAST, timeout=900)
     assert job.returncode == 0, job.stdout + job.stderr
     for symbol, coin in coins.items():
         final = [_as_read(coin, r) for r in rows[symbol][:JOB_UNTIL]]

@@ -8,9 +8,6 @@ serves the synthetic candle set (tests/synthetic.py).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ from crawl.crawler import crawl_market
 from crawl.klinefiles import describe_file, read_klines
 from crawl.replay import ReplayServer
 from crawl.retry import RetryPolicy
-from tests.helpers import REPO, read_csv_rows, run_cli, write_sample
+from tests.helpers import read_csv_rows, run_cli, run_job, write_sample
 from tests.tamper_proxy import ALTERATIONS, Tamper, TamperProxy
 
 HOUR_MS = 3_600_000
@@ -168,12 +165,11 @@ def test_the_job_does_not_train_a_pair_whose_crawl_failed(synthetic_candles, sql
     report_path = tmp_path / "report.json"
     with ReplayServer(folder, now=last + HOUR_MS + 60_000) as server:
         with TamperProxy(server.url, Tamper(BAD, target, "low above high")) as proxy:
-            done = subprocess.run(
-                [sys.executable, str(REPO / "run_all.py"), "--market", "eth", "--db",
-                 sqlite_url, "--binance-url", proxy.url, "--artifacts", str(tmp_path / "art"),
-                 "--workers", "1", "--report", str(report_path), "--epochs", "2",
-                 "--val-size", "96", "--test-size", "24", "--no-progress"],
-                capture_output=True, text=True, timeout=600, env=dict(os.environ))
+            done = run_job(
+                "--market", "eth", "--db", sqlite_url, "--binance-url", proxy.url,
+                "--artifacts", str(tmp_path / "art"), "--workers", "1", "--report",
+                str(report_path), "--epochs", "2", "--val-size", "96", "--test-size", "24",
+                "--no-progress")
     assert done.returncode == 3, done.stdout + done.stderr
     report = json.loads(report_path.read_text())
     assert report["market"] == "ETH"

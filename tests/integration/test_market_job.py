@@ -22,6 +22,7 @@ from tests.helpers import (
     children_of,
     import_into,
     parent_of,
+    run_job,
     text_rows,
     wait_for,
     write_csv,
@@ -41,9 +42,7 @@ def _market(candles, folder, pairs, rows=700):
 
 
 def _job(*args, env=None, timeout=600):
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, str(REPO / "run_all.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    return run_job(*args, env=env, timeout=timeout)
 
 
 @pytest.mark.slow

@@ -24,7 +24,15 @@ import sqlalchemy as sa
 from coinlstm import db
 from crawl.replay import ReplayServer
 from tests.child_hooks.coinlstm_faults import SAVE_PAUSE_MARKER
-from tests.helpers import HOUR_MS, REPO, fingerprint, run_cli, share_caches, write_sample
+from tests.helpers import (
+    HOUR_MS,
+    REPO,
+    fingerprint,
+    run_cli,
+    run_job,
+    share_caches,
+    write_sample,
+)
 from tests.own_mariadb import own_mariadb_or_skip
 
 PAIRS = ("ADAETH", "BNBETH", "TRXETH", "XRPETH")
@@ -122,9 +130,7 @@ def _home(tmp_path: Path, name: str = "home") -> Path:
 
 
 def _job(*args: str, env: dict | None = None, timeout: float = 600):
-    return subprocess.run([sys.executable, str(REPO / "run_all.py"), *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})))
+    return run_job(*args, env=env, timeout=timeout)
 
 
 def _rows_of_run(url: str, run_id: str) -> dict[str, dict[str, int]]:
