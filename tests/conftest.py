@@ -255,7 +255,7 @@ def replay_market():
 
 @pytest.fixture
 def cli():
-    """The CLI in fresh processes (tests.helpers.CliRunner); leftovers killed at teardown."""
+    """The CLI as a user runs it (tests.helpers.CliRunner); leftovers killed at teardown."""
     runner = CliRunner()
     yield runner
     runner.close()

@@ -196,8 +196,9 @@ def _run(command: tuple[str, str], args: tuple[str, ...], env: dict | None, time
 
 
 class CliRunner:
-    """``python -m coinlstm``: ``runner(*args)`` runs to the end, ``runner.start(*args)``
-    returns the running process; whatever is still running at teardown is killed."""
+    """``python -m coinlstm``: ``runner(*args)`` runs to the end (:func:`run_cli`),
+    ``runner.start(*args)`` returns the running process (a fresh one, for the test to signal
+    and read); whatever is still running at teardown is killed."""
 
     def __init__(self) -> None:
         self.started: list[subprocess.Popen] = []
