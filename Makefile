@@ -7,7 +7,7 @@ EXTRAS ?= dev,ray,torch
 # pytest-xdist workers of the integration tier (0: serial, in one process). More workers than
 # cores: much of the tier waits (processes starting, servers, sleeps, timeouts) rather than
 # computes. docs/development.md has the measured times.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 .PHONY: install test demo screenshot lint bench clean-demo
 

@@ -77,66 +77,70 @@ if XDIST_WORKER:
 
 #: The longest tests, slowest first, handed out first under xdist; then the other ``slow``
 #: ones, then the rest in file order. From the per-test times (setup + call, ``--durations``)
-#: of a cold run of the tier under xdist; the order is what counts. A list gone stale costs
-#: wall time only. docs/development.md has the figures.
+#: of a cold run of the tier under xdist (-n 4); the order is what counts. A list gone stale
+#: costs wall time only. docs/development.md has the figures.
 LONGEST_FIRST = (
     "tests/integration/test_refit_day.py::"
     "test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour",
-    "tests/integration/test_compiled_steps.py::test_a_damaged_cached_step_is_compiled_again",
     "tests/integration/test_ray.py::test_pairs_survive_a_killed_worker_node",
-    "tests/integration/test_train_models.py::test_every_model_trains_stores_and_reloads[jax]",
-    "tests/integration/test_exchange_recipes.py::test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
-    "tests/integration/test_shared_recipes.py::test_poloniex_256_in_16_out_the_zoo_with_dropout",
     "tests/integration/test_train_models.py::"
     "test_every_model_trains_stores_and_reloads[tensorflow]",
+    "tests/integration/test_shared_recipes.py::test_poloniex_256_in_16_out_the_zoo_with_dropout",
     "tests/integration/test_ray.py::test_backfill_on_ray_stores_the_rows_of_subprocesses",
+    "tests/integration/test_market_job.py::test_failed_and_timed_out_pairs_do_not_stop_the_others",
     "tests/integration/test_soak.py::"
     "test_soak_survives_killed_driver_and_pair_and_catches_a_planted_duplicate",
-    "tests/integration/test_market_job.py::test_failed_and_timed_out_pairs_do_not_stop_the_others",
-    "tests/integration/test_ray.py::test_evaluate_runs_its_training_tasks_on_ray",
+    "tests/integration/test_exchange_recipes.py::test_poloniex_5m_256_in_16_out_cnn_lstm_leaky_gru",
     "tests/integration/test_backfill.py::"
     "test_a_killed_backfill_rerun_ends_as_an_uninterrupted_one_and_a_rerun_adds_nothing",
-    "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",
-    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[read-only]",
-    "tests/integration/test_markets.py::test_all_markets_in_one_job",
-    "tests/integration/test_evaluate_sweep.py::"
-    "test_a_sweep_runs_every_value_and_summarises_skill_per_value",
+    "tests/integration/test_train_models.py::test_every_model_trains_stores_and_reloads[jax]",
     "tests/integration/test_demo.py::test_demo_replays_hours_and_scores_each_previous_forecast",
     "tests/integration/test_outages.py::test_lock_retaken_after_restart_and_second_job_refused",
-    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[full]",
-    "tests/integration/test_train.py::"
-    "test_training_writes_rows_matching_its_result[mysql-tensorflow]",
-    "tests/integration/test_evaluate.py::test_bad_input_and_failed_pairs[mysql]",
-    "tests/integration/test_adopt.py::test_adopt_repair_run_the_job_and_keep_the_original_queries",
-    "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
-    "tests/integration/test_evaluate.py::test_bad_input_and_failed_pairs[sqlite]",
-    "tests/integration/test_exchange_recipes.py::"
-    "test_coingecko_daily_prices_reference_lstm_on_torch",
-    "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",
-    "tests/integration/test_market_job.py::test_a_forked_pair_trains_as_a_fresh_process_does",
+    "tests/integration/test_ray.py::test_evaluate_runs_its_training_tasks_on_ray",
+    "tests/integration/test_markets.py::test_all_markets_in_one_job",
+    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[read-only]",
     "tests/integration/test_train.py::test_training_writes_rows_matching_its_result[sqlite-jax]",
-    "tests/integration/test_crawl.py::"
-    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[sqlite]",
-    "tests/integration/test_evaluate_horizon.py::"
-    "test_evaluate_horizon_scores_every_step_against_naive",
-    "tests/integration/test_outages.py::"
-    "test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one",
-    "tests/integration/test_outages.py::test_server_killed_for_five_seconds_while_pairs_train",
-    "tests/integration/test_seams.py::"
-    "test_a_formulation_of_this_module_trains_forecasts_and_evaluates",
+    "tests/integration/test_ray.py::test_ray_executor_writes_the_same_rows_as_subprocesses",
+    "tests/integration/test_compiled_steps.py::test_a_damaged_cached_step_is_compiled_again",
+    "tests/integration/test_outages.py::test_server_down_longer_than_the_retry_budget",
     "tests/integration/test_crawl.py::"
     "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[mysql]",
-    "tests/integration/test_warm_start.py::"
-    "test_every_pair_of_the_market_job_runs_warm_after_its_first_run",
-    "tests/integration/test_market_job.py::"
-    "test_job_trains_every_pair_and_report_matches_database[mysql]",
-    "tests/integration/test_layers.py::"
-    "test_layers_build_that_many_lstms_refit_on_change_and_warm_runs_keep_the_depth",
-    "tests/integration/test_exchange_crawl.py::"
-    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[mysql-bithumb]",
+    "tests/integration/test_crawl.py::"
+    "test_sigkill_at_random_points_then_rerun_gives_exactly_the_source[sqlite]",
+    "tests/integration/test_outages.py::test_full_or_read_only_artifacts_disk[full]",
+    "tests/integration/test_seams.py::"
+    "test_a_formulation_of_this_module_trains_forecasts_and_evaluates",
+    "tests/integration/test_evaluate.py::test_evaluate_cli_end_to_end",
+    "tests/integration/test_outages.py::test_server_killed_for_five_seconds_while_pairs_train",
+    "tests/integration/test_train.py::"
+    "test_training_writes_rows_matching_its_result[sqlite-tensorflow]",
+    "tests/integration/test_outages.py::test_lock_lost_to_another_holder_stops_launching",
+    "tests/integration/test_evaluate_sweep.py::"
+    "test_a_sweep_runs_every_value_and_summarises_skill_per_value",
     "tests/integration/test_compiled_fit_zoo.py::"
-    "test_the_compiled_fit_of_every_network_equals_keras_fit[gru]",
-    "tests/integration/test_outages.py::test_imported_pairs_train_offline",
+    "test_the_compiled_fit_of_every_network_equals_keras_fit[lstm-leaky]",
+    "tests/integration/test_train.py::test_sigkill_while_saving_leaves_the_previous_model",
+    "tests/integration/test_crawl_concurrent.py::test_the_weight_budget_holds_across_threads",
+    "tests/integration/test_compiled_fit_zoo.py::"
+    "test_the_compiled_fit_of_every_network_equals_keras_fit[lstm]",
+    "tests/integration/test_train.py::"
+    "test_training_writes_rows_matching_its_result[mysql-tensorflow]",
+    "tests/integration/test_exchange_recipes.py::"
+    "test_coingecko_daily_prices_reference_lstm_on_torch",
+    "tests/integration/test_market_job.py::test_a_forked_pair_trains_as_a_fresh_process_does",
+    "tests/integration/test_outages.py::"
+    "test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one",
+    "tests/integration/test_compiled_steps.py::"
+    "test_compiled_steps_fine_tune_exactly_as_keras_fit_does",
+    "tests/integration/test_shared_recipes.py::test_coingecko_daily_reference_lstm_on_torch",
+    "tests/integration/test_warm_start.py::"
+    "test_evaluate_scores_the_warm_schedule_beside_the_full_one",
+    "tests/integration/test_layers.py::"
+    "test_the_regularisers_are_on_their_layers_and_stored_with_the_model",
+    "tests/integration/test_evaluate_horizon.py::"
+    "test_evaluate_horizon_scores_every_step_against_naive",
+    "tests/integration/test_market_job.py::"
+    "test_job_trains_every_pair_and_report_matches_database[sqlite]",
 )
 
 
