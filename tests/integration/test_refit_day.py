@@ -8,11 +8,10 @@ crawl would bring it.
 Why not 48 pairs with ``--refit-every 24`` over a day: that is 1,200 pair processes, minutes
 of the test budget even with tiny fits. The bound is ceil(N / refit_every) refits an hour
 (train/warmstart.py ``refit_due``: a pair's slot is its coin id, and a job's coin ids are
-consecutive), so 3 pairs with ``--refit-every 3`` may refit 1 pair an hour where refitting
-them together would take all 3, and 7 hours hold the first hour and two whole cycles after it:
-21 pair processes. The 48-pair, 24-hour cycle itself (2 pairs an hour) is replayed at the
-decision's level in tests/unit/test_warmstart.py and at full size, with real settings, by
-bench/day.py.
+consecutive), so 6 pairs with ``--refit-every 3`` have the same bound, 2 pairs an hour, and
+7 hours hold the first hour and two whole cycles after it: 42 pair processes. The 48-pair,
+24-hour cycle itself is replayed at the decision's level in tests/unit/test_warmstart.py and
+at full size, with real settings, by bench/day.py.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from coinlstm.app.demo import synthetic_klines
 from coinlstm.core.klines import parse_kline
 from tests.helpers import import_into, run_cli
 
-PAIRS = 3
+PAIRS = 6
 REFIT_EVERY = 3
 HOURS = 1 + 2 * REFIT_EVERY
 CANDLES = 300
@@ -91,7 +90,7 @@ def test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour(sqlite_
             refits[symbol].append(hour)
     engine.dispose()
     # Nothing is due before half a cycle has passed since the first fits; from then on each
-    # hour refits the pair of its slot, never all of them at once.
+    # hour refits the 2 pairs of its slot, never all 6 at once.
     assert per_hour == [PAIRS, 0] + [PAIRS // REFIT_EVERY] * (HOURS - 2)
     # Each pair's first refit within the cycle after that half, then once a cycle.
     half = -(-REFIT_EVERY // 2)
