@@ -247,7 +247,7 @@ def test_unavailable_exchange_raises_quickly_and_writes_nothing(synthetic_candle
     with pytest.raises(ExchangeUnavailable, match="asks to wait 3600 s"):
         _crawl(engine, server)
     # Quickly: no 3600 s Retry-After slept through, no long backoff (QUICK: under a second
-    # a crawl; the bound is generous because 3 pytest-xdist workers share 2 cores).
+    # a crawl; the bound is generous because 4 pytest-xdist workers share 2 cores).
     assert time.monotonic() - started < 30
     with engine.connect() as conn:
         assert db.table_fingerprint(conn) == before

@@ -103,7 +103,7 @@ def test_failed_and_timed_out_pairs_do_not_stop_the_others(synthetic_candles, sq
     (SIGKILL) each cost only that pair, in one line, and the next pairs still run.
 
     The stalled pair waits out the whole --timeout (idle), so the test takes at least that
-    long; the two good pairs must finish well within it even on a loaded machine (3
+    long; the two good pairs must finish well within it even on a loaded machine (4
     pytest-xdist workers on 2 cores). Most of a good pair's time on a fresh home is compiling
     the network's train/test/predict steps (train/steps); a first job of one good
     pair, without a timeout, compiles and stores them, so that in the job under test the good

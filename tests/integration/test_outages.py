@@ -344,7 +344,7 @@ def test_signal_closes_the_run_and_the_next_run_abandons_a_killed_one(shared_dat
             time.sleep(3)
             os.kill(terminated.process.pid, signal.SIGTERM)
             # The stalled pair was killed, not awaited: it stalls for ever, so awaiting it
-            # would run into this timeout (generous: 3 pytest-xdist workers on 2 cores).
+            # would run into this timeout (generous: 4 pytest-xdist workers on 2 cores).
             code = terminated.finish(timeout=120)
         finally:
             terminated.kill()
