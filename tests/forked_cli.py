@@ -86,22 +86,22 @@ def _the_server(log_folder: Path) -> ForkServer | None:
         return _server
 
 
-def run_forked(command: tuple[str, str], args: tuple[str, ...], full_env: dict[str, str],
-               cwd: Path, timeout: float, log_folder: Path) -> subprocess.CompletedProcess | None:
-    """``python -m MODULE ARGS`` (``command`` ``("module", MODULE)``) or ``python SCRIPT
-    ARGS`` (``("script", PATH)``) in a forked child, as ``subprocess.run(capture_output=True,
-    text=True)`` reports it; None when the server cannot fork it (run it fresh)."""
+def run_forked(argv: list[str], full_env: dict[str, str], cwd: Path, timeout: float,
+               log_folder: Path) -> subprocess.CompletedProcess | None:
+    """``argv`` (``[python, "-m", MODULE, *ARGS]`` or ``[python, SCRIPT, *ARGS]``) in a forked
+    child, as ``subprocess.run(argv, capture_output=True, text=True)`` reports it; None when
+    the server cannot fork it (run it fresh)."""
     server = _the_server(log_folder)
     if server is None:
         return None
-    kind, target = command
-    shown = [sys.executable, *(["-m"] if kind == "module" else []), target, *args]
+    kind, target, args = (("module", argv[2], argv[3:]) if argv[1] == "-m"
+                          else ("script", argv[1], argv[2:]))
     with tempfile.TemporaryDirectory(prefix="forked-cli-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        argv = [sys.executable, "-c", CHILD_CODE, kind, target, str(out), str(err), str(cwd),
-                *args]
+        child_argv = [sys.executable, "-c", CHILD_CODE, kind, target, str(out), str(err),
+                      str(cwd), *args]
         try:
-            child = server.start(argv, full_env, Path(os.devnull))
+            child = server.start(child_argv, full_env, Path(os.devnull))
         except ForkUnavailable:
             return None
         try:
@@ -109,8 +109,8 @@ def run_forked(command: tuple[str, str], args: tuple[str, ...], full_env: dict[s
         except TimeoutError:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-            raise subprocess.TimeoutExpired(shown, timeout, _read(out), _read(err)) from None
-        return subprocess.CompletedProcess(shown, code, _read(out), _read(err))
+            raise subprocess.TimeoutExpired(argv, timeout, _read(out), _read(err)) from None
+        return subprocess.CompletedProcess(argv, code, _read(out), _read(err))
 
 
 def _read(path: Path) -> str:

@@ -172,27 +172,25 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m coinlstm ARGS`` as a user would: in a child forked from a server that
     imported the package (tests/forked_cli.py) or, where that would differ, a fresh process."""
-    return _run(("module", "coinlstm"), args, env, timeout, cwd)
+    return _run(["-m", "coinlstm"], args, env, timeout, cwd)
 
 
 def run_job(*args: str, env: dict | None = None, timeout: float = 600,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``python run_all.py ARGS``, the hourly job as cron runs it, launched as :func:`run_cli`
     launches the CLI."""
-    return _run(("script", str(REPO / "run_all.py")), args, env, timeout, cwd)
+    return _run([str(REPO / "run_all.py")], args, env, timeout, cwd)
 
 
-def _run(command: tuple[str, str], args: tuple[str, ...], env: dict | None, timeout: float,
+def _run(entry: list[str], args: tuple[str, ...], env: dict | None, timeout: float,
          cwd: Path | None) -> subprocess.CompletedProcess:
+    argv, full_env, folder = [sys.executable, *entry, *args], cli_env(env, cwd), cwd or REPO
     if forked_cli.forkable(args, env):
-        done = forked_cli.run_forked(command, args, cli_env(env, cwd), cwd or REPO, timeout,
-                                     TEST_HOME / "logs")
+        done = forked_cli.run_forked(argv, full_env, folder, timeout, TEST_HOME / "logs")
         if done is not None:
             return done
-    kind, target = command
-    return subprocess.run([sys.executable, *(["-m"] if kind == "module" else []), target,
-                           *args], capture_output=True, text=True, env=cli_env(env, cwd),
-                          timeout=timeout, cwd=str(cwd or REPO))
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=str(folder))
 
 
 class CliRunner:
