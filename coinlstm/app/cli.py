@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from coinlstm.app.runtime.executors.seed import seeded
 from coinlstm.core import config
 from coinlstm.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CoinlstmError, one_line
 
@@ -46,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "list the pairs in the database: ids (for train -id), symbols, candles"),
     "serve": ("coinlstm.app.commands.serve", "the read-only dashboard and JSON API (loopback)"),
 }
+
+#: The commands whose tasks run in processes forked from a fork server: their process plants
+#: the server's seed as it starts, before it imports the command (executors/seed.py).
+SEEDED_COMMANDS = ("run", "backfill", "evaluate")
 
 log = logging.getLogger("coinlstm")
 
@@ -123,6 +128,18 @@ def _configure_logging(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.INFO)
 
 
+def _run(command: str, rest: list[str]) -> int:
+    parser = build_parser(command)
+    args = parser.parse_args(rest)
+    args.settings = config.load(db_url=args.db, binance_url=args.binance_url,
+                                artifacts=args.artifacts, backend=getattr(args, "backend", None),
+                                db_retry_seconds=args.db_retry_seconds,
+                                exchange=getattr(args, "exchange", None),
+                                fork_server=False if getattr(args, "fresh_processes", False)
+                                else None)
+    return int(args._run(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -136,16 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "-v" in rest or "--verbose" in rest
     _configure_logging(verbose)
     try:
-        parser = build_parser(command)
-        args = parser.parse_args(rest)
-        args.settings = config.load(db_url=args.db, binance_url=args.binance_url,
-                                    artifacts=args.artifacts,
-                                    backend=getattr(args, "backend", None),
-                                    db_retry_seconds=args.db_retry_seconds,
-                                    exchange=getattr(args, "exchange", None),
-                                    fork_server=False if getattr(args, "fresh_processes", False)
-                                    else None)
-        return int(args._run(args) or 0)
+        with seeded(command in SEEDED_COMMANDS):
+            return _run(command, rest)
     except CoinlstmError as exc:
         if verbose:
             traceback.print_exc()

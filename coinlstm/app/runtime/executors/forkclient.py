@@ -20,6 +20,7 @@ from pathlib import Path
 
 from coinlstm.app.runtime.executors.forkserver import entry_of
 from coinlstm.app.runtime.executors.processes import exit_reason
+from coinlstm.app.runtime.executors.seed import SERVER_MODULE, server_args, take_seed
 
 #: The server runs OpenBLAS single-threaded: numpy's and SciPy's OpenBLAS otherwise start a
 #: worker thread each at import, and a process with threads is not forked (forkserver.py).
@@ -82,7 +83,11 @@ class ForkedChild:
 
 
 class ForkServer:
-    """A started, ready server; the constructor raises :class:`ForkUnavailable` otherwise."""
+    """A started, ready server; the constructor raises :class:`ForkUnavailable` otherwise.
+
+    The server grows from this process's seed (seed.py) when it has one, else it is a fresh
+    ``python -m`` of the server's module; a seed that fails is followed by a fresh server.
+    """
 
     def __init__(self, backend: str, env: dict[str, str], log_path: Path,
                  preload: Sequence[str] = ()) -> None:
@@ -93,16 +98,24 @@ class ForkServer:
         self._next_id = 0
         self._lock = threading.Lock()  # the requests table
         self._write_lock = threading.Lock()  # the server's stdin
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "coinlstm.app.runtime.executors.forkserver",
-                 "--backend", backend, "--preload", *preload],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                env={**env, **SERVER_ENV}, start_new_session=True)
-        first = self._first_event()
-        if first.get("event") != "ready":
-            self.close()
-            raise ForkUnavailable(first.get("reason") or self._ended())
+        env = {**env, **SERVER_ENV}
+        #: Why this process's seed did not become the server (a fresh one did), if it failed.
+        self.seed_failure: str | None = None
+        first: dict = {}
+        if (planted := take_seed()) is not None:
+            self.process = planted
+            planted.launch(server_args(backend, preload), env, log_path)
+            first = self._first_event()
+            if first.get("event") != "ready":
+                self.seed_failure = first.get("reason") or self._ended()
+                self.close()
+        self.seeded = first.get("event") == "ready"
+        if not self.seeded:
+            self.process = _launch(backend, preload, env, log_path)
+            first = self._first_event()
+            if first.get("event") != "ready":
+                self.close()
+                raise ForkUnavailable(first.get("reason") or self._ended())
         self.pid: int = first["pid"]
         self.ready_seconds: float = first["seconds"]
         self.rss_at_ready_mb = rss_mb(self.pid)
@@ -203,3 +216,16 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             return "the fork server stopped answering"
         return f"the fork server ended ({exit_reason(code, self.log_path)})"
+
+
+# -- how the server's process comes to be ---------------------------------------
+
+
+def _launch(backend: str, preload: Sequence[str], env: dict[str, str],
+            log_path: Path) -> subprocess.Popen:
+    """A fresh interpreter running the server (it imports everything itself)."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", SERVER_MODULE, *server_args(backend, preload)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+            start_new_session=True)

@@ -47,12 +47,12 @@ import runpy
 import select
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
+from coinlstm.app.runtime.executors.seed import current_hazard, max_fd
 from coinlstm.core import config
 from coinlstm.core.config import ENV_PARENT_PID
 from coinlstm.core.lazy_imports import is_backend, is_heavy
@@ -77,37 +77,6 @@ FIRST_PARTY = ("coinlstm", "crawl", "train", "predict")
 #: their runtime's thread pools on first use and document fork after that as unsupported:
 #: their tasks start fresh processes.
 FORKABLE_BACKENDS = ("jax",)
-
-
-def os_threads() -> int:
-    """Threads of this process as the kernel sees them (Python's and every library's)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:  # no /proc: unknown, so not safe
-        return 0
-
-
-def fork_hazard(os_thread_count: int, python_threads: list[str],
-                jax_initialised: bool) -> str | None:
-    """Why forking this process now is unsafe, in one line; None when it is safe."""
-    if os_thread_count != 1:
-        what = "unknown (no /proc/self/task)" if os_thread_count == 0 else os_thread_count
-        return f"the server has {what} OS threads, not 1"
-    if len(python_threads) != 1:
-        return f"the server runs Python threads: {', '.join(python_threads)}"
-    if jax_initialised:
-        return "JAX's backend is initialised in the server"
-    return None
-
-
-def current_hazard() -> str | None:
-    """:func:`fork_hazard` of this process as it is now."""
-    jax_initialised = False
-    if "jax" in sys.modules:
-        from jax._src import xla_bridge
-
-        jax_initialised = xla_bridge.backends_are_initialized()
-    return fork_hazard(os_threads(), [t.name for t in threading.enumerate()], jax_initialised)
 
 
 def entry_of(argv: list[str], executable: str) -> tuple[str, str, list[str]] | None:
@@ -165,18 +134,11 @@ def _become_child(request: dict, server_pid: int) -> None:
     os.dup2(devnull, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.closerange(3, _max_fd())  # the server's pipes and files are not the task's
+    os.closerange(3, max_fd())  # the server's pipes and files are not the task's
     os.environ.clear()
     os.environ.update(request["env"])
     # The lifeline (coinlstm.app.runtime.lifeline) watches the process that started this one.
     os.environ[ENV_PARENT_PID] = str(server_pid)
-
-
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):  # pragma: no cover
-        return 4096
 
 
 def _child(request: dict, entry: tuple[str, str, list[str]], server_pid: int) -> None:

@@ -253,8 +253,13 @@ class SubprocessExecutor(ConfiguredExecutor):
         except ForkUnavailable as exc:
             _say(f"fork server not used ({exc}); every task starts a fresh process")
             return None
+        if server.seed_failure is not None:
+            _say(f"fork server seed not used ({server.seed_failure}); a fresh server was "
+                 "started")
+        origin = "forked from this process" if server.seeded else "a fresh process"
         _say(f"fork server ready in {server.ready_seconds:.1f} s (pid {server.pid}, {backend} "
-             f"imported, RSS {_mb(server.rss_at_ready_mb)}): each task is forked from it")
+             f"imported, RSS {_mb(server.rss_at_ready_mb)}, {origin}): each task is forked "
+             "from it")
         return server
 
     def _stop_forking(self, line: str) -> None:

@@ -1,0 +1,214 @@
+"""The fork server's seed: a fork of a command's process, taken as the command starts, that
+becomes the command's fork server (forkserver.py) when its executor asks for one.
+
+Why: a server started as a fresh ``python -m`` pays an interpreter's start and imports what
+its parent has imported already. A seed is forked while its process has one thread, no
+connection and no open file of its own (the CLI plants it before it imports the command:
+:data:`coinlstm.app.cli.SEEDED_COMMANDS`), so it carries nothing a task must not inherit; it
+waits in a read, costing a fork, until the executor sends it the server's command line, and
+then it runs that line's module exactly as ``python -m`` would, with that environment and its
+stderr in the server's log. What the process had imported, the server does not import again:
+nothing much for a command started by cron, everything when the command was itself forked from
+a server that imported Keras (as the tests run the CLI: tests/forked_cli.py).
+
+This module imports nothing heavy (the CLI imports it before any command); the fork-safety
+rule the server applies before every fork (:func:`current_hazard`) lives here for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+#: The module a seed runs once asked: the fork server (forkserver.py), named here rather than
+#: imported, since the seed's whole point is to import it only in the child.
+SERVER_MODULE = "coinlstm.app.runtime.executors.forkserver"
+
+
+def os_threads() -> int:
+    """Threads of this process as the kernel sees them (Python's and every library's)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: unknown, so not safe
+        return 0
+
+
+def fork_hazard(os_thread_count: int, python_threads: list[str],
+                jax_initialised: bool) -> str | None:
+    """Why forking this process now is unsafe, in one line; None when it is safe."""
+    if os_thread_count != 1:
+        what = "unknown (no /proc/self/task)" if os_thread_count == 0 else os_thread_count
+        return f"the server has {what} OS threads, not 1"
+    if len(python_threads) != 1:
+        return f"the server runs Python threads: {', '.join(python_threads)}"
+    if jax_initialised:
+        return "JAX's backend is initialised in the server"
+    return None
+
+
+def current_hazard() -> str | None:
+    """:func:`fork_hazard` of this process as it is now."""
+    bridge = sys.modules.get("jax._src.xla_bridge")  # asked only when JAX is loaded
+    jax_initialised = bridge is not None and bridge.backends_are_initialized()
+    return fork_hazard(os_threads(), [t.name for t in threading.enumerate()], jax_initialised)
+
+
+def server_args(backend: str, preload: Sequence[str]) -> list[str]:
+    """The fork server's arguments (after ``python -m SERVER_MODULE``)."""
+    return ["--backend", backend, "--preload", *preload]
+
+
+class Seed:
+    """The driver's end of a seed; offers the calls of a Popen its owner (forkclient's
+    ForkServer) makes: ``pid``, ``stdin``, ``stdout``, ``wait`` and ``kill``."""
+
+    def __init__(self) -> None:
+        requests_read, requests_write = os.pipe()
+        events_read, events_write = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+            stream.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child; measured by the executor tests
+            _grow(requests_read, events_write)
+        os.close(requests_read)
+        os.close(events_write)
+        self.stdin = os.fdopen(requests_write, "wb")
+        self.stdout = os.fdopen(events_read, "rb")
+        self.returncode: int | None = None
+
+    def launch(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+        """Become the server: ``python -m SERVER_MODULE ARGS`` with ``env``, stderr in
+        ``log_path``. A seed already gone says so by its silence (the owner's first read)."""
+        line = {"args": list(args), "env": env, "log": str(log_path)}
+        with contextlib.suppress(OSError, ValueError):
+            self.stdin.write((json.dumps(line) + "\n").encode())
+            self.stdin.flush()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code as Popen.wait gives it (TimeoutExpired after ``timeout`` s)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"fork server seed {self.pid}", timeout)
+            else:
+                time.sleep(0.01)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def discard(self) -> None:
+        """End a seed nobody asked for: it reads the end of its requests and exits."""
+        with contextlib.suppress(OSError):
+            self.stdin.close()
+        self.stdout.close()
+        self.wait()
+
+
+_planted: Seed | None = None
+
+
+@contextlib.contextmanager
+def seeded(wanted: bool = True) -> Iterator[Seed | None]:
+    """Plant this process's seed for the block (when ``wanted`` and the process can be forked
+    now: :func:`current_hazard`); the block's first fork server grows from it
+    (:func:`take_seed`), and one nobody took is ended on the way out."""
+    global _planted
+    seed = Seed() if wanted and _planted is None and current_hazard() is None else None
+    if seed is not None:
+        _planted = seed
+    try:
+        yield seed
+    finally:
+        if seed is not None and _planted is seed:
+            _planted = None
+            seed.discard()
+
+
+def take_seed() -> Seed | None:
+    """This process's seed, if one is planted and not taken yet; it is then the caller's."""
+    global _planted
+    taken, _planted = _planted, None
+    return taken
+
+
+# ---------------------------------------------------------------------------- the child
+
+
+def _grow(requests_fd: int, events_fd: int) -> None:
+    """The seed itself: keeps only its two pipes (as stdin and stdout, where ``python -m``
+    of the server has them), waits for its line, then runs the server; never returns. End of
+    its requests before the line (nobody asked, or the driver died) ends it quietly."""
+    code = 70
+    try:
+        os.setsid()  # a session of its own, as Popen(start_new_session=True) would give it
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.dup2(requests_fd, 0)
+        os.dup2(events_fd, 1)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        os.closerange(3, max_fd())
+        line = _read_line(0)
+        if not line:
+            code = 0
+            return
+        request = json.loads(line)
+        os.dup2(os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+        os.closerange(3, max_fd())
+        os.environ.clear()
+        os.environ.update(request["env"])
+        code = _run_module(SERVER_MODULE, request["args"])
+    except BaseException:  # noqa: BLE001 - its log has it; the driver reads the server gone
+        with contextlib.suppress(Exception):
+            sys.excepthook(*sys.exc_info())
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _run_module(module: str, args: Sequence[str]) -> int:
+    """``python -m module args`` in this process; its exit code."""
+    sys.modules.pop(module, None)  # `python -m` runs a fresh copy as __main__
+    sys.argv = [module, *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _read_line(fd: int) -> bytes:
+    """One line from ``fd``, a byte at a time so that nothing after it is consumed (the
+    server reads the rest); b"" at end of file."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            return b""
+        line += byte
+    return bytes(line)
+
+
+def max_fd() -> int:
+    """The highest descriptor number a process may have, plus one."""
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):  # pragma: no cover
+        return 4096
