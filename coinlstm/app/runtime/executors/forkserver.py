@@ -3,10 +3,10 @@
 Why: a fresh ``python -m coinlstm train`` pays about 3-4 s of imports (numpy, pandas,
 SQLAlchemy, Keras, JAX) before it reads a candle; for a short pair that is most of its
 process. The subprocess executor (subprocess.py, through forkclient.py) starts this server
-once per job; it imports what a task's process imports and then, for each task, forks a child
-that runs the very command line the task would run in a fresh process (``python -m MODULE
-ARGS`` or ``python -c CODE ARGS``) and exits after it, so the task's memory still goes back to
-the OS.
+once per job (as ``python -m``, or grown from the command's seed: seed.py); it imports what a
+task's process imports and then, for each task, forks a child that runs the very command line
+the task would run in a fresh process (``python -m MODULE ARGS`` or ``python -c CODE ARGS``)
+and exits after it, so the task's memory still goes back to the OS.
 
 Fork safety: a fork copies only the thread that calls it; a lock held by any other thread
 stays locked forever in the child. So the server must never have more than one OS thread when

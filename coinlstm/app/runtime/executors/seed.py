@@ -84,6 +84,7 @@ class Seed:
         self.stdin = os.fdopen(requests_write, "wb")
         self.stdout = os.fdopen(events_read, "rb")
         self.returncode: int | None = None
+        self._reaping = threading.Lock()
 
     def launch(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
         """Become the server: ``python -m SERVER_MODULE ARGS`` with ``env``, stderr in
@@ -94,17 +95,20 @@ class Seed:
             self.stdin.flush()
 
     def wait(self, timeout: float | None = None) -> int:
-        """Its exit code as Popen.wait gives it (TimeoutExpired after ``timeout`` s)."""
+        """Its exit code as Popen.wait gives it (TimeoutExpired after ``timeout`` s); safe
+        from several threads, as Popen's is (the owner's reader thread and its close)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.returncode is None:
-            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-            elif time.monotonic() >= deadline:
+        while True:
+            with self._reaping:
+                if self.returncode is None:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                    if pid:
+                        self.returncode = os.waitstatus_to_exitcode(status)
+                if self.returncode is not None:
+                    return self.returncode
+            if deadline is not None and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(f"fork server seed {self.pid}", timeout)
-            else:
-                time.sleep(0.01)
-        return self.returncode
+            time.sleep(0.01)
 
     def kill(self) -> None:
         if self.returncode is None:
