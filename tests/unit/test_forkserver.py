@@ -10,8 +10,8 @@ import pytest
 
 from coinlstm.app.jobs import evaluate_charts
 from coinlstm.app.runtime.executors.forkclient import forkable
-from coinlstm.app.runtime.executors.forkserver import entry_of, lazy_heavy_imports, run_entry
-from coinlstm.app.runtime.executors.seed import fork_hazard
+from coinlstm.app.runtime.executors.forking import fork_hazard, run_entry
+from coinlstm.app.runtime.executors.forkserver import entry_of, lazy_heavy_imports
 
 PY = "/usr/bin/python3"
 
@@ -78,7 +78,7 @@ def test_the_plot_warm_up_starts_no_thread_and_changes_no_later_plot(tmp_path):
 
     import numpy as np
 
-    from coinlstm.app.runtime.executors.seed import os_threads
+    from coinlstm.app.runtime.executors.forking import os_threads
     from predict import plots
     from train.prediction_bands import Band
 

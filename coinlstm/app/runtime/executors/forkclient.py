@@ -101,23 +101,13 @@ class ForkServer:
         env = {**env, **SERVER_ENV}
         #: Why this process's seed did not become the server (a fresh one did), if it failed.
         self.seed_failure: str | None = None
-        first: dict = {}
         if (planted := take_seed()) is not None:
-            self.process = planted
             planted.launch(server_args(backend, preload), env, log_path)
-            first = self._first_event()
-            if first.get("event") != "ready":
-                self.seed_failure = first.get("reason") or self._ended()
-                self.close()
-        self.seeded = first.get("event") == "ready"
-        if not self.seeded:
-            self.process = _launch(backend, preload, env, log_path)
-            first = self._first_event()
-            if first.get("event") != "ready":
-                self.close()
-                raise ForkUnavailable(first.get("reason") or self._ended())
-        self.pid: int = first["pid"]
-        self.ready_seconds: float = first["seconds"]
+            self.seed_failure = self._adopt(planted)
+        self.seeded = planted is not None and self.seed_failure is None
+        if not self.seeded and (failure := self._adopt(_launch(backend, preload, env,
+                                                               log_path))) is not None:
+            raise ForkUnavailable(failure)
         self.rss_at_ready_mb = rss_mb(self.pid)
         threading.Thread(target=self._read_events, name="fork-server-events",
                          daemon=True).start()
@@ -162,6 +152,18 @@ class ForkServer:
             self.process.kill()
             self.process.wait()
         return rss
+
+    def _adopt(self, process) -> str | None:
+        """Make ``process`` (a Popen or a launched Seed) the server and wait for its first
+        event: None once it is ready, else why not (it is closed then)."""
+        self.process = process
+        first = self._first_event()
+        if first.get("event") == "ready":
+            self.pid: int = first["pid"]
+            self.ready_seconds: float = first["seconds"]
+            return None
+        self.close()
+        return first.get("reason") or self._ended()
 
     # -- events ------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ stays locked forever in the child. So the server must never have more than one O
 it forks: it imports modules but never initialises JAX's backend (XLA's thread pools) or runs
 any computation, and it runs OpenBLAS single-threaded (its driver passes
 ``OPENBLAS_NUM_THREADS=1``: numpy's and SciPy's OpenBLAS otherwise each start a worker thread
-at import, measured on this machine). Before every fork it counts its threads
-(:func:`fork_hazard`); if the count is not one it refuses, and the driver starts that task as
-a fresh process instead.
+at import, measured on this machine). Before every fork it counts its threads (forking.py's
+``fork_hazard``); if the count is not one it refuses, and the driver starts that task as a
+fresh process instead.
 
 The protocol is JSON lines on the server's stdin (requests) and stdout (events):
 
@@ -37,13 +37,11 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import builtins
 import contextlib
 import importlib
 import json
 import os
 import re
-import runpy
 import select
 import signal
 import sys
@@ -52,7 +50,13 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
-from coinlstm.app.runtime.executors.seed import current_hazard, max_fd
+from coinlstm.app.runtime.executors.forking import (
+    current_hazard,
+    default_signals,
+    exit_now,
+    max_fd,
+    run_entry,
+)
 from coinlstm.core import config
 from coinlstm.core.config import ENV_PARENT_PID
 from coinlstm.core.lazy_imports import is_backend, is_heavy
@@ -91,42 +95,10 @@ def entry_of(argv: list[str], executable: str) -> tuple[str, str, list[str]] | N
 # ---------------------------------------------------------------------------- the child
 
 
-def run_entry(kind: str, target: str, args: list[str]) -> int:
-    """Run a command line's work in this (forked) process as ``python`` would; its exit code."""
-    try:
-        if kind == "module":
-            # `python -m X` runs X as __main__ without X itself in sys.modules.
-            sys.modules.pop(target, None)
-            sys.argv = [target, *args]
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            sys.argv = ["-c", *args]
-            exec(compile(target, "<string>", "exec"),  # noqa: S102 - `python -c` does this
-                 {"__name__": "__main__", "__builtins__": builtins})
-        return 0
-    except SystemExit as exc:
-        return _exit_code(exc.code)
-    except BaseException:  # noqa: BLE001 - what the interpreter does with an uncaught error
-        traceback.print_exc()
-        return 1
-
-
-def _exit_code(code) -> int:
-    """The process exit code of ``sys.exit(code)``, as the interpreter computes it."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
-
-
 def _become_child(request: dict, server_pid: int) -> None:
     """In the forked child, before the task: what a fresh process would have."""
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    default_signals()
     with contextlib.suppress(OSError):  # the server did it already (no race either way)
         os.setpgid(0, 0)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -150,10 +122,7 @@ def _child(request: dict, entry: tuple[str, str, list[str]], server_pid: int) ->
         code = run_entry(*entry)
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        exit_now(code)
 
 
 # ---------------------------------------------------------------------------- the server

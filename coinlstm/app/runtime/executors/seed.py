@@ -11,8 +11,8 @@ stderr in the server's log. What the process had imported, the server does not i
 nothing much for a command started by cron, everything when the command was itself forked from
 a server that imported Keras (as the tests run the CLI: tests/forked_cli.py).
 
-This module imports nothing heavy (the CLI imports it before any command); the fork-safety
-rule the server applies before every fork (:func:`current_hazard`) lives here for that reason.
+This module imports nothing heavy (the CLI imports it before any command): what it shares with
+the server about forking is in forking.py, which is as light.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import runpy
 import signal
 import subprocess
 import sys
@@ -29,37 +28,17 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from coinlstm.app.runtime.executors.forking import (
+    current_hazard,
+    default_signals,
+    exit_now,
+    max_fd,
+    run_entry,
+)
+
 #: The module a seed runs once asked: the fork server (forkserver.py), named here rather than
 #: imported, since the seed's whole point is to import it only in the child.
 SERVER_MODULE = "coinlstm.app.runtime.executors.forkserver"
-
-
-def os_threads() -> int:
-    """Threads of this process as the kernel sees them (Python's and every library's)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:  # no /proc: unknown, so not safe
-        return 0
-
-
-def fork_hazard(os_thread_count: int, python_threads: list[str],
-                jax_initialised: bool) -> str | None:
-    """Why forking this process now is unsafe, in one line; None when it is safe."""
-    if os_thread_count != 1:
-        what = "unknown (no /proc/self/task)" if os_thread_count == 0 else os_thread_count
-        return f"the server has {what} OS threads, not 1"
-    if len(python_threads) != 1:
-        return f"the server runs Python threads: {', '.join(python_threads)}"
-    if jax_initialised:
-        return "JAX's backend is initialised in the server"
-    return None
-
-
-def current_hazard() -> str | None:
-    """:func:`fork_hazard` of this process as it is now."""
-    bridge = sys.modules.get("jax._src.xla_bridge")  # asked only when JAX is loaded
-    jax_initialised = bridge is not None and bridge.backends_are_initialized()
-    return fork_hazard(os_threads(), [t.name for t in threading.enumerate()], jax_initialised)
 
 
 def server_args(backend: str, preload: Sequence[str]) -> list[str]:
@@ -160,42 +139,32 @@ def _grow(requests_fd: int, events_fd: int) -> None:
     code = 70
     try:
         os.setsid()  # a session of its own, as Popen(start_new_session=True) would give it
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        default_signals()
         os.dup2(requests_fd, 0)
         os.dup2(events_fd, 1)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-        os.closerange(3, max_fd())
+        os.closerange(3, max_fd())  # all but its pipes, now stdin and stdout
+        _redirect_stderr(os.devnull)
         line = _read_line(0)
         if not line:
             code = 0
             return
         request = json.loads(line)
-        os.dup2(os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
-        os.closerange(3, max_fd())
+        _redirect_stderr(request["log"])
         os.environ.clear()
         os.environ.update(request["env"])
-        code = _run_module(SERVER_MODULE, request["args"])
+        code = run_entry("module", SERVER_MODULE, request["args"])
     except BaseException:  # noqa: BLE001 - its log has it; the driver reads the server gone
         with contextlib.suppress(Exception):
             sys.excepthook(*sys.exc_info())
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        exit_now(code)
 
 
-def _run_module(module: str, args: Sequence[str]) -> int:
-    """``python -m module args`` in this process; its exit code."""
-    sys.modules.pop(module, None)  # `python -m` runs a fresh copy as __main__
-    sys.argv = [module, *args]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+def _redirect_stderr(path: str) -> None:
+    """fd 2 to ``path`` (truncated), as Popen's ``stderr=`` gives the fresh server its log."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _read_line(fd: int) -> bytes:
@@ -208,11 +177,3 @@ def _read_line(fd: int) -> bytes:
             return b""
         line += byte
     return bytes(line)
-
-
-def max_fd() -> int:
-    """The highest descriptor number a process may have, plus one."""
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):  # pragma: no cover
-        return 4096
