@@ -22,6 +22,25 @@ from train.prediction_bands import Band
 #: sizes every label for the same result, at half of the plot's time.
 MARGINS = {"left": 0.1, "right": 0.98, "top": 0.95, "bottom": 0.1, "hspace": 0.33}
 
+#: When a pair's run draws its PNG (``--plot``): at a full fit, every run, never.
+PLOT_FULL, PLOT_EVERY, PLOT_NEVER = "full", "every", "never"
+PLOT_WHEN = (PLOT_FULL, PLOT_EVERY, PLOT_NEVER)
+#: The PNG is the portrait of a fitted model (its test slice, its loss curves), so it is
+#: redrawn when the model is new. A warm hour's fine-tune moves the slice by an hour and
+#: leaves the picture nearly as it was; redrawing it cost about a third of a warm pair's CPU,
+#: on the path from the candle's close to the market's last forecast. The dashboard draws the
+#: live record from the database every hour.
+DEFAULT_PLOT = PLOT_FULL
+
+
+def due(when: str, full_fit: bool, path: Path) -> bool:
+    """Whether a run draws the pair's PNG at ``path``: ``every`` run; for ``full``, a full fit
+    or a pair that has no PNG yet (a model handed over by the backfill, a deleted file);
+    ``never``."""
+    if when not in PLOT_WHEN:
+        raise ValueError(f"unknown plot rule {when!r}; choose one of {', '.join(PLOT_WHEN)}")
+    return when == PLOT_EVERY or (when == PLOT_FULL and (full_fit or not path.exists()))
+
 
 def draw(path: Path | io.BytesIO, symbol: str, test_open_times: Sequence[int],
          actual: Sequence[float], predicted: Sequence[float], naive: Sequence[float],

@@ -159,6 +159,32 @@ def test_a_changed_setting_refits_and_a_schedule_setting_does_not(pair, tmp_path
         "full", "warm", "full", "full"]
 
 
+def test_the_png_is_drawn_at_a_full_fit_and_when_missing_not_every_warm_hour(pair, tmp_path):
+    url, coin_id, later = pair
+    art = tmp_path / "art"
+    png = art / "plots" / f"{SYMBOL}.png"
+
+    def warm(run_id: str, hour: int, **plot: str) -> None:
+        _add_hours(url, coin_id, later[hour:hour + 1])
+        result = train_pair(_settings(url, art), coin_id, SYMBOL, _options(), run_id=run_id,
+                            **plot)
+        assert result.fit == "warm", result.fit_reason
+
+    _train(url, art, coin_id, "r1")
+    drawn = png.read_bytes()
+    assert drawn[:8] == b"\x89PNG\r\n\x1a\n"
+    warm("r2", 0)  # the default: a warm hour keeps the full fit's picture
+    assert png.read_bytes() == drawn
+    warm("r3", 1, plot="every")  # the test slice moved by two hours: another picture
+    redrawn = png.read_bytes()
+    assert redrawn[:8] == drawn[:8] and redrawn != drawn
+    png.unlink()
+    warm("r4", 2, plot="never")
+    assert not png.exists()
+    warm("r5", 3)  # no PNG yet: drawn on a warm hour too
+    assert png.read_bytes()[:8] == drawn[:8]
+
+
 @pytest.mark.slow
 def test_an_unreadable_saved_model_costs_a_full_fit_and_a_note(pair, tmp_path):
     url, coin_id, later = pair
@@ -285,10 +311,14 @@ def test_every_pair_of_the_market_job_runs_warm_after_its_first_run(synthetic_ca
                 _add_hours(sqlite_url, ids[symbol], read_csv_rows(
                     synthetic_candles / f"{symbol}.csv", limit=901)[900:])
         report = tmp_path / f"report{hour}.json"
-        done = run_cli(*common, "--report", str(report))
+        pngs = {symbol: tmp_path / "art" / "plots" / f"{symbol}.png" for symbol in pairs}
+        drawn = {symbol: png.read_bytes() for symbol, png in pngs.items() if png.exists()}
+        # The second hour redraws its warm pairs' PNGs only as asked: the flag reaches them.
+        done = run_cli(*common, "--report", str(report), *(["--plot", "every"] if hour else []))
         assert done.returncode == 0, done.stdout + done.stderr
         fits.append({p["symbol"]: p["result"]["fit"]
                      for p in json.loads(report.read_text())["pairs"]})
+        assert all(png.read_bytes() != drawn.get(symbol) for symbol, png in pngs.items())
         header = next(line for line in done.stdout.splitlines() if line.startswith("symbol"))
         assert header.split()[:4] == ["symbol", "status", "seconds", "fit"]
     assert fits == [dict.fromkeys(pairs, "full"), dict.fromkeys(pairs, "warm")]

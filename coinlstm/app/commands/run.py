@@ -26,7 +26,7 @@ from tqdm import tqdm
 from coinlstm import db
 from coinlstm.app.jobs.job_flags import add_job_arguments, check_workers, job_options, job_pairs
 from coinlstm.app.jobs.pair_selection import add_pair_arguments, market_coins, stored_markets
-from coinlstm.app.jobs.pair_task import PairTrainTask
+from coinlstm.app.jobs.pair_task import PairTrainTask, add_plot_argument
 from coinlstm.app.jobs.preflight import short_pairs
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
 from coinlstm.app.runtime.executors import FAILED, ExecutorConfig, Outcome, make_executor
@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           f"(UTC; default {DEFAULT_SINCE})")
     add_crawl_workers_argument(job)
     add_job_arguments(job, "trained", timeout=1800.0)
+    add_plot_argument(job)
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
     config.add_arguments(parser)
@@ -279,8 +280,8 @@ class MarketJob:
             # Pairs named with --only are attempted whatever they hold: the user asked for
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
-                tasks.append(PairTrainTask(int(coin.id), coin.symbol,
-                                                         self.options, self.run_id))
+                tasks.append(PairTrainTask(int(coin.id), coin.symbol, self.options,
+                                           self.run_id, plot=self.args.plot))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""

@@ -62,14 +62,15 @@ def _dataset(open_times, values, with_series, symbol: str, options: TrainConfig,
 
 
 def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConfig,
-               run_id: str | None = None) -> TrainResult:
+               run_id: str | None = None, plot: str = plots.DEFAULT_PLOT) -> TrainResult:
     """Train ``symbol``'s model, forecast its next close, store the rows and the artifacts.
 
     The fit is warm (the saved model fine-tuned) or full (from scratch), as
     train/warmstart.py decides; a warm start that fails on the way (weights that do not load,
     candles that do not hold its slices) falls back to a full fit, which says why.
     Raises CoinlstmError subclasses (BadInput for the user's input or data); on any failure
-    no row is written and no artifact replaced.
+    no row is written and no artifact replaced. ``plot``: when the pair's PNG is redrawn
+    (predict/plots.py ``due``).
     """
     started = time.perf_counter()
     paths, backend_name = prepare_pair(settings, symbol, options)
@@ -84,7 +85,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
         candles = StoredCandles(engine, coin_id, symbol, options.with_pairs, options.interval,
                                 retry_seconds)
         return PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
-                       started, candles).run()
+                       started, candles, plot=plot).run()
     finally:
         engine.dispose()
 
@@ -156,6 +157,8 @@ class PairRun:
     #: The previous replayed hour's model in memory (the backfill's hours); None: read the
     #: saved file, as the live job does.
     chain: Chain | None = None
+    #: When the pair's PNG is redrawn (predict/plots.py); a replayed hour draws none.
+    plot: str = plots.DEFAULT_PLOT
 
     def run(self) -> TrainResult:
         """Plan, fit and store; a failed warm start falls back to a full fit."""
@@ -220,9 +223,10 @@ class PairRun:
                       source=db.SOURCE_LIVE if replay is None else db.SOURCE_BACKFILL)
         meta = model_meta(symbol, self.coin_id, self.run_id, backend_name, keras.__version__,
                           stored_json, dataset, forecast, plan.full_fit_open_time)
+        draw = replay is None and plots.due(self.plot, not plan.warm, self.paths.plot)
         written = store_run(
             self.engine, self.paths,
-            None if replay else _plot_writer(symbol, dataset, forecast, metrics),
+            _plot_writer(symbol, dataset, forecast, metrics) if draw else None,
             forecast.model, dataset.formulation.to_dict(), meta,
             None if replay else train_row(run, dataset, forecast, metrics),
             prediction_row(run, dataset, forecast, metrics),

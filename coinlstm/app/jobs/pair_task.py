@@ -7,6 +7,7 @@ only where a task runs in this process (a Ray worker), as coinlstm.core.lazy_imp
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from coinlstm.app.runtime.executors.base import PairTask
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import CoinlstmError
+from predict.plots import DEFAULT_PLOT, PLOT_WHEN
 from train import config
 from train.config import TrainConfig
 
@@ -31,19 +33,30 @@ class PairTrainTask(PairTask):
     symbol: str
     options: TrainConfig
     run_id: str
+    #: When the pair's PNG is redrawn (``--plot``, predict/plots.py).
+    plot: str = DEFAULT_PLOT
 
     def argv(self, result_path: Path) -> list[str]:
+        plot = [] if self.plot == DEFAULT_PLOT else ["--plot", self.plot]
         return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
-                "-symbol", self.symbol, *config.to_argv(self.options), "--run-id", self.run_id,
-                "--result-json", str(result_path)]
+                "-symbol", self.symbol, *config.to_argv(self.options), *plot,
+                "--run-id", self.run_id, "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
         from coinlstm.app.jobs.pair_job import train_pair
 
         try:
             return train_pair(settings, self.coin_id, self.symbol, self.options,
-                              run_id=self.run_id).to_dict()
+                              run_id=self.run_id, plot=self.plot).to_dict()
         except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
             return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
                     "exit_code": exc.exit_code, "error": str(exc)}
 
+
+
+def add_plot_argument(parser: argparse.ArgumentParser) -> None:
+    """``--plot``, of ``train`` and ``run``: when a pair's run redraws its PNG."""
+    parser.add_argument("--plot", choices=PLOT_WHEN, default=DEFAULT_PLOT,
+                        help="when a pair's PNG (plots/SYMBOL.png) is redrawn: at a full fit "
+                             "and when the pair has none (full, the default), every run "
+                             "(every; about a third of a warm pair's CPU), or never")
