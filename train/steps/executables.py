@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from train.models import build_model
 from train.steps.cache import read_checked, write_atomically, write_checked
 from train.steps.layout import Layout, layout_of
@@ -181,18 +179,21 @@ class StepCache:
         """Whether ``signature``'s file is in the folder (loadable or not)."""
         return (self.folder / signature.file_name()).is_file()
 
-    def call(self, signature: StepSignature, *args) -> list[np.ndarray]:
-        """Run ``signature``'s executable on ``args``: its outputs as numpy arrays. An
-        executable loaded from disk that fails to run (a file of another build that passed
-        its checksum) is compiled again, once."""
+    def call(self, signature: StepSignature, *args) -> list:
+        """Run ``signature``'s executable on ``args`` (numpy or JAX arrays): its outputs as
+        JAX arrays, computed (a failure shows here, not where they are read). They stay
+        JAX arrays so that the next step takes them as they are: converting a network's
+        state to numpy after every step and back before the next was most of a fine-tune's
+        time. An executable loaded from disk that fails to run (a file of another build that
+        passed its checksum) is compiled again, once."""
         import jax  # see executable()
 
         try:
-            return [np.asarray(out) for out in self.executable(signature)(*args)]
+            return jax.block_until_ready(list(self.executable(signature)(*args)))
         except (jax.errors.JaxRuntimeError, TypeError, ValueError):
             if not _LOADED[self.folder / signature.file_name()][1]:
                 raise
-        return [np.asarray(out) for out in self.executable(signature, fresh=True)(*args)]
+        return jax.block_until_ready(list(self.executable(signature, fresh=True)(*args)))
 
     def executable(self, signature: StepSignature, fresh: bool = False):
         """The loaded executable of ``signature``: loaded already in this process, else from

@@ -87,7 +87,7 @@ class Layout:
         with h5py.File(h5_path, "r+") as h5:
             for index, dataset in enumerate(self.paths):
                 if dataset is not None:
-                    h5[dataset][...] = state[index]
+                    h5[dataset][...] = np.asarray(state[index])
 
 
 def state_variables(model) -> list:

@@ -78,6 +78,7 @@ class CompiledNetwork:
         signature = StepSignature.predict(batches.shape)
         n_t, n_n, _ = self.cache.layout().counts
         (outputs,) = self.cache.call(signature, *self.state[:n_t + n_n], batches)
+        outputs = np.asarray(outputs)
         return outputs.reshape(len(inputs), *outputs.shape[2:])
 
     # What an epoch loop does.
