@@ -17,6 +17,7 @@ from coinlstm.core.errors import BadInput
 from train.prediction_bands import (
     Band,
     calibrate,
+    ewma,
     interval_skill,
     naive_bands,
     parse_levels,
@@ -45,6 +46,23 @@ def garch_returns(n: int, seed: int, omega: float = 2e-6, alpha: float = 0.08,
         returns[i] = sigmas[i] * shocks[i]
         variance = omega + alpha * returns[i] ** 2 + beta * variance
     return returns, sigmas
+
+
+def test_the_ewma_is_the_recursion_it_states():
+    """The blocked sums are the one-value-at-a-time recursion of the docstring, at every
+    length around a block's edges and for each decay the bands use and an extreme one."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 127, 128, 129, 130, 257, 2_400, 8_761):
+        values = np.abs(rng.standard_normal(n)) * 0.01
+        for decay in (0.5, 0.9, 0.97, 0.99, 0.999):
+            expected = np.full(n, np.nan)
+            total = weight = 0.0
+            for i in range(1, n):
+                total = decay * total + values[i]
+                weight = decay * weight + 1.0
+                expected[i] = total / weight
+            assert np.allclose(ewma(values, decay), expected, rtol=1e-12, atol=0,
+                               equal_nan=True), (n, decay)
 
 
 def closes_from(returns: np.ndarray, start: float = 0.002) -> np.ndarray:
