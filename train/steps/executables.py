@@ -188,12 +188,15 @@ class StepCache:
         passed its checksum) is compiled again, once."""
         import jax  # see executable()
 
+        def run(fresh: bool) -> list:
+            return jax.block_until_ready(list(self.executable(signature, fresh)(*args)))
+
         try:
-            return jax.block_until_ready(list(self.executable(signature)(*args)))
+            return run(fresh=False)
         except (jax.errors.JaxRuntimeError, TypeError, ValueError):
             if not _LOADED[self.folder / signature.file_name()][1]:
                 raise
-        return jax.block_until_ready(list(self.executable(signature, fresh=True)(*args)))
+        return run(fresh=True)
 
     def executable(self, signature: StepSignature, fresh: bool = False):
         """The loaded executable of ``signature``: loaded already in this process, else from

@@ -53,7 +53,6 @@ class PairTrainTask(PairTask):
                     "exit_code": exc.exit_code, "error": str(exc)}
 
 
-
 def add_plot_argument(parser: argparse.ArgumentParser) -> None:
     """``--plot``, of ``train`` and ``run``: when a pair's run redraws its PNG."""
     parser.add_argument("--plot", choices=PLOT_WHEN, default=DEFAULT_PLOT,
