@@ -26,6 +26,19 @@ def test_sql_file_creates_same_tables_as_code(mysql_url):
     engine.dispose()
 
 
+@pytest.mark.mysql
+def test_mysql_connections_use_the_drivers_c_extension(mysql_url):
+    """mysql-connector's C extension reads rows several times faster than its pure-Python
+    protocol, and the scoring pass reads a month of every pair's scores and candles each
+    hour; a release whose extension cannot load falls back to pure Python without a word."""
+    from mysql.connector.connection_cext import CMySQLConnection
+
+    engine = db.create_engine(mysql_url)
+    with engine.connect() as conn:
+        assert isinstance(conn.connection.dbapi_connection, CMySQLConnection)
+    engine.dispose()
+
+
 def _as_before_migrations(conn) -> None:
     """What a release before migrations left: no version row, no openTime_newest."""
     conn.execute(sa.text("DROP TABLE alembic_version"))
