@@ -33,11 +33,10 @@ from predict.movers import (
     latest_volatility,
     trailing_volatility,
 )
+from predict.recent_history import LOOKBACK_MS, RecentHistory
 
 #: The band whose half-width is the forecast size of the next move.
 MOVERS_LEVEL = 0.8
-#: The span the figures cover: the 30 days the longest window holds.
-LOOKBACK_MS = 30 * 86_400_000
 
 
 def closes_by_pair(rows: Sequence[sa.Row]) -> dict[int, tuple[list[int], list[float]]]:
@@ -100,42 +99,33 @@ def refresh_market_hours(conn: sa.Connection, interval: str, exchange: str, mark
                             market_hours(conn, interval, exchange, market, since, until))
 
 
-def series_costs(conn: sa.Connection, key: db.SeriesKey, as_of: int) -> dict:
-    """The pair_costs row of a series whose newest scored candle is ``as_of``: over the
-    candles opened after as_of - 30 days up to as_of, its pair's effective spread
-    (``spread``, from ``spread_returns`` pairs of consecutive candles) and Roll's
-    autocovariance (Roll's spread is 2 sqrt(-autocovariance) where it is negative), the
-    value of its forecasts after the spread; and the pair's realised volatility of the 24
-    hours to as_of (the naive size of its next move)."""
-    since = as_of - LOOKBACK_MS + 1
-    candles = [c for c in db.candle_ranges_since(conn, key.id_coin, key.interval, since)
-               if c.openTime <= as_of]
+def series_costs(key: db.SeriesKey, recent: RecentHistory) -> dict:
+    """The pair_costs row of a series (``recent``: what the pass read of it): over its
+    pair's candles opened after as_of - 30 days up to as_of (its newest scored candle), the
+    effective spread (``spread``, from ``spread_returns`` pairs of consecutive candles) and
+    Roll's autocovariance (Roll's spread is 2 sqrt(-autocovariance) where it is negative),
+    the value of its forecasts of those candles after the spread; and the pair's realised
+    volatility of the 24 hours to as_of (the naive size of its next move)."""
+    as_of = recent.as_of[key]
+    candles = recent.candles_of(key)
     step = INTERVAL_MS[key.interval]
-    times = [int(c.openTime) for c in candles]
-    closes = [float(c.close) for c in candles]
-    spread = effective_spread(times, [float(c.high) for c in candles],
-                              [float(c.low) for c in candles], closes, step)
+    times, closes = candles.get("openTime", ()), candles.get("close", ())
+    spread = effective_spread(times, candles.get("high", ()), candles.get("low", ()), closes,
+                              step)
     roll = roll_spread(times, closes, step)
-    scores = [s for s in db.scores_since(conn, key.id_coin, key.model, key.target,
-                                         key.interval, since) if s.openTime_next <= as_of]
-    value = value_after_costs([float(s.forecast) for s in scores],
-                              [float(s.naive) for s in scores],
-                              [float(s.actual) for s in scores], spread.spread)
+    scores = recent.scores_after(key, as_of - LOOKBACK_MS) or {}
+    value = value_after_costs(scores.get("forecast", ()), scores.get("naive", ()),
+                              scores.get("actual", ()), spread.spread)
     return {"as_of": as_of, "spread": spread.spread, "autocovariance": roll.autocovariance,
             "spread_returns": spread.pairs, "trades": value.trades, "value": value.mean,
             "value_pvalue": value.p_value, "naive_size": latest_volatility(times, closes, step)}
 
 
-def refresh_costs(conn: sa.Connection, interval: str, scores: Sequence[dict]) -> None:
-    """The costs row of each series ``scores`` (forecast_scores rows just written) belong
-    to: before the track records, whose verdicts read them."""
-    newest: dict[db.SeriesKey, int] = {}
-    for row in scores:
-        key = db.SeriesKey(int(row["id_coin"]), row["model"], row["target"], interval)
-        newest[key] = max(newest.get(key, 0), int(row["openTime_next"]))
-    for key in sorted(newest, key=lambda k: (k.id_coin, k.model, k.target)):
-        as_of = db.series_as_of(conn, key)
-        db.replace_pair_costs(conn, key, series_costs(conn, key, as_of or newest[key]))
+def refresh_costs(conn: sa.Connection, recent: RecentHistory) -> None:
+    """The costs row of each series ``recent`` holds (those a pass scored): before the
+    track records, whose verdicts read them."""
+    db.replace_pair_costs(conn, {key: series_costs(key, recent) for key in sorted(
+        recent.as_of, key=lambda k: (k.id_coin, k.model, k.target))})
 
 
 def refresh_market_evidence(conn: sa.Connection, interval: str, scores: Sequence[dict]

@@ -12,7 +12,7 @@ against its series' costs) and the movers evidence are written in one transactio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.costs import ValueAfterCosts, tradability
 from predict.evidence import refresh_costs, refresh_market_evidence
+from predict.recent_history import Columns, RecentHistory, columns_of, read_recent_history
 from predict.running_record import all_time_record, update_record_sums
 from predict.track_record import (
     BACKFILL,
@@ -119,14 +120,12 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
         keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
                 for row in rows}
-        refresh_costs(conn, interval, rows)
+        recent = read_recent_history(conn, interval, keys)
+        refresh_costs(conn, recent)
         costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
         sums = update_record_sums(conn, interval, rows, {
             (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
-        for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
-            series = (key.id_coin, key.model, key.target)
-            refresh_track_record(conn, key, costs.get(series, Tradability.SPREAD_UNKNOWN),
-                                 sums.get(series))
+        refresh_track_records(conn, keys, costs, sums, recent)
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
@@ -149,20 +148,23 @@ def series_value(row: sa.Row) -> ValueAfterCosts:
 
 
 def series_record(conn: sa.Connection, key: db.SeriesKey,
-                  costs: Tradability = Tradability.SPREAD_UNKNOWN, sums: dict | None = None
-                  ) -> tuple[int, list[WindowRecord]]:
+                  costs: Tradability = Tradability.SPREAD_UNKNOWN, sums: dict | None = None,
+                  recent: RecentHistory | None = None) -> tuple[int, list[WindowRecord]]:
     """(as_of, one record per window) of a series; an edge is held against ``costs`` (the
     series' :func:`series_tradabilities`). With the series' running ``sums``
     (predict/running_record.py) the all-time window comes from them and only the scores of
-    the longest bounded window are read; without, every score."""
+    the longest bounded window are used, taken from ``recent`` (what the pass read of the
+    series) where it holds them; without, every score is read."""
     whole = None if sums is None else all_time_record(sums, costs)
     if whole is None:
         return records_of(db.series_scores(conn, key), db.TRACK_RECORD_WINDOWS, costs)
     bounded = {name: length for name, length in db.TRACK_RECORD_WINDOWS.items()
                if length is not None}
-    as_of, records = records_of(
-        db.series_scores(conn, key, int(sums["newest"]) - max(bounded.values())), bounded,
-        costs)
+    after = int(sums["newest"]) - max(bounded.values())
+    scores = None if recent is None else recent.scores_after(key, after)
+    if scores is None:
+        scores = columns_of(db.series_scores(conn, key, after))
+    as_of, records = records_from_columns(scores, bounded, costs)
     by_name = {record.window: record for record in (*records, whole)}
     return as_of, [by_name[name] for name in db.TRACK_RECORD_WINDOWS]
 
@@ -170,10 +172,12 @@ def series_record(conn: sa.Connection, key: db.SeriesKey,
 def records_of(scores: Sequence[sa.Row], windows: dict[str, int | None],
                costs: Tradability) -> tuple[int, list[WindowRecord]]:
     """(as_of, one record per window) from a series' scores, oldest first."""
-    # Column-wise (one transpose), not row by row: a pass reads 400 series of up to a month
-    # of hours each.
-    columns = (dict(zip(scores[0]._fields, zip(*scores, strict=True), strict=True))
-               if scores else {})
+    return records_from_columns(columns_of(scores), windows, costs)
+
+
+def records_from_columns(columns: Columns, windows: dict[str, int | None],
+                         costs: Tradability) -> tuple[int, list[WindowRecord]]:
+    """:func:`records_of` from the scores as columns (predict/recent_history.py)."""
 
     def column(name: str) -> Sequence:
         return columns.get(name, ())
@@ -197,10 +201,19 @@ def band_series(column: Callable[[str], Sequence], level: float) -> BandSeries:
     return BandSeries(level, [None if hit is None else bool(hit) for hit in inside], widths)
 
 
-def refresh_track_record(conn: sa.Connection, key: db.SeriesKey, costs: Tradability,
-                         sums: dict | None = None) -> None:
-    as_of, records = series_record(conn, key, costs, sums)
-    db.replace_track_record(conn, key, as_of, [record.to_dict() for record in records])
+def refresh_track_records(conn: sa.Connection, keys: Iterable[db.SeriesKey],
+                          costs: dict[tuple[int, str, str], Tradability],
+                          sums: dict[tuple[int, str, str], dict], recent: RecentHistory
+                          ) -> None:
+    """Recompute and store the track record of each series of ``keys`` (from its running
+    ``sums`` and what the pass read of it, ``recent``), held against its ``costs``."""
+    records = {}
+    for key in sorted(keys, key=lambda k: (k.id_coin, k.model, k.target)):
+        series = (key.id_coin, key.model, key.target)
+        as_of, windows = series_record(conn, key, costs.get(series, Tradability.SPREAD_UNKNOWN),
+                                       sums.get(series), recent)
+        records[key] = (as_of, [window.to_dict() for window in windows])
+    db.replace_track_records(conn, records)
 
 
 def judge_family(conn: sa.Connection, family: db.RecordFamily) -> None:

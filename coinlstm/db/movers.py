@@ -18,7 +18,7 @@ from coinlstm.db.schema import (
     movers_hours,
     pair_costs,
 )
-from coinlstm.db.scores import SeriesKey
+from coinlstm.db.scores import SeriesKey, delete_series, insert_in_batches
 
 
 def markets_of_coins(conn: Connection, coin_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -56,13 +56,13 @@ def market_closes_between(conn: Connection, interval: str, exchange: str, market
     """(idCoin, openTime, close) of every candle of the pairs of ``market`` on ``exchange``
     opened from ``since`` to ``until``, by pair and time; one statement."""
     table = candles_table(interval)
-    return list(conn.execute(
+    return conn.execute(
         sa.select(table.c.idCoin, table.c.openTime,
                   sa.cast(table.c.close, sa.Double).label("close"))
         .join(coin_info, coin_info.c.id == table.c.idCoin)
         .where(*_market(exchange, market), table.c.openTime >= since,
                table.c.openTime <= until)
-        .order_by(table.c.idCoin, table.c.openTime)))
+        .order_by(table.c.idCoin, table.c.openTime)).all()
 
 
 def _hours_of(exchange: str, market: str, interval: str) -> sa.ColumnElement[bool]:
@@ -101,30 +101,28 @@ def stored_movers_hours(conn: Connection, exchange: str, market: str, interval: 
         .order_by(h.c.openTime)))
 
 
-def series_as_of(conn: Connection, key: SeriesKey) -> int | None:
-    """The series' newest scored candle (its track record's ``as_of``); None: no score."""
-    s = forecast_scores
-    return conn.execute(sa.select(s.c.openTime_next).where(key.where(s))
-                        .order_by(s.c.openTime_next.desc()).limit(1)).scalar()
-
-
-def candle_ranges_since(conn: Connection, coin_id: int, interval: str, since: int
+def candle_ranges_since(conn: Connection, coin_ids: Sequence[int], interval: str, since: int
                         ) -> list[sa.Row]:
-    """(openTime, high, low, close) of the pair's candles opened at or after ``since``
-    (ms), oldest first: what the spread estimators read."""
+    """(idCoin, openTime, high, low, close) of the candles of the pairs ``coin_ids`` opened
+    at or after ``since`` (ms), oldest first within a pair: what the spread estimators
+    read, for many pairs in one statement."""
     table = candles_table(interval)
-    return list(conn.execute(
-        sa.select(table.c.openTime, *(sa.cast(table.c[name], sa.Double).label(name)
-                                      for name in ("high", "low", "close")))
-        .where(table.c.idCoin == coin_id, table.c.openTime >= since)
-        .order_by(table.c.openTime)))
+    # .all(): the driver's fetchall at once, not a fetchone per row
+    return conn.execute(
+        sa.select(table.c.idCoin, table.c.openTime,
+                  *(sa.cast(table.c[name], sa.Double).label(name)
+                    for name in ("high", "low", "close")))
+        .where(table.c.idCoin.in_(sorted(set(coin_ids))), table.c.openTime >= since)
+        .order_by(table.c.idCoin, table.c.openTime)).all()
 
 
-def replace_pair_costs(conn: Connection, key: SeriesKey, row: dict) -> None:
-    """The series' costs row (as_of, spread, ...) replacing what was stored."""
-    conn.execute(pair_costs.delete().where(key.where(pair_costs)))
-    conn.execute(pair_costs.insert().values(id_coin=key.id_coin, model=key.model,
-                                            target=key.target, interval=key.interval, **row))
+def replace_pair_costs(conn: Connection, rows: dict[SeriesKey, dict]) -> None:
+    """Each series' costs row (as_of, spread, ...) replacing what was stored of it: one
+    delete and one insert for all the series."""
+    delete_series(conn, pair_costs, list(rows))
+    insert_in_batches(conn, pair_costs, [
+        {"id_coin": key.id_coin, "model": key.model, "target": key.target,
+         "interval": key.interval, **row} for key, row in rows.items()])
 
 
 def stored_pair_costs(conn: Connection, interval: str, coin_ids: Sequence[int] | None = None,
@@ -142,5 +140,5 @@ def stored_pair_costs(conn: Connection, interval: str, coin_ids: Sequence[int] |
 
 __all__ = ["candle_ranges_since", "market_closes_between", "market_scores_between",
            "markets_of_coins",
-           "newest_movers_hour", "replace_movers_hours", "replace_pair_costs", "series_as_of",
+           "newest_movers_hour", "replace_movers_hours", "replace_pair_costs",
            "stored_movers_hours", "stored_pair_costs"]

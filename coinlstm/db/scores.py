@@ -200,34 +200,80 @@ def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[in
     for start in range(0, len(replaced), BATCH_ROWS):
         conn.execute(s.delete().where(s.c.id.in_(replaced[start:start + BATCH_ROWS])))
     rows = list(rows)
-    # Batches: one executemany of 290,000 rows is one multi-row INSERT on MySQL, beyond its
-    # max_allowed_packet (the server drops the connection).
-    for start in range(0, len(rows), BATCH_ROWS):
-        conn.execute(s.insert(), rows[start:start + BATCH_ROWS])
+    insert_in_batches(conn, s, rows)
     return len(rows)
+
+
+def insert_in_batches(conn: Connection, table: sa.Table, rows: Sequence[dict]) -> None:
+    """``rows`` into ``table``, BATCH_ROWS a statement: one executemany of 290,000 rows is
+    one multi-row INSERT on MySQL, beyond its max_allowed_packet (the server drops the
+    connection)."""
+    for start in range(0, len(rows), BATCH_ROWS):
+        conn.execute(table.insert(), rows[start:start + BATCH_ROWS])
+
+
+def delete_series(conn: Connection, table: sa.Table, keys: Sequence[SeriesKey]) -> None:
+    """Delete the rows of the series ``keys`` from ``table`` (one with a series' four
+    columns), BATCH_ROWS series a statement."""
+    series = sa.tuple_(table.c.id_coin, table.c.model, table.c.target, table.c.interval)
+    for start in range(0, len(keys), BATCH_ROWS):
+        conn.execute(table.delete().where(series.in_(
+            [(k.id_coin, k.model, k.target, k.interval) for k in keys[start:start + BATCH_ROWS]])))
+
+
+def _score_columns(s: sa.Table) -> list[sa.Column]:
+    """What a track record and the costs read of a score."""
+    return [s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
+            s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
+            *(s.c[inside_column(level)] for level in STORED_LEVELS)]
 
 
 def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
                   ) -> list[sa.Row]:
     """The series' scores (of candles opened after ``after`` when given), oldest first."""
     s = forecast_scores
-    query = (sa.select(s.c.openTime_next, s.c.forecast, s.c.naive, s.c.actual, s.c.error,
-                       s.c.naive_error, s.c.direction_hit, s.c.source, *_band_columns(s),
-                       *(s.c[inside_column(level)] for level in STORED_LEVELS))
-             .where(key.where(s)).order_by(s.c.openTime_next))
+    query = sa.select(*_score_columns(s)).where(key.where(s)).order_by(s.c.openTime_next)
     if after is not None:
         query = query.where(s.c.openTime_next > after)
     return list(conn.execute(query))
 
 
-def replace_track_record(conn: Connection, key: SeriesKey, as_of: int,
-                         windows: Iterable[dict]) -> None:
-    """The series' track record, one row per window, replacing what was stored."""
-    conn.execute(track_records.delete().where(key.where(track_records)))
-    rows = [{"id_coin": key.id_coin, "model": key.model, "target": key.target,
-             "interval": key.interval, "as_of": as_of, **window} for window in windows]
-    if rows:
-        conn.execute(track_records.insert(), rows)
+def pairs_scores_after(conn: Connection, interval: str, coin_ids: Sequence[int], after: int
+                       ) -> list[sa.Row]:
+    """The scores of every series of the pairs ``coin_ids`` and ``interval`` for candles
+    opened after ``after``: :func:`series_scores`' columns and the series' (id_coin, model,
+    target), oldest first within a series. One statement for many series: on MySQL each
+    statement costs a round trip and a result set of its own."""
+    s = forecast_scores
+    return conn.execute(
+        sa.select(s.c.id_coin, s.c.model, s.c.target, *_score_columns(s))
+        .where(s.c.interval == interval, s.c.id_coin.in_(sorted(set(coin_ids))),
+               s.c.openTime_next > after)
+        .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next)).all()
+
+
+def newest_scored(conn: Connection, interval: str, coin_ids: Sequence[int]
+                  ) -> dict[tuple[int, str, str], int]:
+    """(id_coin, model, target) -> the newest scored candle, of every series of the pairs
+    ``coin_ids`` and ``interval`` that has a score."""
+    s = forecast_scores
+    return {(int(row.id_coin), row.model, row.target): int(row.newest)
+            for row in conn.execute(
+                sa.select(s.c.id_coin, s.c.model, s.c.target,
+                          sa.func.max(s.c.openTime_next).label("newest"))
+                .where(s.c.interval == interval, s.c.id_coin.in_(sorted(set(coin_ids))))
+                .group_by(s.c.id_coin, s.c.model, s.c.target))}
+
+
+def replace_track_records(conn: Connection,
+                          records: dict[SeriesKey, tuple[int, Iterable[dict]]]) -> None:
+    """Each series' track record (as_of, one row per window) replacing what was stored of
+    it: one delete and one insert for all the series."""
+    delete_series(conn, track_records, list(records))
+    insert_in_batches(conn, track_records, [
+        {"id_coin": key.id_coin, "model": key.model, "target": key.target,
+         "interval": key.interval, "as_of": as_of, **window}
+        for key, (as_of, windows) in records.items() for window in windows])
 
 
 def stored_track_records(conn: Connection, interval: str,
@@ -331,6 +377,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
 
 __all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
-           "record_families", "replace_scores", "replace_track_record", "scorable_forecasts",
-           "scoring_mark", "series_scores", "set_scoring_mark", "set_prediction_edges",
+           "newest_scored", "pairs_scores_after", "record_families", "replace_scores",
+           "replace_track_records", "scorable_forecasts", "scoring_mark", "series_scores",
+           "set_scoring_mark", "set_prediction_edges",
            "set_track_record_verdicts", "stored_track_records"]

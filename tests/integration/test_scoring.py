@@ -444,3 +444,41 @@ def test_a_pass_waits_for_a_forecast_still_being_written(mysql_url):
     assert {(r.model, r.openTime_next) for r in _scores(engine)} >= {
         ("slow", START + HOUR), ("quick", START + HOUR)}
     engine.dispose()
+
+
+def _statements_of_an_hour(engine, market: str) -> list[str]:
+    """The statements of the scoring pass of ``market`` after the next candle of each of
+    its pairs came (the pass that scores each pair's pending forecast)."""
+    statements: list[str] = []
+    rng = random.Random(5)
+    next_open = synthetic_history.END_OPEN_MS + HOUR
+    with db.transaction(engine) as conn:
+        coins = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id).where(
+            db.coin_info.c.quoteAsset == market))]
+        db.insert_candles(conn, [synthetic_history.candle(coin, next_open, 1.0, 1.0, rng)
+                                 for coin in coins])
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert score(engine, market=market).scored == len(coins)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_a_pass_reads_and_writes_its_series_in_statements_that_do_not_grow_with_them(db_url):
+    """The costs and the track records of the series a pass scored are read (their last 30
+    days of scores and candles, once for both) and written for all of them together: on
+    MySQL every statement is a round trip, and the pass runs every hour for every pair of
+    the market. A pass over 9 pairs sends exactly the statements one over 3 does."""
+    engine = db.open_database(db_url)
+    synthetic_history.build(engine, 3, 48, market="ETH")
+    synthetic_history.build(engine, 9, 48, market="BTC", seed=2)
+    few, many = _statements_of_an_hour(engine, "ETH"), _statements_of_an_hour(engine, "BTC")
+    assert len(many) == len(few)
+    for table in ("forecast_scores", "track_records", "pair_costs", "candlestick_data"):
+        assert sum(table in s for s in many) == sum(table in s for s in few) > 0, table
+    engine.dispose()

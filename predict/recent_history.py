@@ -1,0 +1,103 @@
+"""What a scoring pass reads of its series' last 30 days, read once for the pass.
+
+The costs (predict/evidence.py: the pair's spread from its candles, the forecasts' value
+after it from their scores) and the track record's bounded windows (predict/forward_scores.py:
+the 24 hours, 7 and 30 days to the newest score) read the same span of every series the
+pass scored. Each used to read it per series, the scores twice: on MySQL a statement costs a
+round trip and a result set of its own, and the rows are most of the pass. Here each table
+is read by one statement for the whole pass, grouped by series and pair in memory.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter, itemgetter
+
+import sqlalchemy as sa
+
+from coinlstm import db
+
+#: The span the figures cover: the 30 days the longest bounded window holds.
+LOOKBACK_MS = 30 * 86_400_000
+
+
+#: A table's rows as columns: column name -> its values, oldest first.
+Columns = dict[str, tuple]
+
+
+def columns_of(rows: Sequence[sa.Row]) -> Columns:
+    """``rows`` transposed (once, in C, instead of an attribute lookup per row and column):
+    a pass reads up to a month of hours of every series."""
+    return dict(zip(rows[0]._fields, zip(*rows, strict=True), strict=True)) if rows else {}
+
+
+def _span(columns: Columns, time: str, after: int, until: int | None = None) -> Columns:
+    """The part of ``columns`` (ordered by ``time``) with after < time <= until."""
+    times = columns.get(time, ())
+    start = bisect_right(times, after)
+    end = len(times) if until is None else bisect_right(times, until)
+    return {name: values[start:end] for name, values in columns.items()}
+
+
+@dataclass(frozen=True)
+class RecentHistory:
+    """The series' newest scored candle (``as_of``), their scores of the LOOKBACK_MS up to
+    it and their pairs' candles from the earliest series' span on, as columns."""
+
+    as_of: dict[db.SeriesKey, int]
+    scores: dict[db.SeriesKey, Columns]
+    candles: dict[int, Columns]
+
+    def scores_after(self, key: db.SeriesKey, after: int) -> Columns | None:
+        """The series' scores of candles opened after ``after``; None where that reaches
+        back beyond what was read (the caller reads it itself)."""
+        if key not in self.as_of or after < self.as_of[key] - LOOKBACK_MS:
+            return None
+        return _span(self.scores.get(key, {}), "openTime_next", after)
+
+    def candles_of(self, key: db.SeriesKey) -> Columns:
+        """The candles of the series' span: opened after as_of - LOOKBACK_MS, up to as_of."""
+        as_of = self.as_of[key]
+        return _span(self.candles.get(key.id_coin, {}), "openTime", as_of - LOOKBACK_MS,
+                     as_of)
+
+
+def read_recent_history(conn: sa.Connection, interval: str, keys: Iterable[db.SeriesKey]
+                        ) -> RecentHistory:
+    """The RecentHistory of ``keys`` (series of ``interval`` that have scores), in three
+    statements: their newest scored candles, their scores, their pairs' candles."""
+    keys = set(keys)
+    if not keys:
+        return RecentHistory({}, {}, {})
+    coins = sorted({key.id_coin for key in keys})
+    newest = db.newest_scored(conn, interval, coins)
+    as_of = {key: newest[(key.id_coin, key.model, key.target)] for key in keys
+             if (key.id_coin, key.model, key.target) in newest}
+    if not as_of:
+        return RecentHistory({}, {}, {})
+    floor = min(as_of.values()) - LOOKBACK_MS
+    return RecentHistory(as_of, _series_scores(db.pairs_scores_after(conn, interval, coins,
+                                                                     floor), as_of),
+                         _by_pair(db.candle_ranges_since(conn, coins, interval, floor + 1)))
+
+
+def _series_scores(rows: Sequence[sa.Row], as_of: dict[db.SeriesKey, int]
+                   ) -> dict[db.SeriesKey, Columns]:
+    """Each series' rows (ordered by series, then time) within its own span (LOOKBACK_MS to
+    its as_of)."""
+    found: dict[db.SeriesKey, list[sa.Row]] = {}
+    interval = next(iter(as_of)).interval
+    for (coin, model, target), series in groupby(rows, key=itemgetter(0, 1, 2)):
+        key = db.SeriesKey(int(coin), model, target, interval)
+        if key in as_of:  # names equal but for case interleave in MySQL's ordering
+            found[key] = sorted([*found.get(key, []), *series], key=attrgetter("openTime_next"))
+    return {key: _span(columns_of(rows), "openTime_next", as_of[key] - LOOKBACK_MS)
+            for key, rows in found.items()}
+
+
+def _by_pair(rows: Sequence[sa.Row]) -> dict[int, Columns]:
+    """The rows (ordered by pair) of each pair, as columns."""
+    return {int(coin): columns_of(list(pair)) for coin, pair in groupby(rows, key=itemgetter(0))}
