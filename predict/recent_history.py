@@ -3,9 +3,9 @@
 The costs (predict/evidence.py: the pair's spread from its candles, the forecasts' value
 after it from their scores) and the track record's bounded windows (predict/forward_scores.py:
 the 24 hours, 7 and 30 days to the newest score) read the same span of every series the
-pass scored. Each used to read it per series, the scores twice: on MySQL a statement costs a
-round trip and a result set of its own, and the rows are most of the pass. Here each table
-is read by one statement for the whole pass, grouped by series and pair in memory.
+pass scored. So each table is read once, by one statement for the whole pass, and grouped by
+series and pair in memory: on MySQL a statement costs a round trip and a result set of its
+own, and these rows are most of what a pass reads.
 """
 
 from __future__ import annotations

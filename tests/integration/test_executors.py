@@ -187,6 +187,7 @@ import json, os, sys
 json.dump({"status": "ok", "pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0),
            "lifeline_parent": os.environ.get("COINLSTM_PARENT_PID"),
            "keras_imported": "keras" in sys.modules,
+           "mysql_c_extension": getattr(sys.modules.get("mysql.connector"), "HAVE_CEXT", None),
            "os_threads": len(os.listdir("/proc/self/task"))}, open(sys.argv[1], "w"))
 """
 
@@ -209,6 +210,7 @@ def test_each_task_is_a_forked_child_of_a_server_that_imported_keras(tmp_path, c
         assert result["ppid"] == server and result["pgid"] == result["pid"]  # own group
         assert result["lifeline_parent"] == str(server)  # it dies with the server
         assert result["keras_imported"] is True and result["os_threads"] == 1
+        assert result["mysql_c_extension"] is True  # the server imported the driver first
     assert "fork server closed: 4 tasks forked" in output
     assert not alive(server)  # the run closed it
     assert (tmp_path / "logs" / "fork-server.log").exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import sqlalchemy as sa
 
@@ -26,17 +29,26 @@ def test_sql_file_creates_same_tables_as_code(mysql_url):
     engine.dispose()
 
 
+#: ``coinlstm score --db URL``, then which mysql-connector protocol the command ran on.
+SCORE_AND_SAY_DRIVER = """
+import atexit, sys
+atexit.register(lambda: print("c extension:", sys.modules["mysql.connector"].HAVE_CEXT))
+from coinlstm.app.cli import main
+sys.exit(main(["score", "--db", sys.argv[1]]))
+"""
+
+
 @pytest.mark.mysql
-def test_mysql_connections_use_the_drivers_c_extension(mysql_url):
+def test_mysql_commands_run_on_the_drivers_c_extension(mysql_url):
     """mysql-connector's C extension reads rows several times faster than its pure-Python
     protocol, and the scoring pass reads a month of every pair's scores and candles each
-    hour; a release whose extension cannot load falls back to pure Python without a word."""
-    from mysql.connector.connection_cext import CMySQLConnection
-
-    engine = db.create_engine(mysql_url)
-    with engine.connect() as conn:
-        assert isinstance(conn.connection.dbapi_connection, CMySQLConnection)
-    engine.dispose()
+    hour. A release whose extension cannot load here, or a process that loads another
+    library's first (tests/integration/test_executors.py: the fork server's children),
+    falls back to pure Python without a word."""
+    done = subprocess.run([sys.executable, "-c", SCORE_AND_SAY_DRIVER, mysql_url], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "c extension: True", done.stdout
 
 
 def _as_before_migrations(conn) -> None:

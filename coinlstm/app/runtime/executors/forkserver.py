@@ -69,10 +69,14 @@ from train import backend
 #: compilation). Importing is all the server does with them; one that is missing is simply
 #: imported by the child.
 FIRST_USE_IMPORTS = (
-    "sqlite3", "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.mysql.mysqlconnector",
-    "mysql.connector", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
+    "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
     "jax.experimental.multihost_utils", "jaxlib.mlir.dialects.mhlo",
 )
+#: The database drivers, imported before Keras: mysql-connector's C extension fails to load
+#: (and the driver falls back to its pure-Python protocol) in a process that loaded the
+#: libraries of TensorFlow, PyTorch or matplotlib first (static TLS, the system's libcrypto).
+DRIVER_IMPORTS = ("sqlite3", "sqlalchemy.dialects.sqlite",
+                  "sqlalchemy.dialects.mysql.mysqlconnector", "mysql.connector")
 #: The packages whose modules are read for imports inside functions (the project's own).
 FIRST_PARTY = ("coinlstm", "crawl", "train", "predict")
 
@@ -224,13 +228,19 @@ def _preload(backend_name: str, task_modules: Iterable[str]) -> None:
     every module those import (:func:`import_with_lazy_imports`), then the warm-ups of
     :func:`_warm_up`: no computation of the backend's (its backend is never initialised)."""
     settings = config.load()
+    _import_present(DRIVER_IMPORTS)
     backend.prepare(backend_name, settings.cache_dir)
     backend.load_keras(backend_name)
     import_with_lazy_imports(task_modules)
-    for module in FIRST_USE_IMPORTS:
+    _import_present(FIRST_USE_IMPORTS)
+    _warm_up()
+
+
+def _import_present(modules: Iterable[str]) -> None:
+    """Import ``modules``; one that is missing is simply imported by the child."""
+    for module in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
-    _warm_up()
 
 
 def import_with_lazy_imports(modules: Iterable[str]) -> list[str]:
