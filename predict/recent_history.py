@@ -67,21 +67,39 @@ class RecentHistory:
 
 def read_recent_history(conn: sa.Connection, interval: str, keys: Iterable[db.SeriesKey]
                         ) -> RecentHistory:
-    """The RecentHistory of ``keys`` (series of ``interval`` that have scores), in three
-    statements: their newest scored candles, their scores, their pairs' candles."""
+    """The RecentHistory of ``keys`` (series of ``interval`` that have scores): their newest
+    scored candles in one statement, then their scores and their pairs' candles in one
+    statement each per group of series whose as_of lie within LOOKBACK_MS of each other
+    (:func:`within_a_window`: one group but where a pair resumed after a pause)."""
     keys = set(keys)
-    if not keys:
-        return RecentHistory({}, {}, {})
-    coins = sorted({key.id_coin for key in keys})
-    newest = db.newest_scored(conn, interval, coins)
+    newest = db.newest_scored(conn, interval, sorted({key.id_coin for key in keys}))
     as_of = {key: newest[(key.id_coin, key.model, key.target)] for key in keys
              if (key.id_coin, key.model, key.target) in newest}
-    if not as_of:
-        return RecentHistory({}, {}, {})
-    floor = min(as_of.values()) - LOOKBACK_MS
-    return RecentHistory(as_of, _series_scores(db.pairs_scores_after(conn, interval, coins,
-                                                                     floor), as_of),
-                         _by_pair(db.candle_ranges_since(conn, coins, interval, floor + 1)))
+    scores: dict[db.SeriesKey, Columns] = {}
+    candles: dict[int, list[sa.Row]] = {}
+    for group in within_a_window(as_of):
+        coins = sorted({key.id_coin for key in group})
+        floor = min(as_of[key] for key in group) - LOOKBACK_MS
+        scores.update(_series_scores(db.pairs_scores_after(conn, interval, coins, floor),
+                                     {key: as_of[key] for key in group}))
+        for coin, rows in groupby(db.candle_ranges_since(conn, coins, interval, floor + 1),
+                                  key=itemgetter(0)):
+            candles[int(coin)] = _union(candles.get(int(coin), []), list(rows))
+    return RecentHistory(as_of, scores,
+                         {coin: columns_of(rows) for coin, rows in candles.items()})
+
+
+def within_a_window(as_of: dict[db.SeriesKey, int]) -> list[list[db.SeriesKey]]:
+    """The series in groups, oldest as_of first, each spanning at most LOOKBACK_MS of as_of:
+    a group's statements read at most two windows of each of its pairs, so a series whose
+    newest score is months old (a pair that resumed trading after a pause) does not make
+    every pair's read reach back months with it."""
+    groups: list[list[db.SeriesKey]] = []
+    for key in sorted(as_of, key=lambda k: (as_of[k], k.id_coin, k.model, k.target)):
+        if not groups or as_of[key] - as_of[groups[-1][0]] > LOOKBACK_MS:
+            groups.append([])
+        groups[-1].append(key)
+    return groups
 
 
 def _series_scores(rows: Sequence[sa.Row], as_of: dict[db.SeriesKey, int]
@@ -92,12 +110,17 @@ def _series_scores(rows: Sequence[sa.Row], as_of: dict[db.SeriesKey, int]
     interval = next(iter(as_of)).interval
     for (coin, model, target), series in groupby(rows, key=itemgetter(0, 1, 2)):
         key = db.SeriesKey(int(coin), model, target, interval)
-        if key in as_of:  # names equal but for case interleave in MySQL's ordering
-            found[key] = sorted([*found.get(key, []), *series], key=attrgetter("openTime_next"))
-    return {key: _span(columns_of(rows), "openTime_next", as_of[key] - LOOKBACK_MS)
+        if key in as_of:
+            # Names equal but for case are one group to MySQL's collation: they interleave.
+            found.setdefault(key, []).extend(series)
+    return {key: _span(columns_of(sorted(rows, key=attrgetter("openTime_next"))),
+                       "openTime_next", as_of[key] - LOOKBACK_MS)
             for key, rows in found.items()}
 
 
-def _by_pair(rows: Sequence[sa.Row]) -> dict[int, Columns]:
-    """The rows (ordered by pair) of each pair, as columns."""
-    return {int(coin): columns_of(list(pair)) for coin, pair in groupby(rows, key=itemgetter(0))}
+def _union(old: list[sa.Row], new: list[sa.Row]) -> list[sa.Row]:
+    """A pair's candles read by two groups, once each, by time."""
+    if not old:
+        return new
+    return sorted({row.openTime: row for row in (*old, *new)}.values(),
+                  key=attrgetter("openTime"))

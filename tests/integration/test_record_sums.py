@@ -20,6 +20,7 @@ START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 KEY = ("lstm", "return", "1h")
 #: The recomputation itself, whatever a test counts of it.
 FILL = db.fill_record_sums
+PAIRS_SCORES_AFTER = db.pairs_scores_after
 
 
 def _candle(coin: int, hour: int, close: float) -> dict:
@@ -35,7 +36,7 @@ class History:
     """One pair's closes (a random walk, one candle that does not move) and forecasts of
     them, written to the database hour by hour."""
 
-    def __init__(self, engine, hours: int = 90):
+    def __init__(self, engine, hours: int = 90, symbol: str = "ADAETH"):
         rng = random.Random(3)
         self.engine = engine
         self.closes = [1.0]
@@ -44,7 +45,7 @@ class History:
         self.closes[40] = self.closes[39]
         self.guesses = [round(c * math.exp(rng.gauss(0, 0.006)), 8) for c in self.closes]
         with db.transaction(engine) as conn:
-            self.coin = db.ensure_coin(conn, "ADAETH", "ADA", "ETH", "TRADING")
+            self.coin = db.ensure_coin(conn, symbol, symbol[:-3], "ETH", "TRADING")
 
     def forecast(self, hour: int, source: str = "live", shift: float = 1.0) -> dict:
         """The forecast of candle ``hour`` made from the one before; every third has no
@@ -85,7 +86,8 @@ def _check(engine, coin: int) -> dict:
     key = db.SeriesKey(coin, *KEY)
     with engine.connect() as conn:
         stored = db.stored_record_sums(conn, "1h", [coin])[(coin, KEY[0], KEY[1])]
-        records = {row.window: row._asdict() for row in db.stored_track_records(conn, "1h")}
+        records = {row.window: row._asdict()
+                   for row in db.stored_track_records(conn, "1h", [coin])}
         as_of, windows = series_record(conn, key)  # every score, no sums
         FILL(conn)
         recomputed = db.stored_record_sums(conn, "1h", [coin])[(coin, KEY[0], KEY[1])]
@@ -151,3 +153,31 @@ def test_running_sums_equal_the_full_recomputation_pass_after_pass(db_url, recom
     assert sums["scored"] == 76 and sums["newest"] == START + 76 * HOUR
     assert score(engine).scored == 0
     engine.dispose()
+
+
+def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, monkeypatch):
+    """A pass scoring a pair whose newest candle is more than 30 days behind the others'
+    (it resumed trading after a pause) reads the scores of each group of pairs from its own
+    window on, not every pair's from the oldest: at a year of 400 pairs that would be
+    millions of rows. Every record still equals the one recomputed from all scores."""
+    engine = db.open_database(db_url)
+    active = History(engine, hours=801)
+    paused = History(engine, hours=800, symbol="XRPETH")
+    active.write(candles=list(range(800)), forecasts=[active.forecast(h) for h in range(1, 801)])
+    paused.write(candles=list(range(40)), forecasts=[paused.forecast(h) for h in range(1, 41)])
+    assert score(engine).scored == 799 + 39
+    reads = []
+
+    def recorded(conn, interval, coin_ids, after):
+        reads.append((sorted(coin_ids), after))
+        return PAIRS_SCORES_AFTER(conn, interval, coin_ids, after)
+
+    monkeypatch.setattr(db, "pairs_scores_after", recorded)
+    active.write(candles=[800], forecasts=[active.forecast(801)])
+    paused.write(candles=[40])  # its pending forecast, of candle 40, is scored now
+    assert score(engine).scored == 2
+    month = 30 * 24 * HOUR
+    assert reads == [([paused.coin], START + 40 * HOUR - month),
+                     ([active.coin], START + 800 * HOUR - month)]
+    for history in (active, paused):
+        _check(engine, history.coin)
