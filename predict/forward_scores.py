@@ -120,11 +120,12 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
         db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
         keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
                 for row in rows}
-        recent = read_recent_history(conn, interval, keys)
-        refresh_costs(conn, recent)
-        costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
         sums = update_record_sums(conn, interval, rows, {
             (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
+        recent = read_recent_history(conn, {  # as_of: each series' newest scored candle
+            key: int(sums[(key.id_coin, key.model, key.target)]["newest"]) for key in keys})
+        refresh_costs(conn, recent)
+        costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
         refresh_track_records(conn, keys, costs, sums, recent)
         for family in db.record_families(conn, keys):
             judge_family(conn, family)

@@ -11,7 +11,7 @@ own, and these rows are most of what a pass reads.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -65,21 +65,17 @@ class RecentHistory:
                      as_of)
 
 
-def read_recent_history(conn: sa.Connection, interval: str, keys: Iterable[db.SeriesKey]
-                        ) -> RecentHistory:
-    """The RecentHistory of ``keys`` (series of ``interval`` that have scores): their newest
-    scored candles in one statement, then their scores and their pairs' candles in one
-    statement each per group of series whose as_of lie within LOOKBACK_MS of each other
-    (:func:`within_a_window`: one group but where a pair resumed after a pause)."""
-    keys = set(keys)
-    newest = db.newest_scored(conn, interval, sorted({key.id_coin for key in keys}))
-    as_of = {key: newest[(key.id_coin, key.model, key.target)] for key in keys
-             if (key.id_coin, key.model, key.target) in newest}
+def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> RecentHistory:
+    """The RecentHistory of the series ``as_of`` holds (of one interval), as_of their
+    newest scored candles (the running sums hold it): their scores and their pairs' candles
+    in one statement each per group of series whose as_of lie within LOOKBACK_MS of each
+    other (:func:`within_a_window`: one group but where a pair resumed after a pause)."""
     scores: dict[db.SeriesKey, Columns] = {}
     candles: dict[int, list[sa.Row]] = {}
     for group in within_a_window(as_of):
         coins = sorted({key.id_coin for key in group})
         floor = min(as_of[key] for key in group) - LOOKBACK_MS
+        interval = group[0].interval
         scores.update(_series_scores(db.pairs_scores_after(conn, interval, coins, floor),
                                      {key: as_of[key] for key in group}))
         for coin, rows in groupby(db.candle_ranges_since(conn, coins, interval, floor + 1),

@@ -131,8 +131,8 @@ def ewma(values: np.ndarray, decay: float) -> np.ndarray:
 
 def decayed_sums(values: np.ndarray, decay: float) -> np.ndarray:
     """``s[i] = decay * s[i - 1] + values[i]`` (``s[-1] = 0``) for every i, by blocks instead
-    of a Python loop over the history (which was a replayed hour's largest cost after the
-    fine-tune): within a block a lower-triangular matrix of powers of ``decay``, across
+    of a Python loop over the history (every replayed hour computes it over thousands of
+    candles): within a block a lower-triangular matrix of powers of ``decay``, across
     blocks one carry per block. The same sums up to float64 round-off."""
     n = len(values)
     blocks = -(-n // BLOCK)

@@ -252,19 +252,6 @@ def pairs_scores_after(conn: Connection, interval: str, coin_ids: Sequence[int],
         .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next)).all()
 
 
-def newest_scored(conn: Connection, interval: str, coin_ids: Sequence[int]
-                  ) -> dict[tuple[int, str, str], int]:
-    """(id_coin, model, target) -> the newest scored candle, of every series of the pairs
-    ``coin_ids`` and ``interval`` that has a score."""
-    s = forecast_scores
-    return {(int(row.id_coin), row.model, row.target): int(row.newest)
-            for row in conn.execute(
-                sa.select(s.c.id_coin, s.c.model, s.c.target,
-                          sa.func.max(s.c.openTime_next).label("newest"))
-                .where(s.c.interval == interval, s.c.id_coin.in_(sorted(set(coin_ids))))
-                .group_by(s.c.id_coin, s.c.model, s.c.target))}
-
-
 def replace_track_records(conn: Connection,
                           records: dict[SeriesKey, tuple[int, Iterable[dict]]]) -> None:
     """Each series' track record (as_of, one row per window) replacing what was stored of
@@ -377,7 +364,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
 
 __all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
-           "newest_scored", "pairs_scores_after", "record_families", "replace_scores",
+           "pairs_scores_after", "record_families", "replace_scores",
            "replace_track_records", "scorable_forecasts", "scoring_mark", "series_scores",
            "set_scoring_mark", "set_prediction_edges",
            "set_track_record_verdicts", "stored_track_records"]
