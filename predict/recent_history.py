@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 import sqlalchemy as sa
 
@@ -28,10 +28,13 @@ LOOKBACK_MS = 30 * 86_400_000
 Columns = dict[str, tuple]
 
 
-def columns_of(rows: Sequence[sa.Row]) -> Columns:
+def columns_of(rows: Sequence[sa.Row | tuple], names: Sequence[str] | None = None) -> Columns:
     """``rows`` transposed (once, in C, instead of an attribute lookup per row and column):
-    a pass reads up to a month of hours of every series."""
-    return dict(zip(rows[0]._fields, zip(*rows, strict=True), strict=True)) if rows else {}
+    a pass reads up to a month of hours of every series. ``names``: the columns' names
+    (default: the Rows' own fields)."""
+    if not rows:
+        return {}
+    return dict(zip(names or rows[0]._fields, zip(*rows, strict=True), strict=True))
 
 
 def _span(columns: Columns, time: str, after: int, until: int | None = None) -> Columns:
@@ -71,18 +74,20 @@ def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> 
     in one statement each per group of series whose as_of lie within LOOKBACK_MS of each
     other (:func:`within_a_window`: one group but where a pair resumed after a pause)."""
     scores: dict[db.SeriesKey, Columns] = {}
-    candles: dict[int, list[sa.Row]] = {}
+    candles: dict[int, list[tuple]] = {}
+    names: tuple[str, ...] = ()
     for group in within_a_window(as_of):
         coins = sorted({key.id_coin for key in group})
         floor = min(as_of[key] for key in group) - LOOKBACK_MS
         interval = group[0].interval
         scores.update(_series_scores(db.pairs_scores_after(conn, interval, coins, floor),
                                      {key: as_of[key] for key in group}))
-        for coin, rows in groupby(db.candle_ranges_since(conn, coins, interval, floor + 1),
-                                  key=itemgetter(0)):
-            candles[int(coin)] = _union(candles.get(int(coin), []), list(rows))
+        ranges = db.candle_ranges_since(conn, coins, interval, floor + 1)
+        names, opened = ranges.names, ranges.key("openTime")
+        for coin, rows in groupby(ranges.rows, key=itemgetter(0)):
+            candles[int(coin)] = _union(candles.get(int(coin), []), list(rows), opened)
     return RecentHistory(as_of, scores,
-                         {coin: columns_of(rows) for coin, rows in candles.items()})
+                         {coin: columns_of(rows, names) for coin, rows in candles.items()})
 
 
 def within_a_window(as_of: dict[db.SeriesKey, int]) -> list[list[db.SeriesKey]]:
@@ -98,25 +103,26 @@ def within_a_window(as_of: dict[db.SeriesKey, int]) -> list[list[db.SeriesKey]]:
     return groups
 
 
-def _series_scores(rows: Sequence[sa.Row], as_of: dict[db.SeriesKey, int]
+def _series_scores(read: db.Tuples, as_of: dict[db.SeriesKey, int]
                    ) -> dict[db.SeriesKey, Columns]:
-    """Each series' rows (ordered by series, then time) within its own span (LOOKBACK_MS to
-    its as_of)."""
-    found: dict[db.SeriesKey, list[sa.Row]] = {}
+    """Each series' rows (``read``: (id_coin, model, target, ...) ordered by series, then
+    time) within its own span (LOOKBACK_MS to its as_of)."""
+    found: dict[db.SeriesKey, list[tuple]] = {}
     interval = next(iter(as_of)).interval
-    for (coin, model, target), series in groupby(rows, key=itemgetter(0, 1, 2)):
+    for (coin, model, target), series in groupby(read.rows, key=itemgetter(0, 1, 2)):
         key = db.SeriesKey(int(coin), model, target, interval)
         if key in as_of:
             # Names equal but for case are one group to MySQL's collation: they interleave.
             found.setdefault(key, []).extend(series)
-    return {key: _span(columns_of(sorted(rows, key=attrgetter("openTime_next"))),
+    forecast_for = read.key("openTime_next")
+    return {key: _span(columns_of(sorted(rows, key=forecast_for), read.names),
                        "openTime_next", as_of[key] - LOOKBACK_MS)
             for key, rows in found.items()}
 
 
-def _union(old: list[sa.Row], new: list[sa.Row]) -> list[sa.Row]:
-    """A pair's candles read by two groups, once each, by time."""
+def _union(old: list[tuple], new: list[tuple], opened: itemgetter) -> list[tuple]:
+    """A pair's candles read by two groups, once each, by time (``opened``: a row's open
+    time)."""
     if not old:
         return new
-    return sorted({row.openTime: row for row in (*old, *new)}.values(),
-                  key=attrgetter("openTime"))
+    return sorted({opened(row): row for row in (*old, *new)}.values(), key=opened)

@@ -46,6 +46,9 @@ HEAVY_MODULES: tuple[str, ...] = (
     "coinlstm.app.jobs.backfill_pair",  # coinlstm.app.jobs.pair_job
     # the schema revisions (every process that opens a ready database skips them)
     "coinlstm.db.migrations",  # alembic
+    # the MySQL driver's prepared cursors (coinlstm/db/bulk.py): the driver itself is loaded
+    # by SQLAlchemy with a MySQL database's first connection, and only then
+    "mysql.connector",
     # the exchanges' HTTP clients
     "requests", "binance", "ccxt",
     # the Ray executor: an optional extra (pip install '.[ray]'), loaded only by --executor ray

@@ -10,6 +10,7 @@ here formats values into SQL text.
 - :mod:`coinlstm.db.locking`: the schema lock;
 - :mod:`coinlstm.db.retry`: transient errors (restart, lost connection, deadlock) waited out;
 - :mod:`coinlstm.db.transactions`: one transaction, and transactions retried as a unit;
+- :mod:`coinlstm.db.bulk`: reads of many rows as the driver's tuples;
 - :mod:`coinlstm.db.coins`, :mod:`coinlstm.db.candles`, :mod:`coinlstm.db.results`,
   :mod:`coinlstm.db.scores` (forward scores, track records), :mod:`coinlstm.db.dashboard`
   (the read-only queries of ``coinlstm serve``), :mod:`coinlstm.db.movers` (the movers and
@@ -19,6 +20,7 @@ here formats values into SQL text.
 
 from coinlstm.core.columns import CANDLE_COLUMNS, DECIMAL_COLUMNS, FEATURE_COLUMNS
 from coinlstm.core.decimals import PRICE_SCALE, to_exact_decimal
+from coinlstm.db.bulk import *  # noqa: F403
 from coinlstm.db.candles import *  # noqa: F403
 from coinlstm.db.coins import *  # noqa: F403
 from coinlstm.db.dashboard import *  # noqa: F403

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import band_columns
+from coinlstm.db.bulk import Tuples, fetch_tuples
 from coinlstm.db.schema import (
     candles_table,
     coin_info,
@@ -102,18 +103,17 @@ def stored_movers_hours(conn: Connection, exchange: str, market: str, interval: 
 
 
 def candle_ranges_since(conn: Connection, coin_ids: Sequence[int], interval: str, since: int
-                        ) -> list[sa.Row]:
+                        ) -> Tuples:
     """(idCoin, openTime, high, low, close) of the candles of the pairs ``coin_ids`` opened
-    at or after ``since`` (ms), oldest first within a pair: what the spread estimators
-    read, for many pairs in one statement."""
+    at or after ``since`` (ms), oldest first within a pair, as the driver's tuples: what the
+    spread estimators read, for many pairs in one statement."""
     table = candles_table(interval)
-    # .all(): the driver's fetchall at once, not a fetchone per row
-    return conn.execute(
-        sa.select(table.c.idCoin, table.c.openTime,
-                  *(sa.cast(table.c[name], sa.Double).label(name)
-                    for name in ("high", "low", "close")))
-        .where(table.c.idCoin.in_(sorted(set(coin_ids))), table.c.openTime >= since)
-        .order_by(table.c.idCoin, table.c.openTime)).all()
+    return fetch_tuples(conn, sa.select(table.c.idCoin, table.c.openTime,
+                                        *(sa.cast(table.c[name], sa.Double).label(name)
+                                          for name in ("high", "low", "close")))
+                        .where(table.c.idCoin.in_(sorted(set(coin_ids))),
+                               table.c.openTime >= since)
+                        .order_by(table.c.idCoin, table.c.openTime))
 
 
 def replace_pair_costs(conn: Connection, rows: dict[SeriesKey, dict]) -> None:

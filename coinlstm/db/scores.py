@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.exchanges import DEFAULT_EXCHANGE
 from coinlstm.core.klines import DEFAULT_INTERVAL
+from coinlstm.db.bulk import Tuples, fetch_tuples
 from coinlstm.db.schema import (
     SOURCE_BACKFILL,
     SOURCE_LIVE,
@@ -239,17 +240,18 @@ def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
 
 
 def pairs_scores_after(conn: Connection, interval: str, coin_ids: Sequence[int], after: int
-                       ) -> list[sa.Row]:
+                       ) -> Tuples:
     """The scores of every series of the pairs ``coin_ids`` and ``interval`` for candles
-    opened after ``after``: :func:`series_scores`' columns and the series' (id_coin, model,
-    target), oldest first within a series. One statement for many series: on MySQL each
-    statement costs a round trip and a result set of its own."""
+    opened after ``after``: (id_coin, model, target) and :func:`series_scores`' columns,
+    ordered by series, oldest first within a series, as the driver's tuples (a pass reads a
+    month of every series). One statement for many series: on MySQL each statement costs a
+    round trip and a result set of its own."""
     s = forecast_scores
-    return conn.execute(
-        sa.select(s.c.id_coin, s.c.model, s.c.target, *_score_columns(s))
-        .where(s.c.interval == interval, s.c.id_coin.in_(sorted(set(coin_ids))),
-               s.c.openTime_next > after)
-        .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next)).all()
+    return fetch_tuples(conn, sa.select(s.c.id_coin, s.c.model, s.c.target, *_score_columns(s))
+                        .where(s.c.interval == interval,
+                               s.c.id_coin.in_(sorted(set(coin_ids))),
+                               s.c.openTime_next > after)
+                        .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next))
 
 
 def replace_track_records(conn: Connection,

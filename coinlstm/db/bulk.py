@@ -1,0 +1,95 @@
+"""Reads of many rows as the driver's plain tuples, for the scoring pass's month of every
+series (hundreds of thousands of rows an hour).
+
+Two costs dominate such a read, and both are cut here:
+
+- A SQLAlchemy ``Row`` per row costs more than the driver's own fetch, and the pass only
+  transposes the rows into columns: the rows are taken from the cursor as they are.
+- MySQL's text protocol sends every DOUBLE as decimal text, which the server formats and the
+  client parses again. On mysql-connector the statement runs as a server-side prepared
+  statement, whose binary protocol sends the 8 bytes of each double: the same values, in
+  about a third of the time (docs/mysql.md).
+
+Elsewhere the statement goes through the connection's ``execute`` as any other. On MySQL it
+runs on the same connection, so in the same transaction, and a driver error is raised as
+SQLAlchemy's wrapped one, so the retry logic (coinlstm.db.retry) tells a lost server as it
+does for every other statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class Tuples:
+    """A result's rows as the driver returned them, with their column names. The values are
+    the driver's: no SQLAlchemy result processing (a Boolean column reads as 0/1 or None on
+    SQLite and MySQL, not as bool)."""
+
+    names: tuple[str, ...]
+    rows: Sequence[tuple]
+
+    def key(self, *names: str) -> itemgetter:
+        """An itemgetter of the named columns, for sorting and grouping the rows."""
+        return itemgetter(*(self.names.index(name) for name in names))
+
+
+def fetch_tuples(conn: Connection, statement: sa.Select) -> Tuples:
+    """``statement``'s rows as :class:`Tuples`."""
+    if conn.dialect.driver == "mysqlconnector":
+        return _prepared(conn, statement)
+    result = conn.execute(statement)
+    try:
+        names = tuple(result.keys())
+        return Tuples(names, result.cursor.fetchall() if result.cursor is not None else [])
+    finally:
+        result.close()
+
+
+def _prepared(conn: Connection, statement: sa.Select) -> Tuples:
+    """On mysql-connector: the statement as a server-side prepared statement (the binary
+    protocol), on the connection's own DBAPI connection (its transaction)."""
+    compiled = statement.compile(dialect=conn.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    sql, params = str(compiled), compiled.params
+    dbapi, driver, cursor = conn.dialect.loaded_dbapi, conn.connection.driver_connection, None
+    try:
+        cursor = driver.cursor(cursor_class=_prepared_cursor_class(driver))
+        cursor.execute(sql, params)
+        return Tuples(tuple(column[0] for column in cursor.description), cursor.fetchall())
+    except dbapi.Error as exc:
+        # As SQLAlchemy does for its own statements: a connection the server dropped is
+        # invalidated (not given back to the pool) and the error says so.
+        lost = conn.dialect.is_disconnect(exc, driver, cursor)
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error,
+                                         connection_invalidated=lost) from exc
+    finally:
+        if cursor is not None and not conn.invalidated:
+            cursor.close()
+
+
+def _prepared_cursor_class(driver) -> type:
+    """mysql-connector's prepared cursor for ``driver``'s kind of connection (its C extension's
+    or its pure-Python one): the connection SQLAlchemy opened is buffered, and the driver
+    offers no buffered prepared cursor by the keyword arguments."""
+    try:
+        from mysql.connector.connection_cext import CMySQLConnection
+        from mysql.connector.cursor_cext import CMySQLCursorPrepared
+    except ImportError:  # the driver without its C extension
+        CMySQLConnection = CMySQLCursorPrepared = None  # noqa: N806
+    if CMySQLConnection is not None and isinstance(driver, CMySQLConnection):
+        return CMySQLCursorPrepared
+    from mysql.connector.cursor import MySQLCursorPrepared
+
+    return MySQLCursorPrepared
+
+
+__all__ = ["Tuples", "fetch_tuples"]
