@@ -85,11 +85,22 @@ def undo_hour(engine, kept: dict[str, list[dict]]) -> None:
     from coinlstm import db
 
     metadata = sa.MetaData()
+    candles, scores = db.candles_table("1h"), db.forecast_scores
     with db.transaction(engine) as conn:
-        conn.execute(db.candles_table("1h").delete().where(
-            db.candles_table("1h").c.openTime == new_hour()))
-        conn.execute(db.forecast_scores.delete().where(
-            db.forecast_scores.c.openTime_next == new_hour()))
+        # By key (each pair's candle, each series' score): deleting by the hour alone scans
+        # both tables, which on MySQL evicts the buffer pool the next pass would find warm.
+        coins = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
+        conn.execute(candles.delete().where(candles.c.idCoin.in_(coins),
+                                            candles.c.openTime == new_hour()))
+        series = conn.execute(sa.select(scores.c.id_coin, scores.c.model, scores.c.target,
+                                        scores.c.interval)
+                              .where(scores.c.id_coin.in_(coins))
+                              .group_by(scores.c.id_coin, scores.c.model, scores.c.target,
+                                        scores.c.interval)).all()
+        conn.execute(scores.delete().where(
+            sa.tuple_(scores.c.id_coin, scores.c.model, scores.c.target,
+                      scores.c.interval).in_([tuple(row) for row in series]),
+            scores.c.openTime_next == new_hour()))
         for name, rows in kept.items():
             table = sa.Table(name, metadata, autoload_with=conn)
             conn.execute(table.delete())

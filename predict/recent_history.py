@@ -80,7 +80,7 @@ def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> 
         coins = sorted({key.id_coin for key in group})
         floor = min(as_of[key] for key in group) - LOOKBACK_MS
         interval = group[0].interval
-        scores.update(_series_scores(db.pairs_scores_after(conn, interval, coins, floor),
+        scores.update(_series_scores(db.pairs_scores_after(conn, group, floor),
                                      {key: as_of[key] for key in group}))
         ranges = db.candle_ranges_since(conn, coins, interval, floor + 1)
         names, opened = ranges.names, ranges.key("openTime")

@@ -18,6 +18,7 @@ does for every other statement.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -34,6 +35,11 @@ class Tuples:
 
     names: tuple[str, ...]
     rows: Sequence[tuple]
+
+    def named(self) -> list[tuple]:
+        """The rows as named tuples (``row.name``), for a read of few rows."""
+        row = namedtuple("Row", self.names, rename=True)
+        return [row._make(values) for values in self.rows]
 
     def key(self, *names: str) -> itemgetter:
         """An itemgetter of the named columns, for sorting and grouping the rows."""

@@ -19,7 +19,14 @@ from coinlstm.db.schema import (
     movers_hours,
     pair_costs,
 )
-from coinlstm.db.scores import SeriesKey, delete_series, insert_in_batches
+from coinlstm.db.scores import (
+    BATCH_ROWS,
+    SERIES_KEY_HINT,
+    SeriesKey,
+    delete_series,
+    insert_in_batches,
+    series_of_pairs,
+)
 
 
 def markets_of_coins(conn: Connection, coin_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -36,32 +43,52 @@ def _market(exchange: str, market: str) -> list[sa.ColumnElement[bool]]:
     return [coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange]
 
 
+def _market_pairs(conn: Connection, exchange: str, market: str) -> list[int]:
+    """The coin ids of the pairs of ``market`` on ``exchange``. The big tables are then read
+    by these ids, each a range of a key that starts with the coin: joined to coin_info
+    instead, MySQL walked every candle and every score of the market's pairs, a year of
+    them at a year's history."""
+    return sorted(int(coin) for (coin,) in conn.execute(
+        sa.select(coin_info.c.id).where(*_market(exchange, market))))
+
+
 def market_scores_between(conn: Connection, interval: str, exchange: str, market: str,
-                          since: int, until: int, level: float) -> list[sa.Row]:
+                          since: int, until: int, level: float) -> list[tuple]:
     """The forward scores of every pair of ``market`` on ``exchange`` for candles opened
     from ``since`` to ``until`` (both included): series, candle, forecast id, last close
-    (``naive``), actual close and the ``level`` band (``lower``, ``upper``); one statement,
-    a range of the scores' unique key (it starts with the coin) per pair."""
+    (``naive``), actual close and the ``level`` band (``lower``, ``upper``). Read by series
+    (:func:`series_of_pairs`), a range of the scores' unique key each."""
     s = forecast_scores
     lower, upper = band_columns(level)
-    return list(conn.execute(
-        sa.select(s.c.id_coin, s.c.openTime_next, s.c.id_prediction, s.c.naive, s.c.actual,
-                  s.c[lower].label("lower"), s.c[upper].label("upper"))
-        .join(coin_info, coin_info.c.id == s.c.id_coin)
-        .where(*_market(exchange, market), s.c.interval == interval,
-               s.c.openTime_next >= since, s.c.openTime_next <= until)))
+    keys = series_of_pairs(conn, interval, _market_pairs(conn, exchange, market))
+    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
+    rows: list[tuple] = []
+    for start in range(0, len(keys), BATCH_ROWS):
+        # fetch_tuples: on MySQL a prepared statement, whose IN list MariaDB does not turn
+        # into a join with a temporary table (it does so with a long list of literals).
+        rows += fetch_tuples(conn, sa.select(
+            s.c.id_coin, s.c.openTime_next, s.c.id_prediction, s.c.naive, s.c.actual,
+            s.c[lower].label("lower"), s.c[upper].label("upper"))
+            .where(series.in_([(k.id_coin, k.model, k.target)
+                               for k in keys[start:start + BATCH_ROWS]]),
+                   s.c.interval == interval, s.c.openTime_next >= since,
+                   s.c.openTime_next <= until)
+            .with_hint(s, SERIES_KEY_HINT, "mysql")).named()
+    return rows
 
 
 def market_closes_between(conn: Connection, interval: str, exchange: str, market: str,
                           since: int, until: int) -> list[sa.Row]:
     """(idCoin, openTime, close) of every candle of the pairs of ``market`` on ``exchange``
-    opened from ``since`` to ``until``, by pair and time; one statement."""
+    opened from ``since`` to ``until``, by pair and time."""
     table = candles_table(interval)
+    coins = _market_pairs(conn, exchange, market)
+    if not coins:
+        return []
     return conn.execute(
         sa.select(table.c.idCoin, table.c.openTime,
                   sa.cast(table.c.close, sa.Double).label("close"))
-        .join(coin_info, coin_info.c.id == table.c.idCoin)
-        .where(*_market(exchange, market), table.c.openTime >= since,
+        .where(table.c.idCoin.in_(coins), table.c.openTime >= since,
                table.c.openTime <= until)
         .order_by(table.c.idCoin, table.c.openTime)).all()
 

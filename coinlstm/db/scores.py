@@ -27,6 +27,11 @@ from coinlstm.db.schema import (
 
 #: Rows per statement when scores are written or deleted in bulk.
 BATCH_ROWS = 1000
+#: MySQL: read the series named in a statement by ranges of the scores' unique key. With
+#: more series than its index-dive limit (200 by default) the optimizer estimates each
+#: range from the key's statistics (a year of scores per series) and scans the table
+#: instead, a year of every pair to return one hour of each.
+SERIES_KEY_HINT = "FORCE INDEX (uq_forecast_scores_series_next)"
 
 
 @dataclass(frozen=True)
@@ -239,19 +244,42 @@ def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
     return list(conn.execute(query))
 
 
-def pairs_scores_after(conn: Connection, interval: str, coin_ids: Sequence[int], after: int
-                       ) -> Tuples:
-    """The scores of every series of the pairs ``coin_ids`` and ``interval`` for candles
-    opened after ``after``: (id_coin, model, target) and :func:`series_scores`' columns,
-    ordered by series, oldest first within a series, as the driver's tuples (a pass reads a
-    month of every series). One statement for many series: on MySQL each statement costs a
-    round trip and a result set of its own."""
+def pairs_scores_after(conn: Connection, keys: Sequence[SeriesKey], after: int) -> Tuples:
+    """The scores of the series ``keys`` (of one interval) for candles opened after
+    ``after``: (id_coin, model, target) and :func:`series_scores`' columns, ordered by
+    series, oldest first within a series, as the driver's tuples (a pass reads a month of
+    every series). A statement per BATCH_ROWS series, each naming its series whole: the
+    scores' unique key starts with a series' four columns, so the server reads each series'
+    range from ``after`` on, never its older scores (a year of them at a year's history)."""
     s = forecast_scores
-    return fetch_tuples(conn, sa.select(s.c.id_coin, s.c.model, s.c.target, *_score_columns(s))
-                        .where(s.c.interval == interval,
-                               s.c.id_coin.in_(sorted(set(coin_ids))),
-                               s.c.openTime_next > after)
-                        .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next))
+    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
+    ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
+    names, rows = (), []
+    for start in range(0, len(ordered), BATCH_ROWS):
+        batch = ordered[start:start + BATCH_ROWS]
+        read = fetch_tuples(conn, sa.select(s.c.id_coin, s.c.model, s.c.target,
+                                            *_score_columns(s))
+                            .where(series.in_([(k.id_coin, k.model, k.target) for k in batch]),
+                                   s.c.interval == batch[0].interval,
+                                   s.c.openTime_next > after)
+                            .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next)
+                            .with_hint(s, SERIES_KEY_HINT, "mysql"))
+        names, rows = read.names, rows + list(read.rows)
+    return Tuples(names, rows)
+
+
+def series_of_pairs(conn: Connection, interval: str, coin_ids: Sequence[int]
+                    ) -> list[SeriesKey]:
+    """The series of ``interval`` with scores among the pairs ``coin_ids``: on MySQL one
+    step of the scores' unique key per series, not a walk through their scores."""
+    s = forecast_scores
+    if not coin_ids:
+        return []
+    return [SeriesKey(int(coin), model, target, interval) for coin, model, target in
+            conn.execute(sa.select(s.c.id_coin, s.c.model, s.c.target)
+                         .where(s.c.id_coin.in_(sorted(set(coin_ids))),
+                                s.c.interval == interval)
+                         .group_by(s.c.id_coin, s.c.model, s.c.target))]
 
 
 def replace_track_records(conn: Connection,
@@ -366,7 +394,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
 
 __all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
-           "pairs_scores_after", "record_families", "replace_scores",
+           "pairs_scores_after", "record_families", "replace_scores", "series_of_pairs",
            "replace_track_records", "scorable_forecasts", "scoring_mark", "series_scores",
            "set_scoring_mark", "set_prediction_edges",
            "set_track_record_verdicts", "stored_track_records"]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.db.retry import error_number
+from coinlstm.db.scores import insert_in_batches
 
 METADATA = sa.MetaData()
 PROBE = sa.Table(
@@ -108,3 +109,59 @@ def test_on_mysql_the_read_is_a_prepared_statement_and_a_killed_connection_is_tr
         with pytest.raises(sa.exc.DBAPIError) as raised:
             db.fetch_tuples(conn, _select(PROBE.c.id > 0))
     assert db.is_transient(raised.value), db.error_reason(raised.value)
+
+
+def _handler_reads(conn) -> int:
+    """The rows this MySQL session's storage engine has stepped through so far (index and
+    table scans: Handler_read_next, _prev, _rnd_next, plus the index dives)."""
+    rows = conn.execute(sa.text("SHOW SESSION STATUS LIKE 'Handler_read%'")).all()
+    return sum(int(value) for name, value in rows
+               if name in ("Handler_read_key", "Handler_read_next", "Handler_read_prev",
+                           "Handler_read_rnd_next"))
+
+
+def test_on_mysql_the_passs_reads_step_through_the_hours_they_return_not_the_history(
+        mysql_url):
+    """400 pairs x 100 hours of scores and candles: a pass's read of the last 24 hours of
+    every series, the movers' read of one hour of a market and of 25 hours of its closes
+    step through about the rows they return (the engine's row counters). Without the index
+    hint MySQL scanned the scores (more series than its index-dive limit), and the closes
+    joined to coin_info walked every candle of the market's pairs."""
+    hour, pairs, hours = 3_600_000, 400, 100
+    start = 1_700_000_000_000 - 1_700_000_000_000 % hour
+    engine = db.open_database(mysql_url)
+    with engine.begin() as conn:
+        coins = [db.ensure_coin(conn, f"SYN{n:03d}ETH", f"SYN{n:03d}", "ETH", "TRADING")
+                 for n in range(1, pairs + 1)]
+        insert_in_batches(conn, db.forecast_scores, [
+            {"id_prediction": n * hours + h, "id_coin": coin, "model": "lstm",
+             "target": "return", "interval": "1h", "openTime_next": start + h * hour,
+             "openTime_last": start + (h - 1) * hour, "forecast": 1.0, "naive": 1.0,
+             "actual": 1.0, "error": 0.0, "naive_error": 0.0, "time_scored": 0}
+            for n, coin in enumerate(coins) for h in range(hours)])
+        db.insert_candles(conn, [
+            {"idCoin": coin, "openTime": start + h * hour, **{
+                name: "1.00000000" for name in ("open", "high", "low", "close", "volume",
+                                                "quoteAssetVolume", "takerBuyBaseAssetVolume",
+                                                "takerBuyQuoteAssetVolume")},
+             "closeTime": start + (h + 1) * hour - 1, "numberOfTrader": 1, "ignore": "0"}
+            for coin in coins for h in range(hours)])
+        conn.execute(sa.text("ANALYZE TABLE forecast_scores, candlestick_data"))
+    keys = [db.SeriesKey(coin, "lstm", "return", "1h") for coin in coins]
+    newest = start + (hours - 1) * hour
+    with engine.connect() as conn:
+        before = _handler_reads(conn)
+        assert len(db.pairs_scores_after(conn, keys, newest - 24 * hour).rows) == 24 * pairs
+        read = _handler_reads(conn) - before
+        assert read <= 2 * 24 * pairs, read
+        before = _handler_reads(conn)
+        assert len(db.market_scores_between(conn, "1h", "binance", "ETH", newest, newest,
+                                            0.8)) == pairs
+        read = _handler_reads(conn) - before
+        assert read <= 8 * pairs, read
+        before = _handler_reads(conn)
+        assert len(db.market_closes_between(conn, "1h", "binance", "ETH",
+                                            newest - 24 * hour, newest)) == 25 * pairs
+        read = _handler_reads(conn) - before
+        assert read <= 2 * 25 * pairs + 4 * pairs, read
+    engine.dispose()

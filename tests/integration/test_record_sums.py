@@ -168,9 +168,9 @@ def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, mon
     assert score(engine).scored == 799 + 39
     reads = []
 
-    def recorded(conn, interval, coin_ids, after):
-        reads.append((sorted(coin_ids), after))
-        return PAIRS_SCORES_AFTER(conn, interval, coin_ids, after)
+    def recorded(conn, keys, after):
+        reads.append((sorted(key.id_coin for key in keys), after))
+        return PAIRS_SCORES_AFTER(conn, keys, after)
 
     monkeypatch.setattr(db, "pairs_scores_after", recorded)
     active.write(candles=[800], forecasts=[active.forecast(801)])
