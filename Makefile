@@ -26,13 +26,14 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 # Lint and the import contract (layers import only downward) first, then the unit tier (no
 # database server, no training, no ../shared: seconds), then the integration tier (real
 # MySQL/MariaDB, loopback HTTP, Keras training, a headless browser) on TEST_WORKERS workers,
-# handed one test at a time (--maxschedchunk 1), slowest first (tests/conftest.py).
+# handed one test at a time (--maxschedchunk 1), slowest first (tests/conftest.py); the 15
+# slowest are listed at the end, so that a log shows where the tier's time goes.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/unit
 	bash deploy/ensure-mysql.sh
-	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/integration -n $(TEST_WORKERS) --maxschedchunk 1
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 $(PY) -m pytest tests/integration -n $(TEST_WORKERS) --maxschedchunk 1 --durations 15
 
 demo: install
 	$(PY) -m coinlstm.app.demo
