@@ -22,7 +22,13 @@ from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.costs import ValueAfterCosts, tradability
 from predict.evidence import refresh_costs, refresh_market_evidence
-from predict.recent_history import Columns, RecentHistory, columns_of, read_recent_history
+from predict.recent_history import (
+    Columns,
+    RecentHistory,
+    columns_of,
+    in_parts,
+    read_recent_history,
+)
 from predict.running_record import all_time_record, update_record_sums
 from predict.track_record import (
     BACKFILL,
@@ -122,17 +128,26 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
                 for row in rows}
         sums = update_record_sums(conn, interval, rows, {
             (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
-        recent = read_recent_history(conn, {  # as_of: each series' newest scored candle
-            key: int(sums[(key.id_coin, key.model, key.target)]["newest"]) for key in keys})
-        refresh_costs(conn, recent)
-        costs = series_tradabilities(conn, interval, sorted({key.id_coin for key in keys}))
-        refresh_track_records(conn, keys, costs, sums, recent)
+        as_of = {key: int(sums[(key.id_coin, key.model, key.target)]["newest"])
+                 for key in keys}  # each series' newest scored candle
+        for part in in_parts(as_of):
+            refresh_recent_figures(conn, interval, read_recent_history(conn, part), sums)
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
         refresh_market_evidence(conn, interval, rows)
         if after != mark:  # a pass with nothing new writes nothing
             db.set_scoring_mark(conn, interval, market, after)
     return ScoreSummary(scored=len(rows), series=len(keys))
+
+
+def refresh_recent_figures(conn: sa.Connection, interval: str, recent: RecentHistory,
+                           sums: dict[tuple[int, str, str], dict]) -> None:
+    """The costs, then the track records (whose verdicts read the costs) of the series
+    ``recent`` holds, from what the pass read of them."""
+    refresh_costs(conn, recent)
+    costs = series_tradabilities(conn, interval,
+                                 sorted({key.id_coin for key in recent.as_of}))
+    refresh_track_records(conn, recent.as_of, costs, sums, recent)
 
 
 def series_tradabilities(conn: sa.Connection, interval: str, coin_ids: Sequence[int]

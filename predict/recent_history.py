@@ -24,6 +24,10 @@ from coinlstm import db
 LOOKBACK_MS = 30 * 86_400_000
 
 
+#: Series per part of a pass (:func:`in_parts`): a month of 100 series' scores and candles,
+#: 144,000 rows, is what the pass holds at once; two statements a part.
+PART_SERIES = 100
+
 #: A table's rows as columns: column name -> its values, oldest first.
 Columns = dict[str, tuple]
 
@@ -88,6 +92,18 @@ def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> 
             candles[int(coin)] = _union(candles.get(int(coin), []), list(rows), opened)
     return RecentHistory(as_of, scores,
                          {coin: columns_of(rows, names) for coin, rows in candles.items()})
+
+
+def in_parts(as_of: dict[db.SeriesKey, int], size: int | None = None
+             ) -> list[dict[db.SeriesKey, int]]:
+    """``as_of`` cut into parts of at most ``size`` series, each read, used and let go before
+    the next (:func:`read_recent_history` per part): what a pass holds in memory is a
+    part's month, not the market's, however many pairs the market has. The series are
+    taken in :func:`within_a_window`'s order, so a part spans few windows."""
+    size = size or PART_SERIES
+    ordered = [key for group in within_a_window(as_of) for key in group]
+    return [{key: as_of[key] for key in ordered[start:start + size]}
+            for start in range(0, len(ordered), size)]
 
 
 def within_a_window(as_of: dict[db.SeriesKey, int]) -> list[list[db.SeriesKey]]:

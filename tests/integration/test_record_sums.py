@@ -13,6 +13,8 @@ import random
 import pytest
 
 from coinlstm import db
+from predict import recent_history
+from predict.evidence import series_costs
 from predict.forward_scores import score, series_record
 
 HOUR = 3_600_000
@@ -180,4 +182,38 @@ def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, mon
     assert reads == [([paused.coin], START + 40 * HOUR - month),
                      ([active.coin], START + 800 * HOUR - month)]
     for history in (active, paused):
+        _check(engine, history.coin)
+
+
+def test_a_pass_reads_its_series_in_parts_with_the_records_and_costs_of_one_read(
+        db_url, monkeypatch):
+    """A pass holds one part of its series' month at a time (predict/recent_history.py
+    in_parts): with parts of one series, three pairs are read one by one, and every stored
+    track record and costs row equals what one read of all three gives."""
+    engine = db.open_database(db_url)
+    pairs = [History(engine, hours=200, symbol=symbol)
+             for symbol in ("ADAETH", "XRPETH", "LTCETH")]
+    for history in pairs:
+        history.write(candles=list(range(200)),
+                      forecasts=[history.forecast(h) for h in range(1, 201)])
+    reads = []
+
+    def recorded(conn, keys, after):
+        reads.append(sorted(key.id_coin for key in keys))
+        return PAIRS_SCORES_AFTER(conn, keys, after)
+
+    monkeypatch.setattr(db, "pairs_scores_after", recorded)
+    monkeypatch.setattr(recent_history, "PART_SERIES", 1)
+    assert score(engine).scored == 3 * 199
+    assert sorted(reads) == [[history.coin] for history in pairs]
+    keys = [db.SeriesKey(history.coin, *KEY) for history in pairs]
+    with engine.connect() as conn:
+        costs = {(int(row.id_coin), row.model, row.target): row._asdict()
+                 for row in db.stored_pair_costs(conn, "1h")}
+        as_of = {key: costs[(key.id_coin, key.model, key.target)]["as_of"] for key in keys}
+        whole = recent_history.read_recent_history(conn, as_of)
+    for key in keys:
+        _assert_same(costs[(key.id_coin, key.model, key.target)],
+                     {"id_coin": key.id_coin, **series_costs(key, whole)})
+    for history in pairs:
         _check(engine, history.coin)
