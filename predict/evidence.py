@@ -37,6 +37,8 @@ from predict.recent_history import LOOKBACK_MS, RecentHistory
 
 #: The band whose half-width is the forecast size of the next move.
 MOVERS_LEVEL = 0.8
+#: The movers' hours are recomputed this much of them at a time (refresh_market_hours).
+SLICE_MS = 86_400_000
 
 
 def closes_by_pair(rows: Sequence[sa.Row]) -> dict[int, tuple[list[int], list[float]]]:
@@ -95,8 +97,12 @@ def refresh_market_hours(conn: sa.Connection, interval: str, exchange: str, mark
         since = floor
     else:
         since = max(min(scored), floor)
-    db.replace_movers_hours(conn, exchange, market, interval, since, until,
-                            market_hours(conn, interval, exchange, market, since, until))
+    # A day of hours at a time: a market's first pass (30 days of every pair's closes and
+    # scores) would otherwise hold a month of the whole market in memory at once.
+    hours = [row for start in range(since, until + 1, SLICE_MS)
+             for row in market_hours(conn, interval, exchange, market, start,
+                                     min(until, start + SLICE_MS - 1))]
+    db.replace_movers_hours(conn, exchange, market, interval, since, until, hours)
 
 
 def series_costs(key: db.SeriesKey, recent: RecentHistory) -> dict:
