@@ -71,8 +71,10 @@ def _prepared(conn: Connection, statement: sa.Select) -> Tuples:
         return Tuples(tuple(column[0] for column in cursor.description), cursor.fetchall())
     except dbapi.Error as exc:
         # As SQLAlchemy does for its own statements: a connection the server dropped is
-        # invalidated (not given back to the pool) and the error says so.
-        lost = conn.dialect.is_disconnect(exc, driver, cursor)
+        # invalidated (not given back to the pool) and the error says so. The driver's
+        # pure-Python protocol words a dropped connection in a way SQLAlchemy does not
+        # know, so the connection itself is asked as well.
+        lost = conn.dialect.is_disconnect(exc, driver, cursor) or not driver.is_connected()
         if lost:
             conn.invalidate(exc)
         raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error,

@@ -1,5 +1,5 @@
 """The scoring pass's bulk reads (coinlstm/db/bulk.py) on real databases (SQLite and
-MySQL/MariaDB): the rows equal SQLAlchemy's own result of the same statement value for value
+MySQL/MariaDB, the driver's C extension and its pure-Python protocol): the rows equal SQLAlchemy's own result of the same statement value for value
 (Booleans as the driver's 0/1); the read sees what its transaction wrote and has not
 committed; a driver error comes out wrapped as every other statement's, with the server's
 number, and a killed connection counts as transient (what the retry logic reads); on MySQL
@@ -31,9 +31,19 @@ VALUES = [0.1, 1 / 3, math.pi, -2.5e-8, 123456789.12345679, 1e-300, 1.7976931348
           0.0010130965661505782, -0.0, None]
 
 
+@pytest.fixture(params=["sqlite", "mysql", "mysql-pure"])
+def url(request, tmp_path):
+    """SQLite, and MySQL through the driver's C extension and through its pure-Python
+    protocol (what a process runs on where the extension did not load)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coinlstm.sqlite'}"
+    url = request.getfixturevalue("mysql_url")
+    return url + "?use_pure=True" if request.param == "mysql-pure" else url
+
+
 @pytest.fixture
-def engine(db_url):
-    engine = sa.create_engine(db_url)
+def engine(url):
+    engine = sa.create_engine(url)
     METADATA.create_all(engine)
     with engine.begin() as conn:
         conn.execute(PROBE.insert(), [
