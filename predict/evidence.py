@@ -134,17 +134,17 @@ def refresh_costs(conn: sa.Connection, recent: RecentHistory) -> None:
         recent.as_of, key=lambda k: (k.id_coin, k.model, k.target))})
 
 
-def refresh_market_evidence(conn: sa.Connection, interval: str, scores: Sequence[dict]
-                            ) -> None:
-    """After a scoring pass wrote ``scores`` (forecast_scores rows): the movers hours of
-    each market they belong to."""
-    if not scores:
+def refresh_market_evidence(conn: sa.Connection, interval: str,
+                            scored: Sequence[tuple[int, int]]) -> None:
+    """After a scoring pass wrote scores (``scored``: their (coin id, candle open time)):
+    the movers hours of each market they belong to."""
+    if not scored:
         return
-    markets = db.markets_of_coins(conn, (row["id_coin"] for row in scores))
+    markets = db.markets_of_coins(conn, (coin for coin, _ in scored))
     hours: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for row in scores:
-        exchange, market = markets[int(row["id_coin"])]
+    for coin, open_time in scored:
+        exchange, market = markets[coin]
         if exchange is not None:  # a pair of no exchange is on no market page
-            hours[(exchange, market)].add(int(row["openTime_next"]))
-    for (exchange, market), scored in sorted(hours.items()):
-        refresh_market_hours(conn, interval, exchange, market, sorted(scored))
+            hours[(exchange, market)].add(open_time)
+    for (exchange, market), candles in sorted(hours.items()):
+        refresh_market_hours(conn, interval, exchange, market, sorted(candles))

@@ -48,6 +48,11 @@ from predict.track_record import (
 VERDICT_WINDOW = "30d"
 
 
+#: Forecasts per part of a pass (:func:`pair_parts`): about 40 MB of rows and scores held at
+#: once; an hour of 20,000 pairs is one part.
+PART_FORECASTS = 20_000
+
+
 @dataclass(frozen=True)
 class ScoreSummary:
     """What one scoring pass did."""
@@ -114,30 +119,63 @@ def score(engine: sa.Engine, interval: str = DEFAULT_INTERVAL,
     """Score every scorable forecast of ``interval`` (of ``market``'s pairs when given) and
     recompute the track record of each series that got a score. Reads only the forecasts
     after the scope's scoring mark and those still waiting for their candle (all of them
-    on a scope's first pass), and moves the mark on."""
+    on a scope's first pass), and moves the mark on. The pairs are scored in parts of about
+    PART_FORECASTS forecasts (:func:`pair_parts`), so that a pass after a backfill (a
+    month or a year of every pair's forecasts) holds one part in memory, not all."""
     db.candles_table(interval)  # BadInput for an unknown interval
     with db.transaction(engine) as conn:
         coin_ids = db.market_coin_ids(conn, market)
         mark = db.scoring_mark(conn, interval, market)
         after = db.next_scoring_mark(conn, interval, coin_ids, mark)
-        forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coin_ids, mark))
         now = int(time.time())
-        rows = [score_row(forecast, interval, now) for forecast in forecasts]
-        db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
-        keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
-                for row in rows}
-        sums = update_record_sums(conn, interval, rows, {
-            (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
-        as_of = {key: int(sums[(key.id_coin, key.model, key.target)]["newest"])
-                 for key in keys}  # each series' newest scored candle
-        for part in in_parts(as_of):
-            refresh_recent_figures(conn, interval, read_recent_history(conn, part), sums)
+        keys: set[db.SeriesKey] = set()
+        scored: list[tuple[int, int]] = []  # (coin id, candle) of every score written
+        for coins in pair_parts(db.unsettled_counts(conn, interval, coin_ids, mark)):
+            part_keys, part_scored = score_pairs(conn, interval, coins, mark, now)
+            keys |= part_keys
+            scored += part_scored
         for family in db.record_families(conn, keys):
             judge_family(conn, family)
-        refresh_market_evidence(conn, interval, rows)
+        refresh_market_evidence(conn, interval, scored)
         if after != mark:  # a pass with nothing new writes nothing
             db.set_scoring_mark(conn, interval, market, after)
-    return ScoreSummary(scored=len(rows), series=len(keys))
+    return ScoreSummary(scored=len(scored), series=len(keys))
+
+
+def pair_parts(counts: dict[int, int], most: int | None = None) -> list[list[int]]:
+    """The pairs (coin id -> forecasts to read) in parts of consecutive coin ids, each of at
+    most ``most`` forecasts (PART_FORECASTS) or of one pair: an hour of a whole market is
+    one part."""
+    most = most or PART_FORECASTS
+    parts: list[list[int]] = []
+    total = 0
+    for coin in sorted(counts):
+        if not parts or total + counts[coin] > most:
+            parts.append([])
+            total = 0
+        parts[-1].append(coin)
+        total += counts[coin]
+    return parts
+
+
+def score_pairs(conn: sa.Connection, interval: str, coins: Sequence[int],
+                mark: db.ScoringMark | None, now: int
+                ) -> tuple[set[db.SeriesKey], list[tuple[int, int]]]:
+    """Score the scorable forecasts of the pairs ``coins`` from ``mark`` on, bring their
+    series' running sums, costs and track records up to date; returns the series that got
+    scores and (coin id, candle) of each score."""
+    forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coins, mark))
+    rows = [score_row(forecast, interval, now) for forecast in forecasts]
+    db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
+    keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
+            for row in rows}
+    sums = update_record_sums(conn, interval, rows, {
+        (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
+    as_of = {key: int(sums[(key.id_coin, key.model, key.target)]["newest"])
+             for key in keys}  # each series' newest scored candle
+    for part in in_parts(as_of):
+        refresh_recent_figures(conn, interval, read_recent_history(conn, part), sums)
+    return keys, [(int(row["id_coin"]), int(row["openTime_next"])) for row in rows]
 
 
 def refresh_recent_figures(conn: sa.Connection, interval: str, recent: RecentHistory,

@@ -196,6 +196,21 @@ def scorable_forecasts(conn: Connection, interval: str,
     return sorted(_read_in_parts(conn, query, mark), key=lambda row: row.id)
 
 
+def unsettled_counts(conn: Connection, interval: str, coin_ids: Sequence[int] | None,
+                     mark: ScoringMark | None) -> dict[int, int]:
+    """Per pair (coin id), how many of its forecasts a pass from ``mark`` reads: an upper
+    bound of what it scores, by which a pass cuts its pairs into parts. Locking reads on
+    MySQL, as :func:`scorable_forecasts`' own, so both see the same forecasts."""
+    p = historical_price_predictions
+    counts: dict[int, int] = {}
+    for coin, count in _read_in_parts(conn, sa.select(p.c.id_coin, sa.func.count())
+                                      .where(*_scope(interval, coin_ids),
+                                             p.c.openTime_next.is_not(None))
+                                      .group_by(p.c.id_coin), mark):
+        counts[int(coin)] = counts.get(int(coin), 0) + int(count)
+    return counts
+
+
 def replace_scores(conn: Connection, rows: Sequence[dict], replaced: Iterable[int] = ()
                    ) -> int:
     """Delete the scores ``replaced`` (ids: older forecasts' scores of candles a rerun
@@ -396,5 +411,5 @@ __all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
            "pairs_scores_after", "record_families", "replace_scores", "series_of_pairs",
            "replace_track_records", "scorable_forecasts", "scoring_mark", "series_scores",
-           "set_scoring_mark", "set_prediction_edges",
+           "set_scoring_mark", "set_prediction_edges", "unsettled_counts",
            "set_track_record_verdicts", "stored_track_records"]

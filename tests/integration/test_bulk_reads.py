@@ -1,9 +1,10 @@
 """The scoring pass's bulk reads (coinlstm/db/bulk.py) on real databases (SQLite and
-MySQL/MariaDB, the driver's C extension and its pure-Python protocol): the rows equal SQLAlchemy's own result of the same statement value for value
-(Booleans as the driver's 0/1); the read sees what its transaction wrote and has not
-committed; a driver error comes out wrapped as every other statement's, with the server's
-number, and a killed connection counts as transient (what the retry logic reads); on MySQL
-the rows come by a prepared statement (the binary protocol)."""
+MySQL/MariaDB, the driver's C extension and its pure-Python protocol): the rows equal
+SQLAlchemy's own result of the same statement value for value (Booleans as the driver's
+0/1); the read sees what its transaction wrote and has not committed; a driver error comes
+out wrapped as every other statement's, with the server's number, and a killed connection
+counts as transient (what the retry logic reads); on MySQL the rows come by a prepared
+statement (the binary protocol)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import random
 import pytest
 
 from coinlstm import db
-from predict import recent_history
+from predict import forward_scores, recent_history
 from predict.evidence import series_costs
 from predict.forward_scores import score, series_record
 
@@ -23,6 +23,7 @@ KEY = ("lstm", "return", "1h")
 #: The recomputation itself, whatever a test counts of it.
 FILL = db.fill_record_sums
 PAIRS_SCORES_AFTER = db.pairs_scores_after
+SCORABLE = db.scorable_forecasts
 
 
 def _candle(coin: int, hour: int, close: float) -> dict:
@@ -185,11 +186,13 @@ def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, mon
         _check(engine, history.coin)
 
 
-def test_a_pass_reads_its_series_in_parts_with_the_records_and_costs_of_one_read(
+def test_a_pass_scores_and_reads_in_parts_with_the_records_and_costs_of_one_read(
         db_url, monkeypatch):
-    """A pass holds one part of its series' month at a time (predict/recent_history.py
-    in_parts): with parts of one series, three pairs are read one by one, and every stored
-    track record and costs row equals what one read of all three gives."""
+    """A pass holds one part at a time: of the forecasts it scores (forward_scores
+    pair_parts: at most PART_FORECASTS, here fewer than a pair has, so a pair a part) and
+    of its series' month (recent_history in_parts: here one series a part). Three pairs are
+    scored and read one by one, and every stored track record and costs row equals what one
+    read of all three gives."""
     engine = db.open_database(db_url)
     pairs = [History(engine, hours=200, symbol=symbol)
              for symbol in ("ADAETH", "XRPETH", "LTCETH")]
@@ -202,10 +205,18 @@ def test_a_pass_reads_its_series_in_parts_with_the_records_and_costs_of_one_read
         reads.append(sorted(key.id_coin for key in keys))
         return PAIRS_SCORES_AFTER(conn, keys, after)
 
+    scorable = []
+
+    def scorable_recorded(conn, interval, coin_ids=None, mark=None):
+        scorable.append(sorted(coin_ids))
+        return SCORABLE(conn, interval, coin_ids, mark)
+
     monkeypatch.setattr(db, "pairs_scores_after", recorded)
+    monkeypatch.setattr(db, "scorable_forecasts", scorable_recorded)
     monkeypatch.setattr(recent_history, "PART_SERIES", 1)
+    monkeypatch.setattr(forward_scores, "PART_FORECASTS", 150)
     assert score(engine).scored == 3 * 199
-    assert sorted(reads) == [[history.coin] for history in pairs]
+    assert sorted(reads) == sorted(scorable) == [[history.coin] for history in pairs]
     keys = [db.SeriesKey(history.coin, *KEY) for history in pairs]
     with engine.connect() as conn:
         costs = {(int(row.id_coin), row.model, row.target): row._asdict()

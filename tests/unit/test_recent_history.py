@@ -40,3 +40,12 @@ def test_parts_hold_at_most_their_size_in_the_windows_order():
                                               [_key(1)]]
     assert all(part[key] == as_of[key] for part in parts for key in part)
     assert in_parts({}) == []
+
+
+def test_pairs_are_scored_in_parts_of_at_most_the_forecasts_given_or_of_one_pair():
+    from predict.forward_scores import pair_parts
+
+    counts = {5: 10, 1: 30, 2: 50, 3: 120, 4: 5}
+    assert pair_parts(counts, most=100) == [[1, 2], [3], [4, 5]]
+    assert pair_parts(counts, most=1000) == [[1, 2, 3, 4, 5]]
+    assert pair_parts({}) == []
