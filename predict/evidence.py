@@ -72,16 +72,16 @@ def pair_hours(scores: Sequence[sa.Row], naive: dict[int, dict[int, float]], ste
     return hours
 
 
-def market_hours(conn: sa.Connection, interval: str, exchange: str, market: str,
-                 since: int, until: int) -> list[dict]:
-    """The movers_hours rows of the market's scored candles from ``since`` to ``until``."""
+def market_hours(conn: sa.Connection, interval: str, coin_ids: Sequence[int],
+                 keys: Sequence[db.SeriesKey], since: int, until: int) -> list[dict]:
+    """The movers_hours rows of a market's scored candles from ``since`` to ``until``
+    (``coin_ids``: its pairs; ``keys``: their series)."""
     step = INTERVAL_MS[interval]
     closes = closes_by_pair(db.market_closes_between(
-        conn, interval, exchange, market, since - (NAIVE_RETURNS + 1) * step, until))
+        conn, interval, coin_ids, since - (NAIVE_RETURNS + 1) * step, until))
     naive = {coin: trailing_volatility(times, values, step)
              for coin, (times, values) in closes.items()}
-    scores = db.market_scores_between(conn, interval, exchange, market, since, until,
-                                      MOVERS_LEVEL)
+    scores = db.market_scores_between(conn, keys, since, until, MOVERS_LEVEL)
     return [{"openTime": hour.open_time, "pairs": hour.pairs, "spearman": hour.spearman,
              "naive_spearman": hour.naive_spearman}
             for hour in hourly_correlations(pair_hours(scores, naive, step))]
@@ -97,10 +97,12 @@ def refresh_market_hours(conn: sa.Connection, interval: str, exchange: str, mark
         since = floor
     else:
         since = max(min(scored), floor)
+    coin_ids = db.market_pairs(conn, exchange, market)
+    keys = db.series_of_pairs(conn, interval, coin_ids)
     # A day of hours at a time: a market's first pass (30 days of every pair's closes and
     # scores) would otherwise hold a month of the whole market in memory at once.
     hours = [row for start in range(since, until + 1, SLICE_MS)
-             for row in market_hours(conn, interval, exchange, market, start,
+             for row in market_hours(conn, interval, coin_ids, keys, start,
                                      min(until, start + SLICE_MS - 1))]
     db.replace_movers_hours(conn, exchange, market, interval, since, until, hours)
 

@@ -19,14 +19,7 @@ from coinlstm.db.schema import (
     movers_hours,
     pair_costs,
 )
-from coinlstm.db.scores import (
-    BATCH_ROWS,
-    SERIES_KEY_HINT,
-    SeriesKey,
-    delete_series,
-    insert_in_batches,
-    series_of_pairs,
-)
+from coinlstm.db.scores import SeriesKey, delete_series, insert_in_batches, series_rows
 
 
 def markets_of_coins(conn: Connection, coin_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -43,7 +36,7 @@ def _market(exchange: str, market: str) -> list[sa.ColumnElement[bool]]:
     return [coin_info.c.quoteAsset == market, coin_info.c.exchange == exchange]
 
 
-def _market_pairs(conn: Connection, exchange: str, market: str) -> list[int]:
+def market_pairs(conn: Connection, exchange: str, market: str) -> list[int]:
     """The coin ids of the pairs of ``market`` on ``exchange``. The big tables are then read
     by these ids, each a range of a key that starts with the coin: joined to coin_info
     instead, MySQL walked every candle and every score of the market's pairs, a year of
@@ -52,43 +45,31 @@ def _market_pairs(conn: Connection, exchange: str, market: str) -> list[int]:
         sa.select(coin_info.c.id).where(*_market(exchange, market))))
 
 
-def market_scores_between(conn: Connection, interval: str, exchange: str, market: str,
-                          since: int, until: int, level: float) -> list[tuple]:
-    """The forward scores of every pair of ``market`` on ``exchange`` for candles opened
-    from ``since`` to ``until`` (both included): series, candle, forecast id, last close
-    (``naive``), actual close and the ``level`` band (``lower``, ``upper``). Read by series
-    (:func:`series_of_pairs`), a range of the scores' unique key each."""
+def market_scores_between(conn: Connection, keys: Sequence[SeriesKey], since: int,
+                          until: int, level: float) -> list[tuple]:
+    """The forward scores of the series ``keys`` (a market's: :func:`series_of_pairs` of
+    its :func:`market_pairs`) for candles opened from ``since`` to ``until`` (both
+    included): series, candle, forecast id, last close (``naive``), actual close and the
+    ``level`` band (``lower``, ``upper``), as named tuples."""
     s = forecast_scores
     lower, upper = band_columns(level)
-    keys = series_of_pairs(conn, interval, _market_pairs(conn, exchange, market))
-    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
-    rows: list[tuple] = []
-    for start in range(0, len(keys), BATCH_ROWS):
-        # fetch_tuples: on MySQL a prepared statement, whose IN list MariaDB does not turn
-        # into a join with a temporary table (it does so with a long list of literals).
-        rows += fetch_tuples(conn, sa.select(
-            s.c.id_coin, s.c.openTime_next, s.c.id_prediction, s.c.naive, s.c.actual,
-            s.c[lower].label("lower"), s.c[upper].label("upper"))
-            .where(series.in_([(k.id_coin, k.model, k.target)
-                               for k in keys[start:start + BATCH_ROWS]]),
-                   s.c.interval == interval, s.c.openTime_next >= since,
-                   s.c.openTime_next <= until)
-            .with_hint(s, SERIES_KEY_HINT, "mysql")).named()
-    return rows
+    return series_rows(conn, keys, [s.c.id_coin, s.c.openTime_next, s.c.id_prediction,
+                                    s.c.naive, s.c.actual, s.c[lower].label("lower"),
+                                    s.c[upper].label("upper")],
+                       s.c.openTime_next >= since, s.c.openTime_next <= until).named()
 
 
-def market_closes_between(conn: Connection, interval: str, exchange: str, market: str,
+def market_closes_between(conn: Connection, interval: str, coin_ids: Sequence[int],
                           since: int, until: int) -> list[sa.Row]:
-    """(idCoin, openTime, close) of every candle of the pairs of ``market`` on ``exchange``
-    opened from ``since`` to ``until``, by pair and time."""
+    """(idCoin, openTime, close) of every candle of the pairs ``coin_ids`` (a market's:
+    :func:`market_pairs`) opened from ``since`` to ``until``, by pair and time."""
     table = candles_table(interval)
-    coins = _market_pairs(conn, exchange, market)
-    if not coins:
+    if not coin_ids:
         return []
     return conn.execute(
         sa.select(table.c.idCoin, table.c.openTime,
                   sa.cast(table.c.close, sa.Double).label("close"))
-        .where(table.c.idCoin.in_(coins), table.c.openTime >= since,
+        .where(table.c.idCoin.in_(list(coin_ids)), table.c.openTime >= since,
                table.c.openTime <= until)
         .order_by(table.c.idCoin, table.c.openTime)).all()
 
@@ -165,7 +146,8 @@ def stored_pair_costs(conn: Connection, interval: str, coin_ids: Sequence[int] |
     return list(conn.execute(query))
 
 
-__all__ = ["candle_ranges_since", "market_closes_between", "market_scores_between",
+__all__ = ["candle_ranges_since", "market_closes_between", "market_pairs",
+           "market_scores_between",
            "markets_of_coins",
            "newest_movers_hour", "replace_movers_hours", "replace_pair_costs",
            "stored_movers_hours", "stored_pair_costs"]

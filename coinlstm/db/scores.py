@@ -259,28 +259,39 @@ def series_scores(conn: Connection, key: SeriesKey, after: int | None = None
     return list(conn.execute(query))
 
 
+def series_rows(conn: Connection, keys: Sequence[SeriesKey], columns: Sequence,
+                *where: sa.ColumnElement[bool], order_by: Sequence = ()) -> Tuples:
+    """``columns`` of the scores of the series ``keys`` (of one interval) that meet
+    ``where``, as the driver's tuples: a statement per BATCH_ROWS series, each naming its
+    series whole. The scores' unique key starts with a series' four columns, so the server
+    reads each series' range only, never its other scores (a year of them at a year's
+    history); on MySQL a prepared statement (fetch_tuples), whose IN list MariaDB does not
+    turn into a join with a temporary table as it does a long list of literals."""
+    s = forecast_scores
+    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
+    ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
+    names: tuple[str, ...] = ()
+    rows: list[tuple] = []
+    for start in range(0, len(ordered), BATCH_ROWS):
+        batch = ordered[start:start + BATCH_ROWS]
+        read = fetch_tuples(conn, sa.select(*columns)
+                            .where(series.in_([(k.id_coin, k.model, k.target) for k in batch]),
+                                   s.c.interval == batch[0].interval, *where)
+                            .order_by(*order_by).with_hint(s, SERIES_KEY_HINT, "mysql"))
+        names = read.names
+        rows.extend(read.rows)
+    return Tuples(names, rows)
+
+
 def pairs_scores_after(conn: Connection, keys: Sequence[SeriesKey], after: int) -> Tuples:
     """The scores of the series ``keys`` (of one interval) for candles opened after
     ``after``: (id_coin, model, target) and :func:`series_scores`' columns, ordered by
     series, oldest first within a series, as the driver's tuples (a pass reads a month of
-    every series). A statement per BATCH_ROWS series, each naming its series whole: the
-    scores' unique key starts with a series' four columns, so the server reads each series'
-    range from ``after`` on, never its older scores (a year of them at a year's history)."""
+    every series; :func:`series_rows`)."""
     s = forecast_scores
-    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
-    ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
-    names, rows = (), []
-    for start in range(0, len(ordered), BATCH_ROWS):
-        batch = ordered[start:start + BATCH_ROWS]
-        read = fetch_tuples(conn, sa.select(s.c.id_coin, s.c.model, s.c.target,
-                                            *_score_columns(s))
-                            .where(series.in_([(k.id_coin, k.model, k.target) for k in batch]),
-                                   s.c.interval == batch[0].interval,
-                                   s.c.openTime_next > after)
-                            .order_by(s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next)
-                            .with_hint(s, SERIES_KEY_HINT, "mysql"))
-        names, rows = read.names, rows + list(read.rows)
-    return Tuples(names, rows)
+    return series_rows(conn, keys, [s.c.id_coin, s.c.model, s.c.target, *_score_columns(s)],
+                       s.c.openTime_next > after,
+                       order_by=[s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next])
 
 
 def series_of_pairs(conn: Connection, interval: str, coin_ids: Sequence[int]
@@ -410,6 +421,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
 __all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
            "pairs_scores_after", "record_families", "replace_scores", "series_of_pairs",
-           "replace_track_records", "scorable_forecasts", "scoring_mark", "series_scores",
+           "replace_track_records", "scorable_forecasts", "scoring_mark", "series_rows",
+           "series_scores",
            "set_scoring_mark", "set_prediction_edges", "unsettled_counts",
            "set_track_record_verdicts", "stored_track_records"]

@@ -166,12 +166,13 @@ def test_on_mysql_the_passs_reads_step_through_the_hours_they_return_not_the_his
         read = _handler_reads(conn) - before
         assert read <= 2 * 24 * pairs, read
         before = _handler_reads(conn)
-        assert len(db.market_scores_between(conn, "1h", "binance", "ETH", newest, newest,
-                                            0.8)) == pairs
+        assert len(db.market_scores_between(conn, db.series_of_pairs(
+            conn, "1h", db.market_pairs(conn, "binance", "ETH")), newest, newest,
+            0.8)) == pairs
         read = _handler_reads(conn) - before
         assert read <= 8 * pairs, read
         before = _handler_reads(conn)
-        assert len(db.market_closes_between(conn, "1h", "binance", "ETH",
+        assert len(db.market_closes_between(conn, "1h", db.market_pairs(conn, "binance", "ETH"),
                                             newest - 24 * hour, newest)) == 25 * pairs
         read = _handler_reads(conn) - before
         assert read <= 2 * 25 * pairs + 4 * pairs, read
