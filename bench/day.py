@@ -13,9 +13,11 @@ pair is inserted, as the crawl would bring it, and the real hourly job runs
 Per hour it prints: close -> last forecast (from the moment the hour's candles are in the
 database to the newest forecast's commit, read from the pairs' result files, written right
 after each pair's commit: the crawl is not in it), the job's wall time, the counts of full
-and warm fits, the driver's and the largest child's peak RSS (the job's report, wait4), the
-CPU seconds (user+sys) of the job's driver and every process under it (what survives a
-loaded machine: the wall time it would take on one idle core) and the load average;
+and warm fits (the forecasts' fits) and of the refits run after the forecasts (``after``:
+``--refits after``, the default), the driver's and the largest child's peak RSS (the job's
+report, wait4), the CPU seconds (user+sys) of the job's driver and every process under it
+(what survives a loaded machine: the wall time it would take on one idle core) and the load
+average;
 then the max and the median over the hours after the first. The machine may be shared: the
 figures are noisy, compare runs made one right after the other.
 
@@ -205,24 +207,32 @@ def run_hour(hour: int, argv: list[str], env: dict, home: Path, log: Path,
         raise SystemExit(f"hour {hour}: the job wrote no report (exit {code}); see {log}")
     data = json.loads(report.read_text())
     pairs = data["pairs"]
-    results = list((home / "logs" / data["run_id"]).glob("*.result.json"))
-    newest = max((path.stat().st_mtime for path in results), default=None)
+    # The forecasts' result files (SYMBOL.result.json), not the refits' run after them
+    # (SYMBOL.refit.result.json, --refits after).
+    logs = home / "logs" / data["run_id"]
+    results = [logs / f"{pair['symbol']}.result.json" for pair in pairs]
+    newest = max((path.stat().st_mtime for path in results if path.is_file()), default=None)
     fits = Counter((pair.get("result") or {}).get("fit") for pair in pairs
                    if pair["status"] == "ok")
+    refits = data.get("refits") or []
+    fits["after"] = sum(refit["status"] == "ok" for refit in refits)
+    everything = [*pairs, *refits]
     return Hour(hour, None if newest is None else newest - closed, wall, fits,
-                sum(pair["status"] != "ok" for pair in pairs), data["driver_peak_rss_mb"],
-                max((pair.get("peak_rss_mb") or 0.0 for pair in pairs), default=0.0), code,
-                cpu, load)
+                sum(pair["status"] != "ok" for pair in everything), data["driver_peak_rss_mb"],
+                max((pair.get("peak_rss_mb") or 0.0 for pair in everything), default=0.0),
+                code, cpu, load)
 
 
 def line(hour: Hour) -> str:
     latency = "-" if hour.latency is None else f"{hour.latency:.1f}"
     return (f"{hour.hour:>4} {latency:>9} {hour.wall:>8.1f} {hour.fits.get('full', 0):>5} "
-            f"{hour.fits.get('warm', 0):>5} {hour.failed:>6} {hour.driver_mb:>9.0f} "
+            f"{hour.fits.get('warm', 0):>5} {hour.fits.get('after', 0):>5} {hour.failed:>6} "
+            f"{hour.driver_mb:>9.0f} "
             f"{hour.child_mb:>8.0f} {hour.code:>4} {hour.cpu:>7.1f} {hour.load:>5.1f}")
 
 
-HEADER = (f"{'hour':>4} {'latency':>9} {'wall':>8} {'full':>5} {'warm':>5} {'failed':>6} "
+HEADER = (f"{'hour':>4} {'latency':>9} {'wall':>8} {'full':>5} {'warm':>5} {'after':>5} "
+          f"{'failed':>6} "
           f"{'driver_MB':>9} {'child_MB':>8} {'exit':>4} {'cpu_s':>7} {'load':>5}")
 
 
@@ -238,7 +248,8 @@ def summary(hours: list[Hour]) -> list[str]:
         f"{max(walls):.1f} s, median {statistics.median(walls):.1f} s; job CPU max "
         f"{max(h.cpu for h in later):.1f} s, median {statistics.median(h.cpu for h in later):.1f} "
         f"s; load average {min(h.load for h in hours):.1f}-{max(h.load for h in hours):.1f}",
-        f"full fits per hour after the first: max {max(h.fits.get('full', 0) for h in later)}; "
+        f"full fits per hour after the first: max {max(h.fits.get('full', 0) for h in later)}"
+        f" in the forecasts, {max(h.fits.get('after', 0) for h in later)} after them; "
         f"failed pairs in all: {sum(h.failed for h in hours)}",
         f"peak RSS over all hours: driver {max(h.driver_mb for h in hours):.0f} MB, largest "
         f"child {max(h.child_mb for h in hours):.0f} MB",
@@ -268,6 +279,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the checkout whose job runs (default this one)")
     parser.add_argument("--workdir", type=Path, default=REPO / "data" / "bench-day")
     parser.add_argument("--label", default=None, help="run folder name (default a time stamp)")
+    parser.add_argument("--keep-first", action="store_true",
+                        help="SQLite: keep the state after the first hour (database, "
+                             "artifacts, home) in RUN/first, for --from-first")
+    parser.add_argument("--from-first", type=Path, default=None, metavar="RUN",
+                        help="SQLite: start from the state an earlier run of the same spec "
+                             "kept after its first hour (--keep-first) instead of running "
+                             "it, so two checkouts' later hours start from the same models")
     parser.add_argument("job_flags", nargs="*", help="after --: flags for every hour's job")
     return parser.parse_args(argv)
 
@@ -280,14 +298,40 @@ def spec_of(args: argparse.Namespace) -> Spec:
     return Spec(args.pairs, markets, low, high, args.hours)
 
 
+def keep_first(run_dir: Path, hour: Hour) -> None:
+    """The state after the first hour, for later runs' --from-first."""
+    first = run_dir / "first"
+    first.mkdir()
+    shutil.copy(run_dir / "day.sqlite", first / "day.sqlite")
+    for name in ("artifacts", "home"):
+        if (run_dir / name).is_dir():
+            shutil.copytree(run_dir / name, first / name,
+                            ignore=shutil.ignore_patterns("logs"))
+    (first / "hour.json").write_text(json.dumps({**vars(hour), "fits": dict(hour.fits)}))
+
+
+def from_first(source: Path, run_dir: Path) -> Hour:
+    """Copy an earlier run's state after its first hour into ``run_dir``; its figures."""
+    first = source / "first"
+    shutil.copy(first / "day.sqlite", run_dir / "day.sqlite")
+    for name in ("artifacts", "home"):
+        if (first / name).is_dir():
+            shutil.copytree(first / name, run_dir / name)
+    figures = json.loads((first / "hour.json").read_text())
+    return Hour(**{**figures, "fits": Counter(figures["fits"])})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     spec = spec_of(args)
+    if (args.keep_first or args.from_first) and args.db != "sqlite":
+        raise SystemExit("--keep-first and --from-first keep a SQLite database only")
     run_dir = args.workdir / (args.label or time.strftime("run-%Y%m%dT%H%M%S"))
     run_dir.mkdir(parents=True)
     if args.db == "sqlite":
         database = run_dir / "day.sqlite"
-        shutil.copy(sqlite_base(spec, args.workdir), database)
+        if args.from_first is None:
+            shutil.copy(sqlite_base(spec, args.workdir), database)
         url = f"sqlite:///{database}"
     else:
         url = mysql_database(spec, args.mysql_database)
@@ -307,7 +351,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.workers} workers; checkout {checkout} ({commit[:70]}); {run_dir}", flush=True)
     print(HEADER, flush=True)
     hours = []
-    for hour in range(spec.hours):
+    if args.from_first is not None:
+        hours.append(from_first(args.from_first, run_dir))
+        print(line(hours[-1]) + f"  (the first hour of {args.from_first})", flush=True)
+    for hour in range(len(hours), spec.hours):
         if 0 < hour < args.skip_to:
             add_next_hour(url, spec, hour)  # not run: its candles wait for the next run
             continue
@@ -317,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         hours.append(run_hour(hour, argv_job, env, home, run_dir / f"hour{hour:02d}.log",
                               closed))
         print(line(hours[-1]), flush=True)
+        if not hour and args.keep_first:
+            keep_first(run_dir, hours[-1])
     for text in summary(hours):
         print(text, flush=True)
     return 0

@@ -67,6 +67,16 @@ SCHEDULE_KEYS = frozenset({"fit", "refit_every", "warm_epochs", "warm_samples"})
 #: Metadata a saved model needs for a warm start (written since warm starts exist).
 STATE_KEYS = ("options", "openTime_last", "full_fit_openTime", "split")
 HOUR_MS = INTERVAL_MS["1h"]
+#: What a pair's run does with a refit that is due (its ``refit``): INLINE, the run is the full
+#: fit and forecasts from it; DEFER, the run fine-tunes and forecasts (``refit_deferred``) and
+#: its caller runs ONLY after: the full fit alone, its model saved, no forecast written.
+INLINE, DEFER, ONLY = "inline", "defer", "only"
+REFIT_RUNS = (INLINE, DEFER, ONLY)
+#: The market job's rule for the due refits (``--refits``): AFTER, every pair forecasts first
+#: (the due ones fine-tuned), then the due pairs are refitted ("publish first"); or INLINE.
+AFTER = "after"
+JOB_REFITS = (AFTER, INLINE)
+DEFAULT_JOB_REFITS = AFTER
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class FitPlan:
     formulation: Formulation | None = None
     #: The reason is a fault the user should see (an unreadable saved model).
     note: bool = False
+    #: The pair's refit is due, and this warm run forecasts in its place (``defer_refit``):
+    #: the caller runs the full fit after (:func:`refit_after`).
+    refit_deferred: bool = False
 
     @property
     def warm(self) -> bool:
@@ -122,6 +135,12 @@ class FitPlan:
 
 def full(reason: str, note: bool = False) -> FitPlan:
     return FitPlan(FULL, reason, note=note)
+
+
+def refit_after() -> FitPlan:
+    """The full fit of a deferred refit, run after the market's forecasts: its model serves
+    from the next hour, it writes no forecast."""
+    return full("refit due, run after the market's forecasts (--refits after)")
 
 
 def comparable(settings: dict) -> dict:
@@ -192,12 +211,15 @@ def _due_reason(slot: int | None, refit_every: int, full_fit: int,
 
 
 def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every: int,
-           newest_open_time: int | None, slot: int | None = None) -> FitPlan:
+           newest_open_time: int | None, slot: int | None = None,
+           defer_refit: bool = False) -> FitPlan:
     """Warm or full for a run with ``settings`` (its stored settings JSON) whose newest candle
     opened at ``newest_open_time`` (ms; None: no candle), given the saved model (None: there
     is none, or ``problem`` says why it could not be read). ``slot``: the pair's refit slot
     (:func:`refit_due`; None: refit every ``refit_every`` hours of data since the last full
-    fit)."""
+    fit). ``defer_refit``: a refit due by the schedule alone is planned warm with
+    ``refit_deferred`` (the market job publishes every forecast first, then refits); a model
+    that cannot be fine-tuned (missing, unreadable, other settings) is still fitted now."""
     if refit_every == 0:
         return full("--refit-every 0: every run is a full fit")
     if problem is not None:
@@ -216,7 +238,7 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
     if newest_open_time < saved_newest:
         return full("the saved model has seen candles newer than the database's newest")
     due, why = _due_reason(slot, refit_every, full_fit, newest_open_time)
-    if due:
+    if due and not defer_refit:
         return full(why)
     try:
         formulation = formulations.from_dict(saved.scaler)
@@ -227,8 +249,10 @@ def decide(saved: Saved | None, problem: str | None, settings: dict, refit_every
     if formulation.name != settings.get("target"):
         return full(f"saved model unreadable: its scaler is {formulation.name!r}, its "
                     f"settings {settings.get('target')!r}", note=True)
+    if due:
+        why = f"{why}; fine-tuned first, refitted after the market's forecasts"
     return FitPlan(WARM, why, full_fit_open_time=full_fit, val=val,
-                   calibration=calibration, formulation=formulation)
+                   calibration=calibration, formulation=formulation, refit_deferred=due)
 
 
 def warm_history(options: TrainConfig, val: int, calibration: int,

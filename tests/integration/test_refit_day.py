@@ -1,5 +1,7 @@
 """A day of the hourly job: no hour refits more than its share of the market's pairs, and
-each refit falls in its pair's own hour of the cycle while the other pairs run warm.
+each refit falls in its pair's own hour of the cycle while the other pairs run warm; under
+``--refits after`` (the default) the due pairs forecast warm and are refitted after every
+forecast, the refit serving the next hour, with no row of its own.
 
 Through the real job (``coinlstm run --skip-crawl``, each pair a real Keras fit in its own
 process), hour after hour, the next candle of every pair inserted before each hour as the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from coinlstm import db
 from coinlstm.app.demo import synthetic_klines
@@ -69,25 +72,46 @@ def test_a_day_of_the_job_refits_no_more_than_its_share_of_pairs_an_hour(sqlite_
                 for symbol in symbols:
                     row = candles[symbol][CANDLES + hour - 1]
                     db.insert_candles(conn, [parse_kline(ids[symbol], row)])
-        report = tmp_path / f"hour{hour}.json"
-        done = run_cli(*common, "--report", str(report))
+        # The default (--refits after: the due pairs forecast warm, then refit) and inline
+        # (the due pairs' forecasts are their refits), hour by hour in turn.
+        rule = "inline" if hour % 2 else "after"
+        report_path = tmp_path / f"hour{hour}.json"
+        done = run_cli(*common, "--refits", rule, "--report", str(report_path))
         assert done.returncode == 0, done.stdout + done.stderr
-        results = {p["symbol"]: p["result"] for p in json.loads(report.read_text())["pairs"]}
+        report = json.loads(report_path.read_text())
+        results = {p["symbol"]: p["result"] for p in report["pairs"]}
         assert sorted(results) == symbols
         full = [symbol for symbol, result in results.items() if result["fit"] == "full"]
-        per_hour.append(len(full))
+        after = [refit["symbol"] for refit in report["refits"]]
+        assert all(refit["status"] == "ok" for refit in report["refits"]), report["refits"]
         if not hour:
-            assert len(full) == PAIRS  # every pair is new: fitted from scratch
+            assert len(full) == PAIRS and not after  # every pair is new: from scratch
+            per_hour.append(len(full))
             continue
-        # Every pair not refitted fine-tunes its saved model.
+        # Every pair not refitted inline fine-tunes its saved model; under --refits after
+        # the due ones too, flagged, and only they are refitted after the forecasts.
         assert {results[symbol]["fit"] for symbol in symbols if symbol not in full} == {
             "warm"}, (hour, results)
-        assert len(full) <= -(-PAIRS // REFIT_EVERY), (hour, full)
-        for symbol in full:  # each on its own slot hour: (hour index - coin id) % cycle
+        deferred = sorted(s for s, result in results.items() if result["refit_deferred"])
+        assert sorted(after) == deferred and (not after or rule == "after"), (hour, after)
+        assert not full or rule == "inline", (hour, full)
+        due = full + after
+        per_hour.append(len(due))
+        assert len(due) <= -(-PAIRS // REFIT_EVERY), (hour, due)
+        for symbol in due:  # each on its own slot hour: (hour index - coin id) % cycle
             newest_hour = results[symbol]["openTime_last"] // HOUR_MS
             assert (newest_hour - ids[symbol]) % REFIT_EVERY == 0, (hour, symbol)
             assert results[symbol]["fit_reason"].startswith("refit due: hour "), results[symbol]
             refits[symbol].append(hour)
+        for symbol in refits:  # a refit after the forecasts serves the next hour
+            if refits[symbol] and refits[symbol][-1] == hour - 1:
+                assert results[symbol]["fit_reason"].startswith(
+                    "1 h of data since the last full fit"), (hour, results[symbol])
+    with engine.connect() as conn:  # one forecast and one training row per pair and hour
+        for table in (db.historical_price_predictions, db.historical_train):
+            counts = conn.execute(sa.select(sa.func.count()).select_from(table).group_by(
+                table.c.run_id)).scalars().all()
+            assert counts == [PAIRS] * HOURS, (table.name, counts)
     engine.dispose()
     # Nothing is due before half a cycle has passed since the first fits; from then on each
     # hour refits the 2 pairs of its slot, never all 6 at once.

@@ -274,3 +274,35 @@ def test_a_missed_slot_hour_refits_at_the_next_run_and_the_reasons_say_when():
     assert decide(_saved(), None, SETTINGS, 24, T0 + 24 * HOUR, slot=off).fit == WARM
     assert decide(_saved(), None, SETTINGS, 24, T0 + 25 * HOUR, slot=off).fit == FULL
     assert warmstart.refit_due(off, 24, T0, T0 + 25 * HOUR) == T0 + 25 * HOUR
+
+
+def test_a_due_refit_deferred_is_a_warm_run_that_says_so_and_nothing_else_is_deferred():
+    """--refits after: a refit due by the schedule alone becomes a warm run flagged
+    refit_deferred (the job refits after the market's forecasts); a model that cannot be
+    fine-tuned is fitted now whatever the rule; a run with nothing due defers nothing."""
+    due_slot = 24  # coin id 24's slot hours: (h - 24) % 24 == 0
+    newest = (T0 // HOUR + 30 - (T0 // HOUR + 30 - due_slot) % 24) * HOUR  # a slot hour
+    saved = _saved(newest=newest - HOUR, full_fit=newest - 24 * HOUR)
+    inline = decide(saved, None, SETTINGS, 24, newest, slot=due_slot)
+    deferred = decide(saved, None, SETTINGS, 24, newest, slot=due_slot, defer_refit=True)
+    assert (inline.fit, inline.refit_deferred) == (FULL, False)
+    assert (deferred.fit, deferred.refit_deferred) == (WARM, True)
+    assert deferred.reason == (f"{inline.reason}; fine-tuned first, refitted after the "
+                               "market's forecasts")
+    assert (deferred.full_fit_open_time, deferred.val, deferred.calibration) == (
+        newest - 24 * HOUR, 480, 240)
+    # The refit run itself, then the next hour: fine-tuned from it, nothing due.
+    assert warmstart.refit_after().fit == FULL
+    after = _saved(newest=newest, full_fit=newest)
+    nxt = decide(after, None, SETTINGS, 24, newest + HOUR, slot=due_slot, defer_refit=True)
+    assert (nxt.fit, nxt.refit_deferred) == (WARM, False)
+    # What a fine-tune cannot continue is fitted now, deferral or not.
+    for saved_now, problem, settings in ((None, None, SETTINGS),
+                                         (None, "truncated file", SETTINGS),
+                                         (saved, None, {**SETTINGS, "epochs": 3})):
+        plan = decide(saved_now, problem, settings, 24, newest, slot=due_slot,
+                      defer_refit=True)
+        assert (plan.fit, plan.refit_deferred) == (FULL, False), plan.reason
+    # The age rule (no slot) defers the same way.
+    aged = decide(_saved(), None, SETTINGS, 24, T0 + 24 * HOUR, defer_refit=True)
+    assert (aged.fit, aged.refit_deferred) == (WARM, True)

@@ -30,7 +30,13 @@ from tqdm import tqdm
 
 from coinlstm import db
 from coinlstm.app.commands.run import job_key
-from coinlstm.app.jobs.job_flags import add_job_arguments, check_workers, job_options, job_pairs
+from coinlstm.app.jobs.job_flags import (
+    add_job_arguments,
+    add_refits_argument,
+    check_workers,
+    job_options,
+    job_pairs,
+)
 from coinlstm.app.jobs.pair_selection import add_pair_arguments, job_markets, market_coins
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
 from coinlstm.app.runtime.executors import ExecutorConfig, Outcome, PairTask, make_executor
@@ -44,6 +50,7 @@ from predict.forward_scores import pair_verdict, score
 from predict.track_record import verdict_basis
 from train import config as train_config
 from train.config import TrainConfig
+from train.warmstart import DEFAULT_JOB_REFITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="replay the hourly job over the last DAYS days of stored candles")
     add_pair_arguments(job, "backfill", "backfilled")
     add_job_arguments(job, "backfilled", timeout=None)
+    add_refits_argument(job)
     train_config.add_arguments(parser)
 
 
@@ -65,18 +73,20 @@ class BackfillTask(PairTask):
     options: TrainConfig
     days: int
     progress_path: Path
+    #: The market job's rule for due refits it replays (``--refits``).
+    refits: str = DEFAULT_JOB_REFITS
 
     def argv(self, result_path: Path) -> list[str]:
         return [sys.executable, "-m", "coinlstm.app.jobs.backfill_pair", "--coin-id",
                 str(self.coin_id), "--symbol", self.symbol, "--days", str(self.days),
-                "--progress", str(self.progress_path), *train_config.to_argv(self.options),
-                "--result-json", str(result_path)]
+                "--progress", str(self.progress_path), "--refits", self.refits,
+                *train_config.to_argv(self.options), "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
         from coinlstm.app.jobs.backfill_pair import PairBackfill, run_safely
 
         return run_safely(PairBackfill(settings, self.coin_id, self.symbol, self.options,
-                                       self.days, self.progress_path))
+                                       self.days, self.progress_path, refits=self.refits))
 
 
 def check_days(days: int) -> None:
@@ -135,7 +145,8 @@ class Backfill:
     def run(self) -> int:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         tasks = [BackfillTask(int(coin.id), coin.symbol, self.options, self.args.days,
-                              self.logs_dir / f"{coin.symbol}.progress.json")
+                              self.logs_dir / f"{coin.symbol}.progress.json",
+                              refits=self.args.refits)
                  for coin in self.coins]
         print(f"backfill {self.run_id}: {len(tasks)} pairs, the last {self.args.days} days "
               f"of {self.options.interval} candles, {self.args.executor} executor, "

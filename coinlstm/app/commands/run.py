@@ -18,13 +18,20 @@ import sys
 import time
 from collections.abc import Iterable
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from tqdm import tqdm
 
 from coinlstm import db
-from coinlstm.app.jobs.job_flags import add_job_arguments, check_workers, job_options, job_pairs
+from coinlstm.app.jobs.job_flags import (
+    add_job_arguments,
+    add_refits_argument,
+    check_workers,
+    job_options,
+    job_pairs,
+)
 from coinlstm.app.jobs.pair_selection import add_pair_arguments, market_coins, stored_markets
 from coinlstm.app.jobs.pair_task import PairTrainTask, add_plot_argument
 from coinlstm.app.jobs.preflight import short_pairs
@@ -54,7 +61,7 @@ from crawl.crawler import (
 )
 from predict.forward_scores import pair_verdict, score
 from predict.track_record import EDGE, FDR, verdict_basis
-from train import config
+from train import config, warmstart
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_crawl_workers_argument(job)
     add_job_arguments(job, "trained", timeout=1800.0)
     add_plot_argument(job)
+    add_refits_argument(job)
     # --interval is a training flag (add_training_arguments): the job crawls, selects and
     # trains that one interval's candles.
     config.add_arguments(parser)
@@ -142,6 +150,8 @@ class MarketJob:
         self.keeper = LockKeeper(lock, settings.db_retry_seconds) if lock is not None else None
         #: The pairs to train, once selected (a failure reports those it cut short).
         self.tasks: list = []
+        #: The deferred refits' outcomes (``--refits after``), run after every forecast.
+        self.refits: list[Outcome] = []
 
     def run(self) -> int:
         """The job's steps; whatever ends them (a fault, a signal, a failed crawl, a lost
@@ -230,9 +240,26 @@ class MarketJob:
             print(f"run {self.run_id}: {len(tasks)} pairs of {', '.join(self.market_names)} "
                   f"({self.options.interval} candles), "
                   f"{executor.name} executor, {self.args.workers} workers", flush=True)
-            with closing(executor.run(tasks)) as running:
+            more = self.args.refits == warmstart.AFTER
+            with closing(executor.run(tasks, more=more)) as running:
                 for outcome in self._progress(running, len(tasks)):
                     outcomes.append(outcome)
+            self._refit_after(executor, outcomes)
+
+    def _refit_after(self, executor, outcomes: list[Outcome]) -> None:
+        """``--refits after``: the pairs whose refit was due forecast from a fine-tune; now
+        that every pair's forecast is written, their full fits run (no forecast rows: each
+        model serves from the next hour). A refit that fails leaves the fine-tuned model, and
+        the next hour finds the refit due again."""
+        due = [replace(o.task, refit=warmstart.ONLY) for o in outcomes
+               if o.ok and o.result.get("refit_deferred")]
+        if not due:
+            return
+        print(f"run {self.run_id}: every forecast written; refitting {len(due)} pairs whose "
+              f"refit was due", flush=True)
+        with closing(executor.run(due)) as running:
+            for outcome in self._progress(running, len(due), "refitting"):
+                self.refits.append(outcome)
 
     def _crawl(self) -> dict:
         # The crawl resumes after the newest stored candle, so a crawl cut by a database
@@ -281,7 +308,8 @@ class MarketJob:
             # them, so a too-short pair fails loudly in the summary instead of vanishing.
             if self.only or counts.get(coin.id, 0) >= needed:
                 tasks.append(PairTrainTask(int(coin.id), coin.symbol, self.options,
-                                           self.run_id, plot=self.args.plot))
+                                           self.run_id, plot=self.args.plot,
+                                           refit=_pair_refit(self.args.refits)))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
@@ -318,9 +346,10 @@ class MarketJob:
             gate=self.keeper.may_launch if self.keeper is not None else None,
             task_modules=(PairTrainTask.__module__,)))
 
-    def _progress(self, outcomes: Iterable[Outcome], total: int) -> Iterable[Outcome]:
+    def _progress(self, outcomes: Iterable[Outcome], total: int, what: str = "training"
+                  ) -> Iterable[Outcome]:
         with tqdm(total=total, unit="pair", disable=self.args.no_progress,
-                  desc=f"training {self.market}") as bar:
+                  desc=f"{what} {self.market}") as bar:
             for outcome in outcomes:
                 bar.update(1)
                 bar.write(f"{outcome.symbol}: {outcome.status} in {outcome.seconds:.1f} s"
@@ -426,12 +455,31 @@ class MarketJob:
             "crawl": self.crawl_summary,
             "pairs": pairs,
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},
+            "refits": [outcome.to_dict() for outcome in self.refits],
             "edges": edge_count(pairs),
             "markets": market_groups(pairs, self.market_names),
             "status": status,
             "reason": reason,
             "exit_code": exit_code,
         }
+
+
+def _pair_refit(refits: str) -> str:
+    """A pair run's ``--refit`` under the job's ``--refits``."""
+    return warmstart.DEFER if refits == warmstart.AFTER else warmstart.INLINE
+
+
+def _refit_lines(refits: list[dict]) -> list[str]:
+    """The summary's lines on the refits run after the forecasts."""
+    if not refits:
+        return []
+    ok = sum(1 for refit in refits if refit["status"] == "ok")
+    lines = [f"refitted after the forecasts (their models serve from the next hour): {ok} ok"
+             f", {len(refits) - ok} failed"]
+    lines += [f"{refit['symbol']} refit {refit['status']}: {refit['reason']} (its fine-tuned "
+              "model stays; the refit is tried again next hour)"
+              for refit in refits if refit["status"] != "ok"]
+    return lines
 
 
 def _exit_code_of(failure: BaseException) -> int:
@@ -507,6 +555,12 @@ def market_groups(pairs: list[dict], names: list[str]) -> dict[str, dict]:
     return groups
 
 
+def _fit_text(result: dict) -> str:
+    """warm, full, or warm+refit (a due refit run after the market's forecasts)."""
+    fit = result.get("fit") or "-"
+    return f"{fit}+refit" if result.get("refit_deferred") else fit
+
+
 def _verdict_text(result: dict) -> str:
     """The verdict, and what it rests on where backfilled hours count in it:
     ``no evidence (live 12 h + backfill 720 h)``."""
@@ -531,7 +585,7 @@ def _pair_table(pairs: list[dict], label: str | None) -> list[str]:
         coverage = (f"{result['forward_coverage_80']:.2f} ({result['forward_banded_80']})"
                     if result.get("forward_coverage_80") is not None else "-")
         rows.append((pair["symbol"], pair["status"], _num(pair["seconds"], ".1f"),
-                     result.get("fit") or "-", _num(result.get("last_close")),
+                     _fit_text(result), _num(result.get("last_close")),
                      _num(result.get("predicted_close")),
                      _num(result.get("change_pct"), "+.3f"), _band_pct(result, label),
                      _num(result.get("rmse"), ".4g"),
@@ -568,16 +622,19 @@ def format_summary(report: dict) -> str:
         lines += _pair_table(report["pairs"], label)
         if report.get("edges"):
             lines.append(edge_line(report["edges"]))
+    lines += _refit_lines(report.get("refits") or [])
     if report.get("status") not in (None, "ok", "partial"):
         lines.append(f"job {report['status']}: {report.get('reason')}")
     totals = report["totals"]
     lines.append(f"pairs ok {totals['ok']}, failed {totals['failed']}; wall time "
                  f"{report['wall_seconds']:.1f} s; run {report['run_id']}")
     lines.append("fit = warm (the pair's saved model fine-tuned on the newest candles) or "
-                 "full (fitted from scratch: in the pair's own hour of each --refit-every-hour "
-                 "cycle of data time, and whenever "
-                 "the settings changed or the saved model is missing or unreadable; "
-                 "docs/training.md#warm-start).")
+                 "full (fitted from scratch: whenever the settings changed or the saved model "
+                 "is missing or unreadable, and in the pair's own hour of each "
+                 "--refit-every-hour cycle of data time); warm+refit = that hour under "
+                 "--refits after: the forecast is the fine-tune's, the full fit runs after "
+                 "every pair's forecast is written and serves from the next hour "
+                 "(docs/training.md#warm-start).")
     lines.append("test skill = 1 - RMSE/naive RMSE on this run's test slice: > 0 beats the "
                  "naive forecast (next close = last close), < 0 is worse than it.")
     lines.append("band L % = the next close's L % prediction band, lower/upper in % of the "

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from coinlstm.app.jobs.pair_job import TrainOptions, TrainResult, failure_dict, train_pair
-from coinlstm.app.jobs.pair_task import PairTrainTask, add_plot_argument
+from coinlstm.app.jobs.pair_task import PairTrainTask, add_plot_argument, add_refit_argument
 from coinlstm.app.jobs.reporting import write_json_atomically
 from coinlstm.app.runtime.lifeline import exit_with_parent
 from coinlstm.core.errors import EXIT_FAILURE, CoinlstmError, one_line
@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser)
     add_exchange_argument(parser)
     add_plot_argument(parser)
+    add_refit_argument(parser)
     parser.add_argument("--run-id", default=None,
                         help="the market job's run id: makes the row writes idempotent")
     parser.add_argument("--result-json", type=Path, default=None, metavar="FILE",
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     try:
         result = train_pair(args.settings, args.coin_id, args.symbol, options,
-                            run_id=args.run_id, plot=args.plot)
+                            run_id=args.run_id, plot=args.plot, refit=args.refit)
     except BaseException as exc:
         if args.result_json is not None:
             code = exc.exit_code if isinstance(exc, CoinlstmError) else EXIT_FAILURE

@@ -36,7 +36,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from coinlstm import db
@@ -49,6 +49,7 @@ from coinlstm.core.errors import BadInput, CoinlstmError, one_line
 from coinlstm.core.klines import INTERVAL_MS, ms_to_utc
 from predict.artifacts import StagedFiles, artifact_paths, saved_fit
 from train import config as train_config
+from train import warmstart
 from train.candles import HeldCandles
 from train.config import TrainConfig
 from train.warmstart import settings_change
@@ -96,7 +97,10 @@ class PairBackfill:
     options: TrainConfig
     days: int
     progress_path: Path | None = None
-    #: Seconds per replayed hour, by fit ("full", "warm").
+    #: The market job's rule for due refits (``--refits``, train/warmstart.py): with AFTER a
+    #: due hour forecasts from a fine-tune and then refits, as the live job does.
+    refits: str = warmstart.DEFAULT_JOB_REFITS
+    #: Seconds per replayed hour, by fit ("full", "warm"; a refit after the forecast: "refit").
     seconds: dict[str, list[float]] = field(default_factory=dict)
     _progress_written: float = field(default=-math.inf, repr=False)
 
@@ -121,6 +125,7 @@ class PairBackfill:
                 "failed_hours": len(failed), "first_failure": failed[0] if failed else None,
                 "model_handed_over": handed_over, "full_seconds": _median(self.seconds, "full"),
                 "warm_seconds": _median(self.seconds, "warm"),
+                "refit_seconds": _median(self.seconds, "refit"),
                 "seconds": round(time.perf_counter() - started, 3)}
 
     def _candles(self, engine) -> tuple[HeldCandles, set[int]]:
@@ -159,28 +164,53 @@ class PairBackfill:
         """Replay ``hours[start:]``: (rows stored, one line per failed hour). An hour whose
         data the live job would have refused (BadInput) is skipped, as that job's run would
         have failed; any other fault ends the pair."""
-        paths = artifact_paths(scratch, self.symbol)
-        step = INTERVAL_MS[self.options.interval]
-        stored, failed = 0, []
         chain = Chain()  # the previous hour's model in memory; its file is written too
+
+        def hour_run(index: int) -> PairRun:
+            as_of, began = hours[index], time.perf_counter()
+            step = INTERVAL_MS[self.options.interval]
+            return PairRun(scratch, engine, self.coin_id, self.symbol, self.options,
+                           backfill_run_id(self.options, as_of), backend_name,
+                           artifact_paths(scratch, self.symbol), began, held,
+                           ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
+                           chain, refit=warmstart.DEFER if self.refits == warmstart.AFTER
+                           else warmstart.INLINE)
+
+        stored, failed = 0, []
         self._progress(start, len(hours))
+        if start > 0:
+            self._finish_refit(hour_run(start - 1))
         for index in range(start, len(hours)):
-            as_of = hours[index]
-            began = time.perf_counter()
-            run = PairRun(scratch, engine, self.coin_id, self.symbol, self.options,
-                          backfill_run_id(self.options, as_of), backend_name, paths, began,
-                          held, ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
-                          chain)
+            run = hour_run(index)
             try:
                 result = run.run()
+                seconds = time.perf_counter() - run.started
+                if result.refit_deferred:  # the live job's refit after the market's forecasts
+                    self._refit_after(run)
             except BadInput as exc:
-                failed.append(f"{ms_to_utc(as_of)}: {one_line(exc)}")
+                failed.append(f"{ms_to_utc(hours[index])}: {one_line(exc)}")
                 chain.forget()
             else:
                 stored += int(result.rows_written)
-                self.seconds.setdefault(result.fit, []).append(time.perf_counter() - began)
+                self.seconds.setdefault(result.fit, []).append(seconds)
             self._progress(index + 1, len(hours))
         return stored, failed
+
+    def _finish_refit(self, run: PairRun) -> None:
+        """A resumed chain whose last hour's refit was deferred and not run (the process was
+        killed between the two) runs it now, as the uninterrupted chain did."""
+        try:
+            if run.plan().refit_deferred:
+                self._refit_after(run)
+        except BadInput:
+            pass  # the hour's data fails the refit too: its next hour plans from the file
+
+    def _refit_after(self, run: PairRun) -> None:
+        """The hour's deferred refit: the full fit the live job runs once the market's
+        forecasts are written (its model files only; the chain's next hour continues it)."""
+        began = time.perf_counter()
+        replace(run, refit=warmstart.ONLY, started=began).run()
+        self.seconds.setdefault("refit", []).append(time.perf_counter() - began)
 
     def _progress(self, done: int, total: int) -> None:
         """The progress file the driver's bars read: at the start, at the end, and at most
@@ -225,12 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbol", required=True)
     parser.add_argument("--days", type=int, required=True)
     parser.add_argument("--progress", type=Path, default=None)
+    parser.add_argument("--refits", choices=warmstart.JOB_REFITS,
+                        default=warmstart.DEFAULT_JOB_REFITS)
     parser.add_argument("--result-json", type=Path, required=True)
     train_config.add_arguments(parser)
     args = parser.parse_args(argv)
     options = train_config.from_args(args)
     backfill = PairBackfill(config.load(), args.coin_id, args.symbol, options, args.days,
-                            args.progress)
+                            args.progress, refits=args.refits)
     result = run_safely(backfill)
     write_json_atomically(args.result_json, result)
     if result["status"] != "ok":

@@ -18,6 +18,7 @@ from coinlstm.core.exchanges import exchange
 from coinlstm.core.klines import Markets
 from train import config
 from train.config import TrainConfig
+from train.warmstart import DEFAULT_JOB_REFITS, JOB_REFITS
 
 
 def add_job_arguments(group, participle: str, timeout: float | None) -> None:
@@ -53,3 +54,13 @@ def job_options(args: argparse.Namespace) -> TrainConfig:
     options = config.from_args(args)
     options.check()
     return options
+
+
+def add_refits_argument(parser) -> None:
+    """``run --refits`` and ``backfill --refits``: the market job's rule for due refits."""
+    parser.add_argument("--refits", choices=JOB_REFITS, default=DEFAULT_JOB_REFITS,
+                        help="the pairs whose refit is due this hour: forecast from a warm "
+                             "fine-tune first, and are refitted once every pair's forecast "
+                             "is written, the new model serving from the next hour (after, "
+                             "the default: publish first), or forecast from the refit "
+                             "(inline)")

@@ -62,7 +62,8 @@ def _dataset(open_times, values, with_series, symbol: str, options: TrainConfig,
 
 
 def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConfig,
-               run_id: str | None = None, plot: str = plots.DEFAULT_PLOT) -> TrainResult:
+               run_id: str | None = None, plot: str = plots.DEFAULT_PLOT,
+               refit: str = warmstart.INLINE) -> TrainResult:
     """Train ``symbol``'s model, forecast its next close, store the rows and the artifacts.
 
     The fit is warm (the saved model fine-tuned) or full (from scratch), as
@@ -70,7 +71,9 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
     candles that do not hold its slices) falls back to a full fit, which says why.
     Raises CoinlstmError subclasses (BadInput for the user's input or data); on any failure
     no row is written and no artifact replaced. ``plot``: when the pair's PNG is redrawn
-    (predict/plots.py ``due``).
+    (predict/plots.py ``due``). ``refit``: what a due refit does (train/warmstart.py
+    ``REFIT_RUNS``): this run (inline), after it (defer: this run fine-tunes), or this run is
+    the deferred refit itself (only: the model saved, no row written).
     """
     started = time.perf_counter()
     paths, backend_name = prepare_pair(settings, symbol, options)
@@ -85,7 +88,7 @@ def train_pair(settings: Settings, coin_id: int, symbol: str, options: TrainConf
         candles = StoredCandles(engine, coin_id, symbol, options.with_pairs, options.interval,
                                 retry_seconds)
         return PairRun(settings, engine, coin_id, symbol, options, run_id, backend_name, paths,
-                       started, candles, plot=plot).run()
+                       started, candles, plot=plot, refit=refit).run()
     finally:
         engine.dispose()
 
@@ -159,14 +162,18 @@ class PairRun:
     chain: Chain | None = None
     #: When the pair's PNG is redrawn (predict/plots.py); a replayed hour draws none.
     plot: str = plots.DEFAULT_PLOT
+    #: What a due refit does (train/warmstart.py ``REFIT_RUNS``).
+    refit: str = warmstart.INLINE
 
     def run(self) -> TrainResult:
-        """Plan, fit and store; a failed warm start falls back to a full fit."""
+        """Plan, fit and store; a failed warm start falls back to a full fit (which writes
+        the forecast: the deferred refit is then done)."""
         plan = self.plan()
         try:
             return self.fit_and_store(plan)
         except WarmStartFailed as exc:
-            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True))
+            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True),
+                                      forecast=True)
 
     @property
     def until(self) -> int | None:
@@ -187,24 +194,32 @@ class PairRun:
         """Warm or full (train/warmstart.py), from the saved model and the newest candle's
         data time; the pair's refit falls in its own hour of the cycle, its coin id's
         (warmstart.refit_due: a market's pairs no longer all refit in the same hour)."""
+        if self.refit == warmstart.ONLY:
+            return warmstart.refit_after()
         if self.chain is not None and self.chain.saved is not None:
             saved, problem = self.chain.saved, None
         else:
             saved, problem = saved_fit(self.settings, self.symbol)
         newest = self.candles.newest_open_time(self.until)
         return warmstart.decide(saved, problem, self.stored_options, self.options.refit_every,
-                                newest, slot=self.coin_id)
+                                newest, slot=self.coin_id,
+                                defer_refit=self.refit == warmstart.DEFER)
 
-    def fit_and_store(self, plan: FitPlan) -> TrainResult:
+    def fit_and_store(self, plan: FitPlan, forecast: bool | None = None) -> TrainResult:
+        """``forecast``: whether the rows are written (default: unless this run is a deferred
+        refit alone)."""
         options = self.options
         open_times, values, with_series = self.candles.load(plan.history(options), self.until)
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
-        return self._train_and_store(dataset, plan)
+        if forecast is None:
+            forecast = self.refit != warmstart.ONLY
+        return self._train_and_store(dataset, plan, forecast)
 
-    def _train_and_store(self, dataset, plan: FitPlan) -> TrainResult:
+    def _train_and_store(self, dataset, plan: FitPlan, rows: bool = True) -> TrainResult:
         """Fit (or fine-tune), score against naive, store files and rows together, and say
-        what happened."""
+        what happened. ``rows=False``: the files alone (a deferred refit: its model serves
+        the next hour, this hour's forecast is the fine-tune's)."""
         options, symbol, backend_name = self.options, self.symbol, self.backend_name
         keras = backend.load_keras(backend_name)
         backend.seed(options.seed, backend_name)
@@ -228,8 +243,8 @@ class PairRun:
             self.engine, self.paths,
             _plot_writer(symbol, dataset, forecast, metrics) if draw else None,
             forecast.model, dataset.formulation.to_dict(), meta,
-            None if replay else train_row(run, dataset, forecast, metrics),
-            prediction_row(run, dataset, forecast, metrics),
+            None if replay or not rows else train_row(run, dataset, forecast, metrics),
+            prediction_row(run, dataset, forecast, metrics) if rows else None,
             retry_seconds=self.retry_seconds,
             durable=replay is None)  # a replayed hour's files: the backfill's scratch chain
         if self.chain is not None:

@@ -56,6 +56,8 @@ class TrainResult:
     fit: str = "full"
     fit_reason: str = ""
     fit_note: bool = False
+    #: The pair's refit was due and runs after the market's forecasts (this run fine-tuned).
+    refit_deferred: bool = False
     status: str = "ok"
     exit_code: int = 0
     error: str | None = None
@@ -74,7 +76,7 @@ class TrainResult:
                 "predicted_close", "change_pct", "rmse", "naive_rmse", "skill", "mae",
                 "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
                 "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
-                "shrinkage", "edge", "bands", "fit", "fit_reason", "fit_note")
+                "shrinkage", "edge", "bands", "fit", "fit_reason", "fit_note", "refit_deferred")
         return {key: getattr(self, key) for key in keys} | _stored_band_keys(self.bands)
 
 
@@ -96,7 +98,7 @@ def failure_dict(symbol: str, coin_id: int, exit_code: int, error: str, seconds:
     keys = ("last_close", "predicted_close", "change_pct", "rmse", "naive_rmse", "skill",
             "mae", "naive_mae", "direction_accuracy", "openTime_last", "openTime_next",
             "epochs_run", "train_seconds", "target", "shrinkage", "edge", "fit", "fit_reason",
-            "fit_note")
+            "fit_note", "refit_deferred")
     return {"symbol": symbol, "id_coin": coin_id, "status": "failed", "exit_code": exit_code,
             "error": error, **dict.fromkeys(keys), "seconds": seconds, "backend": backend,
             "model": model, "bands": {}, **_stored_band_keys({})}
@@ -205,6 +207,7 @@ def train_result(symbol: str, coin_id: int, options, backend_name: str, dataset:
         openTime_next=open_time_last + dataset.interval_ms, epochs_run=outcome.epochs_run,
         train_seconds=round(outcome.train_seconds, 3), seconds=round(seconds, 3),
         rows_written=rows_written, fit=plan.fit, fit_reason=plan.reason, fit_note=plan.note,
+        refit_deferred=plan.refit_deferred,
         report=report_text(symbol, coin_id, options, backend_name, dataset, forecast, metrics,
                            plan),
         test_predictions=forecast.test_predictions.tolist(),

@@ -18,6 +18,7 @@ from coinlstm.core.errors import CoinlstmError
 from predict.plots import DEFAULT_PLOT, PLOT_WHEN
 from train import config
 from train.config import TrainConfig
+from train.warmstart import INLINE, ONLY, REFIT_RUNS
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,20 @@ class PairTrainTask(PairTask):
     run_id: str
     #: When the pair's PNG is redrawn (``--plot``, predict/plots.py).
     plot: str = DEFAULT_PLOT
+    #: What a due refit does (``--refit``, train/warmstart.py ``REFIT_RUNS``).
+    refit: str = INLINE
+
+    @property
+    def name(self) -> str:
+        """The symbol; a deferred refit's ``SYMBOL.refit`` (its log and result files are
+        beside the pair's forecast run's, in the same run)."""
+        return f"{self.symbol}.refit" if self.refit == ONLY else self.symbol
 
     def argv(self, result_path: Path) -> list[str]:
         plot = [] if self.plot == DEFAULT_PLOT else ["--plot", self.plot]
+        refit = [] if self.refit == INLINE else ["--refit", self.refit]
         return [sys.executable, "-m", "coinlstm", "train", "-id", str(self.coin_id),
-                "-symbol", self.symbol, *config.to_argv(self.options), *plot,
+                "-symbol", self.symbol, *config.to_argv(self.options), *plot, *refit,
                 "--run-id", self.run_id, "--result-json", str(result_path)]
 
     def run_here(self, settings: Settings) -> dict:
@@ -47,7 +57,7 @@ class PairTrainTask(PairTask):
 
         try:
             return train_pair(settings, self.coin_id, self.symbol, self.options,
-                              run_id=self.run_id, plot=self.plot).to_dict()
+                              run_id=self.run_id, plot=self.plot, refit=self.refit).to_dict()
         except CoinlstmError as exc:  # bad input or an unusable database: an answer, no retry
             return {"symbol": self.symbol, "id_coin": self.coin_id, "status": "failed",
                     "exit_code": exc.exit_code, "error": str(exc)}
@@ -59,3 +69,14 @@ def add_plot_argument(parser: argparse.ArgumentParser) -> None:
                         help="when a pair's PNG (plots/SYMBOL.png) is redrawn: at a full fit "
                              "and when the pair has none (full, the default), every run "
                              "(every; about a third of a warm pair's CPU), or never")
+
+
+def add_refit_argument(parser: argparse.ArgumentParser) -> None:
+    """``train --refit``: what this pair's run does with a refit that is due."""
+    parser.add_argument("--refit", choices=REFIT_RUNS, default=INLINE,
+                        help="a refit that is due: is this run's fit (inline, the default), "
+                             "is left for a later run while this one fine-tunes and "
+                             "forecasts (defer; the result says refit_deferred), or is this "
+                             "run, which saves the model and writes no forecast (only). The "
+                             "market job uses defer and only (run --refits after)")
+

@@ -148,8 +148,11 @@ class Executor(Protocol):
         caller that warms up closes the executor (:meth:`close`) when done."""
         ...
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterable[Task], more: bool = False) -> Iterator[Outcome]:
         """Start the tasks (at most ``workers`` at once) and yield each outcome as it ends.
+        ``more``: the caller may run more tasks after these (the market job's deferred
+        refits), so what a run started for its tasks (the fork server) is kept until
+        :meth:`close` instead of released when the last of these ends.
 
         The iterator has ``close()``: the caller calls it when it stops early (interrupted),
         and the executor then starts no more tasks and stops the running ones.

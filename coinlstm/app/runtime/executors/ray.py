@@ -66,7 +66,7 @@ class RayExecutor(base.ConfiguredExecutor):
         else:
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
 
-    def run(self, tasks: Iterable[base.Task]) -> Iterator[base.Outcome]:
+    def run(self, tasks: Iterable[base.Task], more: bool = False) -> Iterator[base.Outcome]:
         ray = self.ray
         self._connect()
         remote = ray.remote(max_calls=1, max_retries=TASK_RETRIES, retry_exceptions=False,

@@ -126,12 +126,13 @@ class SubprocessExecutor(ConfiguredExecutor):
             self._warming = None
         self._close_server()
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
-        """Starts every task now (not on the first ``next``), so the caller can work meanwhile."""
+    def run(self, tasks: Iterable[Task], more: bool = False) -> Iterator[Outcome]:
+        """Starts every task now (not on the first ``next``), so the caller can work meanwhile.
+        ``more``: the fork server outlives these tasks, for the next run (until close())."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="task")
         futures = [pool.submit(self._run_one, task) for task in tasks]
-        return _Running(self, pool, futures)
+        return _Running(self, pool, futures, keep_server=more)
 
     def _stop(self) -> None:
         """No task starts any more; the running ones' process groups are killed."""
@@ -291,13 +292,16 @@ def _mb(value: float | None) -> str:
 class _Running:
     """The outcomes as they end; ``close()`` (the caller was interrupted) cancels the queued
     tasks and kills the running ones, even before the first outcome was asked for. The fork
-    server is closed once every task has ended, either way."""
+    server is closed once every task has ended, either way (unless the caller runs more:
+    ``keep_server``, then its executor's close() does)."""
 
     def __init__(self, executor: SubprocessExecutor, pool: ThreadPoolExecutor,
-                 futures: list[Future]) -> None:
+                 futures: list[Future], keep_server: bool = False) -> None:
         self._executor = executor
         self._pool = pool
         self._finished = as_completed(futures)
+        self._keep_server = keep_server
+        self._ended = False
 
     def __iter__(self) -> _Running:
         return self
@@ -306,11 +310,15 @@ class _Running:
         try:
             return next(self._finished).result()
         except StopIteration:
+            self._ended = True
             self._pool.shutdown(wait=True)
-            self._executor._close_server()
+            if not self._keep_server:
+                self._executor._close_server()
             raise
 
     def close(self) -> None:
+        if self._ended:  # every task ended: nothing to stop (a kept server: close() of the
+            return  # executor closes it)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._executor._stop()
         self._pool.shutdown(wait=True)
