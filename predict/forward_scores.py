@@ -12,6 +12,7 @@ against its series' costs) and the movers evidence are written in one transactio
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from coinlstm.core.klines import DEFAULT_INTERVAL, INTERVAL_MS
 from predict.costs import ValueAfterCosts, tradability
 from predict.evidence import refresh_costs, refresh_market_evidence
 from predict.recent_history import (
+    PART_SERIES,
     Columns,
     RecentHistory,
     columns_of,
@@ -167,15 +169,34 @@ def score_pairs(conn: sa.Connection, interval: str, coins: Sequence[int],
     forecasts = newest_per_candle(db.scorable_forecasts(conn, interval, coins, mark))
     rows = [score_row(forecast, interval, now) for forecast in forecasts]
     db.replace_scores(conn, rows, [f.replaces for f in forecasts if f.replaces is not None])
-    keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
-            for row in rows}
-    sums = update_record_sums(conn, interval, rows, {
-        (int(f.id_coin), f.model, f.target) for f in forecasts if f.replaces is not None})
-    as_of = {key: int(sums[(key.id_coin, key.model, key.target)]["newest"])
-             for key in keys}  # each series' newest scored candle
-    for part in in_parts(as_of):
-        refresh_recent_figures(conn, interval, read_recent_history(conn, part), sums)
+    replaced = {(int(f.id_coin), f.model, f.target) for f in forecasts
+                if f.replaces is not None}
+    del forecasts
+    keys: set[db.SeriesKey] = set()
+    for part_rows in series_parts(rows):
+        part_keys = {db.SeriesKey(row["id_coin"], row["model"], row["target"], interval)
+                     for row in part_rows}
+        sums = update_record_sums(conn, interval, part_rows, replaced)
+        as_of = {key: int(sums[(key.id_coin, key.model, key.target)]["newest"])
+                 for key in part_keys}  # each series' newest scored candle
+        for part in in_parts(as_of):
+            refresh_recent_figures(conn, interval, read_recent_history(conn, part), sums)
+        keys |= part_keys
     return keys, [(int(row["id_coin"]), int(row["openTime_next"])) for row in rows]
+
+
+def series_parts(rows: Sequence[dict]) -> list[list[dict]]:
+    """The new scores ``rows`` in parts of whole pairs of about PART_SERIES series each: a
+    part's running sums (about a hundred columns per series) are read, brought up to date
+    and used before the next part's, so a pass over a whole exchange holds a part's, not
+    every series'."""
+    series_per_coin = Counter(int(coin) for coin, _, _ in
+                              {(row["id_coin"], row["model"], row["target"]) for row in rows})
+    by_coin: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_coin[int(row["id_coin"])].append(row)
+    return [[row for coin in coins for row in by_coin[coin]]
+            for coins in pair_parts(series_per_coin, PART_SERIES)]
 
 
 def refresh_recent_figures(conn: sa.Connection, interval: str, recent: RecentHistory,

@@ -93,19 +93,26 @@ def _prediction_rows(url: str) -> list[tuple]:
 
 @pytest.mark.slow
 def test_backfilled_forecasts_equal_the_live_jobs(db_url, synthetic_candles, tmp_path):
-    """The live job hour by hour (a full fit, warm hours, its slot's refit) against one
-    backfill over the same hours: the same forecasts and bands to float32 round-off; the
-    live rows and model untouched; the backfill's models in its scratch folder."""
+    """The live job hour by hour (a full fit, warm hours, its slot's refit after the hour's
+    forecast) against one backfill over the same hours: the same forecasts and bands to
+    float32 round-off; the live rows and model untouched; the backfill's models in its
+    scratch folder."""
     csv = synthetic_candles / f"{SYMBOL}.csv"
     coin_id, _ = load_pair(db_url, csv, ROWS)
     later = read_csv_rows(csv, limit=ROWS + 24)[ROWS:]
     art = tmp_path / "art"
     settings, options = _settings(db_url, art), _options()
-    fits = []
-    for hour in range(LIVE_HOURS):
+    fits, refits = [], []
+    for hour in range(LIVE_HOURS):  # as the job runs a pair under --refits after (default)
         _insert(db_url, coin_id, later[hour:hour + 1])
-        fits.append(train_pair(settings, coin_id, SYMBOL, options, run_id=f"live-{hour}").fit)
-    assert "warm" in fits and fits.count("full") >= 2, fits
+        run = train_pair(settings, coin_id, SYMBOL, options, run_id=f"live-{hour}",
+                         refit="defer")
+        fits.append(run.fit)
+        if run.refit_deferred:  # the job's refit after the market's forecasts
+            refits.append(hour)
+            assert not train_pair(settings, coin_id, SYMBOL, options, run_id=f"live-{hour}",
+                                  refit="only").rows_written
+    assert fits[0] == "full" and set(fits[1:]) == {"warm"} and refits, (fits, refits)
     _insert(db_url, coin_id, later[LIVE_HOURS:])
     live = _forecasts(db_url, "live")
     live_model = (art / "weights" / f"weight_{SYMBOL}.weights.h5").read_bytes()

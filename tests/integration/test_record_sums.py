@@ -24,6 +24,7 @@ KEY = ("lstm", "return", "1h")
 FILL = db.fill_record_sums
 PAIRS_SCORES_AFTER = db.pairs_scores_after
 SCORABLE = db.scorable_forecasts
+UPDATE_SUMS = forward_scores.update_record_sums
 
 
 def _candle(coin: int, hour: int, close: float) -> dict:
@@ -186,13 +187,15 @@ def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, mon
         _check(engine, history.coin)
 
 
+@pytest.mark.parametrize("parts", ["forecasts", "series"])
 def test_a_pass_scores_and_reads_in_parts_with_the_records_and_costs_of_one_read(
-        db_url, monkeypatch):
+        db_url, monkeypatch, parts):
     """A pass holds one part at a time: of the forecasts it scores (forward_scores
-    pair_parts: at most PART_FORECASTS, here fewer than a pair has, so a pair a part) and
-    of its series' month (recent_history in_parts: here one series a part). Three pairs are
-    scored and read one by one, and every stored track record and costs row equals what one
-    read of all three gives."""
+    pair_parts: at most PART_FORECASTS, here fewer than a pair has, so a pair a part), of
+    its series' running sums (series_parts: PART_SERIES series, here one) and of its
+    series' month (recent_history in_parts: here one series a part). Three pairs are
+    scored, summed and read one by one, and every stored track record and costs row equals
+    what one read of all three gives."""
     engine = db.open_database(db_url)
     pairs = [History(engine, hours=200, symbol=symbol)
              for symbol in ("ADAETH", "XRPETH", "LTCETH")]
@@ -211,12 +214,24 @@ def test_a_pass_scores_and_reads_in_parts_with_the_records_and_costs_of_one_read
         scorable.append(sorted(coin_ids))
         return SCORABLE(conn, interval, coin_ids, mark)
 
+    summed = []
+
+    def sums_recorded(conn, interval, rows, replaced=()):
+        summed.append(sorted({int(row["id_coin"]) for row in rows}))
+        return UPDATE_SUMS(conn, interval, rows, replaced)
+
     monkeypatch.setattr(db, "pairs_scores_after", recorded)
     monkeypatch.setattr(db, "scorable_forecasts", scorable_recorded)
+    monkeypatch.setattr(forward_scores, "update_record_sums", sums_recorded)
     monkeypatch.setattr(recent_history, "PART_SERIES", 1)
-    monkeypatch.setattr(forward_scores, "PART_FORECASTS", 150)
+    monkeypatch.setattr(forward_scores, "PART_SERIES", 1)
+    if parts == "forecasts":
+        monkeypatch.setattr(forward_scores, "PART_FORECASTS", 150)
     assert score(engine).scored == 3 * 199
-    assert sorted(reads) == sorted(scorable) == [[history.coin] for history in pairs]
+    one_by_one = [[history.coin] for history in pairs]
+    assert sorted(reads) == sorted(summed) == one_by_one
+    assert sorted(scorable) == (one_by_one if parts == "forecasts"
+                                else [sorted(history.coin for history in pairs)])
     keys = [db.SeriesKey(history.coin, *KEY) for history in pairs]
     with engine.connect() as conn:
         costs = {(int(row.id_coin), row.model, row.target): row._asdict()
