@@ -309,7 +309,8 @@ def judge_family(conn: sa.Connection, family: db.RecordFamily) -> None:
         for row, new in zip(mine, judged, strict=True):
             if (row.verdict, row.dm_pvalue_adjusted, row.dm_pvalue_worse_adjusted) != (
                     new.verdict, new.p_better_adjusted, new.p_worse_adjusted):
-                updates.append({**row._asdict(), "verdict": new.verdict,
+                updates.append({**{name: getattr(row, name) for name in db.RECORD_KEY},
+                                "verdict": new.verdict,
                                 "dm_pvalue_adjusted": new.p_better_adjusted,
                                 "dm_pvalue_worse_adjusted": new.p_worse_adjusted})
     db.set_track_record_verdicts(conn, updates)

@@ -369,6 +369,10 @@ FAMILY_COLUMNS: tuple[str, ...] = (
     "dm_pvalue_worse", "verdict", "dm_pvalue_adjusted", "dm_pvalue_worse_adjusted")
 
 
+#: The columns that name a track-record row (a series' window).
+RECORD_KEY = ("id_coin", "model", "target", "interval", "window")
+
+
 def family_track_records(conn: Connection, family: RecordFamily) -> list[sa.Row]:
     """Every stored track-record row (all windows) of the family's series."""
     t = track_records
@@ -388,7 +392,7 @@ def set_track_record_verdicts(conn: Connection, updates: Sequence[dict]) -> None
     if not updates:
         return
     t = track_records
-    key = ("id_coin", "model", "target", "interval", "window")
+    key = RECORD_KEY
     statement = (t.update()
                  .where(*(t.c[name] == sa.bindparam(f"key_{name}") for name in key))
                  .values(verdict=sa.bindparam("verdict"),
@@ -418,7 +422,7 @@ def set_prediction_edges(conn: Connection, run_id: str, edges: dict[int, bool]) 
                      .values(edge=flag))
 
 
-__all__ = ["FAMILY_COLUMNS", "RecordFamily", "ScoringMark", "SeriesKey",
+__all__ = ["FAMILY_COLUMNS", "RECORD_KEY", "RecordFamily", "ScoringMark", "SeriesKey",
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
            "pairs_scores_after", "record_families", "replace_scores", "series_of_pairs",
            "replace_track_records", "scorable_forecasts", "scoring_mark", "series_rows",
