@@ -33,7 +33,7 @@ RESULT_KEYS = {"symbol", "id_coin", "status", "exit_code", "error", "last_close"
                "epochs_run", "train_seconds", "seconds", "backend", "model", "target",
                "shrinkage", "edge", "bands", "lower_80", "upper_80", "coverage_80", "width_80",
                "winkler_80", "lower_95", "upper_95", "coverage_95", "width_95", "winkler_95",
-               "fit", "fit_reason", "fit_note"}
+               "fit", "fit_reason", "fit_note", "refit_deferred"}
 #: The tutorial's reference model (price-level target, docs/training.md): what these tests
 #: check figure by figure.
 REFERENCE = ["--target", "close"]
