@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from coinlstm import db
+from coinlstm.app.runtime import lock as lock_module
 from coinlstm.app.runtime.lock import JobLock
-from coinlstm.core.errors import LockHeld
+from coinlstm.core.errors import DatabaseUnavailable, LockHeld, LockLost
 from tests.helpers import run_cli
 
 HOLDER = """
@@ -109,3 +110,42 @@ def test_a_single_market_job_and_an_all_job_exclude_each_other(db_url, tmp_path)
         runs = conn.execute(sa.select(db.job_runs.c.run_id)).scalars().all()
     assert sorted(runs) == ["ALL-test-1", "ETH-test-1"]  # the refused jobs recorded nothing
     engine.dispose()
+
+
+def test_a_lost_lock_held_for_a_moment_by_another_connection_is_retaken(mysql_url):
+    """The lock's connection dies and another connection holds the lock for a moment (a job
+    started meanwhile checks who is running, finds this one alive and lets go): the retake
+    waits (DatabaseUnavailable: the pairs wait), then takes it back. Held longer than
+    RETAKE_WAIT_SECONDS, it is lost for good."""
+    engine = db.open_database(mysql_url)
+    lock = JobLock(engine, "ETH")
+    lock.acquire()
+    other = engine.connect()
+    try:
+        for held in (1.0, lock_module.RETAKE_WAIT_SECONDS + 1.0):
+            owner = other.execute(sa.text("SELECT IS_USED_LOCK(:n)"), {"n": lock.name}).scalar()
+            other.execute(sa.text(f"KILL {int(owner)}"))
+            assert other.execute(sa.text("SELECT GET_LOCK(:n, 5)"), {"n": lock.name}).scalar()
+            began, waits = time.monotonic(), 0
+            while True:
+                try:
+                    said = lock.verify()
+                except DatabaseUnavailable as exc:
+                    assert "another connection holds it for now" in str(exc)
+                    waits += 1
+                    if time.monotonic() - began >= held:
+                        other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name})
+                    time.sleep(0.2)
+                    continue
+                except LockLost as exc:
+                    assert held > lock_module.RETAKE_WAIT_SECONDS, exc
+                    assert "lost the job lock of exchange binance" in str(exc)
+                    break
+                assert held < lock_module.RETAKE_WAIT_SECONDS and waits, (held, waits)
+                assert said.startswith("lost the job lock of exchange binance (")
+                assert "retook it after" in said
+                break
+    finally:
+        other.close()
+        lock.release()
+        engine.dispose()

@@ -74,6 +74,13 @@ def running_jobs(conn: Connection, exchange: str) -> list[sa.Row]:
     return [row for row in rows if split_job_name(row.market)[0] == exchange]
 
 
+#: Seconds a job retaking its lost lock keeps trying while another connection holds it (its
+#: pairs wait meanwhile). A job started while ours was away holds the lock for the moment it
+#: reads who is running, then finds ours alive and lets go (JobLock._acquire_mysql): the
+#: retake waits that moment out instead of taking it for another job's hold.
+RETAKE_WAIT_SECONDS = 5.0
+
+
 class JobLock:
     """Hold with ``with JobLock(engine, job_key):``; raises LockHeld if another job of the
     same exchange has it. ``job_key``: the job's name (``ETH``, ``ALL``, ``poloniex-ETH``)."""
@@ -92,6 +99,8 @@ class JobLock:
         #: When the lock's connection was found dead (None: not lost), and why.
         self._lost_at: float | None = None
         self._lost_why = ""
+        #: When a retake first found the lost lock held by another connection.
+        self._held_since: float | None = None
 
     @property
     def name(self) -> str:
@@ -185,9 +194,14 @@ class JobLock:
                 raise DatabaseUnavailable(f"retaking the job lock: {db.error_reason(exc)}",
                                           transient=True) from None
             if conn is None:
+                self._held_since = self._held_since or time.monotonic()
+                if time.monotonic() - self._held_since < RETAKE_WAIT_SECONDS:
+                    raise DatabaseUnavailable("retaking the job lock: another connection "
+                                              "holds it for now", transient=True)
                 raise LockLost(f"lost the job lock of {self._whose()} "
                                f"({self._lost_why}); {self._held_message(lost=True)}")
             self._conn = conn
+            self._held_since = None
             seconds, self._lost_at = time.monotonic() - self._lost_at, None
             return (f"lost the job lock of {self._whose()} ({self._lost_why}); retook "
                     f"it after {seconds:.1f} s")
@@ -229,7 +243,7 @@ class JobLock:
             self._fd = None
 
     def _release_mysql(self) -> None:
-        self._lost_at = None
+        self._lost_at = self._held_since = None
         if self._conn is None:
             return
         try:
