@@ -79,6 +79,11 @@ JOB_REFITS = (AFTER, INLINE)
 DEFAULT_JOB_REFITS = AFTER
 
 
+def pair_refit(job_refits: str) -> str:
+    """A pair run's ``refit`` under the job's rule: DEFER under AFTER, else INLINE."""
+    return DEFER if job_refits == AFTER else INLINE
+
+
 @dataclass(frozen=True)
 class Saved:
     """What the warm-start decision reads of a saved model: its metadata and its fitted

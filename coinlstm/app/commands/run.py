@@ -309,7 +309,7 @@ class MarketJob:
             if self.only or counts.get(coin.id, 0) >= needed:
                 tasks.append(PairTrainTask(int(coin.id), coin.symbol, self.options,
                                            self.run_id, plot=self.args.plot,
-                                           refit=_pair_refit(self.args.refits)))
+                                           refit=warmstart.pair_refit(self.args.refits)))
             else:
                 short.append(f"{coin.symbol} {counts.get(coin.id, 0)}")
         skipped = f"fewer than {needed} candles: {', '.join(short)}" if short else ""
@@ -462,11 +462,6 @@ class MarketJob:
             "reason": reason,
             "exit_code": exit_code,
         }
-
-
-def _pair_refit(refits: str) -> str:
-    """A pair run's ``--refit`` under the job's ``--refits``."""
-    return warmstart.DEFER if refits == warmstart.AFTER else warmstart.INLINE
 
 
 def _refit_lines(refits: list[dict]) -> list[str]:

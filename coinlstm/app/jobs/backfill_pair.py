@@ -173,8 +173,7 @@ class PairBackfill:
                            backfill_run_id(self.options, as_of), backend_name,
                            artifact_paths(scratch, self.symbol), began, held,
                            ReplayedHour(as_of=as_of, time_create=(as_of + step) // 1000),
-                           chain, refit=warmstart.DEFER if self.refits == warmstart.AFTER
-                           else warmstart.INLINE)
+                           chain, refit=warmstart.pair_refit(self.refits))
 
         stored, failed = 0, []
         self._progress(start, len(hours))

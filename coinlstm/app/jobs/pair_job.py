@@ -172,8 +172,7 @@ class PairRun:
         try:
             return self.fit_and_store(plan)
         except WarmStartFailed as exc:
-            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True),
-                                      forecast=True)
+            return self.fit_and_store(warmstart.full(f"warm start failed: {exc}", note=True))
 
     @property
     def until(self) -> int | None:
@@ -205,22 +204,19 @@ class PairRun:
                                 newest, slot=self.coin_id,
                                 defer_refit=self.refit == warmstart.DEFER)
 
-    def fit_and_store(self, plan: FitPlan, forecast: bool | None = None) -> TrainResult:
-        """``forecast``: whether the rows are written (default: unless this run is a deferred
-        refit alone)."""
+    def fit_and_store(self, plan: FitPlan) -> TrainResult:
         options = self.options
         open_times, values, with_series = self.candles.load(plan.history(options), self.until)
         dataset = _dataset(open_times, values, with_series, self.symbol, options, plan)
         del open_times, values, with_series
-        if forecast is None:
-            forecast = self.refit != warmstart.ONLY
-        return self._train_and_store(dataset, plan, forecast)
+        return self._train_and_store(dataset, plan)
 
-    def _train_and_store(self, dataset, plan: FitPlan, rows: bool = True) -> TrainResult:
+    def _train_and_store(self, dataset, plan: FitPlan) -> TrainResult:
         """Fit (or fine-tune), score against naive, store files and rows together, and say
-        what happened. ``rows=False``: the files alone (a deferred refit: its model serves
-        the next hour, this hour's forecast is the fine-tune's)."""
+        what happened. A deferred refit (``refit`` ONLY) stores the files alone: its model
+        serves the next hour, this hour's forecast is the fine-tune's."""
         options, symbol, backend_name = self.options, self.symbol, self.backend_name
+        rows = self.refit != warmstart.ONLY
         keras = backend.load_keras(backend_name)
         backend.seed(options.seed, backend_name)
         start = plan.start(self.paths.weights)
