@@ -108,6 +108,25 @@ def _import_keras_without_sklearn():
     return keras
 
 
+def find_jax_plugins() -> None:
+    """Run JAX's search for PJRT plugins now, so that its backend's start later skips it.
+
+    JAX searches once per process, at its backend's first use, and the search reads the entry
+    points of every installed distribution (about 8 ms): a short process forked from a server
+    that searched before forking is spared it. Searching imports and registers plugins but
+    starts no thread and creates no client (the fork server counts its threads before every
+    fork all the same). JAX-private, hence guarded: if the function moves, only the saving
+    is lost.
+    """
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # pragma: no cover - another JAX layout
+        return
+    search = getattr(xla_bridge, "_discover_and_register_pjrt_plugins", None)
+    if search is not None:
+        search()
+
+
 def keep_tensorflow_unloaded() -> None:
     """Stop Keras from importing TensorFlow just to ask ``isinstance(x, tf.TensorShape)``.
 

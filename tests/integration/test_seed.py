@@ -83,11 +83,17 @@ def test_a_seed_grows_into_the_server_and_its_children_run_tasks(tmp_path):
             pid, exit_code = task(server, code, tmp)
             report["task_parent"] = int((tmp / "ppid").read_text()) == server.pid
             report["exit_code"] = exit_code
+            # The server searched JAX's plugins before forking (forkserver._warm_up): the
+            # child's backend starts without that search, and starts.
+            code = ("import sys, jax; from jax._src import xla_bridge; "
+                    "searched = xla_bridge._plugins_registered; jax.devices(); "
+                    "sys.exit(0 if searched else 4)")
+            report["plugins_searched"] = task(server, code, tmp)[1] == 0
             server.close()
             report["server_alive"] = alive(server.pid)
     """, tmp_path)
     assert report == {"same_pid": True, "seeded": True, "parent": True, "task_parent": True,
-                      "exit_code": 3, "server_alive": False}
+                      "exit_code": 3, "plugins_searched": True, "server_alive": False}
     assert (tmp_path / "server.log").exists()
 
 

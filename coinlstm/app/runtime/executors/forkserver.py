@@ -291,11 +291,13 @@ def _warm_up() -> None:
     Only what starts no thread and touches no backend (the fork hazard is checked before every
     fork all the same). Today: one throwaway plot (predict.plots.warm_up: fonts, the mathtext
     parser, PIL's plugins), which halved a pair's plot (docs/architecture.md, "The fork
-    server"). A warm-up that fails costs only its saving: the children do that work
-    themselves, as before.
+    server"), and JAX's search for backend plugins (train.backend.find_jax_plugins). A
+    warm-up that fails costs only its saving: the children do that work themselves, as
+    before.
     """
     try:
         plots.warm_up()
+        backend.find_jax_plugins()
     except Exception:  # noqa: BLE001 - an optimisation, never a reason not to serve
         traceback.print_exc()
 
