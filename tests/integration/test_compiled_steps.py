@@ -32,6 +32,7 @@ from tests.integration.test_warm_start import (
 from tests.trainkit import FAST, load_pair
 from train import backend
 from train.steps import network
+from train.steps.layout import Layout
 
 #: Columns of the training row that differ between two runs of the same work.
 RUN_COLUMNS = {"id", "run_id", "time_create", "train_seconds", "settings"}
@@ -93,6 +94,10 @@ def test_compiled_steps_fine_tune_exactly_as_keras_fit_does(saved_then_an_hour, 
     kinds = {Path(name).name.split("-")[0] for name in files}
     assert kinds == {"layout.json", "predict", "test", "train"}
     assert any(Path(name).name.startswith("train-1x128x") for name in files)
+    # Keras' weights file holds every variable as plain bytes: the warm run writes its state
+    # by replacing them (train/steps/layout.py StateImage), not through HDF5.
+    layout = Layout.from_json(next(steps.glob("*/layout.json")).read_text())
+    assert layout.read(_weights(art))[1] is not None
     compiled = _train(url, art, coin_id, "compiled")
     assert compiled["fit"] == "warm", compiled["fit_reason"]
     assert _step_files(steps) == files

@@ -102,6 +102,64 @@ def test_the_state_is_read_from_the_weights_file_and_checked(tmp_path):
         _layout().read_state(path)
 
 
+def _saved_like_keras(path, **kernel_options) -> None:
+    with h5py.File(path, "w") as h5:
+        h5.attrs["note"] = "kept"
+        h5.create_dataset("layers/dense/vars/0", data=np.arange(3, dtype=np.float32)
+                          .reshape(3, 1), **kernel_options)
+        h5["optimizer/vars/0"] = np.int32(12)
+        h5["other"] = np.float64(1.5)  # not a state variable: kept as it is
+
+
+class _Cache:
+    """What CompiledNetwork asks of its step cache to save its state."""
+
+    input_shape = (1, 1)
+    layout = staticmethod(_layout)
+
+
+def _saved_by_network(tmp_path, source, state, image) -> bytes:
+    saved = tmp_path / "saved.weights.h5"
+    network.CompiledNetwork(_Cache(), state, source, "{}", image).save_weights(str(saved))
+    return saved.read_bytes()
+
+
+def _saved_by_h5py(tmp_path, source, state) -> bytes:
+    saved = tmp_path / "h5py.weights.h5"
+    shutil.copyfile(source, saved)
+    _layout().write_state(saved, state)
+    return saved.read_bytes()
+
+
+def test_the_state_image_writes_the_bytes_h5py_writes_in_place(tmp_path):
+    """A warm run writes its state by replacing the datasets' raw bytes in the file's image
+    (layout.StateImage): the very bytes h5py's in-place rewrite of a copy gives."""
+    source = tmp_path / "w.weights.h5"
+    _saved_like_keras(source)
+    state, image = _layout().read(source)
+    assert image is not None and [s.tolist() for s in state] == [
+        s.tolist() for s in _layout().read_state(source)]
+    new_state = [state[0] * 2 + 0.25, state[1], np.int32(13)]
+    written = _saved_by_network(tmp_path, source, new_state, image)
+    assert written == _saved_by_h5py(tmp_path, source, new_state)
+    assert written != source.read_bytes()
+    with pytest.raises(ValueError, match="bytes for a dataset of"):
+        image.with_state([np.zeros((4, 1), np.float32), state[1], np.int32(13)])
+
+
+@pytest.mark.parametrize("options", [{"chunks": (1, 1)}, {"compression": "gzip"}])
+def test_a_dataset_not_stored_as_plain_bytes_has_no_state_image(tmp_path, options):
+    """Chunked or filtered datasets are not one run of the values' bytes: a network without
+    an image writes its state with h5py."""
+    source = tmp_path / "w.weights.h5"
+    _saved_like_keras(source, **options)
+    state, image = _layout().read(source)
+    assert image is None and state[0].tolist() == [[0.0], [1.0], [2.0]]
+    new_state = [state[0] + 1, state[1], np.int32(5)]
+    written = _saved_by_network(tmp_path, source, new_state, image)
+    assert written == _saved_by_h5py(tmp_path, source, new_state)
+
+
 def test_a_cache_file_that_fails_its_checksum_reads_as_missing(tmp_path):
     path = tmp_path / "steps" / "train-1x128x1x8_1x128x1.xla"
     payload = b"an executable" * 100

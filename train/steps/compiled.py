@@ -95,7 +95,8 @@ def load(start, input_shape: tuple[int, ...], options: TrainConfig, cache_root: 
         layout = cache.layout()
     except NotCompilable:
         return None
-    return CompiledNetwork(cache, layout.read_state(start), Path(start), layout.architecture)
+    state, image = layout.read(start)
+    return CompiledNetwork(cache, state, Path(start), layout.architecture, image)
 
 
 def fit_epochs(network: CompiledNetwork, train_inputs: np.ndarray, train_targets: np.ndarray,

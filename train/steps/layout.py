@@ -6,10 +6,17 @@ the dataset of Keras' ``save_weights`` file that holds it, so a warm run reads t
 straight from the saved file with h5py (:meth:`Layout.read_state`) and writes it back the same
 way, without building a Keras network. It is found once per network (:func:`layout_of`) and
 kept in the cache folder as JSON.
+
+Writing the state back: Keras stores each variable as a contiguous, unfiltered dataset, so a
+file with new values differs from the one read only in those datasets' raw bytes.
+:class:`StateImage` keeps the read file's bytes and where each dataset's bytes lie, and makes
+the new file by replacing them (the bytes h5py would write in place, without opening the file
+with HDF5 again: a warm run writes its state every hour, the backfill hundreds of times).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -67,19 +74,30 @@ class Layout:
     def read_state(self, h5_path: str | Path) -> list[np.ndarray]:
         """Every state array from the saved ``.weights.h5`` (ValueError if one has another
         shape or type, KeyError if one is missing)."""
-        arrays = []
-        with h5py.File(h5_path, "r") as h5:
+        return self.read(h5_path)[0]
+
+    def read(self, h5_path: str | Path) -> tuple[list[np.ndarray], StateImage | None]:
+        """:meth:`read_state`'s arrays and the file's :class:`StateImage` (None where a
+        dataset's bytes cannot be replaced in place: the caller writes with h5py). Both come
+        from one read of the file's bytes."""
+        data = Path(h5_path).read_bytes()
+        arrays, spans = [], []
+        with h5py.File(io.BytesIO(data), "r") as h5:
             for index, path in enumerate(self.paths):
                 shape, dtype = tuple(self.shapes[index]), np.dtype(self.dtypes[index])
                 if path is None:
                     arrays.append(np.asarray(self.unsaved[index], dtype=dtype).reshape(shape))
+                    spans.append(None)
                     continue
-                value = np.asarray(h5[path][()])
+                dataset = h5[path]
+                value = np.asarray(dataset[()])
                 if value.shape != shape or value.dtype != dtype:
                     raise ValueError(f"{path} holds {value.dtype}{list(value.shape)}, the "
                                      f"network {dtype}{list(shape)}")
                 arrays.append(value)
-        return arrays
+                spans.append(_raw_span(dataset, value, data))
+        image = None if any(span is False for span in spans) else StateImage(data, spans)
+        return arrays, image
 
     def write_state(self, h5_path: str | Path, state: list[np.ndarray]) -> None:
         """Every saved variable of ``state`` into the ``.weights.h5`` at ``h5_path`` (a copy
@@ -88,6 +106,48 @@ class Layout:
             for index, dataset in enumerate(self.paths):
                 if dataset is not None:
                     h5[dataset][...] = np.asarray(state[index])
+
+
+#: Where a saved variable's raw bytes lie in a weights file: (offset, size, the file's dtype).
+Span = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class StateImage:
+    """A weights file's bytes and, per state array (the layout's order), where its dataset's
+    raw bytes lie (None: not saved)."""
+
+    data: bytes
+    spans: list[Span | None]
+
+    def with_state(self, state: list) -> bytes:
+        """The file's bytes holding ``state`` instead: each saved array in its dataset's
+        dtype (ValueError if one does not fill its dataset's bytes exactly)."""
+        out = bytearray(self.data)
+        for value, span in zip(state, self.spans, strict=True):
+            if span is None:
+                continue
+            offset, size, dtype = span
+            raw = np.ascontiguousarray(value, dtype=np.dtype(dtype)).tobytes()
+            if len(raw) != size:
+                raise ValueError(f"{len(raw)} bytes for a dataset of {size}")
+            out[offset:offset + size] = raw
+        return bytes(out)
+
+
+def _raw_span(dataset, value: np.ndarray, data: bytes) -> Span | bool:
+    """Where ``dataset``'s raw bytes lie in the file's ``data``, checked against ``value``
+    (what h5py read from it); False for a dataset that is not stored as one run of plain
+    bytes (chunked, compact, filtered, external, not allocated) or whose bytes differ."""
+    plist = dataset.id.get_create_plist()
+    offset = dataset.id.get_offset()
+    if (plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters()
+            or plist.get_external_count() or offset is None):
+        return False
+    raw = np.ascontiguousarray(value, dtype=dataset.dtype).tobytes()
+    if dataset.id.get_storage_size() != len(raw) or data[offset:offset + len(raw)] != raw:
+        return False
+    return (offset, len(raw), dataset.dtype.str)
 
 
 def state_variables(model) -> list:

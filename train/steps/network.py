@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from train.steps.executables import StepCache, StepSignature
-from train.steps.layout import NotCompilable
+from train.steps.layout import NotCompilable, StateImage
 
 #: Batches per call of a long epoch (a full fit's): one executable for every pair's chunks,
 #: the remaining whole batches in one call each and a partial last batch in another.
@@ -50,15 +50,17 @@ class CompiledNetwork:
     """A network's state as arrays (the layout's order), stepped by ``cache``'s executables.
 
     ``source``: the ``.weights.h5`` the state was read from (:meth:`save_weights` copies it
-    and overwrites its datasets); ``architecture``: the blank network's JSON, as the Keras
-    path's warm start saves it.
+    and overwrites its datasets), and ``image`` its bytes as read (train/steps/layout.py
+    ``StateImage``; None: rewritten with h5py); ``architecture``: the blank network's JSON,
+    as the Keras path's warm start saves it.
     """
 
     def __init__(self, cache: StepCache, state: list[np.ndarray], source: Path,
-                 architecture: str) -> None:
+                 architecture: str, image: StateImage | None = None) -> None:
         self.cache = cache
         self.state = state
         self.source = source
+        self.image = image
         self.architecture = architecture
         self.input_shape = (None, *cache.input_shape)
 
@@ -68,7 +70,11 @@ class CompiledNetwork:
 
     def save_weights(self, path: str) -> None:
         """The source file with every saved variable replaced: the same datasets and
-        attributes ``model.save_weights`` would write for this network."""
+        attributes ``model.save_weights`` would write for this network (from the source's
+        image where it has one: the same bytes as h5py's rewrite)."""
+        if self.image is not None:
+            Path(path).write_bytes(self.image.with_state(self.state))
+            return
         shutil.copyfile(self.source, path)
         self.cache.layout().write_state(path, self.state)
 
