@@ -82,8 +82,8 @@ def feature_matrix(open_times: Sequence[int], values: Sequence[Sequence[float | 
     series containing one is refused rather than repaired.
     """
     times = np.asarray(open_times, dtype=np.int64)
-    features = np.array([[np.nan if v is None else v for v in row] for row in values],
-                        dtype=np.float64).reshape(len(times), len(FEATURE_COLUMNS))
+    # NumPy reads a None as NaN where the dtype is a float's: refused below with the rest.
+    features = np.array(values, dtype=np.float64).reshape(len(times), len(FEATURE_COLUMNS))
     bad = ~np.isfinite(features)
     if bad.any():
         row, column = (int(i) for i in np.argwhere(bad)[0])
