@@ -20,6 +20,7 @@ run are removed by the next save of the same pair.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -117,6 +118,16 @@ class StagedFiles:
             _fsync(temp)
         return temp
 
+    def stage_bytes(self, final: Path, data: bytes) -> Path | None:
+        """Stage ``data`` for ``final``, unless ``final`` holds those bytes already (a
+        model's architecture every hour, its scaler between full fits): then nothing is
+        written, synced or renamed, and None is returned."""
+        with contextlib.suppress(OSError):
+            if final.read_bytes() == data:
+                _remove_stale_temps(final)
+                return None
+        return self.stage(final, lambda path: path.write_bytes(data))
+
     def commit(self) -> None:
         for index, (temp, final) in enumerate(self.pairs):
             if index == len(self.pairs) - 1 and self.before_last_rename is not None:
@@ -132,20 +143,17 @@ class StagedFiles:
         self.pairs.clear()
 
 
-def _write_text(text: str) -> Callable[[Path], None]:
-    return lambda path: path.write_text(text)
-
-
 def stage_model(staged: StagedFiles, paths: ArtifactPaths, model, scaler_dict: dict,
                 meta: dict) -> None:
-    """Stage the readable copies, then the self-contained .h5 (so it is renamed last)."""
+    """Stage the readable copies (where they changed), then the self-contained .h5 (so it
+    is renamed last)."""
     import h5py
 
     architecture = model.to_json()
     scaler_json = json.dumps(scaler_dict, indent=1)
     meta_json = json.dumps(meta, sort_keys=True)
-    staged.stage(paths.architecture, _write_text(architecture))
-    staged.stage(paths.scaler, _write_text(scaler_json))
+    staged.stage_bytes(paths.architecture, architecture.encode())
+    staged.stage_bytes(paths.scaler, scaler_json.encode())
 
     def write_weights(path: Path) -> None:
         model.save_weights(str(path))
