@@ -4,9 +4,11 @@ MariaDB, with a --with pair that starts later and misses an hour."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from coinlstm import db
+from coinlstm.core.columns import FEATURE_COLUMNS
 from coinlstm.core.errors import BadInput
 from tests.trainkit import load_pair
 from train.candles import HeldCandles, load_candles
@@ -45,7 +47,21 @@ def test_held_candles_answer_as_the_database(db_url, synthetic_candles):
                             source.load(newest, until)
                         refused += 1
                         continue
-                    assert source.load(newest, until) == expected, (newest, until)
+                    _assert_same_answer(source.load(newest, until), expected,
+                                        (newest, until))
         assert refused > 0  # the --with pair's refusal is the database's too
     finally:
         engine.dispose()
+
+
+def _assert_same_answer(held, expected, where) -> None:
+    """The held answer is the database's: the same open times and --with series, and the
+    same feature rows (held as one float64 array: train/candles.py ``HeldCandles``)."""
+    times, values, others = held
+    expected_times, expected_values, expected_others = expected
+    assert times == expected_times and others == expected_others, where
+    assert values.dtype == np.float64, where
+    np.testing.assert_array_equal(
+        values, np.array(expected_values, dtype=np.float64).reshape(len(expected_times),
+                                                                    len(FEATURE_COLUMNS)),
+        err_msg=str(where))
