@@ -127,7 +127,7 @@ class StoredCandles:
         return db.retry(read, self.retry_seconds, f"{self.symbol}: reading the newest candle")
 
     def load(self, newest: int | None, until: int | None
-             ) -> tuple[list[int], np.ndarray, list[WithSeries]]:
+             ) -> tuple[list[int], list[tuple[float, ...]], list[WithSeries]]:
         """:func:`load_candles`'s answer for ``newest`` and ``until``."""
         return db.retry(lambda: load_candles(self.engine, self.coin_id, self.symbol, newest,
                                              self.with_pairs, self.interval, until=until),

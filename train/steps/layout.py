@@ -81,7 +81,7 @@ class Layout:
         dataset's bytes cannot be replaced in place: the caller writes with h5py). Both come
         from one read of the file's bytes."""
         data = Path(h5_path).read_bytes()
-        arrays, spans = [], []
+        arrays, spans, plain = [], [], True
         with h5py.File(io.BytesIO(data), "r") as h5:
             for index, path in enumerate(self.paths):
                 shape, dtype = tuple(self.shapes[index]), np.dtype(self.dtypes[index])
@@ -96,8 +96,8 @@ class Layout:
                                      f"network {dtype}{list(shape)}")
                 arrays.append(value)
                 spans.append(_raw_span(dataset, value, data))
-        image = None if any(span is False for span in spans) else StateImage(data, spans)
-        return arrays, image
+                plain = plain and spans[-1] is not None
+        return arrays, StateImage(data, spans) if plain else None
 
     def write_state(self, h5_path: str | Path, state: list[np.ndarray]) -> None:
         """Every saved variable of ``state`` into the ``.weights.h5`` at ``h5_path`` (a copy
@@ -135,18 +135,18 @@ class StateImage:
         return bytes(out)
 
 
-def _raw_span(dataset, value: np.ndarray, data: bytes) -> Span | bool:
+def _raw_span(dataset, value: np.ndarray, data: bytes) -> Span | None:
     """Where ``dataset``'s raw bytes lie in the file's ``data``, checked against ``value``
-    (what h5py read from it); False for a dataset that is not stored as one run of plain
+    (what h5py read from it); None for a dataset that is not stored as one run of plain
     bytes (chunked, compact, filtered, external, not allocated) or whose bytes differ."""
     plist = dataset.id.get_create_plist()
     offset = dataset.id.get_offset()
     if (plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters()
             or plist.get_external_count() or offset is None):
-        return False
+        return None
     raw = np.ascontiguousarray(value, dtype=dataset.dtype).tobytes()
     if dataset.id.get_storage_size() != len(raw) or data[offset:offset + len(raw)] != raw:
-        return False
+        return None
     return (offset, len(raw), dataset.dtype.str)
 
 
