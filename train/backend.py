@@ -14,6 +14,7 @@ per-pair process are cut here (docs/benchmarks.md):
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import random
@@ -125,6 +126,21 @@ def find_jax_plugins() -> None:
     search = getattr(xla_bridge, "_discover_and_register_pjrt_plugins", None)
     if search is not None:
         search()
+
+
+def skip_jax_teardown() -> None:
+    """Drop JAX's atexit teardown from a process about to end with ``os._exit`` (a task
+    forked from the fork server, which runs the atexit handlers and then exits at once).
+
+    The teardown clears every backend and every cache of compiled functions (about 10 ms
+    once the backend has run), so that an interpreter's finalisation does not meet them half
+    torn down; a process that exits without finalising has no use for it. JAX-private, hence
+    guarded: if the function moves, only the saving is lost.
+    """
+    api = sys.modules.get("jax._src.api")
+    clean_up = getattr(api, "clean_up", None)
+    if callable(clean_up):
+        atexit.unregister(clean_up)
 
 
 def keep_tensorflow_unloaded() -> None:

@@ -18,7 +18,7 @@ from tests.helpers import REPO, alive, wait_for
 
 #: Shared by the scripts: the helpers above, as the child needs them.
 PRELUDE = """
-import json, os, sys, threading
+import json, os, subprocess, sys, threading
 from pathlib import Path
 from coinlstm.app.runtime.executors.seed import seeded
 from coinlstm.app.runtime.executors.forkclient import ForkServer
@@ -39,6 +39,14 @@ def task(server, code, tmp):
     return child.pid, child.wait()[0]
 
 report = {}
+
+# A task that starts JAX's backend, registers an atexit handler of its own and marks JAX's
+# atexit teardown (which clears the backends it started) when that runs.
+TEARDOWN_PROBE = (
+    "import atexit, sys, jax; from jax._src import api; jax.devices(); tmp = sys.argv[1]\\n"
+    "mark = lambda name: open(f'{tmp}/exit-{name}', 'w').close()\\n"
+    "api.clear_backends = lambda *args, **kwargs: mark('jax-teardown')\\n"
+    "atexit.register(mark, 'own-handler')\\n")
 """
 
 
@@ -89,11 +97,23 @@ def test_a_seed_grows_into_the_server_and_its_children_run_tasks(tmp_path):
                     "searched = xla_bridge._plugins_registered; jax.devices(); "
                     "sys.exit(0 if searched else 4)")
             report["plugins_searched"] = task(server, code, tmp)[1] == 0
+            # The child ends with its own atexit handlers run but not JAX's teardown
+            # (train.backend.skip_jax_teardown); a fresh interpreter runs both.
+            code = TEARDOWN_PROBE
+            task(server, code, tmp)
+            report["forked_exit"] = sorted(p.name for p in tmp.glob("exit-*"))
+            fresh = tmp / "fresh"
+            fresh.mkdir()
+            subprocess.run([sys.executable, "-c", code, str(fresh)], check=True)
+            report["fresh_exit"] = sorted(p.name for p in fresh.glob("exit-*"))
             server.close()
             report["server_alive"] = alive(server.pid)
     """, tmp_path)
     assert report == {"same_pid": True, "seeded": True, "parent": True, "task_parent": True,
-                      "exit_code": 3, "plugins_searched": True, "server_alive": False}
+                      "exit_code": 3, "plugins_searched": True,
+                      "forked_exit": ["exit-own-handler"],
+                      "fresh_exit": ["exit-jax-teardown", "exit-own-handler"],
+                      "server_alive": False}
     assert (tmp_path / "server.log").exists()
 
 

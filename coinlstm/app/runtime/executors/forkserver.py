@@ -124,6 +124,7 @@ def _child(request: dict, entry: tuple[str, str, list[str]], server_pid: int) ->
     try:
         _become_child(request, server_pid)
         code = run_entry(*entry)
+        backend.skip_jax_teardown()  # os._exit follows: no finalisation to protect
         atexit._run_exitfuncs()
     finally:
         exit_now(code)
