@@ -25,8 +25,14 @@ def describe_url(url: str) -> str:
         return "<malformed database URL>"
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, durable: bool = True) -> Engine:
     """An engine that survives a MySQL restart between runs (pre-ping) and fails fast.
+
+    ``durable=False`` (SQLite only): a commit is not synced to disk (WAL with ``synchronous
+    NORMAL``). A process crash loses nothing and the file stays consistent; an operating
+    system's crash may lose the last commits. For writers that redo what is lost on their
+    own: the backfill, whose rerun replays missing hours. MySQL's flush policy is the
+    server's (a global setting), not a session's: unchanged there.
 
     A malformed URL or a missing driver is the user's input: BadInput. The connection itself is
     not opened here; :func:`connect` does that and maps failures to DatabaseUnavailable.
@@ -50,6 +56,8 @@ def create_engine(url: str) -> Engine:
         raise BadInput(f"unusable database URL {describe_url(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if not durable:
+            sa.event.listen(engine, "connect", _sqlite_unsynced)
     return engine
 
 
@@ -63,7 +71,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_database(url: str, create: bool = True, retry_seconds: float = 0.0) -> Engine:
+def _sqlite_unsynced(dbapi_connection, _record) -> None:
+    # In WAL mode NORMAL syncs at checkpoints only, not at every commit.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def open_database(url: str, create: bool = True, retry_seconds: float = 0.0,
+                  durable: bool = True) -> Engine:
     """Connect once (so an unreachable server fails here, clearly) and ensure the schema:
     a database behind the newest revision is upgraded (coinlstm.db.migrations), one that is
     not coinlstm's to upgrade is refused in one line, before anything is written.

@@ -41,3 +41,21 @@ def test_each_interval_has_its_own_table():
     with pytest.raises(BadInput, match="unknown interval '7m'"):
         db.candles_table("7m")
     assert "CREATE TABLE candlestick_data_5m (" in migrations.mysql_ddl()
+
+
+def test_an_undurable_sqlite_engine_syncs_at_checkpoints_only(tmp_path):
+    """The backfill's engine (durable=False) commits without a sync; every other engine
+    keeps SQLite's full sync in WAL mode."""
+    import sqlalchemy as sa
+
+    def pragmas(durable: bool) -> tuple:
+        engine = db.create_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", durable=durable)
+        try:
+            with engine.connect() as conn:
+                return (conn.execute(sa.text("PRAGMA journal_mode")).scalar(),
+                        conn.execute(sa.text("PRAGMA synchronous")).scalar())
+        finally:
+            engine.dispose()
+
+    assert pragmas(durable=True) == ("wal", 2)  # FULL
+    assert pragmas(durable=False) == ("wal", 1)  # NORMAL

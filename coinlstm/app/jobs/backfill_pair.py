@@ -19,7 +19,10 @@ stores. What differs is where it reads and writes:
   then rename), for the live job's next warm start;
 - its rows are forecasts only, marked ``source = 'backfill'``, stamped with the hour's close,
   with a run id made of the series and the hour (:func:`backfill_run_id`): one backfilled
-  forecast per series and candle, so a rerun adds nothing.
+  forecast per series and candle, so a rerun adds nothing. On SQLite its commits are not
+  synced to disk one by one (coinlstm/db/engine.py ``durable``): like its files, a killed
+  process loses none of them, an operating system's crash may lose the last (the rerun
+  replays those hours).
 
 Resuming: the scratch model is the chain's state. A killed run resumes after the newest hour
 its scratch model saw (an hour whose row was committed but whose files were not renamed is
@@ -109,7 +112,8 @@ class PairBackfill:
         _, backend_name = prepare_pair(self.settings, self.symbol, self.options)
         scratch = scratch_settings(self.settings, self.options.interval)
         engine = db.open_database(self.settings.db_url, create=not self.settings.schema_ready,
-                                  retry_seconds=self.settings.db_retry_seconds or 0.0)
+                                  retry_seconds=self.settings.db_retry_seconds or 0.0,
+                                  durable=False)
         try:
             held, done = self._candles(engine)
             hours = replayed_hours(held.open_times, self.days, self.options.required_candles(),
