@@ -12,8 +12,8 @@ def write_json_atomically(path: Path, payload: dict) -> None:
     """Atomically: the reader sees the old file, no file, or the whole new one.
 
     Encoded straight into the file: ``json.dumps`` of an indented payload first holds every
-    piece of it in a list, several times the text's size, so a market job's peak memory grew
-    with its pairs' report (docs/performance.md). A write that fails leaves no temporary."""
+    piece of it in a list, several times the text's size, which grows with a market job's
+    pairs (docs/performance.md). A write that fails leaves no temporary."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
