@@ -55,25 +55,25 @@ def create_engine(url: str, durable: bool = True) -> Engine:
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise BadInput(f"unusable database URL {describe_url(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        if not durable:
-            sa.event.listen(engine, "connect", _sqlite_unsynced)
+        sa.event.listen(engine, "connect",
+                        _sqlite_pragmas if durable else _sqlite_pragmas_unsynced)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, _record, durable: bool = True) -> None:
     # WAL lets the market job's children write while others read; foreign keys are off by
-    # default in SQLite and on in InnoDB: make both behave alike.
+    # default in SQLite and on in InnoDB: make both behave alike. In WAL mode FULL syncs at
+    # every commit, NORMAL at checkpoints only.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _sqlite_unsynced(dbapi_connection, _record) -> None:
-    # In WAL mode NORMAL syncs at checkpoints only, not at every commit.
-    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+def _sqlite_pragmas_unsynced(dbapi_connection, record) -> None:
+    _sqlite_pragmas(dbapi_connection, record, durable=False)
 
 
 def open_database(url: str, create: bool = True, retry_seconds: float = 0.0,

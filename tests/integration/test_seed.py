@@ -99,12 +99,11 @@ def test_a_seed_grows_into_the_server_and_its_children_run_tasks(tmp_path):
             report["plugins_searched"] = task(server, code, tmp)[1] == 0
             # The child ends with its own atexit handlers run but not JAX's teardown
             # (train.backend.skip_jax_teardown); a fresh interpreter runs both.
-            code = TEARDOWN_PROBE
-            task(server, code, tmp)
+            task(server, TEARDOWN_PROBE, tmp)
             report["forked_exit"] = sorted(p.name for p in tmp.glob("exit-*"))
             fresh = tmp / "fresh"
             fresh.mkdir()
-            subprocess.run([sys.executable, "-c", code, str(fresh)], check=True)
+            subprocess.run([sys.executable, "-c", TEARDOWN_PROBE, str(fresh)], check=True)
             report["fresh_exit"] = sorted(p.name for p in fresh.glob("exit-*"))
             server.close()
             report["server_alive"] = alive(server.pid)
