@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from predict.movers import normal_tail
 from predict.track_record import (
     SIGNIFICANCE,
     Tradability,
     hac_variance_of_mean,
     newey_west_lags,
+    normal_tail,
 )
 
 #: The estimator whose spread prices the trades (and the verdict's tradability).

@@ -19,7 +19,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from predict.track_record import SIGNIFICANCE, hac_variance_of_mean, newey_west_lags
+from predict.track_record import (
+    SIGNIFICANCE,
+    hac_variance_of_mean,
+    newey_west_lags,
+    normal_tail,
+)
 
 #: A rank correlation across fewer pairs than this says nothing; such an hour is left out.
 MIN_PAIRS = 3
@@ -46,17 +51,27 @@ def expected_move_pct(lower: float | None, upper: float | None, base: float | No
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (scipy's rankdata "average", without
-    its per-call overhead: the 30-day score ranks 1,440 cross-sections per request)."""
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts_mask = np.empty(len(values), bool)
-    starts_mask[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts_mask[1:])
-    starts = starts_mask.nonzero()[0]
-    counts = np.diff(starts, append=len(values))
-    ranks = np.empty(len(values))
-    ranks[order] = (starts + (counts + 1) / 2.0)[np.cumsum(starts_mask) - 1]
+    """1-based ranks, ties sharing their average rank (scipy's rankdata "average")."""
+    return row_average_ranks(values[np.newaxis])[0]
+
+
+def row_average_ranks(matrix: np.ndarray) -> np.ndarray:
+    """Per row of a 2-D array, the 1-based average ranks of its values, NaN left out and
+    left NaN (scipy's ``rankdata(matrix, axis=1, nan_policy="omit")``), all rows at once:
+    the 30-day score ranks 720 cross-sections of each figure, and the scoring pass imports
+    no scipy (see predict.track_record.normal_tail)."""
+    rows, width = matrix.shape
+    order = np.argsort(matrix, axis=1, kind="mergesort")  # NaN sorts last
+    ordered = np.take_along_axis(matrix, order, axis=1)
+    starts_run = np.ones(matrix.shape, bool)  # a row's first value starts a run of ties
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts_run[:, 1:])
+    flat_starts = np.flatnonzero(starts_run)
+    run_lengths = np.diff(flat_starts, append=matrix.size)
+    run_ranks = flat_starts % width + (run_lengths + 1) / 2.0
+    ranks = np.empty(matrix.shape)
+    np.put_along_axis(ranks, order,
+                      run_ranks[np.cumsum(starts_run).reshape(rows, width) - 1], axis=1)
+    ranks[np.isnan(matrix)] = np.nan
     return ranks
 
 
@@ -115,12 +130,6 @@ def latest_volatility(open_times: Sequence[int], closes: Sequence[float], step_m
     return float(np.sqrt(np.mean(found**2)) * 100.0)
 
 
-def normal_tail(statistic: float) -> float:
-    """P(Z > statistic) for a standard normal Z (the dashboard's read path needs no scipy:
-    importing scipy.stats took seconds on a page's first view)."""
-    return 0.5 * math.erfc(statistic / math.sqrt(2.0))
-
-
 class PairHour(NamedTuple):
     """One pair's forecast hour: the forecast size of its move, the naive size (realised
     volatility before it), and the absolute return that came (all in %)."""
@@ -158,8 +167,6 @@ def hourly_correlations(hours: Iterable[PairHour]) -> list[HourCorrelation]:
     """The hours (oldest first) where both rankings have a correlation across the same
     pairs (at least MIN_PAIRS, neither side constant): one hours x pairs matrix per figure,
     ranked row-wise at once (ties share their average rank)."""
-    from scipy.stats import rankdata
-
     complete = [hour for hour in hours
                 if hour.forecast_size is not None and hour.naive_size is not None]
     if not complete:
@@ -174,7 +181,7 @@ def hourly_correlations(hours: Iterable[PairHour]) -> list[HourCorrelation]:
     figures[:, rows, columns] = np.array([[hour.forecast_size, hour.naive_size, hour.realised]
                                           for hour in complete], dtype=float).T
     counts = (~np.isnan(figures).any(axis=0)).sum(axis=1)
-    ranks = [rankdata(matrix, axis=1, nan_policy="omit") for matrix in figures]
+    ranks = [row_average_ranks(matrix) for matrix in figures]
     tool = _row_correlations(ranks[0], ranks[2])
     naive = _row_correlations(ranks[1], ranks[2])
     keep = (counts >= MIN_PAIRS) & ~np.isnan(tool) & ~np.isnan(naive)

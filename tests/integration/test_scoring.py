@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -444,6 +446,36 @@ def test_a_pass_waits_for_a_forecast_still_being_written(mysql_url):
     assert {(r.model, r.openTime_next) for r in _scores(engine)} >= {
         ("slow", START + HOUR), ("quick", START + HOUR)}
     engine.dispose()
+
+
+#: ``coinlstm score --db URL`` in a fresh interpreter, then how many scipy modules it loaded.
+SCORE_AND_COUNT_SCIPY = """
+import atexit, sys
+atexit.register(lambda: print("scipy modules:",
+                              sum(name.split(".")[0] == "scipy" for name in sys.modules)))
+from coinlstm.app.cli import main
+sys.exit(main(["score", "--db", sys.argv[1]]))
+"""
+
+
+def test_the_scoring_pass_imports_no_scipy(sqlite_url):
+    """The hourly job's driver scores every pair before it trains any, and stays alive for
+    the whole job: scipy.stats would about double its memory. A pass that scores a new hour
+    of 6 pairs (their Diebold-Mariano tests, costs and the movers' hourly ranks over 200
+    hours) loads no scipy module."""
+    engine = db.open_database(sqlite_url)
+    synthetic_history.build(engine, pairs=6, hours=200)
+    rng = random.Random(3)
+    with db.transaction(engine) as conn:
+        coins = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
+        db.insert_candles(conn, [synthetic_history.candle(
+            coin, synthetic_history.END_OPEN_MS + HOUR, 1.0, 1.0, rng) for coin in coins])
+    engine.dispose()
+    done = subprocess.run([sys.executable, "-c", SCORE_AND_COUNT_SCIPY, sqlite_url],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("scored 6 new 1h forecasts"), done.stdout
+    assert "scipy modules: 0" in done.stdout.splitlines()
 
 
 def _statements_of_an_hour(engine, market: str) -> list[str]:

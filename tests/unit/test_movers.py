@@ -23,6 +23,7 @@ from predict.movers import (
     hourly_correlations,
     latest_volatility,
     movers_score,
+    row_average_ranks,
     spearman,
     trailing_volatility,
     window_score,
@@ -52,6 +53,19 @@ def test_ranks_and_spearman_agree_with_scipy_ties_included():
             assert got == pytest.approx(expected, abs=1e-12)
     assert spearman([1.0, 2.0], [2.0, 1.0]) is None  # too few pairs
     assert spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None  # constant side
+
+
+def test_row_ranks_agree_with_scipys_rankdata_leaving_nan_out():
+    """The hourly cross-sections are ranked all at once, each row apart, a pair missing from
+    an hour (NaN) left out of its ranks: scipy's rankdata(axis=1, nan_policy="omit")."""
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        matrix = rng.integers(0, 5, (int(rng.integers(1, 12)), int(rng.integers(1, 15))))
+        matrix = matrix.astype(float)
+        matrix[rng.random(matrix.shape) < 0.3] = np.nan
+        expected = rankdata(matrix, axis=1, nan_policy="omit")
+        np.testing.assert_allclose(row_average_ranks(matrix), expected, rtol=0, atol=1e-12)
+    assert np.isnan(row_average_ranks(np.full((2, 3), np.nan))).all()
 
 
 def test_trailing_volatility_is_the_rms_of_the_24_returns_ending_at_the_candle():
@@ -130,7 +144,7 @@ def test_windows_end_at_the_newest_scored_hour():
 def test_normal_tail_is_scipys_survival_function():
     from scipy.stats import norm
 
-    from predict.movers import normal_tail
+    from predict.track_record import normal_tail
 
     for statistic in (-6.0, -1.645, 0.0, 0.3, 1.645, 4.0):
         assert normal_tail(statistic) == pytest.approx(norm.sf(statistic), rel=1e-12)
