@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
 from coinlstm.app.runtime.executors import ExecutorConfig, Outcome, PairTask, make_executor
 from coinlstm.app.runtime.executors.processes import read_json
 from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping
+from coinlstm.app.runtime.peak_memory import peak_rss_mb
 from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import EXIT_OK, EXIT_SOME_PAIRS_FAILED, BadInput
@@ -194,8 +194,7 @@ class Backfill:
                 "workers": self.args.workers, "started": iso_utc(self.started),
                 "finished": iso_utc(finished),
                 "wall_seconds": round(finished - self.started, 2),
-                "driver_peak_rss_mb": round(
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+                "driver_peak_rss_mb": round(peak_rss_mb(), 1),
                 "pairs": pairs,
                 "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)}}
 

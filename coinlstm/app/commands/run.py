@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import sys
 import time
@@ -38,6 +37,7 @@ from coinlstm.app.jobs.preflight import short_pairs
 from coinlstm.app.jobs.reporting import iso_utc, write_json_atomically
 from coinlstm.app.runtime.executors import FAILED, ExecutorConfig, Outcome, make_executor
 from coinlstm.app.runtime.lock import JobLock, LockKeeper, keeping, running_jobs
+from coinlstm.app.runtime.peak_memory import peak_rss_mb
 from coinlstm.app.runtime.stopping import signals_raise
 from coinlstm.core.config import DEFAULT_DB_RETRY_SECONDS, Settings
 from coinlstm.core.errors import (
@@ -450,8 +450,7 @@ class MarketJob:
             "started": iso_utc(self.started),
             "finished": iso_utc(finished),
             "wall_seconds": round(finished - self.started, 2),
-            "driver_peak_rss_mb": round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+            "driver_peak_rss_mb": round(peak_rss_mb(), 1),
             "crawl": self.crawl_summary,
             "pairs": pairs,
             "totals": {"ok": ok, "failed": len(outcomes) - ok, "pairs": len(outcomes)},

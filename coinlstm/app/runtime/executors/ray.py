@@ -12,11 +12,11 @@ Ray is an optional extra: ``pip install -e '.[ray]'``.
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Iterable, Iterator
 
 from coinlstm.app.runtime.executors import base
+from coinlstm.app.runtime.peak_memory import peak_rss_mb
 from coinlstm.core.config import Settings
 from coinlstm.core.errors import BadInput
 
@@ -37,7 +37,7 @@ def run_in_worker(settings: Settings, task: base.Task) -> dict:
     started = time.monotonic()
     result = task.run_here(settings)
     result["seconds"] = result.get("seconds") or time.monotonic() - started
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
