@@ -24,9 +24,11 @@ from coinlstm import db
 LOOKBACK_MS = 30 * 86_400_000
 
 
-#: Series per part of a pass (:func:`in_parts`): a month of 100 series' scores and candles,
-#: 144,000 rows, is what the pass holds at once; two statements a part.
-PART_SERIES = 100
+#: Series per part of a pass (:func:`in_parts`): a month of 25 series' scores and candles,
+#: 36,000 rows, is what the pass holds at once; two statements a part. The job's driver holds
+#: its peak for the whole job, so a part is kept small: its memory is the same for a market
+#: of 30 pairs and one of 1,500, and a part more costs the pass two statements.
+PART_SERIES = 25
 
 #: A table's rows as columns: column name -> its values, oldest first.
 Columns = dict[str, tuple]
