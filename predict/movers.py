@@ -57,9 +57,9 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
 
 def row_average_ranks(matrix: np.ndarray) -> np.ndarray:
     """Per row of a 2-D array, the 1-based average ranks of its values, NaN left out and
-    left NaN (scipy's ``rankdata(matrix, axis=1, nan_policy="omit")``), all rows at once:
-    the 30-day score ranks 720 cross-sections of each figure, and the scoring pass imports
-    no scipy (see predict.track_record.normal_tail)."""
+    left NaN (scipy's ``rankdata(matrix, axis=1, nan_policy="omit")``), all rows at once
+    (a market's first pass ranks a month of hourly cross-sections). Numpy's, because the
+    scoring pass imports no scipy (see predict.track_record.normal_tail)."""
     rows, width = matrix.shape
     order = np.argsort(matrix, axis=1, kind="mergesort")  # NaN sorts last
     ordered = np.take_along_axis(matrix, order, axis=1)
