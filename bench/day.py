@@ -15,9 +15,10 @@ database to the newest forecast's commit, read from the pairs' result files, wri
 after each pair's commit: the crawl is not in it), the job's wall time, the counts of full
 and warm fits (the forecasts' fits) and of the refits run after the forecasts (``after``:
 ``--refits after``, the default), the driver's and the largest child's peak RSS (the job's
-report, wait4), the CPU seconds (user+sys) of the job's driver and every process under it
-(what survives a loaded machine: the wall time it would take on one idle core) and the load
-average;
+report: the driver's own VmHWM, each child's wait4; a report of a checkout before 136cd8d
+gives the driver's ru_maxrss, at least this bench's own peak), the CPU seconds (user+sys) of
+the job's driver and every process under it (what survives a loaded machine: the wall time
+it would take on one idle core) and the load average;
 then the max and the median over the hours after the first. The machine may be shared: the
 figures are noisy, compare runs made one right after the other.
 
