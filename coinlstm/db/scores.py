@@ -236,10 +236,24 @@ def insert_in_batches(conn: Connection, table: sa.Table, rows: Sequence[dict]) -
 def delete_series(conn: Connection, table: sa.Table, keys: Sequence[SeriesKey]) -> None:
     """Delete the rows of the series ``keys`` from ``table`` (one with a series' four
     columns), BATCH_ROWS series a statement."""
-    series = sa.tuple_(table.c.id_coin, table.c.model, table.c.target, table.c.interval)
     for start in range(0, len(keys), BATCH_ROWS):
-        conn.execute(table.delete().where(series.in_(
-            [(k.id_coin, k.model, k.target, k.interval) for k in keys[start:start + BATCH_ROWS]])))
+        conn.execute(table.delete().where(*of_series(table, keys[start:start + BATCH_ROWS])))
+
+
+def of_series(table: sa.Table, keys: Sequence[SeriesKey], interval: bool = True
+              ) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the rows of the series ``keys`` in ``table`` (whose unique key
+    starts with a series' columns): (coin, model, target[, interval]) IN the keys, and the
+    pairs once more on their own, the key's first column. SQLite seeks a list of single
+    values in an index, but checks a list of tuples against every row of the table: a walk
+    through every pair's rows per statement, and a pass sends a statement per part."""
+    columns = [table.c.id_coin, table.c.model, table.c.target]
+    values = [[k.id_coin, k.model, k.target] for k in keys]
+    if interval:
+        columns.append(table.c.interval)
+        values = [[*row, k.interval] for row, k in zip(values, keys, strict=True)]
+    return [sa.tuple_(*columns).in_([tuple(row) for row in values]),
+            table.c.id_coin.in_(sorted({k.id_coin for k in keys}))]
 
 
 def _score_columns(s: sa.Table) -> list[sa.Column]:
@@ -265,17 +279,17 @@ def series_rows(conn: Connection, keys: Sequence[SeriesKey], columns: Sequence,
     ``where``, as the driver's tuples: a statement per BATCH_ROWS series, each naming its
     series whole. The scores' unique key starts with a series' four columns, so the server
     reads each series' range only, never its other scores (a year of them at a year's
-    history); on MySQL a prepared statement (fetch_tuples), whose IN list MariaDB does not
-    turn into a join with a temporary table as it does a long list of literals."""
+    history; :func:`of_series`); on MySQL a prepared statement (fetch_tuples), whose IN list
+    MariaDB does not turn into a join with a temporary table as it does a long list of
+    literals."""
     s = forecast_scores
-    series = sa.tuple_(s.c.id_coin, s.c.model, s.c.target)
     ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
     names: tuple[str, ...] = ()
     rows: list[tuple] = []
     for start in range(0, len(ordered), BATCH_ROWS):
         batch = ordered[start:start + BATCH_ROWS]
         read = fetch_tuples(conn, sa.select(*columns)
-                            .where(series.in_([(k.id_coin, k.model, k.target) for k in batch]),
+                            .where(*of_series(s, batch, interval=False),
                                    s.c.interval == batch[0].interval, *where)
                             .order_by(*order_by).with_hint(s, SERIES_KEY_HINT, "mysql"))
         names = read.names

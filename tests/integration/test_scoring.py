@@ -478,6 +478,41 @@ def test_the_scoring_pass_imports_no_scipy(sqlite_url):
     assert "scipy modules: 0" in done.stdout.splitlines()
 
 
+def test_a_pass_seeks_its_series_on_sqlite(sqlite_url):
+    """Every statement of an hourly pass that names series by (coin, model, target) reads
+    or deletes their rows by a seek in the table's key, never by a walk through the whole
+    table (SQLite checks a list of tuples against every row): a pass sends such statements
+    per part of 25 series, and a table holds a year of every pair's scores."""
+    engine = db.open_database(sqlite_url)
+    synthetic_history.build(engine, 30, 48, market="ETH")
+    rng = random.Random(5)
+    with db.transaction(engine) as conn:
+        db.insert_candles(conn, [synthetic_history.candle(
+            coin, synthetic_history.END_OPEN_MS + HOUR, 1.0, 1.0, rng)
+            for (coin,) in conn.execute(sa.select(db.coin_info.c.id))])
+    sent: list[tuple[str, tuple]] = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "IN (VALUES" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert score(engine, market="ETH").scored == 30
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    tables = {"forecast_scores", "track_records", "pair_costs"}
+    with engine.connect() as conn:
+        plans = [[row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                         parameters)]
+                 for statement, parameters in sent]
+    named = [plan for plan in plans if any(table in step for step in plan for table in tables)]
+    assert len(named) >= 3  # the scores read, the costs and the track records rewritten
+    for plan in named:
+        assert not any(step.startswith(f"SCAN {table}") for step in plan for table in tables), plan
+    engine.dispose()
+
+
 def _statements_of_an_hour(engine, market: str) -> list[str]:
     """The statements of the scoring pass of ``market`` after the next candle of each of
     its pairs came (the pass that scores each pair's pending forecast)."""
