@@ -247,13 +247,10 @@ def of_series(table: sa.Table, keys: Sequence[SeriesKey], interval: bool = True
     pairs once more on their own, the key's first column. SQLite seeks a list of single
     values in an index, but checks a list of tuples against every row of the table: a walk
     through every pair's rows per statement, and a pass sends a statement per part."""
-    columns = [table.c.id_coin, table.c.model, table.c.target]
-    values = [[k.id_coin, k.model, k.target] for k in keys]
-    if interval:
-        columns.append(table.c.interval)
-        values = [[*row, k.interval] for row, k in zip(values, keys, strict=True)]
-    return [sa.tuple_(*columns).in_([tuple(row) for row in values]),
-            table.c.id_coin.in_(sorted({k.id_coin for k in keys}))]
+    names = ("id_coin", "model", "target", "interval")[:4 if interval else 3]
+    return [sa.tuple_(*(table.c[name] for name in names)).in_(
+                [tuple(getattr(key, name) for name in names) for key in keys]),
+            table.c.id_coin.in_(sorted({key.id_coin for key in keys}))]
 
 
 def _score_columns(s: sa.Table) -> list[sa.Column]:

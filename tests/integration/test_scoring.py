@@ -448,6 +448,20 @@ def test_a_pass_waits_for_a_forecast_still_being_written(mysql_url):
     engine.dispose()
 
 
+def _next_candles(engine, market: str | None = None) -> list[int]:
+    """The candle after synthetic_history's newest for every pair (of ``market``): each
+    pair's pending forecast becomes scorable. Returns the pairs' coin ids."""
+    rng = random.Random(5)
+    query = sa.select(db.coin_info.c.id)
+    if market is not None:
+        query = query.where(db.coin_info.c.quoteAsset == market)
+    with db.transaction(engine) as conn:
+        coins = [int(v) for (v,) in conn.execute(query)]
+        db.insert_candles(conn, [synthetic_history.candle(
+            coin, synthetic_history.END_OPEN_MS + HOUR, 1.0, 1.0, rng) for coin in coins])
+    return coins
+
+
 #: ``coinlstm score --db URL`` in a fresh interpreter, then how many scipy modules it loaded.
 SCORE_AND_COUNT_SCIPY = """
 import atexit, sys
@@ -465,11 +479,7 @@ def test_the_scoring_pass_imports_no_scipy(sqlite_url):
     hours) loads no scipy module."""
     engine = db.open_database(sqlite_url)
     synthetic_history.build(engine, pairs=6, hours=200)
-    rng = random.Random(3)
-    with db.transaction(engine) as conn:
-        coins = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id))]
-        db.insert_candles(conn, [synthetic_history.candle(
-            coin, synthetic_history.END_OPEN_MS + HOUR, 1.0, 1.0, rng) for coin in coins])
+    _next_candles(engine)
     engine.dispose()
     done = subprocess.run([sys.executable, "-c", SCORE_AND_COUNT_SCIPY, sqlite_url],
                           capture_output=True, text=True, timeout=300)
@@ -485,11 +495,7 @@ def test_a_pass_seeks_its_series_on_sqlite(sqlite_url):
     per part of 25 series, and a table holds a year of every pair's scores."""
     engine = db.open_database(sqlite_url)
     synthetic_history.build(engine, 30, 48, market="ETH")
-    rng = random.Random(5)
-    with db.transaction(engine) as conn:
-        db.insert_candles(conn, [synthetic_history.candle(
-            coin, synthetic_history.END_OPEN_MS + HOUR, 1.0, 1.0, rng)
-            for (coin,) in conn.execute(sa.select(db.coin_info.c.id))])
+    _next_candles(engine)
     sent: list[tuple[str, tuple]] = []
 
     def record(conn, cursor, statement, parameters, *args):
@@ -517,13 +523,7 @@ def _statements_of_an_hour(engine, market: str) -> list[str]:
     """The statements of the scoring pass of ``market`` after the next candle of each of
     its pairs came (the pass that scores each pair's pending forecast)."""
     statements: list[str] = []
-    rng = random.Random(5)
-    next_open = synthetic_history.END_OPEN_MS + HOUR
-    with db.transaction(engine) as conn:
-        coins = [int(v) for (v,) in conn.execute(sa.select(db.coin_info.c.id).where(
-            db.coin_info.c.quoteAsset == market))]
-        db.insert_candles(conn, [synthetic_history.candle(coin, next_open, 1.0, 1.0, rng)
-                                 for coin in coins])
+    coins = _next_candles(engine, market)
 
     def record(conn, cursor, statement, *args):
         statements.append(statement)
