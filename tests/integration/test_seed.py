@@ -46,7 +46,8 @@ TEARDOWN_PROBE = (
     "import atexit, sys, jax; from jax._src import api; jax.devices(); tmp = sys.argv[1]\\n"
     "mark = lambda name: open(f'{tmp}/exit-{name}', 'w').close()\\n"
     "api.clear_backends = lambda *args, **kwargs: mark('jax-teardown')\\n"
-    "atexit.register(mark, 'own-handler')\\n")
+    "atexit.register(mark, 'own-handler')\\n"
+    "import typing; typing._cleanups.append(lambda: mark('typing-caches'))\\n")
 """
 
 
@@ -97,8 +98,9 @@ def test_a_seed_grows_into_the_server_and_its_children_run_tasks(tmp_path):
                     "searched = xla_bridge._plugins_registered; jax.devices(); "
                     "sys.exit(0 if searched else 4)")
             report["plugins_searched"] = task(server, code, tmp)[1] == 0
-            # The child ends with its own atexit handlers run but not JAX's teardown
-            # (train.backend.skip_jax_teardown); a fresh interpreter runs both.
+            # The child ends with its own atexit handlers run but not JAX's teardown nor
+            # the clearing of typing's caches (train.backend.skip_jax_teardown); a fresh
+            # interpreter runs all three.
             task(server, TEARDOWN_PROBE, tmp)
             report["forked_exit"] = sorted(p.name for p in tmp.glob("exit-*"))
             fresh = tmp / "fresh"
@@ -111,7 +113,8 @@ def test_a_seed_grows_into_the_server_and_its_children_run_tasks(tmp_path):
     assert report == {"same_pid": True, "seeded": True, "parent": True, "task_parent": True,
                       "exit_code": 3, "plugins_searched": True,
                       "forked_exit": ["exit-own-handler"],
-                      "fresh_exit": ["exit-jax-teardown", "exit-own-handler"],
+                      "fresh_exit": ["exit-jax-teardown", "exit-own-handler",
+                                     "exit-typing-caches"],
                       "server_alive": False}
     assert (tmp_path / "server.log").exists()
 
