@@ -14,6 +14,7 @@ line) and ``exit_code``; everything else in it is the task's own payload.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -98,11 +99,36 @@ class Outcome:
 
 def outcome_from_result(task: Task, result: dict | None, seconds: float,
                         fallback_reason: str | None, **extra) -> Outcome:
-    """The outcome of a task from its result dict (or the absence of one)."""
-    if result and result.get("status") == OK:
+    """The outcome of a task from its result dict (or the absence of one), held with
+    :func:`shared_strings`."""
+    result = shared_strings(result or {})
+    if result.get("status") == OK:
         return Outcome(task, OK, seconds, None, result, **extra)
-    reason = (result or {}).get("error") or fallback_reason or "failed without a reason"
-    return Outcome(task, FAILED, seconds, reason, result or {}, **extra)
+    reason = result.get("error") or fallback_reason or "failed without a reason"
+    return Outcome(task, FAILED, seconds, reason, result, **extra)
+
+
+#: Values up to this length are held once per process ("ok", "warm", "lstm", a verdict).
+SHARED_STRING_LENGTH = 16
+
+
+def shared_strings(value):
+    """``value`` (a decoded result: dicts, lists, scalars) with its keys and its short
+    string values interned. A driver holds every task's result until its report is written;
+    each decoded result has its own copy of the same fifty keys, about half of its size, so
+    a market's driver would grow by that much a pair."""
+    if isinstance(value, dict):
+        return {sys.intern(key) if isinstance(key, str) else key: shared_strings(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [shared_strings(item) for item in value]
+    return _shared(value)
+
+
+def _shared(value):
+    if isinstance(value, str) and len(value) <= SHARED_STRING_LENGTH:
+        return sys.intern(value)
+    return value
 
 
 @dataclass(frozen=True)
