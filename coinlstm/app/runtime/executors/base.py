@@ -122,10 +122,6 @@ def shared_strings(value):
                 for key, item in value.items()}
     if isinstance(value, list):
         return [shared_strings(item) for item in value]
-    return _shared(value)
-
-
-def _shared(value):
     if isinstance(value, str) and len(value) <= SHARED_STRING_LENGTH:
         return sys.intern(value)
     return value
