@@ -18,8 +18,9 @@ docs/movers.md.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import sqlalchemy as sa
 
 from coinlstm import db
@@ -33,7 +34,7 @@ from predict.movers import (
     latest_volatility,
     trailing_volatility,
 )
-from predict.recent_history import LOOKBACK_MS, RecentHistory
+from predict.recent_history import CHUNK_ROWS, LOOKBACK_MS, RecentHistory, pair_columns
 
 #: The band whose half-width is the forecast size of the next move.
 MOVERS_LEVEL = 0.8
@@ -41,14 +42,12 @@ MOVERS_LEVEL = 0.8
 SLICE_MS = 86_400_000
 
 
-def closes_by_pair(rows: Sequence[sa.Row]) -> dict[int, tuple[list[int], list[float]]]:
-    """(idCoin, openTime, close) rows, by time within a pair, as coin -> (times, closes)."""
-    found: dict[int, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-    for row in rows:
-        times, closes = found[int(row.idCoin)]
-        times.append(int(row.openTime))
-        closes.append(float(row.close))
-    return dict(found)
+def closes_by_pair(chunks: Iterable[db.Tuples]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(idCoin, openTime, close) rows, by time within a pair, read in chunks, as coin ->
+    (times, closes) arrays (:func:`pair_columns`: a day of a 500-pair market's closes as
+    Python rows was most of a pass's peak)."""
+    return {coin: (columns["openTime"], columns["close"])
+            for coin, columns in pair_columns(chunks).items()}
 
 
 def pair_hours(scores: Sequence[sa.Row], naive: dict[int, dict[int, float]], step: int
@@ -78,7 +77,7 @@ def market_hours(conn: sa.Connection, interval: str, coin_ids: Sequence[int],
     (``coin_ids``: its pairs; ``keys``: their series)."""
     step = INTERVAL_MS[interval]
     closes = closes_by_pair(db.market_closes_between(
-        conn, interval, coin_ids, since - (NAIVE_RETURNS + 1) * step, until))
+        conn, interval, coin_ids, since - (NAIVE_RETURNS + 1) * step, until, CHUNK_ROWS))
     naive = {coin: trailing_volatility(times, values, step)
              for coin, (times, values) in closes.items()}
     scores = db.market_scores_between(conn, keys, since, until, MOVERS_LEVEL)

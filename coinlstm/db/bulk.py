@@ -18,10 +18,12 @@ does for every other statement.
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -48,17 +50,38 @@ class Tuples:
 
 def fetch_tuples(conn: Connection, statement: sa.Select) -> Tuples:
     """``statement``'s rows as :class:`Tuples`."""
+    with _cursor(conn, statement) as (names, cursor):
+        return Tuples(names, cursor.fetchall() if cursor is not None else [])
+
+
+def fetch_in_chunks(conn: Connection, statement: sa.Select, rows: int) -> Iterator[Tuples]:
+    """``statement``'s rows as :class:`Tuples` of at most ``rows`` rows each, in order: a
+    caller that turns them into something smaller (numeric arrays) never holds the whole
+    result as tuples, each of which costs about 200 bytes for five numbers. Read it to its
+    end (its cursor is closed then)."""
+    with _cursor(conn, statement) as (names, cursor):
+        while cursor is not None and (batch := cursor.fetchmany(rows)):
+            yield Tuples(names, batch)
+
+
+@contextlib.contextmanager
+def _cursor(conn: Connection, statement: sa.Select) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(column names, a DBAPI cursor holding the executed ``statement``; None for a
+    statement that returns no rows), closed on leaving."""
     if conn.dialect.driver == "mysqlconnector":
-        return _prepared(conn, statement)
+        with _prepared(conn, statement) as found:
+            yield found
+        return
     result = conn.execute(statement)
     try:
-        names = tuple(result.keys())
-        return Tuples(names, result.cursor.fetchall() if result.cursor is not None else [])
+        yield tuple(result.keys()), result.cursor
     finally:
         result.close()
 
 
-def _prepared(conn: Connection, statement: sa.Select) -> Tuples:
+@contextlib.contextmanager
+def _prepared(conn: Connection, statement: sa.Select
+              ) -> Iterator[tuple[tuple[str, ...], Any]]:
     """On mysql-connector: the statement as a server-side prepared statement (the binary
     protocol), on the connection's own DBAPI connection (its transaction)."""
     compiled = statement.compile(dialect=conn.dialect,
@@ -68,7 +91,7 @@ def _prepared(conn: Connection, statement: sa.Select) -> Tuples:
     try:
         cursor = driver.cursor(cursor_class=_prepared_cursor_class(driver))
         cursor.execute(sql, params)
-        return Tuples(tuple(column[0] for column in cursor.description), cursor.fetchall())
+        yield tuple(column[0] for column in cursor.description), cursor
     except dbapi.Error as exc:
         # As SQLAlchemy does for its own statements: a connection the server dropped is
         # invalidated (not given back to the pool) and the error says so. The driver's
@@ -100,4 +123,4 @@ def _prepared_cursor_class(driver) -> type:
     return MySQLCursorPrepared
 
 
-__all__ = ["Tuples", "fetch_tuples"]
+__all__ = ["Tuples", "fetch_in_chunks", "fetch_tuples"]

@@ -5,13 +5,13 @@ pairs' costs)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coinlstm.core.columns import band_columns
-from coinlstm.db.bulk import Tuples, fetch_tuples
+from coinlstm.db.bulk import Tuples, fetch_in_chunks
 from coinlstm.db.schema import (
     candles_table,
     coin_info,
@@ -60,18 +60,18 @@ def market_scores_between(conn: Connection, keys: Sequence[SeriesKey], since: in
 
 
 def market_closes_between(conn: Connection, interval: str, coin_ids: Sequence[int],
-                          since: int, until: int) -> list[sa.Row]:
+                          since: int, until: int, rows: int) -> Iterator[Tuples]:
     """(idCoin, openTime, close) of every candle of the pairs ``coin_ids`` (a market's:
-    :func:`market_pairs`) opened from ``since`` to ``until``, by pair and time."""
+    :func:`market_pairs`) opened from ``since`` to ``until``, by pair and time, ``rows`` at
+    a time (:func:`fetch_in_chunks`)."""
     table = candles_table(interval)
     if not coin_ids:
-        return []
-    return conn.execute(
-        sa.select(table.c.idCoin, table.c.openTime,
-                  sa.cast(table.c.close, sa.Double).label("close"))
-        .where(table.c.idCoin.in_(list(coin_ids)), table.c.openTime >= since,
-               table.c.openTime <= until)
-        .order_by(table.c.idCoin, table.c.openTime)).all()
+        return iter(())
+    return fetch_in_chunks(conn, sa.select(table.c.idCoin, table.c.openTime,
+                                           sa.cast(table.c.close, sa.Double).label("close"))
+                           .where(table.c.idCoin.in_(list(coin_ids)),
+                                  table.c.openTime >= since, table.c.openTime <= until)
+                           .order_by(table.c.idCoin, table.c.openTime), rows)
 
 
 def _hours_of(exchange: str, market: str, interval: str) -> sa.ColumnElement[bool]:
@@ -110,18 +110,19 @@ def stored_movers_hours(conn: Connection, exchange: str, market: str, interval: 
         .order_by(h.c.openTime)))
 
 
-def candle_ranges_since(conn: Connection, coin_ids: Sequence[int], interval: str, since: int
-                        ) -> Tuples:
+def candle_ranges_since(conn: Connection, coin_ids: Sequence[int], interval: str, since: int,
+                        rows: int) -> Iterator[Tuples]:
     """(idCoin, openTime, high, low, close) of the candles of the pairs ``coin_ids`` opened
-    at or after ``since`` (ms), oldest first within a pair, as the driver's tuples: what the
-    spread estimators read, for many pairs in one statement."""
+    at or after ``since`` (ms), oldest first within a pair, ``rows`` at a time
+    (:func:`fetch_in_chunks`): what the spread estimators read, for many pairs in one
+    statement."""
     table = candles_table(interval)
-    return fetch_tuples(conn, sa.select(table.c.idCoin, table.c.openTime,
-                                        *(sa.cast(table.c[name], sa.Double).label(name)
-                                          for name in ("high", "low", "close")))
-                        .where(table.c.idCoin.in_(sorted(set(coin_ids))),
-                               table.c.openTime >= since)
-                        .order_by(table.c.idCoin, table.c.openTime))
+    return fetch_in_chunks(conn, sa.select(table.c.idCoin, table.c.openTime,
+                                           *(sa.cast(table.c[name], sa.Double).label(name)
+                                             for name in ("high", "low", "close")))
+                           .where(table.c.idCoin.in_(sorted(set(coin_ids))),
+                                  table.c.openTime >= since)
+                           .order_by(table.c.idCoin, table.c.openTime), rows)
 
 
 def replace_pair_costs(conn: Connection, rows: dict[SeriesKey, dict]) -> None:

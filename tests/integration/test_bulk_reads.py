@@ -79,6 +79,19 @@ def test_the_rows_equal_sqlalchemys_own_result(engine):
         assert list(db.fetch_tuples(conn, _select(PROBE.c.id > 100)).rows) == []
 
 
+def test_a_read_in_chunks_gives_the_same_rows_a_few_at_a_time_and_then_reads_on(engine):
+    query = _select(PROBE.c.opened > 0)
+    with engine.connect() as conn:
+        whole = db.fetch_tuples(conn, query)
+        chunks = list(db.fetch_in_chunks(conn, query, rows=3))
+        assert [len(chunk.rows) for chunk in chunks] == [3, 3, 3, 1]
+        assert all(chunk.names == whole.names for chunk in chunks)
+        assert [row for chunk in chunks for row in chunk.rows] == list(whole.rows)
+        assert list(db.fetch_in_chunks(conn, _select(PROBE.c.id > 100), rows=3)) == []
+        # the cursor is closed once read: the connection takes the next statement
+        assert len(db.fetch_tuples(conn, query).rows) == len(VALUES)
+
+
 def test_the_read_sees_its_own_transactions_uncommitted_rows(engine):
     with pytest.raises(RuntimeError), engine.begin() as conn:
         conn.execute(PROBE.insert(), {"id": 50, "opened": 1, "value": 2.5, "name": "new",
@@ -172,8 +185,9 @@ def test_on_mysql_the_passs_reads_step_through_the_hours_they_return_not_the_his
         read = _handler_reads(conn) - before
         assert read <= 8 * pairs, read
         before = _handler_reads(conn)
-        assert len(db.market_closes_between(conn, "1h", db.market_pairs(conn, "binance", "ETH"),
-                                            newest - 24 * hour, newest)) == 25 * pairs
+        assert sum(len(chunk.rows) for chunk in db.market_closes_between(
+            conn, "1h", db.market_pairs(conn, "binance", "ETH"), newest - 24 * hour, newest,
+            rows=7)) == 25 * pairs
         read = _handler_reads(conn) - before
         assert read <= 2 * 25 * pairs + 4 * pairs, read
     engine.dispose()

@@ -3,8 +3,23 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import numpy as np
+
 from coinlstm import db
-from predict.recent_history import LOOKBACK_MS, columns_of, in_parts, within_a_window
+from predict.recent_history import (
+    CHUNK_ROWS,
+    LOOKBACK_MS,
+    columns_of,
+    in_parts,
+    pair_columns,
+    within_a_window,
+)
+
+NAMES = ("idCoin", "openTime", "high", "low", "close")
+HOUR = 3_600_000
+NEWEST = 1_719_788_400_000
 
 
 def _key(coin: int) -> db.SeriesKey:
@@ -49,3 +64,57 @@ def test_pairs_are_scored_in_parts_of_at_most_the_forecasts_given_or_of_one_pair
     assert pair_parts(counts, most=100) == [[1, 2], [3], [4, 5]]
     assert pair_parts(counts, most=1000) == [[1, 2, 3, 4, 5]]
     assert pair_parts({}) == []
+
+
+def _candle_rows(pairs: int, candles: int):
+    """(idCoin, openTime, high, low, close) by pair and time, as a candle read gives them."""
+    for coin in range(1, pairs + 1):
+        for hour in range(candles):
+            close = 100.0 + coin + hour / 7
+            yield (coin, NEWEST - (candles - 1 - hour) * HOUR, close * 1.01, close * 0.99,
+                   close)
+
+
+def _chunks(rows, size: int):
+    """``rows`` as Tuples of ``size`` rows, made one at a time (as a cursor gives them)."""
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield db.Tuples(NAMES, batch)
+            batch = []
+    if batch:
+        yield db.Tuples(NAMES, batch)
+
+
+def test_pair_columns_keep_every_value_of_pairs_cut_by_the_chunks():
+    rows = list(_candle_rows(pairs=4, candles=9)) + [(5, NEWEST, None, 1.5, 2.5)]
+    found = pair_columns(_chunks(iter(rows), size=5))
+    assert sorted(found) == [1, 2, 3, 4, 5]
+    for coin, columns in found.items():
+        mine = [row for row in rows if row[0] == coin]
+        assert columns["openTime"].dtype == np.int64
+        assert columns["openTime"].tolist() == [row[1] for row in mine]
+        for index, name in enumerate(NAMES[2:], start=2):
+            wanted = np.array([row[index] for row in mine], dtype=float)
+            assert np.array_equal(columns[name], wanted, equal_nan=True)
+    assert np.isnan(found[5]["high"][0])
+    assert pair_columns(iter(())) == {}
+
+
+def test_pair_columns_hold_a_fraction_of_the_rows_as_tuples():
+    """25 pairs' month of candles, the scoring pass's part: the columns and one chunk at a
+    time against the same rows held as tuples (what the pass held before)."""
+    tracemalloc.start()
+    try:
+        as_tuples = list(_candle_rows(pairs=25, candles=720))
+        tuples_bytes = tracemalloc.get_traced_memory()[0]
+        del as_tuples
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        columns = pair_columns(_chunks(_candle_rows(pairs=25, candles=720), size=CHUNK_ROWS))
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert len(columns) == 25 and all(len(c["close"]) == 720 for c in columns.values())
+    assert peak < 0.4 * tuples_bytes, (peak, tuples_bytes)
