@@ -108,6 +108,26 @@ def undo_hour(engine, kept: dict[str, list[dict]]) -> None:
                 conn.execute(table.insert(), rows[start:start + 1000])
 
 
+def traced_hour(engine) -> float:
+    """One more hourly pass (then undone) under tracemalloc: the peak of its Python
+    allocations above those it started with, in MB (numpy's arrays included)."""
+    import tracemalloc
+
+    from predict.forward_scores import score
+
+    kept = snapshot(engine)
+    one_hour_later(engine)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        score(engine)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    undo_hour(engine, kept)
+    return peak / 1e6
+
+
 def database(args, folder: Path) -> str:
     """The URL of the database to time on, built first when missing."""
     from coinlstm import db
@@ -145,6 +165,9 @@ def main() -> int:
                         help="SQLite file to build once and reuse")
     parser.add_argument("--mysql-database", default=None, metavar="NAME",
                         help="a MySQL database built before (bench/serve.py)")
+    parser.add_argument("--memory", action="store_true",
+                        help="then one more hourly pass under tracemalloc: its peak of Python "
+                             "allocations above what it started with (not timed)")
     args = parser.parse_args()
 
     import scipy.stats  # noqa: F401  (the track record's import, not timed)
@@ -163,6 +186,7 @@ def main() -> int:
             pairs = one_hour_later(engine)
             hourly.append(timed(lambda: score(engine)))
             undo_hour(engine, kept)
+        peak = traced_hour(engine) if args.memory else None
         engine.dispose()
         print(f"{'pass':<42} {'wall ms':>9} {'cpu ms':>8}  (median of {args.repeats})")
         for label, runs in ((f"first ({first[2].scored} scored, the warm-up)", [first]),
@@ -171,6 +195,8 @@ def main() -> int:
                              hourly)):
             print(f"{label:<42} {statistics.median(r[0] for r in runs):9.0f} "
                   f"{statistics.median(r[1] for r in runs):8.0f}")
+        if peak is not None:
+            print(f"the hourly pass's peak of Python allocations (tracemalloc): {peak:.1f} MB")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print("load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())

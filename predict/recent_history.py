@@ -25,8 +25,8 @@ from coinlstm import db
 LOOKBACK_MS = 30 * 86_400_000
 
 
-#: Rows of a candle read taken from the cursor at a time (:func:`pair_columns`): about
-#: 0.2 MB as tuples.
+#: Rows of a read taken from the cursor at a time (:func:`pair_columns`,
+#: :func:`score_columns`): about 0.2 MB of candles as tuples, 0.5 MB of scores.
 CHUNK_ROWS = 1_000
 
 #: Series per part of a pass (:func:`in_parts`): a month of 25 series' scores and candles,
@@ -34,6 +34,14 @@ CHUNK_ROWS = 1_000
 #: its peak for the whole job, so a part is kept small: its memory is the same for a market
 #: of 30 pairs and one of 1,500, and a part more costs the pass two statements.
 PART_SERIES = 25
+
+#: The series' own columns of a score row, dropped from its columns.
+SERIES_NAMES = frozenset({"id_coin", "model", "target"})
+#: The scores' stored numbers by name, and the numpy type they are held as.
+_NUMBER_KINDS = {column.name: (np.int64 if isinstance(column.type, sa.Integer) else float)
+                 for column in db.forecast_scores.columns
+                 if isinstance(column.type, (sa.Float, sa.Integer))
+                 and not isinstance(column.type, sa.Boolean)}
 
 #: A table's rows as columns: column name -> its values, oldest first (a tuple, or a numpy
 #: array for numbers read by :func:`pair_columns`).
@@ -91,7 +99,7 @@ def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> 
         coins = sorted({key.id_coin for key in group})
         floor = min(as_of[key] for key in group) - LOOKBACK_MS
         interval = group[0].interval
-        scores.update(_series_scores(db.pairs_scores_after(conn, group, floor),
+        scores.update(_series_scores(db.pairs_scores_after(conn, group, floor, CHUNK_ROWS),
                                      {key: as_of[key] for key in group}))
         read = pair_columns(db.candle_ranges_since(conn, coins, interval, floor + 1,
                                                    CHUNK_ROWS))
@@ -151,21 +159,61 @@ def within_a_window(as_of: dict[db.SeriesKey, int]) -> list[list[db.SeriesKey]]:
     return groups
 
 
-def _series_scores(read: db.Tuples, as_of: dict[db.SeriesKey, int]
+def _series_scores(chunks: Iterable[db.Tuples], as_of: dict[db.SeriesKey, int]
                    ) -> dict[db.SeriesKey, Columns]:
-    """Each series' rows (``read``: (id_coin, model, target, ...) ordered by series, then
-    time) within its own span (LOOKBACK_MS to its as_of)."""
-    found: dict[db.SeriesKey, list[tuple]] = {}
+    """Each series' scores (``chunks``: rows of (id_coin, model, target, ...) ordered by
+    series, then time) within its own span (LOOKBACK_MS to its as_of), as columns: the
+    numbers as numpy arrays (:func:`score_columns`), a chunk at a time."""
+    pieces: dict[db.SeriesKey, list[Columns]] = {}
     interval = next(iter(as_of)).interval
-    for (coin, model, target), series in groupby(read.rows, key=itemgetter(0, 1, 2)):
-        key = db.SeriesKey(int(coin), model, target, interval)
-        if key in as_of:
-            # Names equal but for case are one group to MySQL's collation: they interleave.
-            found.setdefault(key, []).extend(series)
-    forecast_for = read.key("openTime_next")
-    return {key: _span(columns_of(sorted(rows, key=forecast_for), read.names),
-                       "openTime_next", as_of[key] - LOOKBACK_MS)
-            for key, rows in found.items()}
+    for chunk in chunks:
+        for (coin, model, target), series in groupby(chunk.rows, key=itemgetter(0, 1, 2)):
+            key = db.SeriesKey(int(coin), model, target, interval)
+            if key in as_of:
+                # Names equal but for case are one group to MySQL's collation: they
+                # interleave, so a series may come in several pieces, in any order.
+                pieces.setdefault(key, []).append(score_columns(list(series), chunk.names))
+    found = {}
+    for key in list(pieces):
+        columns = _by_time(_joined(pieces.pop(key)), "openTime_next")
+        found[key] = _span(columns, "openTime_next", as_of[key] - LOOKBACK_MS)
+    return found
+
+
+def score_columns(rows: Sequence[tuple], names: Sequence[str]) -> Columns:
+    """Score rows as columns without the series' own three: the stored numbers (the
+    scores' Double and BigInteger columns) as float64 and int64 arrays, a NULL as NaN; the
+    flags and the source as tuples, so a NULL flag stays None. A month of a series' scores
+    as Python tuples took about half a megabyte; the arrays, a fifth of it."""
+    found: Columns = {}
+    for name, values in zip(names, zip(*rows, strict=True), strict=True):
+        if name in SERIES_NAMES:
+            continue
+        kind = _NUMBER_KINDS.get(name)
+        found[name] = values if kind is None else np.array(values, dtype=kind)
+    return found
+
+
+def _joined(pieces: Sequence[Columns]) -> Columns:
+    """Pieces of one series' columns, one after the other."""
+    if len(pieces) == 1:
+        return pieces[0]
+    return {name: (np.concatenate([piece[name] for piece in pieces])
+                   if isinstance(pieces[0][name], np.ndarray)
+                   else tuple(value for piece in pieces for value in piece[name]))
+            for name in pieces[0]}
+
+
+def _by_time(columns: Columns, time: str) -> Columns:
+    """``columns`` ordered by ``time`` (a no-op where they are, as all but interleaved
+    series are)."""
+    times = columns.get(time)
+    if times is None or len(times) < 2 or bool(np.all(np.diff(times) >= 0)):
+        return columns
+    order = np.argsort(times, kind="stable")
+    return {name: (values[order] if isinstance(values, np.ndarray)
+                   else tuple(values[index] for index in order))
+            for name, values in columns.items()}
 
 
 def _union(old: Columns, new: Columns) -> Columns:

@@ -3,7 +3,7 @@ computed from them: the queries the scorer (predict/forward_scores.py) and the d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from coinlstm.core.columns import STORED_LEVELS, band_columns, inside_column
 from coinlstm.core.exchanges import DEFAULT_EXCHANGE
 from coinlstm.core.klines import DEFAULT_INTERVAL
-from coinlstm.db.bulk import Tuples, fetch_tuples
+from coinlstm.db.bulk import Tuples, fetch_in_chunks, fetch_tuples
 from coinlstm.db.schema import (
     SOURCE_BACKFILL,
     SOURCE_LIVE,
@@ -279,30 +279,48 @@ def series_rows(conn: Connection, keys: Sequence[SeriesKey], columns: Sequence,
     history; :func:`of_series`); on MySQL a prepared statement (fetch_tuples), whose IN list
     MariaDB does not turn into a join with a temporary table as it does a long list of
     literals."""
-    s = forecast_scores
-    ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
     names: tuple[str, ...] = ()
     rows: list[tuple] = []
-    for start in range(0, len(ordered), BATCH_ROWS):
-        batch = ordered[start:start + BATCH_ROWS]
-        read = fetch_tuples(conn, sa.select(*columns)
-                            .where(*of_series(s, batch, interval=False),
-                                   s.c.interval == batch[0].interval, *where)
-                            .order_by(*order_by).with_hint(s, SERIES_KEY_HINT, "mysql"))
+    for statement in _series_statements(keys, columns, where, order_by):
+        read = fetch_tuples(conn, statement)
         names = read.names
         rows.extend(read.rows)
     return Tuples(names, rows)
 
 
-def pairs_scores_after(conn: Connection, keys: Sequence[SeriesKey], after: int) -> Tuples:
+def series_rows_in_chunks(conn: Connection, keys: Sequence[SeriesKey], columns: Sequence,
+                          *where: sa.ColumnElement[bool], order_by: Sequence = (),
+                          rows: int) -> Iterator[Tuples]:
+    """:func:`series_rows`' rows, ``rows`` at a time (:func:`fetch_in_chunks`)."""
+    for statement in _series_statements(keys, columns, where, order_by):
+        yield from fetch_in_chunks(conn, statement, rows)
+
+
+def _series_statements(keys: Sequence[SeriesKey], columns: Sequence,
+                       where: Sequence[sa.ColumnElement[bool]], order_by: Sequence
+                       ) -> Iterator[sa.Select]:
+    """The statements of :func:`series_rows`: one per BATCH_ROWS series."""
+    s = forecast_scores
+    ordered = sorted(set(keys), key=lambda k: (k.id_coin, k.model, k.target))
+    for start in range(0, len(ordered), BATCH_ROWS):
+        batch = ordered[start:start + BATCH_ROWS]
+        yield (sa.select(*columns)
+               .where(*of_series(s, batch, interval=False), s.c.interval == batch[0].interval,
+                      *where)
+               .order_by(*order_by).with_hint(s, SERIES_KEY_HINT, "mysql"))
+
+
+def pairs_scores_after(conn: Connection, keys: Sequence[SeriesKey], after: int, rows: int
+                       ) -> Iterator[Tuples]:
     """The scores of the series ``keys`` (of one interval) for candles opened after
     ``after``: (id_coin, model, target) and :func:`series_scores`' columns, ordered by
-    series, oldest first within a series, as the driver's tuples (a pass reads a month of
-    every series; :func:`series_rows`)."""
+    series, oldest first within a series, ``rows`` at a time (a pass reads a month of
+    every series; :func:`series_rows_in_chunks`)."""
     s = forecast_scores
-    return series_rows(conn, keys, [s.c.id_coin, s.c.model, s.c.target, *_score_columns(s)],
-                       s.c.openTime_next > after,
-                       order_by=[s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next])
+    return series_rows_in_chunks(
+        conn, keys, [s.c.id_coin, s.c.model, s.c.target, *_score_columns(s)],
+        s.c.openTime_next > after,
+        order_by=[s.c.id_coin, s.c.model, s.c.target, s.c.openTime_next], rows=rows)
 
 
 def series_of_pairs(conn: Connection, interval: str, coin_ids: Sequence[int]
@@ -437,6 +455,7 @@ __all__ = ["FAMILY_COLUMNS", "RECORD_KEY", "RecordFamily", "ScoringMark", "Serie
            "family_track_records", "interval_filter", "market_coin_ids", "next_scoring_mark",
            "pairs_scores_after", "record_families", "replace_scores", "series_of_pairs",
            "replace_track_records", "scorable_forecasts", "scoring_mark", "series_rows",
+           "series_rows_in_chunks",
            "series_scores",
            "set_scoring_mark", "set_prediction_edges", "unsettled_counts",
            "set_track_record_verdicts", "stored_track_records"]

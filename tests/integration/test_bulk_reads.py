@@ -175,7 +175,8 @@ def test_on_mysql_the_passs_reads_step_through_the_hours_they_return_not_the_his
     newest = start + (hours - 1) * hour
     with engine.connect() as conn:
         before = _handler_reads(conn)
-        assert len(db.pairs_scores_after(conn, keys, newest - 24 * hour).rows) == 24 * pairs
+        assert sum(len(chunk.rows) for chunk in db.pairs_scores_after(
+            conn, keys, newest - 24 * hour, rows=1000)) == 24 * pairs
         read = _handler_reads(conn) - before
         assert read <= 2 * 24 * pairs, read
         before = _handler_reads(conn)

@@ -172,9 +172,9 @@ def test_a_pair_resuming_after_a_pause_is_read_apart_from_the_others(db_url, mon
     assert score(engine).scored == 799 + 39
     reads = []
 
-    def recorded(conn, keys, after):
+    def recorded(conn, keys, after, rows):
         reads.append((sorted(key.id_coin for key in keys), after))
-        return PAIRS_SCORES_AFTER(conn, keys, after)
+        return PAIRS_SCORES_AFTER(conn, keys, after, rows)
 
     monkeypatch.setattr(db, "pairs_scores_after", recorded)
     active.write(candles=[800], forecasts=[active.forecast(801)])
@@ -204,9 +204,9 @@ def test_a_pass_scores_and_reads_in_parts_with_the_records_and_costs_of_one_read
                       forecasts=[history.forecast(h) for h in range(1, 201)])
     reads = []
 
-    def recorded(conn, keys, after):
+    def recorded(conn, keys, after, rows):
         reads.append(sorted(key.id_coin for key in keys))
-        return PAIRS_SCORES_AFTER(conn, keys, after)
+        return PAIRS_SCORES_AFTER(conn, keys, after, rows)
 
     scorable = []
 

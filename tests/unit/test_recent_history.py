@@ -11,9 +11,11 @@ from coinlstm import db
 from predict.recent_history import (
     CHUNK_ROWS,
     LOOKBACK_MS,
+    _series_scores,
     columns_of,
     in_parts,
     pair_columns,
+    score_columns,
     within_a_window,
 )
 
@@ -118,3 +120,44 @@ def test_pair_columns_hold_a_fraction_of_the_rows_as_tuples():
         tracemalloc.stop()
     assert len(columns) == 25 and all(len(c["close"]) == 720 for c in columns.values())
     assert peak < 0.4 * tuples_bytes, (peak, tuples_bytes)
+
+
+SCORE_NAMES = ("id_coin", "model", "target", "openTime_next", "forecast", "direction_hit",
+               "source", "lower_80")
+
+
+def _score(coin: int, model: str, hour: int, hit: int | None) -> tuple:
+    return (coin, model, "return", NEWEST + hour * HOUR, 100.0 + hour, hit, "live",
+            None if hour % 2 else 99.0 + hour)
+
+
+def test_score_columns_hold_numbers_as_arrays_and_keep_a_null_flag_none():
+    columns = score_columns([_score(1, "lstm", 0, 1), _score(1, "lstm", 1, None)], SCORE_NAMES)
+    assert set(columns) == {"openTime_next", "forecast", "direction_hit", "source", "lower_80"}
+    assert columns["openTime_next"].dtype == np.int64
+    assert columns["openTime_next"].tolist() == [NEWEST, NEWEST + HOUR]
+    assert columns["forecast"].dtype == float
+    assert columns["direction_hit"] == (1, None) and columns["source"] == ("live", "live")
+    assert columns["lower_80"][0] == 99.0 and np.isnan(columns["lower_80"][1])
+
+
+def test_a_series_in_pieces_over_chunks_is_joined_in_time_order_within_its_span():
+    """MySQL's collation groups LSTM and lstm as one: their rows interleave, and a chunk
+    may cut a series anywhere."""
+    upper, lower = db.SeriesKey(1, "LSTM", "return", "1h"), _key(1)
+    rows = [_score(1, "lstm", 0, 1), _score(1, "LSTM", 1, 0), _score(1, "lstm", 2, None),
+            _score(1, "LSTM", 3, 1), _score(1, "lstm", 4, 0), _score(2, "lstm", 4, 1)]
+    as_of = {lower: NEWEST + 4 * HOUR, upper: NEWEST + 3 * HOUR}
+    found = _series_scores(_chunks_of(rows, SCORE_NAMES, size=2), as_of)
+    assert set(found) == {lower, upper}  # pair 2's series was not asked for
+    assert found[lower]["openTime_next"].tolist() == [NEWEST + h * HOUR for h in (0, 2, 4)]
+    assert found[lower]["direction_hit"] == (1, None, 0)
+    assert found[upper]["forecast"].tolist() == [101.0, 103.0]
+    shuffled = [rows[4], rows[0], rows[2]]
+    again = _series_scores(_chunks_of(shuffled, SCORE_NAMES, size=1), {lower: as_of[lower]})
+    assert again[lower]["direction_hit"] == (1, None, 0)
+    assert again[lower]["forecast"].tolist() == [100.0, 102.0, 104.0]
+
+
+def _chunks_of(rows: list[tuple], names: tuple[str, ...], size: int):
+    return (db.Tuples(names, rows[start:start + size]) for start in range(0, len(rows), size))
