@@ -44,7 +44,7 @@ _NUMBER_KINDS = {column.name: (np.int64 if isinstance(column.type, sa.Integer) e
                  and not isinstance(column.type, sa.Boolean)}
 
 #: A table's rows as columns: column name -> its values, oldest first (a tuple, or a numpy
-#: array for numbers read by :func:`pair_columns`).
+#: array of numbers made by :func:`pair_columns` or :func:`score_columns`).
 Columns = dict[str, Sequence]
 
 
