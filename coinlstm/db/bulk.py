@@ -10,6 +10,9 @@ Two costs dominate such a read, and both are cut here:
   statement, whose binary protocol sends the 8 bytes of each double: the same values,
   without the text (docs/mysql.md has the measurement).
 
+A caller that keeps the values in a smaller form (numpy columns) reads them in chunks
+(:func:`fetch_in_chunks`), so a whole result is never held as tuples at once.
+
 Elsewhere the statement goes through the connection's ``execute`` as any other. On MySQL it
 runs on the same connection, so in the same transaction, and a driver error is raised as
 SQLAlchemy's wrapped one, so the retry logic (coinlstm.db.retry) tells a lost server as it
