@@ -170,8 +170,6 @@ def main() -> int:
                              "allocations above what it started with (not timed)")
     args = parser.parse_args()
 
-    import scipy.stats  # noqa: F401  (the track record's import, not timed)
-
     from coinlstm import db
     from predict.forward_scores import score
 
