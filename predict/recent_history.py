@@ -103,8 +103,10 @@ def read_recent_history(conn: sa.Connection, as_of: dict[db.SeriesKey, int]) -> 
                                      {key: as_of[key] for key in group}))
         read = pair_columns(db.candle_ranges_since(conn, coins, interval, floor + 1,
                                                    CHUNK_ROWS))
-        for coin, columns in read.items():
-            candles[coin] = _union(candles.get(coin, {}), columns)
+        for coin, columns in read.items():  # a pair read by two groups: once each, by time
+            earlier = candles.get(coin)
+            candles[coin] = (columns if earlier is None
+                             else _by_time(_joined([earlier, columns]), "openTime"))
     return RecentHistory(as_of, scores, candles)
 
 
@@ -195,7 +197,7 @@ def score_columns(rows: Sequence[tuple], names: Sequence[str]) -> Columns:
 
 
 def _joined(pieces: Sequence[Columns]) -> Columns:
-    """Pieces of one series' columns, one after the other."""
+    """Pieces of one series' (or one pair's) columns, one after the other."""
     if len(pieces) == 1:
         return pieces[0]
     return {name: (np.concatenate([piece[name] for piece in pieces])
@@ -205,21 +207,13 @@ def _joined(pieces: Sequence[Columns]) -> Columns:
 
 
 def _by_time(columns: Columns, time: str) -> Columns:
-    """``columns`` ordered by ``time`` (a no-op where they are, as all but interleaved
-    series are)."""
+    """``columns`` ordered by ``time``, a time that came twice kept once (its first row):
+    a no-op where they are in order already, as all but interleaved series and pairs read by
+    two groups are."""
     times = columns.get(time)
-    if times is None or len(times) < 2 or bool(np.all(np.diff(times) >= 0)):
+    if times is None or len(times) < 2 or bool(np.all(np.diff(times) > 0)):
         return columns
-    order = np.argsort(times, kind="stable")
-    return {name: (values[order] if isinstance(values, np.ndarray)
-                   else tuple(values[index] for index in order))
+    _, first = np.unique(times, return_index=True)
+    return {name: (values[first] if isinstance(values, np.ndarray)
+                   else tuple(values[index] for index in first))
             for name, values in columns.items()}
-
-
-def _union(old: Columns, new: Columns) -> Columns:
-    """A pair's candles read by two groups (numpy columns), once each, by time."""
-    if not old:
-        return new
-    _, first = np.unique(np.concatenate([old["openTime"], new["openTime"]]),
-                         return_index=True)
-    return {name: np.concatenate([old[name], new[name]])[first] for name in old}
